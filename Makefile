@@ -1,0 +1,46 @@
+# wavepack: `make run` serves the demo warehouse, `make test` runs the whole suite.
+# Both set everything up first (venv, Python packages, Debian packages) and are
+# fast when it is already there.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+APT_PACKAGES := libzbar0
+STAMP := $(VENV)/.installed
+
+.PHONY: run test bench lint setup apt clean
+
+setup: apt $(STAMP)
+
+# Debian packages, installed only when missing (root or sudo needed the first time).
+apt:
+	@missing=""; for p in $(APT_PACKAGES); do \
+	  dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@$(PIP) install -q --disable-pip-version-check --upgrade pip
+	@$(PIP) install -q --disable-pip-version-check -e '.[test]'
+	@touch $(STAMP)
+
+run: setup
+	@$(VENV)/bin/wavepack serve --demo
+
+test: setup
+	@$(PY) -m pytest -n auto -q $(PYTEST_ARGS)
+
+bench: setup
+	@$(PY) -m tests.bench.run $(BENCH_ARGS)
+
+lint: setup
+	@$(VENV)/bin/ruff check server handheld printers tests || true
+
+clean:
+	rm -rf $(VENV) build *.egg-info

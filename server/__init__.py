@@ -1,0 +1,45 @@
+"""wavepack server: the Flask app factory."""
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from flask import Flask, g
+
+from .config import Config, load_config
+from .store import db as store_db
+from .store.migrate import upgrade
+
+
+def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
+    """Build the app: config (a Config, or overrides laid over config.yaml + environment),
+    the database proxy initialised from its URL, migrations applied, blueprints registered."""
+    cfg = config if isinstance(config, Config) else load_config(config)
+    app = Flask(__name__, static_folder=None)
+    app.config["WAVEPACK"] = cfg
+    app.config["MAX_CONTENT_LENGTH"] = cfg.server.max_body_bytes
+    app.config["SECRET_KEY"] = cfg.secret_key or "dev-only-not-secret"
+    app.config["TESTING"] = cfg.testing
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.json.ensure_ascii = False  # type: ignore[attr-defined]
+
+    store_db.db.initialize(store_db.open_database(cfg.database_url))
+    with store_db.db.connection_context():
+        upgrade()
+
+    @app.before_request
+    def _open_db():
+        store_db.db.connect(reuse_if_open=True)
+
+    @app.teardown_request
+    def _close_db(exc):
+        if not store_db.db.is_closed():
+            store_db.db.close()
+
+    from .api import register_blueprints
+    from .api.errors import register_error_handlers
+    register_error_handlers(app)
+    register_blueprints(app)
+    from .cli import register_cli
+    register_cli(app)
+    _ = g  # flask.g holds the request's principal (api/auth.py)
+    return app

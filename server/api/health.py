@@ -1,0 +1,17 @@
+from __future__ import annotations
+
+from flask import Blueprint, jsonify
+
+from ..store import db as store_db
+from ..store.migrate import latest_version, schema_version
+
+bp = Blueprint("health", __name__)
+
+
+@bp.get("/healthz")
+def healthz():
+    """Liveness and readiness: the database answers and its schema is current."""
+    version = schema_version()
+    store_db.execute("SELECT 1")
+    return jsonify({"status": "ok", "database": store_db.kind(),
+                    "schema_version": version, "schema_current": version == latest_version()})

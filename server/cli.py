@@ -1,0 +1,93 @@
+"""Operator command line: `wavepack …` (also `flask --app server …`).
+
+Every command exits non-zero with a one-line reason on bad input.
+"""
+from __future__ import annotations
+
+import sys
+
+import click
+from flask import Flask, current_app, has_app_context
+
+from .domain.errors import DomainError
+
+
+def get_app() -> Flask:
+    """The running app under `flask --app server`, else a new one from config + environment."""
+    if has_app_context():
+        return current_app._get_current_object()  # type: ignore[attr-defined]
+    from . import create_app
+    return create_app()
+
+
+class Cli(click.Group):
+    """Turns DomainError / ValueError / OSError into `error: …` and exit 1, never a traceback."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except (DomainError, ValueError, OSError) as err:
+            msg = err.message if isinstance(err, DomainError) else str(err)
+            click.echo(f"error: {msg}", err=True)
+            ctx.exit(1)
+
+
+@click.group(cls=Cli)
+def main() -> None:
+    """wavepack: warehouse scanning and fulfilment."""
+
+
+COMMANDS: list[click.Command] = []
+
+
+def command(group: click.Group = main, **kwargs):
+    def deco(f):
+        cmd = group.command(**kwargs)(f)
+        if group is main:
+            COMMANDS.append(cmd)
+        return cmd
+    return deco
+
+
+@command(name="init-db")
+def init_db() -> None:
+    """Create or upgrade the schema and the default warehouse `main`."""
+    from .services import setup
+    app = get_app()
+    with app.app_context():
+        result = setup.init_db()
+    click.echo(f"database ready ({result['database']}, schema version {result['schema_version']})")
+
+
+@command(name="serve")
+@click.option("--host", default=None, help="address to listen on (config server.host)")
+@click.option("--port", default=None, type=int, help="port (config server.port, env PORT)")
+@click.option("--demo", is_flag=True, help="create the demo warehouse on first start")
+def serve(host: str | None, port: int | None, demo: bool) -> None:
+    """Serve the web apps and the API."""
+    from .services import setup
+    app = get_app()
+    cfg = app.config["WAVEPACK"]
+    host = host or cfg.server.host
+    port = port or cfg.server.port
+    with app.app_context():
+        setup.init_db()
+        if demo:
+            logins = setup.ensure_demo()
+            base = f"http://{host}:{port}"
+            click.echo(f"wavepack serving on {base}")
+            click.echo(f"  health   {base}/healthz")
+            click.echo(f"  API docs {base}/docs  (spec {base}/openapi.json)")
+            for line in logins:
+                click.echo(f"  {line}")
+    from werkzeug.serving import run_simple
+    run_simple(host, port, app, threaded=True, use_reloader=False)
+
+
+def register_cli(app: Flask) -> None:
+    for cmd in COMMANDS:
+        app.cli.add_command(cmd)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,177 @@
+"""Configuration: config.yaml (defaults) → frozen dataclasses, then environment overrides.
+
+Environment: DATABASE_URL, PORT, WAVEPACK_CONFIG (another yaml file laid over the
+defaults), WAVEPACK_SECRET_KEY, and WAVEPACK_<SECTION>_<KEY> for any scalar setting
+(e.g. WAVEPACK_RISK_MAX_SKU_QUANTITY=50).
+"""
+from __future__ import annotations
+
+import copy
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_FILE = ROOT / "config.yaml"
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    host: str = "127.0.0.1"
+    port: int = 8000
+    max_body_bytes: int = 8 * 1024 * 1024
+    data_dir: str = "data"
+
+
+@dataclass(frozen=True)
+class DatabaseConfig:
+    url: str = ""
+
+
+@dataclass(frozen=True)
+class IntakeConfig:
+    unpaid_cancel_after_hours: float = 72
+    bulk_chunk_orders: int = 500
+    total_tolerance: Decimal = Decimal("0.01")
+
+
+@dataclass(frozen=True)
+class RiskConfig:
+    max_order_value: Decimal = Decimal("5000")
+    max_sku_quantity: int = 100
+    max_orders_per_contact_per_hour: int = 5
+    max_discount_share: Decimal = Decimal("0.5")
+
+
+@dataclass(frozen=True)
+class AuthConfig:
+    max_failed_logins: int = 5
+    lockout_minutes: float = 15
+    login_rate_limit: str = "20 per minute"
+    session_hours: float = 12
+    rate_limit_storage: str = "memory://"
+
+
+@dataclass(frozen=True)
+class Zone:
+    name: str
+    match: tuple[str, ...]
+    nearest: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class WooConfig:
+    pull_overlap_minutes: float = 10
+    pull_page_size: int = 100
+
+
+@dataclass(frozen=True)
+class Config:
+    server: ServerConfig = field(default_factory=ServerConfig)
+    database: DatabaseConfig = field(default_factory=DatabaseConfig)
+    intake: IntakeConfig = field(default_factory=IntakeConfig)
+    risk: RiskConfig = field(default_factory=RiskConfig)
+    auth: AuthConfig = field(default_factory=AuthConfig)
+    zones: tuple[Zone, ...] = ()
+    woocommerce: WooConfig = field(default_factory=WooConfig)
+    secret_key: str = ""
+    testing: bool = False
+
+    @property
+    def database_url(self) -> str:
+        if self.database.url:
+            return self.database.url
+        return "sqlite:///" + str(Path(self.server.data_dir) / "wavepack.db")
+
+
+def _coerce(cls: type, raw: Mapping[str, Any], section: str) -> Any:
+    if not isinstance(raw, Mapping):
+        raise ValueError(f"config section {section!r} must be a mapping")
+    kwargs = {}
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    for key, value in raw.items():
+        if key not in fields:
+            raise ValueError(f"unknown config key {section}.{key}")
+        default = fields[key].default
+        if isinstance(default, bool):
+            value = value if isinstance(value, bool) else str(value).lower() in ("1", "true", "yes")
+        elif isinstance(default, int):
+            value = int(value)
+        elif isinstance(default, float):
+            value = float(value)
+        elif isinstance(default, Decimal):
+            value = Decimal(str(value))
+        elif isinstance(default, str):
+            value = str(value)
+        kwargs[key] = value
+    return cls(**kwargs)
+
+
+def _merge(base: dict, over: Mapping) -> dict:
+    out = copy.deepcopy(base)
+    for k, v in over.items():
+        if isinstance(v, Mapping) and isinstance(out.get(k), dict):
+            out[k] = _merge(out[k], v)
+        else:
+            out[k] = v
+    return out
+
+
+SECTIONS = {
+    "server": ServerConfig,
+    "database": DatabaseConfig,
+    "intake": IntakeConfig,
+    "risk": RiskConfig,
+    "auth": AuthConfig,
+    "woocommerce": WooConfig,
+}
+
+
+def _env_overrides(raw: dict, env: Mapping[str, str]) -> dict:
+    raw = copy.deepcopy(raw)
+    for section, cls in SECTIONS.items():
+        for f in dataclasses.fields(cls):
+            name = f"WAVEPACK_{section}_{f.name}".upper()
+            if name in env:
+                raw.setdefault(section, {})[f.name] = env[name]
+    if env.get("DATABASE_URL"):
+        raw.setdefault("database", {})["url"] = env["DATABASE_URL"]
+    if env.get("PORT"):
+        raw.setdefault("server", {})["port"] = env["PORT"]
+    return raw
+
+
+def load_config(overrides: Mapping[str, Any] | None = None,
+                env: Mapping[str, str] | None = None) -> Config:
+    """Read config.yaml, lay WAVEPACK_CONFIG, the environment and `overrides` over it."""
+    env = os.environ if env is None else env
+    raw: dict = yaml.safe_load(DEFAULT_FILE.read_text(encoding="utf-8")) or {}
+    extra = env.get("WAVEPACK_CONFIG")
+    if extra:
+        raw = _merge(raw, yaml.safe_load(Path(extra).read_text(encoding="utf-8")) or {})
+    raw = _env_overrides(raw, env)
+    if overrides:
+        raw = _merge(raw, overrides)
+    return build_config(raw, secret_key=env.get("WAVEPACK_SECRET_KEY", ""))
+
+
+def build_config(raw: Mapping[str, Any], secret_key: str = "") -> Config:
+    parts: dict[str, Any] = {}
+    for section, cls in SECTIONS.items():
+        parts[section] = _coerce(cls, raw.get(section) or {}, section)
+    zones = []
+    for name, z in (raw.get("zones") or {}).items():
+        zones.append(Zone(name=name,
+                          match=tuple(str(m).upper() for m in z.get("match", ())),
+                          nearest=tuple(str(n) for n in z.get("nearest", ()))))
+    unknown = set(raw) - set(SECTIONS) - {"zones", "testing", "secret_key"}
+    if unknown:
+        raise ValueError(f"unknown config sections: {', '.join(sorted(unknown))}")
+    return Config(**parts, zones=tuple(zones),
+                  secret_key=str(raw.get("secret_key") or secret_key),
+                  testing=bool(raw.get("testing", False)))

@@ -1,0 +1,116 @@
+"""The Database proxy and how it is opened from a URL.
+
+`db` is declared at import and initialised by create_app() (or the CLI) from
+DATABASE_URL: `sqlite:///path/to/file.db` (WAL, foreign keys, writes in
+BEGIN IMMEDIATE) or `postgresql://user@host:port/dbname[?schema=name]`.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+from typing import Iterator
+from urllib.parse import parse_qs, unquote, urlparse
+
+from peewee import DatabaseProxy, PostgresqlDatabase, SqliteDatabase
+
+db = DatabaseProxy()
+
+_SCHEMA_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+
+
+class _Postgres(PostgresqlDatabase):
+    """PostgreSQL on psycopg 3, optionally pinned to one schema (tests use a fresh one per run)."""
+
+    def __init__(self, *args, schema: str | None = None, **kwargs):
+        self._schema = schema
+        super().__init__(*args, prefer_psycopg3=True, **kwargs)
+
+    def _initialize_connection(self, conn):  # noqa: D401 (peewee hook)
+        if self._schema:
+            with conn.cursor() as cur:
+                cur.execute(f'CREATE SCHEMA IF NOT EXISTS "{self._schema}"')
+                cur.execute(f'SET search_path TO "{self._schema}"')
+            conn.commit()
+
+
+def open_database(url: str):
+    """Build (not connect) a peewee database from a URL."""
+    parsed = urlparse(url)
+    if parsed.scheme == "sqlite":
+        path = unquote(url[len("sqlite:///"):]) if url.startswith("sqlite:///") else ""
+        if not path:
+            raise ValueError("sqlite URL must look like sqlite:///path/to/file.db")
+        if path != ":memory:":
+            os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        return SqliteDatabase(path, pragmas={
+            "journal_mode": "wal",
+            "foreign_keys": 1,
+            "busy_timeout": 30000,
+            # WAL + FULL: a commit is on disk before we acknowledge it
+            "synchronous": "full",
+            "cache_size": -32000,
+        }, timeout=30, check_same_thread=False)
+    if parsed.scheme in ("postgres", "postgresql"):
+        params = parse_qs(parsed.query)
+        schema = (params.get("schema") or [None])[0]
+        if schema and not _SCHEMA_RE.match(schema):
+            raise ValueError(f"bad schema name {schema!r}")
+        return _Postgres(
+            unquote(parsed.path.lstrip("/")) or "postgres",
+            host=parsed.hostname or "127.0.0.1",
+            port=parsed.port or 5432,
+            user=unquote(parsed.username) if parsed.username else None,
+            password=unquote(parsed.password) if parsed.password else None,
+            schema=schema,
+        )
+    raise ValueError(f"unsupported DATABASE_URL scheme {parsed.scheme!r} (sqlite or postgresql)")
+
+
+def kind() -> str:
+    """'sqlite' or 'postgresql'."""
+    return "postgresql" if isinstance(db.obj, PostgresqlDatabase) else "sqlite"
+
+
+def is_postgres() -> bool:
+    return isinstance(db.obj, PostgresqlDatabase)
+
+
+@contextlib.contextmanager
+def write_tx() -> Iterator[None]:
+    """A write transaction: BEGIN IMMEDIATE on SQLite (the write lock up front, so a
+    read never has to upgrade and fail with 'database is locked'); a plain
+    transaction on PostgreSQL, where rows are locked explicitly."""
+    if db.transaction_depth() > 0:
+        with db.atomic():
+            yield
+        return
+    if is_postgres():
+        with db.atomic():
+            yield
+    else:
+        with db.atomic("IMMEDIATE"):
+            yield
+
+
+def param() -> str:
+    """The DB-API placeholder of the open database ('?' or '%s')."""
+    return db.obj.param
+
+
+def sql(statement: str) -> str:
+    """Write raw SQL with '?' placeholders; this gives the driver's own."""
+    return statement if not is_postgres() else statement.replace("?", "%s")
+
+
+def executemany(statement: str, rows: list) -> int:
+    """Many rows through one prepared statement (psycopg 3 pipelines them)."""
+    if not rows:
+        return 0
+    cur = db.cursor()
+    cur.executemany(sql(statement), rows)
+    return cur.rowcount
+
+
+def execute(statement: str, params: tuple | list = ()):
+    return db.execute_sql(sql(statement), params)

@@ -1,0 +1,227 @@
+"""Tables. Thin on purpose: fields and constraints; behaviour lives in services and domain.
+
+The schema itself is created by the numbered migrations in store/migrations/.
+"""
+from __future__ import annotations
+
+import datetime as dt
+
+from peewee import (BigIntegerField, BooleanField, CharField, DateTimeField, ForeignKeyField,
+                    IntegerField, Model, TextField)
+
+from .db import db
+
+
+class UtcDateTimeField(DateTimeField):
+    """Aware UTC in Python, naive UTC in the database (same on SQLite and PostgreSQL)."""
+
+    def db_value(self, value):
+        if isinstance(value, dt.datetime) and value.tzinfo is not None:
+            value = value.astimezone(dt.timezone.utc).replace(tzinfo=None)
+        return super().db_value(value)
+
+    def python_value(self, value):
+        value = super().python_value(value)
+        if isinstance(value, dt.datetime) and value.tzinfo is None:
+            value = value.replace(tzinfo=dt.timezone.utc)
+        return value
+
+
+class Base(Model):
+    class Meta:
+        database = db
+        legacy_table_names = False
+
+
+class Warehouse(Base):
+    code = CharField(unique=True)
+    name = CharField()
+    zone = CharField(default="")
+    created_at = UtcDateTimeField()
+
+
+class Location(Base):
+    warehouse = ForeignKeyField(Warehouse, backref="locations")
+    code = CharField()
+    pick_seq = IntegerField(default=0)
+    created_at = UtcDateTimeField()
+
+
+class Product(Base):
+    sku = CharField(unique=True)
+    name = CharField()
+    weight_g = IntegerField(default=0)
+    length_mm = IntegerField(default=0)
+    width_mm = IntegerField(default=0)
+    height_mm = IntegerField(default=0)
+    flags = CharField(default="")
+    image_url = CharField(default="")
+    created_at = UtcDateTimeField()
+
+
+class ProductGtin(Base):
+    product = ForeignKeyField(Product, backref="gtins")
+    gtin = CharField(unique=True)
+
+
+class Stock(Base):
+    warehouse = ForeignKeyField(Warehouse)
+    location = ForeignKeyField(Location)
+    product = ForeignKeyField(Product)
+    on_hand = IntegerField(default=0)
+    reserved = IntegerField(default=0)
+    min_qty = IntegerField(default=0)
+    updated_at = UtcDateTimeField()
+
+
+class Channel(Base):
+    name = CharField(unique=True)
+    kind = CharField()
+    secret = CharField(default="")
+    previous_secret = CharField(default="")
+    secret_rotated_at = UtcDateTimeField(null=True)
+    allow_split = BooleanField(default=False)
+    currency = CharField(default="")
+    base_url = CharField(default="")
+    api_key = CharField(default="")
+    api_secret = CharField(default="")
+    callback_url = CharField(default="")
+    last_pulled_at = UtcDateTimeField(null=True)
+    created_at = UtcDateTimeField()
+
+
+class User(Base):
+    badge = CharField(unique=True)
+    name = CharField(default="")
+    role = CharField()
+    pin_hash = CharField()
+    failed_logins = IntegerField(default=0)
+    locked_until = UtcDateTimeField(null=True)
+    active = BooleanField(default=True)
+    created_at = UtcDateTimeField()
+
+    class Meta:
+        table_name = "app_user"
+
+
+class ApiToken(Base):
+    token_hash = CharField(unique=True)
+    kind = CharField()  # channel | staff
+    channel = ForeignKeyField(Channel, null=True)
+    user = ForeignKeyField(User, null=True)
+    role = CharField(default="")
+    label = CharField(default="")
+    created_at = UtcDateTimeField()
+    expires_at = UtcDateTimeField(null=True)
+    revoked_at = UtcDateTimeField(null=True)
+
+
+class Order(Base):
+    channel = ForeignKeyField(Channel)
+    external_id = CharField()
+    ref = CharField()
+    status = CharField()
+    hold_reason = TextField(default="")
+    warehouse = ForeignKeyField(Warehouse, null=True)
+    currency = CharField()
+    paid = BooleanField(default=False)
+    payment_method = CharField(default="")
+    priority = IntegerField(default=0)
+    placed_at = UtcDateTimeField()
+    ship_name = CharField(default="")
+    ship_phone = CharField(default="")
+    ship_email = CharField(default="")
+    ship_address1 = CharField(default="")
+    ship_address2 = CharField(default="")
+    ship_city = CharField(default="")
+    ship_region = CharField(default="")
+    ship_postcode = CharField(default="")
+    ship_country = CharField(default="")
+    note = TextField(default="")
+    carrier = CharField(default="")
+    source = CharField(default="")
+    total_minor = BigIntegerField(null=True)
+    shipping_minor = BigIntegerField(default=0)
+    discount_minor = BigIntegerField(default=0)
+    problems = TextField(default="")
+    phone_key = CharField(default="")
+    address_key = CharField(default="")
+    source_updated_at = UtcDateTimeField(null=True)
+    created_at = UtcDateTimeField()
+    updated_at = UtcDateTimeField()
+
+    class Meta:
+        table_name = "sales_order"
+
+
+class OrderLine(Base):
+    order = ForeignKeyField(Order, backref="lines")
+    line_no = IntegerField()
+    sku = CharField()
+    product = ForeignKeyField(Product, null=True)
+    name = CharField(default="")
+    external_id = CharField(default="")
+    quantity = IntegerField()
+    unit_price_minor = BigIntegerField(default=0)
+    line_total_minor = BigIntegerField(default=0)
+    reserved = IntegerField(default=0)
+    backordered = IntegerField(default=0)
+    picked = IntegerField(default=0)
+
+
+class Allocation(Base):
+    order_line = ForeignKeyField(OrderLine, backref="allocations")
+    stock = ForeignKeyField(Stock)
+    quantity = IntegerField()
+
+
+class WebhookEvent(Base):
+    channel = ForeignKeyField(Channel)
+    event_key = CharField()
+    topic = CharField(default="")
+    outcome = CharField(default="")
+    received_at = UtcDateTimeField()
+
+
+class IdempotencyKey(Base):
+    channel = ForeignKeyField(Channel)
+    key = CharField()
+    request_hash = CharField()
+    state = CharField()  # in_progress | done
+    status_code = IntegerField(null=True)
+    response_body = TextField(null=True)
+    created_at = UtcDateTimeField()
+
+
+class Audit(Base):
+    at = UtcDateTimeField()
+    actor = CharField()
+    action = CharField()
+    entity = CharField()
+    entity_id = CharField()
+    before = TextField(default="")
+    after = TextField(default="")
+    detail = TextField(default="")
+
+
+class WmsException(Base):
+    type = CharField()
+    order = ForeignKeyField(Order, null=True)
+    owner_role = CharField(default="supervisor")
+    state = CharField(default="open")
+    message = TextField(default="")
+    detail = TextField(default="")
+    created_at = UtcDateTimeField()
+    resolved_at = UtcDateTimeField(null=True)
+    resolved_by = CharField(default="")
+
+
+class Alert(Base):
+    kind = CharField()
+    warehouse = ForeignKeyField(Warehouse, null=True)
+    location = ForeignKeyField(Location, null=True)
+    product = ForeignKeyField(Product, null=True)
+    state = CharField(default="open")
+    message = TextField(default="")
+    created_at = UtcDateTimeField()
+    closed_at = UtcDateTimeField(null=True)
