@@ -16,6 +16,8 @@ from typing import Any, Mapping
 
 import yaml
 
+from .domain.allocation import Zone
+
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_FILE = ROOT / "config.yaml"
 
@@ -55,13 +57,6 @@ class AuthConfig:
     login_rate_limit: str = "20 per minute"
     session_hours: float = 12
     rate_limit_storage: str = "memory://"
-
-
-@dataclass(frozen=True)
-class Zone:
-    name: str
-    match: tuple[str, ...]
-    nearest: tuple[str, ...]
 
 
 @dataclass(frozen=True)

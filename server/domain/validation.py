@@ -1,0 +1,76 @@
+"""Order validation: field-level reasons why an order cannot be fulfilled as sent.
+
+An order with problems is still stored (status `invalid`, with these reasons and an
+exception for a supervisor); what cannot be stored at all is refused earlier, by the
+parsers and schemas, with a 422.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Collection
+
+from .orders import OrderDraft, lines_total
+
+_COUNTRY = re.compile(r"^[A-Z]{2}$")
+_CURRENCY = re.compile(r"^[A-Z]{3}$")
+
+
+@dataclass(frozen=True)
+class Problem:
+    field: str
+    code: str
+    message: str
+
+    def to_dict(self) -> dict:
+        return {"field": self.field, "code": self.code, "message": self.message}
+
+
+def validate_order(draft: OrderDraft, known_skus: Collection[str], *,
+                   channel_currency: str = "",
+                   total_tolerance: Decimal = Decimal("0.01")) -> list[Problem]:
+    """Every reason this order cannot be fulfilled as sent (empty when it can)."""
+    problems: list[Problem] = []
+    add = problems.append
+    if not _CURRENCY.match(draft.currency or ""):
+        add(Problem("currency", "bad_currency", f"{draft.currency!r} is not an ISO 4217 code"))
+    elif channel_currency and draft.currency != channel_currency:
+        add(Problem("currency", "currency_mismatch",
+                    f"order is in {draft.currency}, the channel sells in {channel_currency}"))
+    if not draft.lines:
+        add(Problem("lines", "no_lines", "the order has no lines"))
+    for i, line in enumerate(draft.lines):
+        where = f"lines[{i}]"
+        if line.sku not in known_skus:
+            add(Problem(f"{where}.sku", "unknown_sku", f"unknown SKU {line.sku!r}"))
+        if line.quantity <= 0:
+            add(Problem(f"{where}.quantity", "bad_quantity",
+                        f"quantity must be at least 1, not {line.quantity}"))
+        if line.unit_price < 0:
+            add(Problem(f"{where}.unit_price", "bad_price", "unit price is negative"))
+        if line.currency and line.currency != draft.currency:
+            add(Problem(f"{where}.currency", "currency_mismatch",
+                        f"line is in {line.currency}, the order in {draft.currency}"))
+    _check_address(draft, add)
+    if draft.total is not None and draft.lines:
+        expected = lines_total(draft) + draft.shipping - draft.discount
+        if abs(expected - draft.total) > total_tolerance:
+            add(Problem("total", "total_mismatch",
+                        f"lines + shipping - discount = {expected}, the order says {draft.total}"))
+    return problems
+
+
+def _check_address(draft: OrderDraft, add) -> None:
+    ship = draft.ship_to
+    if not ship.name.strip():
+        add(Problem("ship_to.name", "missing_name", "recipient name is missing"))
+    if not ship.address1.strip():
+        add(Problem("ship_to.address1", "missing_address", "street address is missing"))
+    if not ship.city.strip():
+        add(Problem("ship_to.city", "missing_address", "city is missing"))
+    if not _COUNTRY.match(ship.country or ""):
+        add(Problem("ship_to.country", "bad_country",
+                    f"{ship.country!r} is not an ISO 3166-1 alpha-2 code"))
+    if not re.sub(r"\D", "", ship.phone or ""):
+        add(Problem("ship_to.phone", "missing_phone", "a phone number is needed for the carrier"))

@@ -1,0 +1,157 @@
+"""Who is asking: staff by badge + PIN (argon2id), channels and staff by API token
+(random, stored as SHA-256), failed logins counted with a lockout."""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import secrets
+from dataclasses import dataclass
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from flask import current_app
+
+from .. import clock
+from ..domain.errors import NotFound, TooManyRequests, Unauthorized, Unprocessable
+from ..store import db as store_db
+from ..store.models import ApiToken, Channel, User
+from . import audit
+
+ROLES = ("picker", "packer", "supervisor", "admin")
+_hasher = PasswordHasher()
+_DUMMY_HASH = _hasher.hash("not-a-pin")
+
+
+@dataclass(frozen=True)
+class Principal:
+    kind: str                  # channel | staff
+    role: str                  # channel, picker, packer, supervisor, admin
+    token_id: int
+    channel_id: int | None = None
+    channel_name: str = ""
+    user_id: int | None = None
+    badge: str = ""
+
+    @property
+    def actor(self) -> str:
+        """How the audit names this caller."""
+        if self.kind == "channel":
+            return f"token:{self.token_id}(channel:{self.channel_name})"
+        return f"user:{self.badge}" if self.badge else f"token:{self.token_id}({self.role})"
+
+    def is_staff(self, *roles: str) -> bool:
+        return self.kind == "staff" and (not roles or self.role in roles)
+
+
+def token_hash(raw: str) -> str:
+    return hashlib.sha256(raw.encode("utf-8")).hexdigest()
+
+
+def _new_token(prefix: str) -> str:
+    return f"{prefix}_{secrets.token_urlsafe(32)}"
+
+
+def add_user(badge: str, role: str, pin: str, name: str = "") -> int:
+    if role not in ROLES:
+        raise Unprocessable(f"role must be one of {', '.join(ROLES)}", field="role")
+    if not badge.strip():
+        raise Unprocessable("badge is empty", field="badge")
+    if len(pin) < 4 or not pin.isdigit():
+        raise Unprocessable("PIN must be at least 4 digits", field="pin")
+    now = clock.now()
+    with store_db.write_tx():
+        if User.get_or_none(User.badge == badge):
+            raise Unprocessable(f"badge {badge!r} already exists", code="duplicate", field="badge")
+        user = User.create(badge=badge, role=role, pin_hash=_hasher.hash(pin), name=name,
+                           created_at=now)
+        audit.write([audit.row(now, "cli", "user.add", "user", user.id, "", role)])
+    return user.id
+
+
+def create_token(*, channel: str | None = None, role: str | None = None, label: str = "",
+                 hours: float | None = None, user_id: int | None = None,
+                 actor: str = "cli") -> str:
+    """A new API token for a channel or a staff role; only its hash is kept."""
+    now = clock.now()
+    if bool(channel) == bool(role):
+        raise Unprocessable("give either a channel or a staff role", field="channel")
+    raw = _new_token("wpc" if channel else "wps")
+    with store_db.write_tx():
+        ch = None
+        if channel:
+            ch = Channel.get_or_none(Channel.name == channel)
+            if ch is None:
+                raise NotFound(f"no channel {channel!r}", field="channel")
+        elif role not in ROLES:
+            raise Unprocessable(f"role must be one of {', '.join(ROLES)}", field="role")
+        tok = ApiToken.create(token_hash=token_hash(raw), kind="channel" if ch else "staff",
+                              channel=ch, user=user_id, role=role or "channel", label=label,
+                              created_at=now,
+                              expires_at=now + dt.timedelta(hours=hours) if hours else None)
+        audit.write([audit.row(now, actor, "token.create", "token", tok.id, "",
+                               channel or role, {"label": label})])
+    return raw
+
+
+def principal(raw: str | None) -> Principal | None:
+    """The caller behind a bearer token, or None when the token is unknown, revoked or expired."""
+    if not raw:
+        return None
+    tok = (ApiToken.select(ApiToken, Channel, User)
+           .join(Channel, on=(ApiToken.channel == Channel.id), join_type="LEFT OUTER", attr="ch")
+           .switch(ApiToken)
+           .join(User, on=(ApiToken.user == User.id), join_type="LEFT OUTER", attr="usr")
+           .where(ApiToken.token_hash == token_hash(raw)).first())
+    if tok is None or tok.revoked_at is not None:
+        return None
+    if tok.expires_at is not None and tok.expires_at <= clock.now():
+        return None
+    ch = getattr(tok, "ch", None)
+    usr = getattr(tok, "usr", None)
+    if usr is not None and usr.id is not None and not usr.active:
+        return None
+    return Principal(kind=tok.kind, role=tok.role, token_id=tok.id,
+                     channel_id=ch.id if ch is not None and ch.id else None,
+                     channel_name=ch.name if ch is not None and ch.id else "",
+                     user_id=usr.id if usr is not None else None,
+                     badge=usr.badge if usr is not None and usr.id else "")
+
+
+def login_badge(badge: str, pin: str) -> dict:
+    """Badge + PIN → a session token. Too many failures lock the badge for a while;
+    the answer for an unknown badge and a wrong PIN is the same."""
+    cfg = current_app.config["WAVEPACK"].auth
+    now = clock.now()
+    with store_db.write_tx():
+        user = User.get_or_none(User.badge == badge)
+        if user is not None and user.locked_until and user.locked_until > now:
+            raise TooManyRequests("too many failed logins; badge locked, try again later",
+                                  code="locked")
+        ok = _verify(user.pin_hash if user else _DUMMY_HASH, pin) and user is not None \
+            and user.active
+        if not ok:
+            if user is not None:
+                fails = user.failed_logins + 1
+                locked = now + dt.timedelta(minutes=cfg.lockout_minutes) \
+                    if fails >= cfg.max_failed_logins else None
+                User.update(failed_logins=0 if locked else fails, locked_until=locked).where(
+                    User.id == user.id).execute()
+                audit.write([audit.row(now, f"badge:{badge}", "login.failed", "user", user.id,
+                                       "", "locked" if locked else fails)])
+            ok_fail = Unauthorized("badge or PIN not recognised", code="bad_credentials")
+        else:
+            User.update(failed_logins=0, locked_until=None).where(User.id == user.id).execute()
+            ok_fail = None
+    if ok_fail:
+        raise ok_fail
+    raw = create_token(role=user.role, label=f"login {badge}", hours=cfg.session_hours,
+                       user_id=user.id, actor=f"user:{badge}")
+    return {"token": raw, "role": user.role, "badge": badge,
+            "expires_at": (now + dt.timedelta(hours=cfg.session_hours)).isoformat()}
+
+
+def _verify(pin_hash: str, pin: str) -> bool:
+    try:
+        return _hasher.verify(pin_hash, pin)
+    except (VerificationError, InvalidHashError):
+        return False
