@@ -1,0 +1,1 @@
+"""Storefront webhooks (Shopify, WooCommerce): signatures and order parsers, pure domain code."""
