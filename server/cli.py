@@ -59,6 +59,17 @@ def init_db() -> None:
     click.echo(f"database ready ({result['database']}, schema version {result['schema_version']})")
 
 
+@command(name="demo")
+def demo() -> None:
+    """Create the demo warehouse (once) and print its logins and tokens."""
+    from .services import setup
+    app = get_app()
+    with app.app_context():
+        setup.init_db()
+        for line in setup.ensure_demo():
+            click.echo(line)
+
+
 @command(name="serve")
 @click.option("--host", default=None, help="address to listen on (config server.host)")
 @click.option("--port", default=None, type=int, help="port (config server.port, env PORT)")
@@ -85,9 +96,15 @@ def serve(host: str | None, port: int | None, demo: bool) -> None:
 
 
 def register_cli(app: Flask) -> None:
-    for cmd in COMMANDS:
+    from . import cli_admin, cli_import  # noqa: F401  (they add their commands to main)
+    for cmd in list(main.commands.values()):
         app.cli.add_command(cmd)
 
 
+def _load_commands() -> None:
+    from . import cli_admin, cli_import  # noqa: F401
+
+
 if __name__ == "__main__":  # pragma: no cover
+    _load_commands()
     sys.exit(main())

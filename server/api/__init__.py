@@ -5,5 +5,11 @@ from flask import Flask
 
 
 def register_blueprints(app: Flask) -> None:
+    from .auth import bp as auth
     from .health import bp as health
-    app.register_blueprint(health)
+    from .orders import bp as orders
+    from .stock import bp as stock
+    for bp in (health, auth, orders, stock):
+        app.register_blueprint(bp)
+    from .limits import init_limiter
+    init_limiter(app)

@@ -14,6 +14,7 @@ from flask import current_app
 from .. import clock
 from ..domain.errors import NotFound, TooManyRequests, Unauthorized, Unprocessable
 from ..store import db as store_db
+from ..store.db import execute
 from ..store.models import ApiToken, Channel, User
 from . import audit
 
@@ -97,24 +98,26 @@ def principal(raw: str | None) -> Principal | None:
     """The caller behind a bearer token, or None when the token is unknown, revoked or expired."""
     if not raw:
         return None
-    tok = (ApiToken.select(ApiToken, Channel, User)
-           .join(Channel, on=(ApiToken.channel == Channel.id), join_type="LEFT OUTER", attr="ch")
-           .switch(ApiToken)
-           .join(User, on=(ApiToken.user == User.id), join_type="LEFT OUTER", attr="usr")
-           .where(ApiToken.token_hash == token_hash(raw)).first())
-    if tok is None or tok.revoked_at is not None:
+    row = execute(
+        "SELECT t.id, t.kind, t.role, t.expires_at, t.revoked_at, c.id, c.name, u.id, u.badge, "
+        "u.active FROM api_token t LEFT JOIN channel c ON c.id = t.channel_id "
+        "LEFT JOIN app_user u ON u.id = t.user_id WHERE t.token_hash = ?",
+        (token_hash(raw),)).fetchone()
+    if row is None:
         return None
-    if tok.expires_at is not None and tok.expires_at <= clock.now():
+    tid, kind, role, expires, revoked, cid, cname, uid, badge, active = row
+    if revoked is not None or (uid is not None and not active):
         return None
-    ch = getattr(tok, "ch", None)
-    usr = getattr(tok, "usr", None)
-    if usr is not None and usr.id is not None and not usr.active:
+    if expires is not None and _aware(expires) <= clock.now():
         return None
-    return Principal(kind=tok.kind, role=tok.role, token_id=tok.id,
-                     channel_id=ch.id if ch is not None and ch.id else None,
-                     channel_name=ch.name if ch is not None and ch.id else "",
-                     user_id=usr.id if usr is not None else None,
-                     badge=usr.badge if usr is not None and usr.id else "")
+    return Principal(kind=kind, role=role, token_id=tid, channel_id=cid,
+                     channel_name=cname or "", user_id=uid, badge=badge or "")
+
+
+def _aware(value) -> dt.datetime:
+    if not isinstance(value, dt.datetime):
+        value = dt.datetime.fromisoformat(str(value))
+    return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
 
 
 def login_badge(badge: str, pin: str) -> dict:

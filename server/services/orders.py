@@ -9,7 +9,7 @@ from flask import current_app
 
 from .. import clock
 from ..domain import lifecycle
-from ..domain.errors import NotFound
+from ..domain.errors import BadTransition, Conflict, NotFound
 from ..domain.money import from_minor
 from ..domain.orders import OrderDraft
 from ..store import db as store_db
@@ -86,13 +86,17 @@ def set_status(order: Order, new: str, actor: str, now: dt.datetime, detail: obj
     audit.write([audit.row(now, actor, "order.status", "order", order.id, old, new, detail)])
 
 
-def cancel(order_id: int, actor: str, *, channel_id: int | None = None, reason: str = "") -> dict:
-    """Cancel and give the stock back; refused once the order is packed."""
+def cancel(order_id: int, actor: str, *, channel_id: int | None = None, reason: str = "",
+           expect_status: str | None = None) -> dict:
+    """Cancel and give the stock back; refused once the order is packed. With
+    `expect_status`, only an order still in that state is cancelled (jobs use it)."""
     now = clock.now()
     with store_db.write_tx():
         order = load(order_id, channel_id)
         if order.status == lifecycle.CANCELLED:
             return to_dict(order)
+        if expect_status and order.status != expect_status:
+            raise Conflict(f"order {order_id} is now {order.status}", code="status_changed")
         lifecycle.check_move(order.status, lifecycle.CANCELLED)
         freed = release_order(order.id, actor, now)
         set_status(order, lifecycle.CANCELLED, actor, now, {"reason": reason} if reason else "")
@@ -130,7 +134,7 @@ def release_hold(order_id: int, actor: str) -> dict:
     with store_db.write_tx():
         order = load(order_id)
         if order.status != lifecycle.ON_HOLD:
-            raise lifecycle.BadTransition(f"order {order_id} is {order.status}, not on hold",
+            raise BadTransition(f"order {order_id} is {order.status}, not on hold",
                                           code="not_on_hold")
         settle(order, actor, now)
         exceptions.resolve_for_order(order.id, "risk_hold", actor, now)

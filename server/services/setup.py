@@ -1,10 +1,12 @@
 """Database set-up and the demo warehouse."""
 from __future__ import annotations
 
-from .. import clock
+from pathlib import Path
+
+from .. import clock, demo_data
 from ..store import db as store_db
 from ..store.migrate import schema_version, upgrade
-from ..store.models import Warehouse
+from ..store.models import Channel, Warehouse
 
 
 def init_db() -> dict:
@@ -19,5 +21,60 @@ def init_db() -> dict:
 
 
 def ensure_demo() -> list[str]:
-    """Create the demo warehouse data on first start; return the demo logins to print."""
-    return []
+    """Create the demo warehouse on first start (catalogue, bins, stock in two warehouses,
+    users, a Shopify, a WooCommerce and a native channel); return the logins to print.
+    The demo API tokens are kept in <data_dir>/demo-tokens.txt so they can be shown again."""
+    from flask import current_app
+    cfg = current_app.config["WAVEPACK"]
+    tokens_file = Path(cfg.server.data_dir) / "demo-tokens.txt"
+    with store_db.db.connection_context():
+        if Channel.get_or_none(Channel.name == demo_data.CHANNELS[0][0]) is None:
+            _create_demo(tokens_file)
+    lines = [f"login  badge {b} PIN {pin}  ({role})" for b, role, pin, _ in demo_data.USERS]
+    lines += [f"webhook  POST /webhooks/{kind}/{name}  (secret {secret})"
+              for name, kind, secret in demo_data.CHANNELS if secret]
+    if tokens_file.exists():
+        lines += tokens_file.read_text(encoding="utf-8").splitlines()
+    return lines
+
+
+def _create_demo(tokens_file: Path) -> None:
+    from ..domain.gtin import normalize_gtin
+    from . import auth, channels, stock
+    for code, name, zone, _ in demo_data.WAREHOUSES:
+        if Warehouse.get_or_none(Warehouse.code == code) is None:
+            add_warehouse(code, name, zone)
+    stock.upsert_products([stock.ProductSpec(sku=sku, name=name, gtins=(normalize_gtin(gtin),),
+                                             weight_g=w, length_mm=dims[0], width_mm=dims[1],
+                                             height_mm=dims[2])
+                           for sku, gtin, name, w, dims, _ in demo_data.PRODUCTS], "demo")
+    now = clock.now()
+    with store_db.write_tx():
+        for code, _, _, qty in demo_data.WAREHOUSES:
+            for sku, _, _, _, _, loc in demo_data.PRODUCTS:
+                stock.change_stock(code, loc, sku, set_to=qty, min_qty=qty // 10, actor="demo",
+                                   now=now, reason="count")
+    for badge, role, pin, name in demo_data.USERS:
+        auth.add_user(badge, role, pin, name)
+    for name, kind, secret in demo_data.CHANNELS:
+        channels.add_channel(name, kind, secret=secret, actor="demo")
+    api = auth.create_token(channel="demo-api", label="demo")
+    sup = auth.create_token(role="supervisor", label="demo")
+    tokens_file.parent.mkdir(parents=True, exist_ok=True)
+    tokens_file.write_text(f"token  demo-api channel: {api}\ntoken  supervisor: {sup}\n",
+                           encoding="utf-8")
+
+
+def add_warehouse(code: str, name: str, zone: str = "") -> int:
+    from ..domain.errors import Unprocessable
+    from . import audit
+    if not code or not code.replace("-", "").replace("_", "").isalnum() or len(code) > 32:
+        raise Unprocessable("warehouse code: up to 32 letters, digits, '-' or '_'", field="code")
+    now = clock.now()
+    with store_db.write_tx():
+        if Warehouse.get_or_none(Warehouse.code == code):
+            raise Unprocessable(f"warehouse {code!r} already exists", code="duplicate",
+                                field="code")
+        wh = Warehouse.create(code=code, name=name, zone=zone, created_at=now)
+        audit.write([audit.row(now, "cli", "warehouse.add", "warehouse", wh.id, "", code)])
+    return wh.id

@@ -1,0 +1,86 @@
+"""JSON schemas of request bodies: used to validate requests (unknown fields are refused,
+so nothing can be mass-assigned) and published as components of /openapi.json."""
+from __future__ import annotations
+
+from functools import lru_cache
+
+from jsonschema import Draft202012Validator
+
+
+def _s(max_len: int, min_len: int = 0) -> dict:
+    return {"type": "string", "maxLength": max_len, "minLength": min_len}
+
+
+AMOUNT = {"type": ["string", "number"], "maxLength": 24,
+          "pattern": r"^-?[0-9]{1,15}(\.[0-9]{1,6})?$",
+          "minimum": -1e15, "maximum": 1e15,
+          "description": "decimal amount; a string keeps it exact"}
+
+ADDRESS = {
+    "type": "object", "additionalProperties": False,
+    "properties": {
+        "name": _s(200), "phone": _s(40), "email": _s(200), "address1": _s(300),
+        "address2": _s(300), "city": _s(120), "postcode": _s(20),
+        "country": {"type": "string", "pattern": "^[A-Za-z]{2}$"}, "region": _s(120),
+    },
+}
+
+ORDER_LINE = {
+    "type": "object", "additionalProperties": False, "required": ["sku", "quantity", "unit_price"],
+    "properties": {
+        "sku": _s(64, 1),
+        "quantity": {"type": "integer", "minimum": -1000000, "maximum": 1000000},
+        "unit_price": AMOUNT,
+        "currency": {"type": "string", "pattern": "^[A-Za-z]{3}$"},
+        "name": _s(300),
+    },
+}
+
+NATIVE_ORDER = {
+    "type": "object", "additionalProperties": False,
+    "required": ["ref", "placed_at", "currency", "paid", "ship_to", "lines"],
+    "properties": {
+        "ref": _s(64, 1),
+        "placed_at": {"type": "string", "format": "date-time", "maxLength": 40},
+        "currency": {"type": "string", "pattern": "^[A-Za-z]{3}$"},
+        "paid": {"type": "boolean"},
+        "payment_method": _s(64),
+        "priority": {"type": "integer", "minimum": -1000, "maximum": 1000},
+        "ship_to": ADDRESS,
+        "note": _s(4000),
+        "carrier": _s(120),
+        "total": AMOUNT, "shipping": AMOUNT, "discount": AMOUNT,
+        "lines": {"type": "array", "minItems": 1, "maxItems": 5000, "items": ORDER_LINE},
+    },
+}
+
+CANCEL = {"type": "object", "additionalProperties": False,
+          "properties": {"reason": _s(500)}}
+
+BADGE_LOGIN = {"type": "object", "additionalProperties": False, "required": ["badge", "pin"],
+               "properties": {"badge": _s(64, 1), "pin": _s(64, 1)}}
+
+RECEIPT_LINE = {
+    "type": "object", "additionalProperties": False,
+    "required": ["warehouse", "location", "sku", "quantity"],
+    "properties": {"warehouse": _s(32, 1), "location": _s(32, 1), "sku": _s(64, 1),
+                   "quantity": {"type": "integer", "minimum": 1, "maximum": 1000000}},
+}
+
+STOCK_RECEIPT = {
+    "type": "object", "additionalProperties": False, "required": ["lines"],
+    "properties": {"reference": _s(120),
+                   "lines": {"type": "array", "minItems": 1, "maxItems": 10000,
+                             "items": RECEIPT_LINE}},
+}
+
+SCHEMAS = {
+    "NativeOrder": NATIVE_ORDER, "OrderLineIn": ORDER_LINE, "Address": ADDRESS,
+    "CancelRequest": CANCEL, "BadgeLogin": BADGE_LOGIN, "StockReceipt": STOCK_RECEIPT,
+    "ReceiptLine": RECEIPT_LINE,
+}
+
+
+@lru_cache(maxsize=None)
+def validator(name: str) -> Draft202012Validator:
+    return Draft202012Validator(SCHEMAS[name], format_checker=Draft202012Validator.FORMAT_CHECKER)

@@ -1,0 +1,110 @@
+"""Operator commands for channels, users, tokens, warehouses and jobs."""
+from __future__ import annotations
+
+import click
+
+from .cli import command, get_app, main
+
+
+@main.group(name="channel")
+def channel_group() -> None:
+    """Storefront channels."""
+
+
+@channel_group.command(name="add")
+@click.argument("name")
+@click.option("--kind", type=click.Choice(["shopify", "woocommerce", "native"]), required=True)
+@click.option("--secret", default="", help="webhook signing secret (Shopify/WooCommerce)")
+@click.option("--allow-split", is_flag=True, help="orders may ship from several warehouses")
+@click.option("--currency", default="", help="the only currency this channel sells in")
+@click.option("--url", "base_url", default="", help="shop URL (WooCommerce pulls)")
+@click.option("--consumer-key", default="", help="WooCommerce REST consumer key")
+@click.option("--consumer-secret", default="", help="WooCommerce REST consumer secret")
+@click.option("--callback-url", default="", help="native channels: fulfilment callback URL")
+def channel_add(name, kind, secret, allow_split, currency, base_url, consumer_key,
+                consumer_secret, callback_url) -> None:
+    """Add a storefront channel."""
+    from .services import channels
+    with get_app().app_context():
+        from .store.db import db
+        with db.connection_context():
+            cid = channels.add_channel(name, kind, secret=secret, allow_split=allow_split,
+                                       currency=currency, base_url=base_url,
+                                       api_key=consumer_key, api_secret=consumer_secret,
+                                       callback_url=callback_url)
+    click.echo(f"channel {name} ({kind}) added, id {cid}")
+
+
+@main.group(name="user")
+def user_group() -> None:
+    """Warehouse staff."""
+
+
+@user_group.command(name="add")
+@click.argument("badge")
+@click.option("--role", type=click.Choice(["picker", "packer", "supervisor", "admin"]),
+              required=True)
+@click.option("--pin", required=True, help="at least 4 digits")
+@click.option("--name", default="")
+def user_add(badge, role, pin, name) -> None:
+    """Add a user who logs in with BADGE and PIN."""
+    from .services import auth
+    with get_app().app_context():
+        from .store.db import db
+        with db.connection_context():
+            auth.add_user(badge, role, pin, name)
+    click.echo(f"user {badge} ({role}) added")
+
+
+@main.group(name="token")
+def token_group() -> None:
+    """API tokens."""
+
+
+@token_group.command(name="create")
+@click.option("--channel", default=None, help="a channel token, scoped to that channel's orders")
+@click.option("--role", type=click.Choice(["picker", "packer", "supervisor", "admin"]),
+              default=None, help="a staff token with this role")
+@click.option("--label", default="")
+@click.option("--hours", type=float, default=None, help="expire after this many hours")
+def token_create(channel, role, label, hours) -> None:
+    """Create an API token; it is printed once, alone on the last line."""
+    from .services import auth
+    if bool(channel) == bool(role):
+        raise click.UsageError("give exactly one of --channel or --role")
+    with get_app().app_context():
+        from .store.db import db
+        with db.connection_context():
+            raw = auth.create_token(channel=channel, role=role, label=label, hours=hours)
+    click.echo(f"token for {'channel ' + channel if channel else role} (shown once):")
+    click.echo(raw)
+
+
+@main.group(name="warehouse")
+def warehouse_group() -> None:
+    """Warehouses."""
+
+
+@warehouse_group.command(name="add")
+@click.argument("code")
+@click.option("--name", required=True)
+@click.option("--zone", default="", help="shipping zone it serves from (see zones in config)")
+def warehouse_add(code, name, zone) -> None:
+    """Add a warehouse."""
+    from .services import setup
+    with get_app().app_context():
+        from .store.db import db
+        with db.connection_context():
+            wid = setup.add_warehouse(code, name, zone)
+    click.echo(f"warehouse {code} added, id {wid}")
+
+
+@command(name="expire-unpaid")
+def expire_unpaid() -> None:
+    """Cancel unpaid orders older than intake.unpaid_cancel_after_hours (releasing stock)."""
+    from .jobs import expiry
+    with get_app().app_context():
+        from .store.db import db
+        with db.connection_context():
+            n = expiry.cancel_unpaid()
+    click.echo(f"cancelled {n} unpaid order(s)")

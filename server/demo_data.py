@@ -1,0 +1,35 @@
+"""The demo warehouse `make run` creates on first start (data, not code paths)."""
+
+PRODUCTS = [  # sku, gtin-13, name, weight g, (l, w, h) mm, location
+    ("WP-TEE-BLK-M", "9506000210018", "Organic Cotton Tee - Black / M", 180, (300, 250, 20), "A-01-02-3"),
+    ("WP-TEE-BLK-L", "9506000210025", "Organic Cotton Tee - Black / L", 195, (300, 250, 20), "A-01-02-4"),
+    ("WP-TEE-WHT-M", "9506000210032", "Organic Cotton Tee - White / M", 180, (300, 250, 20), "A-01-03-1"),
+    ("WP-HOOD-GRY-M", "9506000210117", "Heavyweight Hoodie - Grey / M", 690, (350, 300, 60), "A-02-01-2"),
+    ("WP-HOOD-GRY-L", "9506000210124", "Heavyweight Hoodie - Grey / L", 720, (350, 300, 60), "A-02-01-1"),
+    ("WP-SOCK-3PK-M", "9506000210216", "Merino Socks 3-Pack - M", 150, (200, 100, 40), "A-03-02-1"),
+    ("WP-TOTE-NAT", "9506000210315", "Canvas Tote - Natural", 210, (380, 420, 10), "A-04-03-2"),
+    ("WP-CAP-NVY", "9506000210414", "Washed Cotton Cap - Navy", 95, (280, 190, 120), "A-05-01-3"),
+    ("WP-MUG-350-SAGE", "9506000220017", "Stoneware Mug 350 ml - Sage", 410, (120, 90, 100), "B-03-04-2"),
+    ("WP-MUG-350-CHAR", "9506000220024", "Stoneware Mug 350 ml - Charcoal", 410, (120, 90, 100), "B-03-04-3"),
+    ("WP-BOTL-750-STL", "9506000220116", "Insulated Bottle 750 ml - Steel", 395, (80, 80, 270), "B-05-01-1"),
+    ("WP-CAND-200-FIG", "9506000230016", "Soy Candle 200 g - Fig", 380, (90, 90, 100), "C-01-01-2"),
+    ("WP-NOTE-A5-DOT", "9506000230115", "A5 Dot Grid Notebook", 260, (210, 148, 15), "C-02-03-1"),
+]
+
+WAREHOUSES = [  # code, name, zone, stock per SKU
+    ("main", "Leeds fulfilment centre", "uk", 120),
+    ("rtm", "Rotterdam fulfilment centre", "eu", 60),
+]
+
+USERS = [  # badge, role, pin, name
+    ("1001", "picker", "1111", "Pat Picker"),
+    ("2001", "packer", "2222", "Pam Packer"),
+    ("3001", "supervisor", "3333", "Sam Supervisor"),
+    ("9001", "admin", "9999", "Ada Admin"),
+]
+
+CHANNELS = [  # name, kind, secret
+    ("demo-shopify", "shopify", "wavepack-test-secret"),
+    ("demo-woo", "woocommerce", "wavepack-test-secret"),
+    ("demo-api", "native", ""),
+]
