@@ -9,12 +9,14 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import threading
 from typing import Iterator
 from urllib.parse import parse_qs, unquote, urlparse
 
 from peewee import DatabaseProxy, PostgresqlDatabase, SqliteDatabase
 
 db = DatabaseProxy()
+_sqlite_writer = threading.Lock()
 
 _SCHEMA_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
@@ -89,7 +91,10 @@ def write_tx() -> Iterator[None]:
         with db.atomic():
             yield
     else:
-        with db.atomic("IMMEDIATE"):
+        # SQLite has one writer at a time; queueing this process's writers on a lock keeps
+        # them from sleep-polling the busy handler (which starves some of them for seconds
+        # under 30 threads). Other processes still wait through busy_timeout.
+        with _sqlite_writer, db.atomic("IMMEDIATE"):
             yield
 
 
