@@ -4,10 +4,29 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from flask import Flask, g
+from werkzeug.routing import IntegerConverter
 
 from .config import Config, load_config
 from .store import db as store_db
 from .store.migrate import upgrade
+
+
+class IdConverter(IntegerConverter):
+    """`<id:name>`: a positive 64-bit row id; anything larger is a 404, not an overflow."""
+
+    def __init__(self, url_map, *args, **kwargs):
+        super().__init__(url_map, min=1, max=2**63 - 1)
+
+
+def _refuse_nul() -> None:
+    """NUL cannot be stored in a text column: refuse it in the path, query or key headers."""
+    from flask import request
+    from .domain.errors import BadRequest
+    if "\x00" in request.path or "\x00" in request.query_string.decode("latin-1") \
+            or "%00" in request.query_string.decode("latin-1") \
+            or "\x00" in request.headers.get("Idempotency-Key", ""):
+        raise BadRequest("NUL characters are not allowed in the URL or headers",
+                         code="nul_character")
 
 
 def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
@@ -15,6 +34,7 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
     the database proxy initialised from its URL, migrations applied, blueprints registered."""
     cfg = config if isinstance(config, Config) else load_config(config)
     app = Flask(__name__, static_folder=None)
+    app.url_map.converters["id"] = IdConverter
     app.config["WAVEPACK"] = cfg
     app.config["MAX_CONTENT_LENGTH"] = cfg.server.max_body_bytes
     app.config["SECRET_KEY"] = cfg.secret_key or "dev-only-not-secret"
@@ -28,6 +48,7 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
 
     @app.before_request
     def _open_db():
+        _refuse_nul()
         store_db.db.connect(reuse_if_open=True)
 
     @app.teardown_request

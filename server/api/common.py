@@ -45,10 +45,13 @@ def _reject_constant(name: str) -> Any:
 def parse_json(raw: bytes) -> Any:
     """Exact JSON: integers stay integers (64-bit ids), decimals become Decimal, no NaN."""
     try:
-        return json.loads(raw.decode("utf-8"), parse_float=Decimal,
-                          parse_constant=_reject_constant)
+        text = raw.decode("utf-8")
+        value = json.loads(text, parse_float=Decimal, parse_constant=_reject_constant)
     except (UnicodeDecodeError, ValueError, RecursionError) as err:
         raise BadRequest(f"malformed JSON: {err}", code="malformed_json") from err
+    if "\\u0000" in text or "\x00" in text:  # no database stores NUL in text
+        raise Unprocessable("text must not contain NUL characters", code="nul_character")
+    return value
 
 
 def json_body(schema: str) -> Any:

@@ -60,14 +60,15 @@ def _create(p, draft) -> tuple[int, dict]:
         raise Conflict(f"order {draft.ref!r} was already received", code="duplicate_order",
                        field="ref", detail={"id": result.order_id})
     if result.outcome == "rejected":
-        raise DomainError("order cannot be stored", code="unprocessable",
-                          detail=result.problems)
+        first = result.problems[0]
+        raise DomainError(first["message"], code=first["code"], field=first["field"],
+                          status=422, detail=result.problems)
     answer = orders.to_dict(orders.load(result.order_id))
     answer["hold_reasons"] = result.hold_reasons
     return 201, answer
 
 
-@bp.get("/orders/<int:order_id>")
+@bp.get("/orders/<id:order_id>")
 def get_order(order_id: int):
     return jsonify(orders.to_dict(orders.load(order_id, _channel_scope())))
 
@@ -85,7 +86,7 @@ def list_orders():
     return jsonify({"orders": page, "next_cursor": nxt})
 
 
-@bp.post("/orders/<int:order_id>/cancel")
+@bp.post("/orders/<id:order_id>/cancel")
 def cancel_order(order_id: int):
     p = caller()
     reason = ""
@@ -97,7 +98,7 @@ def cancel_order(order_id: int):
     return jsonify(orders.cancel(order_id, p.actor, reason=reason))
 
 
-@bp.post("/orders/<int:order_id>/release")
+@bp.post("/orders/<id:order_id>/release")
 def release_order(order_id: int):
     p = require_staff("supervisor", "admin")
     return jsonify(orders.release_hold(order_id, p.actor))

@@ -74,3 +74,48 @@ def _check_address(draft: OrderDraft, add) -> None:
                     f"{ship.country!r} is not an ISO 3166-1 alpha-2 code"))
     if not re.sub(r"\D", "", ship.phone or ""):
         add(Problem("ship_to.phone", "missing_phone", "a phone number is needed for the carrier"))
+
+
+# What the tables can hold (store/migrations): beyond this an order cannot be stored at all.
+MAX_LEN = {"external_id": 64, "ref": 64, "currency": 16, "payment_method": 64, "carrier": 120,
+           "source": 64}
+MAX_ADDRESS_LEN = {"name": 200, "phone": 40, "email": 200, "address1": 300, "address2": 300,
+                   "city": 120, "region": 120, "postcode": 20, "country": 64}
+MAX_LINE_LEN = {"sku": 64, "name": 300, "external_id": 64}
+MAX_QUANTITY = 1_000_000
+MAX_AMOUNT = Decimal("1000000000")       # per unit, shipping, discount
+MAX_TOTAL = MAX_AMOUNT * MAX_QUANTITY     # fits BIGINT in minor units of any currency
+MAX_LINES = 5000
+
+
+def storage_problems(draft: OrderDraft) -> list[Problem]:
+    """Reasons an order cannot be stored even as `invalid` (the caller refuses it, 422)."""
+    problems: list[Problem] = []
+    for name, limit in MAX_LEN.items():
+        if len(getattr(draft, name) or "") > limit:
+            problems.append(Problem(name, "too_long", f"{name} is longer than {limit}"))
+    if not draft.external_id.strip() or not draft.ref.strip():
+        problems.append(Problem("ref", "missing_ref", "the order has no reference"))
+    for name, limit in MAX_ADDRESS_LEN.items():
+        if len(getattr(draft.ship_to, name) or "") > limit:
+            problems.append(Problem(f"ship_to.{name}", "too_long",
+                                    f"ship_to.{name} is longer than {limit}"))
+    if len(draft.lines) > MAX_LINES:
+        problems.append(Problem("lines", "too_many_lines", f"more than {MAX_LINES} lines"))
+    amounts = [("total", draft.total, MAX_TOTAL), ("shipping", draft.shipping, MAX_AMOUNT),
+               ("discount", draft.discount, MAX_AMOUNT)]
+    for i, line in enumerate(draft.lines):
+        where = f"lines[{i}]"
+        if abs(line.quantity) > MAX_QUANTITY:
+            problems.append(Problem(f"{where}.quantity", "out_of_range",
+                                    f"quantity beyond ±{MAX_QUANTITY}"))
+        amounts.append((f"{where}.unit_price", line.unit_price, MAX_AMOUNT))
+        amounts.append((f"{where}.line_total", line.line_total, MAX_TOTAL))
+        for name, limit in MAX_LINE_LEN.items():
+            if len(getattr(line, name) or "") > limit:
+                problems.append(Problem(f"{where}.{name}", "too_long",
+                                        f"{where}.{name} is longer than {limit}"))
+    for name, value, limit in amounts:
+        if value is not None and abs(value) > limit:
+            problems.append(Problem(name, "out_of_range", f"{name} beyond ±{limit}"))
+    return problems

@@ -36,7 +36,7 @@ def default_channel() -> Channel:
 
 def import_orders_csv(data: bytes, channel: Channel, actor: str, *, dry_run: bool = False,
                       progress: Callable[[int], None] | None = None) -> ImportReport:
-    parsed = parse_orders_csv(data)
+    parsed = parse_orders_csv(_no_nul(data))
     report = ImportReport()
     rejected_refs: dict[str, list] = {}
     for err in parsed.errors:
@@ -81,7 +81,7 @@ def _count(report: ImportReport, res: intake.IntakeResult, lines: list[int]) -> 
 
 def import_catalogue_csv(data: bytes, actor: str, warehouse: str = "main") -> dict:
     """Products (and, where a location is given, that bin in `warehouse`)."""
-    parsed = parse_catalogue_csv(data)
+    parsed = parse_catalogue_csv(_no_nul(data))
     specs = [stock.ProductSpec(sku=r.sku, name=r.name, gtins=tuple(r.gtins),
                                weight_g=r.unit_weight_g, length_mm=r.length_mm or 0,
                                width_mm=r.width_mm or 0, height_mm=r.height_mm or 0,
@@ -101,7 +101,7 @@ def import_catalogue_csv(data: bytes, actor: str, warehouse: str = "main") -> di
 def import_stock_csv(data: bytes, actor: str) -> dict:
     """Stock counts: each row sets on_hand at a location (creating the bin if new); stock
     that is now free goes to waiting backorders. A bad row is reported and skipped."""
-    parsed = parse_stock_csv(data)
+    parsed = parse_stock_csv(_no_nul(data))
     rejected = [_err(e) for e in parsed.errors]
     done = 0
     now = clock.now()
@@ -119,3 +119,11 @@ def import_stock_csv(data: bytes, actor: str) -> dict:
 
 def _err(e) -> dict:
     return {"line": e.line, "field": e.field, "message": e.message}
+
+
+def _no_nul(data: bytes) -> bytes:
+    if b"\x00" in data:
+        line = data[:data.index(b"\x00")].count(b"\n") + 1
+        raise Unprocessable(f"line {line}: the file contains a NUL byte (is it really CSV?)",
+                            code="nul_character", field="file")
+    return data

@@ -16,7 +16,7 @@ from ..domain import lifecycle
 from ..domain.money import to_minor
 from ..domain.orders import OrderDraft, address_key, phone_key
 from ..domain.risk import RiskRules, assess
-from ..domain.validation import Problem, validate_order
+from ..domain.validation import Problem, storage_problems, validate_order
 from ..store import db as store_db
 from ..store.bulk import insert_many, insert_returning, select_in
 from . import audit
@@ -37,7 +37,7 @@ class ChannelRef:
 @dataclass
 class IntakeResult:
     index: int                      # position in the input
-    outcome: str                    # created | duplicate
+    outcome: str                    # created | duplicate | rejected (cannot be stored)
     ref: str
     order_id: int | None = None
     status: str | None = None
@@ -97,7 +97,11 @@ def _import_chunk(channel: ChannelRef, drafts: Sequence[OrderDraft], offset: int
     results: list[IntakeResult | None] = [None] * len(drafts)
     new: list[int] = []
     for i, d in enumerate(drafts):
-        if d.external_id in existing:
+        unstorable = storage_problems(d)
+        if unstorable:
+            results[i] = IntakeResult(offset + i, "rejected", d.ref,
+                                      problems=[p.to_dict() for p in unstorable])
+        elif d.external_id in existing:
             oid, status = existing[d.external_id]
             results[i] = IntakeResult(offset + i, "duplicate", d.ref, oid, status)
         else:
