@@ -26,8 +26,11 @@ apt:
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	@$(PIP) install -q --disable-pip-version-check --upgrade pip
-	@$(PIP) install -q --disable-pip-version-check -e '.[test]'
+	@echo "installing Python packages into $(VENV) (log: $(VENV)/pip.log)"
+	@$(PIP) install -q --disable-pip-version-check --upgrade pip > $(VENV)/pip.log 2>&1 || \
+	  { cat $(VENV)/pip.log; exit 1; }
+	@$(PIP) install -q --disable-pip-version-check -e '.[test]' >> $(VENV)/pip.log 2>&1 || \
+	  { cat $(VENV)/pip.log; exit 1; }
 	@touch $(STAMP)
 
 run: setup

@@ -91,20 +91,20 @@ def serve(host: str | None, port: int | None, demo: bool) -> None:
             click.echo(f"  API docs {base}/docs  (spec {base}/openapi.json)")
             for line in logins:
                 click.echo(f"  {line}")
+    if cfg.jobs.enabled:
+        from .jobs import scheduler
+        scheduler.start(app)
     from werkzeug.serving import run_simple
     run_simple(host, port, app, threaded=True, use_reloader=False)
 
 
 def register_cli(app: Flask) -> None:
-    from . import cli_admin, cli_import  # noqa: F401  (they add their commands to main)
     for cmd in list(main.commands.values()):
         app.cli.add_command(cmd)
 
 
-def _load_commands() -> None:
-    from . import cli_admin, cli_import  # noqa: F401
-
+# The other command modules add their groups to `main` when imported.
+from . import cli_admin, cli_import  # noqa: E402,F401
 
 if __name__ == "__main__":  # pragma: no cover
-    _load_commands()
     sys.exit(main())

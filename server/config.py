@@ -60,6 +60,13 @@ class AuthConfig:
 
 
 @dataclass(frozen=True)
+class JobsConfig:
+    enabled: bool = True                 # run the scheduled jobs inside `wavepack serve`
+    expire_unpaid_every_minutes: float = 5
+    woocommerce_pull_every_minutes: float = 15
+
+
+@dataclass(frozen=True)
 class WooConfig:
     pull_overlap_minutes: float = 10
     pull_page_size: int = 100
@@ -74,6 +81,7 @@ class Config:
     auth: AuthConfig = field(default_factory=AuthConfig)
     zones: tuple[Zone, ...] = ()
     woocommerce: WooConfig = field(default_factory=WooConfig)
+    jobs: JobsConfig = field(default_factory=JobsConfig)
     secret_key: str = ""
     testing: bool = False
 
@@ -124,6 +132,7 @@ SECTIONS = {
     "risk": RiskConfig,
     "auth": AuthConfig,
     "woocommerce": WooConfig,
+    "jobs": JobsConfig,
 }
 
 
