@@ -1,0 +1,1 @@
+"""Handheld scanner client (decoders, camera, wedge input, offline queue). Never imports server."""

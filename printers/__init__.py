@@ -1,0 +1,1 @@
+"""Label building (ZPL), printer drivers and status. Never imports server."""
