@@ -1,0 +1,203 @@
+"""Storefront webhooks: Shopify and WooCommerce order deliveries, each taken exactly once.
+
+The order of checks matters and is the same for both platforms:
+
+1. the channel exists and is of that platform (else 404);
+2. the signature is checked over the raw bytes, before any parsing, against the channel's
+   secret and, during a rotation, its previous one (else 401 and nothing written);
+   WooCommerce's unsigned ping is answered 200 here, touching nothing;
+3. the body is parsed as exact JSON (400) and the order in it by the platform parser,
+   which also refuses what no table could hold (422);
+4. an unknown topic is acknowledged (200) and ignored, so WooCommerce never counts it as a
+   failure (it disables a hook after a few failed deliveries and never retries);
+5. one write transaction records the event key in webhook_event (UNIQUE, so a replay or a
+   second subscription's copy is a duplicate even when 50 arrive at once) and applies the
+   order; the 200 is sent only after that commit.
+
+A business-rule refusal while applying an order becomes an exception for a person and a
+200, never a 4xx/5xx that would make the platform resend it or switch the hook off.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+from dataclasses import replace
+from typing import Callable, Mapping
+
+from peewee import OperationalError
+
+from .. import clock
+from ..domain.errors import DomainError, NotFound, Unauthorized
+from ..domain.orders import OrderDraft
+from ..domain.storefronts import shopify, signature, woocommerce
+from ..domain.storefronts._fields import exact_id, require_object
+from ..store import db as store_db
+from ..store.db import execute
+from ..store.models import Channel
+from . import channels, exceptions, updates
+from .intake import ChannelRef
+
+log = logging.getLogger(__name__)
+
+ROTATION_GRACE = dt.timedelta(hours=1)   # Shopify signs with the old secret for up to an hour
+MAX_KEY = 200                            # webhook_event.event_key VARCHAR(200)
+SHOPIFY_TOPICS = frozenset({"orders/create", "orders/paid", "orders/updated",
+                            "orders/cancelled", "orders/delete"})
+WOO_TOPICS = frozenset({"order.created", "order.updated", "order.restored", "order.deleted"})
+PING_TYPES = frozenset({"", "application/x-www-form-urlencoded"})
+
+Handler = Callable[[], tuple[str, int | None]]
+
+
+def header(headers: Mapping, name: str) -> str:
+    """A header value by case-insensitive name ('' when absent); works for Flask's
+    Headers and for a plain dict as well."""
+    value = headers.get(name)
+    if value is None:
+        lowered = name.lower()
+        value = next((v for k, v in headers.items() if str(k).lower() == lowered), None)
+    return str(value).strip() if value is not None else ""
+
+
+def receive_shopify(channel_name: str, headers: Mapping, body: bytes) -> tuple[int, dict]:
+    """One Shopify order webhook delivery → (HTTP status, JSON body)."""
+    ch = _channel(channel_name, "shopify")
+    _verify(ch, body, header(headers, "X-Shopify-Hmac-Sha256"))
+    payload = _parse_json(body)
+    topic = header(headers, "X-Shopify-Topic").lower()
+    if topic not in SHOPIFY_TOPICS:
+        return 200, {"ok": True, "ignored": topic}
+    # Event-Id names the event (the same across retries and subscriptions); Webhook-Id
+    # only one delivery, so it is a fallback for deliveries that lack the Event-Id.
+    key = header(headers, "X-Shopify-Event-Id") or header(headers, "X-Shopify-Webhook-Id") \
+        or "body:" + hashlib.sha256(topic.encode() + b"\n" + body).hexdigest()
+    ref, actor = channels.ref(ch), f"webhook:{ch.name}"
+    if topic == "orders/delete":
+        external_id = exact_id(require_object(payload).get("id"), "id")
+        return answer(deliver(ref, key, topic, lambda: _cancel(ref, external_id, actor)))
+    draft = updates.checked(shopify.parse_order(payload))
+    if topic == "orders/cancelled":    # the topic says so even if cancelled_at is missing
+        draft = replace(draft, cancelled=True)
+    return answer(deliver(ref, key, topic, lambda: apply_draft(ref, draft, actor)))
+
+
+def receive_woocommerce(channel_name: str, headers: Mapping, body: bytes,
+                        content_type: str = "") -> tuple[int, dict]:
+    """One WooCommerce webhook delivery (or the ping) → (HTTP status, JSON body)."""
+    ch = _channel(channel_name, "woocommerce")
+    sent = header(headers, "X-WC-Webhook-Signature")
+    mimetype = (content_type or "").split(";")[0].strip().lower()
+    if not sent and mimetype in PING_TYPES and signature.is_woocommerce_ping(body):
+        # sent unsigned when a hook is saved; anything but exactly 200 shows as an error
+        return 200, {"ok": True, "ping": True}
+    _verify(ch, body, sent)
+    payload = require_object(_parse_json(body))
+    topic = header(headers, "X-WC-Webhook-Topic").lower()
+    if topic not in WOO_TOPICS:
+        return 200, {"ok": True, "ignored": topic}
+    key = _key(woocommerce.event_key(payload, topic))
+    ref, actor = channels.ref(ch), f"webhook:{ch.name}"
+    if topic == "order.deleted":       # the body may be just {"id": N}
+        external_id = exact_id(payload.get("id"), "id")
+        return answer(deliver(ref, key, topic, lambda: _cancel(ref, external_id, actor)))
+    draft = updates.checked(woocommerce.parse_order(payload))
+    return answer(deliver(ref, key, topic, lambda: apply_draft(ref, draft, actor)))
+
+
+def answer(result: tuple[str, int | None] | None) -> tuple[int, dict]:
+    """The HTTP answer for a delivery's result (None: a duplicate)."""
+    if result is None:
+        return 200, {"ok": True, "duplicate": True}
+    outcome, order_id = result
+    return 200, {"ok": True, "outcome": outcome, "order_id": order_id}
+
+
+def deliver(channel: ChannelRef, event_key: str, topic: str, handle: Handler
+            ) -> tuple[str, int | None] | None:
+    """Record the event and run `handle` in one write transaction; None when the event was
+    already recorded. The UNIQUE (channel_id, event_key) decides, not a read: a concurrent
+    copy waits for the first one's commit and then inserts nothing."""
+    for attempt in range(5):
+        try:
+            return _deliver_once(channel, _key(event_key), topic, handle)
+        except OperationalError as err:
+            # PostgreSQL may pick this transaction as a deadlock victim: run it again whole
+            if "deadlock" not in str(err).lower() or attempt == 4 \
+                    or store_db.db.transaction_depth() > 0:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _deliver_once(channel: ChannelRef, event_key: str, topic: str, handle: Handler
+                  ) -> tuple[str, int | None] | None:
+    now = clock.now()
+    with store_db.write_tx():
+        got = execute("INSERT INTO webhook_event (channel_id, event_key, topic, outcome, "
+                      "received_at) VALUES (?, ?, ?, '', ?) ON CONFLICT DO NOTHING RETURNING id",
+                      (channel.id, event_key, topic[:64], _naive(now))).fetchone()
+        if got is None:
+            return None
+        try:
+            with store_db.write_tx():      # a savepoint: a refusal undoes only the order work
+                outcome, order_id = handle()
+        except DomainError as err:
+            log.warning("%s %s from %s refused: %s", topic, event_key, channel.name, err.message)
+            outcome, order_id = f"rejected:{err.code}", None
+            exceptions.open_exception("webhook_rejected", f"{topic} from {channel.name}: "
+                                      f"{err.message}", detail={"event": event_key,
+                                                                "error": err.to_dict()},
+                                      now=now, actor=f"webhook:{channel.name}")
+        execute("UPDATE webhook_event SET outcome = ? WHERE id = ?", (outcome[:200], got[0]))
+    return outcome, order_id
+
+
+def apply_draft(channel: ChannelRef, draft: OrderDraft, actor: str) -> tuple[str, int | None]:
+    """Apply one order view (created or updated); (outcome, order id) for `deliver`."""
+    outcome = updates.apply_update(channel, draft, actor)
+    return outcome, updates.order_id_for(channel.id, draft.external_id)
+
+
+def _cancel(channel: ChannelRef, external_id: str, actor: str) -> tuple[str, int | None]:
+    """Cancel an order named only by its id (a delete); (outcome, order id)."""
+    outcome = updates.cancel_external(channel, external_id, actor)
+    return outcome, updates.order_id_for(channel.id, external_id)
+
+
+def _channel(name: str, kind: str) -> Channel:
+    """The channel, or 404 — also for a channel of another platform, so a URL reveals no
+    more than that nothing of that kind lives there."""
+    ch = Channel.get_or_none(Channel.name == name)
+    if ch is None or ch.kind != kind:
+        raise NotFound(f"no {kind} channel {name!r}", code="unknown_channel")
+    return ch
+
+
+def _verify(ch: Channel, body: bytes, sent: str) -> None:
+    """401 unless `sent` signs these exact bytes with the secret, or with the previous
+    secret within an hour of a rotation."""
+    secrets = [ch.secret]
+    rotated = ch.secret_rotated_at
+    if ch.previous_secret and (rotated is None or clock.now() - rotated <= ROTATION_GRACE):
+        secrets.append(ch.previous_secret)
+    if not signature.verify(body, sent or None, secrets):
+        raise Unauthorized("missing or wrong webhook signature", code="bad_signature")
+
+
+def _parse_json(body: bytes):
+    # api.common holds the one exact-JSON reader (64-bit ids stay int, decimals Decimal);
+    # imported here, late, because services otherwise never import the api layer
+    from ..api.common import parse_json
+    return parse_json(body)
+
+
+def _key(raw: str) -> str:
+    """An event key that fits the column and any database (no NUL or control characters);
+    any other key is hashed, staying unique."""
+    if len(raw) <= MAX_KEY and raw.isprintable():
+        return raw
+    return "sha256:" + hashlib.sha256(raw.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _naive(t: dt.datetime) -> dt.datetime:
+    return t.astimezone(dt.timezone.utc).replace(tzinfo=None)
