@@ -9,7 +9,8 @@ def register_blueprints(app: Flask) -> None:
     from .health import bp as health
     from .orders import bp as orders
     from .stock import bp as stock
-    for bp in (health, auth, orders, stock):
+    from .webhooks import bp as webhooks
+    for bp in (health, auth, orders, stock, webhooks):
         app.register_blueprint(bp)
     from .limits import init_limiter
     init_limiter(app)

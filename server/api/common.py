@@ -1,14 +1,13 @@
 """What every endpoint needs: the caller, role checks, a validated JSON body."""
 from __future__ import annotations
 
-import json
-from decimal import Decimal
 from typing import Any
 
 from flask import g, request
 
 from ..domain.errors import BadRequest, DomainError, Forbidden, Unauthorized, Unprocessable
 from ..services.auth import Principal, principal
+from ..domain.exactjson import parse_json
 from .schemas import validator
 
 
@@ -36,22 +35,6 @@ def require_channel() -> Principal:
     if p.kind != "channel":
         raise Forbidden("this needs a channel token")
     return p
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
-
-
-def parse_json(raw: bytes) -> Any:
-    """Exact JSON: integers stay integers (64-bit ids), decimals become Decimal, no NaN."""
-    try:
-        text = raw.decode("utf-8")
-        value = json.loads(text, parse_float=Decimal, parse_constant=_reject_constant)
-    except (UnicodeDecodeError, ValueError, RecursionError) as err:
-        raise BadRequest(f"malformed JSON: {err}", code="malformed_json") from err
-    if "\\u0000" in text or "\x00" in text:  # no database stores NUL in text
-        raise Unprocessable("text must not contain NUL characters", code="nul_character")
-    return value
 
 
 def json_body(schema: str) -> Any:

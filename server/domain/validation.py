@@ -6,6 +6,7 @@ parsers and schemas, with a 422.
 """
 from __future__ import annotations
 
+import datetime as dt
 import re
 from dataclasses import dataclass
 from decimal import Decimal
@@ -86,6 +87,8 @@ MAX_QUANTITY = 1_000_000
 MAX_AMOUNT = Decimal("1000000000")       # per unit, shipping, discount
 MAX_TOTAL = MAX_AMOUNT * MAX_QUANTITY     # fits BIGINT in minor units of any currency
 MAX_LINES = 5000
+EARLIEST = dt.datetime(1900, 1, 1, tzinfo=dt.timezone.utc)
+LATEST = dt.datetime(9000, 1, 1, tzinfo=dt.timezone.utc)
 
 
 def storage_problems(draft: OrderDraft) -> list[Problem]:
@@ -118,4 +121,12 @@ def storage_problems(draft: OrderDraft) -> list[Problem]:
     for name, value, limit in amounts:
         if value is not None and abs(value) > limit:
             problems.append(Problem(name, "out_of_range", f"{name} beyond ±{limit}"))
+    for name in ("placed_at", "source_updated_at"):
+        value = getattr(draft, name)
+        try:
+            bad = value is not None and not EARLIEST <= value <= LATEST
+        except (OverflowError, TypeError):  # naive or unrepresentable
+            bad = True
+        if bad:
+            problems.append(Problem(name, "out_of_range", f"{name} must be between 1900 and 9000"))
     return problems

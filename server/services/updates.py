@@ -38,10 +38,6 @@ LABEL_COLUMNS = ("ship_name", "ship_phone", "ship_address1", "ship_address2", "s
                  "ship_postcode", "ship_country", "ship_region", "carrier")
 # A new destination may be served best by another warehouse: reserve again.
 DESTINATION_COLUMNS = frozenset({"ship_country", "ship_postcode"})
-# Dates outside these cannot be moved to UTC and back (or an hour earlier, as intake's
-# contact check does) without overflowing Python's datetime.
-EARLIEST = dt.datetime(1900, 1, 1, tzinfo=dt.timezone.utc)
-LATEST = dt.datetime(9000, 1, 1, tzinfo=dt.timezone.utc)
 
 
 @dataclass
@@ -91,15 +87,6 @@ def checked(draft: OrderDraft) -> OrderDraft:
     """`draft`, or Unprocessable (422) when no table could hold it (too long, too large,
     dates beyond what can be stored): refused before anything is written."""
     problems = [p.to_dict() for p in storage_problems(draft)]
-    for name in ("placed_at", "source_updated_at"):
-        value = getattr(draft, name)
-        try:
-            bad = value is not None and not EARLIEST <= value <= LATEST
-        except OverflowError:
-            bad = True
-        if bad:
-            problems.append({"field": name, "code": "out_of_range",
-                             "message": f"{name} must be between 1900 and 9000"})
     if problems:
         first = problems[0]
         raise Unprocessable(first["message"], code=first["code"], field=first["field"],

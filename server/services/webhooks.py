@@ -187,7 +187,7 @@ def _verify(ch: Channel, body: bytes, sent: str) -> None:
 def _parse_json(body: bytes):
     # api.common holds the one exact-JSON reader (64-bit ids stay int, decimals Decimal);
     # imported here, late, because services otherwise never import the api layer
-    from ..api.common import parse_json
+    from ..domain.exactjson import parse_json
     return parse_json(body)
 
 

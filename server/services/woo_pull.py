@@ -121,7 +121,7 @@ def _get(fetch: Fetch, url: str, headers: Mapping[str, str]) -> tuple[Mapping[st
 
 
 def _orders(body: bytes) -> list:
-    from ..api.common import parse_json  # the one exact-JSON reader (ids stay exact)
+    from ..domain.exactjson import parse_json  # the one exact-JSON reader (ids stay exact)
     try:
         value = parse_json(body)
     except DomainError as err:
