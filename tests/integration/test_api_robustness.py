@@ -2,8 +2,8 @@
 
 Each test pins one request that made the server fail. What the fix answers is up to the
 fix (store it, or refuse it with a 4xx), but never a 5xx, and never a half-done change.
-Tests of bugs not fixed yet are strict xfails: when the fix lands they start passing, the
-xfail turns red, and the marker (and the matching filter in test_openapi.KNOWN_BUGS) goes.
+A bug not fixed yet is a strict xfail: when the fix lands the test passes, the xfail turns
+red, and the marker goes.
 """
 from __future__ import annotations
 
@@ -33,9 +33,6 @@ CSV_HEAD = ("order_ref,channel,sku,quantity,unit_price,currency,ship_name,ship_p
 # "orders to the same contact" (services/intake._recent_contacts), leaves years 1..9999.
 EDGE_TIMES = ["0001-01-01T00:00:00Z", "0001-01-01T00:59:59Z", "0001-01-01T03:00:00+05:00",
               "9999-12-31T23:00:00-05:00"]
-EDGE_TIME_BUG = pytest.mark.xfail(
-    strict=True, reason="OverflowError in services/intake.py (_naive / _recent_contacts) "
-                        "gives a 500 for a placed_at near year 1 or 9999")
 
 
 def _tokens(app: Flask) -> dict[str, str]:
@@ -53,7 +50,6 @@ def _orders() -> int:
         return Order.select().count()
 
 
-@EDGE_TIME_BUG
 @pytest.mark.parametrize("placed_at", EDGE_TIMES)
 def test_order_placed_at_the_edge_of_time_is_not_a_server_error(
         app: Flask, client: FlaskClient, placed_at: str) -> None:
@@ -71,7 +67,6 @@ def test_order_placed_at_the_edge_of_time_is_not_a_server_error(
         assert resp.status_code == 422 and _orders() == 0
 
 
-@EDGE_TIME_BUG
 @pytest.mark.parametrize("dry_run", ["", "?dry_run=1"])
 def test_csv_order_placed_at_the_edge_of_time_is_not_a_server_error(
         app: Flask, client: FlaskClient, dry_run: str) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import schemathesis
 from flask import Flask
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.errors import Unsatisfiable
 from jsonschema import Draft202012Validator
@@ -127,15 +127,6 @@ def test_docs_page_is_self_contained_and_lists_every_path(api_app: Flask) -> Non
     assert "<script src" not in lowered and "<link" not in lowered   # nothing from a CDN
 
 
-def _known_bug(case: Any) -> bool:
-    """Inputs of bugs already pinned by strict xfails in test_api_robustness.py, left out
-    here so the fuzzing keeps guarding everything else. Remove each with its fix:
-    a placed_at in year 1 or 9999 (OverflowError in services/intake.py → 500)."""
-    body = case.body
-    placed = body.get("placed_at") if isinstance(body, dict) else None
-    return isinstance(placed, str) and placed[:4] in ("0001", "9999")
-
-
 def _fuzz(operation: Any, mode: GenerationMode, checks: list, tokens: dict[str, str]
           ) -> str | None:
     """Run one operation's generated requests; the failure report, or None."""
@@ -145,7 +136,6 @@ def _fuzz(operation: Any, mode: GenerationMode, checks: list, tokens: dict[str, 
               suppress_health_check=list(HealthCheck))
     @given(case=operation.as_strategy(generation_mode=mode), role=st.sampled_from(roles))
     def run(case: Any, role: str) -> None:
-        assume(not _known_bug(case))
         case.call_and_validate(headers={"Authorization": f"Bearer {tokens[role]}"},
                                checks=checks)
 
