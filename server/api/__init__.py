@@ -9,8 +9,9 @@ def register_blueprints(app: Flask) -> None:
     from .health import bp as health
     from .orders import bp as orders
     from .stock import bp as stock
+    from .openapi import bp as openapi
     from .webhooks import bp as webhooks
-    for bp in (health, auth, orders, stock, webhooks):
+    for bp in (health, auth, orders, stock, webhooks, openapi):
         app.register_blueprint(bp)
     from .limits import init_limiter
     init_limiter(app)

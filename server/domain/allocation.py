@@ -88,8 +88,9 @@ class StockPool:
     def allocate(self, lines: Sequence[LineNeed], ranks: Mapping[int, int],
                  allow_split: bool = False) -> Plan:
         """Reserve an order: a warehouse that can ship all of it (nearest first); else,
-        if the channel allows, split across warehouses nearest first; else the
-        warehouse that covers most units, the rest short (backordered)."""
+        if the channel allows a split, start at the warehouse covering most units (fewest
+        parcels) and take the rest from the others nearest first; else the warehouse that
+        covers most units, the rest short (backordered)."""
         lines = [ln for ln in lines if ln.quantity > 0]
         if not lines:
             return Plan(warehouse_id=_nearest(ranks))

@@ -89,6 +89,9 @@ def _product_id(sku: str) -> int:
     return row[0]
 
 
+MAX_ON_HAND = 2**31 - 1   # the stock columns are INTEGER on both databases
+
+
 def change_stock(warehouse_code: str, location_code: str, sku: str, *, add: int = 0,
                  set_to: int | None = None, min_qty: int | None = None, actor: str,
                  now: dt.datetime, reason: str) -> Stock:
@@ -100,6 +103,9 @@ def change_stock(warehouse_code: str, location_code: str, sku: str, *, add: int 
     row = _stock_row(wh, loc, pid, now)
     before = row.on_hand
     after = before + add if set_to is None else set_to
+    if after > MAX_ON_HAND:
+        raise Unprocessable(f"{sku} at {loc.code}: {after} on hand is more than one location "
+                            f"can hold ({MAX_ON_HAND})", code="out_of_range", field="quantity")
     if after < 0 or after < row.reserved:
         raise Unprocessable(f"{sku} at {loc.code}: {after} on hand would be less than the "
                             f"{row.reserved} reserved there", code="below_reserved",
