@@ -1,0 +1,127 @@
+"""Shared pieces of the benchmarks: the result row, percentiles, fresh databases, the app.
+
+Every measurement gets a database of its own (a temp SQLite file, or a fresh PostgreSQL
+schema dropped afterwards), so a baseline and the run it is compared with start equal.
+"""
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import uuid
+from dataclasses import dataclass
+from typing import Iterator, Sequence
+
+PG_BASE = os.environ.get("WAVEPACK_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+@dataclass
+class Row:
+    """One line of the results table. Times are seconds; `rate` is per second."""
+    what: str
+    db: str
+    n: int | None = None
+    median: float | None = None
+    p99: float | None = None
+    rate: float | None = None
+    ratio: str = ""
+    target: str = ""
+    verdict: str = ""
+    unit: str = "orders/s"
+
+    @classmethod
+    def skipped(cls, what: str, db: str, reason: str, target: str = "") -> "Row":
+        return cls(what, db, target=target, verdict=f"skipped: {reason}")
+
+
+def median(xs: Sequence[float]) -> float:
+    return statistics.median(xs) if xs else float("nan")
+
+
+def p99(xs: Sequence[float]) -> float:
+    """Nearest-rank 99th percentile (with under 100 samples: the maximum)."""
+    if not xs:
+        return float("nan")
+    s = sorted(xs)
+    return s[min(len(s) - 1, math.ceil(0.99 * len(s)) - 1)]
+
+
+def log(msg: str) -> None:
+    """Progress goes to stderr so stdout holds only the report."""
+    print(msg, file=sys.stderr, flush=True)
+
+
+# ---- databases --------------------------------------------------------------------------
+
+def pg_unreachable() -> str:
+    """'' when PostgreSQL answers at PG_BASE, else why not (for a 'skipped: …' row)."""
+    try:
+        import psycopg
+        with psycopg.connect(PG_BASE, connect_timeout=3):
+            return ""
+    except Exception as err:  # noqa: BLE001 - any failure means "not here"
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        return f"PostgreSQL unreachable at {PG_BASE.split('@')[-1]} ({first.split(': ')[-1][:60]})"
+
+
+@contextlib.contextmanager
+def fresh_database(kind: str) -> Iterator[str]:
+    """A database URL nobody has used: a temp SQLite file, or a new PostgreSQL schema.
+    Removed afterwards (the peewee connection is closed first)."""
+    if kind == "sqlite":
+        folder = tempfile.mkdtemp(prefix="wavepack-bench-")
+        try:
+            yield f"sqlite:///{folder}/bench.db"
+        finally:
+            close_db()
+            shutil.rmtree(folder, ignore_errors=True)
+        return
+    schema = f"wp_bench_{uuid.uuid4().hex[:10]}"
+    try:
+        yield f"{PG_BASE}?schema={schema}"
+    finally:
+        close_db()
+        import psycopg
+        with psycopg.connect(PG_BASE, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+def close_db() -> None:
+    from server.store.db import db
+    if db.obj is not None and not db.is_closed():
+        db.close()
+
+
+def open_app(url: str):
+    """The real app (create_app) on `url`, migrated, with the default warehouse `main`."""
+    from server import create_app
+    from server.services import setup
+    app = create_app({"database": {"url": url}, "testing": True})
+    with app.app_context():
+        setup.init_db()
+    return app
+
+
+@contextlib.contextmanager
+def connected(app) -> Iterator[None]:
+    """An app context with one open connection (how a worker or the CLI calls services)."""
+    from server.store.db import db
+    with app.app_context(), db.connection_context():
+        yield
+
+
+def server_versions() -> str:
+    """SQLite and PostgreSQL versions, for the header of the report."""
+    import sqlite3
+    out = [f"SQLite {sqlite3.sqlite_version}"]
+    try:
+        import psycopg
+        with psycopg.connect(PG_BASE, connect_timeout=3) as conn:
+            out.append("PostgreSQL " + conn.execute("SHOW server_version").fetchone()[0])
+    except Exception:  # noqa: BLE001
+        pass
+    return ", ".join(out)
