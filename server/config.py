@@ -57,6 +57,7 @@ class AuthConfig:
     login_rate_limit: str = "20 per minute"
     session_hours: float = 12
     rate_limit_storage: str = "memory://"
+    rate_limit_prefix: str = "wavepack"
 
 
 @dataclass(frozen=True)

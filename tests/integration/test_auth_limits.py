@@ -1,0 +1,92 @@
+"""Login rate limits (memory and Redis storage), replenishment alerts, the audit trail."""
+import uuid
+
+import pytest
+
+from server import clock
+from server.services import auth, stock as stock_svc
+from server.store import db as store_db
+from server.store.models import Alert, Audit
+
+from ..conftest import make_app, need
+from ..factories import seed
+
+
+def _hammer(app, n):
+    client = app.test_client()
+    return [client.post("/api/v1/auth/badge", json={"badge": f"nobody{i}", "pin": "0000"})
+            for i in range(n)]
+
+
+def test_login_attempts_are_rate_limited(db_url):
+    app = make_app(db_url, auth={"login_rate_limit": "5 per minute",
+                                 "rate_limit_prefix": f"t{uuid.uuid4().hex}"})
+    answers = _hammer(app, 7)
+    assert [r.status_code for r in answers] == [401] * 5 + [429] * 2
+    assert answers[-1].get_json()["error"]["code"] == "too_many_requests"
+
+
+def _redis_up() -> bool:
+    try:
+        import redis
+        return bool(redis.Redis(host="127.0.0.1", port=6379, socket_timeout=2).ping())
+    except Exception:
+        return False
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_rate_limit_is_shared_through_redis(db_url):
+    need(_redis_up(), "Redis at 127.0.0.1:6379")
+    cfg = {"login_rate_limit": "4 per minute", "rate_limit_storage": "redis://127.0.0.1:6379",
+           "rate_limit_prefix": f"t{uuid.uuid4().hex}"}
+    one = make_app(db_url, auth=cfg)
+    two = make_app(db_url, auth=cfg)      # a second process's view of the same limits
+    codes = [r.status_code for r in _hammer(one, 2) + _hammer(two, 3)]
+    assert codes == [401, 401, 401, 401, 429]
+
+
+def test_replenishment_alert_opens_below_minimum_and_closes_on_refill(app, dbconn):
+    seed(app, stock=10, skus=("WP-TEE-BLK-M",))
+    with app.app_context():
+        now = clock.now()
+        with store_db.write_tx():
+            stock_svc.change_stock("main", "A-01-02-3", "WP-TEE-BLK-M", set_to=10, min_qty=5,
+                                   actor="test", now=now, reason="count")
+        from server.services import channels, intake
+        from ..factories import draft
+        ch = channels.ref(channels.get_channel("api"))
+        intake.import_orders(ch, [draft("R1", [("WP-TEE-BLK-M", 4)])], "test")
+        assert Alert.select().count() == 0            # 6 available, minimum 5
+        intake.import_orders(ch, [draft("R2", [("WP-TEE-BLK-M", 3)])], "test")
+        intake.import_orders(ch, [draft("R3", [("WP-TEE-BLK-M", 1)])], "test")
+        alerts = list(Alert.select())
+        assert len(alerts) == 1 and alerts[0].state == "open"   # one alert, not one per order
+        assert "WP-TEE-BLK-M" in alerts[0].message
+        stock_svc.receive([("main", "A-01-02-3", "WP-TEE-BLK-M", 20)], "test")
+        assert Alert.get().state == "closed"
+
+
+def test_every_state_change_and_stock_movement_is_audited(app):
+    seed(app, stock=3, skus=("WP-TEE-BLK-M",))
+    with app.app_context(), store_db.db.connection_context():
+        token = auth.create_token(channel="api")
+    client = app.test_client()
+    order = {"ref": "AUD-1", "placed_at": "2025-06-02T09:12:00+01:00", "currency": "GBP",
+             "paid": True, "ship_to": {"name": "A", "phone": "+447700900101",
+                                       "address1": "1 St", "city": "Leeds", "country": "GB"},
+             "lines": [{"sku": "WP-TEE-BLK-M", "quantity": 2, "unit_price": "5.00"}]}
+    h = {"Authorization": f"Bearer {token}"}
+    oid = client.post("/api/v1/orders", json=order, headers=h).get_json()["id"]
+    client.post(f"/api/v1/orders/{oid}/cancel", headers=h)
+    with app.app_context(), store_db.db.connection_context():
+        rows = list(Audit.select().where(Audit.action.in_(
+            ["order.received", "order.status", "stock.reserve", "stock.release"]))
+            .order_by(Audit.id))
+    assert [(r.action, r.before, r.after) for r in rows] == [
+        ("stock.reserve", '{"available":3}', '{"available":1}'),
+        ("order.status", "received", "ready"),
+        ("order.received", "", "received"),
+        ("stock.release", '{"available":1}', '{"available":3}'),
+        ("order.status", "ready", "cancelled"),
+    ]
+    assert all(r.actor.startswith("token:") and "channel:api" in r.actor for r in rows)
