@@ -42,6 +42,9 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
 
+    previous = store_db.db.obj
+    if previous is not None and hasattr(previous, "close_all"):
+        previous.close_all()   # a new app (tests, CLI) must not leave the old pool's sockets open
     store_db.db.initialize(store_db.open_database(cfg.database_url))
     with store_db.db.connection_context():
         upgrade()
