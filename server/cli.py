@@ -94,6 +94,9 @@ def serve(host: str | None, port: int | None, demo: bool) -> None:
     if cfg.jobs.enabled:
         from .jobs import scheduler
         scheduler.start(app)
+    if cfg.webhooks.process == "async":
+        from .jobs import inbox
+        inbox.start(app)
     from werkzeug.serving import run_simple
     run_simple(host, port, app, threaded=True, use_reloader=False)
 

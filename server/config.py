@@ -68,6 +68,14 @@ class JobsConfig:
 
 
 @dataclass(frozen=True)
+class WebhookConfig:
+    # async: record the delivery, answer 200, apply it in the inbox worker (production);
+    # inline: apply it inside the request and answer with the outcome (tests, debugging)
+    process: str = "async"
+    max_attempts: int = 5
+
+
+@dataclass(frozen=True)
 class WooConfig:
     pull_overlap_minutes: float = 10
     pull_page_size: int = 100
@@ -83,6 +91,7 @@ class Config:
     zones: tuple[Zone, ...] = ()
     woocommerce: WooConfig = field(default_factory=WooConfig)
     jobs: JobsConfig = field(default_factory=JobsConfig)
+    webhooks: WebhookConfig = field(default_factory=WebhookConfig)
     secret_key: str = ""
     testing: bool = False
 
@@ -134,6 +143,7 @@ SECTIONS = {
     "auth": AuthConfig,
     "woocommerce": WooConfig,
     "jobs": JobsConfig,
+    "webhooks": WebhookConfig,
 }
 
 

@@ -70,7 +70,9 @@ def db_url(request, tmp_path):
 def make_app(db_url: str, **overrides):
     from server import create_app
     from server.store.db import db
-    cfg = {"database": {"url": db_url}, "testing": True}
+    # webhooks applied in the request, so tests read the outcome from the answer;
+    # tests/integration/test_inbox.py covers the asynchronous inbox
+    cfg = {"database": {"url": db_url}, "testing": True, "webhooks": {"process": "inline"}}
     for section, values in overrides.items():
         cfg[section] = values
     app = create_app(cfg)

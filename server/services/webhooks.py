@@ -10,9 +10,11 @@ The order of checks matters and is the same for both platforms:
    which also refuses what no table could hold (422);
 4. an unknown topic is acknowledged (200) and ignored, so WooCommerce never counts it as a
    failure (it disables a hook after a few failed deliveries and never retries);
-5. one write transaction records the event key in webhook_event (UNIQUE, so a replay or a
-   second subscription's copy is a duplicate even when 50 arrive at once) and applies the
-   order; the 200 is sent only after that commit.
+5. one write transaction records the delivery in webhook_event (the event key is UNIQUE,
+   so a replay or a second subscription's copy is a duplicate even when 50 arrive at once)
+   with its raw body; the 200 is sent only after that commit. The inbox worker
+   (jobs/inbox.py) then applies it in its own transaction, retrying what fails; with
+   `webhooks.process: inline` it is applied before answering instead.
 
 A business-rule refusal while applying an order becomes an exception for a person and a
 200, never a 4xx/5xx that would make the platform resend it or switch the hook off.
@@ -25,6 +27,7 @@ import logging
 from dataclasses import replace
 from typing import Callable, Mapping
 
+from flask import current_app
 from peewee import OperationalError
 
 from .. import clock
@@ -72,14 +75,8 @@ def receive_shopify(channel_name: str, headers: Mapping, body: bytes) -> tuple[i
     # only one delivery, so it is a fallback for deliveries that lack the Event-Id.
     key = header(headers, "X-Shopify-Event-Id") or header(headers, "X-Shopify-Webhook-Id") \
         or "body:" + hashlib.sha256(topic.encode() + b"\n" + body).hexdigest()
-    ref, actor = channels.ref(ch), f"webhook:{ch.name}"
-    if topic == "orders/delete":
-        external_id = exact_id(require_object(payload).get("id"), "id")
-        return answer(deliver(ref, key, topic, lambda: _cancel(ref, external_id, actor)))
-    draft = updates.checked(shopify.parse_order(payload))
-    if topic == "orders/cancelled":    # the topic says so even if cancelled_at is missing
-        draft = replace(draft, cancelled=True)
-    return answer(deliver(ref, key, topic, lambda: apply_draft(ref, draft, actor)))
+    handler(ch, topic, payload)          # parse now: a body no table can hold is a 422
+    return answer(enqueue(channels.ref(ch), key, topic, body))
 
 
 def receive_woocommerce(channel_name: str, headers: Mapping, body: bytes,
@@ -97,12 +94,22 @@ def receive_woocommerce(channel_name: str, headers: Mapping, body: bytes,
     if topic not in WOO_TOPICS:
         return 200, {"ok": True, "ignored": topic}
     key = _key(woocommerce.event_key(payload, topic))
+    handler(ch, topic, payload)
+    return answer(enqueue(channels.ref(ch), key, topic, body))
+
+
+def handler(ch: Channel, topic: str, payload: object) -> Handler:
+    """What applying this delivery means, built from its parsed body (Unprocessable when
+    the body holds no usable order)."""
     ref, actor = channels.ref(ch), f"webhook:{ch.name}"
-    if topic == "order.deleted":       # the body may be just {"id": N}
-        external_id = exact_id(payload.get("id"), "id")
-        return answer(deliver(ref, key, topic, lambda: _cancel(ref, external_id, actor)))
-    draft = updates.checked(woocommerce.parse_order(payload))
-    return answer(deliver(ref, key, topic, lambda: apply_draft(ref, draft, actor)))
+    if topic in ("orders/delete", "order.deleted"):   # the body may be just {"id": N}
+        external_id = exact_id(require_object(payload).get("id"), "id")
+        return lambda: _cancel(ref, external_id, actor)
+    parser = shopify if ch.kind == "shopify" else woocommerce
+    draft = updates.checked(parser.parse_order(require_object(payload)))
+    if topic == "orders/cancelled":    # the topic says so even if cancelled_at is missing
+        draft = replace(draft, cancelled=True)
+    return lambda: apply_draft(ref, draft, actor)
 
 
 def answer(result: tuple[str, int | None] | None) -> tuple[int, dict]:
@@ -113,14 +120,33 @@ def answer(result: tuple[str, int | None] | None) -> tuple[int, dict]:
     return 200, {"ok": True, "outcome": outcome, "order_id": order_id}
 
 
-def deliver(channel: ChannelRef, event_key: str, topic: str, handle: Handler
+def enqueue(channel: ChannelRef, event_key: str, topic: str, body: bytes
             ) -> tuple[str, int | None] | None:
-    """Record the event and run `handle` in one write transaction; None when the event was
-    already recorded. The UNIQUE (channel_id, event_key) decides, not a read: a concurrent
-    copy waits for the first one's commit and then inserts nothing."""
+    """Record the delivery (None when this event was recorded before). The UNIQUE
+    (channel_id, event_key) decides, not a read: a concurrent copy waits for the first
+    one's commit and then inserts nothing. Then apply it now (inline) or let the worker."""
+    now = clock.now()
+    with store_db.write_tx():
+        got = execute("INSERT INTO webhook_event (channel_id, event_key, topic, outcome, "
+                      "received_at, body, state) VALUES (?, ?, ?, '', ?, ?, 'pending') "
+                      "ON CONFLICT DO NOTHING RETURNING id",
+                      (channel.id, _key(event_key), topic[:64], _naive(now),
+                       body.decode("utf-8"))).fetchone()
+    if got is None:
+        return None
+    if current_app.config["WAVEPACK"].webhooks.process == "inline":
+        done = process_event(got[0])
+        return done if done is not None else ("queued", None)
+    from ..jobs import inbox
+    inbox.wake()
+    return "queued", None
+
+
+def process_event(event_id: int) -> tuple[str, int | None] | None:
+    """Apply one recorded delivery, once; None when it is not (or no longer) pending."""
     for attempt in range(5):
         try:
-            return _deliver_once(channel, _key(event_key), topic, handle)
+            return _process_once(event_id)
         except OperationalError as err:
             # PostgreSQL may pick this transaction as a deadlock victim: run it again whole
             if "deadlock" not in str(err).lower() or attempt == 4 \
@@ -129,27 +155,56 @@ def deliver(channel: ChannelRef, event_key: str, topic: str, handle: Handler
     raise AssertionError("unreachable")
 
 
-def _deliver_once(channel: ChannelRef, event_key: str, topic: str, handle: Handler
-                  ) -> tuple[str, int | None] | None:
+def _process_once(event_id: int) -> tuple[str, int | None] | None:
+    now = clock.now()
+    lock = " FOR UPDATE SKIP LOCKED" if store_db.is_postgres() else ""
+    with store_db.write_tx():
+        row = execute("SELECT channel_id, event_key, topic, body FROM webhook_event "
+                      "WHERE id = ? AND state = 'pending'" + lock, (event_id,)).fetchone()
+        if row is None:
+            return None
+        channel_id, event_key, topic, body = row
+        ch = Channel.get_by_id(channel_id)
+        payload = _parse_json(body.encode("utf-8"))
+        outcome, order_id = _apply(channels.ref(ch), event_key, topic,
+                                   lambda: handler(ch, topic, payload)(), now)
+        execute("UPDATE webhook_event SET outcome = ?, state = 'done', processed_at = ? "
+                "WHERE id = ?", (outcome[:200], _naive(now), event_id))
+    return outcome, order_id
+
+
+def deliver(channel: ChannelRef, event_key: str, topic: str, handle: Handler
+            ) -> tuple[str, int | None] | None:
+    """Record an event and apply it in one transaction (the WooCommerce pull, which has
+    the order in hand and wants its outcome); None when the event was recorded before."""
     now = clock.now()
     with store_db.write_tx():
         got = execute("INSERT INTO webhook_event (channel_id, event_key, topic, outcome, "
-                      "received_at) VALUES (?, ?, ?, '', ?) ON CONFLICT DO NOTHING RETURNING id",
-                      (channel.id, event_key, topic[:64], _naive(now))).fetchone()
+                      "received_at, state, processed_at) VALUES (?, ?, ?, '', ?, 'done', ?) "
+                      "ON CONFLICT DO NOTHING RETURNING id",
+                      (channel.id, _key(event_key), topic[:64], _naive(now),
+                       _naive(now))).fetchone()
         if got is None:
             return None
-        try:
-            with store_db.write_tx():      # a savepoint: a refusal undoes only the order work
-                outcome, order_id = handle()
-        except DomainError as err:
-            log.warning("%s %s from %s refused: %s", topic, event_key, channel.name, err.message)
-            outcome, order_id = f"rejected:{err.code}", None
-            exceptions.open_exception("webhook_rejected", f"{topic} from {channel.name}: "
-                                      f"{err.message}", detail={"event": event_key,
-                                                                "error": err.to_dict()},
-                                      now=now, actor=f"webhook:{channel.name}")
+        outcome, order_id = _apply(channel, event_key, topic, handle, now)
         execute("UPDATE webhook_event SET outcome = ? WHERE id = ?", (outcome[:200], got[0]))
     return outcome, order_id
+
+
+def _apply(channel: ChannelRef, event_key: str, topic: str, handle: Handler,
+           now: dt.datetime) -> tuple[str, int | None]:
+    """Run `handle` in a savepoint; a business-rule refusal becomes an exception for a
+    person and the outcome 'rejected:<code>', never an error the storefront sees."""
+    try:
+        with store_db.write_tx():
+            return handle()
+    except DomainError as err:
+        log.warning("%s %s from %s refused: %s", topic, event_key, channel.name, err.message)
+        exceptions.open_exception("webhook_rejected", f"{topic} from {channel.name}: "
+                                  f"{err.message}", detail={"event": event_key,
+                                                            "error": err.to_dict()},
+                                  now=now, actor=f"webhook:{channel.name}")
+        return f"rejected:{err.code}", None
 
 
 def apply_draft(channel: ChannelRef, draft: OrderDraft, actor: str) -> tuple[str, int | None]:

@@ -176,11 +176,18 @@ class Allocation(Base):
 
 
 class WebhookEvent(Base):
+    """A storefront delivery: the dedupe key (UNIQUE per channel) and an inbox entry."""
     channel = ForeignKeyField(Channel)
     event_key = CharField()
     topic = CharField(default="")
     outcome = CharField(default="")
     received_at = UtcDateTimeField()
+    body = TextField(default="")
+    state = CharField(default="done")       # pending | done | failed
+    attempts = IntegerField(default=0)
+    last_error = TextField(default="")
+    available_at = UtcDateTimeField(null=True)
+    processed_at = UtcDateTimeField(null=True)
 
 
 class IdempotencyKey(Base):

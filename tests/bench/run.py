@@ -138,13 +138,15 @@ def _big_rows(kind: str, args, skip: str, notes: list[str], earlier: list[Row]) 
 
 def _webhook_rows(kind: str, args, skip: str, notes: list[str]) -> list[Row]:
     from .webhooks import NotRegistered, run_webhooks
-    hook_what = "webhook orders/paid, new order (HMAC + dedupe + intake)"
+    hook_what = "webhook orders/paid, new order (HMAC + dedupe, recorded, 200)"
+    apply_what = "inbox worker applies each recorded delivery (intake)"
     dup_what = "webhook re-delivery of a taken event (dedupe)"
     base_what = "GET /healthz, same WSGI stack (baseline)"
     hook_target = f"≥ {WEBHOOK_MIN_RATE}/s, p99 ≤ {WEBHOOK_MAX_P99 * 1000:.0f} ms"
     dup_target = f"p99 ≤ {WEBHOOK_MAX_P99 * 1000:.0f} ms"
     skipped = [Row.skipped(hook_what, kind, skip, hook_target),
-               Row.skipped(dup_what, kind, skip, dup_target), Row.skipped(base_what, kind, skip)]
+               Row.skipped(dup_what, kind, skip, dup_target),
+               Row.skipped(apply_what, kind, skip), Row.skipped(base_what, kind, skip)]
     if skip:
         return skipped
     log(f"[{kind}] webhooks: {args.deliveries:,} deliveries, {args.dupes:,} re-deliveries, "
@@ -168,6 +170,10 @@ def _webhook_rows(kind: str, args, skip: str, notes: list[str]) -> list[Row]:
             f"p99 {dup_p99 / base_p99:.1f}× healthz", dup_target,
             _verdict(dup_p99 <= WEBHOOK_MAX_P99, run.dup_problems, "200 duplicate"),
             unit="req/s"),
+        Row(apply_what, kind, len(run.applied), median(run.applied), p99(run.applied),
+            len(run.applied) / run.applied_wall if run.applied else None,
+            f"p99 {p99(run.applied) / base_p99:.1f}× healthz" if run.applied else "-", "",
+            _verdict(None, run.problems), unit="orders/s"),
         Row(base_what, kind, len(run.healthz), median(run.healthz), base_p99,
             len(run.healthz) / run.healthz_wall, "1.0 (baseline)", "", "ok", unit="req/s"),
     ]

@@ -1,0 +1,124 @@
+"""Webhooks in production mode: recorded and acknowledged in the request, applied by the
+inbox worker in arrival order, retried when applying fails, never lost or doubled."""
+import datetime as dt
+import threading
+import uuid
+
+from server import clock
+from server.jobs import inbox
+from server.services import updates
+from server.store.db import db
+from server.store.models import Order, WebhookEvent, WmsException
+
+from ..conftest import make_app
+from .test_webhooks import SHOPIFY_ID, seed_shops, shopify_delivery, shopify_payload
+
+
+def _async_app(db_url):
+    app = make_app(db_url, webhooks={"process": "async", "max_attempts": 3})
+    seed_shops(app)
+    return app
+
+
+def _drain(app) -> int:
+    with app.app_context(), db.connection_context():
+        return inbox.drain()
+
+
+def _count(app, model, *where):
+    with app.app_context(), db.connection_context():
+        q = model.select()
+        return (q.where(*where) if where else q).count()
+
+
+def test_delivery_is_acknowledged_then_applied_by_the_worker(db_url):
+    app = _async_app(db_url)
+    body, headers = shopify_delivery(shopify_payload(), "orders/paid")
+    r = app.test_client().post("/webhooks/shopify/shop", data=body, headers=headers)
+    assert r.status_code == 200 and r.get_json()["outcome"] == "queued"
+    assert _count(app, Order) == 0
+    again = app.test_client().post("/webhooks/shopify/shop", data=body, headers=headers)
+    assert again.get_json()["duplicate"] is True          # a retry while still queued
+    assert _drain(app) == 1
+    assert _drain(app) == 0
+    with app.app_context(), db.connection_context():
+        order = Order.get(Order.external_id == SHOPIFY_ID)
+        assert order.status == "ready" and order.ref == "#1001"
+        event = WebhookEvent.get()
+        assert (event.state, event.outcome) == ("done", "created")
+
+
+def test_create_then_paid_are_applied_in_arrival_order(db_url):
+    app = _async_app(db_url)
+    unpaid = shopify_payload()
+    unpaid["financial_status"] = "pending"
+    unpaid["updated_at"] = "2025-06-12T09:41:03+01:00"
+    client = app.test_client()
+    for payload, topic in ((unpaid, "orders/create"), (shopify_payload(), "orders/paid")):
+        body, headers = shopify_delivery(payload, topic)
+        assert client.post("/webhooks/shopify/shop", data=body, headers=headers).status_code \
+            == 200
+    assert _drain(app) == 2
+    with app.app_context(), db.connection_context():
+        assert Order.get(Order.external_id == SHOPIFY_ID).status == "ready"
+
+
+def test_50_concurrent_copies_of_one_event_queue_once(db_url):
+    app = _async_app(db_url)
+    event = str(uuid.uuid4())
+    codes, lock = [], threading.Lock()
+
+    def send():
+        body, headers = shopify_delivery(shopify_payload(), "orders/paid", event_id=event)
+        with app.test_client() as c:
+            code = c.post("/webhooks/shopify/shop", data=body, headers=headers).status_code
+        with lock:
+            codes.append(code)
+
+    threads = [threading.Thread(target=send) for _ in range(50)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert codes == [200] * 50
+    assert _count(app, WebhookEvent) == 1
+    _drain(app)
+    assert _count(app, Order) == 1
+
+
+def test_failing_apply_is_retried_then_raised_as_an_exception(db_url, monkeypatch):
+    app = _async_app(db_url)
+    t0 = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.timezone.utc)
+    clock.set_clock(lambda: t0)
+    real = updates.apply_update
+    calls = {"n": 0}
+
+    def flaky(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise RuntimeError("database went away")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(updates, "apply_update", flaky)
+    body, headers = shopify_delivery(shopify_payload(), "orders/paid")
+    app.test_client().post("/webhooks/shopify/shop", data=body, headers=headers)
+    assert _drain(app) == 0
+    with app.app_context(), db.connection_context():
+        ev = WebhookEvent.get()
+        assert (ev.state, ev.attempts) == ("pending", 1) and "went away" in ev.last_error
+    assert _drain(app) == 0                                  # not due yet (back-off)
+    clock.set_clock(lambda: t0 + dt.timedelta(seconds=5))
+    assert _drain(app) == 1
+    assert _count(app, Order) == 1
+
+    monkeypatch.setattr(updates, "apply_update", lambda *a, **k: 1 / 0)
+    body, headers = shopify_delivery({**shopify_payload(), "id": 42}, "orders/paid")
+    app.test_client().post("/webhooks/shopify/shop", data=body, headers=headers)
+    for minutes in (1, 2, 3):
+        clock.set_clock(lambda m=minutes: t0 + dt.timedelta(minutes=m))
+        _drain(app)
+    with app.app_context(), db.connection_context():
+        failed = WebhookEvent.get(WebhookEvent.state == "failed")
+        assert failed.attempts == 3
+        assert WmsException.select().where(WmsException.type == "webhook_failed").count() == 1
+    clock.set_clock(None)
