@@ -17,6 +17,7 @@ from typing import Any, Mapping
 import yaml
 
 from .domain.allocation import Zone
+from .domain.risk import RiskRules
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_FILE = ROOT / "config.yaml"
@@ -40,14 +41,6 @@ class IntakeConfig:
     unpaid_cancel_after_hours: float = 72
     bulk_chunk_orders: int = 500
     total_tolerance: Decimal = Decimal("0.01")
-
-
-@dataclass(frozen=True)
-class RiskConfig:
-    max_order_value: Decimal = Decimal("5000")
-    max_sku_quantity: int = 100
-    max_orders_per_contact_per_hour: int = 5
-    max_discount_share: Decimal = Decimal("0.5")
 
 
 @dataclass(frozen=True)
@@ -86,7 +79,7 @@ class Config:
     server: ServerConfig = field(default_factory=ServerConfig)
     database: DatabaseConfig = field(default_factory=DatabaseConfig)
     intake: IntakeConfig = field(default_factory=IntakeConfig)
-    risk: RiskConfig = field(default_factory=RiskConfig)
+    risk: RiskRules = field(default_factory=RiskRules)
     auth: AuthConfig = field(default_factory=AuthConfig)
     zones: tuple[Zone, ...] = ()
     woocommerce: WooConfig = field(default_factory=WooConfig)
@@ -139,7 +132,7 @@ SECTIONS = {
     "server": ServerConfig,
     "database": DatabaseConfig,
     "intake": IntakeConfig,
-    "risk": RiskConfig,
+    "risk": RiskRules,
     "auth": AuthConfig,
     "woocommerce": WooConfig,
     "jobs": JobsConfig,

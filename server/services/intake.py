@@ -15,7 +15,7 @@ from .. import clock
 from ..domain import lifecycle
 from ..domain.money import to_minor
 from ..domain.orders import OrderDraft, address_key, phone_key
-from ..domain.risk import RiskRules, assess
+from ..domain.risk import assess
 from ..domain.validation import Problem, storage_problems, validate_order
 from ..store import db as store_db
 from ..store.bulk import insert_many, insert_returning, select_in
@@ -109,7 +109,7 @@ def _import_chunk(channel: ChannelRef, drafts: Sequence[OrderDraft], offset: int
             new.append(i)
     if not new:
         return results  # type: ignore[return-value]
-    rules = RiskRules(**vars(cfg.risk))
+    rules = cfg.risk
     recent = _recent_contacts([drafts[i] for i in new])
     decided = []
     for k, i in enumerate(new):

@@ -21,7 +21,7 @@ from .. import clock
 from ..domain import lifecycle
 from ..domain.money import to_minor
 from ..domain.orders import OrderDraft, address_key, phone_key
-from ..domain.risk import RiskRules, assess
+from ..domain.risk import assess
 from ..domain.errors import Unprocessable
 from ..domain.validation import storage_problems, validate_order
 from ..store import db as store_db
@@ -298,7 +298,7 @@ def _write(plan: _Plan, channel: ChannelRef, order: Order, draft: OrderDraft,
 def _plan_risk(plan: _Plan, order: Order, draft: OrderDraft, actor: str,
                now: dt.datetime) -> None:
     """New lines are assessed like a new order; a new reason adds to the hold."""
-    rules = RiskRules(**vars(current_app.config["WAVEPACK"].risk))
+    rules = current_app.config["WAVEPACK"].risk
     held = [r for r in (order.hold_reason or "").split("; ") if r]
     fresh = [r for r in assess(draft, rules) if r not in held]
     if fresh:

@@ -125,13 +125,8 @@ def enqueue(channel: ChannelRef, event_key: str, topic: str, body: bytes
     """Record the delivery (None when this event was recorded before). The UNIQUE
     (channel_id, event_key) decides, not a read: a concurrent copy waits for the first
     one's commit and then inserts nothing. Then apply it now (inline) or let the worker."""
-    now = clock.now()
     with store_db.write_tx():
-        got = execute("INSERT INTO webhook_event (channel_id, event_key, topic, outcome, "
-                      "received_at, body, state) VALUES (?, ?, ?, '', ?, ?, 'pending') "
-                      "ON CONFLICT DO NOTHING RETURNING id",
-                      (channel.id, _key(event_key), topic[:64], _naive(now),
-                       body.decode("utf-8"))).fetchone()
+        got = _record(channel, event_key, topic, clock.now(), body=body.decode("utf-8"))
     if got is None:
         return None
     if current_app.config["WAVEPACK"].webhooks.process == "inline":
@@ -179,16 +174,23 @@ def deliver(channel: ChannelRef, event_key: str, topic: str, handle: Handler
     the order in hand and wants its outcome); None when the event was recorded before."""
     now = clock.now()
     with store_db.write_tx():
-        got = execute("INSERT INTO webhook_event (channel_id, event_key, topic, outcome, "
-                      "received_at, state, processed_at) VALUES (?, ?, ?, '', ?, 'done', ?) "
-                      "ON CONFLICT DO NOTHING RETURNING id",
-                      (channel.id, _key(event_key), topic[:64], _naive(now),
-                       _naive(now))).fetchone()
+        got = _record(channel, event_key, topic, now, processed=True)
         if got is None:
             return None
         outcome, order_id = _apply(channel, event_key, topic, handle, now)
         execute("UPDATE webhook_event SET outcome = ? WHERE id = ?", (outcome[:200], got[0]))
     return outcome, order_id
+
+
+def _record(channel: ChannelRef, event_key: str, topic: str, now: dt.datetime, *,
+            body: str = "", processed: bool = False) -> tuple | None:
+    """Insert the event unless its key is taken (then None): the dedupe itself."""
+    return execute("INSERT INTO webhook_event (channel_id, event_key, topic, outcome, "
+                   "received_at, body, state, processed_at) VALUES (?, ?, ?, '', ?, ?, ?, ?) "
+                   "ON CONFLICT DO NOTHING RETURNING id",
+                   (channel.id, _key(event_key), topic[:64], _naive(now), body,
+                    "done" if processed else "pending",
+                    _naive(now) if processed else None)).fetchone()
 
 
 def _apply(channel: ChannelRef, event_key: str, topic: str, handle: Handler,
