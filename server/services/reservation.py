@@ -17,7 +17,7 @@ from .. import clock
 from ..domain import lifecycle
 from ..domain.allocation import LineNeed, StockPool, StockRow, warehouse_ranks
 from ..domain.errors import InsufficientStock
-from ..store.bulk import insert_many, select_in
+from ..store.bulk import insert_many, select_in, update_many
 from ..store.db import execute, executemany, is_postgres
 from . import audit
 
@@ -111,19 +111,24 @@ def _write(needs, allocations, available_before: dict[int, int], out: ReserveOut
     per_stock: dict[int, int] = {}
     for _, sid, n in allocations:
         per_stock[sid] = per_stock.get(sid, 0) + n
-    rows = [(n, naive, sid, n) for sid, n in per_stock.items()]
-    changed = executemany("UPDATE stock SET reserved = reserved + ?, updated_at = ? "
-                          "WHERE id = ? AND on_hand - reserved >= ?", rows)
-    if changed != len(rows):  # cannot happen under the lock; refuse rather than oversell
+    changed = update_many("stock", "id", (("id", "bigint"), ("n", "integer"),
+                                          ("t", "timestamp")),
+                          [(sid, n, naive) for sid, n in per_stock.items()],
+                          sets="reserved = reserved + {n}, updated_at = {t}",
+                          where="on_hand - reserved >= {n}")
+    if changed != len(per_stock):  # cannot happen under the lock; refuse rather than oversell
         raise InsufficientStock("stock changed under a reservation; nothing was reserved")
-    executemany("INSERT INTO allocation (order_line_id, stock_id, quantity) VALUES (?, ?, ?) "
-                "ON CONFLICT (order_line_id, stock_id) DO UPDATE SET "
-                "quantity = allocation.quantity + excluded.quantity", allocations)
-    executemany("UPDATE order_line SET reserved = reserved + ?, backordered = ? WHERE id = ?",
-                [(out.reserved[lid], out.short[lid], lid) for n in needs for lid, _, _ in n.lines])
-    executemany("UPDATE sales_order SET status = ?, warehouse_id = ?, updated_at = ? WHERE id = ?",
-                [(out.status[n.order_id], out.warehouse[n.order_id], naive, n.order_id)
-                 for n in needs])
+    insert_many("allocation", ("order_line_id", "stock_id", "quantity"), allocations,
+                on_conflict="ON CONFLICT (order_line_id, stock_id) DO UPDATE SET "
+                            "quantity = allocation.quantity + excluded.quantity")
+    update_many("order_line", "id", (("id", "bigint"), ("r", "integer"), ("b", "integer")),
+                [(lid, out.reserved[lid], out.short[lid]) for n in needs for lid, _, _ in n.lines],
+                sets="reserved = reserved + {r}, backordered = {b}")
+    update_many("sales_order", "id", (("id", "bigint"), ("s", "varchar"), ("w", "bigint"),
+                                      ("t", "timestamp")),
+                [(n.order_id, out.status[n.order_id], out.warehouse[n.order_id], naive)
+                 for n in needs],
+                sets="status = {s}, warehouse_id = {w}, updated_at = {t}")
     trail = []
     running = dict(available_before)
     for lid, sid, n in allocations:

@@ -125,8 +125,12 @@ def enqueue(channel: ChannelRef, event_key: str, topic: str, body: bytes
     """Record the delivery (None when this event was recorded before). The UNIQUE
     (channel_id, event_key) decides, not a read: a concurrent copy waits for the first
     one's commit and then inserts nothing. Then apply it now (inline) or let the worker."""
-    with store_db.write_tx():
+    if store_db.is_postgres():
+        # one INSERT is atomic on its own: autocommit saves the BEGIN/COMMIT round trips
         got = _record(channel, event_key, topic, clock.now(), body=body.decode("utf-8"))
+    else:
+        with store_db.write_tx():
+            got = _record(channel, event_key, topic, clock.now(), body=body.decode("utf-8"))
     if got is None:
         return None
     if current_app.config["WAVEPACK"].webhooks.process == "inline":
