@@ -67,6 +67,7 @@ def receive_shopify(channel_name: str, headers: Mapping, body: bytes) -> tuple[i
     """One Shopify order webhook delivery → (HTTP status, JSON body)."""
     ch = _channel(channel_name, "shopify")
     _verify(ch, body, header(headers, "X-Shopify-Hmac-Sha256"))
+    _require_json(header(headers, "Content-Type"))
     payload = _parse_json(body)
     topic = header(headers, "X-Shopify-Topic").lower()
     if topic not in SHOPIFY_TOPICS:
@@ -89,6 +90,7 @@ def receive_woocommerce(channel_name: str, headers: Mapping, body: bytes,
         # sent unsigned when a hook is saved; anything but exactly 200 shows as an error
         return 200, {"ok": True, "ping": True}
     _verify(ch, body, sent)
+    _require_json(mimetype)
     payload = require_object(_parse_json(body))
     topic = header(headers, "X-WC-Webhook-Topic").lower()
     if topic not in WOO_TOPICS:
@@ -243,6 +245,13 @@ def _verify(ch: Channel, body: bytes, sent: str) -> None:
         secrets.append(ch.previous_secret)
     if not signature.verify(body, sent or None, secrets):
         raise Unauthorized("missing or wrong webhook signature", code="bad_signature")
+
+
+def _require_json(content_type: str) -> None:
+    """Both platforms send order deliveries as application/json; anything else is not one."""
+    if content_type.split(";")[0].strip().lower() != "application/json":
+        raise DomainError("an order delivery must be application/json",
+                          code="unsupported_media_type", status=415)
 
 
 def _parse_json(body: bytes):

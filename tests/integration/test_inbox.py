@@ -122,3 +122,26 @@ def test_failing_apply_is_retried_then_raised_as_an_exception(db_url, monkeypatc
         assert failed.attempts == 3
         assert WmsException.select().where(WmsException.type == "webhook_failed").count() == 1
     clock.set_clock(None)
+
+
+def test_wrong_content_type_is_415_and_writes_nothing(db_url):
+    app = _async_app(db_url)
+    body, headers = shopify_delivery(shopify_payload(), "orders/paid")
+    r = app.test_client().post("/webhooks/shopify/shop", data=body,
+                               headers={**headers, "Content-Type": "text/plain"})
+    assert r.status_code == 415 and r.get_json()["error"]["code"] == "unsupported_media_type"
+    assert _count(app, WebhookEvent) == 0 and _count(app, Order) == 0
+
+
+def test_import_stock_fills_backorders(db_url):
+    from server.services import channels, csv_import, intake
+    from ..factories import draft
+    app = _async_app(db_url)
+    with app.app_context(), db.connection_context():
+        ch = channels.ref(channels.get_channel("api"))
+        [res] = intake.import_orders(ch, [draft("S1", [("WP-TEE-BLK-M", 30)])], "test")
+        assert res.status == "backordered"                 # 10 in stock
+        report = csv_import.import_stock_csv(
+            b"warehouse,location,sku,quantity\nmain,A-01-02-3,WP-TEE-BLK-M,50\n", "test")
+        assert report == {"imported": 1, "rejected": []}
+        assert Order.get_by_id(res.order_id).status == "ready"

@@ -218,6 +218,7 @@ def test_bad_signatures_are_refused_and_write_nothing(shop, client):
 def test_malformed_or_unparseable_bodies_write_nothing(shop, client):
     bad_json = b'{"id": 1858075858435891816, "line_items": ['
     r = post(client, "shopify", bad_json, {"X-Shopify-Topic": "orders/paid",
+                                            "Content-Type": "application/json",
                                             "X-Shopify-Hmac-Sha256": sign(bad_json, SECRET)})
     assert r.status_code == 400 and r.get_json()["error"]["code"] == "malformed_json"
     not_an_order = shopify_payload()
