@@ -43,7 +43,7 @@ bench: setup
 	@$(PY) -m tests.bench.run $(BENCH_ARGS)
 
 lint: setup
-	@$(VENV)/bin/ruff check server handheld printers tests || true
+	@$(VENV)/bin/ruff check server handheld printers tests --select F,E9,B --ignore B008,B905
 
 clean:
 	rm -rf $(VENV) build *.egg-info

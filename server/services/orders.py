@@ -5,13 +5,11 @@ from __future__ import annotations
 import datetime as dt
 import json
 
-from flask import current_app
 
 from .. import clock
 from ..domain import lifecycle
 from ..domain.errors import BadTransition, Conflict, NotFound
 from ..domain.money import from_minor
-from ..domain.orders import OrderDraft
 from ..store import db as store_db
 from ..store.db import execute
 from ..store.models import Order, OrderLine, Warehouse
