@@ -103,21 +103,28 @@ def cancel(order_id: int, actor: str, *, channel_id: int | None = None, reason: 
     return to_dict(load(order_id))
 
 
-def _need(order: Order, pinned: bool) -> OrderNeed:
+def _need(order: Order, pinned: bool, hold: bool) -> OrderNeed:
     rows = execute("SELECT id, product_id, quantity - reserved FROM order_line "
                    "WHERE order_id = ? AND product_id IS NOT NULL ORDER BY line_no",
                    (order.id,)).fetchall()
     return OrderNeed(order.id, order.status, order.ship_country, order.ship_postcode,
                      bool(order.channel.allow_split), order.warehouse_id,
                      [(lid, pid, q) for lid, pid, q in rows if q > 0], paid=bool(order.paid),
-                     hold=False, pinned=pinned)
+                     hold=hold, pinned=pinned)
 
 
-def settle(order: Order, actor: str, now: dt.datetime) -> str:
-    """Re-reserve what the order still needs and move it to where it now stands."""
-    need = _need(order, pinned=bool(order.warehouse_id) and _has_allocations(order.id))
+def settle(order: Order, actor: str, now: dt.datetime, *,
+           release_hold: bool = False) -> str:
+    """Reserve what the order still needs and move it to where it now stands. A risk hold
+    (on_hold, or a hold reason found at intake) stays unless a supervisor releases it:
+    paying for a held order must not send it to picking. An order already holding units
+    somewhere tops up from that same warehouse."""
+    hold = not release_hold and (order.status == lifecycle.ON_HOLD or bool(order.hold_reason))
+    need = _need(order, pinned=bool(order.warehouse_id) and _has_allocations(order.id),
+                 hold=hold)
     outcome = reserve([need], actor, now)
-    Order.update(hold_reason="").where(Order.id == order.id).execute()
+    if release_hold:
+        Order.update(hold_reason="").where(Order.id == order.id).execute()
     return outcome.status[order.id]
 
 
@@ -134,6 +141,6 @@ def release_hold(order_id: int, actor: str) -> dict:
         if order.status != lifecycle.ON_HOLD:
             raise BadTransition(f"order {order_id} is {order.status}, not on hold",
                                           code="not_on_hold")
-        settle(order, actor, now)
+        settle(order, actor, now, release_hold=True)
         exceptions.resolve_for_order(order.id, "risk_hold", actor, now)
     return to_dict(load(order_id))

@@ -30,7 +30,7 @@ from ..store.db import execute
 from ..store.models import Order, WmsException
 from . import audit, exceptions, intake, orders
 from .intake import ChannelRef
-from .reservation import OrderNeed, release_order, reserve
+from .reservation import release_order
 
 # Stored columns that end up on the shipping label: changing them after picking began must
 # not happen silently (the parcel may already carry the old label).
@@ -284,7 +284,7 @@ def _write(plan: _Plan, channel: ChannelRef, order: Order, draft: OrderDraft,
         values["source_updated_at"] = _naive(draft.source_updated_at)
     Order.update(**values).where(Order.id == order.id).execute()
     if plan.settle:
-        _settle(order.id, channel, actor, now)
+        orders.settle(Order.get_by_id(order.id), actor, now)
     if freed:
         from .stock import reserve_backorders   # stock imports reservation, as we do
         reserve_backorders(freed, actor, now)
@@ -305,22 +305,3 @@ def _plan_risk(plan: _Plan, order: Order, draft: OrderDraft, actor: str,
         plan.change(order, {"hold_reason": "; ".join(held + fresh)})
         _open_once("risk_hold", "; ".join(fresh), order.id, fresh, actor, now)
 
-
-def _settle(order_id: int, channel: ChannelRef, actor: str, now: dt.datetime) -> str:
-    """Reserve what the order still needs and move it to where it now stands. Unlike
-    orders.settle this keeps a risk hold found at intake (`hold_reason`): paying for a
-    held order must not release it to picking."""
-    order = Order.get_by_id(order_id)
-    rows = execute("SELECT id, product_id, quantity - reserved FROM order_line "
-                   "WHERE order_id = ? AND product_id IS NOT NULL ORDER BY line_no",
-                   (order_id,)).fetchall()
-    # an order already holding units somewhere tops up from that same warehouse
-    pinned = order.warehouse_id is not None and \
-        execute("SELECT 1 FROM allocation a JOIN order_line ol ON ol.id = a.order_line_id "
-                "WHERE ol.order_id = ? LIMIT 1", (order_id,)).fetchone() is not None
-    need = OrderNeed(order_id, order.status, order.ship_country, order.ship_postcode,
-                     channel.allow_split, order.warehouse_id,
-                     [(lid, pid, q) for lid, pid, q in rows if q > 0], paid=bool(order.paid),
-                     hold=order.status == lifecycle.ON_HOLD or bool(order.hold_reason),
-                     pinned=pinned)
-    return reserve([need], actor, now).status[order_id]
