@@ -1,0 +1,97 @@
+"""`wavepack serve --demo` as a user starts it: a real server process on a free port with
+the demo warehouse; an order through the API, a Shopify delivery applied by the inbox
+worker, the docs page, and a clean stop."""
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from server.domain.storefronts.signature import sign
+
+from ..conftest import STOREFRONTS
+
+WAVEPACK = str(Path(sys.executable).with_name("wavepack"))
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _call(url: str, method: str = "GET", body: bytes | None = None, headers=None):
+    req = urllib.request.Request(url, data=body, method=method, headers=headers or {})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return resp.status, resp.read()
+    except urllib.error.HTTPError as err:
+        return err.code, err.read()
+
+
+@pytest.fixture
+def server(tmp_path):
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    env.update(WAVEPACK_SERVER_DATA_DIR=str(tmp_path / "data"), PORT=str(port))
+    proc = subprocess.Popen([WAVEPACK, "serve", "--demo"], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    lines, base = [], f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        lines.append(line)
+        if "Running on" in line or proc.poll() is not None:
+            break
+    try:
+        assert proc.poll() is None, "".join(lines)
+        yield base, "".join(lines)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+
+
+def test_demo_server_takes_orders_and_webhooks(server, tmp_path):
+    base, banner = server
+    assert f"wavepack serving on {base}" in banner
+    assert "badge 3001 PIN 3333  (supervisor)" in banner
+    api = re.search(r"demo-api channel: (wpc_\S+)", banner).group(1)
+    sup = re.search(r"supervisor: (wps_\S+)", banner).group(1)
+    status, body = _call(base + "/healthz")
+    assert status == 200 and json.loads(body)["database"] == "sqlite"
+    assert (tmp_path / "data" / "wavepack.db").exists()
+    status, body = _call(base + "/docs")
+    assert status == 200 and b"/api/v1/orders" in body
+
+    order = {"ref": "E2E-1", "placed_at": "2025-06-02T09:12:00+01:00", "currency": "GBP",
+             "paid": True, "ship_to": {"name": "O B", "phone": "+447700900101",
+                                       "address1": "27 Granby St", "city": "Leicester",
+                                       "postcode": "LE1 6EJ", "country": "GB"},
+             "lines": [{"sku": "WP-TEE-BLK-M", "quantity": 2, "unit_price": "24.00"}]}
+    status, body = _call(base + "/api/v1/orders", "POST", json.dumps(order).encode(),
+                         {"Authorization": f"Bearer {api}", "Content-Type": "application/json"})
+    assert status == 201 and json.loads(body)["status"] == "ready", body
+
+    raw = (STOREFRONTS / "shopify" / "orders-paid.json").read_bytes()
+    headers = json.loads((STOREFRONTS / "shopify" / "orders-paid.headers.json").read_text())
+    assert headers["X-Shopify-Hmac-Sha256"] == sign(raw, "wavepack-test-secret")
+    status, body = _call(base + "/webhooks/shopify/demo-shopify", "POST", raw, headers)
+    assert status == 200 and json.loads(body)["outcome"] == "queued"
+    deadline, found = time.monotonic() + 15, []
+    while time.monotonic() < deadline and not found:      # the inbox worker applies it
+        _, body = _call(base + "/api/v1/orders?limit=50",
+                        headers={"Authorization": f"Bearer {sup}"})
+        found = [o for o in json.loads(body)["orders"] if o["ref"] == "#1001"]
+        time.sleep(0.2)
+    assert found and found[0]["external_id"] == "1858075858435891816"
+    assert found[0]["status"] == "ready"
+    status, _ = _call(base + "/webhooks/shopify/demo-shopify", "POST", raw,
+                      {**headers, "X-Shopify-Hmac-Sha256": sign(raw, "wrong")})
+    assert status == 401
