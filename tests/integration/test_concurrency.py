@@ -70,3 +70,28 @@ def test_no_oversell_under_32_concurrent_clients(app):
             status = Order.get_by_id(line.order_id).status
             assert (status == "ready") == (line.backordered == 0)
         assert sum(ln.quantity for ln in OrderLine.select()) == 3000
+
+
+def test_no_oversell_across_16_processes(app, db_url):
+    """Processes, not threads: no shared lock, no GIL; only the database keeps them apart."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+    seed(app, stock=1000, skus=("WP-TEE-BLK-M",))
+    root = Path(__file__).resolve().parents[2]
+    procs = [subprocess.Popen([sys.executable, "-m", "tests.integration.reserve_worker", db_url,
+                               f"P{n}", "50"], cwd=root, env=os.environ.copy(),
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+             for n in range(16)]
+    outputs = [p.communicate(timeout=300)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0] * 16, outputs
+    with app.app_context(), db.connection_context():
+        stock = Stock.get()
+        assert stock.on_hand == 1000 and stock.reserved == 1000
+        assert sum(a.quantity for a in Allocation.select()) == 1000
+        assert Order.select().count() == 800
+        wanted = 16 * sum(QUANTITIES[i % 4] for i in range(50))    # 2,960 units for 1,000
+        assert sum(ln.quantity for ln in OrderLine.select()) == wanted
+        for line in OrderLine.select():
+            assert line.reserved + line.backordered == line.quantity
