@@ -13,12 +13,19 @@ from typing import Iterator, Sequence
 from .db import db, executemany, is_postgres, sql
 
 MAX_PARAMS = 30000  # below SQLite's 32766 and PostgreSQL's 65535
+# Below this many rows a plain statement is cheaper on PostgreSQL than array parameters
+# (measured: one 3-line order 4.6 ms plain, 6.3 ms with arrays; 500 orders the reverse).
+PG_ARRAY_MIN = 20
 
 # information_schema data_type → the array element type for unnest()
 _PG_TYPE = {"bigint": "bigint", "integer": "integer", "character varying": "varchar",
             "character": "bpchar", "text": "text", "boolean": "boolean",
             "timestamp without time zone": "timestamp", "numeric": "numeric"}
 _column_types: dict[tuple[int, str], dict[str, str]] = {}
+
+
+def _arrays(n: int) -> bool:
+    return n >= PG_ARRAY_MIN and is_postgres()
 
 
 def _chunks(rows: Sequence, size: int) -> Iterator[Sequence]:
@@ -52,7 +59,7 @@ def insert_returning(table: str, columns: Sequence[str], rows: Sequence[Sequence
         return []
     tail = (" ON CONFLICT DO NOTHING" if ignore_conflicts else "") + \
         f" RETURNING {', '.join(returning)}"
-    if is_postgres():
+    if _arrays(len(rows)):
         return [tuple(r) for r in _pg_insert(table, columns, rows, tail).fetchall()]
     out: list[tuple] = []
     one = "(" + ", ".join("?" * len(columns)) + ")"
@@ -70,7 +77,7 @@ def insert_many(table: str, columns: Sequence[str], rows: Sequence[Sequence],
     if not rows:
         return
     tail = f" {on_conflict}" if on_conflict else ""
-    if is_postgres():
+    if _arrays(len(rows)):
         _pg_insert(table, columns, rows, tail)
         return
     executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES "
@@ -90,7 +97,7 @@ def update_many(table: str, key: str, columns: Sequence[tuple[str, str]],
         return 0
     names = [name for name, _ in columns]
     cond = f"{key} = {{{names[0]}}}" + (f" AND {where}" if where else "")
-    if is_postgres():
+    if _arrays(len(rows)):
         arrays = ", ".join(f"%s::{kind}[]" for _, kind in columns)
         alias = ", ".join(f"v_{n}" for n in names)
         pg_sets, pg_cond = _FIELD.sub(r"v.v_\1", sets), _FIELD.sub(r"v.v_\1", cond)
@@ -106,7 +113,7 @@ def select_in(statement: str, values: Sequence, *, before: Sequence = (),
               after: Sequence = ()) -> list[tuple]:
     """Run `statement` with `IN ({in})` matched against `values` (chunked on SQLite; one
     array parameter on PostgreSQL)."""
-    if is_postgres():
+    if _arrays(len(values)):
         q = statement.replace("IN ({in})", "= ANY(?)")
         return [tuple(r) for r in db.execute_sql(sql(q), [*before, list(values), *after])]
     out: list[tuple] = []
