@@ -37,19 +37,7 @@ def main() -> None:
     """wavepack: warehouse scanning and fulfilment."""
 
 
-COMMANDS: list[click.Command] = []
-
-
-def command(group: click.Group = main, **kwargs):
-    def deco(f):
-        cmd = group.command(**kwargs)(f)
-        if group is main:
-            COMMANDS.append(cmd)
-        return cmd
-    return deco
-
-
-@command(name="init-db")
+@main.command(name="init-db")
 def init_db() -> None:
     """Create or upgrade the schema and the default warehouse `main`."""
     from .services import setup
@@ -59,7 +47,7 @@ def init_db() -> None:
     click.echo(f"database ready ({result['database']}, schema version {result['schema_version']})")
 
 
-@command(name="demo")
+@main.command(name="demo")
 def demo() -> None:
     """Create the demo warehouse (once) and print its logins and tokens."""
     from .services import setup
@@ -70,7 +58,7 @@ def demo() -> None:
             click.echo(line)
 
 
-@command(name="serve")
+@main.command(name="serve")
 @click.option("--host", default=None, help="address to listen on (config server.host)")
 @click.option("--port", default=None, type=int, help="port (config server.port, env PORT)")
 @click.option("--demo", is_flag=True, help="create the demo warehouse on first start")

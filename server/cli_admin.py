@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import click
 
-from .cli import command, get_app, main
+from .cli import get_app, main
 
 
 @main.group(name="channel")
@@ -99,7 +99,7 @@ def warehouse_add(code, name, zone) -> None:
     click.echo(f"warehouse {code} added, id {wid}")
 
 
-@command(name="expire-unpaid")
+@main.command(name="expire-unpaid")
 def expire_unpaid() -> None:
     """Cancel unpaid orders older than intake.unpaid_cancel_after_hours (releasing stock)."""
     from .jobs import expiry
