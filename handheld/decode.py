@@ -17,9 +17,9 @@ The handheld never imports the server, so the few GTIN rules needed here are loc
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
 
 import cv2
 import numpy as np

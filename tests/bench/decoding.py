@@ -12,9 +12,9 @@ import re
 import shlex
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from handheld.decode import Result, decode_image, decode_pyzbar_only, decode_zxing_only, load_gray
 
