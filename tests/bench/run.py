@@ -1,7 +1,7 @@
 """Benchmarks: bulk order intake and storefront webhooks, each against a baseline measured
 in the same run, printed as one table followed by the command that produced it.
 
-    python -m tests.bench.run [--quick] [--only intake|webhooks|routing|decoding] [--orders N]
+    python -m tests.bench.run [--quick] [--only intake|webhooks|routing|batching|decoding] [--orders N]
 
 Targets (from the issue): bulk intake with validation and reservation ≥ 2,000 orders/s on
 SQLite and ≥ 1,000 orders/s on PostgreSQL (3-line orders, 10,000 of them), 100,000 orders
@@ -57,6 +57,10 @@ def main(argv: list[str] | None = None) -> int:
         from . import routing
         print()
         failed |= routing.main() != 0
+    if args.only in (None, "batching"):
+        from . import batching
+        print()
+        failed |= batching.main() != 0
     if args.only in (None, "decoding"):
         from . import decoding
         print()
@@ -80,7 +84,7 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m tests.bench.run",
                                 description=__doc__.split("\n")[0])
     p.add_argument("--quick", action="store_true", help="skip the 100,000-order run")
-    p.add_argument("--only", choices=("intake", "webhooks", "routing", "decoding"))
+    p.add_argument("--only", choices=("intake", "webhooks", "routing", "batching", "decoding"))
     p.add_argument("--orders", type=int, default=10_000, help="orders in the bulk runs")
     p.add_argument("--chunk", type=int, default=500, help="orders per transaction (bulk)")
     p.add_argument("--naive", type=int, default=1_000,
