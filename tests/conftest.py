@@ -7,6 +7,7 @@ PostgreSQL fails the tests instead of skipping them.
 from __future__ import annotations
 
 import os
+import sys
 import uuid
 from pathlib import Path
 
@@ -22,6 +23,12 @@ CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 PG_BASE = os.environ.get("WAVEPACK_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 SHARED = Path(__file__).resolve().parent.parent.parent / "shared"
 STOREFRONTS = SHARED / "data" / "storefronts"
+
+
+def console_script(name: str) -> str:
+    """The path of one of the project's console scripts (wavepack, wavepack-handheld, flask)
+    in the environment running the tests, so subprocess tests run them as a user does."""
+    return str(Path(sys.executable).with_name(name))
 
 
 def need(condition: bool, what: str) -> None:

@@ -10,7 +10,6 @@ alone. Target: total walk >= 30 % shorter than FCFS, planning under 1 s.
 from __future__ import annotations
 
 import random
-import shlex
 import statistics
 import sys
 import time
@@ -19,7 +18,7 @@ from typing import Any
 from server.domain.batching import OrderPicks, fcfs_batches, plan_batches
 from server.domain.layout import Layout
 
-from .common import median, p99
+from .common import median, p99, print_rows
 
 SEED = 20260101
 SEEDS = 10
@@ -82,25 +81,11 @@ def rows(seeds: int = SEEDS) -> list[dict[str, Any]]:
     ]
 
 
-def _cell(value: Any, unit: str) -> str:
-    if unit == "s":
-        return f"{value * 1000:.1f} ms"
-    return f"{value:.1f} {unit}"
-
-
 def main() -> int:
     """Print the table and the command that produced it."""
-    table = rows()
-    head = f"{'what':<40} {'n':>4} {'median':>10} {'p99':>10} {'ratio':>6}  note"
-    print(head)
-    print("-" * len(head))
-    for r in table:
-        print(f"{r['what']:<40} {r['n']!s:>4} {_cell(r['median'], r['unit']):>10} "
-              f"{_cell(r['p99'], r['unit']):>10} {r['ratio']:>6.3f}  {r['note']}")
-    print()
-    print(f"ratio: vs FCFS carts of the same orders; {SEEDS} instances of {ORDERS} orders "
-          f"(1-4 lines), carts of {TOTES} totes, seed {SEED}; Python {sys.version.split()[0]}")
-    print("command: " + shlex.join([sys.executable, "-m", "tests.bench.batching"]))
+    print_rows(rows(), f"ratio: vs FCFS carts of the same orders; {SEEDS} instances of "
+               f"{ORDERS} orders (1-4 lines), carts of {TOTES} totes, seed {SEED}",
+               "tests.bench.batching")
     return 0
 
 

@@ -8,13 +8,14 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import shlex
 import shutil
 import statistics
 import sys
 import tempfile
 import uuid
 from dataclasses import dataclass
-from typing import Iterator, Sequence
+from typing import Any, Iterator, Sequence
 
 PG_BASE = os.environ.get("WAVEPACK_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 
@@ -48,6 +49,33 @@ def p99(xs: Sequence[float]) -> float:
         return float("nan")
     s = sorted(xs)
     return s[min(len(s) - 1, math.ceil(0.99 * len(s)) - 1)]
+
+
+def cell(value: Any, unit: str) -> str:
+    """A figure of a pure-algorithm table: seconds as ms, 'gap' as %, else value + unit."""
+    if value is None:
+        return "-"
+    if unit == "s":
+        return f"{value * 1000:.3f} ms"
+    if unit == "gap":
+        return f"{value:.2%}"
+    return f"{value:.1f} {unit}"
+
+
+def print_rows(table: list[dict[str, Any]], footnote: str, module: str) -> None:
+    """Print rows of {what, n, median, p99, unit, ratio, note}, the footnote and the command
+    (the routing and batching benchmarks share this layout)."""
+    width = max(len(r["what"]) for r in table)
+    head = f"{'what':<{width}} {'n':>5} {'median':>11} {'p99':>11} {'ratio':>6}  note"
+    print(head)
+    print("-" * len(head))
+    for r in table:
+        ratio = "-" if r["ratio"] is None else f"{r['ratio']:.3f}"
+        print(f"{r['what']:<{width}} {r['n']!s:>5} {cell(r['median'], r['unit']):>11} "
+              f"{cell(r['p99'], r['unit']):>11} {ratio:>6}  {r['note']}")
+    print()
+    print(f"{footnote}; Python {sys.version.split()[0]}")
+    print("command: " + shlex.join([sys.executable, "-m", module]))
 
 
 def log(msg: str) -> None:

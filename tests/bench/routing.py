@@ -13,7 +13,6 @@ Fixed seed, so runs differ only in timings.
 from __future__ import annotations
 
 import random
-import shlex
 import statistics
 import sys
 import time
@@ -23,7 +22,7 @@ from typing import Any
 from server.domain.layout import Layout
 from server.domain.routing import held_karp_route, shortest_route, sshape_route, tsp_route
 
-from .common import median, p99
+from .common import median, p99, print_rows
 
 SEED = 20260101
 INSTANCES = 200
@@ -116,30 +115,10 @@ def rows() -> list[dict[str, Any]]:
     return out
 
 
-def _cell(value: Any, unit: str) -> str:
-    if value is None:
-        return "-"
-    if unit == "s":
-        return f"{value * 1000:.3f} ms"
-    if unit == "gap":
-        return f"{value:.2%}"
-    return f"{value:.1f} {unit}"
-
-
 def main() -> int:
     """Print the table and the command that produced it."""
-    table = rows()
-    head = f"{'what':<56} {'n':>5} {'median':>11} {'p99':>11} {'ratio':>6}  note"
-    print(head)
-    print("-" * len(head))
-    for r in table:
-        ratio = "-" if r["ratio"] is None else f"{r['ratio']:.3f}"
-        print(f"{r['what']:<56} {r['n']!s:>5} {_cell(r['median'], r['unit']):>11} "
-              f"{_cell(r['p99'], r['unit']):>11} {ratio:>6}  {r['note']}")
-    print()
-    print(f"ratio: vs the S-shape baseline of the same run; {INSTANCES} instances per row, "
-          f"seed {SEED}; Python {sys.version.split()[0]}")
-    print("command: " + shlex.join([sys.executable, "-m", "tests.bench.routing"]))
+    print_rows(rows(), f"ratio: vs the S-shape baseline of the same run; {INSTANCES} "
+               f"instances per row, seed {SEED}", "tests.bench.routing")
     return 0
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import json
 import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from datetime import datetime
@@ -17,8 +16,10 @@ import pytest
 
 from handheld.camera import CameraError, CameraScan, open_source, scan_video, scans_from_frames
 
+from ..conftest import console_script
+
 DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "barcodes"
-CLI = Path(sys.executable).with_name("wavepack-handheld")
+CLI = console_script("wavepack-handheld")
 # clearly readable photos, one per format, all with different texts
 PHOTOS = [
     "ean13/zxing_ean13-1_18.png",

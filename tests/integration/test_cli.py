@@ -1,14 +1,12 @@
 """The operator CLI, run as a user runs it: the `wavepack` script in a subprocess."""
 import os
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-from ..conftest import STOREFRONTS
+from ..conftest import STOREFRONTS, console_script
 
-WAVEPACK = str(Path(sys.executable).with_name("wavepack"))
+WAVEPACK = console_script("wavepack")
 
 
 @pytest.fixture
@@ -91,7 +89,7 @@ def test_flask_cli_reaches_the_same_commands(db_url, tmp_path):
     from ..conftest import make_app
     make_app(db_url)
     env = {**os.environ, "DATABASE_URL": db_url}
-    proc = subprocess.run([str(Path(sys.executable).with_name("flask")), "--app", "server",
+    proc = subprocess.run([console_script("flask"), "--app", "server",
                            "init-db"], env=env, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert "database ready" in proc.stdout

@@ -3,12 +3,12 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-WAVEPACK = str(Path(sys.executable).with_name("wavepack"))
+from ..conftest import console_script
+
+WAVEPACK = console_script("wavepack")
 LAYOUT = """\
 aisles: 3
 bays_per_aisle: 10

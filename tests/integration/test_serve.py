@@ -6,19 +6,17 @@ import os
 import re
 import socket
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
-from pathlib import Path
 
 import pytest
 
 from server.domain.storefronts.signature import sign
 
-from ..conftest import STOREFRONTS
+from ..conftest import STOREFRONTS, console_script
 
-WAVEPACK = str(Path(sys.executable).with_name("wavepack"))
+WAVEPACK = console_script("wavepack")
 
 
 def _free_port() -> int:

@@ -4,17 +4,17 @@ from __future__ import annotations
 import io
 import json
 import subprocess
-import sys
 import uuid
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 
 from handheld.sink import JsonLinesSink, scan_message
 from handheld.wedge import GS, normalise_line, scans_from_lines, symbology_of
 
-CLI = Path(sys.executable).with_name("wavepack-handheld")
+from ..conftest import console_script
+
+CLI = console_script("wavepack-handheld")
 
 
 def test_line_endings_stripped_and_empty_lines_skipped() -> None:
