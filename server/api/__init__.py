@@ -11,7 +11,8 @@ def register_blueprints(app: Flask) -> None:
     from .stock import bp as stock
     from .openapi import bp as openapi
     from .webhooks import bp as webhooks
-    for bp in (health, auth, orders, stock, webhooks, openapi):
+    from .pages import bp as pages
+    for bp in (health, auth, orders, stock, webhooks, openapi, pages):
         app.register_blueprint(bp)
     from .limits import init_limiter
     init_limiter(app)
