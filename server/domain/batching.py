@@ -1,6 +1,7 @@
 """Batching orders onto pick carts: fewer metres walked than first-come-first-served carts.
 
-A cart holds `totes` totes, one order per tote, and is picked in one walk: the exact
+A cart holds `totes` totes, one order per tote (an order too large for one tote takes
+`OrderPicks.totes` of them, on the same cart), and is picked in one walk: the exact
 shortest route (`routing.shortest_route`) through every location of its orders. The
 plan minimises the sum of those walks:
 
@@ -45,6 +46,7 @@ class OrderPicks:
     priority: int = 0
     cutoff: datetime | None = None
     express: bool = False
+    totes: int = 1          # totes this order fills (more than 1 when it is too large for one)
 
 
 @dataclass(frozen=True)
@@ -94,6 +96,8 @@ def _check(layout: Layout, orders: Sequence[OrderPicks], totes: int) -> None:
         seen.add(o.order)
         if not o.locations:
             raise ValueError(f"order {o.order} has no locations")
+        if not isinstance(o.totes, int) or isinstance(o.totes, bool) or not 1 <= o.totes <= totes:
+            raise ValueError(f"order {o.order} needs {o.totes!r} totes; a cart holds {totes}")
         for code in o.locations:
             try:
                 layout.point(code)
@@ -106,6 +110,20 @@ def _batch(layout: Layout, orders: Sequence[OrderPicks]) -> Batch:
     return Batch(tuple(o.order for o in orders), shortest_route(layout, codes))
 
 
+def cut_carts(sizes: Sequence[int], ordering: Sequence[int], totes: int) -> list[list[int]]:
+    """Consecutive carts along `ordering` (indices into `sizes`, the totes each order
+    fills): a new cart starts when the next order does not fit in the current one."""
+    carts: list[list[int]] = []
+    used = totes
+    for i in ordering:
+        if used + sizes[i] > totes:
+            carts.append([])
+            used = 0
+        carts[-1].append(i)
+        used += sizes[i]
+    return carts
+
+
 def _plan(batches: list[Batch], left_out: Sequence[OrderPicks] = ()) -> Plan:
     return Plan(batches, sum(b.route.length_m for b in batches),
                 tuple(o.order for o in left_out))
@@ -115,7 +133,8 @@ def fcfs_batches(layout: Layout, orders: Sequence[OrderPicks], totes: int) -> Pl
     """The baseline: consecutive groups of `totes` orders in input order, each cart walked
     by its shortest route."""
     _check(layout, orders, totes)
-    return _plan([_batch(layout, orders[i:i + totes]) for i in range(0, len(orders), totes)])
+    carts = cut_carts([o.totes for o in orders], range(len(orders)), totes)
+    return _plan([_batch(layout, [orders[i] for i in cart]) for cart in carts])
 
 
 def plan_batches(layout: Layout, orders: Sequence[OrderPicks], totes: int, *,
@@ -149,6 +168,10 @@ class _Search:
         self.layout, self.orders, self.totes = layout, orders, totes
         self.points = [[layout.point(c) for c in o.locations] for o in orders]
         self.routes: dict[frozenset[int], Route] = {}
+        self.sizes = [o.totes for o in orders]
+
+    def fits(self, cart: Iterable[int]) -> bool:
+        return sum(self.sizes[i] for i in cart) <= self.totes
 
     def route(self, cart: Iterable[int]) -> Route:
         """Shortest walk through the picks of these orders (memoised)."""
@@ -194,7 +217,7 @@ class _Search:
         n, k = len(self.orders), self.totes
         orderings = [list(range(n))]
         orderings += [sorted(range(n), key=lambda i, f=f: (f(i), i)) for f in self._seed_keys()]
-        candidates = [[o[i:i + k] for i in range(0, n, k)] for o in orderings]
+        candidates = [cut_carts(self.sizes, o, k) for o in orderings]
         return min(candidates, key=self.total)   # first (FCFS) wins ties
 
     # -- local search
@@ -229,10 +252,8 @@ class _Search:
         pull = {i: self._gap(own[i], c1 if i in two else c2)
                 - self._gap(own[i], c2 if i in two else c1) for i in own}
         options: list[tuple[int | None, int | None]] = [(a, b) for a in one for b in two]
-        if len(two) < self.totes:
-            options += [(a, None) for a in one]
-        if len(one) < self.totes:
-            options += [(None, b) for b in two]
+        options += [(a, None) for a in one if self.fits(two + [a])]
+        options += [(None, b) for b in two if self.fits(one + [b])]
         options.sort(key=lambda ab: (sum(pull[i] for i in ab if i is not None),
                                      -1 if ab[0] is None else ab[0],
                                      -1 if ab[1] is None else ab[1]))
@@ -246,6 +267,8 @@ class _Search:
             new_two = [i for i in two if i != b] + ([a] if a is not None else [])
             if not new_one or not new_two:
                 continue    # keep the number of carts: an empty cart is not a cart
+            if not (self.fits(new_one) and self.fits(new_two)):
+                continue
             if self.cost(new_one) + self.cost(new_two) < before - _EPS:
                 return new_one, new_two
         return None

@@ -116,3 +116,25 @@ def test_empty_wave_and_negative_max_orders():
     assert plan_batches(layout(), [], 8).batches == []
     with pytest.raises(ValueError, match="max_orders"):
         plan_batches(layout(), [OrderPicks("a", ("A-01-01-1",))], 8, max_orders=-1)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_orders_filling_several_totes_stay_whole_and_carts_never_overflow(seed):
+    rng = random.Random(seed)
+    base = random_orders(rng, 40)
+    orders = [OrderPicks(o.order, o.locations, totes=rng.choice((1, 1, 1, 2, 3)))
+              for o in base]
+    lay, totes = layout(), 4
+    size = {o.order: o.totes for o in orders}
+    for plan in (plan_batches(lay, orders, totes), fcfs_batches(lay, orders, totes)):
+        placed = [o for b in plan.batches for o in b.orders]
+        assert sorted(placed) == sorted(size)          # every order once, never split
+        assert all(sum(size[o] for o in b.orders) <= totes for b in plan.batches)
+    assert plan_batches(lay, orders, totes).total_length_m <= \
+        fcfs_batches(lay, orders, totes).total_length_m + 1e-9
+
+
+def test_an_order_larger_than_a_cart_is_refused():
+    big = OrderPicks("big", ("A-01-01-1",), totes=5)
+    with pytest.raises(ValueError, match="needs 5 totes"):
+        plan_batches(layout(), [big], 4)
