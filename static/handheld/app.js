@@ -88,6 +88,7 @@
     const box = $("verdict");
     box.className = "verdict " + kind;
     box.dataset.code = code;
+    box.dataset.seq = String(Number(box.dataset.seq || 0) + 1);   // one more message shown
     box.textContent = text;
     box.hidden = false;
     signal(kind);
@@ -146,6 +147,7 @@
     $("short").disabled = !task || task.needs === "tote";
     if (!task) return;
     $("task").dataset.taskId = String(task.task_id);
+    $("task").dataset.order = task.order || "";
     $("t-position").textContent = t("position", { n: task.position, m: task.of });
     $("t-order").textContent = task.order ? t("order") + " " + task.order : "";
     $("t-location").textContent = task.location;
@@ -287,7 +289,7 @@
     try {
       const ack = await call("whoami");
       if (ack && ack.ok && state.session) {
-        state.session.name = ack.user.name;
+        state.session.name = ack.user.name || "";
         saveSession(state.session);
         render();
       }
@@ -471,6 +473,8 @@
     if (state.socket) state.socket.disconnect();
     connect();
     $("scan").focus();
+    // fetch the camera decoder while the network is here: the camera must work offline too
+    if (!("BarcodeDetector" in window)) Camera.loadZxing().catch((e) => console.warn(e));
   }
 
   function wire() {

@@ -20,13 +20,13 @@ window.Camera = (function () {
         const s = document.createElement("script");
         s.src = VENDOR + "zxing-wasm-reader.js";
         s.onload = () => {
+          // fireImmediately: fetch and compile the .wasm now, not at the first frame
           window.ZXingWASM.prepareZXingModule({
             overrides: { locateFile: (path, prefix) => (path.endsWith(".wasm") ? VENDOR + path : prefix + path) },
             fireImmediately: true,
-          });
-          resolve(window.ZXingWASM);
+          }).then(() => resolve(window.ZXingWASM), (e) => { zxingReady = null; reject(e); });
         };
-        s.onerror = () => reject(new Error("zxing-wasm did not load"));
+        s.onerror = () => { zxingReady = null; reject(new Error("zxing-wasm did not load")); };
         document.head.appendChild(s);
       });
     }
