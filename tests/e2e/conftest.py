@@ -1,0 +1,125 @@
+"""End-to-end fixtures: a real `wavepack serve --demo` process and Debian's headless
+Chromium driven by Playwright (no browser download: `make setup` installs `chromium`).
+
+Without chromium or playwright the tests skip locally and fail when CI=true."""
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from ..conftest import console_script, need
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass(frozen=True)
+class DemoServer:
+    base: str
+    banner: str
+    api_token: str          # the demo-api channel: creates orders
+    supervisor_token: str   # waves, and reading orders back
+    output: list[str] = field(default_factory=list, repr=False)
+
+    def log(self, last: int = 60) -> str:
+        """The server's last output lines, for failure messages."""
+        return "".join(self.output[-last:])
+
+
+@pytest.fixture(scope="module")
+def demo_server(tmp_path_factory) -> DemoServer:
+    """`wavepack serve --demo` on a free port with its own data dir, as a user starts it."""
+    data = tmp_path_factory.mktemp("e2e-server")
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    env.update(WAVEPACK_SERVER_DATA_DIR=str(Path(data) / "data"), PORT=str(port))
+    proc = subprocess.Popen([console_script("wavepack"), "serve", "--demo"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines, base = [], f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        lines.append(line)
+        if "Running on" in line or proc.poll() is not None:
+            break
+    banner = "".join(lines)
+    try:
+        assert proc.poll() is None, banner
+        api = re.search(r"demo-api channel: (wpc_\S+)", banner).group(1)
+        sup = re.search(r"supervisor: (wps_\S+)", banner).group(1)
+        server = DemoServer(base, banner, api, sup, lines)
+        # keep reading the server's output: a full pipe would block it, and the tail of
+        # the log explains a failure
+        threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True).start()
+        yield server
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+
+
+@pytest.fixture(scope="session")
+def playwright():
+    """Playwright, once per test process; skips (fails with CI=true) without chromium."""
+    need(os.path.exists(CHROMIUM), f"Debian chromium at {CHROMIUM} (apt-get install chromium)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        need(False, "the playwright Python package")
+    with sync_playwright() as p:
+        yield p
+
+
+@pytest.fixture(scope="session")
+def chromium(playwright):
+    """Debian's chromium, headless."""
+    browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    yield browser
+    browser.close()
+
+
+@pytest.fixture
+def chromium_with_camera(playwright, tmp_path):
+    """A chromium whose camera is a video file: launch(video) with a .y4m/.mjpeg path."""
+    browsers = []
+
+    def launch(video: Path):
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS + [
+            "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+            f"--use-file-for-fake-video-capture={video}"])
+        browsers.append(browser)
+        return browser
+
+    yield launch
+    for browser in browsers:
+        browser.close()
+
+
+@pytest.fixture
+def browser_context_factory(chromium):
+    """New isolated browser contexts (own storage, own IndexedDB), closed after the test."""
+    contexts = []
+
+    def make(browser=None, **options):
+        options.setdefault("viewport", {"width": 412, "height": 860})
+        ctx = (browser or chromium).new_context(**options)
+        contexts.append(ctx)
+        return ctx
+
+    yield make
+    for ctx in contexts:
+        ctx.close()

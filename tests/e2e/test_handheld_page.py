@@ -1,0 +1,294 @@
+"""The handheld web page in headless Chromium against a real `wavepack serve --demo`.
+
+A picker logs in with the demo badge, works a whole released cart through the page (one
+wrong item, one short pick), loses the network mid-cart (scans go to IndexedDB, survive a
+page reload, and replay in order), and the server's order lines end with exactly the
+units scanned. Plus: zh-CN strings for a zh-CN browser, and the error for a bad PIN.
+"""
+from __future__ import annotations
+
+import json
+import re
+import urllib.error
+import urllib.request
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+import zxingcpp
+
+from server.demo_data import PRODUCTS
+
+GTIN = {sku: gtin for sku, gtin, *_ in PRODUCTS}
+ORDERS = {   # ref → lines; every SKU in one order only, so a task's SKU names its line
+    "E2E-A": [("WP-TEE-BLK-M", 2), ("WP-MUG-350-SAGE", 1)],
+    "E2E-B": [("WP-SOCK-3PK-M", 3), ("WP-CAP-NVY", 1)],
+    "E2E-C": [("WP-NOTE-A5-DOT", 2), ("WP-HOOD-GRY-M", 1)],
+}
+SHORT_SKU = "WP-SOCK-3PK-M"        # one unit found, the rest short
+STRANGER = "WP-BOTL-750-STL"       # a known product on no task of this cart: wrong_item
+PICKER_BADGE, PICKER_PIN = "1001", "1111"
+
+
+def _call(server, method: str, path: str, body=None, token: str | None = None):
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(server.base + path, data=data, method=method, headers=headers)
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return resp.status, json.loads(resp.read() or b"null")
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read() or b"null")
+
+
+def _released_wave(server) -> dict[str, int]:
+    """Orders through the API, one wave over them, released; returns order id by ref."""
+    ids = {}
+    for ref, lines in ORDERS.items():
+        order = {"ref": ref, "placed_at": "2025-06-02T09:12:00+01:00", "currency": "GBP",
+                 "paid": True, "ship_to": {"name": "O B", "phone": "+447700900101",
+                                           "address1": "27 Granby St", "city": "Leicester",
+                                           "postcode": "LE1 6EJ", "country": "GB"},
+                 "lines": [{"sku": sku, "quantity": q, "unit_price": "10.00"}
+                           for sku, q in lines]}
+        status, body = _call(server, "POST", "/api/v1/orders", order, server.api_token)
+        assert status == 201 and body["status"] == "ready", body
+        ids[ref] = body["id"]
+    status, wave = _call(server, "POST", "/api/v1/waves",
+                         {"warehouse": "main", "max_orders": 40, "totes": 8},
+                         server.supervisor_token)
+    assert status == 201, (status, wave, server.log())
+    status, body = _call(server, "POST", f"/api/v1/waves/{wave['id']}/release", {},
+                         server.supervisor_token)
+    assert status == 200, (status, body, server.log())
+    return ids
+
+
+def _open(context, server):
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    errors = []
+    page.on("pageerror", lambda err: errors.append(str(err)))
+    page.goto(server.base + "/handheld/")
+    return page, errors
+
+
+def _log_in(page, badge: str, pin: str) -> None:
+    page.fill("#badge", badge)
+    page.fill("#pin", pin)
+    page.click("#login-button")
+
+
+def _task(page) -> dict | None:
+    """What the page shows: the current task, or None (cart done / no work)."""
+    return page.evaluate("""() => {
+        const el = (id) => document.getElementById(id);
+        if (el('task').hidden) return null;
+        return {task_id: Number(el('task').dataset.taskId), needs: el('needs').dataset.needs,
+                location: el('t-location').textContent, sku: el('t-sku').textContent,
+                quantity: Number(el('t-quantity').textContent),
+                picked: Number(el('t-picked').textContent),
+                remaining: Number(el('t-remaining').textContent),
+                position: el('t-position').textContent};
+    }""")
+
+
+def _verdict(page) -> dict:
+    return page.evaluate("""() => { const v = document.getElementById('verdict');
+        return {seq: Number(v.dataset.seq || 0), code: v.dataset.code, kind: v.className,
+                text: v.textContent}; }""")
+
+
+def _scan(page, text: str, expect: str) -> dict:
+    """Type `text` + Enter the way a keyboard-wedge scanner does (into whatever has the
+    focus: the page must keep it on the scan field), then wait for what the page shows."""
+    before = _verdict(page)["seq"]
+    page.keyboard.type(text)
+    page.keyboard.press("Enter")
+    page.wait_for_function(
+        "n => Number(document.getElementById('verdict').dataset.seq || 0) > n", arg=before)
+    shown = _verdict(page)
+    assert shown["code"] == expect, (text, shown)
+    return shown
+
+
+def _pending(page) -> int:
+    count = page.get_attribute("#pending", "data-count")
+    return int(count or 0)
+
+
+def _work_offline(page, context, task: dict) -> int:
+    """Lose the network at the start of `task`; scan its location and every unit while
+    offline; reload the page (the scans must survive in IndexedDB); get the network back
+    and wait until they have replayed. Returns the units scanned."""
+    context.set_offline(True)
+    page.wait_for_selector("#conn[data-status=offline]")
+    typed = [task["location"]] + [GTIN[task["sku"]]] * task["remaining"]
+    for n, text in enumerate(typed, 1):
+        _scan(page, text, expect="queued")
+        assert _pending(page) == n
+    assert page.text_content("#pending") == f"{len(typed)} waiting to send"
+    assert _task(page)["picked"] == task["picked"], "the page must not count by itself"
+
+    # back online but with the Socket.IO endpoint unreachable: reload, and the queue is
+    # still there (read back from IndexedDB), in the order it was typed
+    page.route("**/socket.io/**", lambda route: route.abort())
+    context.set_offline(False)
+    page.reload()
+    page.wait_for_function(f"document.getElementById('pending').dataset.count === '{len(typed)}'")
+    stored = page.evaluate(f"() => Outbox.all('{PICKER_BADGE}')")
+    assert [r["payload"]["raw"] for r in stored] == typed
+    assert all(r["event"] == "scan" for r in stored)
+    assert len({r["scan_id"] for r in stored}) == len(typed)
+
+    page.unroute("**/socket.io/**")
+    page.wait_for_selector("#conn[data-status=online]", timeout=15_000)
+    page.wait_for_selector("#pending[hidden]", state="attached", timeout=15_000)
+    page.wait_for_function(f"""() => {{ const t = document.getElementById('task');
+        return t.hidden || t.dataset.taskId !== '{task["task_id"]}'; }}""")
+    return task["remaining"]
+
+
+def test_picker_works_a_cart_through_a_lost_connection(demo_server, browser_context_factory):
+    order_ids = _released_wave(demo_server)
+    context = browser_context_factory(locale="en-GB")
+    page, errors = _open(context, demo_server)
+    _log_in(page, PICKER_BADGE, PICKER_PIN)
+    page.wait_for_selector("#conn[data-status=online]")
+    page.wait_for_selector("#task:not([hidden])")
+    first = _task(page)
+    assert re.fullmatch(r"1 of \d+", first["position"]), first
+    assert page.text_content("#who") == "Pat Picker"
+
+    units = Counter()                  # sku → units put in the tote, as the picker counts
+    wrong_done = short_done = offline_done = False
+    for _ in range(100):
+        task = _task(page)
+        if task is None:
+            break
+        if task["needs"] == "tote":
+            _scan(page, f"TOTE-{task['task_id']}", expect="ok")
+        elif task["needs"] == "location":
+            if not offline_done and short_done:
+                units[task["sku"]] += _work_offline(page, context, task)
+                offline_done = True
+                continue
+            _scan(page, task["location"], expect="ok")
+            assert "verdict ok" == _verdict(page)["kind"]
+        elif not wrong_done:
+            shown = _scan(page, GTIN[STRANGER], expect="wrong_item")
+            assert shown["kind"] == "verdict error"
+            assert _task(page)["picked"] == task["picked"]
+            wrong_done = True
+        elif task["sku"] == SHORT_SKU and not short_done and task["picked"] == 1:
+            before = _verdict(page)["seq"]
+            page.click("#short")                      # arms it: a second tap confirms
+            assert "1 of 3" in page.text_content("#short")
+            page.click("#short")
+            page.wait_for_function(
+                "n => Number(document.getElementById('verdict').dataset.seq) > n", arg=before)
+            shown = _verdict(page)
+            assert shown["code"] == "short" and shown["kind"] == "verdict warn", shown
+            short_done = True
+        else:
+            _scan(page, GTIN[task["sku"]], expect="ok")
+            units[task["sku"]] += 1
+    else:
+        pytest.fail(f"the cart never finished; page shows {_task(page)}")
+
+    assert wrong_done and short_done and offline_done
+    assert page.get_attribute("#idle-text", "hidden") is None
+    assert errors == []
+
+    # the server counted every unit exactly once: the offline scans, replayed after a
+    # reload, and the short pick's found unit included
+    for ref, lines in ORDERS.items():
+        status, order = _call(demo_server, "GET", f"/api/v1/orders/{order_ids[ref]}",
+                              token=demo_server.supervisor_token)
+        assert status == 200
+        by_sku = {ln["sku"]: ln for ln in order["lines"]}
+        for sku, quantity in lines:
+            line = by_sku[sku]
+            assert line["picked"] == units[sku], (ref, line, units)
+            if sku == SHORT_SKU:    # the rest either re-picked elsewhere or backordered
+                assert line["picked"] + line["backordered"] == quantity, line
+            else:
+                assert line["picked"] == quantity, (ref, line)
+
+
+def test_zh_cn_browser_gets_chinese_and_the_choice_is_remembered(demo_server,
+                                                                  browser_context_factory):
+    context = browser_context_factory(locale="zh-CN")
+    page, errors = _open(context, demo_server)
+    assert page.evaluate("navigator.language") == "zh-CN"
+    assert page.text_content("#login-button") == "登录"
+    assert page.get_attribute("html", "lang") == "zh-CN"
+    assert page.get_attribute("#scan", "placeholder") == "扫描或输入条码，然后回车"
+    page.click("#lang")
+    assert page.text_content("#login-button") == "Log in"
+    page.reload()
+    assert page.text_content("#login-button") == "Log in"      # the switch is remembered
+    page.click("#lang")
+    _log_in(page, PICKER_BADGE, "0000")
+    page.wait_for_selector("#login-error:not([hidden])")
+    assert page.text_content("#login-error") == "工牌或密码错误"
+    assert errors == []
+
+
+def test_bad_pin_shows_an_error_and_stays_logged_out(demo_server, browser_context_factory):
+    context = browser_context_factory(locale="en-US")
+    page, errors = _open(context, demo_server)
+    assert page.text_content("#login-button") == "Log in"
+    _log_in(page, PICKER_BADGE, "0000")
+    page.wait_for_selector("#login-error:not([hidden])")
+    assert page.text_content("#login-error") == "Badge or PIN not recognised"
+    assert page.get_attribute("#login-error", "data-code") == "bad_credentials"
+    assert page.is_hidden("#work-view")
+    assert page.evaluate("localStorage.getItem('wp.session')") is None
+    assert errors == []
+
+
+def _camera_video(path: Path, text: str) -> Path:
+    """A 640x480 Y4M video of an EAN-13 label on white: Chromium's fake camera plays it."""
+    label = np.array(zxingcpp.create_barcode(text, zxingcpp.BarcodeFormat.EAN13)
+                     .to_image(scale=3))
+    frame = np.full((480, 640), 255, np.uint8)
+    top, left = (480 - label.shape[0]) // 2, (640 - label.shape[1]) // 2
+    frame[top:top + label.shape[0], left:left + label.shape[1]] = label
+    chroma = np.full((240, 320), 128, np.uint8).tobytes() * 2
+    with path.open("wb") as f:
+        f.write(b"YUV4MPEG2 W640 H480 F10:1 Ip A1:1 C420jpeg\n")
+        for _ in range(10):
+            f.write(b"FRAME\n" + frame.tobytes() + chroma)
+    return path
+
+
+def test_camera_reads_a_label_once_with_the_vendored_decoder(demo_server, chromium_with_camera,
+                                                            browser_context_factory, tmp_path):
+    gtin = GTIN["WP-TEE-BLK-M"]
+    browser = chromium_with_camera(_camera_video(tmp_path / "label.y4m", gtin))
+    context = browser_context_factory(browser, locale="en-GB")
+    page, errors = _open(context, demo_server)
+    wasm = []
+    page.on("request", lambda req: wasm.append(req.url) if req.url.endswith(".wasm") else None)
+    _log_in(page, PICKER_BADGE, PICKER_PIN)
+    page.wait_for_selector("#work-view:not([hidden])")
+    assert page.evaluate("Camera.loadZxing().then(() => true)")   # preloaded after login
+    # offline, so the read stays in the outbox where the test can see exactly what it was
+    context.set_offline(True)
+    page.wait_for_selector("#conn[data-status=offline]")
+    assert page.evaluate("'BarcodeDetector' in window") is False   # zxing-wasm does it
+    page.click("#camera")
+    page.wait_for_function("document.getElementById('pending').dataset.count === '1'",
+                           timeout=15_000)
+    page.wait_for_timeout(2500)            # the label stays in view: still one scan
+    stored = page.evaluate(f"() => Outbox.all('{PICKER_BADGE}')")
+    assert [(r["event"], r["payload"]["raw"], r["payload"]["symbology"]) for r in stored] == [
+        ("scan", gtin, "EAN13")]
+    assert wasm == [demo_server.base + "/handheld/vendor/zxing_reader.wasm"]
+    page.click("#camera")                  # stops the camera
+    assert page.is_hidden("#camera-box")
+    assert errors == []
