@@ -8,6 +8,8 @@
   const RETRY_MS = 1500;
   const IDLE_POLL_MS = 15000;
   const SHORT_CONFIRM_MS = 4000;
+  // error acks that mean "not handled, send it again" rather than an answer to the scan
+  const RETRY_CODES = new Set(["internal", "unauthenticated"]);
   const WARN_CODES = new Set(["queued", "short", "no_task", "task_closed", "tote_required",
                               "not_your_task", "bad_found"]);
 
@@ -311,6 +313,7 @@
   let pumping = false;
   let pumpAgain = false;
   let pumpAfterConnect = false;
+  let retryDelay = RETRY_MS;
 
   function pump(afterConnect) {
     if (afterConnect) pumpAfterConnect = true;
@@ -338,6 +341,16 @@
         if (socket.connected) setTimeout(() => pump(), RETRY_MS);
         return;
       }
+      const code = ack && ack.error && ack.error.code;
+      if (RETRY_CODES.has(code)) {
+        // the server could not handle it (nothing stored): it stays first in line
+        retryDelay = Math.min(retryDelay * 2, 30000);
+        showVerdict("warn", code, t("e." + code));
+        if (code === "unauthenticated") socket.disconnect().connect();
+        else setTimeout(() => pump(), retryDelay);
+        return;
+      }
+      retryDelay = RETRY_MS;
       await Outbox.remove(rec.seq);
       await refreshPending();
       showAck(rec, ack);
