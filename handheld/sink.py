@@ -6,8 +6,8 @@ Every scan the handheld takes (camera or wedge) becomes one message in the proto
 lost connection is recognised by the server as the same scan.
 
 A sink is anything with ``send(message: dict) -> None``. `JsonLinesSink` prints one JSON
-line per scan (the `camera` and `wedge` commands use it today); the Socket.IO sender with
-the offline queue will be another sink with the same method, swapped in by the CLI.
+line per scan (`camera` and `wedge` without `--server`); `ClientSink` hands each message
+to the Socket.IO client, which queues it on disk and sends it (with `--server`).
 """
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ def scan_message(raw: str, symbology: str | None = None, *,
 
 
 class Sink(Protocol):
-    """Where scan messages go (stdout today, the Socket.IO client later)."""
+    """Where scan messages go (stdout, or the Socket.IO client)."""
 
     def send(self, message: dict[str, object]) -> None:
         """Deliver (or queue) one scan message."""
@@ -49,3 +49,23 @@ class JsonLinesSink:
         stream = self._stream if self._stream is not None else sys.stdout
         stream.write(json.dumps(message, ensure_ascii=False) + "\n")
         stream.flush()
+
+
+class ClientSink:
+    """Sends each scan message through a `handheld.client.HandheldClient`: queued on disk
+    first, then delivered in order by the client's sender thread (acks come back through
+    the client's `on_ack`)."""
+
+    def __init__(self, client: SupportsEnqueue) -> None:
+        self._client = client
+
+    def send(self, message: dict[str, object]) -> None:
+        """Queue `message` as a `scan` (it keeps the scan_id made by `scan_message`)."""
+        self._client.enqueue("scan", message)
+
+
+class SupportsEnqueue(Protocol):
+    """The part of the client a sink needs (keeps this module free of socketio)."""
+
+    def enqueue(self, event: str, message: dict) -> str:
+        """Queue one protocol message; its scan_id."""
