@@ -1,0 +1,430 @@
+"""The handheld client (handheld.client, `wavepack-handheld`) against a real Socket.IO server.
+
+The server here is a small stand-in for the `/handheld` namespace that keeps the parts of
+the protocol the client relies on: the token is checked at connect (refused with
+`{"code": "unauthenticated", ...}`), every scan is stored by scan_id in a SQLite file,
+and a replayed scan_id gets the FIRST stored ack again and counts nothing. Bad input gets
+an error ack and stores nothing. It runs in its own process (python-socketio threading
+mode under werkzeug) so a test can kill it like a crashed server and start it again on
+the same port with the same store:
+
+    python tests/integration/test_handheld_client.py PORT STORE TOKEN [--crash-after N]
+                                                     [--slow RAW]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+TOKEN = "wps_test-token-1001"
+
+
+# -- the stand-in server (runs in a subprocess) --------------------------------------
+
+_STORE_SCHEMA = """
+CREATE TABLE IF NOT EXISTS scans (seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    scan_id TEXT NOT NULL UNIQUE, event TEXT NOT NULL, payload TEXT NOT NULL,
+    device TEXT, ack TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS received (n INTEGER PRIMARY KEY AUTOINCREMENT,
+    event TEXT NOT NULL, scan_id TEXT);
+"""
+
+
+def serve(argv: list[str]) -> None:
+    import logging
+
+    import socketio
+    from werkzeug.serving import make_server
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("port", type=int)
+    parser.add_argument("store")
+    parser.add_argument("token")
+    parser.add_argument("--crash-after", type=int, default=0,
+                        help="exit (no ack) right after committing the Nth new scan")
+    parser.add_argument("--slow", default=None,
+                        help="the first delivery of this raw is acked 3 s late")
+    args = parser.parse_args(argv)
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+
+    db = sqlite3.connect(args.store, check_same_thread=False, isolation_level=None)
+    db.executescript(_STORE_SCHEMA)
+    lock = threading.Lock()
+    sio = socketio.Server(async_mode="threading")
+    devices: dict[str, str | None] = {}
+
+    def connect(sid, environ, auth):
+        if not isinstance(auth, dict) or auth.get("token") != args.token:
+            raise socketio.exceptions.ConnectionRefusedError(
+                "unauthenticated", {"code": "unauthenticated", "message": "unknown token"})
+        devices[sid] = auth.get("device")
+
+    def bad(message: str, field: str) -> dict:
+        return {"ok": False, "error": {"code": "bad_request", "message": message,
+                                       "field": field}}
+
+    def record(event: str, sid: str, data: object) -> dict:
+        scan_id = data.get("scan_id") if isinstance(data, dict) else None
+        with lock:
+            db.execute("INSERT INTO received (event, scan_id) VALUES (?, ?)", (event, scan_id))
+        if not isinstance(scan_id, str) or not 8 <= len(scan_id) <= 64:
+            return bad("scan_id must be 8-64 characters", "scan_id")
+        raw = data.get("raw")
+        if event != "short" and (not isinstance(raw, str) or not raw
+                                 or raw.startswith("BAD")):
+            return bad("raw is not a barcode", "raw")
+        body = json.dumps(data, sort_keys=True)
+        with lock:
+            row = db.execute("SELECT ack, payload FROM scans WHERE scan_id = ?",
+                             (scan_id,)).fetchone()
+            if row is not None:
+                if row[1] != body:
+                    return {"ok": False, "error": {"code": "scan_id_conflict",
+                                                   "message": "different content"}}
+                return json.loads(row[0])            # the first verdict, unchanged
+            count = db.execute("SELECT COUNT(*) FROM scans").fetchone()[0] + 1
+            ack = {"ok": True, "scan_id": scan_id, "verdict": "ok", "count": count,
+                   "remaining": 0, "next": None}
+            db.execute("INSERT INTO scans (scan_id, event, payload, device, ack)"
+                       " VALUES (?, ?, ?, ?, ?)",
+                       (scan_id, event, body, devices.get(sid), json.dumps(ack)))
+        if count == args.crash_after:
+            os._exit(3)                                # committed, ack never sent
+        if raw is not None and raw == args.slow:
+            time.sleep(3.0)
+        return ack
+
+    sio.on("connect", connect, namespace="/handheld")
+    for event in ("scan", "short", "tote.scan"):
+        sio.on(event, (lambda ev: lambda sid, data: record(ev, sid, data))(event),
+               namespace="/handheld")
+    sio.on("whoami", lambda sid, data: {
+        "ok": True, "user": {"badge": "1001", "name": "Ana", "role": "picker"},
+        "settings": {"require_location_scan": True, "require_tote_scan": False},
+        "device": devices.get(sid)}, namespace="/handheld")
+    sio.on("task.next", lambda sid, data: {"ok": True, "task": None, "cart": None},
+           namespace="/handheld")
+
+    def rest(environ, start_response):
+        if environ["PATH_INFO"] != "/api/v1/auth/badge" or environ["REQUEST_METHOD"] != "POST":
+            start_response("404 Not Found", [("Content-Type", "application/json")])
+            return [b'{"error": {"code": "not_found", "message": "no such route"}}']
+        size = int(environ.get("CONTENT_LENGTH") or 0)
+        body = json.loads(environ["wsgi.input"].read(size) or b"{}")
+        if (body.get("badge"), body.get("pin")) != ("1001", "1111"):
+            start_response("401 Unauthorized", [("Content-Type", "application/json")])
+            return [b'{"error": {"code": "bad_credentials", "message": "badge or PIN"}}']
+        start_response("200 OK", [("Content-Type", "application/json")])
+        return [json.dumps({"token": args.token, "role": "picker", "badge": "1001",
+                            "expires_at": "2030-01-01T00:00:00+00:00"}).encode()]
+
+    server = make_server("127.0.0.1", args.port, socketio.WSGIApp(sio, rest), threaded=True)
+    print("ready", flush=True)
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    # Run as the stand-in server: stop before importing pytest and the client, which
+    # the server does not need (they would double its start-up time).
+    serve(sys.argv[1:])
+    sys.exit(0)
+
+import pytest  # noqa: E402
+
+from handheld.client import ConnectRefused, HandheldClient, LoginError, login  # noqa: E402
+from handheld.queue import OfflineQueue  # noqa: E402
+
+from ..conftest import console_script  # noqa: E402
+
+CLI = console_script("wavepack-handheld")
+FAST = {"backoff": (0.05, 0.25), "ack_timeout": 2.0}
+
+
+class Server:
+    """The stand-in server process on a fixed port, with its scan store."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.store = tmp_path / "server-store.sqlite3"
+        self.proc: subprocess.Popen | None = None
+
+    def start(self, *options: str) -> Server:
+        self.proc = subprocess.Popen(
+            [sys.executable, __file__, str(self.port), str(self.store), TOKEN, *options],
+            stdout=subprocess.PIPE, text=True)
+        assert self.proc.stdout.readline().strip() == "ready"
+        return self
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+        if self.proc is not None:
+            self.proc.wait(timeout=10)
+
+    def _rows(self, sql: str) -> list[tuple]:
+        db = sqlite3.connect(str(self.store))
+        try:
+            return db.execute(sql).fetchall()
+        finally:
+            db.close()
+
+    def scans(self) -> list[dict]:
+        """Stored scans in the order the server committed them."""
+        return [{"scan_id": sid, "event": ev, "device": dev, **json.loads(payload)}
+                for sid, ev, payload, dev in self._rows(
+                    "SELECT scan_id, event, payload, device FROM scans ORDER BY seq")]
+
+    def deliveries(self, scan_id: str) -> int:
+        """How many times the client sent this scan_id."""
+        return len([r for r in self._rows("SELECT scan_id FROM received") if r[0] == scan_id])
+
+
+@pytest.fixture
+def server(tmp_path):
+    srv = Server(tmp_path)
+    yield srv
+    srv.kill()
+
+
+@pytest.fixture
+def make_client(tmp_path):
+    clients: list[HandheldClient] = []
+
+    def make(url: str, token: str = TOKEN, **kwargs) -> HandheldClient:
+        acks = kwargs.pop("acks", None)
+        client = HandheldClient(url, token, kwargs.pop("device", "HH-07"),
+                                kwargs.pop("queue_path", tmp_path / "queue.sqlite3"),
+                                **(FAST | kwargs),
+                                on_ack=None if acks is None else acks.append)
+        clients.append(client)
+        return client
+    yield make
+    for client in clients:
+        client.close()
+
+
+def run_cli(*args: str, stdin: str = "", env: dict | None = None,
+            timeout: float = 60) -> subprocess.CompletedProcess:
+    return subprocess.run([CLI, *args], input=stdin, capture_output=True, text=True,
+                          timeout=timeout, env={**os.environ, **(env or {})})
+
+
+def one_error_line(proc: subprocess.CompletedProcess) -> str:
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode != 0, proc
+    assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
+    return lines[0]
+
+
+# -- the client ----------------------------------------------------------------------
+
+def test_scans_taken_while_the_server_is_down_are_replayed_in_order(server, make_client):
+    acks: list = []
+    client = make_client(server.url, acks=acks).start()
+    ids = [client.scan(f"A-0{i}-01-1") for i in range(4)]
+    ids.append(client.tote_scan("TOTE-0042"))
+    ids.append(client.short(17, 1, "bin empty"))
+    time.sleep(0.3)                                     # several failed connects
+    assert not client.connected and acks == []
+    assert [m.scan_id for m in client.queue.pending()] == ids
+
+    server.start()
+    assert client.wait_drained(10)
+    stored = server.scans()
+    assert [s["scan_id"] for s in stored] == ids        # each once, in the order taken
+    assert [s["event"] for s in stored] == ["scan"] * 4 + ["tote.scan", "short"]
+    assert stored[0]["raw"] == "A-00-01-1" and "symbology" not in stored[0]   # None left out
+    assert stored[5]["task"] == 17 and stored[5]["found"] == 1
+    assert {s["device"] for s in stored} == {"HH-07"}
+    assert [d.scan_id for d in acks] == ids
+    assert [d.ack["count"] for d in acks] == [1, 2, 3, 4, 5, 6]
+    assert client.queue.ack_for(ids[2]) == acks[2].ack
+
+
+def test_server_crash_before_an_ack_every_scan_counted_once_in_order(server, make_client):
+    server.start("--crash-after", "3")     # commits the 3rd scan, dies before acking it
+    acks: list = []
+    client = make_client(server.url, acks=acks).start()
+    ids = [client.scan(f"0400638133393{i}") for i in range(8)]
+    server.proc.wait(timeout=10)
+    assert server.proc.returncode == 3
+    assert len(acks) == 2 and client.queue.pending_count() == 6
+
+    server.start()                          # same port, same store
+    assert client.wait_drained(10)
+    assert [s["scan_id"] for s in server.scans()] == ids
+    assert [d.scan_id for d in acks] == ids
+    assert [d.ack["count"] for d in acks] == list(range(1, 9))
+    assert server.deliveries(ids[2]) == 2   # resent with the same scan_id, counted once
+
+
+def test_a_late_ack_is_resent_with_the_same_scan_id_and_gets_the_first_verdict(
+        server, make_client):
+    server.start("--slow", "SLOW-1")
+    acks: list = []
+    client = make_client(server.url, acks=acks, ack_timeout=0.5).start()
+    ids = [client.scan("FIRST"), client.scan("SLOW-1"), client.scan("THIRD")]
+    assert client.wait_drained(10)
+    assert [s["scan_id"] for s in server.scans()] == ids
+    assert server.deliveries(ids[1]) >= 2
+    assert server.deliveries(ids[2]) == 1   # not sent before the one ahead of it was acked
+    assert [d.ack["count"] for d in acks] == [1, 2, 3]
+
+
+def test_an_error_ack_is_final_and_not_sent_again(server, make_client):
+    server.start()
+    acks: list = []
+    client = make_client(server.url, acks=acks).start()
+    bad, good = client.scan("BAD-label"), client.scan("A-01-01-1")
+    assert client.wait_drained(10)
+    assert acks[0].ack["ok"] is False and acks[0].ack["error"]["code"] == "bad_request"
+    assert client.queue.ack_for(bad) == acks[0].ack
+    assert server.deliveries(bad) == 1
+    assert [s["scan_id"] for s in server.scans()] == [good]
+
+
+def test_bad_token_is_refused_with_a_clear_error_and_scans_stay_queued(server, make_client,
+                                                                     tmp_path):
+    server.start()
+    client = make_client(server.url, token="wps_wrong")
+    with pytest.raises(ConnectRefused) as err:
+        client.connect()
+    assert err.value.code == "unauthenticated"
+    assert "connection refused by server: unauthenticated" in str(err.value)
+
+    errors: list = []
+    client = make_client(server.url, token="wps_wrong", queue_path=tmp_path / "q2.sqlite3")
+    client._on_error = errors.append
+    client.scan("A-01-01-1")
+    client.start()
+    assert client.wait_drained(5) is False
+    assert isinstance(client.fatal, ConnectRefused) and errors == [client.fatal]
+    assert client.queue.pending_count() == 1 and server.scans() == []
+
+
+def test_reads_are_not_queued(server, make_client):
+    client = make_client(server.url)
+    with pytest.raises(Exception, match="not connected"):
+        client.whoami(timeout=0.2)
+    server.start()
+    client.start()
+    me = client.whoami(timeout=5)
+    assert me["user"]["role"] == "picker" and me["device"] == "HH-07"
+    assert client.task_next() == {"ok": True, "task": None, "cart": None}
+    assert client.queue.counts() == {"pending": 0, "done": 0}
+
+
+def test_login(server):
+    server.start()
+    assert login(server.url, "1001", "1111")["token"] == TOKEN
+    with pytest.raises(LoginError, match="bad badge or PIN"):
+        login(server.url, "1001", "0000")
+    server.kill()
+    with pytest.raises(LoginError, match="cannot reach"):
+        login(server.url, "1001", "1111", timeout=2)
+
+
+# -- the command line ----------------------------------------------------------------
+
+def test_cli_login_prints_the_token_and_refuses_a_bad_pin(server):
+    server.start()
+    proc = run_cli("login", "--server", server.url, "--badge", "1001", "--pin", "1111")
+    assert (proc.returncode, proc.stdout.strip()) == (0, TOKEN)
+    bad = run_cli("login", "--server", server.url, "--badge", "1001", "--pin", "9999")
+    assert "bad badge or PIN" in one_error_line(bad)
+
+
+def test_cli_wedge_sends_through_the_server_and_prints_each_ack(server, tmp_path):
+    server.start()
+    queue = tmp_path / "wedge.sqlite3"
+    gs1 = "]C10104006381333931" + "10LOT<GS>17270630"
+    proc = run_cli("wedge", "--server", server.url, "--queue", str(queue),
+                   "--handheld", "HH-12", stdin=f"A-03-02-1\n{gs1}\nBAD\n\nTOTE-7\n",
+                   env={"WAVEPACK_HANDHELD_TOKEN": TOKEN})
+    assert proc.returncode == 0, proc.stderr
+    lines = [json.loads(x) for x in proc.stdout.splitlines()]
+    assert [line["event"] for line in lines] == ["scan"] * 4
+    assert [line["ack"]["ok"] for line in lines] == [True, True, False, True]
+    stored = server.scans()
+    assert [s["raw"] for s in stored] == ["A-03-02-1", gs1.replace("<GS>", "\x1d"), "TOTE-7"]
+    assert stored[1]["symbology"] == "CODE128" and stored[0]["device"] == "HH-12"
+    assert [s["scan_id"] for s in stored] == [lines[i]["scan_id"] for i in (0, 1, 3)]
+    with OfflineQueue(queue) as q:
+        assert q.counts() == {"pending": 0, "done": 4}
+
+
+def test_cli_killed_client_replays_its_queue_with_send(server, tmp_path):
+    queue = tmp_path / "shift.sqlite3"
+    proc = subprocess.Popen(
+        [CLI, "wedge", "--server", server.url, "--token", TOKEN, "--queue", str(queue)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc.stdin.write("L-1\nL-2\nL-3\n")
+    proc.stdin.flush()
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        if queue.exists():
+            with OfflineQueue(queue) as q:
+                if q.pending_count() == 3:
+                    break
+        time.sleep(0.05)
+    proc.kill()                                   # the handheld's battery dies
+    proc.communicate(timeout=10)
+
+    server.start()
+    sent = run_cli("send", "--server", server.url, "--token", TOKEN, "--queue", str(queue))
+    assert sent.returncode == 0, sent.stderr
+    lines = [json.loads(x) for x in sent.stdout.splitlines()]
+    assert [s["raw"] for s in server.scans()] == ["L-1", "L-2", "L-3"]
+    assert [line["scan_id"] for line in lines] == [s["scan_id"] for s in server.scans()]
+    again = run_cli("send", "--server", server.url, "--token", TOKEN, "--queue", str(queue))
+    assert (again.returncode, again.stdout) == (0, "")
+    assert "nothing to send" in again.stderr
+
+
+def test_cli_wedge_with_server_down_keeps_scans_and_says_so(server, tmp_path):
+    queue = tmp_path / "offline.sqlite3"
+    proc = run_cli("wedge", "--server", server.url, "--token", TOKEN, "--queue", str(queue),
+                   "--drain-timeout", "0.5", stdin="X-1\nX-2\n")
+    assert proc.returncode == 1 and proc.stdout == ""
+    assert "warning: cannot reach" in proc.stderr
+    assert "error: 2 message(s) still queued in" in proc.stderr
+    with OfflineQueue(queue) as q:
+        assert [m.payload["raw"] for m in q.pending()] == ["X-1", "X-2"]
+    unreachable = run_cli("send", "--server", server.url, "--token", TOKEN,
+                          "--queue", str(queue))
+    assert "cannot reach" in one_error_line(unreachable)
+    with OfflineQueue(queue) as q:
+        assert q.pending_count() == 2
+
+
+def test_cli_bad_token_and_bad_input_are_one_line_errors(server, tmp_path):
+    server.start()
+    refused = run_cli("wedge", "--server", server.url, "--token", "wps_nope",
+                      "--queue", str(tmp_path / "q.sqlite3"), stdin="A-1\n")
+    assert refused.returncode == 2
+    assert "unauthenticated" in one_error_line(refused)
+    cases = [
+        ("send", "--server", server.url, "--token", TOKEN, "--queue", str(tmp_path / "no")),
+        ("wedge", "--server", server.url),                       # no token
+        ("wedge", "--queue", str(tmp_path / "q.sqlite3")),       # queue without server
+        ("wedge", "--server", "not-a-url", "--token", TOKEN),
+        ("send", "--token", TOKEN, "--queue", str(tmp_path / "q.sqlite3")),
+        ("login", "--server", server.url, "--badge", "1001"),
+    ]
+    for args in cases:
+        proc = run_cli(*args, env={"WAVEPACK_HANDHELD_TOKEN": ""})
+        one_error_line(proc)
+        assert "Traceback" not in proc.stderr
+
