@@ -4,6 +4,7 @@ Chromium driven by Playwright (no browser download: `make setup` installs `chrom
 Without chromium or playwright the tests skip locally and fail when CI=true."""
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import socket
@@ -41,13 +42,12 @@ class DemoServer:
         return "".join(self.output[-last:])
 
 
-@pytest.fixture(scope="module")
-def demo_server(tmp_path_factory) -> DemoServer:
+@contextlib.contextmanager
+def _serve_demo(data: Path, **env_extra: str):
     """`wavepack serve --demo` on a free port with its own data dir, as a user starts it."""
-    data = tmp_path_factory.mktemp("e2e-server")
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
-    env.update(WAVEPACK_SERVER_DATA_DIR=str(Path(data) / "data"), PORT=str(port))
+    env.update(WAVEPACK_SERVER_DATA_DIR=str(data / "data"), PORT=str(port), **env_extra)
     proc = subprocess.Popen([console_script("wavepack"), "serve", "--demo"], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     lines, base = [], f"http://127.0.0.1:{port}"
@@ -70,6 +70,21 @@ def demo_server(tmp_path_factory) -> DemoServer:
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+
+
+@pytest.fixture(scope="module")
+def demo_server(tmp_path_factory) -> DemoServer:
+    """The demo server with its default settings (location scans on, totes by slot)."""
+    with _serve_demo(tmp_path_factory.mktemp("e2e-server")) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def demo_server_tote_scans(tmp_path_factory) -> DemoServer:
+    """The demo server with picking.require_tote_scan on: totes are bound before picking."""
+    with _serve_demo(tmp_path_factory.mktemp("e2e-server-totes"),
+                     WAVEPACK_PICKING_REQUIRE_TOTE_SCAN="true") as server:
+        yield server
 
 
 @pytest.fixture(scope="session")

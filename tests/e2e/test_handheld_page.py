@@ -293,3 +293,50 @@ def test_camera_reads_a_label_once_with_the_vendored_decoder(demo_server, chromi
     page.click("#camera")                  # stops the camera
     assert page.is_hidden("#camera-box")
     assert errors == []
+
+
+def test_totes_bound_offline_in_slot_order_then_the_cart_picked(demo_server_tote_scans,
+                                                                browser_context_factory):
+    """require_tote_scan on: the page asks for a tote per slot; scanned offline, it keeps
+    asking for the next slot by itself and sends them as tote.scan, in order."""
+    server = demo_server_tote_scans
+    order_ids = _released_wave(server)
+    context = browser_context_factory(locale="en-GB")
+    page, errors = _open(context, server)
+    _log_in(page, PICKER_BADGE, PICKER_PIN)
+    page.wait_for_selector("#conn[data-status=online]")
+    page.wait_for_selector("#task:not([hidden])")
+    assert _task(page)["needs"] == "tote"
+
+    context.set_offline(True)
+    page.wait_for_selector("#conn[data-status=offline]")
+    totes = []
+    while (asked := re.fullmatch(r"Scan a tote for slot (\d+)", page.text_content("#needs"))):
+        slot = int(asked.group(1))
+        assert slot == len(totes) + 1, totes        # slot order, counted locally offline
+        totes.append(f"TOTE-{slot:02d}")
+        _scan(page, totes[-1], expect="queued")
+    assert len(totes) == len(ORDERS)
+    assert page.text_content("#needs") == "Scan the next tote"
+    stored = page.evaluate(f"() => Outbox.all('{PICKER_BADGE}')")
+    assert [(r["event"], r["payload"]["raw"]) for r in stored] == [
+        ("tote.scan", t) for t in totes]
+
+    context.set_offline(False)
+    page.wait_for_selector("#pending[hidden]", state="attached", timeout=15_000)
+    page.wait_for_function("document.getElementById('needs').dataset.needs !== 'tote'")
+
+    for _ in range(100):
+        task = _task(page)
+        if task is None:
+            break
+        text = task["location"] if task["needs"] == "location" else GTIN[task["sku"]]
+        _scan(page, text, expect="ok")
+    else:
+        pytest.fail(f"the cart never finished; page shows {_task(page)}")
+    assert errors == []
+    for ref, lines in ORDERS.items():
+        status, order = _call(server, "GET", f"/api/v1/orders/{order_ids[ref]}",
+                              token=server.supervisor_token)
+        assert status == 200
+        assert [(ln["sku"], ln["picked"]) for ln in order["lines"]] == lines, order["lines"]
