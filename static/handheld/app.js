@@ -275,12 +275,22 @@
       if (reason === "io server disconnect") setTimeout(() => socket.connect(), RETRY_MS);
     });
     socket.on("connect_error", (err) => {
-      const code = err && err.data && err.data.code;
+      const code = refusalCode(err);
       if (code === "unauthenticated" || code === "forbidden") return sessionRefused(code);
       setConn(navigator.onLine ? "connecting" : "offline");
       // a refusal by the server does not retry by itself; a transport error does
       if (!socket.active) setTimeout(() => { if (state.socket === socket) socket.connect(); }, RETRY_MS);
     });
+  }
+
+  /** The code of a refused connect: `err.data.code` per the protocol; a server that passes
+   *  the whole {code, message} as the message only (python-socketio's one-argument
+   *  ConnectionRefusedError) is read from the text, so an expired session still logs out. */
+  function refusalCode(err) {
+    if (!err) return null;
+    if (err.data && err.data.code) return err.data.code;
+    const m = String(err.message || "").match(/['"]code['"]\s*:\s*['"](\w+)['"]/);
+    return m ? m[1] : null;
   }
 
   async function call(event, payload) {

@@ -340,3 +340,18 @@ def test_totes_bound_offline_in_slot_order_then_the_cart_picked(demo_server_tote
                               token=server.supervisor_token)
         assert status == 200
         assert [(ln["sku"], ln["picked"]) for ln in order["lines"]] == lines, order["lines"]
+
+
+def test_an_expired_session_goes_back_to_login(demo_server,
+                                                                 browser_context_factory):
+    """A token the server no longer knows: the connect is refused (unauthenticated), the
+    page asks for the badge again instead of retrying forever."""
+    context = browser_context_factory(locale="en-GB")
+    context.add_init_script("""localStorage.setItem('wp.session', JSON.stringify(
+        {token: 'wps_no-such-token', badge: '1001', role: 'picker', name: ''}));""")
+    page, errors = _open(context, demo_server)
+    page.wait_for_selector("#login-error:not([hidden])")
+    assert page.get_attribute("#login-error", "data-code") == "unauthenticated"
+    assert page.text_content("#login-error") == "Session expired: log in again"
+    assert page.is_hidden("#work-view")
+    assert errors == []
