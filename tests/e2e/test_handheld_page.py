@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 import urllib.error
 import urllib.request
 from collections import Counter
@@ -67,13 +68,14 @@ def _released_wave(server) -> dict[str, int]:
     return ids
 
 
-def _open(context, server):
+def _open(context, server, before_load=None):
     page = context.new_page()
     page.set_default_timeout(10_000)
     errors = []
     page.on("pageerror", lambda err: errors.append(str(err)))
+    extra = before_load(page) if before_load else None
     page.goto(server.base + "/handheld/")
-    return page, errors
+    return page, errors, extra
 
 
 def _log_in(page, badge: str, pin: str) -> None:
@@ -152,10 +154,53 @@ def _work_offline(page, context, task: dict) -> int:
     return task["remaining"]
 
 
+class AckDropper:
+    """Sits on the page's WebSocket and loses the next ack the server sends once armed:
+    the server has stored and counted the scan, the page never hears of it. (Playwright
+    routes WebSockets from a script in the page: set it up before the page loads.)"""
+
+    def __init__(self, page):
+        self.armed = False
+        self.dropped: list[str] = []
+        page.route_web_socket(re.compile(r".*/socket\.io/.*"), self._route)
+
+    def _route(self, ws):
+        server = ws.connect_to_server()
+        server.on_message(lambda msg: self._from_server(ws, msg))
+        ws.on_message(lambda msg: server.send(msg))
+
+    def _from_server(self, ws, msg):
+        if self.armed and isinstance(msg, str) and msg.startswith("43/handheld,"):
+            self.armed = False
+            self.dropped.append(msg)
+            return
+        ws.send(msg)
+
+
+def _scan_losing_the_ack(page, context, dropper: AckDropper, text: str) -> None:
+    """A scan whose ack is lost, then a reconnect: the page sends the same scan_id again
+    and shows the server's first verdict; the server must not count it twice."""
+    before = _verdict(page)["seq"]
+    dropper.armed = True
+    page.keyboard.type(text)
+    page.keyboard.press("Enter")
+    deadline = time.monotonic() + 10
+    while not dropper.dropped and time.monotonic() < deadline:
+        page.wait_for_timeout(50)
+    assert dropper.dropped, "the scan never reached the server over the WebSocket"
+    assert _pending(page) == 1 and _verdict(page)["seq"] == before
+    context.set_offline(True)
+    page.wait_for_selector("#conn[data-status=offline]")
+    context.set_offline(False)
+    page.wait_for_selector("#pending[hidden]", state="attached", timeout=15_000)
+    shown = _verdict(page)
+    assert shown["seq"] > before and shown["code"] == "ok", shown
+
+
 def test_picker_works_a_cart_through_a_lost_connection(demo_server, browser_context_factory):
     order_ids = _released_wave(demo_server)
     context = browser_context_factory(locale="en-GB")
-    page, errors = _open(context, demo_server)
+    page, errors, dropper = _open(context, demo_server, AckDropper)
     _log_in(page, PICKER_BADGE, PICKER_PIN)
     page.wait_for_selector("#conn[data-status=online]")
     page.wait_for_selector("#task:not([hidden])")
@@ -165,7 +210,7 @@ def test_picker_works_a_cart_through_a_lost_connection(demo_server, browser_cont
     assert page.text_content("#who") in ("Pat Picker", PICKER_BADGE)
 
     units = Counter()                  # sku → units put in the tote, as the picker counts
-    wrong_done = short_done = offline_done = False
+    wrong_done = short_done = offline_done = lost_ack_done = False
     for _ in range(100):
         task = _task(page)
         if task is None:
@@ -194,13 +239,17 @@ def test_picker_works_a_cart_through_a_lost_connection(demo_server, browser_cont
             shown = _verdict(page)
             assert shown["code"] == "short" and shown["kind"] == "verdict warn", shown
             short_done = True
+        elif not lost_ack_done:
+            _scan_losing_the_ack(page, context, dropper, GTIN[task["sku"]])
+            units[task["sku"]] += 1
+            lost_ack_done = True
         else:
             _scan(page, GTIN[task["sku"]], expect="ok")
             units[task["sku"]] += 1
     else:
         pytest.fail(f"the cart never finished; page shows {_task(page)}")
 
-    assert wrong_done and short_done and offline_done
+    assert wrong_done and short_done and offline_done and lost_ack_done
     assert page.get_attribute("#idle-text", "hidden") is None
     assert errors == []
 
@@ -223,7 +272,7 @@ def test_picker_works_a_cart_through_a_lost_connection(demo_server, browser_cont
 def test_zh_cn_browser_gets_chinese_and_the_choice_is_remembered(demo_server,
                                                                   browser_context_factory):
     context = browser_context_factory(locale="zh-CN")
-    page, errors = _open(context, demo_server)
+    page, errors, _ = _open(context, demo_server)
     assert page.evaluate("navigator.language") == "zh-CN"
     assert page.text_content("#login-button") == "登录"
     assert page.get_attribute("html", "lang") == "zh-CN"
@@ -241,7 +290,7 @@ def test_zh_cn_browser_gets_chinese_and_the_choice_is_remembered(demo_server,
 
 def test_bad_pin_shows_an_error_and_stays_logged_out(demo_server, browser_context_factory):
     context = browser_context_factory(locale="en-US")
-    page, errors = _open(context, demo_server)
+    page, errors, _ = _open(context, demo_server)
     assert page.text_content("#login-button") == "Log in"
     _log_in(page, PICKER_BADGE, "0000")
     page.wait_for_selector("#login-error:not([hidden])")
@@ -272,7 +321,7 @@ def test_camera_reads_a_label_once_with_the_vendored_decoder(demo_server, chromi
     gtin = GTIN["WP-TEE-BLK-M"]
     browser = chromium_with_camera(_camera_video(tmp_path / "label.y4m", gtin))
     context = browser_context_factory(browser, locale="en-GB")
-    page, errors = _open(context, demo_server)
+    page, errors, _ = _open(context, demo_server)
     wasm = []
     page.on("request", lambda req: wasm.append(req.url) if req.url.endswith(".wasm") else None)
     _log_in(page, PICKER_BADGE, PICKER_PIN)
@@ -302,7 +351,7 @@ def test_totes_bound_offline_in_slot_order_then_the_cart_picked(demo_server_tote
     server = demo_server_tote_scans
     order_ids = _released_wave(server)
     context = browser_context_factory(locale="en-GB")
-    page, errors = _open(context, server)
+    page, errors, _ = _open(context, server)
     _log_in(page, PICKER_BADGE, PICKER_PIN)
     page.wait_for_selector("#conn[data-status=online]")
     page.wait_for_selector("#task:not([hidden])")
@@ -342,14 +391,13 @@ def test_totes_bound_offline_in_slot_order_then_the_cart_picked(demo_server_tote
         assert [(ln["sku"], ln["picked"]) for ln in order["lines"]] == lines, order["lines"]
 
 
-def test_an_expired_session_goes_back_to_login(demo_server,
-                                                                 browser_context_factory):
+def test_an_expired_session_goes_back_to_login(demo_server, browser_context_factory):
     """A token the server no longer knows: the connect is refused (unauthenticated), the
     page asks for the badge again instead of retrying forever."""
     context = browser_context_factory(locale="en-GB")
     context.add_init_script("""localStorage.setItem('wp.session', JSON.stringify(
         {token: 'wps_no-such-token', badge: '1001', role: 'picker', name: ''}));""")
-    page, errors = _open(context, demo_server)
+    page, errors, _ = _open(context, demo_server)
     page.wait_for_selector("#login-error:not([hidden])")
     assert page.get_attribute("#login-error", "data-code") == "unauthenticated"
     assert page.text_content("#login-error") == "Session expired: log in again"
