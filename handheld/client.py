@@ -25,6 +25,7 @@ cannot succeed, and the scans stay queued for a later `send` with a fresh token.
 """
 from __future__ import annotations
 
+import ast
 import json
 import logging
 import os
@@ -45,6 +46,10 @@ from handheld.sink import scan_message, utc_now
 
 NAMESPACE = "/handheld"
 QUEUED_EVENTS = ("scan", "short", "tote.scan")
+# Error acks that mean "the server did not handle this, nothing stored" rather than an
+# answer about the scan: `internal` (a server fault, retried with back-off) and
+# `unauthenticated` (the connection lost its login: connect again, then resend).
+RETRY_ERROR_CODES = frozenset({"internal", "unauthenticated"})
 DEFAULT_ACK_TIMEOUT_S = 10.0
 DEFAULT_BACKOFF_S = (0.5, 30.0)
 
@@ -161,6 +166,8 @@ class HandheldClient:
         self._emit_lock = threading.Lock()     # Client.emit is not thread safe
         self._connect_lock = threading.Lock()
         self._sender: threading.Thread | None = None
+        self._internal_delay = self._backoff_min
+        self._closer: threading.Thread | None = None
 
     # -- messages that change something: queued first ------------------------------
 
@@ -225,6 +232,8 @@ class HandheldClient:
                 return
             if self.fatal is not None:
                 raise self.fatal
+            if self._closer is not None:     # let a previous disconnect finish first
+                self._closer.join(timeout=5.0)
             with self._state:
                 self._refusal = None
             failure: list[Exception | None] = []
@@ -234,7 +243,7 @@ class HandheldClient:
                     self._sio.connect(self.url, auth=self._auth, namespaces=[NAMESPACE],
                                       wait_timeout=5)
                     failure.append(None)
-                except sio_exceptions.ConnectionError as err:
+                except Exception as err:     # noqa: BLE001 - any failure: try again later
                     failure.append(err)
                 with self._state:
                     self._state.notify_all()
@@ -287,13 +296,16 @@ class HandheldClient:
         if self.fatal is not None:
             self.queue.close()      # a refused connect is closed by its own thread
             return
+        self._drop_connection()
+        self.queue.close()
+
+    def _drop_connection(self) -> None:
         # The disconnect packet goes out at once; the WebSocket close handshake after it
         # can wait up to 3 s for a server that never answers it: not worth holding for.
-        closer = threading.Thread(target=self._disconnect_quietly, name="handheld-close",
-                                  daemon=True)
-        closer.start()
-        closer.join(timeout=1.0)
-        self.queue.close()
+        self._closer = threading.Thread(target=self._disconnect_quietly,
+                                        name="handheld-close", daemon=True)
+        self._closer.start()
+        self._closer.join(timeout=0.5)
 
     def _disconnect_quietly(self) -> None:
         try:
@@ -338,11 +350,30 @@ class HandheldClient:
         except (AckTimeout, ServerUnreachable) as err:
             log.info("no ack for %s %s (%s): sending it again", head.event, head.scan_id, err)
             return
+        code = _error_code(ack)
+        if code in RETRY_ERROR_CODES:
+            self._retry_later(head, code)
+            return
+        self._internal_delay = self._backoff_min
         self.queue.mark_done(head.scan_id, ack)
+        if self._on_ack is not None:
+            try:
+                self._on_ack(Delivery(head.event, head.scan_id, head.payload, ack))
+            except Exception:     # noqa: BLE001 - a failing printer must not stop the sender
+                log.exception("on_ack failed for %s", head.scan_id)
         with self._state:
             self._state.notify_all()
-        if self._on_ack is not None:
-            self._on_ack(Delivery(head.event, head.scan_id, head.payload, ack))
+
+    def _retry_later(self, head: QueuedMessage, code: str) -> None:
+        # The server did not handle the message (nothing stored): it stays first in line.
+        log.info("%s error ack for %s %s: sending it again", code, head.event, head.scan_id)
+        if code == "unauthenticated":
+            # the server lost this connection's login (e.g. restarted under a live socket):
+            # connect again, which logs in again (or is refused: then we stop)
+            self._drop_connection()
+            return
+        self._sleep(self._internal_delay * (0.5 + random.random() / 2))
+        self._internal_delay = min(self._internal_delay * 2, self._backoff_max)
 
     def _call(self, event: str, data: dict, timeout: float) -> object:
         # Client.call would wait out its whole timeout after a disconnect; this waits for
@@ -411,12 +442,28 @@ class HandheldClient:
                 self._state.notify_all()
 
 
+def _error_code(ack: object) -> str | None:
+    """The code of an error ack, None for anything else."""
+    if isinstance(ack, dict) and ack.get("ok") is False and isinstance(ack.get("error"), dict):
+        code = ack["error"].get("code")
+        return code if isinstance(code, str) else None
+    return None
+
+
 def _refusal_code(data: object) -> tuple[str, str]:
-    """(code, message) from a refusal: `{"code", "message"}` as the protocol says, or
-    python-socketio's wrapping `{"message": ..., "data": {"code", "message"}}`."""
+    """(code, message) from a refusal: `{"code", "message"}` as the protocol says, or as
+    python-socketio wraps it: `ConnectionRefusedError(msg, {"code", ...})` arrives as
+    `{"message": msg, "data": {...}}`, and `ConnectionRefusedError({"code", ...})` as
+    `{"message": "<the dict's repr>"}`."""
     if not isinstance(data, dict):
         return "refused", str(data)
     inner = data.get("data")
+    text = data.get("message")
+    if not isinstance(inner, dict) and isinstance(text, str) and text.startswith("{"):
+        try:
+            inner = ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            inner = None
     if isinstance(inner, dict) and "code" in inner:
         data = inner
     code = data.get("code") or "refused"

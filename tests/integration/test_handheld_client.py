@@ -53,6 +53,8 @@ def serve(argv: list[str]) -> None:
                         help="exit (no ack) right after committing the Nth new scan")
     parser.add_argument("--slow", default=None,
                         help="the first delivery of this raw is acked 3 s late")
+    parser.add_argument("--fail-first", action="append", default=[],
+                        help="RAW=CODE: answer the first delivery of RAW with error CODE")
     args = parser.parse_args(argv)
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
 
@@ -61,12 +63,16 @@ def serve(argv: list[str]) -> None:
     lock = threading.Lock()
     sio = socketio.Server(async_mode="threading")
     devices: dict[str, str | None] = {}
+    fail_first = dict(x.split("=", 1) for x in args.fail_first)
 
     def connect(sid, environ, auth):
         if not isinstance(auth, dict) or auth.get("token") != args.token:
+            # one dict argument, as server/sockets/handheld.py raises it
             raise socketio.exceptions.ConnectionRefusedError(
-                "unauthenticated", {"code": "unauthenticated", "message": "unknown token"})
+                {"code": "unauthenticated", "message": "unknown token"})
         devices[sid] = auth.get("device")
+        with lock:
+            db.execute("INSERT INTO received (event, scan_id) VALUES ('connect', NULL)")
 
     def bad(message: str, field: str) -> dict:
         return {"ok": False, "error": {"code": "bad_request", "message": message,
@@ -82,6 +88,8 @@ def serve(argv: list[str]) -> None:
         if event != "short" and (not isinstance(raw, str) or not raw
                                  or raw.startswith("BAD")):
             return bad("raw is not a barcode", "raw")
+        if raw in fail_first:                        # a server fault: nothing stored
+            return {"ok": False, "error": {"code": fail_first.pop(raw), "message": "retry"}}
         body = json.dumps(data, sort_keys=True)
         with lock:
             row = db.execute("SELECT ack, payload FROM scans WHERE scan_id = ?",
@@ -185,6 +193,10 @@ class Server:
         return [{"scan_id": sid, "event": ev, "device": dev, **json.loads(payload)}
                 for sid, ev, payload, dev in self._rows(
                     "SELECT scan_id, event, payload, device FROM scans ORDER BY seq")]
+
+    def connects(self) -> int:
+        """How many connects the server accepted."""
+        return len(self._rows("SELECT n FROM received WHERE event = 'connect'"))
 
     def deliveries(self, scan_id: str) -> int:
         """How many times the client sent this scan_id."""
@@ -295,6 +307,18 @@ def test_an_error_ack_is_final_and_not_sent_again(server, make_client):
     assert [s["scan_id"] for s in server.scans()] == [good]
 
 
+def test_internal_and_unauthenticated_error_acks_are_retried_in_place(server, make_client):
+    server.start("--fail-first", "R-2=internal", "--fail-first", "R-3=unauthenticated")
+    acks: list = []
+    client = make_client(server.url, acks=acks).start()
+    ids = [client.scan(f"R-{i}") for i in range(1, 5)]
+    assert client.wait_drained(10)
+    assert [s["scan_id"] for s in server.scans()] == ids     # stored once each, in order
+    assert [d.ack["ok"] for d in acks] == [True] * 4
+    assert server.deliveries(ids[1]) == 2 and server.deliveries(ids[2]) == 2
+    assert server.connects() == 2        # `unauthenticated` made it log in again
+
+
 def test_bad_token_is_refused_with_a_clear_error_and_scans_stay_queued(server, make_client,
                                                                      tmp_path):
     server.start()
@@ -337,14 +361,6 @@ def test_login(server):
 
 
 # -- the command line ----------------------------------------------------------------
-
-def test_cli_login_prints_the_token_and_refuses_a_bad_pin(server):
-    server.start()
-    proc = run_cli("login", "--server", server.url, "--badge", "1001", "--pin", "1111")
-    assert (proc.returncode, proc.stdout.strip()) == (0, TOKEN)
-    bad = run_cli("login", "--server", server.url, "--badge", "1001", "--pin", "9999")
-    assert "bad badge or PIN" in one_error_line(bad)
-
 
 def test_cli_wedge_sends_through_the_server_and_prints_each_ack(server, tmp_path):
     server.start()
@@ -409,22 +425,22 @@ def test_cli_wedge_with_server_down_keeps_scans_and_says_so(server, tmp_path):
         assert q.pending_count() == 2
 
 
-def test_cli_bad_token_and_bad_input_are_one_line_errors(server, tmp_path):
+def test_cli_login_bad_token_and_bad_input(server, tmp_path):
     server.start()
+    proc = run_cli("login", "--server", server.url, "--badge", "1001", "--pin", "1111")
+    assert (proc.returncode, proc.stdout.strip()) == (0, TOKEN)
+    bad_pin = run_cli("login", "--server", server.url, "--badge", "1001", "--pin", "9999")
+    assert "bad badge or PIN" in one_error_line(bad_pin)
     refused = run_cli("wedge", "--server", server.url, "--token", "wps_nope",
                       "--queue", str(tmp_path / "q.sqlite3"), stdin="A-1\n")
     assert refused.returncode == 2
-    assert "unauthenticated" in one_error_line(refused)
-    cases = [
-        ("send", "--server", server.url, "--token", TOKEN, "--queue", str(tmp_path / "no")),
-        ("wedge", "--server", server.url),                       # no token
-        ("wedge", "--queue", str(tmp_path / "q.sqlite3")),       # queue without server
-        ("wedge", "--server", "not-a-url", "--token", TOKEN),
-        ("send", "--token", TOKEN, "--queue", str(tmp_path / "q.sqlite3")),
-        ("login", "--server", server.url, "--badge", "1001"),
-    ]
-    for args in cases:
+    assert "refused by server: unauthenticated: unknown token" in one_error_line(refused)
+    cases = {
+        ("send", "--server", server.url, "--token", TOKEN, "--queue", str(tmp_path / "no")):
+            "queue file not found",
+        ("wedge", "--server", server.url): "--server needs --token",
+        ("wedge", "--server", "not-a-url", "--token", TOKEN): "not an http(s)://",
+    }
+    for args, message in cases.items():
         proc = run_cli(*args, env={"WAVEPACK_HANDHELD_TOKEN": ""})
-        one_error_line(proc)
-        assert "Traceback" not in proc.stderr
-
+        assert message in one_error_line(proc)
