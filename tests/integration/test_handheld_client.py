@@ -154,7 +154,7 @@ from handheld.queue import OfflineQueue  # noqa: E402
 from ..conftest import console_script  # noqa: E402
 
 CLI = console_script("wavepack-handheld")
-FAST = {"backoff": (0.05, 0.25), "ack_timeout": 2.0}
+FAST = {"backoff": (0.05, 0.25), "ack_timeout": 5.0}
 
 
 class Server:
@@ -198,9 +198,14 @@ class Server:
         """How many connects the server accepted."""
         return len(self._rows("SELECT n FROM received WHERE event = 'connect'"))
 
+    def received(self) -> list[str]:
+        """The scan_id of every message the server received, in arrival order."""
+        return [r[0] for r in self._rows(
+            "SELECT scan_id FROM received WHERE event != 'connect' ORDER BY n")]
+
     def deliveries(self, scan_id: str) -> int:
         """How many times the client sent this scan_id."""
-        return len([r for r in self._rows("SELECT scan_id FROM received") if r[0] == scan_id])
+        return self.received().count(scan_id)
 
 
 @pytest.fixture
@@ -279,19 +284,22 @@ def test_server_crash_before_an_ack_every_scan_counted_once_in_order(server, mak
     assert [s["scan_id"] for s in server.scans()] == ids
     assert [d.scan_id for d in acks] == ids
     assert [d.ack["count"] for d in acks] == list(range(1, 9))
-    assert server.deliveries(ids[2]) == 2   # resent with the same scan_id, counted once
+    assert server.deliveries(ids[2]) >= 2   # resent with the same scan_id, counted once
 
 
 def test_a_late_ack_is_resent_with_the_same_scan_id_and_gets_the_first_verdict(
         server, make_client):
     server.start("--slow", "SLOW-1")
     acks: list = []
-    client = make_client(server.url, acks=acks, ack_timeout=0.5).start()
+    client = make_client(server.url, acks=acks, ack_timeout=1.0).start()
     ids = [client.scan("FIRST"), client.scan("SLOW-1"), client.scan("THIRD")]
     assert client.wait_drained(10)
     assert [s["scan_id"] for s in server.scans()] == ids
-    assert server.deliveries(ids[1]) >= 2
-    assert server.deliveries(ids[2]) == 1   # not sent before the one ahead of it was acked
+    received = server.received()
+    assert received.count(ids[1]) >= 2
+    # nothing behind it is sent before the late one has its ack
+    last_slow = len(received) - 1 - received[::-1].index(ids[1])
+    assert received.index(ids[2]) > last_slow
     assert [d.ack["count"] for d in acks] == [1, 2, 3]
 
 
@@ -315,7 +323,7 @@ def test_internal_and_unauthenticated_error_acks_are_retried_in_place(server, ma
     assert client.wait_drained(10)
     assert [s["scan_id"] for s in server.scans()] == ids     # stored once each, in order
     assert [d.ack["ok"] for d in acks] == [True] * 4
-    assert server.deliveries(ids[1]) == 2 and server.deliveries(ids[2]) == 2
+    assert server.deliveries(ids[1]) >= 2 and server.deliveries(ids[2]) >= 2
     assert server.connects() == 2        # `unauthenticated` made it log in again
 
 
