@@ -253,8 +253,11 @@ class HandheldClient:
             # reported at once and the close finishes in the background.
             threading.Thread(target=attempt, name="handheld-connect", daemon=True).start()
             with self._state:
-                self._state.wait_for(lambda: failure or self._refusal is not None)
+                self._state.wait_for(lambda: failure or self._refusal is not None
+                                     or self._stop)
                 refusal = self._refusal
+            if refusal is None and not failure:
+                raise ServerUnreachable("client closed while connecting")
             if refusal is not None:
                 self.fatal = ConnectRefused(*_refusal_code(refusal))
                 raise self.fatal
@@ -434,9 +437,10 @@ class HandheldClient:
             self._state.notify_all()
 
     def _handle_connect_error(self, data: object = None, *extra: object) -> None:
-        # Called with the server's refusal data (a dict) when the namespace connect is
-        # refused, and with a text when the transport failed (that one is retried).
-        if isinstance(data, dict):
+        # Called with the server's refusal data when the namespace connect is refused on
+        # an open connection (a decision: not retried), and when the transport failed
+        # (an outage, perhaps with a proxy's JSON error page: retried).
+        if isinstance(data, dict) and self._sio.eio.state == "connected":
             with self._state:
                 self._refusal = data
                 self._state.notify_all()

@@ -53,6 +53,8 @@ def serve(argv: list[str]) -> None:
                         help="exit (no ack) right after committing the Nth new scan")
     parser.add_argument("--slow", default=None,
                         help="the first delivery of this raw is acked 3 s late")
+    parser.add_argument("--unavailable", type=float, default=0.0,
+                        help="answer 503 with a JSON body to Socket.IO for these seconds")
     parser.add_argument("--fail-first", action="append", default=[],
                         help="RAW=CODE: answer the first delivery of RAW with error CODE")
     args = parser.parse_args(argv)
@@ -135,7 +137,16 @@ def serve(argv: list[str]) -> None:
         return [json.dumps({"token": args.token, "role": "picker", "badge": "1001",
                             "expires_at": "2030-01-01T00:00:00+00:00"}).encode()]
 
-    server = make_server("127.0.0.1", args.port, socketio.WSGIApp(sio, rest), threaded=True)
+    sockets = socketio.WSGIApp(sio, rest)
+    up_at = time.monotonic() + args.unavailable
+
+    def app(environ, start_response):
+        if time.monotonic() < up_at:                  # a proxy in front of a server starting
+            start_response("503 Service Unavailable", [("Content-Type", "application/json")])
+            return [b'{"error": {"code": "unavailable", "message": "starting"}}']
+        return sockets(environ, start_response)
+
+    server = make_server("127.0.0.1", args.port, app, threaded=True)
     print("ready", flush=True)
     server.serve_forever()
 
@@ -285,6 +296,15 @@ def test_server_crash_before_an_ack_every_scan_counted_once_in_order(server, mak
     assert [d.scan_id for d in acks] == ids
     assert [d.ack["count"] for d in acks] == list(range(1, 9))
     assert server.deliveries(ids[2]) >= 2   # resent with the same scan_id, counted once
+
+
+def test_an_http_error_page_while_connecting_is_an_outage_not_a_refusal(server, make_client):
+    server.start("--unavailable", "1.0")
+    acks: list = []
+    client = make_client(server.url, acks=acks).start()
+    sid = client.scan("A-01-01-1")
+    assert client.wait_drained(10), client.fatal
+    assert [d.scan_id for d in acks] == [sid] and client.fatal is None
 
 
 def test_a_late_ack_is_resent_with_the_same_scan_id_and_gets_the_first_verdict(
