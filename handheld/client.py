@@ -208,15 +208,16 @@ class HandheldClient:
         """The logged-in user and the picking settings (needs a connection)."""
         return self._read("whoami", timeout)
 
-    def task_next(self, timeout: float | None = None) -> dict:
-        """The picker's current task and cart (needs a connection)."""
-        return self._read("task.next", timeout)
+    def task_next(self, warehouse: str | None = None, timeout: float | None = None) -> dict:
+        """The picker's current task and cart (needs a connection); `warehouse` limits
+        which carts may be claimed."""
+        return self._read("task.next", timeout, {"warehouse": warehouse} if warehouse else {})
 
-    def _read(self, event: str, timeout: float | None) -> dict:
+    def _read(self, event: str, timeout: float | None, data: dict | None = None) -> dict:
         timeout = self._ack_timeout if timeout is None else timeout
         if not self.wait_connected(timeout):
             raise self.fatal or ServerUnreachable(f"not connected to {self.url}")
-        return self._call(event, {}, timeout)
+        return self._call(event, data or {}, timeout)
 
     # -- connection ----------------------------------------------------------------
 

@@ -14,6 +14,7 @@ the same port with the same store:
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import os
 import signal
@@ -26,6 +27,7 @@ import time
 from pathlib import Path
 
 TOKEN = "wps_test-token-1001"
+ROOT = Path(__file__).resolve().parents[2]
 
 
 # -- the stand-in server (runs in a subprocess) --------------------------------------
@@ -121,8 +123,8 @@ def serve(argv: list[str]) -> None:
         "ok": True, "user": {"badge": "1001", "name": "Ana", "role": "picker"},
         "settings": {"require_location_scan": True, "require_tote_scan": False},
         "device": devices.get(sid)}, namespace="/handheld")
-    sio.on("task.next", lambda sid, data: {"ok": True, "task": None, "cart": None},
-           namespace="/handheld")
+    sio.on("task.next", lambda sid, data: {"ok": True, "task": None, "cart": None,
+                                           "asked": data}, namespace="/handheld")
 
     def rest(environ, start_response):
         if environ["PATH_INFO"] != "/api/v1/auth/badge" or environ["REQUEST_METHOD"] != "POST":
@@ -374,7 +376,8 @@ def test_reads_are_not_queued(server, make_client):
     client.start()
     me = client.whoami(timeout=5)
     assert me["user"]["role"] == "picker" and me["device"] == "HH-07"
-    assert client.task_next() == {"ok": True, "task": None, "cart": None}
+    assert client.task_next() == {"ok": True, "task": None, "cart": None, "asked": {}}
+    assert client.task_next(warehouse="rtm")["asked"] == {"warehouse": "rtm"}
     assert client.queue.counts() == {"pending": 0, "done": 0}
 
 
@@ -407,6 +410,44 @@ def test_cli_wedge_sends_through_the_server_and_prints_each_ack(server, tmp_path
     assert [s["scan_id"] for s in stored] == [lines[i]["scan_id"] for i in (0, 1, 3)]
     with OfflineQueue(queue) as q:
         assert q.counts() == {"pending": 0, "done": 4}
+
+
+SHARED_PHOTOS = ROOT.parent / "shared" / "data" / "barcodes"
+
+
+@pytest.mark.skipif(not (SHARED_PHOTOS / "manifest.csv").is_file(),
+                    reason="photo set ../shared/data/barcodes not present")
+def test_cli_camera_sends_each_decoded_code_through_the_server(server, tmp_path):
+    import cv2
+    import numpy as np
+
+    photos = {"ean13/zxing_ean13-1_18.png": None, "code128/zxing_code128-1_7.png": None}
+    with open(SHARED_PHOTOS / "manifest.csv", newline="", encoding="utf-8") as fh:
+        for row in csv.DictReader(fh):
+            if row["file"] in photos:
+                photos[row["file"]] = (row["format"], row["text"])
+    video = tmp_path / "two.avi"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 10.0, (640, 480))
+    blank = np.full((480, 640, 3), 255, np.uint8)
+    for name in photos:
+        img = cv2.imread(str(SHARED_PHOTOS / name), cv2.IMREAD_COLOR)
+        scale = min(640 / img.shape[1], 480 / img.shape[0], 1.0)
+        img = cv2.resize(img, (int(img.shape[1] * scale), int(img.shape[0] * scale)))
+        frame = blank.copy()
+        frame[:img.shape[0], :img.shape[1]] = img
+        for f in [frame] * 4 + [blank] * 2:
+            writer.write(f)
+    writer.release()
+
+    server.start()
+    proc = run_cli("camera", "--device", str(video), "--server", server.url,
+                   "--token", TOKEN, "--queue", str(tmp_path / "cam.sqlite3"))
+    assert proc.returncode == 0, proc.stderr
+    stored = server.scans()
+    assert [(s["symbology"], s["raw"]) for s in stored] == list(photos.values())
+    acks = [json.loads(x) for x in proc.stdout.splitlines()]
+    assert [a["scan_id"] for a in acks] == [s["scan_id"] for s in stored]
+    assert all(a["ack"]["ok"] for a in acks)
 
 
 def test_cli_killed_client_replays_its_queue_with_send(server, tmp_path):
