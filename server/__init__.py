@@ -65,5 +65,7 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
     register_blueprints(app)
     from .cli import register_cli
     register_cli(app)
+    from .sockets import init_sockets
+    init_sockets(app)
     _ = g  # flask.g holds the request's principal (api/auth.py)
     return app

@@ -62,9 +62,18 @@ def demo() -> None:
 @click.option("--host", default=None, help="address to listen on (config server.host)")
 @click.option("--port", default=None, type=int, help="port (config server.port, env PORT)")
 @click.option("--demo", is_flag=True, help="create the demo warehouse on first start")
-def serve(host: str | None, port: int | None, demo: bool) -> None:
-    """Serve the web apps and the API."""
+@click.option("--async-mode", type=click.Choice(["auto", "gevent", "threading"]), default=None,
+              help="Socket.IO server (config server.async_mode; auto = gevent)")
+def serve(host: str | None, port: int | None, demo: bool, async_mode: str | None) -> None:
+    """Serve the web apps, the API and the handheld Socket.IO namespace."""
+    import os
     from .services import setup
+    from .sockets import async_mode as running_mode
+    wanted = async_mode or os.environ.get("WAVEPACK_SERVER_ASYNC_MODE") or "auto"
+    if wanted in ("auto", "gevent") and running_mode("auto") != "gevent":
+        _reexec_under_gevent(wanted)
+    if async_mode:
+        os.environ["WAVEPACK_SERVER_ASYNC_MODE"] = async_mode
     app = get_app()
     cfg = app.config["WAVEPACK"]
     host = host or cfg.server.host
@@ -85,8 +94,33 @@ def serve(host: str | None, port: int | None, demo: bool) -> None:
     if cfg.webhooks.process == "async":
         from .jobs import inbox
         inbox.start(app)
-    from werkzeug.serving import run_simple
-    run_simple(host, port, app, threaded=True, use_reloader=False)
+    mode = app.extensions["socketio"].async_mode
+    if mode == "gevent":
+        from gevent import pywsgi
+        server = pywsgi.WSGIServer((host, port), app, log=None)
+        server.start()            # bound and listening before "Running on" is printed
+    else:                         # threading: Werkzeug's server (the baseline, and fallback)
+        from werkzeug.serving import make_server
+        server = make_server(host, port, app, threaded=True)
+    click.echo(f" * Running on http://{host}:{port} (Socket.IO: {mode})")
+    sys.stdout.flush()
+    server.serve_forever()
+
+
+def _reexec_under_gevent(wanted: str) -> None:
+    """Start this command again under gevent's monkey patching, which must happen before
+    anything else is imported (`python -m gevent.monkey --module server.cli …`)."""
+    import importlib.util
+    import os
+    if importlib.util.find_spec("gevent") is None:
+        if wanted == "gevent":
+            raise click.ClickException("gevent is not installed")
+        return                       # auto: fall back to threading
+    args = [a for a in sys.argv[1:]]
+    if not args or args[0] != "serve":   # under `flask --app server serve`: keep threading
+        return
+    os.execv(sys.executable, [sys.executable, "-m", "gevent.monkey", "--module", "server.cli",
+                              *args])
 
 
 def register_cli(app: Flask) -> None:

@@ -17,6 +17,7 @@ from typing import Any, Mapping
 import yaml
 
 from .domain.allocation import Zone
+from .domain.layout import Layout
 from .domain.risk import RiskRules
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -29,6 +30,12 @@ class ServerConfig:
     port: int = 8000
     max_body_bytes: int = 8 * 1024 * 1024
     data_dir: str = "data"
+    # browser origins allowed to open the Socket.IO connection besides the server's own
+    # (comma-separated; empty = same origin only; a foreign Origin is refused)
+    allowed_origins: str = ""
+    # Socket.IO server: auto = gevent under `wavepack serve` (it re-executes itself under
+    # gevent's monkey patching), threading elsewhere (tests, the flask CLI)
+    async_mode: str = "auto"
 
 
 @dataclass(frozen=True)
@@ -58,6 +65,7 @@ class JobsConfig:
     enabled: bool = True                 # run the scheduled jobs inside `wavepack serve`
     expire_unpaid_every_minutes: float = 5
     woocommerce_pull_every_minutes: float = 15
+    auto_wave_every_minutes: float = 0   # 0 = off; else plan and release a wave per warehouse
 
 
 @dataclass(frozen=True)
@@ -66,6 +74,20 @@ class WebhookConfig:
     # inline: apply it inside the request and answer with the outcome (tests, debugging)
     process: str = "async"
     max_attempts: int = 5
+
+
+@dataclass(frozen=True)
+class PickingConfig:
+    require_location_scan: bool = True   # the bin code is scanned before its items
+    require_tote_scan: bool = False      # totes are numbered cart slots unless this is on
+    totes_per_cart: int = 8              # default for POST /api/v1/waves and automatic waves
+    max_orders_per_wave: int = 64
+    tote_volume_l: float = 40.0          # inner volume of one tote
+    tote_fill: float = 0.8               # share of that volume an order may fill
+    plan_time_budget_s: float = 0.8      # batching search time per wave
+    auto_wave_min_orders: int = 1        # an automatic wave waits for this many ready orders
+    express_carriers: str = "express,next day,next-day,overnight,priority,same day"
+    ship_within_hours: float = 24        # ship-by cut-off of an order that names none
 
 
 @dataclass(frozen=True)
@@ -85,6 +107,8 @@ class Config:
     woocommerce: WooConfig = field(default_factory=WooConfig)
     jobs: JobsConfig = field(default_factory=JobsConfig)
     webhooks: WebhookConfig = field(default_factory=WebhookConfig)
+    picking: PickingConfig = field(default_factory=PickingConfig)
+    layouts: Mapping[str, Layout] = field(default_factory=dict)   # warehouse code → layout
     secret_key: str = ""
     testing: bool = False
 
@@ -137,6 +161,7 @@ SECTIONS = {
     "woocommerce": WooConfig,
     "jobs": JobsConfig,
     "webhooks": WebhookConfig,
+    "picking": PickingConfig,
 }
 
 
@@ -177,9 +202,17 @@ def build_config(raw: Mapping[str, Any], secret_key: str = "") -> Config:
         zones.append(Zone(name=name,
                           match=tuple(str(m).upper() for m in z.get("match", ())),
                           nearest=tuple(str(n) for n in z.get("nearest", ()))))
-    unknown = set(raw) - set(SECTIONS) - {"zones", "testing", "secret_key"}
+    layouts = {}
+    for code, block in (raw.get("layouts") or {}).items():
+        if block is None:      # an overlay config can remove a layout with `code: null`
+            continue
+        try:
+            layouts[str(code)] = Layout.from_mapping(block)
+        except ValueError as err:
+            raise ValueError(f"config layouts.{code}: {err}") from err
+    unknown = set(raw) - set(SECTIONS) - {"zones", "layouts", "testing", "secret_key"}
     if unknown:
         raise ValueError(f"unknown config sections: {', '.join(sorted(unknown))}")
-    return Config(**parts, zones=tuple(zones),
+    return Config(**parts, zones=tuple(zones), layouts=layouts,
                   secret_key=str(raw.get("secret_key") or secret_key),
                   testing=bool(raw.get("testing", False)))

@@ -12,7 +12,8 @@ def register_blueprints(app: Flask) -> None:
     from .openapi import bp as openapi
     from .webhooks import bp as webhooks
     from .pages import bp as pages
-    for bp in (health, auth, orders, stock, webhooks, openapi, pages):
+    from .waves import bp as waves
+    for bp in (health, auth, orders, stock, waves, webhooks, openapi, pages):
         app.register_blueprint(bp)
     from .limits import init_limiter
     init_limiter(app)

@@ -175,11 +175,54 @@ WEBHOOK_RESULT = {
                    "ping": {"type": "boolean", "description": "WooCommerce's unsigned ping"}},
 }
 
+_NUM = {"type": "number"}
+WAVE_CART = {
+    "type": "object",
+    "required": ["id", "seq", "status", "picker", "length_m", "sshape_length_m", "route",
+                 "totes", "tasks", "open_tasks", "units", "picked", "short"],
+    "properties": {
+        "id": _INT, "seq": _INT,
+        "status": {"type": "string", "enum": ["open", "picking", "done", "cancelled"]},
+        "picker": _nullable("string", description="badge of the picker who claimed it"),
+        "length_m": _NUM, "sshape_length_m": _NUM,
+        "route": {"type": "array", "items": _STR, "description": "locations in walking order"},
+        "totes": {"type": "array", "items": {
+            "type": "object", "required": ["slot", "order_id", "order", "barcode"],
+            "properties": {"slot": _INT, "order_id": _INT, "order": _STR,
+                           "barcode": _nullable("string")}}},
+        "tasks": _INT, "open_tasks": _INT, "units": _INT, "picked": _INT, "short": _INT,
+    },
+}
+WAVE = {
+    "type": "object",
+    "required": ["id", "warehouse", "status", "totes", "orders", "length_m", "fcfs_length_m",
+                 "sshape_length_m", "carts", "skipped"],
+    "properties": {
+        "id": _INT, "warehouse": _STR,
+        "status": {"type": "string",
+                   "enum": ["draft", "released", "picking", "done", "cancelled"]},
+        "totes": _INT, "max_orders": _nullable("integer"), "orders": _INT,
+        "length_m": {**_NUM, "description": "total shortest walk of its carts"},
+        "fcfs_length_m": {**_NUM, "description": "the same orders on first-come carts"},
+        "sshape_length_m": {**_NUM, "description": "its carts walked by the S-shape rule"},
+        "created_by": _STR, "created_at": _nullable("string"),
+        "released_at": _nullable("string"), "done_at": _nullable("string"),
+        "cancelled_at": _nullable("string"),
+        "skipped": {"type": "array", "items": {"type": "object"},
+                    "description": "ready orders left out of this plan, with the reason"},
+        "carts": {"type": "array", "items": ref("WaveCart")},
+    },
+}
+WAVE_LIST = {"type": "object", "required": ["waves", "next_cursor"],
+             "properties": {"waves": {"type": "array", "items": ref("Wave")},
+                            "next_cursor": _nullable("integer")}}
+
 RESPONSE_SCHEMAS = {
     "Error": ERROR, "Problem": PROBLEM, "OrderLineOut": ORDER_LINE_OUT,
     "OrderSummary": ORDER_SUMMARY, "Order": ORDER, "OrderList": ORDER_LIST, "Stock": STOCK,
     "Health": HEALTH, "Login": LOGIN, "ReceiptResult": RECEIPT_RESULT,
     "ImportReport": IMPORT_REPORT, "WebhookResult": WEBHOOK_RESULT,
+    "Wave": WAVE, "WaveCart": WAVE_CART, "WaveList": WAVE_LIST,
 }
 
 # --- responses and parameters -----------------------------------------------------------
@@ -317,6 +360,60 @@ def _orders_paths() -> dict:
     }
 
 
+WAVE_ID = {"name": "wave_id", "in": "path", "required": True,
+           "schema": {"type": "integer", "format": "int64", "minimum": 1, "maximum": 2**63 - 1}}
+
+
+def _wave_paths() -> dict:
+    wave_ok = _ok(200, "the wave", ref("Wave"))
+    return {
+        "/api/v1/waves": {
+            "post": {
+                "tags": ["waves"], "operationId": "planWave",
+                "summary": "Plan a draft wave (supervisor or admin): the most urgent ready "
+                           "orders batched onto carts, each cart's shortest route",
+                "description": "422 `nothing_to_pick` when the warehouse has no ready orders "
+                               "that can be picked; 422 `no_layout` without a layout.",
+                "requestBody": _json_body("WaveRequest"),
+                "responses": _responses(_ok(201, "the draft wave", ref("Wave")),
+                                        400, 401, 403, 404, 413, 415, 422),
+            },
+            "get": {
+                "tags": ["waves"], "operationId": "listWaves", "summary": "A page of waves",
+                "parameters": [
+                    _query("status", "only waves in this state", {
+                        "type": "string",
+                        "enum": ["draft", "released", "picking", "done", "cancelled"]}),
+                    _query("limit", "page size",
+                           {"type": "integer", "minimum": 1, "maximum": 100, "default": 20}),
+                    _query("cursor", "`next_cursor` of the previous page",
+                           {"type": "integer", "minimum": 0, "maximum": 2**62, "default": 0}),
+                ],
+                "responses": _responses(_ok(200, "a page", ref("WaveList")),
+                                        400, 401, 403, 422),
+            },
+        },
+        "/api/v1/waves/{wave_id}": {
+            "parameters": [WAVE_ID],
+            "get": {"tags": ["waves"], "operationId": "getWave", "summary": "One wave",
+                    "responses": _responses(wave_ok, 400, 401, 403, 404)},
+        },
+        "/api/v1/waves/{wave_id}/release": {
+            "parameters": [WAVE_ID],
+            "post": {"tags": ["waves"], "operationId": "releaseWave",
+                     "summary": "draft → released: pickers can claim its carts",
+                     "responses": _responses(wave_ok, 400, 401, 403, 404, 409)},
+        },
+        "/api/v1/waves/{wave_id}/cancel": {
+            "parameters": [WAVE_ID],
+            "post": {"tags": ["waves"], "operationId": "cancelWave",
+                     "summary": "Cancel a wave before anything is picked; its orders go "
+                                "back to ready (409 `picks_recorded` once units are picked)",
+                     "responses": _responses(wave_ok, 400, 401, 403, 404, 409)},
+        },
+    }
+
+
 def _other_paths() -> dict:
     return {
         "/healthz": {"get": {
@@ -418,9 +515,10 @@ def build_spec() -> dict:
                  "description": "Warehouse fulfilment: order intake, stock, reservations. "
                                 "Every error is `{\"error\": {\"code\", \"message\", "
                                 "\"field\"}}`."},
-        "tags": [{"name": t} for t in ("health", "auth", "orders", "stock", "webhooks")],
+        "tags": [{"name": t} for t in ("health", "auth", "orders", "stock", "waves",
+                                               "webhooks")],
         "security": [{"bearer": []}],
-        "paths": {**_other_paths(), **_orders_paths(), **_webhook_paths()},
+        "paths": {**_other_paths(), **_orders_paths(), **_wave_paths(), **_webhook_paths()},
         "components": {
             "securitySchemes": {"bearer": {
                 "type": "http", "scheme": "bearer",

@@ -74,10 +74,19 @@ STOCK_RECEIPT = {
                              "items": RECEIPT_LINE}},
 }
 
+WAVE_REQUEST = {
+    "type": "object", "additionalProperties": False, "required": ["warehouse"],
+    "properties": {"warehouse": _s(32, 1),
+                   "max_orders": {"type": "integer", "minimum": 1, "maximum": 10000,
+                                  "description": "default: picking.max_orders_per_wave"},
+                   "totes": {"type": "integer", "minimum": 1, "maximum": 64,
+                             "description": "totes per cart; default: picking.totes_per_cart"}},
+}
+
 SCHEMAS = {
     "NativeOrder": NATIVE_ORDER, "OrderLineIn": ORDER_LINE, "Address": ADDRESS,
     "CancelRequest": CANCEL, "BadgeLogin": BADGE_LOGIN, "StockReceipt": STOCK_RECEIPT,
-    "ReceiptLine": RECEIPT_LINE,
+    "ReceiptLine": RECEIPT_LINE, "WaveRequest": WAVE_REQUEST,
 }
 
 

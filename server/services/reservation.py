@@ -183,6 +183,11 @@ def release_order(order_id: int, actor: str, now: dt.datetime | None = None) -> 
                           [(q, naive, sid, q) for _, sid, q, _, _ in rows])
     if changed != len(rows):
         raise InsufficientStock("reservation records disagree with stock; nothing released")
+    # its pick tasks can no longer be picked (the order is cancelled or re-planned)
+    execute("UPDATE pick_task SET status = 'cancelled', updated_at = ? "
+            "WHERE order_id = ? AND status = 'open'", (naive, order_id))
+    executemany("UPDATE pick_task SET allocation_id = NULL WHERE allocation_id = ?",
+                [(r[0],) for r in rows])
     executemany("DELETE FROM allocation WHERE id = ?", [(r[0],) for r in rows])
     execute("UPDATE order_line SET reserved = 0, backordered = 0 WHERE order_id = ?", (order_id,))
     trail = []

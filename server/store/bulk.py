@@ -20,7 +20,8 @@ PG_ARRAY_MIN = 20
 # information_schema data_type → the array element type for unnest()
 _PG_TYPE = {"bigint": "bigint", "integer": "integer", "character varying": "varchar",
             "character": "bpchar", "text": "text", "boolean": "boolean",
-            "timestamp without time zone": "timestamp", "numeric": "numeric"}
+            "timestamp without time zone": "timestamp", "numeric": "numeric",
+            "double precision": "float8"}
 _column_types: dict[tuple[int, str], dict[str, str]] = {}
 
 

@@ -4,7 +4,7 @@ reservations, webhook dedupe, idempotency keys, audit, exceptions, alerts.
 Written as DDL, not from the models, so that it stays frozen as the models grow.
 CHECK (reserved <= on_hand) makes the database itself refuse an oversell.
 """
-from peewee import PostgresqlDatabase
+from server.store.dialect import run_ddl
 
 TABLES = """
 CREATE TABLE warehouse (
@@ -133,16 +133,6 @@ CREATE TABLE alert (
 CREATE INDEX alert_open ON alert (kind, state, location_id, product_id);
 """
 
-DIALECT = {
-    "sqlite": {"pk": "INTEGER NOT NULL PRIMARY KEY", "ts": "DATETIME", "bool": "INTEGER",
-               "true": "1", "false": "0"},
-    "postgresql": {"pk": "BIGSERIAL PRIMARY KEY", "ts": "TIMESTAMP", "bool": "BOOLEAN",
-                   "true": "TRUE", "false": "FALSE"},
-}
-
 
 def up(migrator, db):
-    dialect = DIALECT["postgresql" if isinstance(db, PostgresqlDatabase) else "sqlite"]
-    for statement in TABLES.format(**dialect).split(";"):
-        if statement.strip():
-            db.execute_sql(statement)
+    run_ddl(db, TABLES)

@@ -1,0 +1,681 @@
+"""Picking on the floor: the picker's next task, every scan verified, short picks, totes.
+
+One function per thing a picker does; each runs in one write transaction and returns
+the acknowledgement to send, which exists only once that transaction has committed.
+Protocol and meanings: docs/handheld-protocol.md.
+
+Exactly once: every scan/short/tote scan carries the client's scan_id, stored UNIQUE with
+the first answer. A replay (same id, same content) gets that answer back unchanged and
+changes nothing; a racing duplicate loses on the UNIQUE constraint and is answered the
+same way. Refusals of bad input (error acks) are not stored and change nothing.
+
+Lock order (so that two pickers never deadlock): pick_task → tote → allocation →
+order_line → sales_order → stock → cart → wave.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import re
+from dataclasses import dataclass, replace
+
+from flask import current_app
+from peewee import IntegrityError
+
+from .. import clock
+from ..domain import lifecycle
+from ..domain.barcodes import ParsedScan, parse_scan
+from ..domain.errors import Conflict, DomainError, Forbidden
+from ..domain.verdicts import OK, PickTask, decide
+from ..store import db as store_db
+from ..store.bulk import insert_returning
+from ..store.db import execute, is_postgres
+from . import audit
+from .exceptions import open_exception
+from .reservation import lock_stock, replenishment_alerts
+
+SCAN_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
+MAX_RAW = 512
+MAX_TOTE = 64
+
+
+@dataclass(frozen=True)
+class Picker:
+    """Who is scanning, from the socket's login token."""
+    user_id: int
+    badge: str
+    role: str
+    device: str = ""
+
+    @property
+    def actor(self) -> str:
+        return f"user:{self.badge}" + (f"@{self.device}" if self.device else "")
+
+
+class AckError(DomainError):
+    """Bad input from a handheld: an `ok: false` ack with a code; nothing changed."""
+    code, status = "bad_request", 400
+
+
+def settings() -> dict:
+    cfg = current_app.config["WAVEPACK"].picking
+    return {"require_location_scan": cfg.require_location_scan,
+            "require_tote_scan": cfg.require_tote_scan}
+
+
+def _naive(now: dt.datetime) -> dt.datetime:
+    return now.astimezone(dt.timezone.utc).replace(tzinfo=None)
+
+
+def _lock() -> str:
+    return " FOR UPDATE OF t" if is_postgres() else ""
+
+
+# ---- input checks -----------------------------------------------------------------------
+
+def _scan_id(msg: dict) -> str:
+    value = msg.get("scan_id")
+    if not isinstance(value, str) or not SCAN_ID.match(value):
+        raise AckError("scan_id must be 8-64 characters of A-Z a-z 0-9 - _ (a UUID)",
+                       field="scan_id")
+    return value
+
+
+def _text(msg: dict, name: str, limit: int, required: bool = True) -> str | None:
+    value = msg.get(name)
+    if value is None and not required:
+        return None
+    if not isinstance(value, str) or not value.strip() or len(value) > limit \
+            or "\x00" in value:
+        raise AckError(f"{name} must be text of 1 to {limit} characters", field=name)
+    return value
+
+
+def _int(msg: dict, name: str, required: bool) -> int | None:
+    value = msg.get(name)
+    if value is None and not required:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 2 ** 63:
+        raise AckError(f"{name} must be a whole number of 0 or more", field=name)
+    return value
+
+
+def _when(msg: dict) -> dt.datetime | None:
+    value = msg.get("scanned_at")
+    if value is None:
+        return None
+    try:
+        if not isinstance(value, str) or len(value) > 40:
+            raise ValueError
+        at = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise AckError("scanned_at must be an ISO-8601 time", field="scanned_at") from None
+    if not 1900 <= at.year <= 9000:
+        raise AckError("scanned_at is out of range", field="scanned_at")
+    return _naive(at) if at.tzinfo else at
+
+
+def _only(msg: object, allowed: set[str]) -> dict:
+    if not isinstance(msg, dict):
+        raise AckError("the event's data must be a JSON object")
+    extra = sorted(set(msg) - allowed)
+    if extra:
+        raise AckError(f"unknown field {extra[0]!r}", field=extra[0])
+    return msg
+
+
+def _hash(kind: str, content: dict) -> str:
+    return hashlib.sha256(json.dumps([kind, content], sort_keys=True, ensure_ascii=False,
+                                     default=str).encode()).hexdigest()
+
+
+# ---- stored answers -----------------------------------------------------------------------
+
+def _stored(scan_id: str) -> tuple[str, str] | None:
+    row = execute("SELECT request_hash, response FROM scan WHERE scan_id = ?",
+                  (scan_id,)).fetchone()
+    return (row[0], row[1]) if row else None
+
+
+def _replay(stored: tuple[str, str], request_hash: str) -> dict:
+    if stored[0] != request_hash:
+        raise AckError("this scan_id was already used for a different scan",
+                       code="scan_id_conflict", field="scan_id")
+    return json.loads(stored[1])
+
+
+def _once(scan_id: str, request_hash: str, work) -> dict:
+    """Run `work()` (which stores the scan row) unless the scan_id is known; a racing
+    duplicate that loses on the UNIQUE constraint gets the winner's answer."""
+    stored = _stored(scan_id)
+    if stored:
+        return _replay(stored, request_hash)
+    try:
+        return work()
+    except IntegrityError:
+        stored = _stored(scan_id)
+        if stored is None:
+            raise
+        return _replay(stored, request_hash)
+
+
+def _store_scan(scan_id, kind, picker, task, raw, symbology, parsed, verdict, counted,
+                request_hash, response, scanned_at, now) -> None:
+    p = parsed or ParsedScan("unknown", raw)
+    execute(
+        "INSERT INTO scan (scan_id, kind, user_id, device, task_id, cart_id, raw, symbology, "
+        "gtin, lot, expiry, serial, verdict, counted, request_hash, response, scanned_at, "
+        "received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (scan_id, kind, picker.user_id, picker.device[:64], task.id if task else None,
+         task.cart_id if task else None, raw, (symbology or "")[:32], p.gtin,
+         (p.lot or None) and p.lot[:40], p.expiry.isoformat() if p.expiry else None,
+         (p.serial or None) and p.serial[:40], verdict, counted, request_hash,
+         json.dumps(response, ensure_ascii=False), scanned_at, _naive(now)))
+
+
+# ---- tasks ----------------------------------------------------------------------------------
+
+_TASK = (
+    "SELECT t.id, t.wave_id, t.cart_id, tt.id, tt.slot, tt.barcode, o.ref, t.order_id, "
+    "o.status, t.location_code, t.sku, p.name, p.image_url, t.product_id, t.quantity, "
+    "t.picked, t.short, t.seq, t.status, t.location_confirmed, c.picker_id, "
+    "t.order_line_id, t.allocation_id, t.stock_id "
+    "FROM pick_task t JOIN tote tt ON tt.id = t.tote_id "
+    "JOIN sales_order o ON o.id = t.order_id JOIN product p ON p.id = t.product_id "
+    "JOIN cart c ON c.id = t.cart_id ")
+
+
+@dataclass(frozen=True)
+class _Task:
+    id: int
+    wave_id: int
+    cart_id: int
+    tote_id: int
+    slot: int
+    tote_barcode: str | None
+    order_ref: str
+    order_id: int
+    order_status: str
+    location: str
+    sku: str
+    name: str
+    image_url: str
+    product_id: int
+    quantity: int
+    picked: int
+    short: int
+    seq: int
+    status: str
+    location_confirmed: bool
+    picker_id: int | None
+    line_id: int
+    allocation_id: int | None
+    stock_id: int
+
+    @property
+    def remaining(self) -> int:
+        return self.quantity - self.picked - self.short
+
+
+def _task(where: str, params: tuple, lock: bool = False) -> _Task | None:
+    row = execute(_TASK + where + (_lock() if lock else ""), params).fetchone()
+    if row is None:
+        return None
+    row = list(row)
+    row[19] = bool(row[19])
+    return _Task(*row)
+
+
+def _current_cart(user_id: int) -> int | None:
+    row = execute("SELECT id FROM cart WHERE picker_id = ? AND status = 'picking' "
+                  "ORDER BY id LIMIT 1", (user_id,)).fetchone()
+    return row[0] if row else None
+
+
+def _first_open(cart_id: int, lock: bool = False) -> _Task | None:
+    return _task("WHERE t.cart_id = ? AND t.status = 'open' ORDER BY t.seq LIMIT 1",
+                 (cart_id,), lock)
+
+
+def _gtins(product_id: int) -> frozenset[str]:
+    return frozenset(r[0] for r in execute("SELECT gtin FROM product_gtin WHERE product_id = ?",
+                                           (product_id,)).fetchall())
+
+
+def _unbound_totes(cart_id: int) -> int:
+    if not current_app.config["WAVEPACK"].picking.require_tote_scan:
+        return 0
+    return execute("SELECT COUNT(*) FROM tote WHERE cart_id = ? AND barcode IS NULL",
+                   (cart_id,)).fetchone()[0]
+
+
+def _payload(task: _Task | None, gtins: frozenset[str] | None = None) -> dict | None:
+    """The task as the handheld shows it (docs/handheld-protocol.md)."""
+    if task is None or task.status != "open":
+        return None
+    cfg = current_app.config["WAVEPACK"].picking
+    of = execute("SELECT MAX(seq) FROM pick_task WHERE cart_id = ? AND status <> 'cancelled'",
+                 (task.cart_id,)).fetchone()[0]
+    if _unbound_totes(task.cart_id):
+        needs = "tote"
+    elif cfg.require_location_scan and not task.location_confirmed:
+        needs = "location"
+    else:
+        needs = "item"
+    return {"task_id": task.id, "wave": task.wave_id, "cart": task.cart_id, "tote": task.slot,
+            "tote_barcode": task.tote_barcode, "order": task.order_ref,
+            "order_id": task.order_id, "location": task.location, "sku": task.sku,
+            "name": task.name, "image_url": task.image_url,
+            "gtins": sorted(gtins if gtins is not None else _gtins(task.product_id)),
+            "quantity": task.quantity, "picked": task.picked, "remaining": task.remaining,
+            "position": task.seq, "of": of, "location_confirmed": task.location_confirmed,
+            "needs": needs}
+
+
+def _next_after(task: _Task) -> dict | None:
+    if task.status == "open":
+        return _payload(task)
+    return _payload(_first_open(task.cart_id))
+
+
+def _cart_summary(cart_id: int) -> dict:
+    row = execute("SELECT wave_id FROM cart WHERE id = ?", (cart_id,)).fetchone()
+    totes = execute("SELECT t.slot, o.ref, t.barcode FROM tote t JOIN sales_order o ON "
+                    "o.id = t.order_id WHERE t.cart_id = ? ORDER BY t.slot",
+                    (cart_id,)).fetchall()
+    left = execute("SELECT COUNT(*) FROM pick_task WHERE cart_id = ? AND status = 'open'",
+                   (cart_id,)).fetchone()[0]
+    return {"id": cart_id, "wave": row[0],
+            "totes": [{"slot": s, "order": ref, "barcode": b} for s, ref, b in totes],
+            "tasks_left": left}
+
+
+def _claim_cart(picker: Picker, warehouse: str | None, now: dt.datetime) -> int | None:
+    """Give the picker the oldest unclaimed cart of a released (or running) wave."""
+    q = ("SELECT c.id, c.wave_id FROM cart c JOIN wave w ON w.id = c.wave_id "
+         "JOIN warehouse h ON h.id = w.warehouse_id WHERE c.status = 'open' "
+         "AND c.picker_id IS NULL AND w.status IN ('released', 'picking')")
+    params: tuple = ()
+    if warehouse:
+        q += " AND h.code = ?"
+        params = (warehouse,)
+    q += " ORDER BY w.id, c.seq LIMIT 1"
+    if is_postgres():
+        q += " FOR UPDATE OF c SKIP LOCKED"
+    row = execute(q, params).fetchone()
+    if row is None:
+        return None
+    cart_id, wave_id = row
+    naive = _naive(now)
+    claimed = execute("UPDATE cart SET picker_id = ?, status = 'picking', claimed_at = ? "
+                      "WHERE id = ? AND picker_id IS NULL", (picker.user_id, naive, cart_id))
+    if claimed.rowcount != 1:
+        return None
+    execute("UPDATE wave SET status = 'picking' WHERE id = ? AND status = 'released'",
+            (wave_id,))
+    audit.write([audit.row(now, picker.actor, "cart.claim", "cart", cart_id, "open", "picking",
+                           {"wave": wave_id})])
+    return cart_id
+
+
+def next_task(picker: Picker, msg: object = None) -> dict:
+    """The picker's current task; claims a cart when the picker has none."""
+    msg = _only(msg or {}, {"warehouse"})
+    warehouse = _text(msg, "warehouse", 32, required=False)
+    now = clock.now()
+    with store_db.write_tx():
+        cart_id = _current_cart(picker.user_id)
+        task = _first_open(cart_id) if cart_id is not None else None
+        if cart_id is not None and task is None:
+            # its last tasks were cancelled (orders cancelled): close it, take another
+            row = execute("SELECT wave_id FROM cart WHERE id = ?", (cart_id,)).fetchone()
+            trail: list[tuple] = []
+            _close_cart_if_done(cart_id, row[0], picker, now, trail)
+            audit.write(trail)
+            cart_id = None
+        if cart_id is None:
+            cart_id = _claim_cart(picker, warehouse, now)
+            task = _first_open(cart_id) if cart_id is not None else None
+        if cart_id is None:
+            return {"ok": True, "task": None, "cart": None}
+        return {"ok": True, "task": _payload(task), "cart": _cart_summary(cart_id)}
+
+
+def _target(picker: Picker, task_ref: int | None) -> _Task | None:
+    """The task a scan is for, locked: the named one, else the picker's current one."""
+    if task_ref is not None:
+        return _task("WHERE t.id = ?", (task_ref,), lock=True)
+    cart_id = _current_cart(picker.user_id)
+    return _first_open(cart_id, lock=True) if cart_id is not None else None
+
+
+def _check_task(picker: Picker, task: _Task | None) -> _Task:
+    if task is None:
+        raise AckError("no task to scan for: ask for task.next first", code="no_task")
+    if task.picker_id != picker.user_id:
+        raise Forbidden(f"task {task.id} belongs to another picker's cart",
+                        code="not_your_task")
+    if task.status != "open":
+        raise Conflict(f"task {task.id} is {task.status}", code="task_closed")
+    if _unbound_totes(task.cart_id):
+        raise Conflict("scan the cart's totes first", code="tote_required")
+    return task
+
+
+# ---- scan -----------------------------------------------------------------------------------
+
+def record_scan(picker: Picker, msg: object) -> dict:
+    """Verify one scan against the task and count it; the verdict ack."""
+    msg = _only(msg, {"scan_id", "raw", "symbology", "scanned_at", "task"})
+    scan_id = _scan_id(msg)
+    raw = _text(msg, "raw", MAX_RAW)
+    symbology = _text(msg, "symbology", 32, required=False)
+    scanned_at = _when(msg)
+    task_ref = _int(msg, "task", required=False)
+    request_hash = _hash("scan", {"raw": raw, "symbology": symbology, "task": task_ref})
+    parsed = parse_scan(raw, symbology)
+
+    def work() -> dict:
+        now = clock.now()
+        with store_db.write_tx():
+            task = _target(picker, task_ref)
+            stored = _stored(scan_id)
+            if stored:
+                return _replay(stored, request_hash)
+            task = _check_task(picker, task)
+            response, counted = _verdict(picker, task, parsed, now)
+            _store_scan(scan_id, "pick", picker, task, raw, symbology, parsed,
+                        response["verdict"], counted, request_hash,
+                        {"scan_id": scan_id, **response}, scanned_at, now)
+            return {"scan_id": scan_id, **response}
+
+    return _once(scan_id, request_hash, work)
+
+
+def _verdict(picker: Picker, task: _Task, parsed: ParsedScan, now: dt.datetime
+             ) -> tuple[dict, int]:
+    cfg = current_app.config["WAVEPACK"].picking
+    own = _gtins(task.product_id)
+    gtin = parsed.gtin
+    known: set[str] = set()
+    other: set[str] = set()
+    if gtin and gtin not in own:
+        if execute("SELECT 1 FROM product_gtin WHERE gtin = ?", (gtin,)).fetchone():
+            known.add(gtin)
+            if execute("SELECT 1 FROM pick_task t JOIN product_gtin g ON g.product_id = "
+                       "t.product_id WHERE t.cart_id = ? AND t.status = 'open' AND t.id <> ? "
+                       "AND g.gtin = ?", (task.cart_id, task.id, gtin)).fetchone():
+                other.add(gtin)
+    view = PickTask(task.id, task.location, own, task.sku, task.quantity - task.short,
+                    task.picked, task.location_confirmed)
+    verdict = decide(view, parsed, known_gtins=known, other_task_gtins=other,
+                     require_location_scan=cfg.require_location_scan, today=now.date())
+    after = task
+    if verdict.code == OK:
+        after = _apply(picker, task, verdict.location_confirmed, verdict.count, now)
+    response = {"ok": verdict.code == OK, "verdict": verdict.code, "expected": verdict.expected,
+                "task": task.id, "remaining": after.remaining,
+                "next": _next_after(after)}
+    return response, verdict.count
+
+
+def _apply(picker: Picker, task: _Task, confirmed: bool, count: int, now: dt.datetime
+           ) -> _Task:
+    """Write an accepted scan: the location confirmation, or one unit picked."""
+    naive = _naive(now)
+    if count == 0:
+        if not task.location_confirmed:
+            execute("UPDATE pick_task SET location_confirmed = ?, updated_at = ? WHERE id = ?",
+                    (True, naive, task.id))
+        return replace(task, location_confirmed=confirmed)
+    done = task.picked + count + task.short >= task.quantity
+    changed = execute(
+        "UPDATE pick_task SET picked = picked + ?, location_confirmed = ?, status = ?, "
+        "updated_at = ? WHERE id = ? AND status = 'open' AND picked + short + ? <= quantity",
+        (count, confirmed, "done" if done else "open", naive, task.id, count)).rowcount
+    if changed != 1:   # cannot happen under the row lock; refuse rather than over-count
+        raise Conflict(f"task {task.id} changed under this scan", code="task_closed")
+    if task.allocation_id is not None:
+        execute("UPDATE allocation SET picked = picked + ? WHERE id = ?",
+                (count, task.allocation_id))
+    execute("UPDATE order_line SET picked = picked + ? WHERE id = ?", (count, task.line_id))
+    after = replace(task, picked=task.picked + count, location_confirmed=confirmed,
+                    status="done" if done else "open")
+    trail: list[tuple] = []
+    status = task.order_status
+    if status == lifecycle.WAVED:
+        _order_status(task.order_id, status, lifecycle.PICKING, picker, now, trail)
+        status = lifecycle.PICKING
+    if done:
+        if status == lifecycle.PICKING and not execute(
+                "SELECT 1 FROM order_line WHERE order_id = ? AND picked < quantity",
+                (task.order_id,)).fetchone():
+            _order_status(task.order_id, status, lifecycle.PICKED, picker, now, trail)
+        _close_cart_if_done(task.cart_id, task.wave_id, picker, now, trail)
+    audit.write(trail)
+    return after
+
+
+def _order_status(order_id: int, old: str, new: str, picker: Picker, now: dt.datetime,
+                  trail: list) -> None:
+    lifecycle.check_move(old, new)
+    execute("UPDATE sales_order SET status = ?, updated_at = ? WHERE id = ? AND status = ?",
+            (new, _naive(now), order_id, old))
+    trail.append(audit.row(now, picker.actor, "order.status", "order", order_id, old, new))
+
+
+def _close_cart_if_done(cart_id: int, wave_id: int, picker: Picker, now: dt.datetime,
+                        trail: list) -> None:
+    if execute("SELECT 1 FROM pick_task WHERE cart_id = ? AND status = 'open'",
+               (cart_id,)).fetchone():
+        return
+    naive = _naive(now)
+    execute("UPDATE cart SET status = 'done', done_at = ? WHERE id = ? AND status = 'picking'",
+            (naive, cart_id))
+    execute("UPDATE tote SET active_barcode = NULL WHERE cart_id = ?", (cart_id,))
+    trail.append(audit.row(now, picker.actor, "cart.done", "cart", cart_id, "picking", "done"))
+    if not execute("SELECT 1 FROM cart WHERE wave_id = ? AND status IN ('open', 'picking')",
+                   (wave_id,)).fetchone():
+        execute("UPDATE wave SET status = 'done', done_at = ? WHERE id = ? "
+                "AND status IN ('released', 'picking')", (naive, wave_id))
+        trail.append(audit.row(now, picker.actor, "wave.done", "wave", wave_id, "picking",
+                               "done"))
+
+
+# ---- short pick ---------------------------------------------------------------------------
+
+def short_pick(picker: Picker, msg: object) -> dict:
+    """The bin does not hold the rest of the task: write it off, re-reserve it elsewhere
+    in the warehouse (a new task on the same cart and tote) or backorder it."""
+    msg = _only(msg, {"scan_id", "task", "found", "reason", "scanned_at"})
+    scan_id = _scan_id(msg)
+    task_ref = _int(msg, "task", required=True)
+    found = _int(msg, "found", required=True)
+    reason = _text(msg, "reason", 200, required=False) or ""
+    scanned_at = _when(msg)
+    request_hash = _hash("short", {"task": task_ref, "found": found, "reason": reason})
+
+    def work() -> dict:
+        now = clock.now()
+        with store_db.write_tx():
+            task = _target(picker, task_ref)
+            stored = _stored(scan_id)
+            if stored:
+                return _replay(stored, request_hash)
+            task = _check_task(picker, task)
+            if found != task.picked:
+                raise AckError(f"found ({found}) must equal the units already scanned on "
+                               f"this task ({task.picked}): scan each unit found first",
+                               code="bad_found", field="found")
+            response = _short(picker, task, reason, now)
+            response = {"scan_id": scan_id, **response}
+            _store_scan(scan_id, "short", picker, task, f"short:{found}", None, None, "short",
+                        0, request_hash, response, scanned_at, now)
+            return response
+
+    return _once(scan_id, request_hash, work)
+
+
+def _short(picker: Picker, task: _Task, reason: str, now: dt.datetime) -> dict:
+    missing = task.remaining
+    naive = _naive(now)
+    trail: list[tuple] = []
+    execute("UPDATE pick_task SET short = short + ?, status = 'short', updated_at = ? "
+            "WHERE id = ? AND status = 'open'", (missing, naive, task.id))
+    if task.allocation_id is not None:
+        left = execute("SELECT quantity FROM allocation WHERE id = ?",
+                       (task.allocation_id,)).fetchone()[0] - missing
+        if left > 0:
+            execute("UPDATE allocation SET quantity = ? WHERE id = ?", (left, task.allocation_id))
+        else:
+            execute("UPDATE pick_task SET allocation_id = NULL WHERE allocation_id = ?",
+                    (task.allocation_id,))
+            execute("DELETE FROM allocation WHERE id = ?", (task.allocation_id,))
+    execute("UPDATE order_line SET reserved = reserved - ? WHERE id = ?", (missing, task.line_id))
+    # the units are not in the bin: they leave its stock (and its reservation)
+    changed = execute("UPDATE stock SET on_hand = on_hand - ?, reserved = reserved - ?, "
+                      "updated_at = ? WHERE id = ? AND reserved >= ?",
+                      (missing, missing, naive, task.stock_id, missing)).rowcount
+    if changed != 1:
+        raise Conflict("the bin's stock record disagrees with its reservation; nothing written",
+                       code="stock_mismatch")
+    trail.append(audit.row(now, picker.actor, "stock.write_off", "stock", task.stock_id, "", "",
+                           {"task": task.id, "sku": task.sku, "location": task.location,
+                            "missing": missing, "reason": reason}))
+    open_exception("stock_discrepancy",
+                   f"{task.sku} at {task.location}: {missing} unit(s) not found; count the bin",
+                   order_id=task.order_id, now=now, actor=picker.actor,
+                   detail={"task": task.id, "location": task.location, "sku": task.sku,
+                           "missing": missing, "reason": reason})
+    moved = _reallocate(task, missing, now)
+    new_tasks = _new_tasks(task, moved, now)
+    got = sum(n for _, _, n in moved)
+    backordered = missing - got
+    if backordered:
+        execute("UPDATE order_line SET backordered = backordered + ? WHERE id = ?",
+                (backordered, task.line_id))
+        open_exception("short_pick", f"{task.sku}: {backordered} unit(s) short for order "
+                       f"{task.order_ref}; backordered", order_id=task.order_id, now=now,
+                       actor=picker.actor,
+                       detail={"task": task.id, "sku": task.sku, "backordered": backordered})
+        status = task.order_status
+        if status == lifecycle.WAVED:
+            _order_status(task.order_id, status, lifecycle.PICKING, picker, now, trail)
+            status = lifecycle.PICKING
+        if status == lifecycle.PICKING:
+            _order_status(task.order_id, status, lifecycle.BACKORDERED, picker, now, trail)
+    _close_cart_if_done(task.cart_id, task.wave_id, picker, now, trail)
+    audit.write(trail)
+    replenishment_alerts([task.stock_id] + [sid for _, sid, _ in moved], picker.actor, now)
+    return {"ok": True, "task": task.id, "short": missing,
+            "reallocated": [{"task_id": tid, "location": loc, "quantity": n}
+                            for tid, loc, n in new_tasks],
+            "backordered": backordered, "remaining": 0,
+            "next": _payload(_first_open(task.cart_id))}
+
+
+def _reallocate(task: _Task, missing: int, now: dt.datetime) -> list[tuple[str, int, int]]:
+    """Reserve up to `missing` units of the task's product from other bins of the same
+    warehouse (pick sequence order); returns (location, stock id, units)."""
+    wh = execute("SELECT warehouse_id FROM sales_order WHERE id = ?",
+                 (task.order_id,)).fetchone()[0]
+    rows = [r for r in lock_stock([task.product_id])
+            if r.warehouse_id == wh and r.stock_id != task.stock_id and r.available > 0]
+    rows.sort(key=lambda r: (r.pick_seq, r.stock_id))
+    moved, need = [], missing
+    naive = _naive(now)
+    for r in rows:
+        if need == 0:
+            break
+        n = min(need, r.available)
+        changed = execute("UPDATE stock SET reserved = reserved + ?, updated_at = ? "
+                          "WHERE id = ? AND on_hand - reserved >= ?",
+                          (n, naive, r.stock_id, n)).rowcount
+        if changed != 1:
+            continue
+        moved.append((r.location, r.stock_id, n))
+        need -= n
+    if moved:
+        execute("UPDATE order_line SET reserved = reserved + ? WHERE id = ?",
+                (missing - need, task.line_id))
+    return moved
+
+
+def _new_tasks(task: _Task, moved: list[tuple[str, int, int]], now: dt.datetime
+               ) -> list[tuple[int, str, int]]:
+    """Allocation rows and pick tasks (same cart and tote, at the end of the route) for
+    units re-reserved after a short pick."""
+    out = []
+    naive = _naive(now)
+    seq = execute("SELECT MAX(seq) FROM pick_task WHERE cart_id = ?",
+                  (task.cart_id,)).fetchone()[0]
+    for location, stock_id, n in moved:
+        existing = execute("SELECT id FROM allocation WHERE order_line_id = ? AND stock_id = ?",
+                           (task.line_id, stock_id)).fetchone()
+        if existing:
+            execute("UPDATE allocation SET quantity = quantity + ? WHERE id = ?",
+                    (n, existing[0]))
+            alloc_id = existing[0]
+        else:
+            alloc_id = insert_returning("allocation", ("order_line_id", "stock_id", "quantity"),
+                                        [(task.line_id, stock_id, n)], ("id",))[0][0]
+        seq += 1
+        tid = insert_returning(
+            "pick_task", ("wave_id", "cart_id", "tote_id", "order_id", "order_line_id",
+                          "allocation_id", "stock_id", "location_code", "product_id", "sku",
+                          "seq", "quantity", "updated_at"),
+            [(task.wave_id, task.cart_id, task.tote_id, task.order_id, task.line_id, alloc_id,
+              stock_id, location, task.product_id, task.sku, seq, n, naive)], ("id",))[0][0]
+        out.append((tid, location, n))
+    return out
+
+
+# ---- totes ----------------------------------------------------------------------------------
+
+def tote_scan(picker: Picker, msg: object) -> dict:
+    """Bind a tote barcode to the next unbound slot of the picker's cart."""
+    msg = _only(msg, {"scan_id", "raw", "scanned_at"})
+    scan_id = _scan_id(msg)
+    raw = _text(msg, "raw", MAX_TOTE).strip()
+    scanned_at = _when(msg)
+    request_hash = _hash("tote", {"raw": raw})
+    if parse_scan(raw).kind != "unknown":
+        raise AckError(f"{raw!r} is a location or product barcode, not a tote",
+                       code="bad_tote_barcode", field="raw")
+
+    def work() -> dict:
+        now = clock.now()
+        with store_db.write_tx():
+            cart_id = _current_cart(picker.user_id)
+            stored = _stored(scan_id)
+            if stored:
+                return _replay(stored, request_hash)
+            if cart_id is None:
+                raise AckError("no cart: ask for task.next first", code="no_task")
+            if execute("SELECT 1 FROM tote WHERE active_barcode = ?", (raw,)).fetchone():
+                raise Conflict(f"tote {raw} is already on an open cart", code="tote_in_use",
+                               field="raw")
+            free = execute("SELECT t.id, t.slot, o.ref FROM tote t JOIN sales_order o ON "
+                           "o.id = t.order_id WHERE t.cart_id = ? AND t.barcode IS NULL "
+                           "ORDER BY t.slot LIMIT 1", (cart_id,)).fetchone()
+            if free is None:
+                raise Conflict("every tote of this cart is bound already", code="no_free_tote")
+            tote_id, slot, ref = free
+            execute("UPDATE tote SET barcode = ?, active_barcode = ?, bound_at = ? WHERE id = ?",
+                    (raw, raw, _naive(now), tote_id))
+            audit.write([audit.row(now, picker.actor, "tote.bind", "tote", tote_id, "", raw,
+                                   {"cart": cart_id, "slot": slot})])
+            task = _first_open(cart_id)
+            response = {"scan_id": scan_id, "ok": True,
+                        "tote": {"slot": slot, "barcode": raw, "order": ref},
+                        "next": _payload(task)}
+            _store_scan(scan_id, "tote", picker, task, raw, None, None, "ok", 0, request_hash,
+                        response, scanned_at, now)
+            return response
+
+    try:
+        return _once(scan_id, request_hash, work)
+    except IntegrityError:   # the same barcode bound by a racing request
+        raise Conflict(f"tote {raw} is already on an open cart", code="tote_in_use",
+                       field="raw") from None

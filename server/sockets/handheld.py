@@ -1,0 +1,85 @@
+"""The `/handheld` namespace (docs/handheld-protocol.md).
+
+Connect with auth={"token": T, "device": "..."}; T comes from POST /api/v1/auth/badge.
+Flask-SocketIO runs no before/after_request hooks for socket events, so each handler
+opens its own (pooled) database connection. The handler's return value is the ack;
+every service call commits before it returns, so an ack always follows the commit.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Any, Callable
+
+from flask import request
+from flask_socketio import ConnectionRefusedError, SocketIO
+
+from ..domain.errors import DomainError
+from ..services import auth, picking
+from ..store import db as store_db
+
+log = logging.getLogger(__name__)
+NAMESPACE = "/handheld"
+ROLES = ("picker", "supervisor", "admin")
+
+_pickers: dict[str, picking.Picker] = {}    # socket id → who is connected on it
+
+
+def _error(code: str, message: str, field: str | None = None) -> dict:
+    return {"ok": False, "error": {"code": code, "message": message, "field": field}}
+
+
+def _on_connect(auth_data: Any = None) -> bool:
+    data = auth_data if isinstance(auth_data, dict) else {}
+    token, device = data.get("token"), data.get("device") or ""
+    if not isinstance(token, str) or not token or len(token) > 200:
+        raise ConnectionRefusedError({"code": "unauthenticated",
+                                      "message": "connect with auth={'token': ...}"})
+    if not isinstance(device, str) or len(device) > 64:
+        raise ConnectionRefusedError({"code": "bad_request",
+                                      "message": "device must be text of up to 64 characters"})
+    with store_db.db.connection_context():
+        who = auth.principal(token)
+    if who is None or who.kind != "staff" or who.user_id is None:
+        raise ConnectionRefusedError({"code": "unauthenticated",
+                                      "message": "unknown, expired or revoked token"})
+    if who.role not in ROLES:
+        raise ConnectionRefusedError({"code": "forbidden",
+                                      "message": f"a {who.role} cannot pick"})
+    _pickers[request.sid] = picking.Picker(who.user_id, who.badge, who.role, device)
+    return True
+
+
+def _on_disconnect(*_args) -> None:
+    _pickers.pop(request.sid, None)
+
+
+def _handler(fn: Callable[[picking.Picker, Any], dict]) -> Callable[..., dict]:
+    def handle(data: Any = None) -> dict:
+        picker = _pickers.get(request.sid)
+        if picker is None:
+            return _error("unauthenticated", "connect again with a token")
+        try:
+            with store_db.db.connection_context():
+                return fn(picker, data)
+        except DomainError as err:
+            return _error(err.code, err.message, err.field)
+        except Exception:   # never a dead ack: the handheld keeps the scan and retries
+            log.exception("handheld event failed")
+            return _error("internal", "the server could not handle this; it is safe to retry")
+    handle.__name__ = f"handheld_{fn.__name__}"
+    return handle
+
+
+def _whoami(picker: picking.Picker, _data: Any) -> dict:
+    return {"ok": True, "user": {"badge": picker.badge, "role": picker.role,
+                                 "device": picker.device},
+            "settings": picking.settings()}
+
+
+def register(sio: SocketIO) -> None:
+    sio.on("connect", namespace=NAMESPACE)(_on_connect)
+    sio.on("disconnect", namespace=NAMESPACE)(_on_disconnect)
+    for event, fn in (("whoami", _whoami), ("task.next", picking.next_task),
+                      ("scan", picking.record_scan), ("short", picking.short_pick),
+                      ("tote.scan", picking.tote_scan)):
+        sio.on(event, namespace=NAMESPACE)(_handler(fn))
