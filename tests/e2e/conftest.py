@@ -11,6 +11,7 @@ import socket
 import subprocess
 import threading
 import time
+import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -42,6 +43,19 @@ class DemoServer:
         return "".join(self.output[-last:])
 
 
+def _wait_until_listening(base: str, proc: subprocess.Popen, timeout: float = 30) -> None:
+    """`serve` prints "Running on" just before it binds the port: wait for /healthz."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(base + "/healthz", timeout=5):
+                return
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
 @contextlib.contextmanager
 def _serve_demo(data: Path, **env_extra: str):
     """`wavepack serve --demo` on a free port with its own data dir, as a user starts it."""
@@ -60,6 +74,7 @@ def _serve_demo(data: Path, **env_extra: str):
     banner = "".join(lines)
     try:
         assert proc.poll() is None, banner
+        _wait_until_listening(base, proc)
         api = re.search(r"demo-api channel: (wpc_\S+)", banner).group(1)
         sup = re.search(r"supervisor: (wps_\S+)", banner).group(1)
         server = DemoServer(base, banner, api, sup, lines)
