@@ -17,6 +17,7 @@ import argparse
 import csv
 import json
 import os
+import re
 import signal
 import socket
 import sqlite3
@@ -24,6 +25,8 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 TOKEN = "wps_test-token-1001"
@@ -513,3 +516,108 @@ def test_cli_login_bad_token_and_bad_input(server, tmp_path):
     for args, message in cases.items():
         proc = run_cli(*args, env={"WAVEPACK_HANDHELD_TOKEN": ""})
         assert message in one_error_line(proc)
+
+
+# -- the real server -----------------------------------------------------------------
+
+def _http(base: str, method: str, path: str, body: object, token: str) -> tuple[int, dict]:
+    req = urllib.request.Request(base + path, data=json.dumps(body).encode(), method=method,
+                                 headers={"Content-Type": "application/json",
+                                          "Authorization": f"Bearer {token}"})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return resp.status, json.loads(resp.read() or b"null")
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read() or b"null")
+
+
+@pytest.fixture
+def wavepack_server(tmp_path):
+    """`wavepack serve --demo` (gevent, its own SQLite data dir) on a free port."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    env.update(WAVEPACK_SERVER_DATA_DIR=str(tmp_path / "data"), PORT=str(port))
+    proc = subprocess.Popen([console_script("wavepack"), "serve", "--demo"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    banner = ""
+    while "Running on" not in banner and proc.poll() is None:
+        banner += proc.stdout.readline()
+    threading.Thread(target=proc.stdout.read, daemon=True).start()   # keep the pipe drained
+    base = f"http://127.0.0.1:{port}"
+    try:
+        assert proc.poll() is None, banner
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                urllib.request.urlopen(base + "/healthz", timeout=2).close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline, banner
+                time.sleep(0.05)
+        yield {"base": base,
+               "api": re.search(r"demo-api channel: (wpc_\S+)", banner).group(1),
+               "supervisor": re.search(r"supervisor: (wps_\S+)", banner).group(1)}
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+
+
+def test_picking_a_whole_cart_on_the_real_wavepack_server(wavepack_server, make_client,
+                                                          tmp_path):
+    from server.demo_data import PRODUCTS
+    gtin = {sku: code for sku, code, *_ in PRODUCTS}
+    base = wavepack_server["base"]
+    orders = {"HH-A": [("WP-TEE-BLK-M", 2), ("WP-SOCK-3PK-M", 1)], "HH-B": [("WP-CAP-NVY", 2)]}
+    ids = {}
+    for ref, lines in orders.items():
+        status, body = _http(base, "POST", "/api/v1/orders", {
+            "ref": ref, "placed_at": "2025-06-02T09:12:00+01:00", "currency": "GBP",
+            "paid": True, "ship_to": {"name": "O B", "phone": "+447700900101",
+                                      "address1": "27 Granby St", "city": "Leicester",
+                                      "postcode": "LE1 6EJ", "country": "GB"},
+            "lines": [{"sku": s, "quantity": q, "unit_price": "10.00"} for s, q in lines]},
+            wavepack_server["api"])
+        assert status == 201, body
+        ids[ref] = body["id"]
+    status, wave = _http(base, "POST", "/api/v1/waves",
+                         {"warehouse": "main", "max_orders": 40, "totes": 4},
+                         wavepack_server["supervisor"])
+    assert status == 201, wave
+    status, _ = _http(base, "POST", f"/api/v1/waves/{wave['id']}/release", {},
+                      wavepack_server["supervisor"])
+    assert status == 200
+
+    with pytest.raises(ConnectRefused) as refused:
+        make_client(base, "wps_not-a-token", queue_path=tmp_path / "r.sqlite3").connect()
+    assert refused.value.code == "unauthenticated"
+
+    acks: list = []
+    client = make_client(base, login(base, "1001", "1111")["token"], acks=acks).start()
+    assert client.whoami()["user"]["device"] == "HH-07"
+    task = client.task_next()["task"]
+    for _ in range(20):                          # 3 tasks: 3 location scans + 5 units
+        if task is None:
+            break
+        client.scan(task["location"] if task["needs"] == "location" else gtin[task["sku"]])
+        assert client.wait_drained(10)
+        assert acks[-1].ack["verdict"] == "ok", acks[-1].ack
+        task = acks[-1].ack["next"]
+    assert task is None and len(acks) == 8
+    for ref, lines in orders.items():
+        status, order = _http(base, "GET", f"/api/v1/orders/{ids[ref]}", None,
+                              wavepack_server["supervisor"])
+        assert {ln["sku"]: ln["picked"] for ln in order["lines"]} == dict(lines), order
+
+    # a lost ack resent from another queue: the server's first verdict, counted once
+    replay = make_client(base, login(base, "1001", "1111")["token"],
+                         queue_path=tmp_path / "replay.sqlite3")
+    first = acks[3]
+    replay.enqueue(first.event, first.payload)
+    replay.start()
+    assert replay.wait_drained(10)
+    assert replay.queue.ack_for(first.scan_id) == first.ack
+    status, order = _http(base, "GET", f"/api/v1/orders/{ids['HH-A']}", None,
+                          wavepack_server["supervisor"])
+    assert {ln["sku"]: ln["picked"] for ln in order["lines"]} == dict(orders["HH-A"])
