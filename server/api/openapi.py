@@ -393,6 +393,19 @@ def _wave_paths() -> dict:
                                         400, 401, 403, 422),
             },
         },
+        "/api/v1/metrics/handheld": {"get": {
+            "tags": ["waves"], "operationId": "handheldMetrics",
+            "summary": "Server-side handling time of handheld events in this process "
+                       "(supervisor or admin)",
+            "parameters": [_query("reset", "1 = start a new window after reading",
+                                  {"type": "string", "enum": ["0", "1"]})],
+            "responses": _responses(_ok(200, "per event: n, median_ms, p99_ms, max_ms, errors",
+                                        {"type": "object", "additionalProperties": {
+                                            "type": "object",
+                                            "required": ["n", "median_ms", "p99_ms", "max_ms",
+                                                         "errors"]}}),
+                                    400, 401, 403),
+        }},
         "/api/v1/waves/{wave_id}": {
             "parameters": [WAVE_ID],
             "get": {"tags": ["waves"], "operationId": "getWave", "summary": "One wave",

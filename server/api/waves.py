@@ -44,3 +44,12 @@ def release_wave(wave_id: int):
 def cancel_wave(wave_id: int):
     p = require_staff("supervisor", "admin")
     return jsonify(waves.cancel(wave_id, p.actor))
+
+
+@bp.get("/metrics/handheld")
+def handheld_metrics():
+    """Server-side handling time per handheld event (median, p99) over the last events of
+    this process; ?reset=1 starts a new window (benchmarks)."""
+    require_staff("supervisor", "admin")
+    from ..sockets import metrics
+    return jsonify(metrics.snapshot(reset=request.args.get("reset") == "1"))

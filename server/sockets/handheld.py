@@ -8,6 +8,7 @@ every service call commits before it returns, so an ack always follows the commi
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any, Callable
 
 from flask import request
@@ -16,6 +17,7 @@ from flask_socketio import ConnectionRefusedError, SocketIO
 from ..domain.errors import DomainError
 from ..services import auth, picking
 from ..store import db as store_db
+from . import metrics
 
 log = logging.getLogger(__name__)
 NAMESPACE = "/handheld"
@@ -53,21 +55,28 @@ def _on_disconnect(*_args) -> None:
     _pickers.pop(request.sid, None)
 
 
-def _handler(fn: Callable[[picking.Picker, Any], dict]) -> Callable[..., dict]:
+def _handler(event: str, fn: Callable[[picking.Picker, Any], dict]) -> Callable[..., dict]:
     def handle(data: Any = None) -> dict:
-        picker = _pickers.get(request.sid)
-        if picker is None:
-            return _error("unauthenticated", "connect again with a token")
-        try:
-            with store_db.db.connection_context():
-                return fn(picker, data)
-        except DomainError as err:
-            return _error(err.code, err.message, err.field)
-        except Exception:   # never a dead ack: the handheld keeps the scan and retries
-            log.exception("handheld event failed")
-            return _error("internal", "the server could not handle this; it is safe to retry")
+        started = time.perf_counter()
+        answer = _answer(fn, data)
+        metrics.record(event, time.perf_counter() - started, "error" not in answer)
+        return answer
     handle.__name__ = f"handheld_{fn.__name__}"
     return handle
+
+
+def _answer(fn: Callable[[picking.Picker, Any], dict], data: Any) -> dict:
+    picker = _pickers.get(request.sid)
+    if picker is None:
+        return _error("unauthenticated", "connect again with a token")
+    try:
+        with store_db.db.connection_context():
+            return fn(picker, data)
+    except DomainError as err:
+        return _error(err.code, err.message, err.field)
+    except Exception:   # never a dead ack: the handheld keeps the scan and retries
+        log.exception("handheld event failed")
+        return _error("internal", "the server could not handle this; it is safe to retry")
 
 
 def _whoami(picker: picking.Picker, _data: Any) -> dict:
@@ -82,4 +91,4 @@ def register(sio: SocketIO) -> None:
     for event, fn in (("whoami", _whoami), ("task.next", picking.next_task),
                       ("scan", picking.record_scan), ("short", picking.short_pick),
                       ("tote.scan", picking.tote_scan)):
-        sio.on(event, namespace=NAMESPACE)(_handler(fn))
+        sio.on(event, namespace=NAMESPACE)(_handler(event, fn))

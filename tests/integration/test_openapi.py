@@ -36,7 +36,7 @@ PATHS = (
     "/api/v1/orders/{order_id}/cancel", "/api/v1/orders/{order_id}/release",
     "/api/v1/orders:import", "/api/v1/stock", "/api/v1/stock/receipts",
     "/api/v1/waves", "/api/v1/waves/{wave_id}", "/api/v1/waves/{wave_id}/release",
-    "/api/v1/waves/{wave_id}/cancel", "/webhooks/shopify/{channel}", "/webhooks/woocommerce/{channel}",
+    "/api/v1/waves/{wave_id}/cancel", "/api/v1/metrics/handheld", "/webhooks/shopify/{channel}", "/webhooks/woocommerce/{channel}",
 )
 
 # Which tokens make sense for an operation; hypothesis draws one per example, so both a

@@ -357,3 +357,17 @@ def test_scan_rows_keep_the_audit_trail(floor):
                                                        ("pick", "HH-p1", "ok", 1)]
     assert rows[1][3] == GTIN["SOCK"].rjust(14, "0") and rows[1][4] == "LOT7"
     assert rows[0][7] is not None
+
+
+def test_handling_times_are_measured_per_event(floor):
+    floor.order("A-1", (("SOCK", 1),))
+    floor.wave()
+    floor.api("get", "/api/v1/metrics/handheld?reset=1")
+    hh = floor.socket("p1")
+    ack(hh, "task.next")
+    scan(hh, BIN["SOCK"])
+    ack(hh, "scan", {"raw": "no scan id"})
+    got = floor.api("get", "/api/v1/metrics/handheld").get_json()
+    assert got["task.next"]["n"] == 1 and got["scan"]["n"] == 2
+    assert got["scan"]["errors"] == 1 and 0 < got["scan"]["median_ms"] <= got["scan"]["max_ms"]
+    assert floor.api("get", "/api/v1/metrics/handheld", floor.tokens["p1"]).status_code == 403
