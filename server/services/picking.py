@@ -540,9 +540,18 @@ def _short(picker: Picker, task: _Task, reason: str, now: dt.datetime) -> dict:
     if changed != 1:
         raise Conflict("the bin's stock record disagrees with its reservation; nothing written",
                        code="stock_mismatch")
+    # the picker found the bin without the rest: its unreserved units are not there either
+    # (they come back with the cycle count the exception asks for), so nothing new is
+    # reserved from it in the meantime
+    spare = execute("SELECT on_hand - reserved FROM stock WHERE id = ?",
+                    (task.stock_id,)).fetchone()[0]
+    if spare > 0:
+        execute("UPDATE stock SET on_hand = on_hand - ? WHERE id = ? AND on_hand - reserved >= ?",
+                (spare, task.stock_id, spare))
     trail.append(audit.row(now, picker.actor, "stock.write_off", "stock", task.stock_id, "", "",
                            {"task": task.id, "sku": task.sku, "location": task.location,
-                            "missing": missing, "reason": reason}))
+                            "missing": missing, "unreserved_written_off": spare,
+                            "reason": reason}))
     open_exception("stock_discrepancy",
                    f"{task.sku} at {task.location}: {missing} unit(s) not found; count the bin",
                    order_id=task.order_id, now=now, actor=picker.actor,

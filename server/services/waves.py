@@ -122,17 +122,22 @@ def plan_wave(warehouse_code: str, max_orders: int, totes: int, actor: str,
 
 
 def _open_picks(order_ids: list[int]) -> dict[int, list[_Pick]]:
-    """Unpicked reserved units of these orders, per order, by line."""
+    """Reserved units of these orders that are neither picked nor on an open pick task
+    (an order backordered mid-cart keeps its other tasks), per order, by line."""
     if not order_ids:
         return {}
     rows = select_in(
         "SELECT ol.order_id, a.id, ol.id, ol.line_no, a.stock_id, l.code, ol.product_id, "
-        "ol.sku, a.quantity - a.picked, p.length_mm * p.width_mm * p.height_mm "
+        "ol.sku, a.quantity - a.picked - COALESCE(t.open, 0), "
+        "p.length_mm * p.width_mm * p.height_mm "
         "FROM allocation a JOIN order_line ol ON ol.id = a.order_line_id "
         "JOIN stock s ON s.id = a.stock_id JOIN location l ON l.id = s.location_id "
         "JOIN product p ON p.id = ol.product_id "
-        "WHERE ol.order_id IN ({in}) AND a.quantity > a.picked ORDER BY ol.order_id, "
-        "ol.line_no, a.id", order_ids)
+        "LEFT JOIN (SELECT allocation_id, SUM(quantity - picked - short) AS open "
+        "FROM pick_task WHERE status = 'open' GROUP BY allocation_id) t "
+        "ON t.allocation_id = a.id "
+        "WHERE ol.order_id IN ({in}) AND a.quantity - a.picked - COALESCE(t.open, 0) > 0 "
+        "ORDER BY ol.order_id, ol.line_no, a.id", order_ids)
     out: dict[int, list[_Pick]] = {}
     for oid, aid, lid, line_no, sid, code, pid, sku, qty, mm3 in rows:
         out.setdefault(oid, []).append(_Pick(aid, lid, line_no, sid, code, pid, sku, qty,
