@@ -65,7 +65,7 @@ class JobsConfig:
     enabled: bool = True                 # run the scheduled jobs inside `wavepack serve`
     expire_unpaid_every_minutes: float = 5
     woocommerce_pull_every_minutes: float = 15
-    auto_wave_every_minutes: float = 0   # 0 = off; else plan and release a wave per warehouse
+    auto_wave_every_minutes: float = 0.0   # 0 = off; else plan and release a wave per warehouse
 
 
 @dataclass(frozen=True)

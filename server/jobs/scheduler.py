@@ -1,5 +1,5 @@
 """Scheduled jobs inside `wavepack serve`: expire unpaid orders, pull WooCommerce orders
-that a webhook missed. One daemon thread; each job runs in its own app context and
+that a webhook missed, plan and release automatic pick waves (when configured). One daemon thread; each job runs in its own app context and
 connection, and a failing job is logged and tried again next time."""
 from __future__ import annotations
 
@@ -27,6 +27,13 @@ def _pull_woocommerce(app: Flask) -> None:
         log.info("woocommerce pull %s: %s", ch.name, pull_woocommerce(ch.name))
 
 
+def _auto_wave(app: Flask) -> None:
+    from ..services.waves import auto_waves
+    made = auto_waves()
+    if made:
+        log.info("automatic waves planned and released: %s", made)
+
+
 def start(app: Flask, stop: threading.Event | None = None) -> threading.Thread:
     """Start the scheduler thread (daemon); set `stop` to end it."""
     cfg = app.config["WAVEPACK"].jobs
@@ -34,6 +41,8 @@ def start(app: Flask, stop: threading.Event | None = None) -> threading.Thread:
         ("expire-unpaid", cfg.expire_unpaid_every_minutes * 60, _expire),
         ("woocommerce-pull", cfg.woocommerce_pull_every_minutes * 60, _pull_woocommerce),
     ]
+    if cfg.auto_wave_every_minutes > 0:
+        jobs.append(("auto-wave", cfg.auto_wave_every_minutes * 60, _auto_wave))
     stop = stop or threading.Event()
     thread = threading.Thread(target=_loop, args=(app, jobs, stop), name="wavepack-jobs",
                               daemon=True)

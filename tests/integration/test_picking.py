@@ -397,3 +397,36 @@ def test_backordered_after_a_short_is_waved_again_for_the_rest_only(floor):
     order = floor.order_json(a)
     assert order["status"] == "picked"
     assert [(ln["picked"], ln["backordered"]) for ln in order["lines"]] == [(2, 0), (1, 0)]
+
+
+def test_scheduled_waves_plan_and_release_by_themselves(db_url):
+    import threading
+    import time
+
+    from server.jobs import scheduler
+    app = make_app(db_url, picking={**PICK_CFG, "auto_wave_min_orders": 2},
+                   jobs={"auto_wave_every_minutes": 0.01, "expire_unpaid_every_minutes": 60,
+                         "woocommerce_pull_every_minutes": 60})
+    floor = build_floor(app)
+    floor.order("A-1", (("SOCK", 1),))
+    with app.app_context():
+        from server.services.waves import auto_waves
+        from server.store.db import db
+        with db.connection_context():
+            assert auto_waves() == []                 # one ready order: below the minimum
+    floor.order("B-1", (("MUG", 1),))
+    stop = threading.Event()
+    thread = scheduler.start(app, stop)
+    try:
+        deadline = time.monotonic() + 20
+        waves = []
+        while time.monotonic() < deadline and not waves:
+            waves = floor.api("get", "/api/v1/waves").get_json()["waves"]
+            time.sleep(0.2)
+    finally:
+        stop.set()
+        thread.join(10)
+    assert len(waves) == 1 and waves[0]["status"] == "released" and waves[0]["orders"] == 2
+    assert waves[0]["created_by"] == "job:auto-wave"
+    hh = floor.socket("p1")
+    assert ack(hh, "task.next")["task"] is not None
