@@ -128,7 +128,9 @@ def _coerce(cls: type, raw: Mapping[str, Any], section: str) -> Any:
         if key not in fields:
             raise ValueError(f"unknown config key {section}.{key}")
         default = fields[key].default
-        if isinstance(default, bool):
+        if fields[key].type in ("float", float):   # `= 5` would otherwise read as int
+            value = float(value)
+        elif isinstance(default, bool):
             value = value if isinstance(value, bool) else str(value).lower() in ("1", "true", "yes")
         elif isinstance(default, int):
             value = int(value)
