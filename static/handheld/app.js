@@ -539,6 +539,10 @@
     setInterval(() => { if (state.idle && !state.task) taskNext(); }, IDLE_POLL_MS);
   }
 
+  // the page shell from a cache when the network is gone (sw.js); needs a secure origin
+  if ("serviceWorker" in navigator) {
+    navigator.serviceWorker.register("sw.js").catch((e) => console.warn("no offline shell", e));
+  }
   state.lang = pickLanguage();
   wire();
   applyLanguage();

@@ -124,8 +124,10 @@ def _pending(page) -> int:
 
 def _work_offline(page, context, task: dict) -> int:
     """Lose the network at the start of `task`; scan its location and every unit while
-    offline; reload the page (the scans must survive in IndexedDB); get the network back
-    and wait until they have replayed. Returns the units scanned."""
+    offline; reload the page, still offline (the service worker serves it, the scans are
+    read back from IndexedDB); get the network back and wait until they have replayed.
+    Returns the units scanned."""
+    page.wait_for_function("navigator.serviceWorker.controller !== null")
     context.set_offline(True)
     page.wait_for_selector("#conn[data-status=offline]")
     typed = [task["location"]] + [GTIN[task["sku"]]] * task["remaining"]
@@ -135,18 +137,15 @@ def _work_offline(page, context, task: dict) -> int:
     assert page.text_content("#pending") == f"{len(typed)} waiting to send"
     assert _task(page)["picked"] == task["picked"], "the page must not count by itself"
 
-    # back online but with the Socket.IO endpoint unreachable: reload, and the queue is
-    # still there (read back from IndexedDB), in the order it was typed
-    page.route("**/socket.io/**", lambda route: route.abort())
-    context.set_offline(False)
     page.reload()
     page.wait_for_function(f"document.getElementById('pending').dataset.count === '{len(typed)}'")
+    assert page.get_attribute("#conn", "data-status") == "offline"
     stored = page.evaluate(f"() => Outbox.all('{PICKER_BADGE}')")
-    assert [r["payload"]["raw"] for r in stored] == typed
+    assert [r["payload"]["raw"] for r in stored] == typed      # in the order typed
     assert all(r["event"] == "scan" for r in stored)
     assert len({r["scan_id"] for r in stored}) == len(typed)
 
-    page.unroute("**/socket.io/**")
+    context.set_offline(False)
     page.wait_for_selector("#conn[data-status=online]", timeout=15_000)
     page.wait_for_selector("#pending[hidden]", state="attached", timeout=15_000)
     page.wait_for_function(f"""() => {{ const t = document.getElementById('task');
