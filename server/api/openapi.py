@@ -94,6 +94,7 @@ ORDER = {
             "problems": {"type": "array", "items": ref("Problem"),
                          "description": "why an `invalid` order cannot be fulfilled"},
             "source_updated_at": _nullable("string", format="date-time"),
+            "ship_by": _nullable("string", format="date-time"),
             "created_at": _TIME, "updated_at": _TIME,
         },
     }],

@@ -232,7 +232,19 @@ def parse_native_order(payload: dict) -> OrderDraft:
         total=_json_amount(payload, "total", "total", None),
         shipping=_json_amount(payload, "shipping", "shipping", Decimal(0)),
         discount=_json_amount(payload, "discount", "discount", Decimal(0)),
-        carrier=_json_str(payload, "carrier", "carrier"))
+        carrier=_json_str(payload, "carrier", "carrier"),
+        ship_by=_json_time(payload, "ship_by"))
+
+
+def _json_time(payload: dict, name: str) -> dt.datetime | None:
+    """An optional ISO-8601 time field (with offset)."""
+    raw = _json_str(payload, name, name)
+    if not raw:
+        return None
+    try:
+        return parse_timestamp(raw)
+    except ValueError as err:
+        raise Unprocessable(f"{name}: {err}", field=name) from None
 
 
 # -------------------------------------------------------------------- CSV plumbing

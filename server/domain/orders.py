@@ -54,6 +54,7 @@ class OrderDraft:
     carrier: str = ""
     source: str = ""                     # sub-channel, e.g. the CSV 'channel' column
     source_updated_at: dt.datetime | None = None
+    ship_by: dt.datetime | None = None   # the storefront's promised dispatch time, if any
     cancelled: bool = False
     extra: dict = field(default_factory=dict, compare=False)
 

@@ -121,7 +121,7 @@ def storage_problems(draft: OrderDraft) -> list[Problem]:
     for name, value, limit in amounts:
         if value is not None and abs(value) > limit:
             problems.append(Problem(name, "out_of_range", f"{name} beyond ±{limit}"))
-    for name in ("placed_at", "source_updated_at"):
+    for name in ("placed_at", "source_updated_at", "ship_by"):
         value = getattr(draft, name)
         try:
             bad = value is not None and not EARLIEST <= value <= LATEST

@@ -57,6 +57,7 @@ def to_dict(order: Order, *, full: bool = True) -> dict:
         "problems": json.loads(order.problems) if order.problems else [],
         "source_updated_at": order.source_updated_at.isoformat()
         if order.source_updated_at else None,
+        "ship_by": order.ship_by.isoformat() if order.ship_by else None,
         "created_at": order.created_at.isoformat(), "updated_at": order.updated_at.isoformat(),
     })
     return body

@@ -147,6 +147,7 @@ class Order(Base):
     phone_key = CharField(default="")
     address_key = CharField(default="")
     source_updated_at = UtcDateTimeField(null=True)
+    ship_by = UtcDateTimeField(null=True)
     created_at = UtcDateTimeField()
     updated_at = UtcDateTimeField()
 

@@ -430,3 +430,36 @@ def test_scheduled_waves_plan_and_release_by_themselves(db_url):
     assert waves[0]["created_by"] == "job:auto-wave"
     hh = floor.socket("p1")
     assert ack(hh, "task.next")["task"] is not None
+
+
+def test_urgent_orders_are_waved_first(floor):
+    late = dt.datetime(2031, 1, 1, tzinfo=dt.timezone.utc)
+    soon = dt.datetime(2030, 1, 1, tzinfo=dt.timezone.utc)
+    floor.order("PLAIN", (("SOCK", 1),), ship_by=late)
+    floor.order("SOON", (("MUG", 1),), ship_by=soon)
+    floor.order("EXPRESS", (("TEE", 1),), carrier="DHL Express", ship_by=late)
+    floor.order("VIP", (("CAP", 1),), priority=5, ship_by=late)
+    picked = []
+    for _ in range(4):
+        wave = floor.wave(max_orders=1, release=False)
+        picked += [t["order"] for t in wave["carts"][0]["totes"]]
+    assert picked == ["VIP", "EXPRESS", "SOON", "PLAIN"]
+
+
+def test_ship_by_is_taken_from_the_native_api(floor):
+    from server.services.auth import create_token
+    with floor.app.app_context():
+        from server.store.db import db
+        with db.connection_context():
+            token = create_token(channel="api")
+    body = {"ref": "N-1", "placed_at": "2025-06-02T09:12:00+01:00", "currency": "GBP",
+            "paid": True, "ship_by": "2025-06-03T12:00:00Z",
+            "ship_to": {"name": "O B", "phone": "+447700900101", "address1": "27 Granby St",
+                        "city": "Leicester", "postcode": "LE1 6EJ", "country": "GB"},
+            "lines": [{"sku": "SOCK", "quantity": 1, "unit_price": "4.00"}]}
+    r = floor.api("post", "/api/v1/orders", token, json=body)
+    assert r.status_code == 201, r.get_json()
+    assert r.get_json()["ship_by"].startswith("2025-06-03T12:00:00")
+    bad = floor.api("post", "/api/v1/orders", token, json={**body, "ref": "N-2",
+                                                             "ship_by": "soon"})
+    assert bad.status_code == 422

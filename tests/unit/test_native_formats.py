@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import time
 from decimal import Decimal
 
 import pytest
@@ -363,19 +362,16 @@ def test_header_only_file_has_no_orders():
 
 
 @pytest.mark.slow
-def test_100k_orders_parse_in_a_few_seconds():
+def test_100k_orders_parse_whole():
     rows = [HEADER]
     for n in range(100_000):
         rows.append(ROW.format(ref=f"P-{n}"))
         if n % 2:
             rows.append(ROW.format(ref=f"P-{n}").replace("WP-TEE-BLK-M,1,", "WP-CAP-NVY,2,"))
     data = ("\n".join(rows) + "\n").encode()
-    start = time.perf_counter()
-    result = parse_orders_csv(data)
-    elapsed = time.perf_counter() - start
+    result = parse_orders_csv(data)      # its speed is measured by `make bench` (intake)
     assert len(result.orders) == 100_000 and result.errors == []
     assert result.orders[-1].lines == (len(rows) - 1, len(rows))
-    assert elapsed < 15, f"{elapsed:.1f} s"
 
 
 # ------------------------------------------------------------------------ native JSON
