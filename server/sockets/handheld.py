@@ -30,23 +30,25 @@ def _error(code: str, message: str, field: str | None = None) -> dict:
     return {"ok": False, "error": {"code": code, "message": message, "field": field}}
 
 
+def _refuse(code: str, message: str) -> ConnectionRefusedError:
+    """A refused connect: the client's connect_error has message = the text and
+    data = {"code", "message"} (python-socketio puts a second argument in `data`)."""
+    return ConnectionRefusedError(message, {"code": code, "message": message})
+
+
 def _on_connect(auth_data: Any = None) -> bool:
     data = auth_data if isinstance(auth_data, dict) else {}
     token, device = data.get("token"), data.get("device") or ""
     if not isinstance(token, str) or not token or len(token) > 200:
-        raise ConnectionRefusedError({"code": "unauthenticated",
-                                      "message": "connect with auth={'token': ...}"})
+        raise _refuse("unauthenticated", "connect with auth={'token': ...}")
     if not isinstance(device, str) or len(device) > 64:
-        raise ConnectionRefusedError({"code": "bad_request",
-                                      "message": "device must be text of up to 64 characters"})
+        raise _refuse("bad_request", "device must be text of up to 64 characters")
     with store_db.db.connection_context():
         who = auth.principal(token)
     if who is None or who.kind != "staff" or who.user_id is None:
-        raise ConnectionRefusedError({"code": "unauthenticated",
-                                      "message": "unknown, expired or revoked token"})
+        raise _refuse("unauthenticated", "unknown, expired or revoked token")
     if who.role not in ROLES:
-        raise ConnectionRefusedError({"code": "forbidden",
-                                      "message": f"a {who.role} cannot pick"})
+        raise _refuse("forbidden", f"a {who.role} cannot pick")
     _pickers[request.sid] = picking.Picker(who.user_id, who.badge, who.role, device)
     return True
 

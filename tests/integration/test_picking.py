@@ -463,3 +463,20 @@ def test_ship_by_is_taken_from_the_native_api(floor):
     bad = floor.api("post", "/api/v1/orders", token, json={**body, "ref": "N-2",
                                                              "ship_by": "soon"})
     assert bad.status_code == 422
+
+
+def test_a_refused_connect_says_why(floor):
+    sio = floor.app.extensions["socketio"]
+    bad = sio.test_client(floor.app, namespace="/handheld", auth={"token": "nope"})
+    assert not bad.is_connected("/handheld")
+    packer = floor.socket("k1")
+    assert not packer.is_connected("/handheld")
+    from flask_socketio import ConnectionRefusedError
+
+    from server.sockets.handheld import _on_connect
+    with floor.app.test_request_context():
+        with pytest.raises(ConnectionRefusedError) as err:
+            _on_connect({"token": floor.tokens["k1"]})
+    assert err.value.error_args == {"message": "a packer cannot pick",
+                                    "data": {"code": "forbidden",
+                                             "message": "a packer cannot pick"}}
