@@ -1,7 +1,8 @@
 """Benchmarks: bulk order intake and storefront webhooks, each against a baseline measured
 in the same run, printed as one table followed by the command that produced it.
 
-    python -m tests.bench.run [--quick] [--only intake|webhooks|routing|batching|decoding] [--orders N]
+    python -m tests.bench.run [--quick] [--only intake|webhooks|routing|batching|decoding|scans]
+        [--orders N]
 
 Targets (from the issue): bulk intake with validation and reservation ≥ 2,000 orders/s on
 SQLite and ≥ 1,000 orders/s on PostgreSQL (3-line orders, 10,000 of them), 100,000 orders
@@ -65,6 +66,11 @@ def main(argv: list[str] | None = None) -> int:
         from . import decoding
         print()
         failed |= decoding.main([]) != 0
+    if args.only in (None, "scans"):
+        # W2 scan verdicts: its own table (gevent server against the threading baseline)
+        from . import scans
+        print()
+        failed |= scans.main(["--quick"] * args.quick + ["--no-pg"] * args.no_pg) != 0
     return 1 if failed else 0
 
 
@@ -84,7 +90,8 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m tests.bench.run",
                                 description=__doc__.split("\n")[0])
     p.add_argument("--quick", action="store_true", help="skip the 100,000-order run")
-    p.add_argument("--only", choices=("intake", "webhooks", "routing", "batching", "decoding"))
+    p.add_argument("--only", choices=("intake", "webhooks", "routing", "batching", "decoding",
+                                      "scans"))
     p.add_argument("--orders", type=int, default=10_000, help="orders in the bulk runs")
     p.add_argument("--chunk", type=int, default=500, help="orders per transaction (bulk)")
     p.add_argument("--naive", type=int, default=1_000,
