@@ -40,20 +40,33 @@ def need(condition: bool, what: str) -> None:
     pytest.skip(f"{what} not available")
 
 
-def _pg_available() -> bool:
-    try:
-        import psycopg
-        with psycopg.connect(PG_BASE.replace("postgresql://", "postgresql://", 1),
-                             connect_timeout=3):
-            return True
-    except Exception:
-        return False
+_pg_problem: list[str] = []
+
+
+def _pg_available(wait_s: float = 30.0) -> bool:
+    """PostgreSQL answers. A server that is there but busy (all connection slots taken by
+    a parallel run, slow to accept under load) is waited for; one that refuses
+    connections (not running) fails after the same wait."""
+    import time
+    import psycopg
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            with psycopg.connect(PG_BASE, connect_timeout=5):
+                return True
+        except Exception as err:   # noqa: BLE001 (any failure means: not usable yet)
+            if time.monotonic() >= deadline:
+                _pg_problem[:] = [str(err).strip().splitlines()[0] if str(err) else repr(err)]
+                return False
+            time.sleep(1.0)
 
 
 @pytest.fixture(scope="session")
 def pg_schema():
     """A fresh schema for this run (and xdist worker); dropped at the end."""
-    need(_pg_available(), "PostgreSQL at 127.0.0.1:5432 (database test)")
+    ok = _pg_available()
+    need(ok, "PostgreSQL at 127.0.0.1:5432 (database test)"
+         + (f" [{_pg_problem[0]}]" if not ok and _pg_problem else ""))
     import psycopg
     worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
     schema = f"wp_test_{worker}_{uuid.uuid4().hex[:8]}"
