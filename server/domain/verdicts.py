@@ -17,7 +17,9 @@ Verdict codes and what each one means (checked in this order):
     The task's own product, but its GS1 expiry date (AI 17) is before ``today``. Checked
     before ``over_pick``: an expired unit on the shelf is reported even on a full line.
 ``over_pick``
-    The task's own product, but ``picked`` already equals (or exceeds) ``quantity``.
+    The task's own product, but ``picked`` already equals (or exceeds) ``quantity``; or a
+    product whose task on this cart is already complete (``done_task_gtins``): one unit
+    too many of the line just finished.
 ``not_in_task``
     A known product that is not this task's but belongs to another open task of the same
     picker (``other_task_gtins``): the picker is at the right product for a *different*
@@ -112,11 +114,12 @@ def _location_verdict(task: PickTask, parsed: ParsedScan, needs_location: bool) 
 
 def decide(task: PickTask, parsed: ParsedScan, *, known_gtins: Collection[str],
            other_task_gtins: Collection[str], require_location_scan: bool = True,
-           today: date) -> Verdict:
+           today: date, done_task_gtins: Collection[str] = ()) -> Verdict:
     """The verdict for one parsed scan against `task` (rules in the module docstring).
 
     known_gtins: every GTIN-14 in the catalogue (the task's own count as known anyway);
-    other_task_gtins: GTIN-14s of this picker's other open tasks (cart, wave)."""
+    other_task_gtins: GTIN-14s of this picker's other open tasks (cart, wave);
+    done_task_gtins: GTIN-14s of this picker's tasks already complete."""
     needs_location = require_location_scan and not task.location_confirmed
     confirmed = task.location_confirmed
 
@@ -142,4 +145,6 @@ def decide(task: PickTask, parsed: ParsedScan, *, known_gtins: Collection[str],
         return Verdict(OK, expected_for(after, needs_location=False), confirmed, 1)
     if gtin is not None and gtin in other_task_gtins:
         return verdict(NOT_IN_TASK)
+    if gtin is not None and gtin in done_task_gtins:
+        return verdict(OVER_PICK)
     return verdict(WRONG_ITEM)

@@ -400,17 +400,23 @@ def _verdict(picker: Picker, task: _Task, parsed: ParsedScan, now: dt.datetime
     gtin = parsed.gtin
     known: set[str] = set()
     other: set[str] = set()
+    done: set[str] = set()
     if gtin and gtin not in own:
         if execute("SELECT 1 FROM product_gtin WHERE gtin = ?", (gtin,)).fetchone():
             known.add(gtin)
-            if execute("SELECT 1 FROM pick_task t JOIN product_gtin g ON g.product_id = "
-                       "t.product_id WHERE t.cart_id = ? AND t.status = 'open' AND t.id <> ? "
-                       "AND g.gtin = ?", (task.cart_id, task.id, gtin)).fetchone():
+            states = {r[0] for r in execute(
+                "SELECT t.status FROM pick_task t JOIN product_gtin g ON g.product_id = "
+                "t.product_id WHERE t.cart_id = ? AND t.id <> ? AND g.gtin = ? "
+                "AND t.status IN ('open', 'done')", (task.cart_id, task.id, gtin)).fetchall()}
+            if "open" in states:
                 other.add(gtin)
+            elif "done" in states:
+                done.add(gtin)
     view = PickTask(task.id, task.location, own, task.sku, task.quantity - task.short,
                     task.picked, task.location_confirmed)
     verdict = decide(view, parsed, known_gtins=known, other_task_gtins=other,
-                     require_location_scan=cfg.require_location_scan, today=now.date())
+                     done_task_gtins=done, require_location_scan=cfg.require_location_scan,
+                     today=now.date())
     after = task
     if verdict.code == OK:
         after = _apply(picker, task, verdict.location_confirmed, verdict.count, now)

@@ -172,20 +172,18 @@ def test_a_whole_cart_with_every_verdict(floor):
     assert ack(hh, "task.next") == {"ok": True, "task": None, "cart": None}
 
 
-def test_over_pick_when_the_task_is_full(floor):
-    floor.order("A-1", (("SOCK", 1), ("MUG", 1)))
+def test_one_unit_too_many_is_an_over_pick(floor):
+    a = floor.order("A-1", (("SOCK", 1), ("MUG", 1)))
     floor.wave()
     hh = floor.socket("p1")
     task = ack(hh, "task.next")["task"]
     scan(hh, task["location"])
-    # name the first task explicitly after it is full: it is closed (task_closed); an
-    # over-pick is a unit scanned for an open task that has nothing left, which happens
-    # when the same unit is scanned for a task filled by a short: see test_short_*.
-    v = scan(hh, GTIN["SOCK"])
-    assert v["ok"]
-    # the next task is MUG; scanning a SOCK now is not_in_task? no: SOCK's task is done
-    v = scan(hh, GTIN["SOCK"])
-    assert v["verdict"] in ("wrong_location", "wrong_item")
+    assert scan(hh, GTIN["SOCK"])["ok"]
+    nxt = ack(hh, "task.next")["task"]
+    scan(hh, nxt["location"])
+    v = scan(hh, GTIN["SOCK"])            # the sock line is complete: one too many
+    assert (v["ok"], v["verdict"], v["remaining"]) == (False, "over_pick", 1)
+    assert floor.order_json(a)["lines"][0]["picked"] == 1
 
 
 def test_replayed_scan_ids_count_once_and_answer_the_same(floor):

@@ -100,6 +100,13 @@ def test_product_of_another_task_is_not_in_task() -> None:
     assert v.expected["sku"] == "SKU-1"
 
 
+def test_product_of_a_finished_task_is_over_pick() -> None:
+    v = _decide("9501101530003", done_task_gtins={KNOWN_ELSEWHERE})
+    assert (v.code, v.count) == ("over_pick", 0)
+    # a product still open elsewhere on the cart is not_in_task, even if done once too
+    assert _decide("5901234123457", done_task_gtins={OTHER_TASK_GTIN}).code == "not_in_task"
+
+
 def test_known_product_of_no_task_is_wrong_item() -> None:
     assert _decide("9501101530003").code == "wrong_item"
 
