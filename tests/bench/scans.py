@@ -1,7 +1,7 @@
 """Scan verdict benchmark (issue W2): one `wavepack serve` process on PostgreSQL, simulated
 handhelds on /handheld sending real scans, gevent server against the threading baseline.
 
-    python -m tests.bench.scans [--quick] [--no-pg] [--handhelds 300] [--sat-clients N]
+    python -m tests.bench.scans [--quick] [--no-pg] [--handhelds 300] [--sat-clients 16]
 
 For each server mode (gevent, then `--async-mode threading`) a fresh PostgreSQL schema gets
 a floor: SKUS products with GTINs, one bin each over the 10 × 30 `main` layout, stock for
@@ -208,6 +208,70 @@ def db_counts(url: str) -> dict:
                 "carts_done": one("SELECT COUNT(*) FROM cart WHERE status = 'done'")}
 
 
+@dataclass
+class InProcess:
+    lat_ms: list[float]
+    acks: int
+    ok_items: int
+    queries: float          # SQL statements per scan (pool checkout ping included)
+    cpu_ms: float           # CPU of this process per scan
+    wall: float
+
+    @property
+    def rate(self) -> float:
+        return len(self.lat_ms) / self.wall if self.wall else 0.0
+
+
+def run_inprocess(serve_url: str, token: str, scans: int) -> InProcess:
+    """picking.record_scan called directly, one connection, one scan after another: what the
+    service costs without Socket.IO, gevent or concurrency (a picker of its own)."""
+    import uuid
+
+    from server import create_app
+    from server.services import auth, picking
+    from server.store import db as store_db
+
+    from .common import close_db
+    app = create_app({"database": {"url": serve_url}})
+    lat, acks, ok_items, queries = [], 0, 0, [0]
+    with app.app_context():
+        with store_db.db.connection_context():
+            who = auth.principal(token)
+        picker = picking.Picker(who.user_id, who.badge, who.role, "BENCH-INPROC")
+        real = store_db.db.obj.execute_sql
+
+        def counting(*a, **k):
+            queries[0] += 1
+            return real(*a, **k)
+        store_db.db.obj.execute_sql = counting
+        task = None
+        cpu0, wall0 = time.process_time(), time.perf_counter()
+        for n in range(scans + 20):
+            if n == 20:      # the first 20 warm the pool and the prepared statements
+                lat, queries[0] = [], 0
+                cpu0, wall0 = time.process_time(), time.perf_counter()
+            if task is None:
+                with store_db.db.connection_context():
+                    task = picking.next_task(picker, {})["task"]
+                if task is None:
+                    raise RuntimeError("in-process picker ran out of work")
+            item = task["needs"] == "item"
+            msg = {"scan_id": str(uuid.uuid4()), "task": task["task_id"],
+                   "raw": task["gtins"][0] if item else task["location"]}
+            t0 = time.perf_counter()
+            with store_db.db.connection_context():
+                ack = picking.record_scan(picker, msg)
+            lat.append((time.perf_counter() - t0) * 1000)
+            acks += 1
+            ok_items += ack["verdict"] == "ok" and item
+            task = ack["next"]
+        cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+        store_db.db.obj.execute_sql = real
+    close_db()
+    measured = len(lat)
+    return InProcess(lat, acks, ok_items, queries[0] / measured, cpu / measured * 1000, wall)
+
+
 # ---- the server and the generator -------------------------------------------------------
 
 def free_port() -> int:
@@ -331,6 +395,7 @@ class ModeRun:
     floor: Floor
     steady: Phase
     sat: Phase
+    inproc: InProcess
     counts: dict
     banner: str
     problems: list[str]
@@ -344,7 +409,7 @@ def run_mode(mode: str, args, tmp: str) -> ModeRun:
             url, serve_url, role = make_role(url)
         try:
             log(f"[{mode}] seeding {args.orders:,} orders, {args.handhelds} pickers …")
-            floor = seed_floor(url, args.orders, max(args.handhelds, args.sat_clients))
+            floor = seed_floor(url, args.orders, max(args.handhelds, args.sat_clients) + 1)
             log(f"[{mode}] floor: {floor.orders:,} orders on {floor.carts:,} carts in "
                 f"{floor.waves} waves ({floor.seconds:.0f} s)")
             server = Server(serve_url, mode, tmp)
@@ -362,12 +427,14 @@ def run_mode(mode: str, args, tmp: str) -> ModeRun:
                     f"{sat.server.get('p99_ms')} ms")
             finally:
                 server.stop()
+            log(f"[{mode}] in-process: {args.inproc} × picking.record_scan, one connection")
+            inproc = run_inprocess(serve_url, floor.tokens[-1], args.inproc)
             counts = db_counts(url)
         finally:
             if role:
                 drop_role(role)
     problems = []
-    acks = steady.acks + sat.acks
+    acks = steady.acks + sat.acks + inproc.acks
     for ph in (steady, sat):
         if ph.timeouts:
             problems.append(f"{ph.name}: {ph.timeouts} scans never acked")
@@ -380,11 +447,11 @@ def run_mode(mode: str, args, tmp: str) -> ModeRun:
     if counts["scans"] != acks or counts["distinct"] != acks:
         problems.append(f"{counts['scans']} scan rows ({counts['distinct']} distinct) "
                         f"≠ {acks} verdict acks")
-    ok_items = steady.ok_items + sat.ok_items
+    ok_items = steady.ok_items + sat.ok_items + inproc.ok_items
     if not counts["picked"] == counts["line_picked"] == ok_items:
         problems.append(f"units picked: tasks {counts['picked']}, lines "
                         f"{counts['line_picked']}, ok item acks {ok_items}")
-    return ModeRun(mode, floor, steady, sat, counts, server.banner, problems)
+    return ModeRun(mode, floor, steady, sat, inproc, counts, server.banner, problems)
 
 
 # ---- report -----------------------------------------------------------------------------
@@ -430,6 +497,14 @@ def _rows(g: ModeRun | None, t: ModeRun | None, args) -> list[Row]:
             rows.append(Row(f"scan {kind}, {label}: client round trip", run.mode,
                             len(ph.lat_ms), median(ph.lat_ms) / 1000, p99(ph.lat_ms) / 1000,
                             None, "", "", "ok (informative)"))
+    for run in (g, t):
+        if run is not None:
+            ip = run.inproc
+            rows.append(Row(f"record_scan in process, 1 connection, sequential (no Socket.IO; "
+                            f"{ip.queries:.1f} SQL/scan, {ip.cpu_ms:.2f} ms CPU/scan)",
+                            run.mode, len(ip.lat_ms), median(ip.lat_ms) / 1000,
+                            p99(ip.lat_ms) / 1000, ip.rate, "", "", "ok (informative)",
+                            unit="verdicts/s"))
     return rows
 
 
@@ -453,13 +528,15 @@ def report(g: ModeRun | None, t: ModeRun | None, args, argv, seconds: float,
         if run is None:
             continue
         c, ph = run.counts, (run.steady, run.sat)
+        acks = sum(p.acks for p in ph) + run.inproc.acks
+        ok_items = sum(p.ok_items for p in ph) + run.inproc.ok_items
         print(f"- {run.mode}: {run.banner.lstrip('* ')}; floor {run.floor.orders:,} orders on "
               f"{run.floor.carts:,} carts of {TOTES} totes ({run.floor.waves} waves, seeded in "
               f"{run.floor.seconds:.0f} s); acks lost: "
               f"{sum(p.timeouts for p in ph)}, error acks: "
               f"{sum(sum(p.errors.values()) for p in ph)}; scan rows {c['scans']:,} = verdict "
-              f"acks {sum(p.acks for p in ph):,}: {'yes' if c['scans'] == sum(p.acks for p in ph) else 'NO'}; "
-              f"units picked {c['picked']:,} = ok item acks {sum(p.ok_items for p in ph):,}; "
+              f"acks {acks:,}: {'yes' if c['scans'] == acks else 'NO'}; "
+              f"units picked {c['picked']:,} = ok item acks {ok_items:,}; "
               f"carts done {c['carts_done']:,}")
         for p in ph:
             print(f"  - {p.name}: {p.acks:,} verdicts in {p.wall:.1f} s, {p.verdicts}; "
@@ -495,11 +572,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--steady", type=float, default=None, help="seconds (default 45; quick 15)")
     p.add_argument("--saturation", type=float, default=None,
                    help="seconds (default 20; quick 8)")
-    p.add_argument("--sat-clients", type=int, default=48,
+    p.add_argument("--sat-clients", type=int, default=16,
                    help="handhelds scanning back to back in the saturation phase")
     p.add_argument("--procs", type=int, default=2, help="load generator processes")
     p.add_argument("--orders", type=int, default=None,
                    help="ready orders seeded per mode (default 4,000; quick 2,000)")
+    p.add_argument("--inproc", type=int, default=300,
+                   help="scans of the in-process record_scan row (after the phases)")
     p.add_argument("--schema-url", action="store_true",
                    help="serve with ?schema= in DATABASE_URL (SET search_path on every pool "
                         "checkout) instead of a role whose default search_path is the schema")
