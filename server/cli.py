@@ -86,6 +86,7 @@ def serve(host: str | None, port: int | None, demo: bool, async_mode: str | None
             click.echo(f"wavepack serving on {base}")
             click.echo(f"  health   {base}/healthz")
             click.echo(f"  API docs {base}/docs  (spec {base}/openapi.json)")
+            click.echo(f"  handheld {base}/handheld/")
             for line in logins:
                 click.echo(f"  {line}")
     if cfg.jobs.enabled:

@@ -33,3 +33,19 @@ CHANNELS = [  # name, kind, secret
     ("demo-woo", "woocommerce", "wavepack-test-secret"),
     ("demo-api", "native", ""),
 ]
+
+# Ready orders for the Rotterdam warehouse (EU addresses), so that a supervisor can plan a
+# wave (`POST /api/v1/waves {"warehouse": "rtm"}`) and a picker try the handheld page.
+DEMO_ORDERS = [  # ref, name, city, postcode, country, [(sku, qty)], carrier
+    ("DEMO-1001", "Sanne de Vries", "Amsterdam", "1012 JS", "NL",
+     [("WP-TEE-BLK-M", 2), ("WP-SOCK-3PK-M", 1)], "PostNL"),
+    ("DEMO-1002", "Jonas Müller", "Berlin", "10115", "DE", [("WP-MUG-350-SAGE", 1)],
+     "DHL Express"),
+    ("DEMO-1003", "Lotte Janssen", "Utrecht", "3511 LX", "NL",
+     [("WP-HOOD-GRY-M", 1), ("WP-CAP-NVY", 1), ("WP-NOTE-A5-DOT", 2)], "PostNL"),
+    ("DEMO-1004", "Émile Laurent", "Lyon", "69002", "FR", [("WP-BOTL-750-STL", 1)], "DPD"),
+    ("DEMO-1005", "Mia Schmidt", "Hamburg", "20095", "DE",
+     [("WP-CAND-200-FIG", 1), ("WP-TOTE-NAT", 1)], "DHL"),
+    ("DEMO-1006", "Daan Bakker", "Rotterdam", "3011 AD", "NL",
+     [("WP-TEE-WHT-M", 1), ("WP-MUG-350-CHAR", 2)], "PostNL"),
+]

@@ -31,6 +31,9 @@ def ensure_demo() -> list[str]:
         if Channel.get_or_none(Channel.name == demo_data.CHANNELS[0][0]) is None:
             _create_demo(tokens_file)
     lines = [f"login  badge {b} PIN {pin}  ({role})" for b, role, pin, _ in demo_data.USERS]
+    lines.append(f"orders  {len(demo_data.DEMO_ORDERS)} ready in warehouse rtm: plan a wave with "
+                 "POST /api/v1/waves {\"warehouse\": \"rtm\"} (supervisor token), "
+                 "release it, pick on /handheld/")
     lines += [f"webhook  POST /webhooks/{kind}/{name}  (secret {secret})"
               for name, kind, secret in demo_data.CHANNELS if secret]
     if tokens_file.exists():
@@ -58,11 +61,32 @@ def _create_demo(tokens_file: Path) -> None:
         auth.add_user(badge, role, pin, name)
     for name, kind, secret in demo_data.CHANNELS:
         channels.add_channel(name, kind, secret=secret, actor="demo")
+    _demo_orders()
     api = auth.create_token(channel="demo-api", label="demo")
     sup = auth.create_token(role="supervisor", label="demo")
     tokens_file.parent.mkdir(parents=True, exist_ok=True)
     tokens_file.write_text(f"token  demo-api channel: {api}\ntoken  supervisor: {sup}\n",
                            encoding="utf-8")
+
+
+def _demo_orders() -> None:
+    """Ready orders for the Rotterdam warehouse, through the same intake as real ones."""
+    import datetime as dt
+    from decimal import Decimal
+
+    from ..domain.orders import Address, LineDraft, OrderDraft
+    from . import channels, intake
+    placed = clock.now() - dt.timedelta(hours=1)
+    drafts = [OrderDraft(external_id=ref, ref=ref, placed_at=placed, currency="EUR", paid=True,
+                         ship_to=Address(name=name, phone=f"+3120555010{n}",
+                                         address1=f"Demostraat {n}", city=city,
+                                         postcode=postcode, country=country),
+                         lines=tuple(LineDraft(sku=sku, quantity=q, unit_price=Decimal("20.00"))
+                                     for sku, q in lines),
+                         carrier=carrier, payment_method="card")
+              for n, (ref, name, city, postcode, country, lines, carrier)
+              in enumerate(demo_data.DEMO_ORDERS, 1)]
+    intake.import_orders(channels.ref(Channel.get(Channel.name == "demo-api")), drafts, "demo")
 
 
 def add_warehouse(code: str, name: str, zone: str = "") -> int:

@@ -93,3 +93,13 @@ def test_demo_server_takes_orders_and_webhooks(server, tmp_path):
     status, _ = _call(base + "/webhooks/shopify/demo-shopify", "POST", raw,
                       {**headers, "X-Shopify-Hmac-Sha256": sign(raw, "wrong")})
     assert status == 401
+
+    # the demo's ready orders for Rotterdam make one wave a picker can start on
+    assert "6 ready in warehouse rtm" in banner and f"handheld {base}/handheld/" in banner
+    status, body = _call(base + "/api/v1/waves", "POST", json.dumps({"warehouse": "rtm"}).encode(),
+                         {"Authorization": f"Bearer {sup}", "Content-Type": "application/json"})
+    wave = json.loads(body)
+    assert status == 201 and wave["orders"] == 6 and wave["skipped"] == [], body
+    assert wave["length_m"] <= wave["sshape_length_m"]
+    status, body = _call(base + "/handheld/")
+    assert status == 200 and b"<html" in body.lower()
