@@ -10,8 +10,8 @@ TOTES totes through POST /api/v1/waves (supervisor token). Then `wavepack serve`
 and the load generator (tests/bench/scans_load.py, processes under gevent) drives:
 
 - phase A "steady": 300 handhelds, each its own picker and cart (claimed with task.next),
-  one scan every 4 s ± 25 %: the task's bin, then its units (every 50th item scan a wrong
-  product: a wrong_item verdict); a cart done → task.next claims the next cart;
+  one scan every 4 s ± 25 %: the task's bin, then its units (every 50th item scan another
+  product: wrong_item, or over_pick/not_in_task when that product is on the same cart); a cart done → task.next claims the next cart;
 - phase B "saturation": SAT_CLIENTS of those handhelds scanning back to back.
 
 Server-side handling times come from GET /api/v1/metrics/handheld (reset before each
@@ -382,6 +382,9 @@ def run_phase(server: Server, floor: Floor, name: str, clients: int, period: flo
         phase.connect_failed += out["connect_failed"]
         phase.late += out["late"]
         phase.wall = max(phase.wall, out["wall_s"])
+        for odd in out["odd"]:     # verdicts a correct handheld should not get: say why
+            log(f"    a right scan refused, {odd['ack'].get('verdict')}: sent {odd['sent']}, "
+                f"task as shown {odd['task']}, ack {odd['ack']}")
         for src, dst in ((out["errors"], phase.errors), (out["verdicts"], phase.verdicts)):
             for k, v in src.items():
                 dst[k] = dst.get(k, 0) + v
@@ -553,7 +556,8 @@ def report(g: ModeRun | None, t: ModeRun | None, args, argv, seconds: float,
             else "a fresh login role whose default search_path is a fresh schema, no "
                  "?schema= (as in production; see --schema-url)"))
         print("- scans: the task's bin, then its units; every "
-              f"{WRONG_EVERY}th item scan a product not on the cart (wrong_item); a done cart → "
+              f"{WRONG_EVERY}th item scan another product (wrong_item; over_pick or "
+              "not_in_task when it is on the same cart); a done cart → "
               "task.next claims the next one; every scan a new uuid4 scan_id")
     print(f"- total bench time {seconds:.0f} s")
     print("\ncommand: " + shlex.join([os.path.relpath(sys.executable) if not

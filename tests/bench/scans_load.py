@@ -8,7 +8,9 @@ CONFIG: {"url", "tokens": [...], "mode": "steady"|"saturation", "period_s", "dur
 for task.next, prints `ready`, waits for `go` on stdin, then scans for duration_s: the
 location of its task, then its items (the GTIN of the task's product), one scan per
 period_s ± 25 % (steady) or back to back (saturation). Every wrong_every-th item scan is
-the GTIN of a product not on the cart (a wrong_item verdict, stored like any other).
+the GTIN of another product (wrong_item; not_in_task or over_pick when that product is on
+the same cart, in an open or a done task; stored like any other). A right scan refused is
+reported with what was shown and sent.
 When the cart is done (`next` null) it asks task.next again (a new cart). Prints one JSON
 line of results: client round trips of scans (ms), verdict acks, error acks, timeouts.
 """
@@ -86,6 +88,9 @@ class Handheld:
             self.task = None          # ask the server what to do next
             return True
         self.out["verdict_acks"] += 1
+        if ack["verdict"] != "ok" and raw in (task["location"], task["gtins"][0]) \
+                and len(self.out["odd"]) < 5:      # the right scan, refused: say why
+            self.out["odd"].append({"sent": msg, "task": task, "ack": ack})
         self.out["verdicts"][ack["verdict"]] = self.out["verdicts"].get(ack["verdict"], 0) + 1
         if ack["verdict"] == "ok" and item:
             self.out["ok_items"] += 1
@@ -114,7 +119,7 @@ def main() -> int:
         cfg = json.load(f)
     from collections import Counter
     out = {"lat_ms": [], "verdict_acks": 0, "ok_items": 0, "timeouts": 0, "task_next": 0,
-           "out_of_work": 0, "late": 0, "errors": Counter(), "verdicts": {}, "connect_failed": 0}
+           "out_of_work": 0, "late": 0, "errors": Counter(), "verdicts": {}, "connect_failed": 0, "odd": []}
     hands = [Handheld(i + cfg["first"], t, cfg, out) for i, t in enumerate(cfg["tokens"])]
     pool = gevent.pool.Pool(CONNECT_AT_ONCE)
 
