@@ -11,7 +11,8 @@ and the load generator (tests/bench/scans_load.py, processes under gevent) drive
 
 - phase A "steady": 300 handhelds, each its own picker and cart (claimed with task.next),
   one scan every 4 s ± 25 %: the task's bin, then its units (every 50th item scan another
-  product: wrong_item, or over_pick/not_in_task when that product is on the same cart); a cart done → task.next claims the next cart;
+  product: wrong_item, or over_pick/not_in_task when that product is on the same cart);
+  a cart done → task.next claims the next cart;
 - phase B "saturation": SAT_CLIENTS of those handhelds scanning back to back.
 
 Server-side handling times come from GET /api/v1/metrics/handheld (reset before each
@@ -28,6 +29,7 @@ import os
 import platform
 import random
 import shlex
+import shutil
 import socket
 import subprocess
 import sys
@@ -272,6 +274,32 @@ def run_inprocess(serve_url: str, token: str, scans: int) -> InProcess:
     return InProcess(lat, acks, ok_items, queries[0] / measured, cpu / measured * 1000, wall)
 
 
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of a process (Linux /proc), 0 when unknown."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
+def pg_backend_cpu(user: str) -> float:
+    """CPU seconds of the PostgreSQL backends logged in as `user` (the server's pool)."""
+    total = 0.0
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                cmd = f.read()
+        except OSError:
+            continue
+        if cmd.startswith(b"postgres: ") and f" {user} ".encode() in cmd:
+            total += cpu_seconds(int(pid))
+    return total
+
+
 # ---- the server and the generator -------------------------------------------------------
 
 def free_port() -> int:
@@ -281,15 +309,17 @@ def free_port() -> int:
 
 
 class Server:
-    def __init__(self, url: str, mode: str, logdir: str):
+    def __init__(self, url: str, mode: str, logdir: str, extra_env: dict | None = None):
         self.port = free_port()
+        self.db_user = url.split("://", 1)[1].split("@", 1)[0]
         self.base = f"http://127.0.0.1:{self.port}"
         exe = str(Path(sys.executable).with_name("wavepack"))
         cmd = [exe, "serve", "--host", "127.0.0.1", "--port", str(self.port)]
         if mode == "threading":
             cmd += ["--async-mode", "threading"]
         self.cmd = cmd
-        env = {**os.environ, "DATABASE_URL": url, "WAVEPACK_JOBS_ENABLED": "false"}
+        env = {**os.environ, "DATABASE_URL": url, "WAVEPACK_JOBS_ENABLED": "false",
+               **(extra_env or {})}
         self.log = open(os.path.join(logdir, f"server-{mode}.log"), "w")
         self.proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE,
                                      stderr=self.log, text=True)
@@ -336,6 +366,11 @@ class Phase:
     connect_failed: int = 0
     late: int = 0
     wall: float = 0.0
+    cpu: dict = field(default_factory=dict)     # CPU seconds in the phase: server, postgres
+
+    def cpu_ms(self, who: str) -> float:
+        """CPU milliseconds of `who` per verdict ack."""
+        return self.cpu.get(who, 0.0) / self.acks * 1000 if self.acks else float("nan")
 
     @property
     def rate(self) -> float:
@@ -366,12 +401,16 @@ def run_phase(server: Server, floor: Floor, name: str, clients: int, period: flo
     log(f"    {clients} handhelds connected, each with its task, in "
         f"{time.perf_counter() - t0:.1f} s")
     server.metrics(floor.supervisor, reset=True)
+    cpu0 = cpu_seconds(server.proc.pid), pg_backend_cpu(server.db_user)
     for w, _ in workers:
         w.stdin.write("go\n")
         w.stdin.flush()
     phase = Phase(name, clients, seconds)
+    ends = []
     for w, err in workers:
         out = json.loads(w.stdout.readline())
+        if not ends:      # the first generator done: the phase is over
+            ends = [cpu_seconds(server.proc.pid), pg_backend_cpu(server.db_user)]
         w.wait()
         err.close()
         phase.lat_ms += out["lat_ms"]
@@ -388,6 +427,7 @@ def run_phase(server: Server, floor: Floor, name: str, clients: int, period: flo
         for src, dst in ((out["errors"], phase.errors), (out["verdicts"], phase.verdicts)):
             for k, v in src.items():
                 dst[k] = dst.get(k, 0) + v
+    phase.cpu = {"server": ends[0] - cpu0[0], "postgres": ends[1] - cpu0[1]}
     phase.server = server.metrics(floor.supervisor, reset=True).get("scan", {})
     return phase
 
@@ -415,7 +455,8 @@ def run_mode(mode: str, args, tmp: str) -> ModeRun:
             floor = seed_floor(url, args.orders, max(args.handhelds, args.sat_clients) + 1)
             log(f"[{mode}] floor: {floor.orders:,} orders on {floor.carts:,} carts in "
                 f"{floor.waves} waves ({floor.seconds:.0f} s)")
-            server = Server(serve_url, mode, tmp)
+            server = Server(serve_url, mode, tmp,
+                            dict(kv.split("=", 1) for kv in args.server_env))
             try:
                 log(f"[{mode}] {server.banner}; steady: {args.handhelds} handhelds × 1 scan/"
                     f"{args.period:g} s for {args.steady:g} s")
@@ -543,7 +584,10 @@ def report(g: ModeRun | None, t: ModeRun | None, args, argv, seconds: float,
               f"carts done {c['carts_done']:,}")
         for p in ph:
             print(f"  - {p.name}: {p.acks:,} verdicts in {p.wall:.1f} s, {p.verdicts}; "
-                  f"server max {p.server.get('max_ms')} ms"
+                  f"server max {p.server.get('max_ms')} ms; CPU per verdict: server process "
+                  f"{p.cpu_ms('server'):.2f} ms ({p.cpu.get('server', 0) / p.wall:.0%} of a "
+                  f"core), PostgreSQL backends {p.cpu_ms('postgres'):.2f} ms "
+                  f"({p.cpu.get('postgres', 0) / p.wall:.0%})"
                   + (f"; {p.late:,} scans started late (generator behind)" if p.late else ""))
     if g or t:
         print(f"- server side = the `scan` handler, event in to ack out, commit included "
@@ -559,6 +603,8 @@ def report(g: ModeRun | None, t: ModeRun | None, args, argv, seconds: float,
               f"{WRONG_EVERY}th item scan another product (wrong_item; over_pick or "
               "not_in_task when it is on the same cart); a done cart → "
               "task.next claims the next one; every scan a new uuid4 scan_id")
+    if args.server_env:
+        print(f"- server environment: {' '.join(args.server_env)}")
     print(f"- total bench time {seconds:.0f} s")
     print("\ncommand: " + shlex.join([os.path.relpath(sys.executable) if not
                                       os.path.relpath(sys.executable).startswith("..") else
@@ -581,6 +627,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--procs", type=int, default=2, help="load generator processes")
     p.add_argument("--orders", type=int, default=None,
                    help="ready orders seeded per mode (default 4,000; quick 2,000)")
+    p.add_argument("--server-env", action="append", default=[], metavar="KEY=VALUE",
+                   help="extra environment of the server (experiments, e.g. "
+                        "PSYCOPG_WAIT_FUNC=wait_select)")
     p.add_argument("--inproc", type=int, default=300,
                    help="scans of the in-process record_scan row (after the phases)")
     p.add_argument("--schema-url", action="store_true",
@@ -599,14 +648,27 @@ def main(argv: list[str] | None = None) -> int:
     skip = "--no-pg given" if args.no_pg else pg_unreachable()
     runs: dict[str, ModeRun | None] = {"gevent": None, "threading": None}
     failed = False
+    kept = ""
     if not skip:
-        with tempfile.TemporaryDirectory(prefix="wavepack-scans-") as tmp:
+        tmp = tempfile.mkdtemp(prefix="wavepack-scans-")
+        try:
             for mode in ("gevent", "threading"):
                 if args.mode in ("both", mode):
                     runs[mode] = run_mode(mode, args, tmp)
                     failed |= bool(runs[mode].problems)
+        except BaseException:
+            failed = True
+            raise
+        finally:
+            if failed:       # server logs (tracebacks of 'internal' acks) and generator stderr
+                kept = tmp
+                log(f"logs kept in {tmp}")
+            else:
+                shutil.rmtree(tmp, ignore_errors=True)
     report(runs["gevent"], runs["threading"], args, argv, time.perf_counter() - started,
            load_before, skip)
+    if kept:
+        print(f"- server logs and load generator stderr kept in {kept}")
     return 1 if failed else 0
 
 

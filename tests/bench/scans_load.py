@@ -119,7 +119,8 @@ def main() -> int:
         cfg = json.load(f)
     from collections import Counter
     out = {"lat_ms": [], "verdict_acks": 0, "ok_items": 0, "timeouts": 0, "task_next": 0,
-           "out_of_work": 0, "late": 0, "errors": Counter(), "verdicts": {}, "connect_failed": 0, "odd": []}
+           "out_of_work": 0, "late": 0, "errors": Counter(), "verdicts": {}, "connect_failed": 0,
+           "odd": []}
     hands = [Handheld(i + cfg["first"], t, cfg, out) for i, t in enumerate(cfg["tokens"])]
     pool = gevent.pool.Pool(CONNECT_AT_ONCE)
 
