@@ -146,11 +146,9 @@ def _replay(stored: tuple[str, str], request_hash: str) -> dict:
 
 
 def _once(scan_id: str, request_hash: str, work) -> dict:
-    """Run `work()` (which stores the scan row) unless the scan_id is known; a racing
+    """Run `work()`, which answers a known scan_id from its stored row (checked inside
+    the transaction, after the task's row lock) or stores the new one; a racing
     duplicate that loses on the UNIQUE constraint gets the winner's answer."""
-    stored = _stored(scan_id)
-    if stored:
-        return _replay(stored, request_hash)
     try:
         return work()
     except IntegrityError:
@@ -176,14 +174,23 @@ def _store_scan(scan_id, kind, picker, task, raw, symbology, parsed, verdict, co
 
 # ---- tasks ----------------------------------------------------------------------------------
 
+# One statement loads everything a verdict and its answer need (a scan is ~8 statements
+# in all: this, the replay check, the scan row, the counted writes).
 _TASK = (
     "SELECT t.id, t.wave_id, t.cart_id, tt.id, tt.slot, tt.barcode, o.ref, t.order_id, "
     "o.status, t.location_code, t.sku, p.name, p.image_url, t.product_id, t.quantity, "
     "t.picked, t.short, t.seq, t.status, t.location_confirmed, c.picker_id, "
-    "t.order_line_id, t.allocation_id, t.stock_id "
+    "t.order_line_id, t.allocation_id, t.stock_id, "
+    "(SELECT MAX(x.seq) FROM pick_task x WHERE x.cart_id = t.cart_id "
+    "AND x.status <> 'cancelled'), "
+    "(SELECT {agg}(g.gtin, ',') FROM product_gtin g WHERE g.product_id = t.product_id) "
     "FROM pick_task t JOIN tote tt ON tt.id = t.tote_id "
     "JOIN sales_order o ON o.id = t.order_id JOIN product p ON p.id = t.product_id "
     "JOIN cart c ON c.id = t.cart_id ")
+
+
+def _task_sql() -> str:
+    return _TASK.format(agg="string_agg" if is_postgres() else "group_concat")
 
 
 @dataclass(frozen=True)
@@ -212,6 +219,8 @@ class _Task:
     line_id: int
     allocation_id: int | None
     stock_id: int
+    of: int                      # tasks on the cart (the last route position)
+    gtins: frozenset[str]        # of the task's product
 
     @property
     def remaining(self) -> int:
@@ -219,11 +228,12 @@ class _Task:
 
 
 def _task(where: str, params: tuple, lock: bool = False) -> _Task | None:
-    row = execute(_TASK + where + (_lock() if lock else ""), params).fetchone()
+    row = execute(_task_sql() + where + (_lock() if lock else ""), params).fetchone()
     if row is None:
         return None
     row = list(row)
     row[19] = bool(row[19])
+    row[25] = frozenset(row[25].split(",")) if row[25] else frozenset()
     return _Task(*row)
 
 
@@ -238,11 +248,6 @@ def _first_open(cart_id: int, lock: bool = False) -> _Task | None:
                  (cart_id,), lock)
 
 
-def _gtins(product_id: int) -> frozenset[str]:
-    return frozenset(r[0] for r in execute("SELECT gtin FROM product_gtin WHERE product_id = ?",
-                                           (product_id,)).fetchall())
-
-
 def _unbound_totes(cart_id: int) -> int:
     if not current_app.config["WAVEPACK"].picking.require_tote_scan:
         return 0
@@ -250,13 +255,11 @@ def _unbound_totes(cart_id: int) -> int:
                    (cart_id,)).fetchone()[0]
 
 
-def _payload(task: _Task | None, gtins: frozenset[str] | None = None) -> dict | None:
+def _payload(task: _Task | None) -> dict | None:
     """The task as the handheld shows it (docs/handheld-protocol.md)."""
     if task is None or task.status != "open":
         return None
     cfg = current_app.config["WAVEPACK"].picking
-    of = execute("SELECT MAX(seq) FROM pick_task WHERE cart_id = ? AND status <> 'cancelled'",
-                 (task.cart_id,)).fetchone()[0]
     if _unbound_totes(task.cart_id):
         needs = "tote"
     elif cfg.require_location_scan and not task.location_confirmed:
@@ -267,9 +270,9 @@ def _payload(task: _Task | None, gtins: frozenset[str] | None = None) -> dict | 
             "tote_barcode": task.tote_barcode, "order": task.order_ref,
             "order_id": task.order_id, "location": task.location, "sku": task.sku,
             "name": task.name, "image_url": task.image_url,
-            "gtins": sorted(gtins if gtins is not None else _gtins(task.product_id)),
+            "gtins": sorted(task.gtins),
             "quantity": task.quantity, "picked": task.picked, "remaining": task.remaining,
-            "position": task.seq, "of": of, "location_confirmed": task.location_confirmed,
+            "position": task.seq, "of": task.of, "location_confirmed": task.location_confirmed,
             "needs": needs}
 
 
@@ -346,8 +349,8 @@ def _target(picker: Picker, task_ref: int | None) -> _Task | None:
     """The task a scan is for, locked: the named one, else the picker's current one."""
     if task_ref is not None:
         return _task("WHERE t.id = ?", (task_ref,), lock=True)
-    cart_id = _current_cart(picker.user_id)
-    return _first_open(cart_id, lock=True) if cart_id is not None else None
+    return _task("WHERE c.picker_id = ? AND c.status = 'picking' AND t.status = 'open' "
+                 "ORDER BY c.id, t.seq LIMIT 1", (picker.user_id,), lock=True)
 
 
 def _check_task(picker: Picker, task: _Task | None) -> _Task:
@@ -396,7 +399,7 @@ def record_scan(picker: Picker, msg: object) -> dict:
 def _verdict(picker: Picker, task: _Task, parsed: ParsedScan, now: dt.datetime
              ) -> tuple[dict, int]:
     cfg = current_app.config["WAVEPACK"].picking
-    own = _gtins(task.product_id)
+    own = task.gtins
     gtin = parsed.gtin
     known: set[str] = set()
     other: set[str] = set()
