@@ -45,7 +45,7 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
     previous = store_db.db.obj
     if previous is not None and hasattr(previous, "close_all"):
         previous.close_all()   # a new app (tests, CLI) must not leave the old pool's sockets open
-    store_db.db.initialize(store_db.open_database(cfg.database_url))
+    store_db.db.initialize(store_db.open_database(cfg.database_url, cfg.database.pool_size))
     with store_db.db.connection_context():
         upgrade()
 

@@ -41,6 +41,9 @@ class ServerConfig:
 @dataclass(frozen=True)
 class DatabaseConfig:
     url: str = ""
+    # connections one process keeps at most (PostgreSQL allows 100 by default for all
+    # processes together; on SQLite writers queue on one lock anyway)
+    pool_size: int = 32
 
 
 @dataclass(frozen=True)

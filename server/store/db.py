@@ -24,8 +24,9 @@ _SCHEMA_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
 # Connections are pooled: a request returns its connection at teardown instead of closing
 # it (a new PostgreSQL connection costs ~15 ms; closing the last SQLite connection
-# checkpoints the WAL). Up to POOL_SIZE at once; a request waits up to POOL_WAIT s for one.
-POOL_SIZE = 64
+# checkpoints the WAL). Up to `database.pool_size` at once (config); a request waits up to
+# POOL_WAIT s for one.
+POOL_SIZE = 32
 POOL_WAIT = 30
 
 
@@ -44,8 +45,10 @@ class _Postgres(PooledPostgresqlDatabase):
             conn.commit()
 
 
-def open_database(url: str):
+def open_database(url: str, pool_size: int = POOL_SIZE):
     """Build (not connect) a peewee database from a URL."""
+    if not isinstance(pool_size, int) or pool_size < 1:
+        raise ValueError(f"database.pool_size must be 1 or more, not {pool_size!r}")
     parsed = urlparse(url)
     if parsed.scheme == "sqlite":
         path = unquote(url[len("sqlite:///"):]) if url.startswith("sqlite:///") else ""
@@ -53,7 +56,7 @@ def open_database(url: str):
             raise ValueError("sqlite URL must look like sqlite:///path/to/file.db")
         if path != ":memory:":
             os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-        return PooledSqliteDatabase(path, max_connections=POOL_SIZE, timeout=POOL_WAIT,
+        return PooledSqliteDatabase(path, max_connections=pool_size, timeout=POOL_WAIT,
                                     stale_timeout=3600, pragmas={
             "journal_mode": "wal",
             "foreign_keys": 1,
@@ -74,7 +77,7 @@ def open_database(url: str):
             user=unquote(parsed.username) if parsed.username else None,
             password=unquote(parsed.password) if parsed.password else None,
             schema=schema,
-            max_connections=POOL_SIZE, timeout=POOL_WAIT, stale_timeout=3600,
+            max_connections=pool_size, timeout=POOL_WAIT, stale_timeout=3600,
         )
     raise ValueError(f"unsupported DATABASE_URL scheme {parsed.scheme!r} (sqlite or postgresql)")
 
