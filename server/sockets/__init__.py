@@ -30,7 +30,10 @@ def init_sockets(app: Flask) -> SocketIO:
     # None = the server's own origin only: a page from another site cannot drive a handheld
     sio = SocketIO(app, async_mode=async_mode(cfg.async_mode),
                    cors_allowed_origins=origins or None, json=app.json,
-                   max_http_buffer_size=64 * 1024, ping_interval=10, ping_timeout=10)
+                   max_http_buffer_size=64 * 1024, ping_interval=10, ping_timeout=10,
+                   # the handlers keep who is connected themselves; Flask-SocketIO's own
+                   # per-socket copy of the Flask session would be saved on every event
+                   manage_session=False)
     from .handheld import register
     register(sio)
     return sio

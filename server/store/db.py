@@ -10,9 +10,11 @@ import contextlib
 import os
 import re
 import threading
+import weakref
 from typing import Iterator
 from urllib.parse import parse_qs, unquote, urlparse
 
+import psycopg
 from peewee import DatabaseProxy, PostgresqlDatabase
 from playhouse.pool import PooledPostgresqlDatabase, PooledSqliteDatabase
 
@@ -35,14 +37,35 @@ class _Postgres(PooledPostgresqlDatabase):
 
     def __init__(self, *args, schema: str | None = None, **kwargs):
         self._schema = schema
+        self._ready: weakref.WeakSet = weakref.WeakSet()
         super().__init__(*args, prefer_psycopg3=True, **kwargs)
 
     def _initialize_connection(self, conn):  # noqa: D401 (peewee hook)
-        if self._schema:
+        # peewee calls this on every checkout from the pool; the schema only needs setting
+        # once per server connection (three round trips per request otherwise)
+        if self._schema and conn not in self._ready:
             with conn.cursor() as cur:
                 cur.execute(f'CREATE SCHEMA IF NOT EXISTS "{self._schema}"')
                 cur.execute(f'SET search_path TO "{self._schema}"')
             conn.commit()
+            self._ready.add(conn)
+
+    def _is_closed(self, conn):  # noqa: D401 (peewee pool hook)
+        """Whether a pooled connection is unusable, judged locally: peewee's own check
+        sends `SELECT 1` on every checkout while holding the pool lock, a round trip that
+        serialises every request of the process. A connection the server dropped while it
+        sat in the pool fails its first statement instead (the client retries)."""
+        if conn.closed or conn.broken:
+            return True
+        status = conn.info.transaction_status
+        if status == psycopg.pq.TransactionStatus.UNKNOWN:
+            return True
+        if status != psycopg.pq.TransactionStatus.IDLE:
+            try:
+                conn.rollback()
+            except Exception:  # noqa: BLE001
+                return True
+        return False
 
 
 def open_database(url: str, pool_size: int = POOL_SIZE):
