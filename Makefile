@@ -6,7 +6,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
-APT_PACKAGES := libzbar0 chromium
+APT_PACKAGES := libzbar0 chromium cups cups-bsd
 STAMP := $(VENV)/.installed
 
 .PHONY: run test bench lint setup apt clean
