@@ -65,8 +65,8 @@ def test_sscc_check_digit_agrees_with_biip():
 
 def test_make_sscc_builds_the_gs1_example():
     assert make_sscc(1, "0614141", 123456789) == SSCC
-    assert make_sscc(0, "4000001234", 5) == "040000012340000057"[:17] + \
-        str(sscc_check_digit("04000001234000005"))
+    # 10-digit prefix, serial padded to 6: weights 3,1,…: 4+1+6+3+12+15 = 41 → check 9
+    assert make_sscc(0, "4000001234", 5) == "040000012340000059"
     assert len(make_sscc(9, "12345678", 0)) == 18
 
 
@@ -345,7 +345,8 @@ process.stdin.on("end", async () => {
 """
 
 
-def test_rendered_label_decodes_back_to_tracking_and_gs1_sscc():
+def _render_and_decode(zpl: str) -> tuple[tuple[int, int], set[tuple[str, str]]]:
+    """Render with zpl-renderer-js (node), decode with zxing-cpp: image size, {(text, symbology)}."""
     modules = _renderer_dir()
     if modules is None or shutil.which("node") is None:
         pytest.skip("zpl-renderer-js not installed: `npm install --prefix DIR zpl-renderer-js` "
@@ -355,13 +356,26 @@ def test_rendered_label_decodes_back_to_tracking_and_gs1_sscc():
     import cv2
     import numpy as np
     import zxingcpp
-    zpl = build_shipping_label(shipping(recipient=dataclasses.replace(RECIPIENT, name=HOSTILE)))
     out = subprocess.run(["node", "-e", RENDER_JS], input=zpl.encode("utf-8"), capture_output=True,
                          env={**os.environ, "NODE_PATH": str(modules)}, timeout=60, check=True)
     png = np.frombuffer(base64.b64decode(out.stdout), np.uint8)
     image = cv2.imdecode(png, cv2.IMREAD_GRAYSCALE)
-    assert abs(image.shape[0] - 1218) <= 4 and abs(image.shape[1] - 812) <= 4
     found = {(r.text, r.symbology_identifier) for r in zxingcpp.read_barcodes(image)}
+    return image.shape, found
+
+
+def test_rendered_label_decodes_back_to_tracking_and_gs1_sscc():
+    zpl = build_shipping_label(shipping(recipient=dataclasses.replace(RECIPIENT, name=HOSTILE)))
+    shape, found = _render_and_decode(zpl)
+    assert abs(shape[0] - 1218) <= 4 and abs(shape[1] - 812) <= 4
     assert ("1Z999AA10123456784", "]C0") in found
     assert (f"(00){SSCC}", "]C1") in found      # ]C1 = GS1-128: FNC1 in first position
     # both barcodes follow the hostile name (^XZ~JA…): it did not end or cancel the label
+
+
+def test_rendered_sscc_label_and_returns_slip_decode_back():
+    _, found = _render_and_decode(build_sscc_label(SsccLabel(SSCC, SENDER, job_id=1)))
+    assert found == {(f"(00){SSCC}", "]C1")}
+    slip = ReturnsSlip(1, "RMA-2026-0001", RECIPIENT, SENDER, reason=HOSTILE, job_id=1)
+    _, found = _render_and_decode(build_returns_slip(slip))
+    assert found == {("RMA-2026-0001", "]C0")}
