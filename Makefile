@@ -8,15 +8,18 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 APT_PACKAGES := libzbar0 chromium cups cups-bsd
 STAMP := $(VENV)/.installed
+NODE_STAMP := node_modules/.installed
 
 .PHONY: run test bench lint setup apt clean
 
-setup: apt $(STAMP)
+setup: apt $(STAMP) $(NODE_STAMP)
 
-# Debian packages, installed only when missing (root or sudo needed the first time).
+# Debian packages, installed only when missing (root or sudo needed the first time);
+# Node.js and npm too when the machine has no npm (the ZPL label renderer runs on Node).
 apt:
 	@missing=""; for p in $(APT_PACKAGES); do \
 	  dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	command -v npm >/dev/null 2>&1 || missing="$$missing nodejs npm"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
 	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
@@ -33,6 +36,13 @@ $(STAMP): pyproject.toml
 	  { cat $(VENV)/pip.log; exit 1; }
 	@touch $(STAMP)
 
+# zpl-renderer-js (package.json / package-lock.json), from the npm registry
+$(NODE_STAMP): package.json package-lock.json
+	@echo "installing Node packages (log: node_modules.log)"
+	@npm ci --no-audit --no-fund --silent > node_modules.log 2>&1 || \
+	  { cat node_modules.log; exit 1; }
+	@touch $(NODE_STAMP)
+
 run: setup
 	@$(VENV)/bin/wavepack serve --demo
 
@@ -46,4 +56,4 @@ lint: setup
 	@$(VENV)/bin/ruff check server handheld printers tests --select F,E9,B --ignore B008,B905
 
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) build *.egg-info node_modules node_modules.log

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from ..conftest import need
+
 from printers.labels import (
     Address, LabelFont, ReturnsSlip, ShippingLabel, SsccLabel, build_returns_slip,
     build_shipping_label, build_sscc_label, font_download_command, make_sscc,
@@ -327,7 +329,8 @@ def test_address_lines_list_becomes_tuple():
 
 def _renderer_dir() -> Path | None:
     """A node_modules holding zpl-renderer-js: $WAVEPACK_ZPL_RENDERER_DIR or ./node_modules."""
-    for base in (os.environ.get("WAVEPACK_ZPL_RENDERER_DIR"), "node_modules"):
+    root_modules = Path(__file__).resolve().parents[2] / "node_modules"
+    for base in (os.environ.get("WAVEPACK_ZPL_RENDERER_DIR"), root_modules):
         if base and (Path(base) / "zpl-renderer-js" / "package.json").is_file():
             return Path(base).resolve()
     return None
@@ -348,9 +351,8 @@ process.stdin.on("end", async () => {
 def _render_and_decode(zpl: str) -> tuple[tuple[int, int], set[tuple[str, str]]]:
     """Render with zpl-renderer-js (node), decode with zxing-cpp: image size, {(text, symbology)}."""
     modules = _renderer_dir()
-    if modules is None or shutil.which("node") is None:
-        pytest.skip("zpl-renderer-js not installed: `npm install --prefix DIR zpl-renderer-js` "
-                    "and set WAVEPACK_ZPL_RENDERER_DIR=DIR/node_modules")
+    need(modules is not None and shutil.which("node") is not None,
+         "zpl-renderer-js under node_modules (make setup installs it with npm)")
     import base64
 
     import cv2
