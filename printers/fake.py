@@ -167,12 +167,13 @@ class FakePrinter:
                 self._changed.notify_all()
 
     def _drop(self, conn: socket.socket) -> None:
-        # linger 0: close with a reset, as a printer that loses the link does
-        conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        conn.close()
+        # counted before the close: the client sees the reset at once and may look at once
         with self._lock:
             self.dropped += 1
             self.partial_format = True
+        # linger 0: close with a reset, as a printer that loses the link does
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        conn.close()
 
 
 def main(argv: list[str] | None = None) -> None:
