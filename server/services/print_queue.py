@@ -1,0 +1,328 @@
+"""The durable print queue: labels are committed as jobs before a byte is sent, and a job
+is marked printed only after the printer took every byte and reported no fault.
+
+States: queued → sending → printed | failed (and sending → queued when it is known that
+the printer cannot print what it got). One worker per printer (server/jobs/print_worker)
+calls send_next(); PostgreSQL claims with FOR UPDATE SKIP LOCKED, SQLite under its
+BEGIN IMMEDIATE write lock, so two workers never claim one job.
+
+Sending (send_next):
+- a fault or no answer before the bytes went out (print_checked's first status check):
+  nothing was sent → back to `queued`, attempts + 1, last_error = the printer's reason;
+- the printer took every byte (`accepted_at` committed) but then reports a fault or does
+  not answer: the label is in the printer (it prints on resume) → stays `sending`, never
+  resent; it becomes `printed` once the printer is ready with no format waiting;
+- cut while sending (connection dropped, timeout): the job is checked by the rule below.
+After `max_attempts` tries a job is `failed` and an exception is opened.
+
+The rule for a job found in `sending` (at worker start-up after a crash, or cut mid-send),
+check_sending(): the printer's status is asked first; ZPL printers do not report which
+jobs they printed, so only a status that shows the label *cannot* have printed allows a
+resend:
+1. printer offline / silent → stays `sending` (reason shown), checked again next round;
+2. `accepted_at` set (every byte was taken) → never resent: `printed` once the printer is
+   ready with no formats in its buffer and no partial format, else it waits (reason shown);
+3. not accepted and the printer reports a partial format (our format was cut before its
+   ^XZ; a ZPL printer discards it) → back to `queued`, resent;
+4. not accepted and no partial format → it may have printed: `failed` (never resent
+   automatically) with an exception `print_unconfirmed` naming the job id, which is printed
+   on every label; a person looks for that label and, if it is missing, calls reprint().
+"""
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from dataclasses import dataclass
+from typing import Callable
+
+from printers.drivers import DEFAULT_TIMEOUT_S, open_printer, print_checked
+from printers.status import PrinterError
+
+from .. import clock
+from ..domain.errors import DomainError
+from ..store.db import execute, is_postgres, write_tx
+from . import audit, exceptions
+
+KINDS = ("label", "sscc", "returns")
+PLACEHOLDER = "{job_id}"
+MAX_ATTEMPTS = 5
+_ERROR_MAX = 2000
+_FIELDS = ("id", "station", "printer_url", "kind", "reference", "state", "attempts",
+           "last_error", "created_at", "updated_at", "accepted_at", "printed_at", "reprint_of",
+           "created_by")
+
+# jobs this process is sending right now: check_sending() leaves them alone
+_in_flight: set[int] = set()
+_in_flight_lock = threading.Lock()
+
+
+@dataclass(frozen=True)
+class SendOutcome:
+    """What one send_next() did: `state` is the job's state after it ('idle': no job)."""
+
+    job_id: int | None
+    state: str
+    error: str = ""
+
+    @property
+    def printer_trouble(self) -> bool:
+        """The printer would not (or may not) print: the worker backs off."""
+        return self.job_id is not None and self.state != "printed"
+
+
+def _now() -> dt.datetime:
+    return clock.now().astimezone(dt.timezone.utc).replace(tzinfo=None)
+
+
+def _bad(message: str, code: str, field: str) -> DomainError:
+    return DomainError(message, code=code, field=field)
+
+
+def _check_zpl(text: object) -> str:
+    if not isinstance(text, str) or not text.strip():
+        raise _bad("the label has no ZPL", "empty_zpl", "zpl")
+    upper = text.upper()
+    if "^XA" not in upper or "^XZ" not in upper:
+        raise _bad("ZPL must hold at least one ^XA…^XZ format", "bad_zpl", "zpl")
+    return text
+
+
+def enqueue(station: str, printer_url: str, kind: str, reference: str,
+            zpl: str | Callable[[int], str], actor: str, *, reprint_of: int | None = None) -> int:
+    """Commit a queued print job and return its id; nothing is sent here.
+
+    The job id goes on the label: `zpl` is either a callable given the new job id (e.g. a
+    printers.labels builder with job_id=...) or text with a `{job_id}` placeholder.
+    Bad input (unknown printer URL, unknown kind, empty ZPL, no place for the job id)
+    raises ValueError/DomainError and stores nothing."""
+    open_printer(printer_url)                      # BadPrinterUrl (a ValueError) if unknown
+    if not isinstance(station, str) or not station.strip() or len(station) > 64:
+        raise _bad("station must be 1-64 characters", "bad_station", "station")
+    if kind not in KINDS:
+        raise _bad(f"kind must be one of {', '.join(KINDS)}", "bad_kind", "kind")
+    if not isinstance(reference, str) or len(reference) > 120:
+        raise _bad("reference must be text of at most 120 characters", "bad_reference",
+                   "reference")
+    if not callable(zpl):
+        _check_zpl(zpl)
+        if PLACEHOLDER not in zpl:
+            raise _bad("the label must show the job id: put {job_id} in the ZPL",
+                       "job_id_missing", "zpl")
+    now = _now()
+    with write_tx():
+        job_id = execute(
+            "INSERT INTO print_job (station, printer_url, kind, reference, zpl, state, "
+            "created_at, updated_at, reprint_of, created_by) "
+            "VALUES (?, ?, ?, ?, '', 'queued', ?, ?, ?, ?) RETURNING id",
+            (station, printer_url, kind, reference, now, now, reprint_of, actor)).fetchone()[0]
+        text = _check_zpl(zpl(job_id) if callable(zpl) else zpl.replace(PLACEHOLDER, str(job_id)))
+        execute("UPDATE print_job SET zpl = ? WHERE id = ?", (text, job_id))
+        audit.write([audit.row(now, actor, "print_job.enqueue", "print_job", job_id, "",
+                               "queued", {"station": station, "printer": printer_url,
+                                          "kind": kind, "reference": reference,
+                                          "reprint_of": reprint_of})])
+    return job_id
+
+
+def reprint(job_id: int, actor: str) -> int:
+    """An explicit, audited reprint: a new queued job (reprint_of = job_id) with the same
+    label and a REPRINT line naming both job ids. Returns the new job's id."""
+    row = execute("SELECT station, printer_url, kind, reference, zpl FROM print_job "
+                  "WHERE id = ?", (job_id,)).fetchone()
+    if row is None:
+        raise DomainError(f"no print job {job_id}", code="not_found", status=404,
+                          field="job_id")
+    station, url, kind, reference, zpl = row
+    cut = zpl.upper().rfind("^XZ")
+    marked = (zpl[:cut] + f"^FO20,20^A0N,22,22^FDREPRINT job {{job_id}} of {job_id}^FS"
+              + zpl[cut:])
+    new_id = enqueue(station, url, kind, reference, marked, actor, reprint_of=job_id)
+    with write_tx():
+        audit.write([audit.row(_now(), actor, "print_job.reprint", "print_job", job_id, "",
+                               "", {"new_job": new_id})])
+    return new_id
+
+
+def _claim(printer_url: str) -> tuple[int, str] | None:
+    """The oldest queued job of this printer, now `sending` (committed), or None."""
+    skip_locked = " FOR UPDATE SKIP LOCKED" if is_postgres() else ""
+    with write_tx():
+        row = execute("SELECT id, zpl FROM print_job WHERE state = 'queued' AND "
+                      "printer_url = ? ORDER BY id LIMIT 1" + skip_locked,
+                      (printer_url,)).fetchone()
+        if row is None:
+            return None
+        claimed = execute("UPDATE print_job SET state = 'sending', accepted_at = NULL, "
+                          "updated_at = ? WHERE id = ? AND state = 'queued'",
+                          (_now(), row[0])).rowcount
+    return (row[0], row[1]) if claimed == 1 else None
+
+
+class _Tracked:
+    """The driver, noting whether sending began and committing `accepted_at` as soon as
+    the printer took every byte (so a crash after that is never resent)."""
+
+    def __init__(self, driver, job_id: int):
+        self.driver, self.job_id, self.url = driver, job_id, driver.url
+        self.send_started = self.accepted = False
+
+    def status(self):
+        return self.driver.status()
+
+    def send(self, data: bytes):
+        self.send_started = True
+        result = self.driver.send(data)
+        self.accepted = True
+        with write_tx():
+            execute("UPDATE print_job SET accepted_at = ?, updated_at = ? WHERE id = ?",
+                    (_now(), _now(), self.job_id))
+        return result
+
+
+def send_next(printer_url: str, *, max_attempts: int = MAX_ATTEMPTS,
+              timeout: float = DEFAULT_TIMEOUT_S) -> SendOutcome:
+    """Claim the oldest queued job of `printer_url` and print it (status, send, status)."""
+    printer = open_printer(printer_url, timeout)
+    claimed = _claim(printer_url)
+    if claimed is None:
+        return SendOutcome(None, "idle")
+    job_id, zpl = claimed
+    tracked = _Tracked(printer, job_id)
+    with _in_flight_lock:
+        _in_flight.add(job_id)
+    try:
+        print_checked(tracked, zpl.encode("utf-8"))
+    except PrinterError as err:
+        reason = str(err)
+        if not tracked.send_started:               # nothing left: safe to send again
+            return _retry_later(job_id, reason, max_attempts)
+        if tracked.accepted:                       # the printer holds it: wait, never resend
+            return _keep_sending(job_id, f"accepted by the printer, not yet printed: {reason}")
+        return _check_job(printer, job_id, False, max_attempts, cause=reason)
+    finally:
+        with _in_flight_lock:
+            _in_flight.discard(job_id)
+    return _mark_printed(job_id)
+
+
+def check_sending(printer_url: str, *, max_attempts: int = MAX_ATTEMPTS,
+                  timeout: float = DEFAULT_TIMEOUT_S) -> list[SendOutcome]:
+    """Settle the jobs of this printer left in `sending` (see the rule in the module
+    docstring): at worker start-up after a crash, and every round for labels the printer
+    accepted while faulted. Jobs this process is sending right now are left alone."""
+    rows = execute("SELECT id, accepted_at FROM print_job WHERE state = 'sending' AND "
+                   "printer_url = ? ORDER BY id", (printer_url,)).fetchall()
+    with _in_flight_lock:
+        rows = [r for r in rows if r[0] not in _in_flight]
+    if not rows:
+        return []
+    printer = open_printer(printer_url, timeout)
+    return [_check_job(printer, job_id, accepted is not None, max_attempts)
+            for job_id, accepted in rows]
+
+
+def _check_job(printer, job_id: int, accepted: bool, max_attempts: int,
+               cause: str = "") -> SendOutcome:
+    prefix = f"{cause}; " if cause else ""
+    try:
+        status = printer.status()
+    except PrinterError as err:                    # rule 1: cannot tell yet
+        return _keep_sending(job_id, f"{prefix}printer status unknown, checked again: {err}")
+    if accepted:                                   # rule 2
+        waiting = status.formats_in_buffer or status.partial_format
+        if status.ready and not waiting:
+            return _mark_printed(job_id)
+        why = ", ".join(status.faults) or "formats waiting in the printer's buffer"
+        return _keep_sending(job_id, f"{prefix}accepted by the printer, waiting: {why}")
+    if status.partial_format:                      # rule 3: a cut format never prints
+        return _retry_later(job_id, f"{prefix}the printer discarded the cut format; resent",
+                            max_attempts)
+    return _unconfirmed(job_id, f"{prefix}may have printed: look for a label showing job "
+                                f"{job_id}; reprint it if there is none")   # rule 4
+
+
+def _keep_sending(job_id: int, reason: str) -> SendOutcome:
+    with write_tx():
+        execute("UPDATE print_job SET last_error = ?, updated_at = ? WHERE id = ? AND "
+                "state = 'sending'", (reason[:_ERROR_MAX], _now(), job_id))
+    return SendOutcome(job_id, "sending", reason)
+
+
+def _retry_later(job_id: int, reason: str, max_attempts: int) -> SendOutcome:
+    now = clock.now()
+    with write_tx():
+        row = execute("SELECT attempts, station, reference FROM print_job WHERE id = ?",
+                      (job_id,)).fetchone()
+        attempts = row[0] + 1
+        state = "failed" if attempts >= max_attempts else "queued"
+        execute("UPDATE print_job SET state = ?, attempts = ?, last_error = ?, "
+                "accepted_at = NULL, updated_at = ? WHERE id = ? AND state = 'sending'",
+                (state, attempts, reason[:_ERROR_MAX], _now(), job_id))
+        if state == "failed":
+            audit.write([audit.row(now, "job:print", "print_job.fail", "print_job", job_id,
+                                   "sending", "failed", {"attempts": attempts})])
+            exceptions.open_exception(
+                "print_failed", f"print job {job_id} ({row[2]}) at station {row[1]} failed "
+                f"{attempts} times: {reason}", detail={"job_id": job_id}, now=now,
+                actor="job:print")
+    return SendOutcome(job_id, state, reason)
+
+
+def _unconfirmed(job_id: int, reason: str) -> SendOutcome:
+    now = clock.now()
+    with write_tx():
+        row = execute("SELECT station, reference FROM print_job WHERE id = ?",
+                      (job_id,)).fetchone()
+        execute("UPDATE print_job SET state = 'failed', last_error = ?, updated_at = ? "
+                "WHERE id = ? AND state = 'sending'", (reason[:_ERROR_MAX], _now(), job_id))
+        audit.write([audit.row(now, "job:print", "print_job.unconfirmed", "print_job",
+                               job_id, "sending", "failed", reason)])
+        exceptions.open_exception(
+            "print_unconfirmed", f"print job {job_id} ({row[1]}) at station {row[0]}: "
+            f"{reason}", detail={"job_id": job_id}, now=now, actor="job:print")
+    return SendOutcome(job_id, "failed", reason)
+
+
+def _mark_printed(job_id: int) -> SendOutcome:
+    now = clock.now()
+    with write_tx():
+        done = execute("UPDATE print_job SET state = 'printed', printed_at = ?, "
+                       "last_error = '', updated_at = ? WHERE id = ? AND state = 'sending'",
+                       (_now(), _now(), job_id)).rowcount
+        if done != 1:
+            raise RuntimeError(f"print job {job_id} was no longer sending")
+        audit.write([audit.row(now, "job:print", "print_job.printed", "print_job", job_id,
+                               "sending", "printed")])
+    return SendOutcome(job_id, "printed")
+
+
+def get_job(job_id: int) -> dict | None:
+    row = execute(f"SELECT {', '.join(_FIELDS)} FROM print_job WHERE id = ?",
+                  (job_id,)).fetchone()
+    return _as_dict(row) if row else None
+
+
+def jobs_for_station(station: str, limit: int = 50) -> list[dict]:
+    """The station's newest jobs first, with state and the printer's reason (last_error)."""
+    rows = execute(f"SELECT {', '.join(_FIELDS)} FROM print_job WHERE station = ? "
+                   "ORDER BY id DESC LIMIT ?", (station, limit)).fetchall()
+    return [_as_dict(r) for r in rows]
+
+
+def printer_urls_with_work() -> list[str]:
+    """Printers that have queued or sending jobs (the worker pool starts one per URL)."""
+    return [r[0] for r in execute("SELECT DISTINCT printer_url FROM print_job WHERE state "
+                                  "IN ('queued', 'sending') ORDER BY printer_url").fetchall()]
+
+
+def _as_dict(row) -> dict:
+    data = dict(zip(_FIELDS, row))
+    for key in ("created_at", "updated_at", "accepted_at", "printed_at"):
+        if data[key] is not None and not isinstance(data[key], str):
+            data[key] = data[key].replace(tzinfo=dt.timezone.utc).isoformat()
+    return data
+
+
+__all__ = ["KINDS", "MAX_ATTEMPTS", "SendOutcome", "check_sending",
+           "enqueue", "get_job", "jobs_for_station", "printer_urls_with_work", "reprint",
+           "send_next"]

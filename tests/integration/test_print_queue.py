@@ -1,0 +1,299 @@
+"""The durable print queue against the fake ZPL printer, on SQLite and PostgreSQL: a job
+is committed before it is sent, printed only once the printer took it without a fault,
+kept queued with the reason while the printer is faulted, and never printed twice."""
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from printers.drivers import TcpDriver
+from printers.fake import FakePrinter
+from printers.status import BadPrinterUrl
+from server.domain.errors import DomainError
+from server.jobs import print_worker
+from server.services import print_queue
+from server.store.db import db, execute
+from server.store.models import WmsException
+
+ZPL = "^XA^FO50,50^A0N,40,40^FDOrder {ref}^FS^FO50,120^A0N,20,20^FDjob {{job_id}}^FS^XZ"
+TIMEOUT = 1.0   # the printer's answer timeout (the silent printer waits this long)
+
+
+@pytest.fixture
+def printer():
+    with FakePrinter() as p:
+        yield p
+
+
+def _in(app, fn, *args, **kwargs):
+    with app.app_context(), db.connection_context():
+        return fn(*args, **kwargs)
+
+
+def _enqueue(app, printer, ref="1001", station="PACK-1"):
+    return _in(app, print_queue.enqueue, station, printer.url, "label", ref,
+               ZPL.format(ref=ref), "packer:ann")
+
+
+def _send(app, printer, **kwargs):
+    return _in(app, print_queue.send_next, printer.url, timeout=TIMEOUT, **kwargs)
+
+
+def _job(app, job_id):
+    return _in(app, print_queue.get_job, job_id)
+
+
+def _marker(job_id: int) -> bytes:
+    return f"^FDjob {job_id}^FS".encode()
+
+
+def _received(printer, job_id) -> int:
+    """How many formats the printer received that carry this job id."""
+    return sum(_marker(job_id) in job for job in printer.jobs)
+
+
+def _count(app, sql, params=()):
+    return _in(app, lambda: execute(sql, params).fetchone()[0])
+
+
+def test_job_is_committed_before_sending_and_printed_after_the_printer_has_it(
+        app, printer, monkeypatch):
+    job_id = _enqueue(app, printer)
+    assert printer.jobs == [] and _job(app, job_id)["state"] == "queued"
+    seen = {}
+    real_send = TcpDriver.send
+
+    def send(self, data):
+        # another connection sees the committed row (job id in its ZPL) while it is sent
+        def look():
+            with app.app_context(), db.connection_context():
+                row = execute("SELECT state, zpl FROM print_job WHERE id = ?",
+                              (job_id,)).fetchone()
+                seen["row"] = (row[0], row[1])
+        reader = threading.Thread(target=look)
+        reader.start()
+        reader.join()
+        seen["jobs_before"] = len(printer.jobs)
+        return real_send(self, data)
+
+    monkeypatch.setattr(TcpDriver, "send", send)
+    outcome = _send(app, printer)
+    assert (outcome.job_id, outcome.state) == (job_id, "printed")
+    assert seen["row"][0] == "sending" and f"job {job_id}^FS" in seen["row"][1]
+    assert seen["jobs_before"] == 0
+    assert _received(printer, job_id) == 1 and printer.printed == printer.jobs
+    job = _job(app, job_id)
+    assert job["state"] == "printed" and job["printed_at"] and job["last_error"] == ""
+    assert _send(app, printer).state == "idle"
+    assert _received(printer, job_id) == 1
+
+
+@pytest.mark.parametrize("fault, reason", [
+    ("paused", "paused"), ("paper_out", "paper_out"), ("head_open", "head_open"),
+    ("silent", "no ~HS reply"),
+])
+def test_a_faulted_printer_keeps_the_job_queued_with_the_reason_then_prints_it_once(
+        app, printer, fault, reason):
+    setattr(printer, fault, True)
+    job_id = _enqueue(app, printer)
+    for attempt in (1, 2):
+        outcome = _send(app, printer)
+        assert (outcome.job_id, outcome.state) == (job_id, "queued")
+        job = _job(app, job_id)
+        assert job["state"] == "queued" and job["attempts"] == attempt
+        assert reason in job["last_error"] and job["printed_at"] is None
+    assert printer.jobs == []
+    [shown] = _in(app, print_queue.jobs_for_station, "PACK-1")
+    assert shown["id"] == job_id and reason in shown["last_error"]
+
+    printer.silent = False
+    printer.resume()
+    assert _send(app, printer).state == "printed"
+    assert _send(app, printer).state == "idle"
+    assert _received(printer, job_id) == 1 and printer.printed == printer.jobs
+
+
+def test_a_dropped_connection_is_never_printed_and_resent_once(app, printer):
+    printer.drop_after = 10
+    job_id = _enqueue(app, printer)
+    outcome = _send(app, printer)
+    assert (outcome.job_id, outcome.state) == (job_id, "queued")
+    job = _job(app, job_id)
+    assert printer.dropped == 1 and printer.jobs == []
+    assert "dropped the connection" in job["last_error"] and job["attempts"] == 1
+    printer.drop_after = None
+    assert _send(app, printer).state == "printed"
+    assert _received(printer, job_id) == 1
+
+
+def test_a_label_accepted_before_a_fault_waits_and_is_never_resent(app, printer, monkeypatch):
+    job_id = _enqueue(app, printer)
+    real_send = TcpDriver.send
+
+    def send_then_run_out_of_paper(self, data):
+        result = real_send(self, data)
+        printer.paper_out = True
+        return result
+
+    monkeypatch.setattr(TcpDriver, "send", send_then_run_out_of_paper)
+    outcome = _send(app, printer)
+    assert outcome.state == "sending" and "paper_out" in outcome.error
+    monkeypatch.setattr(TcpDriver, "send", real_send)
+    [again] = _in(app, print_queue.check_sending, printer.url, timeout=TIMEOUT)
+    assert again.state == "sending" and _job(app, job_id)["state"] == "sending"
+    assert _send(app, printer).state == "idle"            # not queued: never resent
+    printer.resume()
+    [settled] = _in(app, print_queue.check_sending, printer.url, timeout=TIMEOUT)
+    assert settled.state == "printed" and _job(app, job_id)["state"] == "printed"
+    assert _received(printer, job_id) == 1
+
+
+def _crash_mid_send(app, job_id, accepted=False):
+    def crash():
+        execute("UPDATE print_job SET state = 'sending', accepted_at = "
+                + ("updated_at" if accepted else "NULL") + " WHERE id = ?", (job_id,))
+    _in(app, crash)
+
+
+def test_a_job_found_sending_without_proof_is_failed_for_a_person_not_resent(app, printer):
+    job_id = _enqueue(app, printer)
+    _crash_mid_send(app, job_id)
+    [outcome] = _in(app, print_queue.check_sending, printer.url, timeout=TIMEOUT)
+    assert outcome.state == "failed" and f"job {job_id}" in outcome.error
+    assert _send(app, printer).state == "idle" and printer.jobs == []
+    exc = _in(app, WmsException.get, WmsException.type == "print_unconfirmed")
+    assert exc.state == "open" and str(job_id) in exc.message
+
+    new_id = _in(app, print_queue.reprint, job_id, "supervisor:bo")
+    new = _job(app, new_id)
+    assert new["reprint_of"] == job_id and new["state"] == "queued"
+    assert _count(app, "SELECT COUNT(*) FROM audit WHERE action = 'print_job.reprint' AND "
+                       "entity_id = ? AND actor = 'supervisor:bo'", (str(job_id),)) == 1
+    assert _send(app, printer).state == "printed"
+    [label] = printer.jobs
+    assert _marker(new_id) not in label and f"REPRINT job {new_id} of {job_id}".encode() in label
+    assert _received(printer, job_id) == 1                 # the original label's text, once
+    assert _send(app, printer).state == "idle" and len(printer.jobs) == 1
+
+
+def test_a_job_found_sending_is_resent_when_the_printer_holds_only_a_cut_format(app, printer):
+    job_id = _enqueue(app, printer)
+    _crash_mid_send(app, job_id)
+    printer.partial_format = True
+    [outcome] = _in(app, print_queue.check_sending, printer.url, timeout=TIMEOUT)
+    assert outcome.state == "queued" and _job(app, job_id)["attempts"] == 1
+    assert _send(app, printer).state == "printed"
+    assert _received(printer, job_id) == 1
+
+
+def test_a_job_found_sending_after_the_printer_took_it_is_printed_without_resending(
+        app, printer):
+    job_id = _enqueue(app, printer)
+    _crash_mid_send(app, job_id, accepted=True)
+    printer.silent = True
+    [outcome] = _in(app, print_queue.check_sending, printer.url, timeout=TIMEOUT)
+    assert outcome.state == "sending" and "status unknown" in outcome.error
+    printer.silent = False
+    [outcome] = _in(app, print_queue.check_sending, printer.url, timeout=TIMEOUT)
+    assert outcome.state == "printed" and printer.jobs == []
+
+
+def test_after_max_attempts_the_job_fails_and_an_exception_is_opened(app, printer):
+    printer.paused = True
+    job_id = _enqueue(app, printer)
+    assert _send(app, printer, max_attempts=2).state == "queued"
+    assert _send(app, printer, max_attempts=2).state == "failed"
+    assert _job(app, job_id)["state"] == "failed"
+    assert _send(app, printer, max_attempts=2).state == "idle"
+    exc = _in(app, WmsException.get, WmsException.type == "print_failed")
+    assert "paused" in exc.message and printer.jobs == []
+
+
+def test_two_workers_racing_never_send_one_job_twice(app, printer):
+    ids = [_enqueue(app, printer, ref=str(2000 + n), station=f"PACK-{n % 3}")
+           for n in range(24)]
+    outcomes: list[list] = [[], []]
+    start = threading.Barrier(2)
+
+    def worker(mine):
+        with app.app_context(), db.connection_context():
+            start.wait()
+            while True:
+                outcome = print_queue.send_next(printer.url, timeout=5.0)
+                if outcome.job_id is None:
+                    return
+                mine.append(outcome)
+
+    threads = [threading.Thread(target=worker, args=(o,)) for o in outcomes]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    done = [o.job_id for o in outcomes[0] + outcomes[1]]
+    assert sorted(done) == ids
+    assert all(o.state == "printed" for o in outcomes[0] + outcomes[1])
+    assert len(printer.jobs) == 24 and all(_received(printer, i) == 1 for i in ids)
+    assert _count(app, "SELECT COUNT(*) FROM print_job WHERE state = 'printed'") == 24
+
+
+@pytest.mark.parametrize("url, zpl, error", [
+    ("lpt://desk", ZPL, BadPrinterUrl),
+    ("tcp://", ZPL, BadPrinterUrl),
+    (None, "", DomainError),
+    (None, "   ", DomainError),
+    (None, "^XA^FDno job id^FS^XZ", DomainError),
+    (None, "just text {job_id}", DomainError),
+    (None, lambda job_id: "", DomainError),
+])
+def test_bad_input_is_refused_and_stores_nothing(app, printer, url, zpl, error):
+    with pytest.raises(error):
+        _in(app, print_queue.enqueue, "PACK-1", url or printer.url, "label", "1001", zpl,
+            "packer:ann")
+    assert issubclass(error, (ValueError, DomainError))
+    assert _count(app, "SELECT COUNT(*) FROM print_job") == 0
+    assert _count(app, "SELECT COUNT(*) FROM audit WHERE entity = 'print_job'") == 0
+
+
+def test_unknown_kind_and_station_are_refused(app, printer):
+    for station, kind in (("PACK-1", "poster"), ("", "label")):
+        with pytest.raises(DomainError):
+            _in(app, print_queue.enqueue, station, printer.url, kind, "1", ZPL, "packer:ann")
+    assert _count(app, "SELECT COUNT(*) FROM print_job") == 0
+
+
+def test_a_callable_label_gets_the_job_id(app, printer):
+    job_id = _in(app, print_queue.enqueue, "PACK-1", printer.url, "sscc", "P-1",
+                 lambda n: f"^XA^FDjob {n}^FS^XZ", "packer:ann")
+    assert _send(app, printer).state == "printed"
+    assert printer.jobs == [f"^XA^FDjob {job_id}^FS^XZ".encode()]
+
+
+def _wait_until(condition, what, limit_s=20.0):
+    """Wait for a worker thread's effect (a liveness limit, not a timing assertion)."""
+    deadline = time.monotonic() + limit_s
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"gave up waiting for {what}")
+        time.sleep(0.02)
+
+
+def test_the_worker_backs_off_while_out_of_paper_then_prints_each_job_once(app, printer):
+    printer.paper_out = True
+    stop = threading.Event()
+    thread = print_worker.start(app, printer.url, stop, timeout=TIMEOUT, poll_s=0.05,
+                                max_backoff_s=0.2, max_attempts=1000)
+    try:
+        ids = [_enqueue(app, printer, ref=str(3000 + n)) for n in range(3)]
+        print_worker.wake(printer.url)
+        _wait_until(lambda: "paper_out" in _job(app, ids[0])["last_error"], "the reason")
+        assert printer.jobs == [] and _job(app, ids[0])["state"] == "queued"
+        printer.resume()
+        printer.wait_for_jobs(3)
+        _wait_until(lambda: all(_job(app, i)["state"] == "printed" for i in ids), "printed")
+    finally:
+        stop.set()
+        thread.join(timeout=10)
+    assert not thread.is_alive()
+    assert len(printer.jobs) == 3 and all(_received(printer, i) == 1 for i in ids)
