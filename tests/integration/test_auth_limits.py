@@ -1,7 +1,6 @@
 """Login rate limits (memory and Redis storage), replenishment alerts, the audit trail."""
 import uuid
 
-import pytest
 
 from server import clock
 from server.services import auth, stock as stock_svc
@@ -34,7 +33,6 @@ def _redis_up() -> bool:
         return False
 
 
-@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 def test_rate_limit_is_shared_through_redis(db_url):
     need(_redis_up(), "Redis at 127.0.0.1:6379")
     cfg = {"login_rate_limit": "4 per minute", "rate_limit_storage": "redis://127.0.0.1:6379",

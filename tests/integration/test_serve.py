@@ -1,4 +1,4 @@
-"""`wavepack serve --demo` as a user starts it: a real server process on a free port with
+"""`wavepack serve --demo` as a user starts it (on SQLite and on PostgreSQL): a real server process on a free port with
 the demo warehouse; an order through the API, a Shopify delivery applied by the inbox
 worker, the docs page, and a clean stop."""
 import json
@@ -14,7 +14,7 @@ import pytest
 
 from server.domain.storefronts.signature import sign
 
-from ..conftest import STOREFRONTS, console_script
+from ..conftest import STOREFRONTS, console_script, make_app
 
 WAVEPACK = console_script("wavepack")
 
@@ -35,10 +35,13 @@ def _call(url: str, method: str = "GET", body: bytes | None = None, headers=None
 
 
 @pytest.fixture
-def server(tmp_path):
+def server(tmp_path, db_url):
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
     env.update(WAVEPACK_SERVER_DATA_DIR=str(tmp_path / "data"), PORT=str(port))
+    if db_url.startswith("postgres"):
+        make_app(db_url)          # this worker's schema, emptied: the demo is created afresh
+        env["DATABASE_URL"] = db_url
     proc = subprocess.Popen([WAVEPACK, "serve", "--demo"], env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
     lines, base = [], f"http://127.0.0.1:{port}"
@@ -56,15 +59,16 @@ def server(tmp_path):
         proc.wait(timeout=20)
 
 
-def test_demo_server_takes_orders_and_webhooks(server, tmp_path):
+def test_demo_server_takes_orders_and_webhooks(server, tmp_path, db_url):
     base, banner = server
     assert f"wavepack serving on {base}" in banner
     assert "badge 3001 PIN 3333  (supervisor)" in banner
     api = re.search(r"demo-api channel: (wpc_\S+)", banner).group(1)
     sup = re.search(r"supervisor: (wps_\S+)", banner).group(1)
     status, body = _call(base + "/healthz")
-    assert status == 200 and json.loads(body)["database"] == "sqlite"
-    assert (tmp_path / "data" / "wavepack.db").exists()
+    kind = "postgresql" if db_url.startswith("postgres") else "sqlite"
+    assert status == 200 and json.loads(body)["database"] == kind
+    assert (tmp_path / "data" / "wavepack.db").exists() == (kind == "sqlite")
     status, body = _call(base + "/docs")
     assert status == 200 and b"/api/v1/orders" in body
 
