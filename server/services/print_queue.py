@@ -125,14 +125,18 @@ def enqueue(station: str, printer_url: str, kind: str, reference: str,
 
 
 def reprint(job_id: int, actor: str) -> int:
-    """An explicit, audited reprint: a new queued job (reprint_of = job_id) with the same
-    label and a REPRINT line naming both job ids. Returns the new job's id."""
-    row = execute("SELECT station, printer_url, kind, reference, zpl FROM print_job "
+    """An explicit, audited reprint of a printed or failed job: a new queued job
+    (reprint_of = job_id) with the same label and a REPRINT line naming both job ids.
+    Returns the new job's id. A job still queued or sending is refused (409)."""
+    row = execute("SELECT station, printer_url, kind, reference, zpl, state FROM print_job "
                   "WHERE id = ?", (job_id,)).fetchone()
     if row is None:
         raise DomainError(f"no print job {job_id}", code="not_found", status=404,
                           field="job_id")
-    station, url, kind, reference, zpl = row
+    station, url, kind, reference, zpl, state = row
+    if state not in ("printed", "failed"):   # it will still print: a copy would be a double
+        raise DomainError(f"print job {job_id} is {state}, not printed or failed yet",
+                          code="not_printed_yet", status=409, field="job_id")
     cut = zpl.upper().rfind("^XZ")
     marked = (zpl[:cut] + f"^FO20,20^A0N,22,22^FDREPRINT job {{job_id}} of {job_id}^FS"
               + zpl[cut:])

@@ -150,6 +150,21 @@ def test_a_label_accepted_before_a_fault_waits_and_is_never_resent(app, printer,
     assert _received(printer, job_id) == 1
 
 
+def test_reprint_is_refused_while_the_job_can_still_print(app, printer):
+    job_id = _enqueue(app, printer)
+    with pytest.raises(DomainError) as err:
+        _in(app, print_queue.reprint, job_id, "supervisor:bo")
+    assert err.value.code == "not_printed_yet"
+    with pytest.raises(DomainError) as err:
+        _in(app, print_queue.reprint, job_id + 99, "supervisor:bo")
+    assert err.value.code == "not_found"
+    assert _count(app, "SELECT COUNT(*) FROM print_job") == 1
+    assert _send(app, printer).state == "printed"
+    copy = _in(app, print_queue.reprint, job_id, "packer:ann")
+    assert _send(app, printer).state == "printed" and _job(app, copy)["reprint_of"] == job_id
+    assert len(printer.jobs) == 2 and _received(printer, job_id) == 2   # original + the copy
+
+
 def _crash_mid_send(app, job_id, accepted=False):
     def crash():
         execute("UPDATE print_job SET state = 'sending', accepted_at = "
@@ -297,3 +312,21 @@ def test_the_worker_backs_off_while_out_of_paper_then_prints_each_job_once(app, 
         thread.join(timeout=10)
     assert not thread.is_alive()
     assert len(printer.jobs) == 3 and all(_received(printer, i) == 1 for i in ids)
+
+
+def test_a_worker_starting_after_a_crash_settles_jobs_left_sending(app, printer):
+    accepted, cut, queued = (_enqueue(app, printer, ref=str(4000 + n)) for n in range(3))
+    _crash_mid_send(app, accepted, accepted=True)
+    _crash_mid_send(app, cut)
+    stop = threading.Event()
+    thread = print_worker.start(app, printer.url, stop, timeout=TIMEOUT, poll_s=0.05)
+    try:
+        printer.wait_for_jobs(1)
+        _wait_until(lambda: _job(app, queued)["state"] == "printed", "the queued job")
+    finally:
+        stop.set()
+        thread.join(timeout=10)
+    assert _job(app, accepted)["state"] == "printed"       # the printer had it: not resent
+    assert _job(app, cut)["state"] == "failed"              # may have printed: a person checks
+    assert [_received(printer, i) for i in (accepted, cut, queued)] == [0, 0, 1]
+    assert _count(app, "SELECT COUNT(*) FROM wms_exception WHERE type = 'print_unconfirmed'") == 1
