@@ -95,6 +95,14 @@ def serve(host: str | None, port: int | None, demo: bool, async_mode: str | None
     if cfg.webhooks.process == "async":
         from .jobs import inbox
         inbox.start(app)
+    if cfg.printers:
+        import threading
+
+        from .jobs import print_worker
+        print_worker.start_all(app, list(cfg.printers.values()), threading.Event(),
+                               max_attempts=cfg.printing.max_attempts,
+                               timeout=cfg.printing.timeout_seconds,
+                               poll_s=cfg.printing.poll_seconds)
     mode = app.extensions["socketio"].async_mode
     if mode == "gevent":
         from gevent import pywsgi

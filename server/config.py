@@ -94,6 +94,13 @@ class PickingConfig:
 
 
 @dataclass(frozen=True)
+class PrintingConfig:
+    max_attempts: int = 5          # tries before a label job fails and becomes an exception
+    poll_seconds: float = 1.0      # how often an idle print worker looks for new jobs
+    timeout_seconds: float = 5.0   # a printer that answers nothing for this long is offline
+
+
+@dataclass(frozen=True)
 class WooConfig:
     pull_overlap_minutes: float = 10
     pull_page_size: int = 100
@@ -111,6 +118,8 @@ class Config:
     jobs: JobsConfig = field(default_factory=JobsConfig)
     webhooks: WebhookConfig = field(default_factory=WebhookConfig)
     picking: PickingConfig = field(default_factory=PickingConfig)
+    printing: PrintingConfig = field(default_factory=PrintingConfig)
+    printers: Mapping[str, str] = field(default_factory=dict)     # printer name → URL
     layouts: Mapping[str, Layout] = field(default_factory=dict)   # warehouse code → layout
     secret_key: str = ""
     testing: bool = False
@@ -167,6 +176,7 @@ SECTIONS = {
     "jobs": JobsConfig,
     "webhooks": WebhookConfig,
     "picking": PickingConfig,
+    "printing": PrintingConfig,
 }
 
 
@@ -215,9 +225,34 @@ def build_config(raw: Mapping[str, Any], secret_key: str = "") -> Config:
             layouts[str(code)] = Layout.from_mapping(block)
         except ValueError as err:
             raise ValueError(f"config layouts.{code}: {err}") from err
-    unknown = set(raw) - set(SECTIONS) - {"zones", "layouts", "testing", "secret_key"}
+    printers = _printers(raw.get("printers") or {})
+    unknown = set(raw) - set(SECTIONS) - {"zones", "layouts", "printers", "testing",
+                                          "secret_key"}
     if unknown:
         raise ValueError(f"unknown config sections: {', '.join(sorted(unknown))}")
-    return Config(**parts, zones=tuple(zones), layouts=layouts,
+    return Config(**parts, zones=tuple(zones), layouts=layouts, printers=printers,
                   secret_key=str(raw.get("secret_key") or secret_key),
                   testing=bool(raw.get("testing", False)))
+
+
+def _printers(raw: Any) -> dict[str, str]:
+    """`printers: {name: {url: ...}}` (or `name: url`), each URL checked by its driver."""
+    from printers.drivers import open_printer
+    if not isinstance(raw, Mapping):
+        raise ValueError("config section 'printers' must be a mapping of name → {url: ...}")
+    out = {}
+    for name, value in raw.items():
+        if value is None:          # an overlay config can remove a printer with `name: null`
+            continue
+        url = value.get("url") if isinstance(value, Mapping) else value
+        if isinstance(value, Mapping) and set(value) - {"url"}:
+            raise ValueError(f"config printers.{name}: unknown keys "
+                             f"{', '.join(sorted(set(value) - {'url'}))}")
+        if not isinstance(url, str) or not url:
+            raise ValueError(f"config printers.{name}: url is required")
+        try:
+            open_printer(url)      # builds the driver only; nothing is contacted
+        except ValueError as err:
+            raise ValueError(f"config printers.{name}: {err}") from err
+        out[str(name)] = url
+    return out
