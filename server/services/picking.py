@@ -183,14 +183,22 @@ _TASK = (
     "t.order_line_id, t.allocation_id, t.stock_id, "
     "(SELECT MAX(x.seq) FROM pick_task x WHERE x.cart_id = t.cart_id "
     "AND x.status <> 'cancelled'), "
-    "(SELECT {agg}(g.gtin, ',') FROM product_gtin g WHERE g.product_id = t.product_id) "
+    "(SELECT {agg}(g.gtin, ',') FROM product_gtin g WHERE g.product_id = t.product_id), "
+    "{stored} "
     "FROM pick_task t JOIN tote tt ON tt.id = t.tote_id "
     "JOIN sales_order o ON o.id = t.order_id JOIN product p ON p.id = t.product_id "
     "JOIN cart c ON c.id = t.cart_id ")
 
 
-def _task_sql() -> str:
-    return _TASK.format(agg="string_agg" if is_postgres() else "group_concat")
+# the stored answer of a scan_id, read in the same statement as the task (a replay check
+# without its own round trip; a duplicate committed after this statement's snapshot is
+# still caught by the UNIQUE constraint, see _once)
+_STORED = "(SELECT s.request_hash || '|' || s.response FROM scan s WHERE s.scan_id = ?)"
+
+
+def _task_sql(with_stored: bool) -> str:
+    return _TASK.format(agg="string_agg" if is_postgres() else "group_concat",
+                        stored=_STORED if with_stored else "NULL")
 
 
 @dataclass(frozen=True)
@@ -221,14 +229,17 @@ class _Task:
     stock_id: int
     of: int                      # tasks on the cart (the last route position)
     gtins: frozenset[str]        # of the task's product
+    stored: str | None = None    # "request_hash|response" of the scan_id asked about, if any
 
     @property
     def remaining(self) -> int:
         return self.quantity - self.picked - self.short
 
 
-def _task(where: str, params: tuple, lock: bool = False) -> _Task | None:
-    row = execute(_task_sql() + where + (_lock() if lock else ""), params).fetchone()
+def _task(where: str, params: tuple, lock: bool = False, scan_id: str | None = None
+          ) -> _Task | None:
+    row = execute(_task_sql(scan_id is not None) + where + (_lock() if lock else ""),
+                  ((scan_id,) if scan_id is not None else ()) + tuple(params)).fetchone()
     if row is None:
         return None
     row = list(row)
@@ -345,12 +356,20 @@ def next_task(picker: Picker, msg: object = None) -> dict:
         return {"ok": True, "task": _payload(task), "cart": _cart_summary(cart_id)}
 
 
-def _target(picker: Picker, task_ref: int | None) -> _Task | None:
-    """The task a scan is for, locked: the named one, else the picker's current one."""
+def _target(picker: Picker, task_ref: int | None, scan_id: str
+            ) -> tuple[_Task | None, tuple[str, str] | None]:
+    """The task a scan is for, locked (the named one, else the picker's current one), and
+    the stored answer of `scan_id` if it is a replay."""
     if task_ref is not None:
-        return _task("WHERE t.id = ?", (task_ref,), lock=True)
-    return _task("WHERE c.picker_id = ? AND c.status = 'picking' AND t.status = 'open' "
-                 "ORDER BY c.id, t.seq LIMIT 1", (picker.user_id,), lock=True)
+        task = _task("WHERE t.id = ?", (task_ref,), lock=True, scan_id=scan_id)
+    else:
+        task = _task("WHERE c.picker_id = ? AND c.status = 'picking' AND t.status = 'open' "
+                     "ORDER BY c.id, t.seq LIMIT 1", (picker.user_id,), lock=True,
+                     scan_id=scan_id)
+    if task is None:
+        return None, _stored(scan_id)
+    stored = task.stored
+    return task, ((stored[:64], stored[65:]) if stored else None)
 
 
 def _check_task(picker: Picker, task: _Task | None) -> _Task:
@@ -382,8 +401,7 @@ def record_scan(picker: Picker, msg: object) -> dict:
     def work() -> dict:
         now = clock.now()
         with store_db.write_tx():
-            task = _target(picker, task_ref)
-            stored = _stored(scan_id)
+            task, stored = _target(picker, task_ref, scan_id)
             if stored:
                 return _replay(stored, request_hash)
             task = _check_task(picker, task)
@@ -508,8 +526,7 @@ def short_pick(picker: Picker, msg: object) -> dict:
     def work() -> dict:
         now = clock.now()
         with store_db.write_tx():
-            task = _target(picker, task_ref)
-            stored = _stored(scan_id)
+            task, stored = _target(picker, task_ref, scan_id)
             if stored:
                 return _replay(stored, request_hash)
             task = _check_task(picker, task)
