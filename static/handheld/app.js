@@ -264,7 +264,8 @@
       reconnectionDelayMax: 3000,
     });
     state.socket = socket;
-    setConn("connecting");
+    // a page opened without a network says so at once, not after the first failed attempt
+    setConn(navigator.onLine ? "connecting" : "offline");
     socket.on("connect", () => {
       setConn("online");
       whoami();
