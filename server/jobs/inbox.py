@@ -24,12 +24,8 @@ def wake() -> None:
     _wake.set()
 
 
-def _naive(t: dt.datetime) -> dt.datetime:
-    return t.astimezone(dt.timezone.utc).replace(tzinfo=None)
-
-
 def pending(limit: int = 500) -> list[int]:
-    now = _naive(clock.now())
+    now = clock.naive_utc(clock.now())
     return [r[0] for r in execute(
         "SELECT id FROM webhook_event WHERE state = 'pending' AND (available_at IS NULL "
         "OR available_at <= ?) ORDER BY id LIMIT ?", (now, limit)).fetchall()]
@@ -61,7 +57,7 @@ def record_failure(event_id: int, err: Exception) -> None:
         retry_at = now + dt.timedelta(seconds=min(2 ** attempts, 3600))
         execute("UPDATE webhook_event SET attempts = ?, last_error = ?, available_at = ?, "
                 "state = ? WHERE id = ?",
-                (attempts, f"{type(err).__name__}: {err}"[:2000], _naive(retry_at),
+                (attempts, f"{type(err).__name__}: {err}"[:2000], clock.naive_utc(retry_at),
                  "failed" if failed else "pending", event_id))
         if failed:
             exceptions.open_exception(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 
+from .. import clock
 from ..store.bulk import insert_many
 
 COLUMNS = ("at", "actor", "action", "entity", "entity_id", "before", "after", "detail")
@@ -13,7 +14,7 @@ COLUMNS = ("at", "actor", "action", "entity", "entity_id", "before", "after", "d
 def row(at: dt.datetime, actor: str, action: str, entity: str, entity_id: object,
         before: object = "", after: object = "", detail: object = "") -> tuple:
     """One audit row as a tuple for write()."""
-    return (_naive(at), actor, action, entity, str(entity_id), _text(before), _text(after),
+    return (clock.naive_utc(at), actor, action, entity, str(entity_id), _text(before), _text(after),
             _text(detail))
 
 
@@ -28,6 +29,3 @@ def _text(value: object) -> str:
         return value
     return json.dumps(value, ensure_ascii=False, default=str, separators=(",", ":"))
 
-
-def _naive(at: dt.datetime) -> dt.datetime:
-    return at.astimezone(dt.timezone.utc).replace(tzinfo=None) if at.tzinfo else at

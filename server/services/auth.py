@@ -108,16 +108,10 @@ def principal(raw: str | None) -> Principal | None:
     tid, kind, role, expires, revoked, cid, cname, uid, badge, active = row
     if revoked is not None or (uid is not None and not active):
         return None
-    if expires is not None and _aware(expires) <= clock.now():
+    if expires is not None and clock.aware_utc(expires) <= clock.now():
         return None
     return Principal(kind=kind, role=role, token_id=tid, channel_id=cid,
                      channel_name=cname or "", user_id=uid, badge=badge or "")
-
-
-def _aware(value) -> dt.datetime:
-    if not isinstance(value, dt.datetime):
-        value = dt.datetime.fromisoformat(str(value))
-    return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
 
 
 def login_badge(badge: str, pin: str) -> dict:

@@ -153,25 +153,19 @@ ORDER_COLUMNS = (
     "phone_key", "address_key", "source_updated_at", "ship_by", "created_at", "updated_at")
 
 
-def _naive(t: dt.datetime | None) -> dt.datetime | None:
-    if t is None:
-        return None
-    return t.astimezone(dt.timezone.utc).replace(tzinfo=None) if t.tzinfo else t
-
-
 def order_row(channel_id: int, d: OrderDraft, status: str, problems: list[Problem],
               holds: list[str], now: dt.datetime) -> tuple:
     """A sales_order row (ORDER_COLUMNS) for a draft."""
-    s, cur, at = d.ship_to, d.currency, _naive(now)
+    s, cur, at = d.ship_to, d.currency, clock.naive_utc(now)
     return (
         channel_id, d.external_id, d.ref, status, "; ".join(holds), cur, d.paid,
-        d.payment_method, d.priority, _naive(d.placed_at), s.name, s.phone, s.email,
+        d.payment_method, d.priority, clock.naive_utc(d.placed_at), s.name, s.phone, s.email,
         s.address1, s.address2, s.city, s.region, s.postcode, s.country,
         d.note, d.carrier, d.source,
         to_minor(d.total, cur) if d.total is not None else None,
         to_minor(d.shipping, cur), to_minor(d.discount, cur),
         json.dumps([p.to_dict() for p in problems], ensure_ascii=False) if problems else "",
-        phone_key(s.phone), address_key(s), _naive(d.source_updated_at), _naive(d.ship_by),
+        phone_key(s.phone), address_key(s), clock.naive_utc(d.source_updated_at), clock.naive_utc(d.ship_by),
         at, at)
 
 
@@ -210,7 +204,7 @@ def _insert_lines(decided, ids: dict[str, int], products: dict[str, int]
 
 def _trail(channel: ChannelRef, decided, ids: dict[str, int], actor: str, now) -> None:
     trail, exceptions = [], []
-    at = _naive(now)
+    at = clock.naive_utc(now)
     for _, d, problems, holds in decided:
         oid = ids[d.external_id]
         trail.append(audit.row(now, actor, "order.received", "order", oid, "",
@@ -232,7 +226,7 @@ def _trail(channel: ChannelRef, decided, ids: dict[str, int], actor: str, now) -
 def _recent_contacts(drafts: Sequence[OrderDraft]) -> list[int]:
     """For each draft: how many other orders went to its phone or address in the hour
     before it was placed (stored orders, and earlier drafts of this batch)."""
-    keys = [(phone_key(d.ship_to.phone), address_key(d.ship_to), _naive(d.placed_at))
+    keys = [(phone_key(d.ship_to.phone), address_key(d.ship_to), clock.naive_utc(d.placed_at))
             for d in drafts]
     lo = min(k[2] for k in keys) - HOUR
     hi = max(k[2] for k in keys)

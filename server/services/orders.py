@@ -19,10 +19,6 @@ from .reservation import OrderNeed, release_order, reserve
 ADDRESS_FIELDS = ("name", "phone", "address1", "address2", "city", "postcode", "country", "region")
 
 
-def _now_naive(now: dt.datetime) -> dt.datetime:
-    return now.astimezone(dt.timezone.utc).replace(tzinfo=None)
-
-
 def load(order_id: int, channel_id: int | None = None) -> Order:
     """The order, or NotFound; a channel sees only its own orders (as if others did not exist)."""
     q = Order.select().where(Order.id == order_id)
@@ -80,7 +76,7 @@ def list_orders(*, channel_id: int | None, status: str | None, after: int, limit
 def set_status(order: Order, new: str, actor: str, now: dt.datetime, detail: object = "") -> None:
     old = order.status
     lifecycle.check_move(old, new)
-    Order.update(status=new, updated_at=_now_naive(now)).where(Order.id == order.id).execute()
+    Order.update(status=new, updated_at=clock.naive_utc(now)).where(Order.id == order.id).execute()
     order.status = new
     audit.write([audit.row(now, actor, "order.status", "order", order.id, old, new, detail)])
 

@@ -18,6 +18,7 @@ import datetime as dt
 import hashlib
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from flask import current_app
@@ -62,10 +63,6 @@ def settings() -> dict:
     cfg = current_app.config["WAVEPACK"].picking
     return {"require_location_scan": cfg.require_location_scan,
             "require_tote_scan": cfg.require_tote_scan}
-
-
-def _naive(now: dt.datetime) -> dt.datetime:
-    return now.astimezone(dt.timezone.utc).replace(tzinfo=None)
 
 
 def _lock() -> str:
@@ -113,7 +110,7 @@ def _when(msg: dict) -> dt.datetime | None:
         raise AckError("scanned_at must be an ISO-8601 time", field="scanned_at") from None
     if not 1900 <= at.year <= 9000:
         raise AckError("scanned_at is out of range", field="scanned_at")
-    return _naive(at) if at.tzinfo else at
+    return clock.naive_utc(at) if at.tzinfo else at
 
 
 def _only(msg: object, allowed: set[str]) -> dict:
@@ -169,7 +166,7 @@ def _store_scan(scan_id, kind, picker, task, raw, symbology, parsed, verdict, co
          task.cart_id if task else None, raw, (symbology or "")[:32], p.gtin,
          (p.lot or None) and p.lot[:40], p.expiry.isoformat() if p.expiry else None,
          (p.serial or None) and p.serial[:40], verdict, counted, request_hash,
-         json.dumps(response, ensure_ascii=False), scanned_at, _naive(now)))
+         json.dumps(response, ensure_ascii=False), scanned_at, clock.naive_utc(now)))
 
 
 # ---- tasks ----------------------------------------------------------------------------------
@@ -321,7 +318,7 @@ def _claim_cart(picker: Picker, warehouse: str | None, now: dt.datetime) -> int 
     if row is None:
         return None
     cart_id, wave_id = row
-    naive = _naive(now)
+    naive = clock.naive_utc(now)
     claimed = execute("UPDATE cart SET picker_id = ?, status = 'picking', claimed_at = ? "
                       "WHERE id = ? AND picker_id IS NULL", (picker.user_id, naive, cart_id))
     if claimed.rowcount != 1:
@@ -372,6 +369,22 @@ def _target(picker: Picker, task_ref: int | None, scan_id: str
     return task, ((stored[:64], stored[65:]) if stored else None)
 
 
+def _on_task(picker: Picker, task_ref: int | None, scan_id: str, request_hash: str,
+             act: Callable[[_Task, dt.datetime], dict]) -> dict:
+    """One write transaction for a message about a task (scan, short): lock the task, answer
+    a replay from its stored row, check the task is the picker's and open, then `act`
+    (which stores the scan row with its answer)."""
+    def work() -> dict:
+        now = clock.now()
+        with store_db.write_tx():
+            task, stored = _target(picker, task_ref, scan_id)
+            if stored:
+                return _replay(stored, request_hash)
+            return act(_check_task(picker, task), now)
+
+    return _once(scan_id, request_hash, work)
+
+
 def _check_task(picker: Picker, task: _Task | None) -> _Task:
     if task is None:
         raise AckError("no task to scan for: ask for task.next first", code="no_task")
@@ -398,20 +411,14 @@ def record_scan(picker: Picker, msg: object) -> dict:
     request_hash = _hash("scan", {"raw": raw, "symbology": symbology, "task": task_ref})
     parsed = parse_scan(raw, symbology)
 
-    def work() -> dict:
-        now = clock.now()
-        with store_db.write_tx():
-            task, stored = _target(picker, task_ref, scan_id)
-            if stored:
-                return _replay(stored, request_hash)
-            task = _check_task(picker, task)
-            response, counted = _verdict(picker, task, parsed, now)
-            _store_scan(scan_id, "pick", picker, task, raw, symbology, parsed,
-                        response["verdict"], counted, request_hash,
-                        {"scan_id": scan_id, **response}, scanned_at, now)
-            return {"scan_id": scan_id, **response}
+    def act(task: _Task, now: dt.datetime) -> dict:
+        response, counted = _verdict(picker, task, parsed, now)
+        response = {"scan_id": scan_id, **response}
+        _store_scan(scan_id, "pick", picker, task, raw, symbology, parsed, response["verdict"],
+                    counted, request_hash, response, scanned_at, now)
+        return response
 
-    return _once(scan_id, request_hash, work)
+    return _on_task(picker, task_ref, scan_id, request_hash, act)
 
 
 def _verdict(picker: Picker, task: _Task, parsed: ParsedScan, now: dt.datetime
@@ -450,7 +457,7 @@ def _verdict(picker: Picker, task: _Task, parsed: ParsedScan, now: dt.datetime
 def _apply(picker: Picker, task: _Task, confirmed: bool, count: int, now: dt.datetime
            ) -> _Task:
     """Write an accepted scan: the location confirmation, or one unit picked."""
-    naive = _naive(now)
+    naive = clock.naive_utc(now)
     if count == 0:
         if not task.location_confirmed:
             execute("UPDATE pick_task SET location_confirmed = ?, updated_at = ? WHERE id = ?",
@@ -488,7 +495,7 @@ def _order_status(order_id: int, old: str, new: str, picker: Picker, now: dt.dat
                   trail: list) -> None:
     lifecycle.check_move(old, new)
     execute("UPDATE sales_order SET status = ?, updated_at = ? WHERE id = ? AND status = ?",
-            (new, _naive(now), order_id, old))
+            (new, clock.naive_utc(now), order_id, old))
     trail.append(audit.row(now, picker.actor, "order.status", "order", order_id, old, new))
 
 
@@ -497,7 +504,7 @@ def _close_cart_if_done(cart_id: int, wave_id: int, picker: Picker, now: dt.date
     if execute("SELECT 1 FROM pick_task WHERE cart_id = ? AND status = 'open'",
                (cart_id,)).fetchone():
         return
-    naive = _naive(now)
+    naive = clock.naive_utc(now)
     execute("UPDATE cart SET status = 'done', done_at = ? WHERE id = ? AND status = 'picking'",
             (naive, cart_id))
     execute("UPDATE tote SET active_barcode = NULL WHERE cart_id = ?", (cart_id,))
@@ -523,29 +530,22 @@ def short_pick(picker: Picker, msg: object) -> dict:
     scanned_at = _when(msg)
     request_hash = _hash("short", {"task": task_ref, "found": found, "reason": reason})
 
-    def work() -> dict:
-        now = clock.now()
-        with store_db.write_tx():
-            task, stored = _target(picker, task_ref, scan_id)
-            if stored:
-                return _replay(stored, request_hash)
-            task = _check_task(picker, task)
-            if found != task.picked:
-                raise AckError(f"found ({found}) must equal the units already scanned on "
-                               f"this task ({task.picked}): scan each unit found first",
-                               code="bad_found", field="found")
-            response = _short(picker, task, reason, now)
-            response = {"scan_id": scan_id, **response}
-            _store_scan(scan_id, "short", picker, task, f"short:{found}", None, None, "short",
-                        0, request_hash, response, scanned_at, now)
-            return response
+    def act(task: _Task, now: dt.datetime) -> dict:
+        if found != task.picked:
+            raise AckError(f"found ({found}) must equal the units already scanned on "
+                           f"this task ({task.picked}): scan each unit found first",
+                           code="bad_found", field="found")
+        response = {"scan_id": scan_id, **_short(picker, task, reason, now)}
+        _store_scan(scan_id, "short", picker, task, f"short:{found}", None, None, "short", 0,
+                    request_hash, response, scanned_at, now)
+        return response
 
-    return _once(scan_id, request_hash, work)
+    return _on_task(picker, task_ref, scan_id, request_hash, act)
 
 
 def _short(picker: Picker, task: _Task, reason: str, now: dt.datetime) -> dict:
     missing = task.remaining
-    naive = _naive(now)
+    naive = clock.naive_utc(now)
     trail: list[tuple] = []
     execute("UPDATE pick_task SET short = short + ?, status = 'short', updated_at = ? "
             "WHERE id = ? AND status = 'open'", (missing, naive, task.id))
@@ -619,7 +619,7 @@ def _reallocate(task: _Task, missing: int, now: dt.datetime) -> list[tuple[str, 
             if r.warehouse_id == wh and r.stock_id != task.stock_id and r.available > 0]
     rows.sort(key=lambda r: (r.pick_seq, r.stock_id))
     moved, need = [], missing
-    naive = _naive(now)
+    naive = clock.naive_utc(now)
     for r in rows:
         if need == 0:
             break
@@ -642,7 +642,7 @@ def _new_tasks(task: _Task, moved: list[tuple[str, int, int]], now: dt.datetime
     """Allocation rows and pick tasks (same cart and tote, at the end of the route) for
     units re-reserved after a short pick."""
     out = []
-    naive = _naive(now)
+    naive = clock.naive_utc(now)
     seq = execute("SELECT MAX(seq) FROM pick_task WHERE cart_id = ?",
                   (task.cart_id,)).fetchone()[0]
     for location, stock_id, n in moved:
@@ -698,7 +698,7 @@ def tote_scan(picker: Picker, msg: object) -> dict:
                 raise Conflict("every tote of this cart is bound already", code="no_free_tote")
             tote_id, slot, ref = free
             execute("UPDATE tote SET barcode = ?, active_barcode = ?, bound_at = ? WHERE id = ?",
-                    (raw, raw, _naive(now), tote_id))
+                    (raw, raw, clock.naive_utc(now), tote_id))
             audit.write([audit.row(now, picker.actor, "tote.bind", "tote", tote_id, "", raw,
                                    {"cart": cart_id, "slot": slot})])
             task = _first_open(cart_id)

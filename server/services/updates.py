@@ -127,14 +127,10 @@ def _is_stale(order: Order, draft: OrderDraft) -> bool:
                 and draft.source_updated_at < order.source_updated_at)
 
 
-def _naive(t: dt.datetime) -> dt.datetime:
-    return t.astimezone(dt.timezone.utc).replace(tzinfo=None)
-
-
 def _touch(order: Order, seen: dt.datetime | None, now: dt.datetime) -> None:
     """Remember the newest view seen, so an older delivery arriving later is stale."""
     if seen is not None and order.source_updated_at != seen:
-        Order.update(source_updated_at=_naive(seen), updated_at=_naive(now)).where(
+        Order.update(source_updated_at=clock.naive_utc(seen), updated_at=clock.naive_utc(now)).where(
             Order.id == order.id).execute()
 
 
@@ -279,9 +275,9 @@ def _write(plan: _Plan, channel: ChannelRef, order: Order, draft: OrderDraft,
                     intake.line_rows(order.id, draft, products))
     if plan.replace_lines and plan.settle:
         _plan_risk(plan, order, draft, actor, now)
-    values = {**plan.values, "updated_at": _naive(now)}
+    values = {**plan.values, "updated_at": clock.naive_utc(now)}
     if draft.source_updated_at is not None:
-        values["source_updated_at"] = _naive(draft.source_updated_at)
+        values["source_updated_at"] = clock.naive_utc(draft.source_updated_at)
     Order.update(**values).where(Order.id == order.id).execute()
     if plan.settle:
         orders.settle(Order.get_by_id(order.id), actor, now)

@@ -50,10 +50,6 @@ class _Pick:
     volume_l: float
 
 
-def _naive(now: dt.datetime) -> dt.datetime:
-    return now.astimezone(dt.timezone.utc).replace(tzinfo=None)
-
-
 def layout_for(warehouse_code: str) -> Layout:
     layout = current_app.config["WAVEPACK"].layouts.get(warehouse_code)
     if layout is None:
@@ -102,7 +98,7 @@ def plan_wave(warehouse_code: str, max_orders: int, totes: int, actor: str,
             if problem:
                 skipped.append({"order": ref, "order_id": oid, "reason": problem})
                 continue
-            cutoff = _when(ship_by) or (_when(placed_at)
+            cutoff = clock.aware_utc(ship_by) or (clock.aware_utc(placed_at)
                                         + dt.timedelta(hours=cfg.ship_within_hours))
             candidates.append(OrderPicks(str(oid), tuple(p.location for p in mine),
                                          priority=priority, cutoff=cutoff,
@@ -158,7 +154,7 @@ def _problem(layout: Layout, picks: list[_Pick]) -> str | None:
 
 def _write_wave(warehouse_id, layout, plan, fcfs_m, candidates, picks, totes, max_orders,
                 skipped, actor, now) -> int:
-    naive = _naive(now)
+    naive = clock.naive_utc(now)
     size = {int(c.order): c.totes for c in candidates}
     sshape = [sshape_route(layout, b.route.sequence).length_m for b in plan.batches]
     wave_id = insert_returning(
@@ -240,7 +236,7 @@ def release(wave_id: int, actor: str) -> dict:
             raise Conflict(f"wave {wave_id} is {status}; only a draft can be released",
                            code="bad_wave_state")
         execute("UPDATE wave SET status = ?, released_at = ? WHERE id = ? AND status = ?",
-                (RELEASED, _naive(now), wave_id, DRAFT))
+                (RELEASED, clock.naive_utc(now), wave_id, DRAFT))
         audit.write([audit.row(now, actor, "wave.release", "wave", wave_id, DRAFT, RELEASED)])
     return wave_dict(wave_id)
 
@@ -258,7 +254,7 @@ def cancel(wave_id: int, actor: str) -> dict:
         if picked:
             raise Conflict(f"wave {wave_id} has {picked} units picked already; finish or "
                            "short-pick its carts instead", code="picks_recorded")
-        naive = _naive(now)
+        naive = clock.naive_utc(now)
         execute("UPDATE pick_task SET status = 'cancelled', updated_at = ? "
                 "WHERE wave_id = ? AND status = 'open'", (naive, wave_id))
         execute("UPDATE tote SET active_barcode = NULL WHERE cart_id IN "
@@ -289,17 +285,8 @@ def _status(wave_id: int, lock: bool = False) -> str:
     return row[0]
 
 
-def _when(value) -> dt.datetime | None:
-    """A stored (naive UTC) time as an aware datetime; SQLite hands raw rows back as text."""
-    if value is None:
-        return None
-    if not isinstance(value, dt.datetime):
-        value = dt.datetime.fromisoformat(str(value))
-    return value.replace(tzinfo=dt.timezone.utc)
-
-
 def _iso(value) -> str | None:
-    when = _when(value)
+    when = clock.aware_utc(value)
     return when.isoformat() if when else None
 
 

@@ -170,7 +170,7 @@ def _process_once(event_id: int) -> tuple[str, int | None] | None:
         outcome, order_id = _apply(channels.ref(ch), event_key, topic,
                                    lambda: handler(ch, topic, payload)(), now)
         execute("UPDATE webhook_event SET outcome = ?, state = 'done', processed_at = ? "
-                "WHERE id = ?", (outcome[:200], _naive(now), event_id))
+                "WHERE id = ?", (outcome[:200], clock.naive_utc(now), event_id))
     return outcome, order_id
 
 
@@ -194,9 +194,9 @@ def _record(channel: ChannelRef, event_key: str, topic: str, now: dt.datetime, *
     return execute("INSERT INTO webhook_event (channel_id, event_key, topic, outcome, "
                    "received_at, body, state, processed_at) VALUES (?, ?, ?, '', ?, ?, ?, ?) "
                    "ON CONFLICT DO NOTHING RETURNING id",
-                   (channel.id, _key(event_key), topic[:64], _naive(now), body,
+                   (channel.id, _key(event_key), topic[:64], clock.naive_utc(now), body,
                     "done" if processed else "pending",
-                    _naive(now) if processed else None)).fetchone()
+                    clock.naive_utc(now) if processed else None)).fetchone()
 
 
 def _apply(channel: ChannelRef, event_key: str, topic: str, handle: Handler,
@@ -268,6 +268,3 @@ def _key(raw: str) -> str:
         return raw
     return "sha256:" + hashlib.sha256(raw.encode("utf-8", "surrogatepass")).hexdigest()
 
-
-def _naive(t: dt.datetime) -> dt.datetime:
-    return t.astimezone(dt.timezone.utc).replace(tzinfo=None)
