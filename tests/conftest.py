@@ -6,9 +6,14 @@ PostgreSQL fails the tests instead of skipping them.
 """
 from __future__ import annotations
 
+import contextlib
 import os
+import subprocess
 import sys
+import threading
+import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -138,3 +143,54 @@ def dbconn(app):
     from server.store.db import db
     with db.connection_context():
         yield db
+
+
+def free_port() -> int:
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Served:
+    """A running `wavepack serve`: its base URL, everything it printed so far, the process."""
+    base: str
+    lines: list[str]
+    proc: subprocess.Popen
+
+    @property
+    def banner(self) -> str:
+        return "".join(self.lines)
+
+
+@contextlib.contextmanager
+def wavepack_serve(data_dir, *args: str, db_url: str | None = None, **env_extra: str):
+    """`wavepack serve ARGS` as a user starts it: a real process on a free port with its own
+    data dir (and DATABASE_URL when given), up once it prints "Running on" (printed after the
+    port is bound). Its output keeps being read (a full pipe would block it); stopped at the end."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    env.update(WAVEPACK_SERVER_DATA_DIR=str(data_dir), PORT=str(port), **env_extra)
+    if db_url:
+        env["DATABASE_URL"] = db_url
+    proc = subprocess.Popen([console_script("wavepack"), "serve", *args], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines: list[str] = []
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        lines.append(line)
+        if "Running on" in line or proc.poll() is not None:
+            break
+    try:
+        assert proc.poll() is None and "Running on" in lines[-1], "".join(lines)
+        threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True).start()
+        yield Served(f"http://127.0.0.1:{port}", lines, proc)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)

@@ -7,27 +7,16 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import socket
-import subprocess
-import threading
-import time
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
-from ..conftest import console_script, need
+from ..conftest import need, wavepack_serve
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync"]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass(frozen=True)
@@ -43,48 +32,14 @@ class DemoServer:
         return "".join(self.output[-last:])
 
 
-def _wait_until_listening(base: str, proc: subprocess.Popen, timeout: float = 30) -> None:
-    """`serve` prints "Running on" just before it binds the port: wait for /healthz."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with urllib.request.urlopen(base + "/healthz", timeout=5):
-                return
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)
-
-
 @contextlib.contextmanager
 def _serve_demo(data: Path, **env_extra: str):
     """`wavepack serve --demo` on a free port with its own data dir, as a user starts it."""
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
-    env.update(WAVEPACK_SERVER_DATA_DIR=str(data / "data"), PORT=str(port), **env_extra)
-    proc = subprocess.Popen([console_script("wavepack"), "serve", "--demo"], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    lines, base = [], f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        lines.append(line)
-        if "Running on" in line or proc.poll() is not None:
-            break
-    banner = "".join(lines)
-    try:
-        assert proc.poll() is None, banner
-        _wait_until_listening(base, proc)
+    with wavepack_serve(data / "data", "--demo", **env_extra) as served:
+        banner = served.banner
         api = re.search(r"demo-api channel: (wpc_\S+)", banner).group(1)
         sup = re.search(r"supervisor: (wps_\S+)", banner).group(1)
-        server = DemoServer(base, banner, api, sup, lines)
-        # keep reading the server's output: a full pipe would block it, and the tail of
-        # the log explains a failure
-        threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True).start()
-        yield server
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
+        yield DemoServer(served.base, banner, api, sup, served.lines)
 
 
 @pytest.fixture(scope="module")

@@ -167,7 +167,7 @@ import pytest  # noqa: E402
 from handheld.client import ConnectRefused, HandheldClient, LoginError, login  # noqa: E402
 from handheld.queue import OfflineQueue  # noqa: E402
 
-from ..conftest import console_script  # noqa: E402
+from ..conftest import console_script, wavepack_serve  # noqa: E402
 
 CLI = console_script("wavepack-handheld")
 FAST = {"backoff": (0.05, 0.25), "ack_timeout": 5.0}
@@ -534,34 +534,11 @@ def _http(base: str, method: str, path: str, body: object, token: str) -> tuple[
 @pytest.fixture
 def wavepack_server(tmp_path):
     """`wavepack serve --demo` (gevent, its own SQLite data dir) on a free port."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
-    env.update(WAVEPACK_SERVER_DATA_DIR=str(tmp_path / "data"), PORT=str(port))
-    proc = subprocess.Popen([console_script("wavepack"), "serve", "--demo"], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    banner = ""
-    while "Running on" not in banner and proc.poll() is None:
-        banner += proc.stdout.readline()
-    threading.Thread(target=proc.stdout.read, daemon=True).start()   # keep the pipe drained
-    base = f"http://127.0.0.1:{port}"
-    try:
-        assert proc.poll() is None, banner
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                urllib.request.urlopen(base + "/healthz", timeout=2).close()
-                break
-            except OSError:
-                assert time.monotonic() < deadline, banner
-                time.sleep(0.05)
-        yield {"base": base,
+    with wavepack_serve(tmp_path / "data", "--demo") as served:
+        banner = served.banner
+        yield {"base": served.base,
                "api": re.search(r"demo-api channel: (wpc_\S+)", banner).group(1),
                "supervisor": re.search(r"supervisor: (wps_\S+)", banner).group(1)}
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
 
 
 def test_picking_a_whole_cart_on_the_real_wavepack_server(wavepack_server, make_client,

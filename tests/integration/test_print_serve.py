@@ -1,18 +1,13 @@
 """`wavepack serve` runs a print worker for each printer in the config: a label job queued
 in the database reaches the (fake) printer once and is marked printed; a paper-out printer
 keeps it queued with the reason until it is fixed (SQLite and PostgreSQL)."""
-import os
-import subprocess
 import time
 
 import pytest
 
 from printers.fake import FakePrinter
 
-from ..conftest import console_script, make_app
-from .test_serve import _free_port
-
-WAVEPACK = console_script("wavepack")
+from ..conftest import make_app, wavepack_serve
 LABEL = "^XA^FO50,50^A0N,40,40^FDjob {job_id}^FS^XZ"
 
 
@@ -43,23 +38,13 @@ def test_the_server_prints_queued_labels_once(tmp_path, db_url, printer):
     overlay = tmp_path / "printers.yaml"
     overlay.write_text(f'printers:\n  label-1: {{url: "{printer.url}"}}\n'
                        "printing: {poll_seconds: 0.2, timeout_seconds: 2}\n", encoding="utf-8")
-    port = _free_port()
-    env = {**os.environ, "WAVEPACK_CONFIG": str(overlay), "DATABASE_URL": db_url,
-           "WAVEPACK_SERVER_DATA_DIR": str(tmp_path / "data"), "PORT": str(port),
-           "WAVEPACK_JOBS_ENABLED": "false"}
+    env = {"WAVEPACK_CONFIG": str(overlay), "WAVEPACK_JOBS_ENABLED": "false"}
     printer.paper_out = True
     from server.services import print_queue
     from server.store.db import db
     with app.app_context(), db.connection_context():
         job_id = print_queue.enqueue("station-1", printer.url, "label", "order 1", LABEL, "test")
-    proc = subprocess.Popen([WAVEPACK, "serve"], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
-    try:
-        line = ""
-        deadline = time.monotonic() + 60
-        while "Running on" not in line and proc.poll() is None and time.monotonic() < deadline:
-            line = proc.stdout.readline()
-        assert proc.poll() is None, line
+    with wavepack_serve(tmp_path / "data", db_url=db_url, **env):
         deadline = time.monotonic() + 20          # the worker tried and put it back
         stuck = _job(app, job_id)
         while not (stuck["state"] == "queued" and stuck["last_error"]) \
@@ -74,6 +59,3 @@ def test_the_server_prints_queued_labels_once(tmp_path, db_url, printer):
         assert printer.wait_for_jobs(1) == [LABEL.replace("{job_id}", str(job_id)).encode()]
         time.sleep(0.5)
         assert len(printer.jobs) == 1                     # never sent twice
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)

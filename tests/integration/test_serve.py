@@ -2,10 +2,7 @@
 the demo warehouse; an order through the API, a Shopify delivery applied by the inbox
 worker, the docs page, and a clean stop."""
 import json
-import os
 import re
-import socket
-import subprocess
 import time
 import urllib.error
 import urllib.request
@@ -14,15 +11,8 @@ import pytest
 
 from server.domain.storefronts.signature import sign
 
-from ..conftest import STOREFRONTS, console_script, make_app
+from ..conftest import STOREFRONTS, make_app, wavepack_serve
 
-WAVEPACK = console_script("wavepack")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _call(url: str, method: str = "GET", body: bytes | None = None, headers=None):
@@ -36,27 +26,11 @@ def _call(url: str, method: str = "GET", body: bytes | None = None, headers=None
 
 @pytest.fixture
 def server(tmp_path, db_url):
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
-    env.update(WAVEPACK_SERVER_DATA_DIR=str(tmp_path / "data"), PORT=str(port))
-    if db_url.startswith("postgres"):
+    pg = db_url.startswith("postgres")
+    if pg:
         make_app(db_url)          # this worker's schema, emptied: the demo is created afresh
-        env["DATABASE_URL"] = db_url
-    proc = subprocess.Popen([WAVEPACK, "serve", "--demo"], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
-    lines, base = [], f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        lines.append(line)
-        if "Running on" in line or proc.poll() is not None:
-            break
-    try:
-        assert proc.poll() is None, "".join(lines)
-        yield base, "".join(lines)
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
+    with wavepack_serve(tmp_path / "data", "--demo", db_url=db_url if pg else None) as served:
+        yield served.base, served.banner
 
 
 def test_demo_server_takes_orders_and_webhooks(server, tmp_path, db_url):
