@@ -16,6 +16,7 @@ from typing import Any, Mapping
 
 import yaml
 
+from .config_packing import SECTIONS as PACKING_SECTIONS, PackingSetup, packing_setup
 from .domain.allocation import Zone
 from .domain.layout import Layout
 from .domain.risk import RiskRules
@@ -101,6 +102,15 @@ class PrintingConfig:
 
 
 @dataclass(frozen=True)
+class PackingConfig:
+    weight_tolerance_pct: float = 5.0    # scale reading vs expected gross weight …
+    weight_tolerance_g: int = 30         # … plus this many grams (small parcels, scale steps)
+    require_weight: bool = False         # the label waits for a scale reading when true
+    hold_after_wrong_scans: int = 3      # wrong items scanned in one session before a hold
+    default_weight_g: int = 100          # a product's weight when the catalogue has none
+
+
+@dataclass(frozen=True)
 class WooConfig:
     pull_overlap_minutes: float = 10
     pull_page_size: int = 100
@@ -119,6 +129,8 @@ class Config:
     webhooks: WebhookConfig = field(default_factory=WebhookConfig)
     picking: PickingConfig = field(default_factory=PickingConfig)
     printing: PrintingConfig = field(default_factory=PrintingConfig)
+    packing: PackingConfig = field(default_factory=PackingConfig)
+    setup: PackingSetup = field(default_factory=PackingSetup)    # stations, cartons, carriers…
     printers: Mapping[str, str] = field(default_factory=dict)     # printer name → URL
     layouts: Mapping[str, Layout] = field(default_factory=dict)   # warehouse code → layout
     secret_key: str = ""
@@ -177,6 +189,7 @@ SECTIONS = {
     "webhooks": WebhookConfig,
     "picking": PickingConfig,
     "printing": PrintingConfig,
+    "packing": PackingConfig,
 }
 
 
@@ -226,11 +239,12 @@ def build_config(raw: Mapping[str, Any], secret_key: str = "") -> Config:
         except ValueError as err:
             raise ValueError(f"config layouts.{code}: {err}") from err
     printers = _printers(raw.get("printers") or {})
-    unknown = set(raw) - set(SECTIONS) - {"zones", "layouts", "printers", "testing",
-                                          "secret_key"}
+    setup = packing_setup(raw, printers)
+    unknown = set(raw) - set(SECTIONS) - set(PACKING_SECTIONS) - {
+        "zones", "layouts", "printers", "testing", "secret_key"}
     if unknown:
         raise ValueError(f"unknown config sections: {', '.join(sorted(unknown))}")
-    return Config(**parts, zones=tuple(zones), layouts=layouts, printers=printers,
+    return Config(**parts, zones=tuple(zones), layouts=layouts, printers=printers, setup=setup,
                   secret_key=str(raw.get("secret_key") or secret_key),
                   testing=bool(raw.get("testing", False)))
 

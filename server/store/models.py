@@ -148,6 +148,7 @@ class Order(Base):
     address_key = CharField(default="")
     source_updated_at = UtcDateTimeField(null=True)
     ship_by = UtcDateTimeField(null=True)
+    invoice_requested = BooleanField(default=False)
     created_at = UtcDateTimeField()
     updated_at = UtcDateTimeField()
 

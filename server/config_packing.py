@@ -1,0 +1,214 @@
+"""The packing part of config.yaml: stations, cartons, carriers with their tracking ranges,
+the SSCC range, sender addresses and inserts. Read once by server.config.build_config;
+every mistake is a ValueError naming the key, so a bad config stops `wavepack serve`
+before a packer sees anything.
+
+    stations:   {pack-1: {warehouse: main, printer: label-1, document_printer: docs-1}}
+    cartons:    {S: {length_mm: 250, width_mm: 180, height_mm: 100, max_weight_g: 5000, tare_g: 120}}
+    carriers:   {royal-mail: {label: Royal Mail, service: Tracked 48, match: [royal mail, standard],
+                              default: true, tracking: {kind: s10, service_indicator: RR, country: GB,
+                                                        range: {start: 10000000, end: 19999999}}}}
+    sscc:       {extension_digit: "0", company_prefix: "5012345", range: {start: 1, end: 999999999}}
+    senders:    {main: {name: ..., lines: [...], city: ..., postal_code: ..., country: GB, phone: ...}}
+    inserts:    {invoice: {when: [invoice_requested, international]}, returns_slip: {when: [always]}}
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from .domain.cartons import CartonType, cartons_by_size
+from .domain.tracking import TrackingScheme, scheme_from_mapping
+
+# Conditions an insert can name; any one that holds adds the insert to the order.
+INSERT_CONDITIONS = ("always", "invoice_requested", "international", "first_order", "gift")
+KNOWN_INSERTS = ("invoice", "packing_slip", "returns_slip", "promo_card", "gift_note")
+
+
+@dataclass(frozen=True)
+class Station:
+    name: str
+    warehouse: str
+    printer: str                 # a name under `printers:`
+    document_printer: str = ""   # a CUPS queue name for packing slips and invoices ("" = none)
+
+
+@dataclass(frozen=True)
+class Carrier:
+    code: str
+    label: str                   # printed on the label
+    service: str
+    match: tuple[str, ...]       # lower-case words of an order's carrier text that choose it
+    tracking: TrackingScheme
+    default: bool = False
+
+
+@dataclass(frozen=True)
+class Sender:
+    name: str
+    lines: tuple[str, ...]
+    city: str
+    postal_code: str = ""
+    region: str = ""
+    country: str = ""
+    phone: str = ""
+    company: str = ""
+
+
+@dataclass(frozen=True)
+class PackingSetup:
+    stations: Mapping[str, Station] = field(default_factory=dict)
+    cartons: tuple[CartonType, ...] = ()
+    carriers: Mapping[str, Carrier] = field(default_factory=dict)
+    sscc: TrackingScheme | None = None
+    senders: Mapping[str, Sender] = field(default_factory=dict)
+    inserts: Mapping[str, tuple[str, ...]] = field(default_factory=dict)   # insert → conditions
+
+    def carrier_for(self, text: str) -> Carrier | None:
+        """The carrier an order's carrier text names (first `match` word found in it),
+        else the default carrier, else None."""
+        words = (text or "").lower()
+        for carrier in self.carriers.values():
+            if any(m in words for m in carrier.match):
+                return carrier
+        return next((c for c in self.carriers.values() if c.default), None)
+
+
+def _mapping(raw: Any, where: str) -> Mapping:
+    if raw is None:
+        return {}
+    if not isinstance(raw, Mapping):
+        raise ValueError(f"config {where} must be a mapping")
+    return raw
+
+
+def _keys(value: Mapping, where: str, allowed: set[str], required: set[str]) -> None:
+    unknown = set(value) - allowed
+    if unknown:
+        raise ValueError(f"config {where}: unknown keys {', '.join(sorted(unknown))}")
+    missing = required - set(value)
+    if missing:
+        raise ValueError(f"config {where}: missing {', '.join(sorted(missing))}")
+
+
+def _stations(raw: Any, printers: Mapping[str, str]) -> dict[str, Station]:
+    out = {}
+    for name, value in _mapping(raw, "stations").items():
+        if value is None:
+            continue
+        where = f"stations.{name}"
+        value = _mapping(value, where)
+        _keys(value, where, {"warehouse", "printer", "document_printer"}, {"warehouse", "printer"})
+        printer = str(value["printer"])
+        if printer not in printers:
+            raise ValueError(f"config {where}: printer {printer!r} is not under printers:")
+        if len(str(name)) > 64:
+            raise ValueError(f"config {where}: a station name has at most 64 characters")
+        out[str(name)] = Station(name=str(name), warehouse=str(value["warehouse"]),
+                                 printer=printer,
+                                 document_printer=str(value.get("document_printer") or ""))
+    return out
+
+
+def _cartons(raw: Any) -> tuple[CartonType, ...]:
+    cartons = []
+    for name, value in _mapping(raw, "cartons").items():
+        if value is None:
+            continue
+        where = f"cartons.{name}"
+        value = _mapping(value, where)
+        _keys(value, where, {"length_mm", "width_mm", "height_mm", "max_weight_g", "tare_g"},
+              {"length_mm", "width_mm", "height_mm", "max_weight_g"})
+        try:
+            cartons.append(CartonType(name=str(name), **value))
+        except ValueError as err:
+            raise ValueError(f"config {where}: {err}") from err
+    return tuple(cartons_by_size(cartons)) if cartons else ()
+
+
+def _carriers(raw: Any) -> dict[str, Carrier]:
+    out = {}
+    for code, value in _mapping(raw, "carriers").items():
+        if value is None:
+            continue
+        where = f"carriers.{code}"
+        value = _mapping(value, where)
+        _keys(value, where, {"label", "service", "match", "tracking", "default"}, {"tracking"})
+        try:
+            scheme = scheme_from_mapping({"name": str(code), **_mapping(value["tracking"], where)})
+        except ValueError as err:
+            raise ValueError(f"config {where}.tracking: {err}") from err
+        if scheme.kind == "sscc":
+            raise ValueError(f"config {where}.tracking: an SSCC range goes under sscc:")
+        match = value.get("match") or ()
+        if isinstance(match, str) or not all(isinstance(m, str) and m for m in match):
+            raise ValueError(f"config {where}.match must be a list of words")
+        out[str(code)] = Carrier(code=str(code), label=str(value.get("label") or code),
+                                 service=str(value.get("service") or ""),
+                                 match=tuple(m.lower() for m in match), tracking=scheme,
+                                 default=bool(value.get("default", False)))
+    if sum(c.default for c in out.values()) > 1:
+        raise ValueError("config carriers: at most one carrier can be the default")
+    return out
+
+
+def _sscc(raw: Any) -> TrackingScheme | None:
+    if raw is None:
+        return None
+    value = _mapping(raw, "sscc")
+    try:
+        return scheme_from_mapping({"name": "sscc", "kind": "sscc", **value})
+    except ValueError as err:
+        raise ValueError(f"config sscc: {err}") from err
+
+
+def _senders(raw: Any) -> dict[str, Sender]:
+    out = {}
+    for code, value in _mapping(raw, "senders").items():
+        if value is None:
+            continue
+        where = f"senders.{code}"
+        value = _mapping(value, where)
+        _keys(value, where, {"name", "lines", "city", "postal_code", "region", "country",
+                             "phone", "company"}, {"name", "lines", "city"})
+        lines = value["lines"]
+        if isinstance(lines, str) or not lines:
+            raise ValueError(f"config {where}.lines must be a list of address lines")
+        out[str(code)] = Sender(name=str(value["name"]), lines=tuple(str(x) for x in lines),
+                                city=str(value["city"]),
+                                **{k: str(value.get(k) or "") for k in
+                                   ("postal_code", "region", "country", "phone", "company")})
+    return out
+
+
+def _inserts(raw: Any) -> dict[str, tuple[str, ...]]:
+    out = {}
+    for code, value in _mapping(raw, "inserts").items():
+        if value is None:
+            continue
+        where = f"inserts.{code}"
+        if code not in KNOWN_INSERTS:
+            raise ValueError(f"config {where}: unknown insert (known: {', '.join(KNOWN_INSERTS)})")
+        value = _mapping(value, where)
+        _keys(value, where, {"when"}, {"when"})
+        when = value["when"]
+        when = (when,) if isinstance(when, str) else tuple(when or ())
+        bad = [w for w in when if w not in INSERT_CONDITIONS]
+        if bad or not when:
+            raise ValueError(f"config {where}.when: conditions are "
+                             f"{', '.join(INSERT_CONDITIONS)}; got {list(when)}")
+        out[str(code)] = when
+    return out
+
+
+def packing_setup(raw: Mapping[str, Any], printers: Mapping[str, str]) -> PackingSetup:
+    """The PackingSetup from the raw config (sections stations, cartons, carriers, sscc,
+    senders, inserts), checked against the configured printers."""
+    return PackingSetup(stations=_stations(raw.get("stations"), printers),
+                        cartons=_cartons(raw.get("cartons")),
+                        carriers=_carriers(raw.get("carriers")),
+                        sscc=_sscc(raw.get("sscc")), senders=_senders(raw.get("senders")),
+                        inserts=_inserts(raw.get("inserts")))
+
+
+SECTIONS = ("stations", "cartons", "carriers", "sscc", "senders", "inserts")
