@@ -1,4 +1,4 @@
-"""The browser apps in static/ (handheld page now; pack and dashboard later), served by
+"""The browser apps in static/ (handheld and pack station pages; dashboard later), served by
 the server itself so that `make run` needs nothing else."""
 from __future__ import annotations
 
@@ -21,3 +21,15 @@ def handheld_root():
 def handheld(name: str = "index.html"):
     """static/handheld/<name> (404 for anything outside that folder)."""
     return send_from_directory(STATIC / "handheld", name, max_age=0)
+
+
+@bp.get("/pack")
+def pack_root():
+    return redirect("/pack/", code=308)
+
+
+@bp.get("/pack/")
+@bp.get("/pack/<path:name>")
+def pack(name: str = "index.html"):
+    """static/pack/<name>: the packing station page (404 for anything outside that folder)."""
+    return send_from_directory(STATIC / "pack", name, max_age=0)

@@ -1,0 +1,914 @@
+// The pack station page: badge login, a station, a keyboard-wedge scan field, and the
+// packing REST API (docs/pack-api.md). The server decides every verdict; this page shows
+// it, in colour and sound, and keeps the printer's state in view.
+"use strict";
+
+(function () {
+  const PRINTER_POLL_MS = 2000;
+  const JOB_POLL_MS = 1000;
+  const RETRY_MIN_MS = 500;
+  const RETRY_MAX_MS = 5000;
+  const SERVER_ERROR_TRIES = 3;          // a 5xx is retried (same scan_id) this often
+  const ARM_MS = 4000;                   // a two-tap button waits this long for its second tap
+  const LIVE = new Set(["open", "held"]);
+  const JOB_DONE = new Set(["printed", "failed"]);
+  const VERDICT_KIND = {
+    ok: "ok",
+    wrong_item: "error", not_in_order: "error", over_pack: "error",
+    unknown_barcode: "warn", expired_lot: "warn", qc_pending: "warn",
+    on_hold: "held",
+  };
+  const WARN_ERRORS = new Set(["not_picked", "weight_required", "not_printed_yet", "network",
+                               "not_verified"]);
+  const HELD_ERRORS = new Set(["on_hold", "already_packing"]);
+
+  const $ = (id) => document.getElementById(id);
+  const state = {
+    lang: null,
+    auth: null,          // {token, badge, role}
+    stations: [],
+    station: null,       // its name
+    printer: null,       // {name, state, detail, checked_at}
+    session: null,       // the session object as the server last sent it
+    version: 0,          // bumped on every session change made here (stale polls lose)
+    job: null,           // the label job shown: {id, state, last_error, …}
+    preview: { jobId: null, url: null },
+    queue: [],           // scans not yet answered: {raw, scan_id, scanned_at, tries}
+    verdictTimer: null,
+    armed: null,         // the give-back button's confirm timer
+    pollTimer: null,
+    jobTimer: null,
+  };
+
+  // ---- words -------------------------------------------------------------------------
+
+  function pickLanguage() {
+    const saved = localStorage.getItem("wp.pack.lang");
+    if (saved && window.WP_PACK_STRINGS[saved]) return saved;
+    return (navigator.language || "en").toLowerCase().startsWith("zh") ? "zh-CN" : "en";
+  }
+
+  function has(key) { return key in window.WP_PACK_STRINGS.en; }
+
+  function t(key, params) {
+    const table = window.WP_PACK_STRINGS[state.lang] || window.WP_PACK_STRINGS.en;
+    let s = table[key] ?? window.WP_PACK_STRINGS.en[key] ?? key;
+    for (const [k, v] of Object.entries(params || {})) s = s.split("{" + k + "}").join(String(v ?? ""));
+    return s;
+  }
+
+  function applyLanguage() {
+    document.documentElement.lang = state.lang;
+    document.title = t("title");
+    document.querySelectorAll("[data-i18n]").forEach((el) => { el.textContent = t(el.dataset.i18n); });
+    $("scan").placeholder = t("scan_placeholder");
+    const v = $("verdict");   // the banner shown is said again in the new language
+    if (!v.hidden && v.dataset.key) v.textContent = t(v.dataset.key, JSON.parse(v.dataset.params || "{}"));
+    renderStations();
+    render();
+  }
+
+  // ---- feedback: colour and sound ------------------------------------------------------
+
+  let audio = null;
+  function unlockAudio() {
+    if (!audio && (window.AudioContext || window.webkitAudioContext)) {
+      audio = new (window.AudioContext || window.webkitAudioContext)();
+    }
+    if (audio && audio.state === "suspended") audio.resume();
+  }
+
+  const TONES = {   // [frequency Hz, duration ms, waveform] per beep: each kind its own sound
+    ok: [[1320, 90, "sine"]],
+    warn: [[660, 160, "triangle"], [660, 160, "triangle"]],
+    error: [[220, 200, "square"], [220, 200, "square"], [220, 200, "square"]],
+    held: [[880, 180, "sawtooth"], [587, 180, "sawtooth"], [392, 300, "sawtooth"]],
+  };
+
+  function signal(kind) {
+    if (!audio || !TONES[kind]) return;
+    let at = audio.currentTime;
+    for (const [freq, ms, wave] of TONES[kind]) {
+      const osc = audio.createOscillator();
+      const gain = audio.createGain();
+      osc.type = wave;
+      osc.frequency.value = freq;
+      gain.gain.setValueAtTime(0.2, at);
+      gain.gain.exponentialRampToValueAtTime(0.001, at + ms / 1000);
+      osc.connect(gain).connect(audio.destination);
+      osc.start(at);
+      osc.stop(at + ms / 1000);
+      at += ms / 1000 + 0.06;
+    }
+  }
+
+  /** The big banner: `kind` ok | error | warn | held, `code` the server's code, the text
+   *  from `key` (said again when the language changes). */
+  function showVerdict(kind, code, key, params) {
+    const box = $("verdict");
+    box.className = "verdict " + kind;
+    box.dataset.kind = kind;
+    box.dataset.code = code;
+    box.dataset.key = key;
+    box.dataset.params = JSON.stringify(params || {});
+    box.dataset.seq = String(Number(box.dataset.seq || 0) + 1);   // one more message shown
+    box.textContent = t(key, params);
+    box.hidden = false;
+    signal(kind);
+    clearTimeout(state.verdictTimer);
+    if (kind === "ok") state.verdictTimer = setTimeout(() => { box.hidden = true; }, 3000);
+  }
+
+  function errorOf(body) {
+    return (body && body.error) || {};
+  }
+
+  /** An API refusal on the banner, in the page's words when it knows the code. */
+  function showError(status, body) {
+    const err = errorOf(body);
+    const code = err.code || (status >= 500 ? "internal" : String(status));
+    const params = { code, message: err.message || "", missing: missingText(err.detail) };
+    const key = has("e." + code) ? "e." + code : "e.unknown";
+    const kind = HELD_ERRORS.has(code) ? "held" : WARN_ERRORS.has(code) ? "warn" : "error";
+    showVerdict(kind, code, key, params);
+  }
+
+  /** `not_verified`'s detail: the lines still missing, however the server lists them. */
+  function missingText(detail) {
+    if (!detail) return "";
+    const items = Array.isArray(detail) ? detail
+      : Array.isArray(detail.lines) ? detail.lines
+      : Array.isArray(detail.missing) ? detail.missing : [detail];
+    return items.map((x) => {
+      if (x === null || typeof x !== "object") return String(x);
+      const what = x.sku || x.name || (x.line !== undefined ? "#" + x.line : "");
+      const n = x.remaining ?? x.missing ?? x.quantity;
+      return n !== undefined ? `${what} ×${n}` : what;
+    }).join(", ");
+  }
+
+  // ---- the API -------------------------------------------------------------------------
+
+  class NetworkError extends Error {}
+
+  /** One call with the staff token. Resolves {status, ok, body}; throws NetworkError when
+   *  no answer came. A 401 ends the login (the token expired or was revoked). */
+  async function api(method, path, body) {
+    const headers = { Authorization: "Bearer " + state.auth.token };
+    if (body !== undefined) headers["Content-Type"] = "application/json";
+    let resp;
+    try {
+      resp = await fetch(path, { method, headers, cache: "no-store",
+                                 body: body === undefined ? undefined : JSON.stringify(body) });
+    } catch (e) {
+      throw new NetworkError(String(e));
+    }
+    const data = await resp.json().catch(() => null);
+    if (resp.status === 401 && state.auth) {
+      sessionRefused("session_expired");
+    }
+    return { status: resp.status, ok: resp.ok, body: data };
+  }
+
+  function sessionFrom(body) {
+    if (!body || typeof body !== "object") return null;
+    if (body.session && typeof body.session === "object") return body.session;
+    return body.id !== undefined && body.lines ? body : null;
+  }
+
+  // ---- rendering ------------------------------------------------------------------------
+
+  function isLive(s) { return !!(s && LIVE.has(s.state)); }
+
+  function needsText() {
+    const s = state.session;
+    if (!s) return t("scan_order");
+    if (s.state === "confirmed") return t("order_shipped");
+    if (s.state === "cancelled") return t("scan_order");
+    if (s.state === "held") return t("session_held");
+    if (pendingQc()) return t("answer_qc");
+    if (s.verified) return t("scan_done");
+    return t("scan_items");
+  }
+
+  function pendingQc() {
+    const s = state.session;
+    return s && s.state === "open" && s.pending_qc && s.pending_qc.length ? s.pending_qc[0] : null;
+  }
+
+  function render() {
+    const loggedIn = !!state.auth;
+    const atStation = loggedIn && !!state.station;
+    $("login-view").hidden = loggedIn;
+    $("station-view").hidden = !loggedIn || atStation;
+    $("work-view").hidden = !atStation;
+    $("logout").hidden = !loggedIn;
+    $("who").textContent = loggedIn ? state.auth.badge : "";
+    const sc = $("station-change");
+    sc.hidden = !atStation;
+    sc.textContent = atStation ? t("station_label", { station: state.station }) : "";
+    renderPrinter();
+    const pend = $("pending");
+    pend.hidden = state.queue.length === 0;
+    pend.dataset.count = String(state.queue.length);
+    pend.textContent = t("sending", { n: state.queue.length });
+    if (!atStation) return;
+    $("needs").textContent = needsText();
+    renderSession();
+    renderShipment();
+  }
+
+  function renderPrinter() {
+    const el = $("printer");
+    const p = state.printer;
+    el.hidden = !p || !state.station;
+    const s = (p && p.state) || "unknown";
+    const known = has("p." + s) ? s : "unknown";
+    el.dataset.state = s;
+    el.title = p && p.name ? t("printer_label", { name: p.name }) : "";
+    $("printer-text").textContent = t("p." + known);
+    const help = $("printer-help");
+    help.textContent = p && state.station ? t("p." + known + ".help") : "";
+    help.dataset.state = s;
+  }
+
+  function renderSession() {
+    const s = state.session;
+    $("order").hidden = !s;
+    $("carton-box").hidden = !s;
+    $("weight-box").hidden = !s;
+    $("cancel-session").hidden = !isLive(s);
+    const confirm = $("confirm");
+    confirm.disabled = !(s && s.state === "open" && s.verified);
+    confirm.hidden = !!(s && s.state === "confirmed");
+    $("confirm-hint").hidden = confirm.hidden;
+    renderQc();
+    if (!s) return;
+    $("order").dataset.session = String(s.id);
+    const o = s.order || {};
+    $("o-ref").textContent = o.ref || (o.id !== undefined ? "#" + o.id : "");
+    $("o-ship").textContent = [o.ship_name, o.ship_country].filter(Boolean).join(", ");
+    $("o-carrier").textContent = o.carrier || "";
+    const st = $("o-state");
+    st.dataset.state = s.state;
+    st.textContent = has("s." + s.state) ? t("s." + s.state) : s.state;
+    const hold = $("hold");
+    hold.hidden = s.state !== "held";
+    hold.textContent = t("hold_reason", { reason: s.hold_reason || "—" });
+    $("cancel-session").textContent = state.armed ? t("cancel_ask") : t("cancel_session");
+    renderLines(s.lines || []);
+    renderCarton(s);
+    renderWeight(s.weight || {});
+  }
+
+  function renderLines(lines) {
+    const body = $("lines").tBodies[0];
+    body.textContent = "";
+    for (const ln of lines) {
+      const tr = document.createElement("tr");
+      tr.dataset.line = String(ln.line);
+      tr.dataset.sku = ln.sku;
+      if (ln.remaining === 0) tr.className = "done";
+      if (String(ln.line) === state.flashLine) tr.classList.add("flash");
+      const cells = [["sku", ln.sku], ["name", ln.name], ["n quantity", ln.quantity],
+                     ["n verified", ln.verified], ["n remaining", ln.remaining]];
+      for (const [cls, text] of cells) {
+        const td = document.createElement("td");
+        td.className = cls;
+        td.textContent = text ?? "";
+        tr.appendChild(td);
+      }
+      const flags = [...(ln.flags || []), ...(ln.checks || [])];
+      if (flags.length) {
+        const small = document.createElement("div");
+        small.className = "flags";
+        small.textContent = flags.join(" · ");
+        tr.children[1].appendChild(small);
+      }
+      body.appendChild(tr);
+    }
+  }
+
+  function renderCarton(s) {
+    const c = s.carton || {};
+    const name = c.name || c.chosen || c.suggested || "";
+    $("carton-name").textContent = c.error ? "—" : name;
+    $("carton-name").dataset.carton = name;
+    $("carton-detail").textContent = c.error ? t("carton_none", { error: c.error })
+      : name ? t("carton_fill", { name, dims: (c.dims_mm || []).join(" × "),
+                                 fill: Math.round((c.fill_ratio || 0) * 100) }) : "";
+    const fill = (id, items, text) => {
+      const ul = $(id);
+      ul.textContent = "";
+      for (const item of items) {
+        const li = document.createElement("li");
+        li.textContent = text(item);
+        ul.appendChild(li);
+      }
+      $(id + "-title").hidden = items.length === 0;
+    };
+    fill("instructions", s.instructions || [], (i) => i.text || i.material || i.code);
+    fill("inserts", s.inserts || [], (code) => (has("insert." + code) ? t("insert." + code) : code));
+  }
+
+  function renderWeight(w) {
+    $("weight-expected").textContent = w.expected_g !== undefined && w.expected_g !== null
+      ? t("weight_expected", { grams: w.expected_g, tolerance: w.tolerance_g ?? 0 }) : "";
+    const res = $("weight-result");
+    if (w.measured_g === null || w.measured_g === undefined) {
+      res.textContent = w.required ? t("weight_required") : "";
+      res.dataset.ok = "";
+    } else {
+      res.textContent = t("weight_measured", { grams: w.measured_g }) + " · "
+        + t(w.ok ? "weight_ok" : "weight_bad");
+      res.dataset.ok = String(!!w.ok);
+    }
+    $("weight-form").hidden = !isLive(state.session);
+  }
+
+  function renderQc() {
+    const q = pendingQc();
+    const box = $("qc");
+    box.hidden = !q;
+    if (!q) return;
+    box.dataset.unit = String(q.unit);
+    $("qc-title").textContent = t("qc_title", { unit: q.unit, sku: q.sku || "" });
+    const ul = $("qc-checks");
+    ul.textContent = "";
+    for (const c of q.checks || []) {
+      const li = document.createElement("li");
+      li.textContent = has("qc." + c) ? t("qc." + c) : c;
+      ul.appendChild(li);
+    }
+    const wantsSerial = (q.checks || []).includes("serial");
+    const wantsExpiry = (q.checks || []).includes("check_expiry");
+    $("qc-serial-label").hidden = !wantsSerial;
+    $("qc-expiry-label").hidden = !wantsExpiry;
+    if (box.dataset.shown !== String(q.unit)) {      // a new unit: fresh fields
+      box.dataset.shown = String(q.unit);
+      $("qc-serial").value = "";
+      $("qc-expiry").value = "";
+      if (wantsSerial) setTimeout(() => $("qc-serial").focus(), 0);   // the wedge types it there
+    }
+  }
+
+  function renderShipment() {
+    const s = state.session;
+    const shipment = s && s.shipment;
+    $("shipment").hidden = !shipment;
+    if (!shipment) return;
+    $("tracking").textContent = shipment.tracking || shipment.tracking_number || "";
+    $("sscc").textContent = shipment.sscc || "";
+    const job = currentJob();
+    const js = $("label-state");
+    const st = (job && job.state) || "unknown";
+    js.dataset.state = st;
+    js.dataset.job = job ? String(job.id) : "";
+    js.textContent = has("job." + st) ? t("job." + st) : st;
+    $("label-error").textContent = job && job.last_error && !JOB_DONE.has(st)
+      ? t("label_waiting", { reason: job.last_error }) : (job && st === "failed" ? job.last_error || "" : "");
+    $("reprint").disabled = !job;
+  }
+
+  /** A job as the API names it: its object, or only its id. */
+  function jobRef(job) {
+    return job !== null && typeof job === "object" ? job : { id: job, state: "queued" };
+  }
+
+  /** The label job shown: the one this page follows (the label, or its reprint), else
+   *  the session's own. */
+  function currentJob() {
+    return state.job || (state.session && state.session.label_job) || null;
+  }
+
+  function setSession(s, flashLine) {
+    const before = state.session;
+    state.session = s;
+    state.version += 1;
+    state.flashLine = flashLine !== undefined ? String(flashLine) : null;
+    if (!s || !before || before.id !== s.id) {
+      state.job = null;
+      $("reprint-form").hidden = true;
+    }
+    const job = s && s.label_job;
+    if (job && (!state.job || state.job.id === job.id)) {
+      state.job = Object.assign({}, state.job || {}, job);
+      watchJob();
+    }
+    render();
+  }
+
+  // ---- login and station -------------------------------------------------------------
+
+  function loadAuth() {
+    try { return JSON.parse(sessionStorage.getItem("wp.pack.auth") || "null"); } catch { return null; }
+  }
+
+  function saveAuth(a) {
+    state.auth = a;
+    if (a) sessionStorage.setItem("wp.pack.auth", JSON.stringify(a));
+    else sessionStorage.removeItem("wp.pack.auth");
+  }
+
+  async function login(ev) {
+    ev.preventDefault();
+    unlockAudio();
+    const err = $("login-error");
+    err.hidden = true;
+    $("login-button").disabled = true;
+    $("login-button").textContent = t("logging_in");
+    try {
+      const resp = await fetch("/api/v1/auth/badge", {
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ badge: $("badge").value.trim(), pin: $("pin").value }),
+      });
+      const body = await resp.json().catch(() => ({}));
+      if (resp.ok && !["packer", "supervisor", "admin"].includes(body.role)) {
+        err.dataset.code = "forbidden";
+        err.textContent = t("forbidden");
+      } else if (resp.ok) {
+        saveAuth({ token: body.token, badge: body.badge, role: body.role });
+        $("pin").value = "";
+        await chooseStation();
+        return;
+      } else {
+        err.dataset.code = errorOf(body).code || String(resp.status);
+        err.textContent = resp.status === 401 ? t("bad_credentials")
+          : resp.status === 429 ? t("locked") : t("login_failed", { status: resp.status });
+      }
+    } catch (e) {
+      err.dataset.code = "network";
+      err.textContent = t("network_error");
+    } finally {
+      $("login-button").disabled = false;
+      $("login-button").textContent = t("log_in");
+    }
+    err.hidden = false;
+  }
+
+  function logout() {
+    saveAuth(null);
+    stopPolling();
+    state.queue = [];
+    state.session = state.printer = state.job = null;
+    state.station = null;
+    setPreview(null, null);
+    $("verdict").hidden = true;
+    render();
+    $("badge").focus();
+  }
+
+  function sessionRefused(code) {
+    logout();
+    const err = $("login-error");
+    err.dataset.code = code;
+    err.textContent = t(code);
+    err.hidden = false;
+  }
+
+  function stationName(s) { return s.name || s.station || s.id; }
+
+  async function chooseStation() {
+    render();
+    let res;
+    try {
+      res = await api("GET", "/api/v1/pack/stations");
+    } catch {
+      return showStationError(t("network_error"));
+    }
+    if (!state.auth) return;
+    if (!res.ok) return showStationError(t("e.unknown", errorOf(res.body)));
+    const list = Array.isArray(res.body) ? res.body : (res.body && res.body.stations) || [];
+    state.stations = list;
+    const saved = localStorage.getItem("wp.pack.station");
+    if (saved && list.some((s) => stationName(s) === saved)) return useStation(saved);
+    renderStations();
+    render();
+    if (!list.length) showStationError(t("no_stations"));
+  }
+
+  function showStationError(text) {
+    const el = $("station-error");
+    el.textContent = text;
+    el.hidden = false;
+    render();
+  }
+
+  function renderStations() {
+    const box = $("stations");
+    box.textContent = "";
+    for (const s of state.stations) {
+      const name = stationName(s);
+      const b = document.createElement("button");
+      b.type = "button";
+      b.dataset.station = name;
+      b.textContent = name;
+      const small = document.createElement("small");
+      const p = s.printer || {};
+      const pname = typeof p === "string" ? p : p.name;
+      small.textContent = [s.warehouse, pname ? t("printer_label", { name: pname }) : ""]
+        .filter(Boolean).join(" · ");
+      b.appendChild(small);
+      b.addEventListener("click", () => useStation(name));
+      box.appendChild(b);
+    }
+  }
+
+  function useStation(name) {
+    state.station = name;
+    localStorage.setItem("wp.pack.station", name);
+    $("station-error").hidden = true;
+    state.printer = null;
+    render();
+    $("scan").focus();
+    startPolling();
+  }
+
+  function changeStation() {
+    if (isLive(state.session)) return;        // finish or give back the order first
+    stopPolling();
+    state.station = null;
+    state.session = null;
+    state.printer = null;
+    localStorage.removeItem("wp.pack.station");
+    chooseStation();
+  }
+
+  // ---- the printer and the station, polled -------------------------------------------
+
+  function startPolling() {
+    stopPolling();
+    pollStation();
+    state.pollTimer = setInterval(pollStation, PRINTER_POLL_MS);
+  }
+
+  function stopPolling() {
+    clearInterval(state.pollTimer);
+    state.pollTimer = null;
+    clearTimeout(state.jobTimer);
+    state.jobTimer = null;
+  }
+
+  let polling = false;
+  async function pollStation() {
+    if (polling || !state.auth || !state.station) return;
+    polling = true;
+    const station = state.station;
+    const version = state.version;
+    try {
+      const res = await api("GET", "/api/v1/pack/stations/" + encodeURIComponent(station));
+      if (!res.ok || station !== state.station) return;
+      const body = res.body || {};
+      const printer = body.printer || (body.station && body.station.printer) || null;
+      const before = state.printer && state.printer.state;
+      state.printer = printer;
+      if (printer && before && before !== printer.state && printer.state !== "ready") signal("warn");
+      // the station's open session: picked up after a reload, and a supervisor's release
+      // (or hold) shown without a scan; never over a newer answer this page already has
+      const s = body.session || (body.station && body.station.session) || null;
+      if (s && version === state.version && !state.queue.length
+          && (!state.session || (state.session.id === s.id && isLive(state.session)))) {
+        setSession(s);
+      } else {
+        render();
+      }
+    } catch {
+      /* no answer this time: the printer badge keeps its last state until the next poll */
+    } finally {
+      polling = false;
+    }
+  }
+
+  // ---- the label job: state, preview, reprint ------------------------------------------
+
+  function watchJob() {
+    clearTimeout(state.jobTimer);
+    const job = state.job;
+    if (!job || !job.id) return;
+    if (state.preview.jobId !== job.id) loadPreview(job.id);
+    if (JOB_DONE.has(job.state)) return;
+    state.jobTimer = setTimeout(pollJob, JOB_POLL_MS);
+  }
+
+  async function pollJob() {
+    const job = state.job;
+    if (!job || !state.auth) return;
+    try {
+      const res = await api("GET", "/api/v1/print-jobs/" + job.id);
+      if (res.ok && res.body && state.job && state.job.id === job.id) {
+        const fresh = res.body.job || res.body;
+        state.job = Object.assign({}, state.job, fresh);
+        render();
+      }
+    } catch { /* asked again below */ }
+    watchJob();
+  }
+
+  async function loadPreview(jobId, tries = 0) {
+    state.preview.jobId = jobId;
+    try {
+      const resp = await fetch(`/api/v1/print-jobs/${jobId}/preview.png`, {
+        headers: { Authorization: "Bearer " + state.auth.token }, cache: "no-store" });
+      if (state.preview.jobId !== jobId) return;
+      if (resp.ok) {
+        setPreview(jobId, URL.createObjectURL(await resp.blob()));
+        return;
+      }
+      if (resp.status >= 500 && tries < 3) {
+        setTimeout(() => loadPreview(jobId, tries + 1), 1000);
+        return;
+      }
+    } catch {
+      if (tries < 3) { setTimeout(() => loadPreview(jobId, tries + 1), 1000); return; }
+    }
+    setPreview(jobId, null);
+  }
+
+  function setPreview(jobId, url) {
+    if (state.preview.url) URL.revokeObjectURL(state.preview.url);
+    state.preview = { jobId, url };
+    const img = $("label-preview");
+    img.dataset.job = jobId ? String(jobId) : "";
+    if (url) { img.src = url; img.hidden = false; } else { img.removeAttribute("src"); img.hidden = true; }
+    $("preview-missing").hidden = !!url || !jobId;
+  }
+
+  function askReprint() {
+    $("reprint-form").hidden = false;
+    $("reprint-reason").value = "";
+    $("reprint-reason").focus();
+  }
+
+  async function reprint(ev) {
+    ev.preventDefault();
+    const job = currentJob();
+    const reason = $("reprint-reason").value.trim();
+    if (!job || !reason) return;
+    let res;
+    try {
+      res = await api("POST", `/api/v1/print-jobs/${job.id}/reprint`, { reason });
+    } catch {
+      return showError(0, { error: { code: "network" } });
+    }
+    if (!res.ok) return showError(res.status, res.body);
+    $("reprint-form").hidden = true;
+    const fresh = (res.body && (res.body.job || res.body.label_job)) || res.body;
+    state.job = Object.assign({ reprint: true }, fresh);
+    showVerdict("ok", "reprint", "reprint_queued");
+    watchJob();
+    render();
+    $("scan").focus();
+  }
+
+  // ---- scans: in order, each retried with its own scan_id until answered -------------
+
+  function newId() {
+    if (crypto.randomUUID) return crypto.randomUUID();
+    // plain-http origins other than localhost have no randomUUID; getRandomValues works everywhere
+    const b = crypto.getRandomValues(new Uint8Array(16));
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    const h = Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
+    return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+  }
+
+  function normaliseScan(text) {
+    return text.replace(/[\r\n]+$/, "").split("<GS>").join("\x1d");
+  }
+
+  function submitScan(raw) {
+    const text = normaliseScan(raw);
+    if (!text.trim() || !state.auth || !state.station) return;
+    state.queue.push({ raw: text, scan_id: newId(), scanned_at: new Date().toISOString(), tries: 0 });
+    render();
+    pump();
+  }
+
+  const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+  let pumping = false;
+  async function pump() {
+    if (pumping) return;
+    pumping = true;
+    let delay = RETRY_MIN_MS;
+    try {
+      while (state.queue.length && state.auth) {
+        const item = state.queue[0];
+        let res;
+        try {
+          res = await sendScan(item);
+        } catch (e) {
+          if (!(e instanceof NetworkError)) throw e;
+          // no answer: the server may have stored it; the same scan_id gets its first answer
+          showVerdict("warn", "network", "e.network");
+          await sleep(delay);
+          delay = Math.min(delay * 2, RETRY_MAX_MS);
+          continue;
+        }
+        if (res.status >= 500 && ++item.tries < SERVER_ERROR_TRIES) {
+          await sleep(delay);
+          delay = Math.min(delay * 2, RETRY_MAX_MS);
+          continue;
+        }
+        delay = RETRY_MIN_MS;
+        if (state.queue[0] === item) state.queue.shift();
+        render();
+        if (res.status !== 401) item.open ? openAnswered(res) : scanAnswered(res);
+      }
+    } finally {
+      pumping = false;
+    }
+  }
+
+  /** The first scan (no live session) opens one; the rest are verified in it. Which it is
+   *  is decided when the scan is sent, so items scanned right after the order wait for it. */
+  function sendScan(item) {
+    if (item.open === undefined) item.open = !isLive(state.session);
+    if (item.open) {
+      return api("POST", "/api/v1/pack/sessions", { station: state.station, scan: item.raw });
+    }
+    item.session = item.session || state.session.id;
+    return api("POST", `/api/v1/pack/sessions/${item.session}/scan`,
+               { scan_id: item.scan_id, raw: item.raw, scanned_at: item.scanned_at });
+  }
+
+  function openAnswered(res) {
+    const s = sessionFrom(res.body);
+    if (!res.ok || !s) return showError(res.status, res.body);
+    setPreview(null, null);
+    setSession(s);
+    const o = s.order || {};
+    showVerdict(s.state === "held" ? "held" : "ok", "opened", "opened", { ref: o.ref || "#" + o.id });
+  }
+
+  function scanAnswered(res) {
+    const body = res.body || {};
+    if (!res.ok || !body.verdict) return showError(res.status, body);
+    const s = sessionFrom(body);
+    const line = body.line && typeof body.line === "object" ? body.line.line : body.line;
+    if (s) setSession(s, body.verdict === "ok" ? line : undefined);
+    const v = body.verdict;
+    const kind = VERDICT_KIND[v] || (body.ok ? "ok" : "error");
+    if (has("v." + v)) showVerdict(kind, v, "v." + v);
+    else showVerdict(kind, v, "e.unknown", { code: v, message: body.message || "" });
+  }
+
+  // ---- quality checks, weight, confirm, give back --------------------------------------
+
+  async function sessionCall(path, payload) {
+    const s = state.session;
+    if (!s) return null;
+    let res;
+    try {
+      res = await api("POST", `/api/v1/pack/sessions/${s.id}/${path}`, payload);
+    } catch {
+      showError(0, { error: { code: "network" } });
+      return null;
+    }
+    if (res.status === 401) return null;
+    if (!res.ok) {
+      showError(res.status, res.body);
+      return null;
+    }
+    const fresh = sessionFrom(res.body);
+    if (fresh) setSession(fresh);
+    return res;
+  }
+
+  async function answerQc(passed) {
+    unlockAudio();
+    const q = pendingQc();
+    if (!q) return;
+    const payload = { scan_id: newId(), unit: q.unit, passed };
+    const serial = $("qc-serial").value.trim();
+    if (!$("qc-serial-label").hidden && serial) payload.serial = serial;
+    const expiry = $("qc-expiry").value;            // yyyy-mm-dd from the date input
+    if (!$("qc-expiry-label").hidden && expiry) payload.expiry = expiry;
+    const res = await sessionCall("qc", payload);
+    if (res) showVerdict(passed ? "ok" : "held", passed ? "qc_passed" : "qc_failed",
+                         passed ? "qc_passed" : "qc_failed");
+    $("scan").focus();
+  }
+
+  async function saveWeight(ev) {
+    ev.preventDefault();
+    unlockAudio();
+    const grams = Math.round(Number($("weight-input").value));
+    if (!(grams > 0)) return;
+    const res = await sessionCall("weight", { grams });
+    if (res) {
+      const w = (state.session && state.session.weight) || {};
+      if (w.ok === false || (state.session && state.session.state === "held")) {
+        showVerdict("held", "weight_bad", "weight_bad");
+      } else {
+        showVerdict("ok", "weight_ok", "weight_ok");
+      }
+    }
+    $("scan").focus();
+  }
+
+  /** Confirm: the button is enabled once `verified`; Ctrl+Enter sends it regardless and
+   *  the server's refusal (not_verified, on_hold, …) is shown: the server decides. */
+  let confirming = false;
+  async function confirm() {
+    unlockAudio();
+    if (confirming || !isLive(state.session)) return;
+    confirming = true;
+    try {
+      const res = await sessionCall("confirm", undefined);
+      if (!res) return;
+      const body = res.body || {};
+      const s = Object.assign({}, state.session);
+      if (body.shipment && !s.shipment) s.shipment = body.shipment;
+      if (!s.label_job && body.label_job) s.label_job = jobRef(body.label_job);
+      setSession(s);
+      showVerdict("ok", "confirmed", "confirmed");
+    } finally {
+      confirming = false;
+      $("scan").focus();
+    }
+  }
+
+  async function giveBack() {
+    unlockAudio();
+    if (!isLive(state.session)) return;
+    if (!state.armed) {
+      state.armed = setTimeout(() => { state.armed = null; render(); }, ARM_MS);
+      render();
+      return;
+    }
+    clearTimeout(state.armed);
+    state.armed = null;
+    const res = await sessionCall("cancel", {});
+    if (res) {
+      showVerdict("warn", "cancelled", "cancelled");
+      setSession(null);
+    }
+    render();
+  }
+
+  function nextOrder() {
+    if (isLive(state.session)) return;
+    setPreview(null, null);
+    setSession(null);
+    $("verdict").hidden = true;
+    $("scan").focus();
+  }
+
+  function keepScanFocus() {
+    setTimeout(() => {
+      const active = document.activeElement;
+      if (!$("work-view").hidden && active !== $("scan") && !(active && active.tagName === "INPUT")) {
+        $("scan").focus();
+      }
+    }, 0);
+  }
+
+  // ---- start ----------------------------------------------------------------------------
+
+  function wire() {
+    $("login-form").addEventListener("submit", login);
+    $("logout").addEventListener("click", logout);
+    $("station-change").addEventListener("click", changeStation);
+    $("lang").addEventListener("click", () => {
+      state.lang = state.lang === "zh-CN" ? "en" : "zh-CN";
+      localStorage.setItem("wp.pack.lang", state.lang);
+      applyLanguage();
+    });
+    $("scan-form").addEventListener("submit", (ev) => {
+      ev.preventDefault();
+      unlockAudio();
+      const input = $("scan");
+      const value = input.value;
+      input.value = "";
+      submitScan(value);
+    });
+    $("scan").addEventListener("blur", keepScanFocus);
+    document.addEventListener("click", keepScanFocus);
+    document.addEventListener("keydown", (ev) => {
+      if (ev.key === "Enter" && (ev.ctrlKey || ev.metaKey) && !$("work-view").hidden) {
+        ev.preventDefault();
+        confirm();
+      }
+    });
+    $("qc-pass").addEventListener("click", () => answerQc(true));
+    $("qc-fail").addEventListener("click", () => answerQc(false));
+    $("qc-serial").addEventListener("keydown", (ev) => {
+      if (ev.key === "Enter" && !ev.ctrlKey) { ev.preventDefault(); answerQc(true); }
+    });
+    $("weight-form").addEventListener("submit", saveWeight);
+    $("confirm").addEventListener("click", confirm);
+    $("cancel-session").addEventListener("click", giveBack);
+    $("reprint").addEventListener("click", askReprint);
+    $("reprint-form").addEventListener("submit", reprint);
+    $("reprint-cancel").addEventListener("click", () => { $("reprint-form").hidden = true; $("scan").focus(); });
+    $("next-order").addEventListener("click", nextOrder);
+  }
+
+  state.lang = pickLanguage();
+  wire();
+  applyLanguage();
+  state.auth = loadAuth();
+  if (state.auth) chooseStation(); else { render(); $("badge").focus(); }
+})();
