@@ -744,13 +744,20 @@
 
   function scanAnswered(res) {
     const body = res.body || {};
-    if (!res.ok || !body.verdict) return showError(res.status, body);
+    if (!res.ok || !body.verdict) {
+      // given back meanwhile (another tab, a supervisor): the next scan opens an order again
+      if (errorOf(body).code === "session_cancelled") setSession(null);
+      return showError(res.status, body);
+    }
     const s = sessionFrom(body);
+    const wasHeld = state.session && state.session.state === "held";
     const line = body.line && typeof body.line === "object" ? body.line.line : body.line;
     if (s) setSession(s, body.verdict === "ok" ? line : undefined);
     const v = body.verdict;
     const kind = VERDICT_KIND[v] || (body.ok ? "ok" : "error");
-    if (has("v." + v)) showVerdict(kind, v, "v." + v);
+    // the scan that put the order on hold (one wrong item too many): the hold is the news
+    if (s && s.state === "held" && !wasHeld) showVerdict("held", v, "e.on_hold");
+    else if (has("v." + v)) showVerdict(kind, v, "v." + v);
     else showVerdict(kind, v, "e.unknown", { code: v, message: body.message || "" });
   }
 
