@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import dataclasses
-import os
 import re
 import shutil
 import subprocess
@@ -327,40 +326,16 @@ def test_address_lines_list_becomes_tuple():
 # ---------------------------------------------------------------- rendered and decoded back
 
 
-def _renderer_dir() -> Path | None:
-    """A node_modules holding zpl-renderer-js: $WAVEPACK_ZPL_RENDERER_DIR or ./node_modules."""
-    root_modules = Path(__file__).resolve().parents[2] / "node_modules"
-    for base in (os.environ.get("WAVEPACK_ZPL_RENDERER_DIR"), root_modules):
-        if base and (Path(base) / "zpl-renderer-js" / "package.json").is_file():
-            return Path(base).resolve()
-    return None
-
-
-RENDER_JS = """
-const { ready } = require("zpl-renderer-js");
-let zpl = "";
-process.stdin.setEncoding("utf8");
-process.stdin.on("data", (c) => (zpl += c));
-process.stdin.on("end", async () => {
-  const { api } = await ready;
-  process.stdout.write(await api.zplToBase64Async(zpl, 101.6, 152.4, 8));
-});
-"""
-
-
 def _render_and_decode(zpl: str) -> tuple[tuple[int, int], set[tuple[str, str]]]:
-    """Render with zpl-renderer-js (node), decode with zxing-cpp: image size, {(text, symbology)}."""
-    modules = _renderer_dir()
-    need(modules is not None and shutil.which("node") is not None,
+    """Render with zpl-renderer-js (printers.preview's Node worker), decode with zxing-cpp:
+    image size, {(text, symbology)}."""
+    from printers import preview
+    need(preview.renderer_dir() is not None and shutil.which("node") is not None,
          "zpl-renderer-js under node_modules (make setup installs it with npm)")
-    import base64
-
     import cv2
     import numpy as np
     import zxingcpp
-    out = subprocess.run(["node", "-e", RENDER_JS], input=zpl.encode("utf-8"), capture_output=True,
-                         env={**os.environ, "NODE_PATH": str(modules)}, timeout=60, check=True)
-    png = np.frombuffer(base64.b64decode(out.stdout), np.uint8)
+    png = np.frombuffer(preview.render_png(zpl, timeout=60), np.uint8)
     image = cv2.imdecode(png, cv2.IMREAD_GRAYSCALE)
     found = {(r.text, r.symbology_identifier) for r in zxingcpp.read_barcodes(image)}
     return image.shape, found
