@@ -4,6 +4,12 @@ oldest first (server/services/print_queue). Each round first settles jobs left i
 queue is empty or the printer is in trouble. While the printer is faulted or offline the
 worker backs off (poll_s, doubling up to max_backoff_s) instead of asking it every poll.
 
+Every status the worker reads is recorded as the printer's live state
+(services/printer_state, under the printer's name from the config), and an idle or
+backed-off worker asks its printer every `status_every_s` seconds, so a station sees
+"paper out" within seconds even with no jobs, and a printer that is fixed gets its
+waiting jobs at once instead of after the rest of a long back-off.
+
 One worker per printer is the design: check_sending() would treat a job that a worker in
 another process is sending right now as a crash leftover.
 """
@@ -15,9 +21,10 @@ import time
 
 from flask import Flask
 
-from printers.drivers import DEFAULT_TIMEOUT_S
+from printers.drivers import DEFAULT_TIMEOUT_S, open_printer
+from printers.status import PrinterError, PrinterStatus
 
-from ..services import print_queue
+from ..services import print_queue, printer_state
 from ..store import db as store_db
 
 log = logging.getLogger(__name__)
@@ -35,14 +42,50 @@ def wake(printer_url: str) -> None:
     _wake_event(printer_url).set()
 
 
+def printer_names(app: Flask, printer_url: str) -> list[str]:
+    """The configured names of this printer URL (`printers:` in the config)."""
+    printers = getattr(app.config.get("WAVEPACK"), "printers", None) or {}
+    return sorted(name for name, url in printers.items() if url == printer_url)
+
+
+class StatusRecorder:
+    """Records each status read under the printer's names, and remembers when it last
+    heard, so the worker knows when its printer is due to be asked again."""
+
+    def __init__(self, printer_url: str, names: list[str]):
+        self.url, self.names = printer_url, list(names)
+        self.last_read = float("-inf")          # time.monotonic() of the last status read
+        self.last_ready: bool | None = None
+
+    def __call__(self, seen: PrinterStatus | PrinterError) -> None:
+        self.last_read = time.monotonic()
+        self.last_ready = isinstance(seen, PrinterStatus) and seen.ready
+        for name in self.names:
+            printer_state.record(name, self.url, seen)
+
+    def due(self, every_s: float) -> bool:
+        return time.monotonic() - self.last_read >= every_s
+
+    def poll(self, timeout: float) -> bool:
+        """Ask the printer now (needs an app context and a connection); True if ready."""
+        try:
+            seen: PrinterStatus | PrinterError = open_printer(self.url, timeout).status()
+        except PrinterError as err:
+            seen = err
+        self(seen)
+        return bool(self.last_ready)
+
+
 def run_round(printer_url: str, *, max_attempts: int = print_queue.MAX_ATTEMPTS,
-              timeout: float = DEFAULT_TIMEOUT_S, stop: threading.Event | None = None) -> bool:
+              timeout: float = DEFAULT_TIMEOUT_S, stop: threading.Event | None = None,
+              on_status: print_queue.StatusListener | None = None) -> bool:
     """One round (needs an app context and a connection). Returns True when the printer
     is in trouble (a fault, no answer, a label waiting in it), i.e. the worker backs off."""
     trouble = any(o.state == "sending" for o in print_queue.check_sending(
-        printer_url, max_attempts=max_attempts, timeout=timeout))
+        printer_url, max_attempts=max_attempts, timeout=timeout, on_status=on_status))
     while not (stop and stop.is_set()):
-        outcome = print_queue.send_next(printer_url, max_attempts=max_attempts, timeout=timeout)
+        outcome = print_queue.send_next(printer_url, max_attempts=max_attempts, timeout=timeout,
+                                        on_status=on_status)
         if outcome.job_id is None:
             break
         if outcome.printer_trouble:
@@ -65,10 +108,24 @@ def _sleep(stop: threading.Event, wake_event: threading.Event | None, seconds: f
 
 def start(app: Flask, printer_url: str, stop: threading.Event | None = None, *,
           max_attempts: int = print_queue.MAX_ATTEMPTS, timeout: float = DEFAULT_TIMEOUT_S,
-          poll_s: float = 1.0, max_backoff_s: float = 30.0) -> threading.Thread:
-    """The worker thread (daemon) of one printer, until `stop` is set."""
+          poll_s: float = 1.0, max_backoff_s: float = 30.0,
+          status_every_s: float = printer_state.STATUS_EVERY_S,
+          names: list[str] | None = None) -> threading.Thread:
+    """The worker thread (daemon) of one printer, until `stop` is set. Statuses are
+    recorded under `names` (default: the printer's names in the app's config; none, and
+    nothing is recorded or polled)."""
     stop = stop or threading.Event()
     wake_event = _wake_event(printer_url)
+    recorder = StatusRecorder(printer_url,
+                              printer_names(app, printer_url) if names is None else names)
+    watching = bool(recorder.names)
+
+    def poll_if_due() -> bool:
+        """Ask the printer if it is due; True when it answered ready."""
+        if not (watching and recorder.due(status_every_s)):
+            return False
+        with app.app_context(), store_db.db.connection_context():
+            return recorder.poll(timeout)
 
     def loop() -> None:
         backoff = 0.0
@@ -77,20 +134,63 @@ def start(app: Flask, printer_url: str, stop: threading.Event | None = None, *,
             try:
                 with app.app_context(), store_db.db.connection_context():
                     trouble = run_round(printer_url, max_attempts=max_attempts,
-                                        timeout=timeout, stop=stop)
+                                        timeout=timeout, stop=stop,
+                                        on_status=recorder if watching else None)
             except Exception:  # keep the worker alive; the next round tries again
                 log.exception("print worker round for %s failed", printer_url)
                 trouble = True
-            if trouble:  # a new job does not mend the printer: only stop ends the wait
+            if trouble:  # a new job does not mend the printer: a status poll or stop does
                 backoff = min(max(backoff * 2, poll_s), max_backoff_s)
-                _sleep(stop, None, backoff)
+                if _wait_out_trouble(stop, backoff, status_every_s if watching else None,
+                                     poll_if_due):
+                    backoff = 0.0                    # fixed: its jobs go out now
             else:
                 backoff = 0.0
-                _sleep(stop, wake_event, poll_s)
+                _wait_idle(stop, wake_event, poll_s, status_every_s if watching else None,
+                           poll_if_due)
 
     thread = threading.Thread(target=loop, name=f"wavepack-print {printer_url}", daemon=True)
     thread.start()
     return thread
+
+
+def _guarded(poll) -> bool:
+    try:
+        return poll()
+    except Exception:  # noqa: BLE001 (a status poll must not end the worker)
+        log.exception("printer status poll failed")
+        return False
+
+
+def _wait_out_trouble(stop: threading.Event, seconds: float, every_s: float | None,
+                      poll) -> bool:
+    """The back-off: wait `seconds`, asking the printer every `every_s` meanwhile. True
+    when it answered ready (the wait ends early), False when the time ran out or stop."""
+    deadline = time.monotonic() + seconds
+    while not stop.is_set():
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return False
+        step = left if every_s is None else min(left, every_s)
+        _sleep(stop, None, step)
+        if every_s is not None and not stop.is_set() and _guarded(poll):
+            return True
+    return False
+
+
+def _wait_idle(stop: threading.Event, wake_event: threading.Event, seconds: float,
+               every_s: float | None, poll) -> None:
+    """Wait `seconds` for new jobs (a wake ends it early), asking the printer when due."""
+    deadline = time.monotonic() + seconds
+    while not stop.is_set():
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return
+        _sleep(stop, wake_event, left if every_s is None else min(left, every_s))
+        if wake_event.is_set():
+            return
+        if every_s is not None and not stop.is_set():
+            _guarded(poll)
 
 
 def start_all(app: Flask, printer_urls: list[str], stop: threading.Event,

@@ -31,18 +31,20 @@ resend:
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import threading
 from dataclasses import dataclass
 from typing import Callable
 
 from printers.drivers import DEFAULT_TIMEOUT_S, open_printer, print_checked
-from printers.status import PrinterError
+from printers.status import PrinterError, PrinterStatus
 
 from .. import clock
 from ..domain.errors import DomainError
 from ..store.db import execute, is_postgres, write_tx
 from . import audit, exceptions
 
+log = logging.getLogger(__name__)
 KINDS = ("label", "sscc", "returns")
 PLACEHOLDER = "{job_id}"
 MAX_ATTEMPTS = 5
@@ -50,6 +52,9 @@ _ERROR_MAX = 2000
 _FIELDS = ("id", "station", "printer_url", "kind", "reference", "state", "attempts",
            "last_error", "created_at", "updated_at", "accepted_at", "printed_at", "reprint_of",
            "created_by")
+
+# what the worker is told of every status read (services/printer_state records it)
+StatusListener = Callable[[PrinterStatus | PrinterError], None]
 
 # jobs this process is sending right now: check_sending() leaves them alone
 _in_flight: set[int] = set()
@@ -124,26 +129,27 @@ def enqueue(station: str, printer_url: str, kind: str, reference: str,
     return job_id
 
 
-def reprint(job_id: int, actor: str) -> int:
+def reprint(job_id: int, actor: str, reason: str = "") -> int:
     """An explicit, audited reprint of a printed or failed job: a new queued job
     (reprint_of = job_id) with the same label and a REPRINT line naming both job ids.
-    Returns the new job's id. A job still queued or sending is refused (409)."""
-    row = execute("SELECT station, printer_url, kind, reference, zpl, state FROM print_job "
-                  "WHERE id = ?", (job_id,)).fetchone()
-    if row is None:
-        raise DomainError(f"no print job {job_id}", code="not_found", status=404,
-                          field="job_id")
-    station, url, kind, reference, zpl, state = row
-    if state not in ("printed", "failed"):   # it will still print: a copy would be a double
-        raise DomainError(f"print job {job_id} is {state}, not printed or failed yet",
-                          code="not_printed_yet", status=409, field="job_id")
-    cut = zpl.upper().rfind("^XZ")
-    marked = (zpl[:cut] + f"^FO20,20^A0N,22,22^FDREPRINT job {{job_id}} of {job_id}^FS"
-              + zpl[cut:])
-    new_id = enqueue(station, url, kind, reference, marked, actor, reprint_of=job_id)
+    Returns the new job's id. A job still queued or sending is refused (409). The new job
+    and the audit row (with `reason`) commit together."""
     with write_tx():
+        row = execute("SELECT station, printer_url, kind, reference, zpl, state FROM print_job "
+                      "WHERE id = ?", (job_id,)).fetchone()
+        if row is None:
+            raise DomainError(f"no print job {job_id}", code="not_found", status=404,
+                              field="job_id")
+        station, url, kind, reference, zpl, state = row
+        if state not in ("printed", "failed"):   # it will still print: a copy is a double
+            raise DomainError(f"print job {job_id} is {state}, not printed or failed yet",
+                              code="not_printed_yet", status=409, field="job_id")
+        cut = zpl.upper().rfind("^XZ")
+        marked = (zpl[:cut] + f"^FO20,20^A0N,22,22^FDREPRINT job {{job_id}} of {job_id}^FS"
+                  + zpl[cut:])
+        new_id = enqueue(station, url, kind, reference, marked, actor, reprint_of=job_id)
         audit.write([audit.row(_now(), actor, "print_job.reprint", "print_job", job_id, "",
-                               "", {"new_job": new_id})])
+                               "", {"new_job": new_id, "reason": reason})])
     return new_id
 
 
@@ -160,6 +166,35 @@ def _claim(printer_url: str) -> tuple[int, str] | None:
                           "updated_at = ? WHERE id = ? AND state = 'queued'",
                           (_now(), row[0])).rowcount
     return (row[0], row[1]) if claimed == 1 else None
+
+
+class _Watched:
+    """The driver, telling `on_status` of every status read (the printer's live state)."""
+
+    def __init__(self, driver, on_status: StatusListener | None):
+        self.driver, self.url, self.on_status = driver, driver.url, on_status
+
+    def status(self) -> PrinterStatus:
+        try:
+            status = self.driver.status()
+        except PrinterError as err:
+            _tell(self.on_status, err)
+            raise
+        _tell(self.on_status, status)
+        return status
+
+    def send(self, data: bytes):
+        return self.driver.send(data)
+
+
+def _tell(on_status: StatusListener | None, seen: PrinterStatus | PrinterError) -> None:
+    """Report a status read; a failure to record it never changes what is printed."""
+    if on_status is None:
+        return
+    try:
+        on_status(seen)
+    except Exception:  # noqa: BLE001
+        log.exception("recording the printer's status failed")
 
 
 class _Tracked:
@@ -184,9 +219,11 @@ class _Tracked:
 
 
 def send_next(printer_url: str, *, max_attempts: int = MAX_ATTEMPTS,
-              timeout: float = DEFAULT_TIMEOUT_S) -> SendOutcome:
-    """Claim the oldest queued job of `printer_url` and print it (status, send, status)."""
-    printer = open_printer(printer_url, timeout)
+              timeout: float = DEFAULT_TIMEOUT_S,
+              on_status: StatusListener | None = None) -> SendOutcome:
+    """Claim the oldest queued job of `printer_url` and print it (status, send, status).
+    `on_status` is told of every status read (or the PrinterError raised instead)."""
+    printer = _Watched(open_printer(printer_url, timeout), on_status)
     claimed = _claim(printer_url)
     if claimed is None:
         return SendOutcome(None, "idle")
@@ -210,7 +247,8 @@ def send_next(printer_url: str, *, max_attempts: int = MAX_ATTEMPTS,
 
 
 def check_sending(printer_url: str, *, max_attempts: int = MAX_ATTEMPTS,
-                  timeout: float = DEFAULT_TIMEOUT_S) -> list[SendOutcome]:
+                  timeout: float = DEFAULT_TIMEOUT_S,
+                  on_status: StatusListener | None = None) -> list[SendOutcome]:
     """Settle the jobs of this printer left in `sending` (see the rule in the module
     docstring): at worker start-up after a crash, and every round for labels the printer
     accepted while faulted. Jobs this process is sending right now are left alone."""
@@ -220,7 +258,7 @@ def check_sending(printer_url: str, *, max_attempts: int = MAX_ATTEMPTS,
         rows = [r for r in rows if r[0] not in _in_flight]
     if not rows:
         return []
-    printer = open_printer(printer_url, timeout)
+    printer = _Watched(open_printer(printer_url, timeout), on_status)
     return [_check_job(printer, job_id, accepted is not None, max_attempts)
             for job_id, accepted in rows]
 
@@ -306,11 +344,27 @@ def get_job(job_id: int) -> dict | None:
     return _as_dict(row) if row else None
 
 
+def job_zpl(job_id: int) -> str | None:
+    """The ZPL of a job exactly as sent (its id on the label), or None for an unknown job."""
+    row = execute("SELECT zpl FROM print_job WHERE id = ?", (job_id,)).fetchone()
+    return row[0] if row else None
+
+
 def jobs_for_station(station: str, limit: int = 50) -> list[dict]:
     """The station's newest jobs first, with state and the printer's reason (last_error)."""
     rows = execute(f"SELECT {', '.join(_FIELDS)} FROM print_job WHERE station = ? "
                    "ORDER BY id DESC LIMIT ?", (station, limit)).fetchall()
     return [_as_dict(r) for r in rows]
+
+
+def open_jobs_by_printer() -> dict[str, dict[str, int]]:
+    """printer URL → {"queued": n, "sending": n} for printers with unfinished jobs."""
+    out: dict[str, dict[str, int]] = {}
+    for url, state, count in execute(
+            "SELECT printer_url, state, COUNT(*) FROM print_job WHERE state IN "
+            "('queued', 'sending') GROUP BY printer_url, state").fetchall():
+        out.setdefault(url, {"queued": 0, "sending": 0})[state] = count
+    return out
 
 
 def printer_urls_with_work() -> list[str]:
@@ -327,6 +381,7 @@ def _as_dict(row) -> dict:
     return data
 
 
-__all__ = ["KINDS", "MAX_ATTEMPTS", "SendOutcome", "check_sending",
-           "enqueue", "get_job", "jobs_for_station", "printer_urls_with_work", "reprint",
-           "send_next"]
+__all__ = ["KINDS", "MAX_ATTEMPTS", "SendOutcome", "StatusListener", "check_sending",
+           "enqueue", "get_job", "job_zpl", "jobs_for_station", "open_jobs_by_printer",
+           "printer_urls_with_work",
+           "reprint", "send_next"]
