@@ -74,7 +74,16 @@ def serve(host: str | None, port: int | None, demo: bool, async_mode: str | None
         _reexec_under_gevent(wanted)
     if async_mode:
         os.environ["WAVEPACK_SERVER_ASYNC_MODE"] = async_mode
-    app = get_app()
+    demo_printers = _demo_printers() if demo else {}
+    if demo_printers:
+        from . import create_app
+        app = create_app({"printers": {f"demo-{code}": {"url": p.url}
+                                       for code, p in demo_printers.items()},
+                          "stations": {f"pack-{code}": {"warehouse": code,
+                                                        "printer": f"demo-{code}"}
+                                       for code in demo_printers}})
+    else:
+        app = get_app()
     cfg = app.config["WAVEPACK"]
     host = host or cfg.server.host
     port = port or cfg.server.port
@@ -87,6 +96,9 @@ def serve(host: str | None, port: int | None, demo: bool, async_mode: str | None
             click.echo(f"  health   {base}/healthz")
             click.echo(f"  API docs {base}/docs  (spec {base}/openapi.json)")
             click.echo(f"  handheld {base}/handheld/")
+            click.echo(f"  packing  {base}/pack/")
+            for code, printer in demo_printers.items():
+                click.echo(f"  station pack-{code}: fake label printer {printer.url}")
             for line in logins:
                 click.echo(f"  {line}")
     if cfg.jobs.enabled:
@@ -114,6 +126,18 @@ def serve(host: str | None, port: int | None, demo: bool, async_mode: str | None
     click.echo(f" * Running on http://{host}:{port} (Socket.IO: {mode})")
     sys.stdout.flush()
     server.serve_forever()
+
+
+def _demo_printers() -> dict:
+    """With no stations configured, the demo gets one station per demo warehouse, each with
+    a fake ZPL printer in this process (printers/fake.py), so packing can be tried at once."""
+    from printers.fake import FakePrinter
+
+    from .config import load_config
+    from .demo_data import WAREHOUSES
+    if load_config().setup.stations:
+        return {}
+    return {code: FakePrinter().start() for code, *_ in WAREHOUSES}
 
 
 def _reexec_under_gevent(wanted: str) -> None:

@@ -99,6 +99,9 @@ class PrintingConfig:
     max_attempts: int = 5          # tries before a label job fails and becomes an exception
     poll_seconds: float = 1.0      # how often an idle print worker looks for new jobs
     timeout_seconds: float = 5.0   # a printer that answers nothing for this long is offline
+    # a TrueType font stored on the label printers for customer text, e.g. E:NOTOSC.TTF
+    # (CJK names and addresses need one: see README "Labels with Chinese text"); "" = font 0
+    label_font: str = ""
 
 
 @dataclass(frozen=True)

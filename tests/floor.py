@@ -73,6 +73,28 @@ class Floor:
         assert r.status_code == 200
         return r.get_json()
 
+    def pick_all(self, badge: str = "p1") -> int:
+        """Pick every released cart as this picker over /handheld (location scan, then
+        each unit); returns the units picked."""
+        gtins = {sku: g for sku, g, _, _ in PRODUCTS}
+        hh = self.socket(badge)
+        units = 0
+        try:
+            while True:
+                got = hh.emit("task.next", {}, namespace="/handheld", callback=True)
+                task = got["task"]
+                if task is None:
+                    return units
+                while task is not None:
+                    for raw in [task["location"]] + [gtins[task["sku"]]] * task["remaining"]:
+                        ack = hh.emit("scan", {"scan_id": sid(), "raw": raw},
+                                      namespace="/handheld", callback=True)
+                        assert ack.get("verdict") == "ok", ack
+                    units += task["remaining"]
+                    task = ack["next"]
+        finally:
+            hh.disconnect(namespace="/handheld")
+
     def socket(self, badge: str, **kw):
         sio = self.app.extensions["socketio"]
         return sio.test_client(self.app, namespace="/handheld",

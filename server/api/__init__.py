@@ -13,7 +13,8 @@ def register_blueprints(app: Flask) -> None:
     from .webhooks import bp as webhooks
     from .pages import bp as pages
     from .waves import bp as waves
-    for bp in (health, auth, orders, stock, waves, webhooks, openapi, pages):
+    from .pack import bp as pack
+    for bp in (health, auth, orders, stock, waves, pack, webhooks, openapi, pages):
         app.register_blueprint(bp)
     from .limits import init_limiter
     init_limiter(app)

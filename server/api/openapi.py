@@ -517,10 +517,19 @@ def _version() -> str:
         return "0+unknown"
 
 
+def _blueprint_modules() -> list:
+    """Blueprints that describe their own paths (openapi_paths, RESPONSE_SCHEMAS)."""
+    from . import pack
+    return [pack]
+
+
 @lru_cache(maxsize=1)
 def build_spec() -> dict:
     """The OpenAPI 3.1 document (built once; callers must not mutate it)."""
+    modules = _blueprint_modules()
     schemas = {**copy.deepcopy(SCHEMAS), **copy.deepcopy(RESPONSE_SCHEMAS)}
+    for module in modules:
+        schemas.update(copy.deepcopy(getattr(module, "RESPONSE_SCHEMAS", {})))
     responses = {name: {"description": text, "content": {JSON: {"schema": ref("Error")}}}
                  for name, text in ERRORS.values()}
     return {
@@ -530,9 +539,12 @@ def build_spec() -> dict:
                                 "Every error is `{\"error\": {\"code\", \"message\", "
                                 "\"field\"}}`."},
         "tags": [{"name": t} for t in ("health", "auth", "orders", "stock", "waves",
-                                               "webhooks")],
+                                       "packing", "shipments", "printing", "outbox",
+                                       "webhooks")],
         "security": [{"bearer": []}],
-        "paths": {**_other_paths(), **_orders_paths(), **_wave_paths(), **_webhook_paths()},
+        "paths": {**_other_paths(), **_orders_paths(), **_wave_paths(), **_webhook_paths(),
+                  **{path: item for module in modules
+                     for path, item in module.openapi_paths().items()}},
         "components": {
             "securitySchemes": {"bearer": {
                 "type": "http", "scheme": "bearer",

@@ -85,10 +85,48 @@ WAVE_REQUEST = {
                              "description": "totes per cart; default: picking.totes_per_cart"}},
 }
 
+SCAN_ID = {"type": "string", "pattern": "^[A-Za-z0-9_-]{8,64}$",
+           "description": "made by the client (a UUID): a retry with the same id is answered "
+                          "with the first answer and counts nothing"}
+
+PACK_OPEN = {"type": "object", "additionalProperties": False, "required": ["station", "scan"],
+             "properties": {"station": _s(64, 1),
+                            "scan": {**_s(120, 1), "description": "tote barcode, order "
+                                     "reference (the packing slip's barcode) or #order-id"}}}
+
+PACK_SCAN = {"type": "object", "additionalProperties": False, "required": ["scan_id", "raw"],
+             "properties": {"scan_id": SCAN_ID, "raw": _s(512, 1),
+                            "scanned_at": {"type": "string", "format": "date-time",
+                                           "maxLength": 40}}}
+
+PACK_CHECK = {"type": "object", "additionalProperties": False, "required": ["unit", "passed"],
+              "properties": {"unit": {"type": "integer", "minimum": 1},
+                             "passed": {"type": "boolean"}, "serial": _s(40),
+                             "expiry": {"type": "string", "format": "date", "maxLength": 10},
+                             "note": _s(500)}}
+
+PACK_WEIGHT = {"type": "object", "additionalProperties": False, "required": ["grams"],
+               "properties": {"grams": {"type": "integer", "minimum": 1, "maximum": 1000000}}}
+
+PACK_CARTON = {"type": "object", "additionalProperties": False, "required": ["carton"],
+               "properties": {"carton": _s(64, 1)}}
+
+PACK_HOLD = {"type": "object", "additionalProperties": False, "required": ["reason"],
+             "properties": {"reason": _s(500, 1)}}
+
+PACK_RELEASE = {"type": "object", "additionalProperties": False,
+                "properties": {"note": _s(500)}}
+
+DISPATCH = {"type": "object", "additionalProperties": False, "required": ["raw"],
+            "properties": {"raw": {**_s(120, 1), "description": "tracking number or SSCC"}}}
+
 SCHEMAS = {
     "NativeOrder": NATIVE_ORDER, "OrderLineIn": ORDER_LINE, "Address": ADDRESS,
     "CancelRequest": CANCEL, "BadgeLogin": BADGE_LOGIN, "StockReceipt": STOCK_RECEIPT,
     "ReceiptLine": RECEIPT_LINE, "WaveRequest": WAVE_REQUEST,
+    "PackOpen": PACK_OPEN, "PackScan": PACK_SCAN, "PackCheck": PACK_CHECK,
+    "PackWeight": PACK_WEIGHT, "PackCarton": PACK_CARTON, "PackHold": PACK_HOLD,
+    "PackRelease": PACK_RELEASE, "Dispatch": DISPATCH,
 }
 
 

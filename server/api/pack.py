@@ -1,0 +1,206 @@
+"""Packing API (packer, supervisor, admin): stations, pack sessions, shipments.
+The flow and the session object: docs/pack-api.md."""
+from __future__ import annotations
+
+from flask import Blueprint, jsonify
+
+from ..services import packing
+from .common import json_body, require_staff
+
+bp = Blueprint("pack", __name__, url_prefix="/api/v1")
+ROLES = ("packer", "supervisor", "admin")
+
+
+def _packer() -> packing.Packer:
+    return packing.packer_from(require_staff(*ROLES))
+
+
+@bp.get("/pack/stations")
+def list_stations():
+    require_staff(*ROLES)
+    return jsonify({"stations": packing.stations()})
+
+
+@bp.get("/pack/stations/<station>")
+def get_station(station: str):
+    require_staff(*ROLES)
+    return jsonify(packing.station_view(station))
+
+
+@bp.post("/pack/sessions")
+def open_session():
+    packer = _packer()
+    body = json_body("PackOpen")
+    session, created = packing.open_session(packer, body["station"], body["scan"])
+    return jsonify(session), 201 if created else 200
+
+
+@bp.get("/pack/sessions/<id:session_id>")
+def get_session(session_id: int):
+    require_staff(*ROLES)
+    return jsonify(packing.session_view(session_id))
+
+
+@bp.post("/pack/sessions/<id:session_id>/scan")
+def scan(session_id: int):
+    packer = _packer()
+    return jsonify(packing.scan(packer, session_id, json_body("PackScan")))
+
+
+@bp.post("/pack/sessions/<id:session_id>/qc")
+def quality_check(session_id: int):
+    packer = _packer()
+    return jsonify(packing.answer_check(packer, session_id, json_body("PackCheck")))
+
+
+@bp.post("/pack/sessions/<id:session_id>/weight")
+def weight(session_id: int):
+    packer = _packer()
+    return jsonify(packing.weigh(packer, session_id, json_body("PackWeight")["grams"]))
+
+
+@bp.post("/pack/sessions/<id:session_id>/carton")
+def carton(session_id: int):
+    packer = _packer()
+    return jsonify(packing.set_carton(packer, session_id, json_body("PackCarton")["carton"]))
+
+
+@bp.post("/pack/sessions/<id:session_id>/hold")
+def hold(session_id: int):
+    packer = _packer()
+    return jsonify(packing.hold(packer, session_id, json_body("PackHold")["reason"]))
+
+
+@bp.post("/pack/sessions/<id:session_id>/release")
+def release(session_id: int):
+    packer = _packer()
+    return jsonify(packing.release(packer, session_id, json_body("PackRelease").get("note", "")))
+
+
+@bp.post("/pack/sessions/<id:session_id>/confirm")
+def confirm(session_id: int):
+    packer = _packer()
+    result, created = packing.confirm(packer, session_id)
+    return jsonify(result), 201 if created else 200
+
+
+@bp.post("/pack/sessions/<id:session_id>/cancel")
+def cancel(session_id: int):
+    packer = _packer()
+    return jsonify(packing.cancel(packer, session_id))
+
+
+@bp.get("/shipments/<id:shipment_id>")
+def get_shipment(shipment_id: int):
+    require_staff(*ROLES)
+    return jsonify(packing.shipment_view(shipment_id))
+
+
+@bp.post("/shipments/dispatch")
+def dispatch_scanned():
+    p = require_staff(*ROLES)
+    shipment_id = packing.find_shipment(json_body("Dispatch")["raw"])
+    shipment, _ = packing.dispatch(p.actor, shipment_id)
+    return jsonify(shipment)
+
+
+@bp.post("/shipments/<id:shipment_id>/dispatch")
+def dispatch(shipment_id: int):
+    p = require_staff(*ROLES)
+    shipment, _ = packing.dispatch(p.actor, shipment_id)
+    return jsonify(shipment)
+
+
+# ---- OpenAPI ----------------------------------------------------------------------------
+
+def openapi_paths() -> dict:
+    """The path items of this blueprint for /openapi.json."""
+    from .openapi import _json_body, _ok, _responses, ref
+    sid = {"name": "session_id", "in": "path", "required": True,
+           "schema": {"type": "integer", "format": "int64", "minimum": 1}}
+    shid = {"name": "shipment_id", "in": "path", "required": True,
+            "schema": {"type": "integer", "format": "int64", "minimum": 1}}
+    session_ok = _ok(200, "the session (docs/pack-api.md)", ref("PackSession"))
+
+    def op(op_id: str, summary: str, ok: dict, *errors: int, body: str | None = None,
+           tag: str = "packing") -> dict:
+        item = {"tags": [tag], "operationId": op_id, "summary": summary,
+                "responses": _responses(ok, 400, 401, 403, *errors)}
+        if body:
+            item["requestBody"] = _json_body(body)
+        return item
+
+    def on_session(name: str, op_id: str, summary: str, *errors: int, body: str | None = None,
+                   ok: dict | None = None) -> tuple[str, dict]:
+        return (f"/api/v1/pack/sessions/{{session_id}}/{name}",
+                {"parameters": [sid], "post": op(op_id, summary, ok or session_ok, 404, 409,
+                                                 *errors, body=body)})
+
+    return {
+        "/api/v1/pack/stations": {"get": op(
+            "listStations", "Packing stations with their label printer's live state",
+            _ok(200, "stations", {"type": "object"}))},
+        "/api/v1/pack/stations/{station}": {
+            "parameters": [{"name": "station", "in": "path", "required": True,
+                            "schema": {"type": "string", "maxLength": 64}}],
+            "get": op("getStation", "A station: printer state, open session, recent labels",
+                      _ok(200, "the station", {"type": "object"}), 404)},
+        "/api/v1/pack/sessions": {"post": op(
+            "openPackSession", "Open the packing of the order a tote, order reference or "
+            "#order-id names (201; 200 when this packer reopens it). 409 `not_picked`, "
+            "`already_packing`, `station_busy`, `wrong_warehouse`",
+            {**_ok(201, "the new session", ref("PackSession")), **session_ok}, 404, 409, 415,
+            422, body="PackOpen")},
+        "/api/v1/pack/sessions/{session_id}": {
+            "parameters": [sid],
+            "get": op("getPackSession", "One pack session", session_ok, 404)},
+        **dict([
+            on_session("scan", "packScan", "Verify one scanned item: verdict ok, wrong_item, "
+                       "not_in_order, over_pack, unknown_barcode, expired_lot, qc_pending, "
+                       "on_hold; a replayed scan_id gets its first answer", 415, 422,
+                       body="PackScan", ok=_ok(200, "the verdict", {"type": "object"})),
+            on_session("qc", "packCheck", "Answer a unit's quality checks (a failure holds "
+                       "the order)", 415, 422, body="PackCheck"),
+            on_session("weight", "packWeight", "The scale reading (outside the tolerance: "
+                       "held)", 415, 422, body="PackWeight"),
+            on_session("carton", "packCarton", "Choose another carton", 415, 422,
+                       body="PackCarton"),
+            on_session("hold", "packHold", "Hold the order for a supervisor", 415, 422,
+                       body="PackHold"),
+            on_session("release", "packRelease", "Release a held order (supervisor, admin)",
+                       415, 422, body="PackRelease"),
+            on_session("confirm", "packConfirm", "Every line verified → shipment, stock out, "
+                       "order packed, label queued (201); 409 `not_verified`, `on_hold`, "
+                       "`weight_required`, `carton_required`; again → the same shipment (200)",
+                       ok={**_ok(201, "shipment, label job, session", {"type": "object"}),
+                           **_ok(200, "already confirmed", {"type": "object"})}),
+            on_session("cancel", "packCancel", "Stop packing; the order stays picked"),
+        ]),
+        "/api/v1/shipments/{shipment_id}": {
+            "parameters": [shid],
+            "get": op("getShipment", "One shipment", _ok(200, "the shipment", ref("Shipment")),
+                      404, tag="shipments")},
+        "/api/v1/shipments/{shipment_id}/dispatch": {
+            "parameters": [shid],
+            "post": op("dispatchShipment", "The parcel left: shipment and order shipped, the "
+                       "fulfilment queued for the storefront (409 `label_not_printed`)",
+                       _ok(200, "the shipment", ref("Shipment")), 404, 409, tag="shipments")},
+        "/api/v1/shipments/dispatch": {"post": op(
+            "dispatchScanned", "Dispatch by the scanned tracking number or SSCC",
+            _ok(200, "the shipment", ref("Shipment")), 404, 409, 415, 422, body="Dispatch",
+            tag="shipments")},
+    }
+
+
+RESPONSE_SCHEMAS = {
+    "PackSession": {"type": "object", "required": ["id", "station", "state", "order", "lines",
+                                                   "verified"],
+                    "description": "docs/pack-api.md, 'The session object'"},
+    "Shipment": {"type": "object", "required": ["id", "order_id", "tracking", "sscc", "carrier",
+                                                "state"],
+                 "properties": {"id": {"type": "integer"}, "order_id": {"type": "integer"},
+                                "tracking": {"type": "string"}, "sscc": {"type": "string"},
+                                "carrier": {"type": "string"},
+                                "state": {"type": "string",
+                                          "enum": ["packed", "shipped", "cancelled"]}}},
+}
