@@ -16,6 +16,10 @@ from server.jobs import print_worker
 from server.services import print_queue
 from server.store.db import db, execute
 from server.store.models import WmsException
+from tests.integration import test_printers
+
+# the private cupsd of test_printers.py (module-scoped: this module gets its own)
+cups, cups_env = test_printers.cups, test_printers.cups_env
 
 ZPL = "^XA^FO50,50^A0N,40,40^FDOrder {ref}^FS^FO50,120^A0N,20,20^FDjob {{job_id}}^FS^XZ"
 TIMEOUT = 1.0   # the printer's answer timeout (the silent printer waits this long)
@@ -330,3 +334,135 @@ def test_a_worker_starting_after_a_crash_settles_jobs_left_sending(app, printer)
     assert _job(app, cut)["state"] == "failed"              # may have printed: a person checks
     assert [_received(printer, i) for i in (accepted, cut, queued)] == [0, 0, 1]
     assert _count(app, "SELECT COUNT(*) FROM wms_exception WHERE type = 'print_unconfirmed'") == 1
+
+
+# -- fault gaps: a slow printer, a printer that goes silent after taking the label, two
+# worker processes racing, and the queue printing through a real CUPS --------------------
+
+def test_a_slow_printer_within_the_timeout_prints_once(app, printer):
+    printer.delay_s = 0.2
+    job_id = _enqueue(app, printer)
+    assert _in(app, print_queue.send_next, printer.url, timeout=2.0).state == "printed"
+    assert _received(printer, job_id) == 1
+
+
+def test_a_printer_too_slow_to_answer_gets_nothing_and_the_job_waits(app, printer):
+    printer.delay_s = 1.0                         # its ~HS answer comes after our 0.3 s
+    job_id = _enqueue(app, printer)
+    outcome = _in(app, print_queue.send_next, printer.url, timeout=0.3)
+    assert (outcome.job_id, outcome.state) == (job_id, "queued")
+    assert "no ~HS reply" in _job(app, job_id)["last_error"] and printer.jobs == []
+    printer.delay_s = 0.0
+    assert _send(app, printer).state == "printed" and _received(printer, job_id) == 1
+
+
+def test_a_printer_too_slow_to_take_the_label_is_never_resent_nor_marked_printed(
+        app, printer):
+    """Status within the timeout, but the printer reads the label so slowly that the send
+    times out after it took the bytes: the label may be printing, so the job is not
+    `printed` and not resent; a person is asked (print_unconfirmed)."""
+    printer.delay_s = 0.7                         # ~HS in 0.7 s; the send takes ~1.4 s
+    job_id = _enqueue(app, printer)
+    outcome = _in(app, print_queue.send_next, printer.url, timeout=1.2)
+    assert (outcome.job_id, outcome.state) == (job_id, "failed"), outcome
+    assert "did not take the job" in outcome.error and f"job {job_id}" in outcome.error
+    printer.delay_s = 0.0
+    assert _send(app, printer).state == "idle"
+    assert _received(printer, job_id) == 1        # the one label it took; never a second
+    assert _count(app, "SELECT COUNT(*) FROM wms_exception WHERE type = "
+                       "'print_unconfirmed'") == 1
+
+
+def test_a_printer_that_goes_silent_after_taking_the_label_prints_it_once(
+        app, printer, monkeypatch):
+    job_id = _enqueue(app, printer)
+    real_send = TcpDriver.send
+
+    def send_then_fall_silent(self, data):
+        result = real_send(self, data)
+        printer.silent = True
+        return result
+
+    monkeypatch.setattr(TcpDriver, "send", send_then_fall_silent)
+    outcome = _send(app, printer)
+    assert outcome.state == "sending" and "accepted by the printer" in outcome.error
+    monkeypatch.setattr(TcpDriver, "send", real_send)
+    assert _send(app, printer).state == "idle"                  # not resent
+    [again] = _in(app, print_queue.check_sending, printer.url, timeout=TIMEOUT)
+    assert again.state == "sending" and _job(app, job_id)["printed_at"] is None
+    printer.silent = False
+    [settled] = _in(app, print_queue.check_sending, printer.url, timeout=TIMEOUT)
+    assert settled.state == "printed" and _received(printer, job_id) == 1
+
+
+RACER = """
+import json, sys
+from server import create_app
+from server.services import print_queue
+from server.store.db import db
+app = create_app({"database": {"url": sys.argv[1]}})
+done = []
+with app.app_context(), db.connection_context():
+    while True:
+        outcome = print_queue.send_next(sys.argv[2], timeout=5.0)
+        if outcome.job_id is None:
+            break
+        done.append([outcome.job_id, outcome.state])
+print(json.dumps(done))
+"""
+
+
+def test_two_worker_processes_racing_never_send_one_job_twice(app, printer, db_url):
+    """Two OS processes (own connections, own in-flight sets) drain one printer's queue:
+    on PostgreSQL FOR UPDATE SKIP LOCKED, on SQLite BEGIN IMMEDIATE decides each claim."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+    ids = [_enqueue(app, printer, ref=str(5000 + n), station=f"PACK-{n % 4}")
+           for n in range(40)]
+    root = Path(__file__).resolve().parents[2]
+    procs = [subprocess.Popen([sys.executable, "-c", RACER, db_url, printer.url], cwd=root,
+                              env=os.environ.copy(), stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    outs = [p.communicate(timeout=180) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], [err[-2000:] for _, err in outs]
+    done = [tuple(d) for out, _ in outs for d in json.loads(out.strip().splitlines()[-1])]
+    assert sorted(j for j, _ in done) == ids and {s for _, s in done} == {"printed"}
+    assert len(printer.jobs) == 40 and all(_received(printer, i) == 1 for i in ids)
+    assert _count(app, "SELECT COUNT(*) FROM print_job WHERE state = 'printed'") == 40
+
+
+@pytest.fixture
+def cups_queue(request, printer, monkeypatch):
+    """A raw queue on the private cupsd of test_printers.py, its device the fake printer."""
+    from tests.integration.test_printers import add_queue
+    env = request.getfixturevalue("cups_env")
+    name = f"pq{printer.port}"
+    add_queue(env, name, printer.port)
+    return env, name
+
+
+def test_the_queue_prints_through_cups_and_zebra_once(app, printer, cups_queue):
+    import subprocess
+    env, queue = cups_queue
+    url = f"cups://{queue}"
+    first = _in(app, print_queue.enqueue, "PACK-1", url, "label", "C-1",
+                ZPL.format(ref="C-1"), "packer:ann")
+    assert _in(app, print_queue.send_next, url, timeout=10.0).state == "printed"
+    [label] = printer.wait_for_jobs(1)
+    sent = _in(app, print_queue.job_zpl, first).encode("utf-8")
+    assert label == sent                                          # byte for byte
+
+    subprocess.run(["cupsdisable", "-r", "jammed at PACK-1", queue], env=env, check=True)
+    second = _in(app, print_queue.enqueue, "PACK-1", url, "label", "C-2",
+                 ZPL.format(ref="C-2"), "packer:ann")
+    outcome = _in(app, print_queue.send_next, url, timeout=10.0)
+    assert (outcome.job_id, outcome.state) == (second, "queued")
+    assert "queue_stopped" in _job(app, second)["last_error"] and len(printer.jobs) == 1
+    subprocess.run(["cupsenable", queue], env=env, check=True)
+    assert _in(app, print_queue.send_next, url, timeout=10.0).state == "printed"
+    printer.wait_for_jobs(2)
+    assert [_received(printer, i) for i in (first, second)] == [1, 1]
+    assert _in(app, print_queue.send_next, url, timeout=10.0).state == "idle"

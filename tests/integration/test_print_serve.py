@@ -53,9 +53,22 @@ def test_the_server_prints_queued_labels_once(tmp_path, db_url, printer):
             stuck = _job(app, job_id)
         assert stuck["state"] == "queued" and "paper" in stuck["last_error"].lower(), stuck
         assert printer.printed == []
+        # the station's view: the worker recorded what the printer said, under its name
+        assert _printer_state(app)["state"] == "paper_out"
         printer.paper_out = False
         done = _wait(app, job_id, "printed")
         assert done["state"] == "printed", done
         assert printer.wait_for_jobs(1) == [LABEL.replace("{job_id}", str(job_id)).encode()]
         time.sleep(0.5)
         assert len(printer.jobs) == 1                     # never sent twice
+        deadline = time.monotonic() + 20                  # read again after the label
+        while _printer_state(app)["state"] != "ready" and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert _printer_state(app)["state"] == "ready"
+
+
+def _printer_state(app, name="label-1"):
+    from server.services import printer_state
+    from server.store.db import db
+    with app.app_context(), db.connection_context():
+        return printer_state.get(name) or {"state": None}
