@@ -115,6 +115,15 @@ def serve(host: str | None, port: int | None, demo: bool, async_mode: str | None
                                max_attempts=cfg.printing.max_attempts,
                                timeout=cfg.printing.timeout_seconds,
                                poll_s=cfg.printing.poll_seconds)
+    if cfg.jobs.enabled:
+        import threading
+
+        from .jobs import outbox_worker
+        outbox_worker.start(app, threading.Event(), poll_s=cfg.jobs.outbox_poll_seconds,
+                            max_attempts=cfg.outbox.max_attempts,
+                            backoff_base_s=cfg.outbox.backoff_base_seconds,
+                            backoff_cap_s=cfg.outbox.backoff_cap_seconds,
+                            timeout_s=cfg.outbox.timeout_seconds)
     mode = app.extensions["socketio"].async_mode
     if mode == "gevent":
         from gevent import pywsgi

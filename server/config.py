@@ -70,6 +70,7 @@ class JobsConfig:
     expire_unpaid_every_minutes: float = 5
     woocommerce_pull_every_minutes: float = 15
     auto_wave_every_minutes: float = 0.0   # 0 = off; else plan and release a wave per warehouse
+    outbox_poll_seconds: float = 5.0     # how often the storefront outbox looks for due messages
 
 
 @dataclass(frozen=True)
@@ -114,6 +115,14 @@ class PackingConfig:
 
 
 @dataclass(frozen=True)
+class OutboxConfig:
+    max_attempts: int = 8                # tries before a message is failed (+ an exception)
+    backoff_base_seconds: float = 30.0   # the first retry after 15-30 s, then doubling …
+    backoff_cap_seconds: float = 3600.0  # … up to this
+    timeout_seconds: float = 15.0        # per HTTP request to the storefront
+
+
+@dataclass(frozen=True)
 class WooConfig:
     pull_overlap_minutes: float = 10
     pull_page_size: int = 100
@@ -133,6 +142,7 @@ class Config:
     picking: PickingConfig = field(default_factory=PickingConfig)
     printing: PrintingConfig = field(default_factory=PrintingConfig)
     packing: PackingConfig = field(default_factory=PackingConfig)
+    outbox: OutboxConfig = field(default_factory=OutboxConfig)
     setup: PackingSetup = field(default_factory=PackingSetup)    # stations, cartons, carriers…
     printers: Mapping[str, str] = field(default_factory=dict)     # printer name → URL
     layouts: Mapping[str, Layout] = field(default_factory=dict)   # warehouse code → layout
@@ -193,6 +203,7 @@ SECTIONS = {
     "picking": PickingConfig,
     "printing": PrintingConfig,
     "packing": PackingConfig,
+    "outbox": OutboxConfig,
 }
 
 

@@ -14,7 +14,10 @@ def register_blueprints(app: Flask) -> None:
     from .pages import bp as pages
     from .waves import bp as waves
     from .pack import bp as pack
-    for bp in (health, auth, orders, stock, waves, pack, webhooks, openapi, pages):
+    from .outbox import bp as outbox
+    from .printing import bp as printing
+    for bp in (health, auth, orders, stock, waves, pack, printing, outbox, webhooks, openapi,
+               pages):
         app.register_blueprint(bp)
     from .limits import init_limiter
     init_limiter(app)

@@ -519,8 +519,8 @@ def _version() -> str:
 
 def _blueprint_modules() -> list:
     """Blueprints that describe their own paths (openapi_paths, RESPONSE_SCHEMAS)."""
-    from . import pack
-    return [pack]
+    from . import outbox, pack, printing
+    return [pack, printing, outbox]
 
 
 @lru_cache(maxsize=1)

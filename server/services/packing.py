@@ -30,7 +30,7 @@ from ..domain.tracking import TrackingRangeExhausted, next_tracking
 from ..store.bulk import select_in
 from ..store.db import execute, is_postgres, write_tx
 from ..jobs import print_worker
-from . import audit, once, print_queue
+from . import audit, once, outbox, print_queue, printer_state
 from .exceptions import open_exception, resolve_for_order
 
 LIVE = ("open", "held")
@@ -81,11 +81,7 @@ def station(name: str) -> Station:
 
 
 def _printer_view(st: Station) -> dict:
-    try:
-        from . import printer_state
-        state = printer_state.get(st.printer)
-    except ImportError:
-        state = None
+    state = printer_state.get(st.printer)
     url = _cfg().printers[st.printer]
     if state is None:
         return {"name": st.printer, "url": url, "state": "unknown", "detail": {},
@@ -886,16 +882,11 @@ def dispatch(actor: str, shipment_id: int) -> tuple[dict, bool]:
             trail.append(audit.row(now, actor, "order.status", "order", order_id,
                                    lifecycle.PACKED, lifecycle.SHIPPED))
         audit.write(trail)
-        _queue_fulfilment(shipment_id, actor)
-        return shipment_view(shipment_id), True
-
-
-def _queue_fulfilment(shipment_id: int, actor: str) -> None:
-    try:
-        from . import outbox
-    except ImportError:        # the storefront outbox is optional in this build
-        return
-    outbox.enqueue_shipped(shipment_id, actor)
+        queued = outbox.enqueue_shipped(shipment_id, actor)
+        result = shipment_view(shipment_id)
+    if queued is not None:
+        outbox.wake()
+    return result, True
 
 
 def packer_from(principal) -> Packer:

@@ -43,6 +43,9 @@ PATHS = (
         "scan", "qc", "weight", "carton", "hold", "release", "confirm", "cancel")),
     "/api/v1/shipments/{shipment_id}", "/api/v1/shipments/{shipment_id}/dispatch",
     "/api/v1/shipments/dispatch",
+    "/api/v1/printers", "/api/v1/printers/{name}", "/api/v1/print-jobs/{job_id}",
+    "/api/v1/print-jobs/{job_id}/preview.png", "/api/v1/print-jobs/{job_id}/reprint",
+    "/api/v1/outbox", "/api/v1/outbox/{outbox_id}/retry",
 )
 
 # Which tokens make sense for an operation; hypothesis draws one per example, so both a

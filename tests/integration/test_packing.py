@@ -319,3 +319,24 @@ def test_stations_show_their_printer(floor):
     r = call(floor, "get", "/api/v1/pack/stations/pack-1")
     body = r.get_json()
     assert body["printer"]["name"] == "label-1" and body["session"] is None
+
+
+def test_dispatch_queues_one_fulfilment_for_the_storefront(floor):
+    from server.jobs import print_worker
+    from server.store.db import db
+    sql_write(floor, "UPDATE channel SET callback_url = 'http://127.0.0.1:9/hook', "
+                     "secret = 'shh' WHERE name = 'api'")
+    picked(floor, ("A-1", (("SOCK", 1),)))
+    s = open_(floor, "A-1").get_json()
+    pscan(floor, s["id"], GTIN["SOCK"])
+    ship = call(floor, "post", f"/api/v1/pack/sessions/{s['id']}/confirm").get_json()["shipment"]
+    with floor.app.app_context(), db.connection_context():
+        print_worker.run_round(f"file://{floor.labels}")
+    assert sql(floor, "SELECT COUNT(*) FROM outbox")[0][0] == 0      # not before it ships
+    for _ in range(2):
+        r = call(floor, "post", f"/api/v1/shipments/{ship['id']}/dispatch")
+        assert r.status_code == 200
+    rows = sql(floor, "SELECT shipment_id, state FROM outbox")
+    assert rows == [(ship["id"], "pending")]
+    listed = call(floor, "get", "/api/v1/outbox", "s1").get_json()
+    assert [o["shipment_id"] for o in listed["outbox"]] == [ship["id"]]
