@@ -50,18 +50,26 @@ def printer_names(app: Flask, printer_url: str) -> list[str]:
 
 class StatusRecorder:
     """Records each status read under the printer's names, and remembers when it last
-    heard, so the worker knows when its printer is due to be asked again."""
+    heard, so the worker knows when its printer is due to be asked again. A status equal
+    to the one recorded less than `refresh_s` ago is not written again: a busy printer
+    reads its status twice a label, and the station needs changes, not every echo."""
 
-    def __init__(self, printer_url: str, names: list[str]):
-        self.url, self.names = printer_url, list(names)
+    def __init__(self, printer_url: str, names: list[str], refresh_s: float = 1.0):
+        self.url, self.names, self.refresh_s = printer_url, list(names), refresh_s
         self.last_read = float("-inf")          # time.monotonic() of the last status read
         self.last_ready: bool | None = None
+        self._recorded: tuple[str, dict] | None = None
+        self._recorded_at = float("-inf")
 
     def __call__(self, seen: PrinterStatus | PrinterError) -> None:
-        self.last_read = time.monotonic()
+        now = self.last_read = time.monotonic()
         self.last_ready = isinstance(seen, PrinterStatus) and seen.ready
+        described = printer_state.describe(seen)
+        if described == self._recorded and now - self._recorded_at < self.refresh_s:
+            return
         for name in self.names:
             printer_state.record(name, self.url, seen)
+        self._recorded, self._recorded_at = described, now
 
     def due(self, every_s: float) -> bool:
         return time.monotonic() - self.last_read >= every_s

@@ -1,7 +1,8 @@
 """Benchmarks: bulk order intake and storefront webhooks, each against a baseline measured
 in the same run, printed as one table followed by the command that produced it.
 
-    python -m tests.bench.run [--quick] [--only intake|webhooks|routing|batching|decoding|scans]
+    python -m tests.bench.run [--quick]
+        [--only intake|webhooks|routing|batching|decoding|scans|printing]
         [--orders N]
 
 Targets (from the issue): bulk intake with validation and reservation ≥ 2,000 orders/s on
@@ -71,6 +72,11 @@ def main(argv: list[str] | None = None) -> int:
         from . import scans
         print()
         failed |= scans.main(["--quick"] * args.quick + ["--no-pg"] * args.no_pg) != 0
+    if args.only in (None, "printing"):
+        # W3 printing: 20 stations through one process's print workers, and previews
+        from . import printing
+        print()
+        failed |= printing.main(["--quick"] * args.quick + ["--no-pg"] * args.no_pg) != 0
     return 1 if failed else 0
 
 
@@ -91,7 +97,7 @@ def _parser() -> argparse.ArgumentParser:
                                 description=__doc__.split("\n")[0])
     p.add_argument("--quick", action="store_true", help="skip the 100,000-order run")
     p.add_argument("--only", choices=("intake", "webhooks", "routing", "batching", "decoding",
-                                      "scans"))
+                                      "scans", "printing"))
     p.add_argument("--orders", type=int, default=10_000, help="orders in the bulk runs")
     p.add_argument("--chunk", type=int, default=500, help="orders per transaction (bulk)")
     p.add_argument("--naive", type=int, default=1_000,

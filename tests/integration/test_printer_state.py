@@ -210,3 +210,33 @@ def test_a_worker_without_a_configured_name_records_nothing(app, printer):
         stop.set()
         thread.join(timeout=10)
     assert _in(app, printer_state.all) == []
+
+
+def test_the_recorder_writes_changes_at_once_and_echoes_once_a_second(dbconn):
+    recorder = print_worker.StatusRecorder("tcp://a:9100", ["label-1"], refresh_s=60)
+    writes = []
+    real = printer_state.record
+
+    def counting(*args, **kwargs):
+        writes.append(args[2])
+        return real(*args, **kwargs)
+
+    import unittest.mock
+    with unittest.mock.patch.object(printer_state, "record", counting):
+        recorder(PrinterStatus())
+        recorder(PrinterStatus())                       # the same: not written again
+        recorder(PrinterStatus(paper_out=True))         # a change: written at once
+        recorder(PrinterOffline("no ~HS reply"))
+        recorder(PrinterOffline("no ~HS reply"))
+    assert len(writes) == 3 and printer_state.get("label-1")["state"] == "offline"
+    assert recorder.last_ready is False and not recorder.due(60)
+
+
+def test_stations_printing_at_once_through_one_process_print_each_label_once(db_url):
+    """The bench's run (tests/bench/printing.py), small: 4 stations × 5 labels, printers in
+    their own process, the workers here; every label at its printer exactly once."""
+    from tests.bench.printing import run_printing
+    make_app(db_url)                        # a clean schema
+    run = run_printing(db_url, stations=4, labels=5)
+    assert run.problems == [] and run.jobs == 20 and len(run.latencies) == 20
+    assert run.status_rows == 4             # each printer's live state was recorded
