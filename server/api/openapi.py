@@ -95,6 +95,7 @@ ORDER = {
                          "description": "why an `invalid` order cannot be fulfilled"},
             "source_updated_at": _nullable("string", format="date-time"),
             "ship_by": _nullable("string", format="date-time"),
+            "invoice": {"type": "boolean"},
             "created_at": _TIME, "updated_at": _TIME,
         },
     }],

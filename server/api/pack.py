@@ -2,9 +2,9 @@
 The flow and the session object: docs/pack-api.md."""
 from __future__ import annotations
 
-from flask import Blueprint, jsonify
+from flask import Blueprint, Response, jsonify
 
-from ..services import packing
+from ..services import pack_documents, packing
 from .common import json_body, require_staff
 
 bp = Blueprint("pack", __name__, url_prefix="/api/v1")
@@ -88,6 +88,16 @@ def confirm(session_id: int):
 def cancel(session_id: int):
     packer = _packer()
     return jsonify(packing.cancel(packer, session_id))
+
+
+@bp.get("/pack/sessions/<id:session_id>/documents/<kind>.pdf")
+def document(session_id: int, kind: str):
+    """The packing slip or invoice of the session's order, as PDF."""
+    require_staff(*ROLES)
+    order_id = packing.session_view(session_id)["order"]["id"]
+    pdf = pack_documents.render(order_id, kind)
+    return Response(pdf, mimetype="application/pdf",
+                    headers={"Content-Disposition": f'inline; filename="{kind}-{order_id}.pdf"'})
 
 
 @bp.get("/shipments/<id:shipment_id>")
@@ -176,6 +186,14 @@ def openapi_paths() -> dict:
                            **_ok(200, "already confirmed", {"type": "object"})}),
             on_session("cancel", "packCancel", "Stop packing; the order stays picked"),
         ]),
+        "/api/v1/pack/sessions/{session_id}/documents/{kind}.pdf": {
+            "parameters": [sid, {"name": "kind", "in": "path", "required": True,
+                                 "schema": {"type": "string",
+                                            "enum": ["packing_slip", "invoice"]}}],
+            "get": op("packDocument", "The order's packing slip or invoice as PDF",
+                      {"200": {"description": "the PDF",
+                               "content": {"application/pdf": {"schema": {
+                                   "type": "string", "format": "binary"}}}}}, 404, 422)},
         "/api/v1/shipments/{shipment_id}": {
             "parameters": [shid],
             "get": op("getShipment", "One shipment", _ok(200, "the shipment", ref("Shipment")),

@@ -49,6 +49,8 @@ NATIVE_ORDER = {
         "ship_to": ADDRESS,
         "note": _s(4000),
         "carrier": _s(120),
+        "invoice": {"type": "boolean",
+                    "description": "put an invoice in the parcel (packing inserts)"},
         "ship_by": {"type": "string", "format": "date-time", "maxLength": 40,
                     "description": "dispatch promised by: waves take the earliest first"},
         "total": AMOUNT, "shipping": AMOUNT, "discount": AMOUNT,

@@ -233,7 +233,16 @@ def parse_native_order(payload: dict) -> OrderDraft:
         shipping=_json_amount(payload, "shipping", "shipping", Decimal(0)),
         discount=_json_amount(payload, "discount", "discount", Decimal(0)),
         carrier=_json_str(payload, "carrier", "carrier"),
-        ship_by=_json_time(payload, "ship_by"))
+        ship_by=_json_time(payload, "ship_by"),
+        invoice_requested=_json_flag(payload, "invoice"))
+
+
+def _json_flag(payload: dict, name: str) -> bool:
+    """An optional true/false field (absent = false)."""
+    value = payload.get(name, False)
+    if not isinstance(value, bool):
+        raise Unprocessable(f"{name} must be true or false", field=name)
+    return value
 
 
 def _json_time(payload: dict, name: str) -> dt.datetime | None:

@@ -55,6 +55,7 @@ class OrderDraft:
     source: str = ""                     # sub-channel, e.g. the CSV 'channel' column
     source_updated_at: dt.datetime | None = None
     ship_by: dt.datetime | None = None   # the storefront's promised dispatch time, if any
+    invoice_requested: bool = False      # the buyer asked for an invoice in the parcel
     cancelled: bool = False
     extra: dict = field(default_factory=dict, compare=False)
 

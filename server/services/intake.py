@@ -150,7 +150,8 @@ ORDER_COLUMNS = (
     "payment_method", "priority", "placed_at", "ship_name", "ship_phone", "ship_email",
     "ship_address1", "ship_address2", "ship_city", "ship_region", "ship_postcode", "ship_country",
     "note", "carrier", "source", "total_minor", "shipping_minor", "discount_minor", "problems",
-    "phone_key", "address_key", "source_updated_at", "ship_by", "created_at", "updated_at")
+    "phone_key", "address_key", "source_updated_at", "ship_by", "invoice_requested", "created_at",
+    "updated_at")
 
 
 def order_row(channel_id: int, d: OrderDraft, status: str, problems: list[Problem],
@@ -166,7 +167,7 @@ def order_row(channel_id: int, d: OrderDraft, status: str, problems: list[Proble
         to_minor(d.shipping, cur), to_minor(d.discount, cur),
         json.dumps([p.to_dict() for p in problems], ensure_ascii=False) if problems else "",
         phone_key(s.phone), address_key(s), clock.naive_utc(d.source_updated_at), clock.naive_utc(d.ship_by),
-        at, at)
+        d.invoice_requested, at, at)
 
 
 def _insert_orders(channel: ChannelRef, decided, now) -> dict[str, int]:

@@ -54,6 +54,7 @@ def to_dict(order: Order, *, full: bool = True) -> dict:
         "source_updated_at": order.source_updated_at.isoformat()
         if order.source_updated_at else None,
         "ship_by": order.ship_by.isoformat() if order.ship_by else None,
+        "invoice": bool(order.invoice_requested),
         "created_at": order.created_at.isoformat(), "updated_at": order.updated_at.isoformat(),
     })
     return body

@@ -17,10 +17,11 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from flask import current_app
-from printers.labels import Address, LabelFont, ShippingLabel, build_shipping_label
+from printers.labels import (LabelFont, ReturnsSlip, ShippingLabel, build_returns_slip,
+                             build_shipping_label)
 
 from .. import clock
-from ..config_packing import Carrier, Sender, Station
+from ..config_packing import Carrier, Station
 from ..domain import lifecycle, packcheck
 from ..domain.barcodes import parse_scan
 from ..domain.cartons import (NoCartonFits, PackItem, choose_carton, check_weight,
@@ -30,7 +31,7 @@ from ..domain.tracking import TrackingRangeExhausted, next_tracking
 from ..store.bulk import select_in
 from ..store.db import execute, is_postgres, write_tx
 from ..jobs import print_worker
-from . import audit, once, outbox, print_queue, printer_state
+from . import audit, once, outbox, pack_documents, print_queue, printer_state
 from .exceptions import open_exception, resolve_for_order
 
 LIVE = ("open", "held")
@@ -249,12 +250,8 @@ def _weight(s: _Session, lines: list[_Line], carton: dict) -> dict:
             "ok": ok, "required": cfg.require_weight}
 
 
-def _sender(s: _Session) -> Sender | None:
-    return _cfg().setup.senders.get(s.warehouse or "")
-
-
 def _inserts(s: _Session) -> list[str]:
-    sender = _sender(s)
+    sender = _cfg().setup.senders.get(s.warehouse or "")
     facts = {"always": True, "invoice_requested": s.invoice_requested,
              "international": bool(sender and sender.country and s.ship_country
                                    and sender.country.upper() != s.ship_country.upper()),
@@ -670,34 +667,31 @@ def _serial(scheme, name: str) -> tuple[str, int]:
     return number, serial
 
 
-def _address(name: str, lines: list[str], city: str, **rest: str) -> Address:
-    return Address(name=name or "-", lines=tuple(x for x in lines if x) or ("-",),
-                   city=city or "-", **{k: v for k, v in rest.items() if v})
+def _font() -> LabelFont | None:
+    path = _cfg().printing.label_font
+    return LabelFont(path) if path else None
 
 
-def _label(order_id: int, s: _Session, carrier: Carrier, tracking: str, sscc: str,
-           weight_g: int):
-    o = execute("SELECT ship_name, ship_address1, ship_address2, ship_city, ship_postcode, "
-                "ship_region, ship_country, ship_phone, external_id, ref FROM sales_order "
-                "WHERE id = ?", (order_id,)).fetchone()
-    sender = _sender(s)
-    if sender is None:
-        raise Conflict(f"no sender address for warehouse {s.warehouse!r} (senders: in "
-                       f"config.yaml)", code="no_sender")
-    recipient = _address(o[0], [o[1], o[2]], o[3], postal_code=o[4], region=o[5],
-                         country=(o[6] or "").upper(), phone=o[7])
-    from_ = _address(sender.name, list(sender.lines), sender.city,
-                     postal_code=sender.postal_code, region=sender.region,
-                     country=sender.country, phone=sender.phone, company=sender.company)
-    number = o[9]
-    font_path = _cfg().printing.label_font
-    font = LabelFont(font_path) if font_path else None
+def _label(s: _Session, carrier: Carrier, tracking: str, sscc: str, weight_g: int):
+    """The shipping label's builder, given the print job id (printed on the label)."""
+    to, from_ = pack_documents.recipient(s.order_id), pack_documents.sender(s.warehouse)
+    font = _font()
 
     def zpl(job_id: int) -> str:
         return build_shipping_label(ShippingLabel(
-            sender=from_, recipient=recipient, order_number=number, carrier=carrier.label,
+            sender=from_, recipient=to, order_number=s.ref, carrier=carrier.label,
             service=carrier.service or "-", tracking_number=tracking, sscc=sscc,
             weight_g=max(weight_g, 1), job_id=job_id), font=font)
+    return zpl
+
+
+def _returns_slip(s: _Session, rma: str):
+    to, from_ = pack_documents.recipient(s.order_id), pack_documents.sender(s.warehouse)
+    font = _font()
+
+    def zpl(job_id: int) -> str:
+        return build_returns_slip(ReturnsSlip(order_number=s.ref, rma_number=rma, customer=to,
+                                              return_to=from_, job_id=job_id), font=font)
     return zpl
 
 
@@ -781,11 +775,14 @@ def confirm(packer: Packer, session_id: int) -> tuple[dict, bool]:
         lifecycle.check_move(s.order_status, lifecycle.PACKED)
         execute("UPDATE sales_order SET status = ?, updated_at = ? WHERE id = ? AND status = ?",
                 (lifecycle.PACKED, naive, s.order_id, s.order_status))
+        url = cfg.printers[st.printer]
+        inserts = _inserts(s)
         try:
-            job = print_queue.enqueue(st.name, cfg.printers[st.printer], "label",
-                                      f"order:{s.ref}"[:120],
-                                      _label(s.order_id, s, carrier, tracking, sscc, grams),
-                                      packer.actor)
+            job = print_queue.enqueue(st.name, url, "label", f"order:{s.ref}"[:120],
+                                      _label(s, carrier, tracking, sscc, grams), packer.actor)
+            if "returns_slip" in inserts:
+                print_queue.enqueue(st.name, url, "returns", f"order:{s.ref}"[:120],
+                                    _returns_slip(s, f"R{shipment_id}"), packer.actor)
         except ValueError as err:     # an address the label cannot carry: nothing is kept
             raise Unprocessable(f"the shipping label cannot be made: {err}",
                                 code="bad_label") from None
@@ -802,7 +799,9 @@ def confirm(packer: Packer, session_id: int) -> tuple[dict, bool]:
                       "confirmed")])
         shipment = shipment_view(shipment_id)
         result = {"shipment": shipment, "label_job": job, "session": session_view(s.id)}
-    _wake_printer(cfg.printers[st.printer])
+    _wake_printer(url)
+    pack_documents.print_in_background(current_app._get_current_object(), st.document_printer,
+                                       s.order_id, inserts, packer.actor)
     return result, True
 
 

@@ -42,7 +42,7 @@ PATHS = (
     *(f"/api/v1/pack/sessions/{{session_id}}/{action}" for action in (
         "scan", "qc", "weight", "carton", "hold", "release", "confirm", "cancel")),
     "/api/v1/shipments/{shipment_id}", "/api/v1/shipments/{shipment_id}/dispatch",
-    "/api/v1/shipments/dispatch",
+    "/api/v1/shipments/dispatch", "/api/v1/pack/sessions/{session_id}/documents/{kind}.pdf",
     "/api/v1/printers", "/api/v1/printers/{name}", "/api/v1/print-jobs/{job_id}",
     "/api/v1/print-jobs/{job_id}/preview.png", "/api/v1/print-jobs/{job_id}/reprint",
     "/api/v1/outbox", "/api/v1/outbox/{outbox_id}/retry",

@@ -65,7 +65,7 @@ def test_a_whole_order_with_every_verdict(floor):
     assert [(ln["sku"], ln["quantity"], ln["remaining"]) for ln in s["lines"]] == [
         ("SOCK", 2, 2), ("MUG", 1, 1)]
     assert s["carton"]["suggested"] and s["carton"]["error"] is None
-    assert s["inserts"] == ["packing_slip", "returns_slip", "promo_card"]
+    assert s["inserts"] == ["packing_slip", "promo_card"]
     # the label is refused until every line is verified
     r = call(floor, "post", f"/api/v1/pack/sessions/{s['id']}/confirm")
     assert r.status_code == 409 and r.get_json()["error"]["code"] == "not_verified"
@@ -340,3 +340,48 @@ def test_dispatch_queues_one_fulfilment_for_the_storefront(floor):
     assert rows == [(ship["id"], "pending")]
     listed = call(floor, "get", "/api/v1/outbox", "s1").get_json()
     assert [o["shipment_id"] for o in listed["outbox"]] == [ship["id"]]
+
+
+def test_inserts_invoice_and_returns_slip(db_url, tmp_path):
+    import subprocess
+    import time
+    app = make_app(db_url, picking=PICK_CFG,
+                   printers={"label-1": {"url": f"file://{tmp_path}/l.zpl"}},
+                   stations={"pack-1": {"warehouse": "main", "printer": "label-1",
+                                        "document_printer": "no-such-queue"}})
+    floor = build_floor(app)
+    floor.order("HOME-1", (("SOCK", 1),), invoice_requested=True)
+    floor.order("ABROAD-1", (("MUG", 1),), country="DE")
+    floor.wave(totes=4)
+    floor.pick_all()
+    home = open_(floor, "HOME-1").get_json()
+    assert "invoice" in home["inserts"] and "returns_slip" not in home["inserts"]
+    r = call(floor, "get", f"/api/v1/pack/sessions/{home['id']}/documents/invoice.pdf")
+    assert r.status_code == 200 and r.data.startswith(b"%PDF-")
+    text = subprocess.run(["pdftotext", "-", "-"], input=r.data, capture_output=True,
+                          check=True).stdout.decode()
+    assert "HOME-1" in text and "SOCK" in text and "INV-" in text
+    r = call(floor, "get", f"/api/v1/pack/sessions/{home['id']}/documents/packing_slip.pdf")
+    assert r.status_code == 200 and b"%PDF-" in r.data[:8]
+    r = call(floor, "get", f"/api/v1/pack/sessions/{home['id']}/documents/menu.pdf")
+    assert r.status_code == 404
+    pscan(floor, home["id"], GTIN["SOCK"])
+    call(floor, "post", f"/api/v1/pack/sessions/{home['id']}/confirm")
+    call(floor, "post", f"/api/v1/pack/sessions/{home['id']}/cancel")   # already confirmed
+    abroad = open_(floor, "ABROAD-1").get_json()
+    assert {"invoice", "returns_slip"} <= set(abroad["inserts"])       # to DE from GB
+    pscan(floor, abroad["id"], GTIN["MUG"])
+    done = call(floor, "post", f"/api/v1/pack/sessions/{abroad['id']}/confirm").get_json()
+    jobs = sql(floor, "SELECT kind, zpl FROM print_job WHERE reference = 'order:ABROAD-1' "
+                      "ORDER BY id")
+    assert [k for k, _ in jobs] == ["label", "returns"]
+    assert f"R{done['shipment']['id']}" in jobs[1][1]
+    # the document printer does not exist: each document opens an exception, the label is kept
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        failed = sql(floor, "SELECT COUNT(*) FROM wms_exception WHERE type = "
+                            "'document_print_failed'")[0][0]
+        if failed >= 4:              # HOME-1: slip + invoice; ABROAD-1: slip + invoice
+            break
+        time.sleep(0.2)
+    assert failed == 4

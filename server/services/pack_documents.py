@@ -1,0 +1,136 @@
+"""Paper for the parcel: the addresses printed on labels and documents, the packing slip
+and the invoice (PDF, printers/documents.py), printed on the station's document printer.
+
+Which documents go into a parcel is the order's inserts (config `inserts:`); a station
+with a `document_printer` (a CUPS queue) prints them after the packing is confirmed, and
+the pack page can always fetch them as PDF. A document that fails to print opens an
+exception naming the order (the label, which must never be lost, is on the durable label
+queue instead).
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from decimal import Decimal
+
+from flask import Flask, current_app
+
+from printers.documents import (FontMissing, Invoice, InvoiceLine, PackingSlip, SlipLine,
+                                build_invoice, build_packing_slip, print_document)
+from printers.labels import Address
+from printers.status import PrinterError
+
+from .. import clock
+from ..domain.errors import Conflict, DomainError, NotFound
+from ..domain.money import from_minor
+from ..store.db import db, execute
+from .exceptions import open_exception
+
+log = logging.getLogger(__name__)
+DOCUMENTS = ("packing_slip", "invoice")
+CJK_COUNTRIES = frozenset({"CN", "TW", "HK", "MO", "SG"})
+
+
+def address(name: str, lines: list[str], city: str, **rest: str) -> Address:
+    """An Address for labels and documents; empty parts left out, never an empty name."""
+    return Address(name=name or "-", lines=tuple(x for x in lines if x) or ("-",),
+                   city=city or "-", **{k: v for k, v in rest.items() if v})
+
+
+def recipient(order_id: int) -> Address:
+    o = execute("SELECT ship_name, ship_address1, ship_address2, ship_city, ship_postcode, "
+                "ship_region, ship_country, ship_phone FROM sales_order WHERE id = ?",
+                (order_id,)).fetchone()
+    if o is None:
+        raise NotFound(f"no order {order_id}", field="order")
+    return address(o[0], [o[1], o[2]], o[3], postal_code=o[4], region=o[5],
+                   country=(o[6] or "").upper(), phone=o[7])
+
+
+def sender(warehouse_code: str | None) -> Address:
+    s = current_app.config["WAVEPACK"].setup.senders.get(warehouse_code or "")
+    if s is None:
+        raise Conflict(f"no sender address for warehouse {warehouse_code!r} (senders: in "
+                       f"config.yaml)", code="no_sender")
+    return address(s.name, list(s.lines), s.city, postal_code=s.postal_code, region=s.region,
+                   country=s.country, phone=s.phone, company=s.company)
+
+
+def _order(order_id: int):
+    row = execute("SELECT o.ref, o.placed_at, o.currency, o.note, w.code, o.ship_country "
+                  "FROM sales_order o LEFT JOIN warehouse w ON w.id = o.warehouse_id "
+                  "WHERE o.id = ?", (order_id,)).fetchone()
+    if row is None:
+        raise NotFound(f"no order {order_id}", field="order")
+    return row
+
+
+def _lines(order_id: int):
+    return execute("SELECT ol.sku, COALESCE(p.name, ol.name, ol.sku), ol.quantity, "
+                   "ol.unit_price_minor FROM order_line ol LEFT JOIN product p ON "
+                   "p.id = ol.product_id WHERE ol.order_id = ? AND ol.quantity > 0 "
+                   "ORDER BY ol.line_no, ol.id", (order_id,)).fetchall()
+
+
+def _language(country: str) -> str:
+    return "zh-CN" if (country or "").upper() in CJK_COUNTRIES else "en"
+
+
+def render(order_id: int, kind: str) -> bytes:
+    """The PDF of one document of an order (kind: packing_slip | invoice)."""
+    if kind not in DOCUMENTS:
+        raise NotFound(f"no document {kind!r} (documents: {', '.join(DOCUMENTS)})",
+                       field="document")
+    ref, placed_at, currency, note, warehouse, country = _order(order_id)
+    day = (clock.aware_utc(placed_at) or clock.now()).date()
+    try:
+        if kind == "packing_slip":
+            doc = PackingSlip(sender=sender(warehouse), ship_to=recipient(order_id),
+                              order_number=ref, order_date=day,
+                              lines=tuple(SlipLine(sku, (name or sku)[:200], qty)
+                                          for sku, name, qty, _ in _lines(order_id)),
+                              note=(note or "")[:500])
+            return build_packing_slip(doc, language=_language(country))
+        doc = Invoice(seller=sender(warehouse), buyer=recipient(order_id),
+                      invoice_number=f"INV-{order_id}", invoice_date=clock.now().date(),
+                      order_number=ref, currency=currency,
+                      lines=tuple(InvoiceLine(sku, (name or sku)[:200],
+                                              Decimal(from_minor(price or 0, currency)), qty)
+                                  for sku, name, qty, price in _lines(order_id)))
+        return build_invoice(doc, language=_language(country))
+    except FontMissing as err:
+        raise DomainError(str(err), code="font_missing", status=503) from None
+    except ValueError as err:        # text the document cannot carry: say so, print nothing
+        raise DomainError(f"the {kind.replace('_', ' ')} cannot be made: {err}",
+                          code="bad_document", status=422) from None
+
+
+def print_in_background(app: Flask, queue: str, order_id: int, kinds: list[str],
+                        actor: str) -> threading.Thread | None:
+    """Print the order's documents on a CUPS queue after the confirm has committed, without
+    holding up the packer; a failure opens a `document_print_failed` exception."""
+    kinds = [k for k in kinds if k in DOCUMENTS]
+    if not queue or not kinds:
+        return None
+
+    def run() -> None:
+        with app.app_context(), db.connection_context():
+            for kind in kinds:
+                try:
+                    print_document(render(order_id, kind), f"cups://{queue}")
+                except (DomainError, PrinterError, ValueError, OSError) as err:
+                    log.warning("document %s of order %s not printed: %s", kind, order_id, err)
+                    message = getattr(err, "message", None) or str(err)
+                    naive = clock.naive_utc(clock.now())
+                    open_exception("document_print_failed",
+                                   f"{kind.replace('_', ' ')} of order {order_id} not printed on "
+                                   f"{queue}: {message}", order_id=order_id,
+                                   detail={"document": kind, "queue": queue}, now=naive,
+                                   actor=actor)
+
+    thread = threading.Thread(target=run, name=f"documents-{order_id}", daemon=True)
+    thread.start()
+    return thread
+
+
+__all__ = ["DOCUMENTS", "address", "print_in_background", "recipient", "render", "sender"]
