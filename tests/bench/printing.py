@@ -34,7 +34,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .common import close_db, fresh_database, log, median, p99, pg_unreachable, server_versions
+from .common import (
+    Row, close_db, fresh_database, log, median, p99, pg_unreachable, server_versions,
+)
+from .run import _table
 
 ROOT = Path(__file__).resolve().parents[2]
 PACE_S = 2.0                  # a packer's label every few seconds is fast packing
@@ -277,29 +280,10 @@ def run_previews(n: int, baseline_n: int) -> PreviewRun:
 
 # ---- report -----------------------------------------------------------------------------
 
-def _ms(s: float | None) -> str:
-    if s is None or s != s:
-        return "-"
-    return f"{s:.2f} s" if s >= 1 else f"{s * 1000:.1f} ms"
-
-
-def _table(rows: list[list[str]]) -> str:
-    head = ["what", "db", "n", "rate", "median", "p99", "ratio", "verdict"]
-    widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
-    right = {2, 3, 4, 5}
-
-    def line(cells):
-        return "| " + " | ".join(c.rjust(w) if i in right else c.ljust(w)
-                                 for i, (c, w) in enumerate(zip(cells, widths))) + " |"
-    sep = "|" + "|".join(("-" * (w + 1) + ":") if i in right else "-" * (w + 2)
-                         for i, w in enumerate(widths)) + "|"
-    return "\n".join([line(head), sep, *(line(r) for r in rows)])
-
-
 def _print_row(what: str, kind: str, run: PrintRun | None, base: PrintRun | None,
-               skip: str = "", paced: bool = False) -> list[str]:
+               skip: str = "", paced: bool = False) -> Row:
     if run is None:
-        return [what, kind, "-", "-", "-", "-", "-", f"skipped: {skip}"]
+        return Row.skipped(what, kind, skip, "each label once")
     rate = run.jobs / run.seconds if run.seconds else 0.0
     base_rate = base.jobs / base.seconds if base and base.seconds else 0.0
     ratio = "1.0 (baseline)" if base is None else (
@@ -308,8 +292,22 @@ def _print_row(what: str, kind: str, run: PrintRun | None, base: PrintRun | None
         ratio = f"p99 {p99(run.latencies) / p99(base.latencies):.1f}× base" if base else "-"
     verdict = ("FAIL: " + "; ".join(run.problems)[:300]) if run.problems else \
         "ok (each job printed once, at its printer)"
-    return [what, kind, f"{run.jobs:,}", f"{rate:,.0f} jobs/s", _ms(median(run.latencies)),
-            _ms(p99(run.latencies)), ratio, verdict]
+    return Row(what, kind, run.jobs, median(run.latencies), p99(run.latencies), rate, ratio,
+               "each label once", verdict, unit="jobs/s")
+
+
+def _preview_rows(previews: PreviewRun) -> list[Row]:
+    base = median(previews.per_start)
+
+    def row(what: str, times: list[float], verdict: str = "ok") -> Row:
+        ratio = "1.0 (baseline)" if times is previews.per_start else \
+            f"{median(times) / base:.4f}"
+        return Row(what, "-", len(times), median(times), p99(times), None, ratio, "",
+                   verdict)
+    return [row("preview: node -e per label (baseline)", previews.per_start),
+            row("preview: render_png, first (Node start)", [previews.cold]),
+            row("preview: render_png, distinct labels", previews.warm),
+            row("preview: render_png, same label again", previews.cached, "ok (cached)")]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -319,12 +317,12 @@ def main(argv: list[str] | None = None) -> int:
     labels = args.labels or (20 if args.quick else 50)
     started = time.perf_counter()
     skip_pg = "--no-pg given" if args.no_pg else pg_unreachable()
-    rows: list[list[str]] = []
+    rows: list[Row] = []
     failed = False
     for kind in ("sqlite", "postgresql"):
         if kind == "postgresql" and skip_pg:
-            for what in _whats(args, labels):
-                rows.append(_print_row(what, kind, None, None, skip_pg))
+            rows += [_print_row(what, kind, None, None, skip_pg)
+                     for what, *_ in _cases(args, labels)]
             continue
         base = None
         for what, stations, count, pace in _cases(args, labels):
@@ -335,8 +333,8 @@ def main(argv: list[str] | None = None) -> int:
             except Exception as err:  # noqa: BLE001
                 import traceback
                 log(traceback.format_exc())
-                rows.append([what, kind, "-", "-", "-", "-", "-",
-                             f"FAIL: error: {type(err).__name__}: {str(err)[:120]}"])
+                rows.append(Row(what, kind, verdict=f"FAIL: error: {type(err).__name__}: "
+                                                    f"{str(err)[:120]}"))
                 failed = True
                 continue
             rows.append(_print_row(what, kind, run, base, paced=bool(pace)))
@@ -345,23 +343,10 @@ def main(argv: list[str] | None = None) -> int:
     log("previews")
     previews = run_previews(args.previews or (10 if args.quick else 30), 3)
     if previews.problem:
-        rows.append(["preview render_png", "-", "-", "-", "-", "-", "-",
-                     f"skipped: {previews.problem}"])
+        rows.append(Row.skipped("preview render_png", "-", previews.problem))
         failed |= bool(os.environ.get("CI"))
     else:
-        base = median(previews.per_start)
-        rows += [
-            ["preview: node -e per label (baseline)", "-", f"{len(previews.per_start)}", "-",
-             _ms(base), _ms(p99(previews.per_start)), "1.0 (baseline)", "ok"],
-            ["preview: render_png, first (Node start)", "-", "1", "-", _ms(previews.cold),
-             _ms(previews.cold), f"{previews.cold / base:.2f}", "ok"],
-            ["preview: render_png, distinct labels", "-", f"{len(previews.warm)}", "-",
-             _ms(median(previews.warm)), _ms(p99(previews.warm)),
-             f"{median(previews.warm) / base:.3f}", "ok"],
-            ["preview: render_png, same label again", "-", f"{len(previews.cached)}", "-",
-             _ms(median(previews.cached)), _ms(p99(previews.cached)),
-             f"{median(previews.cached) / base:.5f}", "ok (cached)"],
-        ]
+        rows += _preview_rows(previews)
     _report(rows, args, argv, labels, time.perf_counter() - started)
     return 1 if failed else 0
 
@@ -375,11 +360,7 @@ def _cases(args, labels: int) -> list[tuple[str, int, int, float]]:
     ]
 
 
-def _whats(args, labels: int) -> list[str]:
-    return [c[0] for c in _cases(args, labels)]
-
-
-def _report(rows: list[list[str]], args, argv, labels: int, seconds: float) -> None:
+def _report(rows: list[Row], args, argv, labels: int, seconds: float) -> None:
     when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     print(f"\nwavepack print bench — {when}, Python {platform.python_version()}, "
           f"{server_versions()}, {os.cpu_count()} CPUs\n")

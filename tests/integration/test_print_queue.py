@@ -132,22 +132,30 @@ def test_a_dropped_connection_is_never_printed_and_resent_once(app, printer):
     assert _received(printer, job_id) == 1
 
 
-def test_a_label_accepted_before_a_fault_waits_and_is_never_resent(app, printer, monkeypatch):
+@pytest.mark.parametrize("fault, reason", [
+    ("paper_out", "accepted by the printer, not yet printed: sent, but printer"),
+    ("head_open", "head_open"),
+    ("silent", "accepted by the printer, not yet printed: printer"),   # no ~HS reply after
+])
+def test_a_label_accepted_before_a_fault_waits_and_is_never_resent(
+        app, printer, monkeypatch, fault, reason):
     job_id = _enqueue(app, printer)
     real_send = TcpDriver.send
 
-    def send_then_run_out_of_paper(self, data):
+    def send_then_fault(self, data):
         result = real_send(self, data)
-        printer.paper_out = True
+        setattr(printer, fault, True)
         return result
 
-    monkeypatch.setattr(TcpDriver, "send", send_then_run_out_of_paper)
+    monkeypatch.setattr(TcpDriver, "send", send_then_fault)
     outcome = _send(app, printer)
-    assert outcome.state == "sending" and "paper_out" in outcome.error
+    assert outcome.state == "sending" and reason in outcome.error
     monkeypatch.setattr(TcpDriver, "send", real_send)
     [again] = _in(app, print_queue.check_sending, printer.url, timeout=TIMEOUT)
     assert again.state == "sending" and _job(app, job_id)["state"] == "sending"
+    assert _job(app, job_id)["printed_at"] is None
     assert _send(app, printer).state == "idle"            # not queued: never resent
+    printer.silent = False
     printer.resume()
     [settled] = _in(app, print_queue.check_sending, printer.url, timeout=TIMEOUT)
     assert settled.state == "printed" and _job(app, job_id)["state"] == "printed"
@@ -371,28 +379,6 @@ def test_a_printer_too_slow_to_take_the_label_is_never_resent_nor_marked_printed
     assert _received(printer, job_id) == 1        # the one label it took; never a second
     assert _count(app, "SELECT COUNT(*) FROM wms_exception WHERE type = "
                        "'print_unconfirmed'") == 1
-
-
-def test_a_printer_that_goes_silent_after_taking_the_label_prints_it_once(
-        app, printer, monkeypatch):
-    job_id = _enqueue(app, printer)
-    real_send = TcpDriver.send
-
-    def send_then_fall_silent(self, data):
-        result = real_send(self, data)
-        printer.silent = True
-        return result
-
-    monkeypatch.setattr(TcpDriver, "send", send_then_fall_silent)
-    outcome = _send(app, printer)
-    assert outcome.state == "sending" and "accepted by the printer" in outcome.error
-    monkeypatch.setattr(TcpDriver, "send", real_send)
-    assert _send(app, printer).state == "idle"                  # not resent
-    [again] = _in(app, print_queue.check_sending, printer.url, timeout=TIMEOUT)
-    assert again.state == "sending" and _job(app, job_id)["printed_at"] is None
-    printer.silent = False
-    [settled] = _in(app, print_queue.check_sending, printer.url, timeout=TIMEOUT)
-    assert settled.state == "printed" and _received(printer, job_id) == 1
 
 
 RACER = """

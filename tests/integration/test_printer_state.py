@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
-import time
 
 import pytest
 
@@ -17,6 +16,7 @@ from server.services import print_queue, printer_state
 from server.store.db import db, execute
 
 from ..conftest import make_app
+from .test_print_queue import _in, _wait_until
 
 LABEL = "^XA^FO50,50^A0N,40,40^FDjob {job_id}^FS^XZ"
 
@@ -25,20 +25,6 @@ LABEL = "^XA^FO50,50^A0N,40,40^FDjob {job_id}^FS^XZ"
 def printer():
     with FakePrinter() as fake:
         yield fake
-
-
-def _in(app, fn, *args, **kwargs):
-    with app.app_context(), db.connection_context():
-        return fn(*args, **kwargs)
-
-
-def _wait_until(condition, what, limit_s=20.0):
-    """Wait for a worker thread's effect (a liveness limit, not a timing assertion)."""
-    deadline = time.monotonic() + limit_s
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"gave up waiting for {what}")
-        time.sleep(0.02)
 
 
 @pytest.mark.parametrize("seen, state, faults", [
