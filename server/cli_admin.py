@@ -17,14 +17,21 @@ def channel_group() -> None:
 @click.option("--secret", default="", help="webhook signing secret (Shopify/WooCommerce)")
 @click.option("--allow-split", is_flag=True, help="orders may ship from several warehouses")
 @click.option("--currency", default="", help="the only currency this channel sells in")
-@click.option("--url", "base_url", default="", help="shop URL (WooCommerce pulls)")
+@click.option("--url", "base_url", default="",
+              help="shop URL (WooCommerce pulls; Shopify/WooCommerce fulfilments)")
 @click.option("--consumer-key", default="", help="WooCommerce REST consumer key")
 @click.option("--consumer-secret", default="", help="WooCommerce REST consumer secret")
+@click.option("--access-token", default="",
+              help="Shopify Admin API access token (fulfilments go back with it)")
 @click.option("--callback-url", default="", help="native channels: fulfilment callback URL")
 def channel_add(name, kind, secret, allow_split, currency, base_url, consumer_key,
-                consumer_secret, callback_url) -> None:
+                consumer_secret, access_token, callback_url) -> None:
     """Add a storefront channel."""
     from .services import channels
+    if access_token:
+        if kind != "shopify" or consumer_secret:
+            raise click.UsageError("--access-token is for Shopify channels only")
+        consumer_secret = access_token      # the outbox reads Shopify's token from api_secret
     with get_app().app_context():
         from .store.db import db
         with db.connection_context():

@@ -30,6 +30,8 @@ def test_setup_and_import_flow(cli, tmp_path):
     assert "database ready" in cli("init-db").stdout
     cli("warehouse", "add", "rtm", "--name", "Rotterdam", "--zone", "eu")
     cli("channel", "add", "phone-orders", "--kind", "native")
+    cli("channel", "add", "shop", "--kind", "shopify", "--url", "https://shop.example",
+        "--access-token", "shpat_test")
     cli("user", "add", "B7", "--role", "supervisor", "--pin", "4321")
     out = cli("import", "catalogue", str(STOREFRONTS / "native" / "catalogue.csv")).stdout
     assert "imported 13 products, rejected 0" in out
@@ -60,6 +62,7 @@ def test_bad_input_exits_non_zero_with_one_line(cli, tmp_path):
         ("token", "create"),
         ("warehouse", "add", "main", "--name", "again"),
         ("import", "orders", str(tmp_path / "missing.csv")),
+        ("channel", "add", "w", "--kind", "woocommerce", "--access-token", "shpat_x"),
     ]
     for args in cases:
         proc = cli(*args, ok=False)
