@@ -149,8 +149,11 @@ def start(app: Flask, printer_url: str, stop: threading.Event | None = None, *,
                 trouble = True
             if trouble:  # a new job does not mend the printer: a status poll or stop does
                 backoff = min(max(backoff * 2, poll_s), max_backoff_s)
+                # a printer that reported a fault ends the back-off once it reports ready;
+                # one that says ready but fails to print keeps backing off (still watched)
+                faulted = recorder.last_ready is False
                 if _wait_out_trouble(stop, backoff, status_every_s if watching else None,
-                                     poll_if_due):
+                                     poll_if_due, end_when_ready=faulted):
                     backoff = 0.0                    # fixed: its jobs go out now
             else:
                 backoff = 0.0
@@ -171,9 +174,10 @@ def _guarded(poll) -> bool:
 
 
 def _wait_out_trouble(stop: threading.Event, seconds: float, every_s: float | None,
-                      poll) -> bool:
+                      poll, *, end_when_ready: bool = True) -> bool:
     """The back-off: wait `seconds`, asking the printer every `every_s` meanwhile. True
-    when it answered ready (the wait ends early), False when the time ran out or stop."""
+    when it answered ready and `end_when_ready` (the wait ends early), False when the
+    time ran out or stop."""
     deadline = time.monotonic() + seconds
     while not stop.is_set():
         left = deadline - time.monotonic()
@@ -181,7 +185,7 @@ def _wait_out_trouble(stop: threading.Event, seconds: float, every_s: float | No
             return False
         step = left if every_s is None else min(left, every_s)
         _sleep(stop, None, step)
-        if every_s is not None and not stop.is_set() and _guarded(poll):
+        if every_s is not None and not stop.is_set() and _guarded(poll) and end_when_ready:
             return True
     return False
 

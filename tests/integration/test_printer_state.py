@@ -169,8 +169,9 @@ def test_a_fixed_printer_ends_the_back_off_and_prints_each_job_once(configured, 
                                 max_backoff_s=60.0, status_every_s=0.2, max_attempts=1000)
     try:
         _wait_until(lambda: _state(app)["state"] == "paused", "paused")
+        _wait_until(lambda: "paused" in _in(app, print_queue.get_job, ids[0])["last_error"],
+                    "the job's reason")
         assert printer.jobs == []
-        assert "paused" in _in(app, print_queue.get_job, ids[0])["last_error"]
         printer.resume()
         _wait_until(lambda: all(_in(app, print_queue.get_job, i)["state"] == "printed"
                                 for i in ids), "printed before the 10 s back-off ended",
@@ -226,3 +227,27 @@ def test_stations_printing_at_once_through_one_process_print_each_label_once(db_
     run = run_printing(db_url, stations=4, labels=5)
     assert run.problems == [] and run.jobs == 20 and len(run.latencies) == 20
     assert run.status_rows == 4             # each printer's live state was recorded
+
+
+def test_a_printer_that_says_ready_but_drops_every_label_keeps_its_back_off(
+        configured, printer):
+    """Status polls end a back-off only for a printer that reported a fault: one that
+    answers ready and then cuts every label is retried with a doubling wait, not at every
+    poll (attempts over ~3 s: 0.2 + 0.4 + 0.8 + 1.6 → at most 5, polling would give ~15)."""
+    import time
+    app = configured
+    printer.drop_after = 10
+    job_id = _in(app, print_queue.enqueue, "PACK-1", printer.url, "label", "1", LABEL, "t")
+    stop = threading.Event()
+    thread = print_worker.start(app, printer.url, stop, timeout=1.0, poll_s=0.2,
+                                max_backoff_s=60.0, status_every_s=0.1, max_attempts=1000)
+    try:
+        time.sleep(3.0)
+        job = _in(app, print_queue.get_job, job_id)
+        assert job["state"] == "queued" and "dropped" in job["last_error"]
+        assert 1 <= job["attempts"] <= 5, job["attempts"]
+        assert _state(app)["state"] == "ready"        # what the printer itself says
+    finally:
+        stop.set()
+        thread.join(timeout=10)
+    assert printer.jobs == []
