@@ -100,9 +100,12 @@ def station_view(name: str) -> dict:
     st = station(name)
     row = execute("SELECT id FROM pack_session WHERE station = ? AND state IN ('open', 'held') "
                   "ORDER BY id DESC LIMIT 1", (st.name,)).fetchone()
+    last = execute("SELECT id FROM pack_session WHERE station = ? AND state = 'confirmed' "
+                   "ORDER BY closed_at DESC, id DESC LIMIT 1", (st.name,)).fetchone()
     return {"station": st.name, "warehouse": st.warehouse, "printer": _printer_view(st),
             "document_printer": st.document_printer or None,
             "session": session_view(row[0]) if row else None,
+            "last_confirmed": session_view(last[0]) if last else None,
             "jobs": print_queue.jobs_for_station(st.name, limit=10)}
 
 
@@ -729,9 +732,9 @@ def confirm(packer: Packer, session_id: int) -> tuple[dict, bool]:
         s = _load(session_id, lock=True)
         _mine(packer, s)
         if s.state == "confirmed":
-            shipment = _shipment_of(s.id)
-            return {"shipment": shipment, "label_job": shipment and shipment["label_job"],
-                    "session": session_view(s.id)}, False
+            view = session_view(s.id)
+            return {"shipment": view["shipment"], "label_job": view["label_job"],
+                    "session": view}, False
         _live(s)
         if s.state == "held":
             raise Conflict(f"order {s.ref} is on hold: {s.hold_reason}", code="on_hold")
@@ -797,8 +800,8 @@ def confirm(packer: Packer, session_id: int) -> tuple[dict, bool]:
                                  "label_job": job}),
             audit.row(now, packer.actor, "pack.confirm", "pack_session", s.id, "open",
                       "confirmed")])
-        shipment = shipment_view(shipment_id)
-        result = {"shipment": shipment, "label_job": job, "session": session_view(s.id)}
+        view = session_view(s.id)
+        result = {"shipment": view["shipment"], "label_job": view["label_job"], "session": view}
     _wake_printer(url)
     pack_documents.print_in_background(current_app._get_current_object(), st.document_printer,
                                        s.order_id, inserts, packer.actor)

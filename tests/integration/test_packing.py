@@ -96,8 +96,12 @@ def test_a_whole_order_with_every_verdict(floor):
     # confirming again answers with the same shipment and queues nothing more
     again = call(floor, "post", f"/api/v1/pack/sessions/{sid_}/confirm")
     assert again.status_code == 200 and again.get_json()["shipment"]["id"] == ship["id"]
+    assert again.get_json()["label_job"]["id"] == done["label_job"]["id"]
+    station = call(floor, "get", "/api/v1/pack/stations/pack-1").get_json()
+    assert station["session"] is None and station["last_confirmed"]["id"] == sid_
+    assert station["last_confirmed"]["shipment"]["tracking"] == ship["tracking"]
     jobs = sql(floor, "SELECT id, kind, state, zpl FROM print_job")
-    assert len(jobs) == 1 and jobs[0][0] == done["label_job"] and jobs[0][1] == "label"
+    assert len(jobs) == 1 and jobs[0][0] == done["label_job"]["id"] and jobs[0][1] == "label"
     assert ship["tracking"] in jobs[0][3] and ship["sscc"] in jobs[0][3]
     assert f"job {jobs[0][0]}" in jobs[0][3]
     # the stock left: on hand and reserved both down by what was packed
