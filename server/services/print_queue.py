@@ -8,12 +8,13 @@ BEGIN IMMEDIATE write lock, so two workers never claim one job.
 
 Sending (send_next):
 - a fault or no answer before the bytes went out (print_checked's first status check):
-  nothing was sent → back to `queued`, attempts + 1, last_error = the printer's reason;
+  nothing was sent → back to `queued`, last_error = the printer's reason; not an attempt:
+  a label waits as long as the printer is paused, out of paper or switched off;
 - the printer took every byte (`accepted_at` committed) but then reports a fault or does
   not answer: the label is in the printer (it prints on resume) → stays `sending`, never
   resent; it becomes `printed` once the printer is ready with no format waiting;
 - cut while sending (connection dropped, timeout): the job is checked by the rule below.
-After `max_attempts` tries a job is `failed` and an exception is opened.
+After `max_attempts` tries that began sending a job is `failed` and an exception is opened.
 
 The rule for a job found in `sending` (at worker start-up after a crash, or cut mid-send),
 check_sending(): the printer's status is asked first; ZPL printers do not report which
@@ -235,8 +236,8 @@ def send_next(printer_url: str, *, max_attempts: int = MAX_ATTEMPTS,
         print_checked(tracked, zpl.encode("utf-8"))
     except PrinterError as err:
         reason = str(err)
-        if not tracked.send_started:               # nothing left: safe to send again
-            return _retry_later(job_id, reason, max_attempts)
+        if not tracked.send_started:               # nothing left: waits for the printer
+            return _wait_for_printer(job_id, reason)
         if tracked.accepted:                       # the printer holds it: wait, never resend
             return _keep_sending(job_id, f"accepted by the printer, not yet printed: {reason}")
         return _check_job(printer, job_id, False, max_attempts, cause=reason)
@@ -288,6 +289,16 @@ def _keep_sending(job_id: int, reason: str) -> SendOutcome:
         execute("UPDATE print_job SET last_error = ?, updated_at = ? WHERE id = ? AND "
                 "state = 'sending'", (reason[:_ERROR_MAX], _now(), job_id))
     return SendOutcome(job_id, "sending", reason)
+
+
+def _wait_for_printer(job_id: int, reason: str) -> SendOutcome:
+    """The printer was not ready (a fault it reported, or no answer) before a byte went
+    out: the job goes back to `queued` with the reason for the station, and this is not an
+    attempt — a label waits as long as the paper is out, it never fails for it."""
+    with write_tx():
+        execute("UPDATE print_job SET state = 'queued', last_error = ?, updated_at = ? "
+                "WHERE id = ? AND state = 'sending'", (reason[:_ERROR_MAX], _now(), job_id))
+    return SendOutcome(job_id, "queued", reason)
 
 
 def _retry_later(job_id: int, reason: str, max_attempts: int) -> SendOutcome:

@@ -102,11 +102,11 @@ def test_a_faulted_printer_keeps_the_job_queued_with_the_reason_then_prints_it_o
         app, printer, fault, reason):
     setattr(printer, fault, True)
     job_id = _enqueue(app, printer)
-    for attempt in (1, 2):
+    for _ in (1, 2):
         outcome = _send(app, printer)
         assert (outcome.job_id, outcome.state) == (job_id, "queued")
         job = _job(app, job_id)
-        assert job["state"] == "queued" and job["attempts"] == attempt
+        assert job["state"] == "queued" and job["attempts"] == 0     # waiting, not failing
         assert reason in job["last_error"] and job["printed_at"] is None
     assert printer.jobs == []
     [shown] = _in(app, print_queue.jobs_for_station, "PACK-1")
@@ -228,14 +228,25 @@ def test_a_job_found_sending_after_the_printer_took_it_is_printed_without_resend
 
 
 def test_after_max_attempts_the_job_fails_and_an_exception_is_opened(app, printer):
-    printer.paused = True
+    printer.drop_after = 10               # every try is cut mid-label (the printer drops it)
     job_id = _enqueue(app, printer)
     assert _send(app, printer, max_attempts=2).state == "queued"
     assert _send(app, printer, max_attempts=2).state == "failed"
     assert _job(app, job_id)["state"] == "failed"
     assert _send(app, printer, max_attempts=2).state == "idle"
     exc = _in(app, WmsException.get, WmsException.type == "print_failed")
-    assert "paused" in exc.message and printer.jobs == []
+    assert "dropped" in exc.message and printer.jobs == []
+
+
+def test_a_printer_out_of_paper_for_long_never_fails_the_label(app, printer):
+    printer.paper_out = True
+    job_id = _enqueue(app, printer)
+    for _ in range(10):
+        assert _send(app, printer, max_attempts=2).state == "queued"
+    assert _job(app, job_id)["attempts"] == 0
+    printer.resume()
+    assert _send(app, printer, max_attempts=2).state == "printed"
+    assert _received(printer, job_id) == 1
 
 
 def test_two_workers_racing_never_send_one_job_twice(app, printer):

@@ -138,7 +138,7 @@ def test_print_job_state_attempts_and_reason(api, headers, printer):
     job = resp.get_json()
     _validate("/api/v1/print-jobs/{job_id}", "get", 200, job)
     assert (job["id"], job["state"], job["attempts"], job["station"], job["reference"],
-            job["reprint_of"], job["printer"]) == (job_id, "queued", 1, "PACK-1", "1001",
+            job["reprint_of"], job["printer"]) == (job_id, "queued", 0, "PACK-1", "1001",
                                                    None, "label-1")
     assert "paused" in job["last_error"]
     _error(client.get(f"/api/v1/print-jobs/{job_id + 50}", headers=headers["packer"]),
