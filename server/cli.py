@@ -126,8 +126,7 @@ def serve(host: str | None, port: int | None, demo: bool, async_mode: str | None
                             timeout_s=cfg.outbox.timeout_seconds)
     mode = app.extensions["socketio"].async_mode
     if mode == "gevent":
-        from gevent import pywsgi
-        server = pywsgi.WSGIServer((host, port), app, log=None)
+        server = _gevent_server(host, port, app)
         server.start()            # bound and listening before "Running on" is printed
     else:                         # threading: Werkzeug's server (the baseline, and fallback)
         from werkzeug.serving import make_server
@@ -135,6 +134,25 @@ def serve(host: str | None, port: int | None, demo: bool, async_mode: str | None
     click.echo(f" * Running on http://{host}:{port} (Socket.IO: {mode})")
     sys.stdout.flush()
     server.serve_forever()
+
+
+def _gevent_server(host: str, port: int, app: Flask):
+    """gevent's WSGI server with Nagle off on every connection: it writes a response's
+    headers and body separately, and on a kept-alive connection (every browser) the body
+    otherwise waits ~40 ms for the client's delayed ACK."""
+    import socket
+
+    from gevent import pywsgi
+
+    class Handler(pywsgi.WSGIHandler):
+        def handle(self):
+            try:
+                self.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            except OSError:          # not TCP (a test's socketpair): nothing to tune
+                pass
+            return super().handle()
+
+    return pywsgi.WSGIServer((host, port), app, log=None, handler_class=Handler)
 
 
 def _demo_printers() -> dict:

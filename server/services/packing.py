@@ -658,16 +658,19 @@ def cancel(packer: Packer, session_id: int) -> dict:
 
 # ---- confirm: shipment, stock out, label ----------------------------------------------
 
-def _serial(scheme, name: str) -> tuple[str, int]:
-    """The next number of a range, counted in number_range inside this transaction."""
-    row = execute("SELECT last_serial FROM number_range WHERE name = ?" + _lock(),
-                  (name,)).fetchone()
-    number, serial = next_tracking(scheme, row[0] if row else None)
-    if row is None:
-        execute("INSERT INTO number_range (name, last_serial) VALUES (?, ?)", (name, serial))
-    else:
-        execute("UPDATE number_range SET last_serial = ? WHERE name = ?", (serial, name))
-    return number, serial
+def _serial(scheme, name: str) -> str:
+    """The next number of a range, in its own short transaction (committed at once, so
+    the range row is locked for two statements, not for a whole confirm). A confirm that
+    fails after this leaves a gap: numbers are skipped at worst, never given twice."""
+    with write_tx():
+        row = execute("SELECT last_serial FROM number_range WHERE name = ?" + _lock(),
+                      (name,)).fetchone()
+        number, serial = next_tracking(scheme, row[0] if row else None)
+        if row is None:
+            execute("INSERT INTO number_range (name, last_serial) VALUES (?, ?)", (name, serial))
+        else:
+            execute("UPDATE number_range SET last_serial = ? WHERE name = ?", (serial, name))
+    return number
 
 
 def _font() -> LabelFont | None:
@@ -721,59 +724,90 @@ def _take_stock(s: _Session, packer: Packer, now: dt.datetime) -> None:
     audit.write(trail)
 
 
+@dataclass
+class _Ready:
+    """What a confirm needs, checked: the lines, carton, weight, station and carrier."""
+    lines: list[_Line]
+    carton: dict
+    weight: dict
+    station: Station
+    carrier: Carrier
+
+
+def _ready(s: _Session) -> _Ready:
+    """Refuse a confirm that cannot go through (409 with the reason)."""
+    cfg = _cfg()
+    _live(s)
+    if s.state == "held":
+        raise Conflict(f"order {s.ref} is on hold: {s.hold_reason}", code="on_hold")
+    lines = _lines(s)
+    pending = _pending(s.id)
+    if not packcheck.all_verified(_pack_lines(lines), len(pending)):
+        missing = [{"line": ln.id, "sku": ln.sku, "remaining": ln.quantity - ln.verified}
+                   for ln in lines if ln.verified < ln.quantity]
+        raise Conflict("every item must be verified before the label prints",
+                       code="not_verified",
+                       detail={"missing": missing, "pending_checks": len(pending)})
+    carton = _carton(s, lines)
+    if carton["name"] is None:
+        raise Conflict(carton["error"] or "choose a carton", code="carton_required",
+                       field="carton")
+    if cfg.packing.require_weight and s.weight_g is None:
+        raise Conflict("weigh the parcel first", code="weight_required", field="weight")
+    st = cfg.setup.stations.get(s.station)
+    if st is None:
+        raise Conflict(f"station {s.station} is no longer configured", code="unknown_station")
+    carrier = cfg.setup.carrier_for(s.carrier)
+    if carrier is None or cfg.setup.sscc is None:
+        raise Conflict("no carrier matches this order and none is the default (carriers: "
+                       "and sscc: in config.yaml)", code="no_carrier")
+    return _Ready(lines, carton, _weight(s, lines, carton), st, carrier)
+
+
+def _confirmed(session_id: int) -> dict:
+    view = session_view(session_id)
+    return {"shipment": view["shipment"], "label_job": view["label_job"], "session": view}
+
+
 def confirm(packer: Packer, session_id: int) -> tuple[dict, bool]:
     """Close the packing: refused until every line is verified (409 not_verified). One
-    transaction: tracking number + SSCC, the shipment, stock out, order packed, the label
-    job queued for the station's printer. Returns (result, created); a confirmed session
-    answers with its shipment again."""
+    transaction: the shipment with its tracking number and SSCC, stock out, order packed,
+    the label job queued for the station's printer. Returns (result, created); a confirmed
+    session answers with its shipment again.
+
+    The numbers are drawn first, each in its own short transaction, after a check that
+    the confirm can go through: the range rows are never locked for a whole confirm, so
+    twenty stations confirming at once do not queue behind one row."""
     cfg = _cfg()
+    s = _load(session_id, lock=False)
+    _mine(packer, s)
+    if s.state == "confirmed":
+        return _confirmed(s.id), False
+    carrier = _ready(s).carrier
+    try:
+        tracking = _serial(carrier.tracking, f"tracking:{carrier.code}")
+        sscc = _serial(cfg.setup.sscc, "sscc")
+    except TrackingRangeExhausted as err:
+        raise Conflict(err.message, code="range_exhausted", detail=err.detail) from None
     now = _now()
     with write_tx():
         s = _load(session_id, lock=True)
-        _mine(packer, s)
-        if s.state == "confirmed":
-            view = session_view(s.id)
-            return {"shipment": view["shipment"], "label_job": view["label_job"],
-                    "session": view}, False
-        _live(s)
-        if s.state == "held":
-            raise Conflict(f"order {s.ref} is on hold: {s.hold_reason}", code="on_hold")
-        lines = _lines(s)
-        pending = _pending(s.id)
-        if not packcheck.all_verified(_pack_lines(lines), len(pending)):
-            missing = [{"line": ln.id, "sku": ln.sku, "remaining": ln.quantity - ln.verified}
-                       for ln in lines if ln.verified < ln.quantity]
-            raise Conflict("every item must be verified before the label prints",
-                           code="not_verified",
-                           detail={"missing": missing, "pending_checks": len(pending)})
-        carton = _carton(s, lines)
-        if carton["name"] is None:
-            raise Conflict(carton["error"] or "choose a carton", code="carton_required",
-                           field="carton")
-        weight = _weight(s, lines, carton)
-        if cfg.packing.require_weight and s.weight_g is None:
-            raise Conflict("weigh the parcel first", code="weight_required", field="weight")
-        st = _cfg().setup.stations.get(s.station)
-        if st is None:
-            raise Conflict(f"station {s.station} is no longer configured", code="unknown_station")
-        carrier = cfg.setup.carrier_for(s.carrier)
-        if carrier is None or cfg.setup.sscc is None:
-            raise Conflict("no carrier matches this order and none is the default (carriers: "
-                           "and sscc: in config.yaml)", code="no_carrier")
-        try:
-            tracking, _ = _serial(carrier.tracking, f"tracking:{carrier.code}")
-            sscc, _ = _serial(cfg.setup.sscc, "sscc")
-        except TrackingRangeExhausted as err:
-            raise Conflict(err.message, code="range_exhausted", detail=err.detail) from None
-        naive = _naive(now)
-        grams = s.weight_g if s.weight_g is not None else weight["expected_g"]
+        if s.state == "confirmed":             # confirmed meanwhile: the numbers are skipped
+            return _confirmed(s.id), False
+        ready = _ready(s)
+        if ready.carrier.code != carrier.code:
+            raise Conflict("the order's carrier changed while confirming: confirm again",
+                           code="carrier_changed")
+        st, naive = ready.station, _naive(now)
+        grams = s.weight_g if s.weight_g is not None else ready.weight["expected_g"]
         shipment_id = execute(
             "INSERT INTO shipment (order_id, session_id, station, carrier, service, tracking, "
             "sscc, carton, weight_g, expected_weight_g, parcel_no, parcel_count, state, "
             "created_by, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, 1, 'packed', ?, ?) "
             "RETURNING id",
             (s.order_id, s.id, s.station, carrier.code, carrier.service, tracking, sscc,
-             carton["name"], grams, weight["expected_g"], packer.actor, naive)).fetchone()[0]
+             ready.carton["name"], grams, ready.weight["expected_g"], packer.actor,
+             naive)).fetchone()[0]
         _take_stock(s, packer, now)
         lifecycle.check_move(s.order_status, lifecycle.PACKED)
         execute("UPDATE sales_order SET status = ?, updated_at = ? WHERE id = ? AND status = ?",
@@ -800,12 +834,10 @@ def confirm(packer: Packer, session_id: int) -> tuple[dict, bool]:
                                  "label_job": job}),
             audit.row(now, packer.actor, "pack.confirm", "pack_session", s.id, "open",
                       "confirmed")])
-        view = session_view(s.id)
-        result = {"shipment": view["shipment"], "label_job": view["label_job"], "session": view}
     _wake_printer(url)
     pack_documents.print_in_background(current_app._get_current_object(), st.document_printer,
                                        s.order_id, inserts, packer.actor)
-    return result, True
+    return _confirmed(s.id), True
 
 
 def _wake_printer(url: str) -> None:
