@@ -146,7 +146,8 @@ def reprint(job_id: int, actor: str, reason: str = "") -> int:
             raise DomainError(f"print job {job_id} is {state}, not printed or failed yet",
                               code="not_printed_yet", status=409, field="job_id")
         cut = zpl.upper().rfind("^XZ")
-        marked = (zpl[:cut] + f"^FO20,20^A0N,22,22^FDREPRINT job {{job_id}} of {job_id}^FS"
+        # bottom right, beside the job number: clear of the sender and address blocks
+        marked = (zpl[:cut] + f"^FO380,1188^A0N,24,24^FDREPRINT job {{job_id}} of {job_id}^FS"
                   + zpl[cut:])
         new_id = enqueue(station, url, kind, reference, marked, actor, reprint_of=job_id)
         audit.write([audit.row(_now(), actor, "print_job.reprint", "print_job", job_id, "",
@@ -387,8 +388,8 @@ def printer_urls_with_work() -> list[str]:
 def _as_dict(row) -> dict:
     data = dict(zip(_FIELDS, row))
     for key in ("created_at", "updated_at", "accepted_at", "printed_at"):
-        if data[key] is not None and not isinstance(data[key], str):
-            data[key] = data[key].replace(tzinfo=dt.timezone.utc).isoformat()
+        if data[key] is not None:          # SQLite hands some back as text: one format
+            data[key] = clock.aware_utc(data[key]).isoformat()
     return data
 
 

@@ -140,6 +140,7 @@ def test_print_job_state_attempts_and_reason(api, headers, printer):
     assert (job["id"], job["state"], job["attempts"], job["station"], job["reference"],
             job["reprint_of"], job["printer"]) == (job_id, "queued", 0, "PACK-1", "1001",
                                                    None, "label-1")
+    assert job["created_at"].endswith("+00:00") and "T" in job["created_at"]   # both DBs
     assert "paused" in job["last_error"]
     _error(client.get(f"/api/v1/print-jobs/{job_id + 50}", headers=headers["packer"]),
            404, "not_found", "job_id")
