@@ -740,6 +740,9 @@ def _ready(s: _Session) -> _Ready:
     _live(s)
     if s.state == "held":
         raise Conflict(f"order {s.ref} is on hold: {s.hold_reason}", code="on_hold")
+    if s.order_status != lifecycle.PICKED:      # e.g. cancelled by the storefront meanwhile
+        raise Conflict(f"order {s.ref} is {s.order_status} now: do not ship it",
+                       code=f"order_{s.order_status}", detail={"status": s.order_status})
     lines = _lines(s)
     pending = _pending(s.id)
     if not packcheck.all_verified(_pack_lines(lines), len(pending)):

@@ -389,3 +389,15 @@ def test_inserts_invoice_and_returns_slip(db_url, tmp_path):
             break
         time.sleep(0.2)
     assert failed == 4
+
+
+def test_an_order_cancelled_while_packing_is_not_shipped(floor):
+    (a,) = picked(floor, ("A-1", (("SOCK", 1),)))
+    s = open_(floor, "A-1").get_json()
+    pscan(floor, s["id"], GTIN["SOCK"])
+    r = floor.api("post", f"/api/v1/orders/{a}/cancel", json={"reason": "customer"})
+    assert r.status_code == 200, r.get_json()
+    r = call(floor, "post", f"/api/v1/pack/sessions/{s['id']}/confirm")
+    assert r.status_code == 409 and r.get_json()["error"]["code"] == "order_cancelled"
+    assert sql(floor, "SELECT COUNT(*) FROM shipment")[0][0] == 0
+    assert sql(floor, "SELECT COUNT(*) FROM print_job")[0][0] == 0
