@@ -7,7 +7,8 @@ only once that transaction has committed. Item scans are exactly-once like the h
 `pack_scan.scan_id` is UNIQUE and keeps the first answer; a replay gets it unchanged, the
 same id with other content is refused, a racing duplicate loses on the constraint.
 
-Lock order: pack_session → sales_order → allocation/stock → shipment → print_job.
+Lock order: pack_session → sales_order → shipment → print_job → allocation/stock (the
+stock rows, shared by every station, last and so held the shortest time).
 """
 from __future__ import annotations
 
@@ -811,7 +812,6 @@ def confirm(packer: Packer, session_id: int) -> tuple[dict, bool]:
             (s.order_id, s.id, s.station, carrier.code, carrier.service, tracking, sscc,
              ready.carton["name"], grams, ready.weight["expected_g"], packer.actor,
              naive)).fetchone()[0]
-        _take_stock(s, packer, now)
         lifecycle.check_move(s.order_status, lifecycle.PACKED)
         execute("UPDATE sales_order SET status = ?, updated_at = ? WHERE id = ? AND status = ?",
                 (lifecycle.PACKED, naive, s.order_id, s.order_status))
@@ -829,6 +829,8 @@ def confirm(packer: Packer, session_id: int) -> tuple[dict, bool]:
         execute("UPDATE shipment SET label_job_id = ? WHERE id = ?", (job, shipment_id))
         execute("UPDATE pack_session SET state = 'confirmed', closed_at = ?, updated_at = ? "
                 "WHERE id = ?", (naive, naive, s.id))
+        # last: the stock rows are the ones every station shares, locked until commit
+        _take_stock(s, packer, now)
         audit.write([
             audit.row(now, packer.actor, "order.status", "order", s.order_id, s.order_status,
                       lifecycle.PACKED),
