@@ -21,6 +21,8 @@
   const WARN_ERRORS = new Set(["not_picked", "weight_required", "not_printed_yet", "network",
                                "not_verified"]);
   const HELD_ERRORS = new Set(["on_hold", "already_packing"]);
+  const SUPERVISORS = new Set(["supervisor", "admin"]);
+  const DOCUMENTS = new Set(["packing_slip", "invoice"]);   // inserts the server renders as PDF
 
   const $ = (id) => document.getElementById(id);
   const state = {
@@ -30,10 +32,14 @@
     station: null,       // its name
     printer: null,       // {name, state, detail, checked_at}
     session: null,       // the session object as the server last sent it
+    last: null,          // the station's last confirmed session, shown after a reload
+    stationSeen: false,  // the station's first view arrived (the reload is picked up)
+    docs: {},            // kind → blob: URL of the session's documents opened here
     version: 0,          // bumped on every session change made here (stale polls lose)
     job: null,           // the label job shown: {id, state, last_error, …}
     preview: { jobId: null, url: null },
-    queue: [],           // scans not yet answered: {raw, scan_id, scanned_at, tries}
+    queue: [],           // scans not yet answered: {raw, scan_id, scanned_at, tries, open,
+                         // session, seq}, each also in the IndexedDB outbox until answered
     verdictTimer: null,
     armed: null,         // the give-back button's confirm timer
     pollTimer: null,
@@ -62,6 +68,9 @@
     document.title = t("title");
     document.querySelectorAll("[data-i18n]").forEach((el) => { el.textContent = t(el.dataset.i18n); });
     $("scan").placeholder = t("scan_placeholder");
+    $("carton-other").placeholder = t("carton_other_placeholder");
+    $("carton-select").setAttribute("aria-label", t("carton"));
+    $("carton-select").dataset.options = "";     // option labels are said again below
     const v = $("verdict");   // the banner shown is said again in the new language
     if (!v.hidden && v.dataset.key) v.textContent = t(v.dataset.key, JSON.parse(v.dataset.params || "{}"));
     renderStations();
@@ -238,6 +247,13 @@
     $("carton-box").hidden = !s;
     $("weight-box").hidden = !s;
     $("cancel-session").hidden = !isLive(s);
+    const open = !!(s && s.state === "open");
+    const held = !!(s && s.state === "held");
+    $("hold-session").hidden = !open || !$("hold-form").hidden;
+    if (!open) $("hold-form").hidden = true;
+    const supervisor = !!(state.auth && SUPERVISORS.has(state.auth.role));
+    $("release-session").hidden = !held || !supervisor || !$("release-form").hidden;
+    if (!held || !supervisor) $("release-form").hidden = true;
     const confirm = $("confirm");
     confirm.disabled = !(s && s.state === "open" && s.verified);
     confirm.hidden = !!(s && s.state === "confirmed");
@@ -292,23 +308,74 @@
   function renderCarton(s) {
     const c = s.carton || {};
     const name = c.name || c.chosen || c.suggested || "";
-    $("carton-name").textContent = c.error ? "—" : name;
+    $("carton-name").textContent = c.error && !c.chosen ? "—" : name;
     $("carton-name").dataset.carton = name;
-    $("carton-detail").textContent = c.error ? t("carton_none", { error: c.error })
+    $("carton-detail").textContent = c.error && !c.chosen ? t("carton_none", { error: c.error })
       : name ? t("carton_fill", { name, dims: (c.dims_mm || []).join(" × "),
                                  fill: Math.round((c.fill_ratio || 0) * 100) }) : "";
-    const fill = (id, items, text) => {
+    renderCartonChoice(s, c);
+    // rebuilt only when what they say changes: a poll must not replace a button being pressed
+    const fill = (id, items, build) => {
       const ul = $(id);
-      ul.textContent = "";
-      for (const item of items) {
-        const li = document.createElement("li");
-        li.textContent = text(item);
-        ul.appendChild(li);
-      }
+      const key = state.lang + "|" + JSON.stringify(items);
       $(id + "-title").hidden = items.length === 0;
+      if (ul.dataset.key === key) return;
+      ul.dataset.key = key;
+      ul.textContent = "";
+      for (const item of items) ul.appendChild(build(item));
     };
-    fill("instructions", s.instructions || [], (i) => i.text || i.material || i.code);
-    fill("inserts", s.inserts || [], (code) => (has("insert." + code) ? t("insert." + code) : code));
+    fill("instructions", s.instructions || [], (i) => {
+      const li = document.createElement("li");
+      li.textContent = i.text || i.material || i.code;
+      return li;
+    });
+    fill("inserts", s.inserts || [], insertItem);
+  }
+
+  /** One insert; the packing slip and the invoice with a button opening their PDF. */
+  function insertItem(code) {
+    const li = document.createElement("li");
+    li.dataset.insert = code;
+    li.textContent = has("insert." + code) ? t("insert." + code) : code;
+    if (DOCUMENTS.has(code)) {
+      const b = document.createElement("button");
+      b.type = "button";
+      b.className = "small doc";
+      b.dataset.doc = code;
+      b.textContent = t("doc_open");
+      if (state.docs[code]) b.dataset.url = state.docs[code].url;
+      b.addEventListener("click", () => openDocument(code));
+      li.append(" ", b);
+    }
+    return li;
+  }
+
+  /** The carton select: the names the session gives (the suggested one first, the chosen
+   *  one), and "other" for a code typed or scanned from the carton: the API lists no
+   *  carton types, and the server checks the name against config.yaml's cartons. */
+  function renderCartonChoice(s, c) {
+    const form = $("carton-form");
+    form.hidden = !isLive(s);
+    if (form.hidden) return;
+    const select = $("carton-select");
+    const names = [...new Set([c.suggested, c.chosen, c.name].filter(Boolean))];
+    const key = JSON.stringify([state.lang, names, c.suggested]);
+    if (select.dataset.options !== key) {
+      const picked = select.value;
+      select.dataset.options = key;
+      select.textContent = "";
+      for (const n of names) {
+        select.add(new Option(n === c.suggested ? t("carton_suggested", { name: n }) : n, n));
+      }
+      select.add(new Option(t("carton_other"), ""));
+      select.value = picked && names.includes(picked) ? picked : (c.name || names[0] || "");
+      select.dataset.current = "";
+    }
+    if (select.dataset.current !== String(c.name || "")) {   // the server's carton changed
+      select.dataset.current = String(c.name || "");
+      if (c.name) select.value = c.name;
+    }
+    $("carton-other").hidden = select.value !== "";
   }
 
   function renderWeight(w) {
@@ -352,11 +419,20 @@
     }
   }
 
+  /** The session whose shipment is shown: this one, else (after a reload) the station's
+   *  last confirmed one until the next order opens. */
+  function shownSession() {
+    return state.session || state.last;
+  }
+
   function renderShipment() {
-    const s = state.session;
+    const s = shownSession();
     const shipment = s && s.shipment;
     $("shipment").hidden = !shipment;
     if (!shipment) return;
+    const o = s.order || {};
+    $("shipment-ref").textContent = o.ref || (o.id !== undefined ? "#" + o.id : "");
+    $("shipment").dataset.session = String(s.id);
     $("tracking").textContent = shipment.tracking || shipment.tracking_number || "";
     $("sscc").textContent = shipment.sscc || "";
     const job = currentJob();
@@ -378,7 +454,8 @@
   /** The label job shown: the one this page follows (the label, or its reprint), else
    *  the session's own. */
   function currentJob() {
-    return state.job || (state.session && state.session.label_job) || null;
+    const s = shownSession();
+    return state.job || (s && s.label_job) || null;
   }
 
   function setSession(s, flashLine) {
@@ -389,12 +466,26 @@
     if (!s || !before || before.id !== s.id) {
       state.job = null;
       $("reprint-form").hidden = true;
+      $("hold-form").hidden = true;
+      $("release-form").hidden = true;
+      forgetDocuments();
     }
+    if (s) state.last = null;            // a session of its own: the last one is done with
     const job = s && s.label_job;
     if (job && (!state.job || state.job.id === job.id)) {
       state.job = Object.assign({}, state.job || {}, job);
       watchJob();
     }
+    render();
+  }
+
+  /** The station's last confirmed session, shown (shipment, label, reprint) when a page
+   *  comes back to a station with no order open: a reload does not lose the last label. */
+  function setLast(s) {
+    state.last = s;
+    state.job = s && s.label_job ? Object.assign({}, s.label_job) : null;
+    $("reprint-form").hidden = true;
+    if (state.job) watchJob();
     render();
   }
 
@@ -450,8 +541,9 @@
   function logout() {
     saveAuth(null);
     stopPolling();
-    state.queue = [];
-    state.session = state.printer = state.job = null;
+    state.queue = [];      // the outbox keeps them: sent when this badge is back at the station
+    state.session = state.printer = state.job = state.last = null;
+    forgetDocuments();
     state.station = null;
     setPreview(null, null);
     $("verdict").hidden = true;
@@ -467,7 +559,7 @@
     err.hidden = false;
   }
 
-  function stationName(s) { return s.name || s.station || s.id; }
+  function stationName(s) { return s.station; }
 
   async function chooseStation() {
     render();
@@ -520,17 +612,19 @@
     localStorage.setItem("wp.pack.station", name);
     $("station-error").hidden = true;
     state.printer = null;
+    state.stationSeen = false;
     render();
     $("scan").focus();
-    startPolling();
+    restoreScans().finally(startPolling);
   }
 
   function changeStation() {
     if (isLive(state.session)) return;        // finish or give back the order first
     stopPolling();
     state.station = null;
-    state.session = null;
+    state.session = state.last = state.job = null;
     state.printer = null;
+    state.queue = [];      // kept in the outbox for this station
     localStorage.removeItem("wp.pack.station");
     chooseStation();
   }
@@ -560,18 +654,27 @@
       const res = await api("GET", "/api/v1/pack/stations/" + encodeURIComponent(station));
       if (!res.ok || station !== state.station) return;
       const body = res.body || {};
-      const printer = body.printer || (body.station && body.station.printer) || null;
+      const printer = body.printer || null;
       const before = state.printer && state.printer.state;
       state.printer = printer;
       if (printer && before && before !== printer.state && printer.state !== "ready") signal("warn");
       // the station's open session: picked up after a reload, and a supervisor's release
-      // (or hold) shown without a scan; never over a newer answer this page already has
-      const s = body.session || (body.station && body.station.session) || null;
-      if (s && version === state.version && !state.queue.length
+      // (or hold) shown without a scan; never over a newer answer this page already has.
+      // The first view after a reload is taken even with scans waiting: they are resent
+      // into it (a replayed scan_id gets its first answer).
+      const first = !state.stationSeen;
+      const s = body.session || null;
+      if (s && version === state.version && (first || !state.queue.length)
           && (!state.session || (state.session.id === s.id && isLive(state.session)))) {
         setSession(s);
+      } else if (!s && first && !state.session && body.last_confirmed) {
+        setLast(body.last_confirmed);
       } else {
         render();
+      }
+      if (first) {
+        state.stationSeen = true;
+        pump();
       }
     } catch {
       /* no answer this time: the printer badge keeps its last state until the next poll */
@@ -677,10 +780,60 @@
     return text.replace(/[\r\n]+$/, "").split("<GS>").join("\x1d");
   }
 
+  // The outbox (static/handheld/outbox.js, IndexedDB) holds every scan from before it is
+  // sent until its answer arrives, so a reload resends the ones still waiting, in order,
+  // with their own scan_id. Without IndexedDB the page still works, from memory only.
+  const OUTBOX_EVENT = "pack.scan";
+
+  function outboxOwner() {
+    return `pack:${state.auth.badge}:${state.station}`;
+  }
+
+  function storeScan(item) {
+    if (!window.Outbox) return Promise.resolve();
+    const payload = { scan_id: item.scan_id, raw: item.raw, scanned_at: item.scanned_at,
+                      station: state.station, open: item.open, session: item.session };
+    return window.Outbox.add(OUTBOX_EVENT, payload, outboxOwner())
+      .then((seq) => { item.seq = seq; })
+      .catch(() => { /* not kept across a reload, still sent */ });
+  }
+
+  function dropScan(item) {
+    if (window.Outbox && item.seq !== undefined) window.Outbox.remove(item.seq).catch(() => {});
+  }
+
+  /** This badge's waiting scans at this station, back into the queue before newer ones. */
+  async function restoreScans() {
+    if (!window.Outbox || !state.auth || !state.station) return;
+    const owner = outboxOwner();
+    let rows;
+    try {
+      rows = await window.Outbox.all(owner);
+    } catch {
+      return;
+    }
+    if (!state.auth || !state.station || outboxOwner() !== owner) return;
+    const known = new Set(state.queue.map((q) => q.scan_id));
+    const restored = rows.filter((r) => r.event === OUTBOX_EVENT && !known.has(r.scan_id))
+      .map((r) => ({ raw: r.payload.raw, scan_id: r.payload.scan_id,
+                     scanned_at: r.payload.scanned_at, open: r.payload.open,
+                     session: r.payload.session || undefined, seq: r.seq, tries: 0,
+                     stored: Promise.resolve(), restored: true }));
+    state.queue = restored.concat(state.queue);
+    render();
+  }
+
   function submitScan(raw) {
     const text = normaliseScan(raw);
     if (!text.trim() || !state.auth || !state.station) return;
-    state.queue.push({ raw: text, scan_id: newId(), scanned_at: new Date().toISOString(), tries: 0 });
+    const item = { raw: text, scan_id: newId(), scanned_at: new Date().toISOString(), tries: 0 };
+    // an order barcode when no order is open and none is being opened; otherwise an item
+    // of the open order (or of the one the waiting order scan opens: its id comes later)
+    const opening = state.queue.some((q) => q.open);
+    item.open = !isLive(state.session) && !opening;
+    if (!item.open && !opening) item.session = state.session.id;
+    state.queue.push(item);
+    item.stored = storeScan(item);
     render();
     pump();
   }
@@ -689,12 +842,14 @@
 
   let pumping = false;
   async function pump() {
-    if (pumping) return;
+    if (pumping || !state.stationSeen) return;   // a reloaded page first learns its session
     pumping = true;
     let delay = RETRY_MIN_MS;
     try {
       while (state.queue.length && state.auth) {
         const item = state.queue[0];
+        await item.stored;                         // durable before it leaves
+        if (state.queue[0] !== item) continue;
         let res;
         try {
           res = await sendScan(item);
@@ -712,9 +867,11 @@
           continue;
         }
         delay = RETRY_MIN_MS;
+        if (res.status === 401) break;           // logged out: the outbox keeps it for later
         if (state.queue[0] === item) state.queue.shift();
+        dropScan(item);
         render();
-        if (res.status !== 401) item.open ? openAnswered(res) : scanAnswered(res);
+        item.open ? openAnswered(res) : scanAnswered(res);
       }
     } finally {
       pumping = false;
@@ -722,9 +879,13 @@
   }
 
   /** The first scan (no live session) opens one; the rest are verified in it. Which it is
-   *  is decided when the scan is sent, so items scanned right after the order wait for it. */
+   *  is decided when it is scanned (and kept in the outbox); items scanned right after the
+   *  order wait for it and go to the session it opened. */
   function sendScan(item) {
-    if (item.open === undefined) item.open = !isLive(state.session);
+    // an item scan whose order did not open (or is no longer live) opens one, as before
+    if (item.open === undefined || (!item.open && !item.session && !isLive(state.session))) {
+      item.open = !isLive(state.session);
+    }
     if (item.open) {
       return api("POST", "/api/v1/pack/sessions", { station: state.station, scan: item.raw });
     }
@@ -787,7 +948,9 @@
     unlockAudio();
     const q = pendingQc();
     if (!q) return;
-    const payload = { scan_id: newId(), unit: q.unit, passed };
+    // no scan_id: docs/pack-api.md lists one, but the server's PackCheck schema refuses it
+    // (additionalProperties: false); an answer is per unit, a repeat gets no_check_pending
+    const payload = { unit: q.unit, passed };
     const serial = $("qc-serial").value.trim();
     if (!$("qc-serial-label").hidden && serial) payload.serial = serial;
     const expiry = $("qc-expiry").value;            // yyyy-mm-dd from the date input
@@ -855,9 +1018,115 @@
     render();
   }
 
+  // ---- carton, hold by hand, supervisor release ----------------------------------------
+
+  async function chooseCarton(ev) {
+    ev.preventDefault();
+    unlockAudio();
+    const select = $("carton-select");
+    const carton = (select.value || $("carton-other").value).trim();
+    if (!carton || !isLive(state.session)) return;
+    const res = await sessionCall("carton", { carton });
+    if (res) {
+      $("carton-other").value = "";
+      select.dataset.current = "";             // show the server's carton in the select
+      render();
+      showVerdict("ok", "carton", "carton_set", { name: carton });
+    }
+    $("scan").focus();
+  }
+
+  function cartonPicked() {
+    const other = $("carton-select").value === "";
+    $("carton-other").hidden = !other;
+    if (other) $("carton-other").focus();
+  }
+
+  /** A prompt form under its button: shown, its field cleared and focused. */
+  function ask(form, input, button) {
+    $(form).hidden = false;
+    $(button).hidden = true;
+    $(input).value = "";
+    $(input).focus();
+  }
+
+  function closePrompt(form) {
+    $(form).hidden = true;
+    render();
+    $("scan").focus();
+  }
+
+  async function holdByHand(ev) {
+    ev.preventDefault();
+    unlockAudio();
+    const reason = $("hold-reason").value.trim();
+    if (!reason) return;
+    const res = await sessionCall("hold", { reason });
+    if (res) {
+      $("hold-form").hidden = true;
+      showVerdict("held", "held_by_hand", "held_by_hand");
+    }
+    render();
+    $("scan").focus();
+  }
+
+  async function releaseHeld(ev) {
+    ev.preventDefault();
+    unlockAudio();
+    const note = $("release-note").value.trim();
+    if (!note) return;
+    const res = await sessionCall("release", { note });
+    if (res) {
+      $("release-form").hidden = true;
+      showVerdict("ok", "released", "released");
+    }
+    render();
+    $("scan").focus();
+  }
+
+  // ---- documents: the packing slip and invoice as PDF ----------------------------------
+
+  /** The PDF is fetched with the token (a plain link could not send it) and opened as a
+   *  blob: URL. The tab is opened at the click, so no pop-up blocker stops it. */
+  async function openDocument(kind) {
+    unlockAudio();
+    const s = shownSession();
+    if (!s || !state.auth) return;
+    const tab = window.open("", "_blank");
+    let resp;
+    try {
+      resp = await fetch(`/api/v1/pack/sessions/${s.id}/documents/${kind}.pdf`, {
+        headers: { Authorization: "Bearer " + state.auth.token }, cache: "no-store" });
+    } catch {
+      if (tab) tab.close();
+      return showError(0, { error: { code: "network" } });
+    }
+    if (!resp.ok) {
+      if (tab) tab.close();
+      const body = await resp.json().catch(() => null);
+      return showVerdict("error", "document", "e.document",
+                         { code: errorOf(body).code || resp.status });
+    }
+    const url = URL.createObjectURL(await resp.blob());
+    const before = state.docs[kind];
+    if (before && before.url) URL.revokeObjectURL(before.url);
+    state.docs[kind] = { session: s.id, url };
+    document.querySelectorAll(`#inserts button[data-doc="${kind}"]`)
+      .forEach((b) => { b.dataset.url = url; });
+    if (tab) tab.location.href = url; else window.open(url, "_blank");
+    $("scan").focus();
+  }
+
+  function forgetDocuments() {
+    for (const d of Object.values(state.docs)) URL.revokeObjectURL(d.url);
+    state.docs = {};
+    $("inserts").dataset.key = "";
+  }
+
   function nextOrder() {
     if (isLive(state.session)) return;
     setPreview(null, null);
+    state.last = null;
     setSession(null);
     $("verdict").hidden = true;
     $("scan").focus();
@@ -866,7 +1135,8 @@
   function keepScanFocus() {
     setTimeout(() => {
       const active = document.activeElement;
-      if (!$("work-view").hidden && active !== $("scan") && !(active && active.tagName === "INPUT")) {
+      const typing = active && ["INPUT", "SELECT", "TEXTAREA"].includes(active.tagName);
+      if (!$("work-view").hidden && active !== $("scan") && !typing) {
         $("scan").focus();
       }
     }, 0);
@@ -911,6 +1181,15 @@
     $("reprint-form").addEventListener("submit", reprint);
     $("reprint-cancel").addEventListener("click", () => { $("reprint-form").hidden = true; $("scan").focus(); });
     $("next-order").addEventListener("click", nextOrder);
+    $("carton-form").addEventListener("submit", chooseCarton);
+    $("carton-select").addEventListener("change", cartonPicked);
+    $("hold-session").addEventListener("click", () => ask("hold-form", "hold-reason", "hold-session"));
+    $("hold-form").addEventListener("submit", holdByHand);
+    $("hold-back").addEventListener("click", () => closePrompt("hold-form"));
+    $("release-session").addEventListener("click",
+      () => ask("release-form", "release-note", "release-session"));
+    $("release-form").addEventListener("submit", releaseHeld);
+    $("release-back").addEventListener("click", () => closePrompt("release-form"));
   }
 
   state.lang = pickLanguage();

@@ -13,6 +13,7 @@ Chinese after the language switch.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import time
@@ -51,7 +52,13 @@ def label_printer():
 @pytest.fixture(scope="module")
 def pack_server(tmp_path_factory, label_printer):
     """`wavepack serve --demo` with station pack-1 printing on the fake printer."""
-    data = tmp_path_factory.mktemp("e2e-pack")
+    with serve_pack_station(tmp_path_factory.mktemp("e2e-pack"), label_printer) as server:
+        yield server
+
+
+@contextlib.contextmanager
+def serve_pack_station(data, label_printer):
+    """`wavepack serve --demo` in `data` with station pack-1 printing on `label_printer`."""
     overlay = data / "pack-station.yaml"
     overlay.write_text(
         f'printers:\n  label-1: {{url: "{label_printer.url}"}}\n'
@@ -84,11 +91,12 @@ def picked(pack_server) -> dict[str, int]:
     return _picked_orders(pack_server)
 
 
-def _picked_orders(server) -> dict[str, int]:
-    """ORDERS through the API, one wave over them, released, and every unit picked over
+def _picked_orders(server, orders=None, fields=None) -> dict[str, int]:
+    """`orders` (ref → [(sku, quantity)], default ORDERS) through the API, with the native
+    order fields in `fields` (ref → {field: value}), one wave over them, released, and every unit picked over
     Socket.IO as the picker's handheld does (tests/live.py's client); order id by ref."""
     ids = {}
-    for ref, lines in ORDERS.items():
+    for ref, lines in (orders or ORDERS).items():
         order = {"ref": ref, "placed_at": "2025-06-02T09:12:00+01:00", "currency": "GBP",
                  "paid": True, "carrier": "Royal Mail",
                  "ship_to": {"name": "Olive Baker", "phone": "+447700900101",
@@ -96,6 +104,7 @@ def _picked_orders(server) -> dict[str, int]:
                              "postcode": "LE1 6EJ", "country": "GB"},
                  "lines": [{"sku": sku, "quantity": q, "unit_price": "10.00"}
                            for sku, q in lines]}
+        order.update((fields or {}).get(ref, {}))
         status, body = _call(server, "POST", "/api/v1/orders", order, server.api_token)
         assert status == 201 and body["status"] == "ready", body
         ids[ref] = body["id"]
@@ -387,7 +396,7 @@ def test_too_many_wrong_items_hold_the_order_and_it_is_given_back(pack_server, p
     _scan(page, OTHER, expect="opened")
     assert _lines(page) == {"WP-BOTL-750-STL": (1, 0, 1)}
 
-    for n, sku in enumerate(("WP-CAND-200-FIG", "WP-CAND-200-FIG"), 1):   # in no order
+    for sku in ("WP-CAND-200-FIG", "WP-CAND-200-FIG"):                    # in no order
         shown = _scan(page, GTIN[sku], expect="not_in_order")
         assert shown["kind"] == "error", shown
     held = _scan(page, GTIN["WP-TEE-WHT-M"], expect="not_in_order")

@@ -1,0 +1,373 @@
+"""More of the pack station page in headless Chromium against `wavepack serve --demo`: the
+quality-check prompt end to end, a hold by hand that a supervisor releases in the browser,
+a carton change, the packing slip and invoice as PDFs, scans still waiting at a reload
+(one sent and counted but its answer lost, one queued offline) resent in order with their
+own scan_ids and counted once, and the last shipment shown again after a reload.
+
+The server is set up as in test_pack_page.py (pack-1 on a fake ZPL printer), its own
+process for this module. One product is flagged for quality checks through the operator
+CLI (`wavepack import catalogue`) against the server's SQLite database, as an operator
+would change the catalogue.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+
+import pytest
+
+from printers.fake import FakePrinter
+from server.demo_data import PRODUCTS
+
+from ..conftest import console_script
+from .test_pack_page import (GTIN, PACKER_BADGE, PACKER_PIN, SLOW_S, STATION, _after, _call,
+                             _lines, _log_in, _open_page, _picked_orders, _scan, _verdict,
+                             serve_pack_station)
+
+SUPERVISOR_BADGE, SUPERVISOR_PIN = "3001", "3333"
+QC_SKU = "WP-CAP-NVY"          # flagged check_damage|serial before the orders are made
+ORDERS = {
+    "E2E-QC": [(QC_SKU, 2)],
+    "E2E-HOLD": [("WP-SOCK-3PK-M", 1)],
+    "E2E-DOCS": [("WP-MUG-350-CHAR", 1)],
+    "E2E-RELOAD": [("WP-TEE-BLK-L", 2), ("WP-NOTE-A5-DOT", 1)],
+}
+FIELDS = {"E2E-DOCS": {"invoice": True}}      # the native API's "invoice": an invoice insert
+OWNER = f"pack:{PACKER_BADGE}:{STATION}"      # the page's records in the IndexedDB outbox
+SCAN_ORDER = "Scan a tote or the order's packing slip"
+
+
+@pytest.fixture(scope="module")
+def label_printer():
+    with FakePrinter() as printer:
+        yield printer
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("e2e-pack-more")
+
+
+@pytest.fixture(scope="module")
+def pack_server(data_dir, label_printer):
+    with serve_pack_station(data_dir, label_printer) as server:
+        yield server
+
+
+def _flag_product(data_dir, sku: str, flags: str) -> None:
+    """`wavepack import catalogue` of one row giving `sku` these flags, run against the
+    demo server's database (its data dir, as _serve_demo lays it out)."""
+    name, gtin, weight, (length, width, height), location = next(
+        (name, gtin, w, dims, loc) for s, gtin, name, w, dims, loc in PRODUCTS if s == sku)
+    csv = data_dir / "flags.csv"
+    csv.write_text("sku,gtin,name,unit_weight_g,location,length_mm,width_mm,height_mm,flags\n"
+                   f"{sku},{gtin},{name},{weight},{location},{length},{width},{height},{flags}\n",
+                   encoding="utf-8")
+    served = data_dir / "data"
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{served / 'wavepack.db'}",
+           "WAVEPACK_SERVER_DATA_DIR": str(served)}
+    proc = subprocess.run([console_script("wavepack"), "import", "catalogue", str(csv)],
+                          env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, (proc.stdout, proc.stderr)
+
+
+@pytest.fixture(scope="module")
+def picked(pack_server, data_dir) -> dict[str, int]:
+    _flag_product(data_dir, QC_SKU, "check_damage|serial")
+    return _picked_orders(pack_server, ORDERS, FIELDS)
+
+
+def _packer_page(context, server):
+    page, errors = _open_page(context, server)
+    _log_in(page, PACKER_BADGE, PACKER_PIN)
+    page.click(f"#stations button[data-station='{STATION}']")
+    page.wait_for_selector("#printer[data-state=ready]")
+    return page, errors
+
+
+def _wide(factory, **options):
+    return factory(locale="en-GB", viewport={"width": 1280, "height": 900}, **options)
+
+
+def _session(server, session_id: int) -> dict:
+    status, login = _call(server, "POST", "/api/v1/auth/badge",
+                          {"badge": SUPERVISOR_BADGE, "pin": SUPERVISOR_PIN})
+    assert status == 200, login
+    status, body = _call(server, "GET", f"/api/v1/pack/sessions/{session_id}",
+                         token=login["token"])
+    assert status == 200, body
+    return body
+
+
+def _confirm_and_print(page, printer, jobs_before: int) -> str:
+    """Confirm by the button; the label prints once; the tracking number shown."""
+    page.wait_for_selector("#confirm:not([disabled])")
+    page.click("#confirm")
+    page.wait_for_selector("#shipment:not([hidden])")
+    page.wait_for_selector("#label-state[data-state=printed]", timeout=SLOW_S)
+    tracking = page.text_content("#tracking")
+    assert tracking.encode() in printer.wait_for_jobs(jobs_before + 1)[jobs_before]
+    return tracking
+
+
+# ---- the tests ---------------------------------------------------------------------------------
+
+def test_quality_check_prompt_end_to_end(pack_server, label_printer, picked,
+                                         browser_context_factory):
+    """A product flagged check_damage|serial: each unit asks for both; another unit before
+    the answer is refused (qc_pending); the serial typed (or wedged) and passed counts it."""
+    page, errors = _packer_page(_wide(browser_context_factory), pack_server)
+    _scan(page, "E2E-QC", expect="opened")
+    assert _lines(page) == {QC_SKU: (2, 0, 2)}
+    row = page.text_content(f"#lines tr[data-sku='{QC_SKU}']")
+    assert "check_damage" in row and "serial" in row
+
+    shown = _scan(page, GTIN[QC_SKU], expect="ok")
+    page.wait_for_selector("#qc:not([hidden])")
+    assert page.text_content("#needs") == "Answer the quality check"
+    assert page.text_content("#qc-title").startswith("Quality check, unit ")
+    assert QC_SKU in page.text_content("#qc-title")
+    assert page.eval_on_selector_all("#qc-checks li", "els => els.map(e => e.textContent)") == [
+        "No damage", "Serial number"]
+    assert page.is_visible("#qc-serial") and page.is_hidden("#qc-expiry-label")
+    page.wait_for_function("document.activeElement.id === 'qc-serial'")   # the wedge types there
+
+    # the next unit before the answer: refused, nothing more counted
+    page.focus("#scan")
+    _scan(page, GTIN[QC_SKU], expect="qc_pending")
+
+    # the serial from the wedge (Enter passes), then the second unit by the buttons
+    page.focus("#qc-serial")
+    before = _verdict(page)["seq"]
+    page.keyboard.type("SN-E2E-0001")
+    page.keyboard.press("Enter")
+    assert _after(page, before)["code"] == "qc_passed"
+    page.wait_for_selector("#qc", state="hidden")
+    assert _lines(page) == {QC_SKU: (2, 1, 1)}
+
+    page.focus("#scan")
+    _scan(page, GTIN[QC_SKU], expect="ok")
+    page.wait_for_selector("#qc:not([hidden])")
+    page.fill("#qc-serial", "SN-E2E-0002")
+    before = _verdict(page)["seq"]
+    page.click("#qc-pass")
+    assert _after(page, before)["code"] == "qc_passed"
+    assert _lines(page) == {QC_SKU: (2, 2, 0)}
+    assert page.text_content("#needs") == "All items verified: weigh the parcel and confirm"
+
+    _confirm_and_print(page, label_printer, len(label_printer.jobs))
+    assert shown["kind"] == "ok" and errors == []
+
+
+def test_hold_by_hand_released_by_a_supervisor(pack_server, label_printer, picked,
+                                               browser_context_factory):
+    """The packer holds the order with a reason (no Release for a packer); a supervisor at
+    the same station sees it held, releases it with a note; the packer's page sees it open
+    again without a scan and packs on."""
+    page, errors = _packer_page(_wide(browser_context_factory), pack_server)
+    _scan(page, "E2E-HOLD", expect="opened")
+    assert page.is_hidden("#release-session")
+    page.click("#hold-session")
+    page.wait_for_selector("#hold-form:not([hidden])")
+    page.wait_for_function("document.activeElement.id === 'hold-reason'")
+    page.keyboard.type("carton damaged, ask for a new one")
+    before = _verdict(page)["seq"]
+    page.click("#hold-send")
+    shown = _after(page, before)
+    assert shown["code"] == "held_by_hand" and shown["kind"] == "held", shown
+    assert page.get_attribute("#o-state", "data-state") == "held"
+    assert page.text_content("#hold") == "Held: carton damaged, ask for a new one"
+    assert page.is_hidden("#release-session") and page.is_hidden("#hold-session")
+    _scan(page, GTIN["WP-SOCK-3PK-M"], expect="on_hold")
+    assert _lines(page) == {"WP-SOCK-3PK-M": (1, 0, 1)}
+
+    # the supervisor, in a browser of their own at the same station
+    sup, sup_errors = _open_page(_wide(browser_context_factory), pack_server)
+    _log_in(sup, SUPERVISOR_BADGE, SUPERVISOR_PIN)
+    sup.click(f"#stations button[data-station='{STATION}']")
+    sup.wait_for_selector("#o-state[data-state=held]")
+    assert sup.text_content("#o-ref") == "E2E-HOLD"
+    sup.click("#release-session")
+    sup.wait_for_function("document.activeElement.id === 'release-note'")
+    sup.keyboard.type("new carton given")
+    before = _verdict(sup)["seq"]
+    sup.click("#release-send")
+    assert _after(sup, before)["code"] == "released"
+    assert sup.get_attribute("#o-state", "data-state") == "open"
+    assert sup.is_hidden("#release-session")
+
+    # the packer's page follows the station: open again, and the item counts now
+    page.wait_for_selector("#o-state[data-state=open]", timeout=10_000)
+    assert page.is_hidden("#hold")
+    _scan(page, GTIN["WP-SOCK-3PK-M"], expect="ok")
+    _confirm_and_print(page, label_printer, len(label_printer.jobs))
+    assert errors == [] and sup_errors == []
+
+
+def test_carton_change_and_documents(pack_server, label_printer, picked,
+                                     browser_context_factory):
+    """The carton select offers the suggested carton first and any other by its code; the
+    server's choice shows with its weight; an unknown code is refused. The packing slip and
+    the invoice open as PDFs fetched with the token."""
+    context = _wide(browser_context_factory)
+    page, errors = _packer_page(context, pack_server)
+    _scan(page, "E2E-DOCS", expect="opened")
+    suggested = page.get_attribute("#carton-name", "data-carton")
+    assert suggested
+    options = page.eval_on_selector_all("#carton-select option",
+                                        "os => os.map(o => [o.value, o.textContent])")
+    assert options == [[suggested, f"{suggested} (suggested)"], ["", "Other carton…"]], options
+    assert page.input_value("#carton-select") == suggested
+    expected_before = page.text_content("#weight-expected")
+
+    # an unknown code: refused, the carton stays
+    page.select_option("#carton-select", "")
+    page.wait_for_function("document.activeElement.id === 'carton-other'")
+    page.keyboard.type("XXL")
+    before = _verdict(page)["seq"]
+    page.click("#carton-save")
+    assert _after(page, before)["code"] == "unknown_carton"
+    assert page.get_attribute("#carton-name", "data-carton") == suggested
+
+    # L (config.yaml's largest): chosen by the server, its tare in the expected weight
+    page.fill("#carton-other", "L")
+    before = _verdict(page)["seq"]
+    page.click("#carton-save")
+    shown = _after(page, before)
+    assert shown["code"] == "carton" and shown["text"] == "Carton L", shown
+    assert page.text_content("#carton-name") == "L"
+    assert page.input_value("#carton-select") == "L"
+    assert page.text_content("#weight-expected") != expected_before
+    options = page.eval_on_selector_all("#carton-select option", "os => os.map(o => o.value)")
+    assert options == [suggested, "L", ""], options
+
+    # the documents the inserts list: a PDF each, opened in a new tab from a blob: URL
+    inserts = page.eval_on_selector_all("#inserts li", "els => els.map(e => e.dataset.insert)")
+    assert "packing_slip" in inserts and "invoice" in inserts, inserts
+    for kind in ("packing_slip", "invoice"):
+        with context.expect_page() as opened:
+            page.click(f"#inserts button[data-doc={kind}]")
+        tab = opened.value
+        page.wait_for_function(f"!!document.querySelector('#inserts button[data-doc={kind}]')"
+                               ".dataset.url")
+        url = page.get_attribute(f"#inserts button[data-doc={kind}]", "data-url")
+        assert url.startswith("blob:"), url
+        pdf = page.evaluate("""async url => { const r = await fetch(url);
+            const b = new Uint8Array(await r.arrayBuffer());
+            return {type: r.headers.get('content-type'), size: b.length,
+                    head: String.fromCharCode(...b.slice(0, 5))}; }""", url)
+        assert pdf["head"] == "%PDF-" and pdf["size"] > 500, pdf
+        assert pdf["type"] == "application/pdf", pdf
+        tab.wait_for_load_state()
+        assert tab.url in (url, "about:blank"), tab.url   # headless may download a PDF
+        tab.close()
+
+    _scan(page, GTIN["WP-MUG-350-CHAR"], expect="ok")
+    _confirm_and_print(page, label_printer, len(label_printer.jobs))
+    session = _session(pack_server, int(page.get_attribute("#order", "data-session")))
+    assert session["carton"]["chosen"] == "L" and session["shipment"]["carton"] == "L"
+    assert errors == []
+
+
+class ScanGate:
+    """Between the page and /scan: `lose` lets the next scan reach the server (stored and
+    counted) and loses its answer, then blocks; `block` fails every /scan before it leaves;
+    `open` lets them through. Every request is recorded in `seen`."""
+
+    def __init__(self, page):
+        self.mode = "open"
+        self.seen: list[dict] = []
+        self.lost: list[dict] = []
+        page.route(re.compile(r".*/api/v1/pack/sessions/\d+/scan$"), self._route)
+
+    def _route(self, route):
+        body = json.loads(route.request.post_data or "{}")
+        self.seen.append(body)
+        if self.mode == "open":
+            route.continue_()
+        elif self.mode == "lose":
+            self.mode = "block"
+            self.lost.append({"status": route.fetch().status, "request": body})
+            route.abort("connectionreset")
+        else:
+            route.abort("internetdisconnected")
+
+
+def _outbox(page) -> list[dict]:
+    return page.evaluate("owner => Outbox.all(owner).then(rs => rs.map(r => r.payload))", OWNER)
+
+
+def test_reload_resends_waiting_scans_once_and_shows_the_last_shipment(
+        pack_server, label_printer, picked, browser_context_factory):
+    """A scan the server counted whose answer never came, and one made offline: both wait in
+    the page's IndexedDB outbox; after a reload they are sent again, in order, with their
+    own scan_ids, and the first is counted once. After the order is confirmed, a reload
+    shows that shipment and its label again (the station's last_confirmed)."""
+    context = _wide(browser_context_factory)
+    page, errors = _packer_page(context, pack_server)
+    gate = ScanGate(page)
+    _scan(page, "E2E-RELOAD", expect="opened")
+    session_id = int(page.get_attribute("#order", "data-session"))
+    tee, note = GTIN["WP-TEE-BLK-L"], GTIN["WP-NOTE-A5-DOT"]
+
+    # the tee reaches the server, its answer is lost; the page keeps retrying (blocked)
+    gate.mode = "lose"
+    before = _verdict(page)["seq"]
+    page.keyboard.type(tee)
+    page.keyboard.press("Enter")
+    assert _after(page, before)["code"] == "network"
+    assert len(gate.lost) == 1 and gate.lost[0]["status"] == 200, gate.lost
+    first = gate.lost[0]["request"]
+    assert [ln["verified"] for ln in _session(pack_server, session_id)["lines"]
+            if ln["sku"] == "WP-TEE-BLK-L"] == [1]                     # counted by the server
+
+    # offline: the notebook waits behind it
+    context.set_offline(True)
+    page.keyboard.type(note)
+    page.keyboard.press("Enter")
+    page.wait_for_function("document.getElementById('pending').dataset.count === '2'")
+    page.wait_for_function("owner => Outbox.all(owner).then(rs => rs.length === 2)", arg=OWNER)
+    waiting = _outbox(page)
+    assert [w["raw"] for w in waiting] == [tee, note], waiting
+    assert waiting[0]["scan_id"] == first["scan_id"] and waiting[0]["session"] == session_id
+    assert _lines(page)["WP-TEE-BLK-L"] == (2, 0, 2)                 # no answer yet
+
+    # back online, and the packer reloads the page: logged in, same station, same order.
+    # The gate stays shut until the old page is gone, so nothing is answered before.
+    context.set_offline(False)
+    page.reload(wait_until="commit")
+    sent_before = len(gate.seen)
+    gate.mode = "open"
+    page.wait_for_selector("#work-view:not([hidden])")
+    page.wait_for_function("document.getElementById('pending').dataset.count === '0'")
+    page.wait_for_function("() => [...document.querySelectorAll('#lines tbody tr')]"
+                           ".every(r => r.querySelector('td.verified').textContent !== '0')")
+    assert page.text_content("#o-ref") == "E2E-RELOAD"
+    assert _lines(page) == {"WP-TEE-BLK-L": (2, 1, 1), "WP-NOTE-A5-DOT": (1, 1, 0)}
+    resent = gate.seen[sent_before:]           # in order; a try the gate still shut repeats
+    assert list(dict.fromkeys(s["scan_id"] for s in resent)) == [
+        first["scan_id"], waiting[1]["scan_id"]], resent
+    assert all(s == first for s in resent if s["scan_id"] == first["scan_id"])   # same content
+    assert _outbox(page) == []
+    lines = {ln["sku"]: ln["verified"] for ln in _session(pack_server, session_id)["lines"]}
+    assert lines == {"WP-TEE-BLK-L": 1, "WP-NOTE-A5-DOT": 1}, lines   # counted once
+
+    _scan(page, tee, expect="ok")
+    tracking = _confirm_and_print(page, label_printer, len(label_printer.jobs))
+    label_job = page.get_attribute("#label-state", "data-job")
+
+    # a reload after confirm: the last shipment and its label, ready for the next order
+    page.reload()
+    page.wait_for_selector("#shipment:not([hidden])")
+    assert page.text_content("#tracking") == tracking
+    assert page.text_content("#shipment-ref") == "E2E-RELOAD"
+    page.wait_for_selector("#label-state[data-state=printed]")
+    assert page.get_attribute("#label-state", "data-job") == label_job
+    page.wait_for_function("document.getElementById('label-preview').naturalWidth > 0")
+    assert page.is_hidden("#order")
+    assert page.text_content("#needs") == SCAN_ORDER
+    page.click("#next-order")
+    page.wait_for_selector("#shipment", state="hidden")
+    assert errors == []
