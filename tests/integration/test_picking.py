@@ -228,6 +228,10 @@ def test_bad_scans_are_refused_and_change_nothing(floor, payload, field):
         with db.connection_context():
             assert execute("SELECT COUNT(*) FROM scan").fetchone()[0] == 0
     assert ack(hh, "scan", ["not", "an", "object"])["error"]["code"] == "bad_request"
+    # data in several arguments: refused with an ack too (not a handler crash without one)
+    two = hh.emit("scan", {"scan_id": "b" * 36, "raw": "x"}, {}, namespace="/handheld",
+                  callback=True)
+    assert two["ok"] is False and two["error"]["code"] == "bad_request", two
 
 
 def test_a_picker_cannot_act_on_another_pickers_task(floor):
