@@ -231,6 +231,7 @@ def _carton(s: _Session, lines: list[_Line]) -> dict:
     name = s.carton or suggested
     carton = next((c for c in cartons if c.name == name), None)
     return {"suggested": suggested, "chosen": s.carton, "name": name,
+            "options": [c.name for c in cartons],
             "dims_mm": list(carton.dims) if carton else None,
             "tare_g": carton.tare_g if carton else None,
             "fill_ratio": fill if name == suggested else None, "error": error}

@@ -267,6 +267,7 @@ def test_carton_choice_and_manual_hold_and_cancel(floor):
     assert s["carton"]["suggested"] == "S"
     r = call(floor, "post", f"/api/v1/pack/sessions/{s['id']}/carton", json={"carton": "L"})
     assert r.get_json()["carton"]["name"] == "L" and r.get_json()["carton"]["chosen"] == "L"
+    assert r.get_json()["carton"]["options"] == ["XS", "S", "M", "L"]
     r = call(floor, "post", f"/api/v1/pack/sessions/{s['id']}/carton", json={"carton": "XXL"})
     assert r.status_code == 400 and r.get_json()["error"]["code"] == "unknown_carton"
     r = call(floor, "post", f"/api/v1/pack/sessions/{s['id']}/hold", json={"reason": "torn"})
