@@ -21,6 +21,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
+import psycopg
 from flask import current_app
 from peewee import IntegrityError
 
@@ -28,10 +29,10 @@ from .. import clock
 from ..domain import lifecycle
 from ..domain.barcodes import ParsedScan, parse_scan
 from ..domain.errors import Conflict, DomainError, Forbidden
-from ..domain.verdicts import OK, PickTask, decide
+from ..domain.verdicts import OK, PickTask, Verdict, decide
 from ..store import db as store_db
 from ..store.bulk import insert_returning
-from ..store.db import execute, is_postgres
+from ..store.db import execute, is_postgres, sql
 from . import audit
 from .exceptions import open_exception
 from .reservation import lock_stock, replenishment_alerts
@@ -155,24 +156,31 @@ def _once(scan_id: str, request_hash: str, work) -> dict:
         return _replay(stored, request_hash)
 
 
-def _store_scan(scan_id, kind, picker, task, raw, symbology, parsed, verdict, counted,
-                request_hash, response, scanned_at, now) -> None:
+_SCAN_COLUMNS = ("scan_id", "kind", "user_id", "device", "task_id", "cart_id", "raw",
+                 "symbology", "gtin", "lot", "expiry", "serial", "verdict", "counted",
+                 "request_hash", "response", "scanned_at", "received_at")
+
+
+def _scan_row(scan_id, kind, picker, task, raw, symbology, parsed, verdict, counted,
+              request_hash, response, scanned_at, now) -> tuple:
     p = parsed or ParsedScan("unknown", raw)
-    execute(
-        "INSERT INTO scan (scan_id, kind, user_id, device, task_id, cart_id, raw, symbology, "
-        "gtin, lot, expiry, serial, verdict, counted, request_hash, response, scanned_at, "
-        "received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (scan_id, kind, picker.user_id, picker.device[:64], task.id if task else None,
-         task.cart_id if task else None, raw, (symbology or "")[:32], p.gtin,
-         (p.lot or None) and p.lot[:40], p.expiry.isoformat() if p.expiry else None,
-         (p.serial or None) and p.serial[:40], verdict, counted, request_hash,
-         json.dumps(response, ensure_ascii=False), scanned_at, clock.naive_utc(now)))
+    return (scan_id, kind, picker.user_id, picker.device[:64], task.id if task else None,
+            task.cart_id if task else None, raw, (symbology or "")[:32], p.gtin,
+            (p.lot or None) and p.lot[:40], p.expiry.isoformat() if p.expiry else None,
+            (p.serial or None) and p.serial[:40], verdict, counted, request_hash,
+            json.dumps(response, ensure_ascii=False), scanned_at, clock.naive_utc(now))
+
+
+def _store_scan(*args) -> None:
+    """Store a scan row with its answer (arguments as _scan_row's)."""
+    execute(f"INSERT INTO scan ({', '.join(_SCAN_COLUMNS)}) VALUES "
+            f"({', '.join('?' * len(_SCAN_COLUMNS))})", _scan_row(*args))
 
 
 # ---- tasks ----------------------------------------------------------------------------------
 
-# One statement loads everything a verdict and its answer need (a scan is ~8 statements
-# in all: this, the replay check, the scan row, the counted writes).
+# One statement loads everything a verdict and its answer need (the replay check and the
+# cart's unbound totes included: no round trip of their own).
 _TASK = (
     "SELECT t.id, t.wave_id, t.cart_id, tt.id, tt.slot, tt.barcode, o.ref, t.order_id, "
     "o.status, t.location_code, t.sku, p.name, p.image_url, t.product_id, t.quantity, "
@@ -181,6 +189,7 @@ _TASK = (
     "(SELECT MAX(x.seq) FROM pick_task x WHERE x.cart_id = t.cart_id "
     "AND x.status <> 'cancelled'), "
     "(SELECT {agg}(g.gtin, ',') FROM product_gtin g WHERE g.product_id = t.product_id), "
+    "(SELECT COUNT(*) FROM tote u WHERE u.cart_id = t.cart_id AND u.barcode IS NULL), "
     "{stored} "
     "FROM pick_task t JOIN tote tt ON tt.id = t.tote_id "
     "JOIN sales_order o ON o.id = t.order_id JOIN product p ON p.id = t.product_id "
@@ -226,6 +235,7 @@ class _Task:
     stock_id: int
     of: int                      # tasks on the cart (the last route position)
     gtins: frozenset[str]        # of the task's product
+    unbound: int                 # totes of the cart without a barcode yet
     stored: str | None = None    # "request_hash|response" of the scan_id asked about, if any
 
     @property
@@ -237,6 +247,10 @@ def _task(where: str, params: tuple, lock: bool = False, scan_id: str | None = N
           ) -> _Task | None:
     row = execute(_task_sql(scan_id is not None) + where + (_lock() if lock else ""),
                   ((scan_id,) if scan_id is not None else ()) + tuple(params)).fetchone()
+    return _task_of(row)
+
+
+def _task_of(row: tuple | None) -> _Task | None:
     if row is None:
         return None
     row = list(row)
@@ -256,11 +270,11 @@ def _first_open(cart_id: int, lock: bool = False) -> _Task | None:
                  (cart_id,), lock)
 
 
-def _unbound_totes(cart_id: int) -> int:
+def _unbound_totes(task: _Task) -> int:
+    """Totes still to bind before picking (0 unless the config asks for tote scans)."""
     if not current_app.config["WAVEPACK"].picking.require_tote_scan:
         return 0
-    return execute("SELECT COUNT(*) FROM tote WHERE cart_id = ? AND barcode IS NULL",
-                   (cart_id,)).fetchone()[0]
+    return task.unbound
 
 
 def _payload(task: _Task | None) -> dict | None:
@@ -268,7 +282,7 @@ def _payload(task: _Task | None) -> dict | None:
     if task is None or task.status != "open":
         return None
     cfg = current_app.config["WAVEPACK"].picking
-    if _unbound_totes(task.cart_id):
+    if _unbound_totes(task):
         needs = "tote"
     elif cfg.require_location_scan and not task.location_confirmed:
         needs = "location"
@@ -353,16 +367,24 @@ def next_task(picker: Picker, msg: object = None) -> dict:
         return {"ok": True, "task": _payload(task), "cart": _cart_summary(cart_id)}
 
 
+def _target_where(picker: Picker, task_ref: int | None) -> tuple[str, tuple]:
+    """Which task a message is for: the named one, else the picker's current one."""
+    if task_ref is not None:
+        return "WHERE t.id = ?", (task_ref,)
+    return ("WHERE c.picker_id = ? AND c.status = 'picking' AND t.status = 'open' "
+            "ORDER BY c.id, t.seq LIMIT 1", (picker.user_id,))
+
+
 def _target(picker: Picker, task_ref: int | None, scan_id: str
             ) -> tuple[_Task | None, tuple[str, str] | None]:
-    """The task a scan is for, locked (the named one, else the picker's current one), and
-    the stored answer of `scan_id` if it is a replay."""
-    if task_ref is not None:
-        task = _task("WHERE t.id = ?", (task_ref,), lock=True, scan_id=scan_id)
-    else:
-        task = _task("WHERE c.picker_id = ? AND c.status = 'picking' AND t.status = 'open' "
-                     "ORDER BY c.id, t.seq LIMIT 1", (picker.user_id,), lock=True,
-                     scan_id=scan_id)
+    """The task a scan is for, locked, and the stored answer of `scan_id` if it is a
+    replay."""
+    where, params = _target_where(picker, task_ref)
+    return _with_stored(_task(where, params, lock=True, scan_id=scan_id), scan_id)
+
+
+def _with_stored(task: _Task | None, scan_id: str
+                 ) -> tuple[_Task | None, tuple[str, str] | None]:
     if task is None:
         return None, _stored(scan_id)
     stored = task.stored
@@ -393,7 +415,7 @@ def _check_task(picker: Picker, task: _Task | None) -> _Task:
                         code="not_your_task")
     if task.status != "open":
         raise Conflict(f"task {task.id} is {task.status}", code="task_closed")
-    if _unbound_totes(task.cart_id):
+    if _unbound_totes(task):
         raise Conflict("scan the cart's totes first", code="tote_required")
     return task
 
@@ -418,11 +440,28 @@ def record_scan(picker: Picker, msg: object) -> dict:
                     counted, request_hash, response, scanned_at, now)
         return response
 
+    if is_postgres() and store_db.db.transaction_depth() == 0:
+        scan = _ScanIn(scan_id, raw, symbology, parsed, scanned_at, request_hash)
+        return _once(scan_id, request_hash, lambda: _scan_pg(picker, task_ref, scan))
     return _on_task(picker, task_ref, scan_id, request_hash, act)
 
 
 def _verdict(picker: Picker, task: _Task, parsed: ParsedScan, now: dt.datetime
              ) -> tuple[dict, int]:
+    verdict = _judge(task, parsed, now)
+    after = task
+    if verdict.code == OK:
+        after = _apply(picker, task, verdict.location_confirmed, verdict.count, now)
+    return _response(verdict, task, after, _next_after(after)), verdict.count
+
+
+def _response(verdict: Verdict, task: _Task, after: _Task, next_task: dict | None) -> dict:
+    return {"ok": verdict.code == OK, "verdict": verdict.code, "expected": verdict.expected,
+            "task": task.id, "remaining": after.remaining, "next": next_task}
+
+
+def _judge(task: _Task, parsed: ParsedScan, now: dt.datetime) -> Verdict:
+    """The verdict on a scan of `task` (a GTIN that is not the task's is looked up)."""
     cfg = current_app.config["WAVEPACK"].picking
     own = task.gtins
     gtin = parsed.gtin
@@ -442,16 +481,30 @@ def _verdict(picker: Picker, task: _Task, parsed: ParsedScan, now: dt.datetime
                 done.add(gtin)
     view = PickTask(task.id, task.location, own, task.sku, task.quantity - task.short,
                     task.picked, task.location_confirmed)
-    verdict = decide(view, parsed, known_gtins=known, other_task_gtins=other,
-                     done_task_gtins=done, require_location_scan=cfg.require_location_scan,
-                     today=now.date())
-    after = task
-    if verdict.code == OK:
-        after = _apply(picker, task, verdict.location_confirmed, verdict.count, now)
-    response = {"ok": verdict.code == OK, "verdict": verdict.code, "expected": verdict.expected,
-                "task": task.id, "remaining": after.remaining,
-                "next": _next_after(after)}
-    return response, verdict.count
+    return decide(view, parsed, known_gtins=known, other_task_gtins=other,
+                  done_task_gtins=done, require_location_scan=cfg.require_location_scan,
+                  today=now.date())
+
+
+def _picked(task: _Task, confirmed: bool, count: int) -> _Task:
+    """The task after `count` units of an accepted scan."""
+    done = task.picked + count + task.short >= task.quantity
+    return replace(task, picked=task.picked + count, location_confirmed=confirmed,
+                   status="done" if done else "open")
+
+
+_PICK_UPDATE = ("UPDATE pick_task SET picked = picked + ?, location_confirmed = ?, status = ?, "
+                "updated_at = ? WHERE id = ? AND status = 'open' AND picked + short + ? <= "
+                "quantity")
+_CONFIRM_UPDATE = "UPDATE pick_task SET location_confirmed = ?, updated_at = ? WHERE id = ?"
+_ALLOCATION_PICKED = "UPDATE allocation SET picked = picked + ? WHERE id = ?"
+_LINE_PICKED = "UPDATE order_line SET picked = picked + ? WHERE id = ?"
+_ORDER_STATUS = "UPDATE sales_order SET status = ?, updated_at = ? WHERE id = ? AND status = ?"
+_ORDER_UNPICKED = "SELECT 1 FROM order_line WHERE order_id = ? AND picked < quantity"
+
+
+def _changed_under(task: _Task) -> Conflict:
+    return Conflict(f"task {task.id} changed under this scan", code="task_closed")
 
 
 def _apply(picker: Picker, task: _Task, confirmed: bool, count: int, now: dt.datetime
@@ -460,31 +513,25 @@ def _apply(picker: Picker, task: _Task, confirmed: bool, count: int, now: dt.dat
     naive = clock.naive_utc(now)
     if count == 0:
         if not task.location_confirmed:
-            execute("UPDATE pick_task SET location_confirmed = ?, updated_at = ? WHERE id = ?",
-                    (True, naive, task.id))
+            execute(_CONFIRM_UPDATE, (True, naive, task.id))
         return replace(task, location_confirmed=confirmed)
-    done = task.picked + count + task.short >= task.quantity
-    changed = execute(
-        "UPDATE pick_task SET picked = picked + ?, location_confirmed = ?, status = ?, "
-        "updated_at = ? WHERE id = ? AND status = 'open' AND picked + short + ? <= quantity",
-        (count, confirmed, "done" if done else "open", naive, task.id, count)).rowcount
+    after = _picked(task, confirmed, count)
+    done = after.status == "done"
+    changed = execute(_PICK_UPDATE, (count, confirmed, after.status, naive, task.id,
+                                     count)).rowcount
     if changed != 1:   # cannot happen under the row lock; refuse rather than over-count
-        raise Conflict(f"task {task.id} changed under this scan", code="task_closed")
+        raise _changed_under(task)
     if task.allocation_id is not None:
-        execute("UPDATE allocation SET picked = picked + ? WHERE id = ?",
-                (count, task.allocation_id))
-    execute("UPDATE order_line SET picked = picked + ? WHERE id = ?", (count, task.line_id))
-    after = replace(task, picked=task.picked + count, location_confirmed=confirmed,
-                    status="done" if done else "open")
+        execute(_ALLOCATION_PICKED, (count, task.allocation_id))
+    execute(_LINE_PICKED, (count, task.line_id))
     trail: list[tuple] = []
     status = task.order_status
     if status == lifecycle.WAVED:
         _order_status(task.order_id, status, lifecycle.PICKING, picker, now, trail)
         status = lifecycle.PICKING
     if done:
-        if status == lifecycle.PICKING and not execute(
-                "SELECT 1 FROM order_line WHERE order_id = ? AND picked < quantity",
-                (task.order_id,)).fetchone():
+        if status == lifecycle.PICKING and not execute(_ORDER_UNPICKED,
+                                                        (task.order_id,)).fetchone():
             _order_status(task.order_id, status, lifecycle.PICKED, picker, now, trail)
         _close_cart_if_done(task.cart_id, task.wave_id, picker, now, trail)
     audit.write(trail)
@@ -494,8 +541,7 @@ def _apply(picker: Picker, task: _Task, confirmed: bool, count: int, now: dt.dat
 def _order_status(order_id: int, old: str, new: str, picker: Picker, now: dt.datetime,
                   trail: list) -> None:
     lifecycle.check_move(old, new)
-    execute("UPDATE sales_order SET status = ?, updated_at = ? WHERE id = ? AND status = ?",
-            (new, clock.naive_utc(now), order_id, old))
+    execute(_ORDER_STATUS, (new, clock.naive_utc(now), order_id, old))
     trail.append(audit.row(now, picker.actor, "order.status", "order", order_id, old, new))
 
 
@@ -515,6 +561,193 @@ def _close_cart_if_done(cart_id: int, wave_id: int, picker: Picker, now: dt.date
                 "AND status IN ('released', 'picking')", (naive, wave_id))
         trail.append(audit.row(now, picker.actor, "wave.done", "wave", wave_id, "picking",
                                "done"))
+
+
+# ---- scan on PostgreSQL: pipelined, two round trips ------------------------------------------
+#
+# The generic path costs ~8 round trips a scan (BEGIN, the locking SELECT, one statement
+# per counted write, the scan row, COMMIT), each a wake-up of this server and of a
+# PostgreSQL backend. On PostgreSQL the same transaction goes through psycopg's pipeline:
+# BEGIN travels with the locking SELECT; the counted writes and the scan row become ONE
+# statement (data-modifying CTEs, each run only when the task's own guarded UPDATE matched,
+# so a mismatch writes nothing) travelling with COMMIT. A scan that completes its task
+# also reads what the generic path reads after its writes (is the order picked, the
+# cart's next open task): those reads travel with the writes, then the order's status,
+# the audit rows, the scan row and COMMIT make a third round trip. Closing a cart (once
+# a cart) runs the generic statements. The statements, their order (and so the lock
+# order), the guards and the answers are the generic path's; SQLite keeps that path.
+
+@dataclass(frozen=True)
+class _ScanIn:
+    scan_id: str
+    raw: str
+    symbology: str | None
+    parsed: ParsedScan
+    scanned_at: dt.datetime | None
+    request_hash: str
+
+
+class _Writes:
+    """Writes sent as one statement: the first (the task's UPDATE, when there is one)
+    guards the others, which are data-modifying CTEs with `WHERE EXISTS` on it; the
+    final SELECT names them in order, so they run in the order they were added."""
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+        self.params: list = []
+        self.guarded = False
+
+    def guard(self, update: str, params: tuple) -> None:
+        assert not self.parts, "the guard comes first"
+        self.parts.append(f"{update} RETURNING 1")
+        self.params += params
+        self.guarded = True
+
+    def _if_guarded(self, where: bool) -> str:
+        if not self.guarded:
+            return ""
+        return (" AND " if where else " WHERE ") + "EXISTS (SELECT 1 FROM w0)"
+
+    def update(self, update: str, params: tuple) -> None:
+        self.parts.append(f"{update}{self._if_guarded(True)} RETURNING 1")
+        self.params += params
+
+    def insert(self, table: str, columns: tuple[str, ...], rows: list[tuple]) -> None:
+        if not rows:
+            return
+        # INSERT … SELECT (not VALUES): the guard needs a WHERE; PostgreSQL types the
+        # parameters from the target columns either way
+        one = f"SELECT {', '.join('?' * len(columns))}{self._if_guarded(False)}"
+        self.parts.append(f"INSERT INTO {table} ({', '.join(columns)}) "
+                          f"{' UNION ALL '.join([one] * len(rows))} RETURNING 1")
+        for row in rows:
+            self.params += row
+
+    def statement(self) -> tuple[str, tuple]:
+        if len(self.parts) == 1 and not self.guarded:
+            return sql(self.parts[0].removesuffix(" RETURNING 1")), tuple(self.params)
+        names = [f"w{i}" for i in range(len(self.parts))]
+        with_ = ", ".join(f"{n} AS ({part})" for n, part in zip(names, self.parts))
+        counts = ", ".join(f"(SELECT COUNT(*) FROM {n})" for n in names)
+        return sql(f"WITH {with_} SELECT {counts}"), tuple(self.params)
+
+
+def _scan_pg(picker: Picker, task_ref: int | None, scan: _ScanIn) -> dict:
+    """record_scan's transaction on PostgreSQL (see above); a UNIQUE violation comes out
+    as peewee's IntegrityError, as from the generic path (_once answers it)."""
+    conn = store_db.db.connection()
+    try:
+        return _scan_pg_tx(conn, picker, task_ref, scan)
+    except psycopg.errors.UniqueViolation as err:
+        _rollback(conn)
+        raise IntegrityError(str(err)) from err
+    except BaseException:
+        _rollback(conn)
+        raise
+
+
+def _rollback(conn) -> None:
+    if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+        try:
+            conn.execute("ROLLBACK")
+        except psycopg.Error:   # a broken connection: the pool drops it on checkout
+            pass
+
+
+def _scan_pg_tx(conn, picker: Picker, task_ref: int | None, scan: _ScanIn) -> dict:
+    now = clock.now()
+    where, params = _target_where(picker, task_ref)
+    with conn.pipeline():
+        conn.execute("BEGIN")
+        row = conn.execute(sql(_task_sql(True) + where + _lock()),
+                           (scan.scan_id, *params)).fetchone()
+    task, stored = _with_stored(_task_of(row), scan.scan_id)
+    if stored:
+        answer = _replay(stored, scan.request_hash)
+        conn.execute("COMMIT")
+        return answer
+    task = _check_task(picker, task)
+    verdict = _judge(task, scan.parsed, now)
+    naive = clock.naive_utc(now)
+    writes = _Writes()
+    after = task
+    trail: list[tuple] = []
+    if verdict.code == OK and verdict.count == 0:
+        if not task.location_confirmed:
+            writes.guard(_CONFIRM_UPDATE, (True, naive, task.id))
+        after = replace(task, location_confirmed=verdict.location_confirmed)
+    elif verdict.code == OK:
+        after = _picked(task, verdict.location_confirmed, verdict.count)
+        writes.guard(_PICK_UPDATE, (verdict.count, verdict.location_confirmed, after.status,
+                                    naive, task.id, verdict.count))
+        if task.allocation_id is not None:
+            writes.update(_ALLOCATION_PICKED, (verdict.count, task.allocation_id))
+        writes.update(_LINE_PICKED, (verdict.count, task.line_id))
+        if task.order_status == lifecycle.WAVED:
+            writes.update(*_status_move(task, lifecycle.WAVED, lifecycle.PICKING, picker, now,
+                                        trail))
+    if after.status == "done":
+        return _task_done_pg(conn, picker, task, after, verdict, writes, trail, scan, now)
+    response = {"scan_id": scan.scan_id, **_response(verdict, task, after, _payload(after))}
+    writes.insert("audit", audit.COLUMNS, trail)
+    writes.insert("scan", _SCAN_COLUMNS, [_pick_row(picker, task, verdict, response, scan,
+                                                    now)])
+    with conn.pipeline():
+        counts = conn.execute(*writes.statement())
+        conn.execute("COMMIT")
+    if writes.guarded and counts.fetchone()[0] != 1:
+        raise _changed_under(task)   # nothing was written: every write is guarded
+    return response
+
+
+def _status_move(task: _Task, old: str, new: str, picker: Picker, now: dt.datetime,
+                 trail: list) -> tuple[str, tuple]:
+    """The order status UPDATE of _order_status (with its audit row added to `trail`)."""
+    lifecycle.check_move(old, new)
+    trail.append(audit.row(now, picker.actor, "order.status", "order", task.order_id, old,
+                           new))
+    return _ORDER_STATUS, (new, clock.naive_utc(now), task.order_id, old)
+
+
+def _pick_row(picker: Picker, task: _Task, verdict: Verdict, response: dict, scan: _ScanIn,
+              now: dt.datetime) -> tuple:
+    return _scan_row(scan.scan_id, "pick", picker, task, scan.raw, scan.symbology, scan.parsed,
+                     verdict.code, verdict.count, scan.request_hash, response,
+                     scan.scanned_at, now)
+
+
+def _task_done_pg(conn, picker: Picker, task: _Task, after: _Task, verdict: Verdict,
+                  writes: _Writes, trail: list, scan: _ScanIn, now: dt.datetime) -> dict:
+    """The last unit of a task: the writes with the reads that follow them in _apply
+    (order picked? the cart's next open task), then the order's status, the audit rows,
+    the scan row and COMMIT."""
+    with conn.pipeline():
+        counts = conn.execute(*writes.statement())
+        unpicked = conn.execute(sql(_ORDER_UNPICKED), (task.order_id,))
+        following = conn.execute(sql(_task_sql(False) + "WHERE t.cart_id = ? AND t.status = "
+                                     "'open' ORDER BY t.seq LIMIT 1"), (task.cart_id,))
+    if counts.fetchone()[0] != 1:
+        raise _changed_under(task)
+    status = lifecycle.PICKING if task.order_status == lifecycle.WAVED else task.order_status
+    picked = None
+    if status == lifecycle.PICKING and unpicked.fetchone() is None:
+        picked = _status_move(task, status, lifecycle.PICKED, picker, now, trail)
+    next_task = _task_of(following.fetchone())
+    last = _Writes()
+    if next_task is None:        # the cart's last task: close it (and maybe its wave)
+        if picked:
+            execute(*picked)
+        _close_cart_if_done(task.cart_id, task.wave_id, picker, now, trail)
+    elif picked:
+        last.update(*picked)
+    response = {"scan_id": scan.scan_id,
+                **_response(verdict, task, after, _payload(next_task))}
+    last.insert("audit", audit.COLUMNS, trail)
+    last.insert("scan", _SCAN_COLUMNS, [_pick_row(picker, task, verdict, response, scan, now)])
+    with conn.pipeline():
+        conn.execute(*last.statement())
+        conn.execute("COMMIT")
+    return response
 
 
 # ---- short pick ---------------------------------------------------------------------------
