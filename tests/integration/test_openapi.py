@@ -57,6 +57,10 @@ TOKENS_FOR: dict[tuple[str, str], tuple[str, ...]] = {
     ("POST", "/api/v1/orders/{order_id}/release"): ("supervisor", "channel"),
 }
 DEFAULT_TOKENS = ("channel", "supervisor")
+# The bench and the printers act for a badge-holding user: a packer's session token is
+# what reaches their code (a bare supervisor API token is refused with 403 badge_required).
+STAFF_PATHS = ("/api/v1/pack", "/api/v1/shipments", "/api/v1/print-jobs", "/api/v1/printers")
+STAFF_TOKENS = ("packer", "supervisor")
 MAX_EXAMPLES = 30
 
 ORDER = {
@@ -81,8 +85,11 @@ def tokens(api_app: Flask) -> dict[str, str]:
     (ready, on hold, invalid, backordered) so that order ids the fuzzer picks exist."""
     seed(api_app)
     with api_app.app_context(), db.connection_context():
+        packer = auth.add_user("K1", "packer", "1234", "Pam Packer")
         raw = {"channel": auth.create_token(channel="api"),
-               "supervisor": auth.create_token(role="supervisor")}
+               "supervisor": auth.create_token(role="supervisor"),
+               "packer": auth.create_token(role="packer", label="login K1", hours=12,
+                                           user_id=packer)}
     client = api_app.test_client()
     bearer = {"Authorization": f"Bearer {raw['channel']}"}
     variants = [
@@ -140,7 +147,8 @@ def test_docs_page_is_self_contained_and_lists_every_path(api_app: Flask) -> Non
 def _fuzz(operation: Any, mode: GenerationMode, checks: list, tokens: dict[str, str]
           ) -> str | None:
     """Run one operation's generated requests; the failure report, or None."""
-    roles = TOKENS_FOR.get((operation.method.upper(), operation.path), DEFAULT_TOKENS)
+    roles = TOKENS_FOR.get((operation.method.upper(), operation.path)) or (
+        STAFF_TOKENS if operation.path.startswith(STAFF_PATHS) else DEFAULT_TOKENS)
 
     @settings(max_examples=MAX_EXAMPLES, deadline=None, database=None,
               suppress_health_check=list(HealthCheck))
