@@ -1,5 +1,6 @@
 """The browser apps in static/ (handheld and pack station pages; dashboard later), served by
-the server itself so that `make run` needs nothing else."""
+the server itself so that `make run` needs nothing else; static/common/ holds the scripts
+both pages load (served at /common/)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -11,25 +12,20 @@ STATIC = Path(__file__).resolve().parent.parent.parent / "static"
 bp = Blueprint("pages", __name__)
 
 
-@bp.get("/handheld")
-def handheld_root():
-    return redirect("/handheld/", code=308)
+def _serve_folder(folder: str, index: bool) -> None:
+    """static/<folder>/<name> at /<folder>/<name>, 404 for anything outside that folder;
+    a page's folder also answers /<folder>/ with its index.html (and /<folder> redirects)."""
+
+    def files(name: str = "index.html"):
+        return send_from_directory(STATIC / folder, name, max_age=0)
+
+    bp.add_url_rule(f"/{folder}/<path:name>", folder, files)
+    if index:
+        bp.add_url_rule(f"/{folder}/", folder, files)
+        bp.add_url_rule(f"/{folder}", f"{folder}_root",
+                        lambda: redirect(f"/{folder}/", code=308))
 
 
-@bp.get("/handheld/")
-@bp.get("/handheld/<path:name>")
-def handheld(name: str = "index.html"):
-    """static/handheld/<name> (404 for anything outside that folder)."""
-    return send_from_directory(STATIC / "handheld", name, max_age=0)
-
-
-@bp.get("/pack")
-def pack_root():
-    return redirect("/pack/", code=308)
-
-
-@bp.get("/pack/")
-@bp.get("/pack/<path:name>")
-def pack(name: str = "index.html"):
-    """static/pack/<name>: the packing station page (404 for anything outside that folder)."""
-    return send_from_directory(STATIC / "pack", name, max_age=0)
+_serve_folder("handheld", index=True)   # the picker's page
+_serve_folder("pack", index=True)       # the packing station page
+_serve_folder("common", index=False)    # the scripts both pages load

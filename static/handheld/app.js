@@ -13,9 +13,10 @@
   const WARN_CODES = new Set(["queued", "short", "no_task", "task_closed", "tote_required",
                               "not_your_task", "bad_found"]);
 
-  const $ = (id) => document.getElementById(id);
+  const $ = WP.$;
+  const words = WP.words(window.WP_STRINGS, "wp.lang");
+  const t = words.t;
   const state = {
-    lang: null,
     session: null,      // {token, badge, role, name}
     socket: null,
     task: null,
@@ -24,78 +25,30 @@
     pending: 0,
     pendingTotes: 0,
     shortArmed: null,   // timer while the short button waits for its confirming tap
-    verdictTimer: null,
   };
 
   // ---- words -------------------------------------------------------------------------
 
-  function pickLanguage() {
-    const saved = localStorage.getItem("wp.lang");
-    if (saved && window.WP_STRINGS[saved]) return saved;
-    return (navigator.language || "en").toLowerCase().startsWith("zh") ? "zh-CN" : "en";
-  }
-
-  function t(key, params) {
-    const table = window.WP_STRINGS[state.lang] || window.WP_STRINGS.en;
-    let s = table[key] ?? window.WP_STRINGS.en[key] ?? key;
-    for (const [k, v] of Object.entries(params || {})) s = s.split("{" + k + "}").join(String(v));
-    return s;
-  }
-
   function applyLanguage() {
-    document.documentElement.lang = state.lang;
-    document.title = t("title");
-    document.querySelectorAll("[data-i18n]").forEach((el) => { el.textContent = t(el.dataset.i18n); });
-    $("scan").placeholder = t("scan_placeholder");
+    words.apply();
     render();
   }
 
   // ---- feedback: colour, sound, vibration ----------------------------------------------
 
-  let audio = null;
-  function unlockAudio() {
-    if (!audio && (window.AudioContext || window.webkitAudioContext)) {
-      audio = new (window.AudioContext || window.webkitAudioContext)();
-    }
-    if (audio && audio.state === "suspended") audio.resume();
-  }
-
-  const TONES = {   // [frequency Hz, duration ms] per beep
-    ok: [[1320, 90]],
-    warn: [[660, 160]],
-    error: [[220, 180], [220, 180]],
+  const TONES = {   // [frequency Hz, duration ms, waveform] per beep
+    ok: [[1320, 90, "sine"]],
+    warn: [[660, 160, "sine"]],
+    error: [[220, 180, "square"], [220, 180, "square"]],
   };
   const BUZZ = { ok: [40], warn: [120], error: [200, 80, 200] };
-
-  function signal(kind) {
-    if (audio) {
-      let at = audio.currentTime;
-      for (const [freq, ms] of TONES[kind]) {
-        const osc = audio.createOscillator();
-        const gain = audio.createGain();
-        osc.type = kind === "error" ? "square" : "sine";
-        osc.frequency.value = freq;
-        gain.gain.setValueAtTime(0.2, at);
-        gain.gain.exponentialRampToValueAtTime(0.001, at + ms / 1000);
-        osc.connect(gain).connect(audio.destination);
-        osc.start(at);
-        osc.stop(at + ms / 1000);
-        at += ms / 1000 + 0.06;
-      }
-    }
-    if (navigator.vibrate) navigator.vibrate(BUZZ[kind]);
-  }
+  const sound = WP.sound(TONES);
+  const unlockAudio = sound.unlock;
 
   function showVerdict(kind, code, text) {
-    const box = $("verdict");
-    box.className = "verdict " + kind;
-    box.dataset.code = code;
-    box.dataset.seq = String(Number(box.dataset.seq || 0) + 1);   // one more message shown
-    box.textContent = text;
-    box.hidden = false;
-    signal(kind);
-    clearTimeout(state.verdictTimer);
-    if (kind === "ok") state.verdictTimer = setTimeout(() => { box.hidden = true; }, 2500);
+    WP.showBanner(kind, code, text, 2500);
+    sound.play(kind);
+    if (navigator.vibrate) navigator.vibrate(BUZZ[kind]);
   }
 
   // ---- rendering ------------------------------------------------------------------------
@@ -130,14 +83,9 @@
 
   function render() {
     const loggedIn = !!state.session;
-    $("login-view").hidden = loggedIn;
+    WP.showLoggedIn(loggedIn, loggedIn ? state.session.name || state.session.badge : "");
     $("work-view").hidden = !loggedIn;
-    $("logout").hidden = !loggedIn;
-    $("who").textContent = loggedIn ? (state.session.name || state.session.badge) : "";
-    const pend = $("pending");
-    pend.hidden = state.pending === 0;
-    pend.dataset.count = String(state.pending);
-    pend.textContent = t("pending", { n: state.pending });
+    WP.showPending(state.pending, t("pending", { n: state.pending }));
     if (!loggedIn) return;
 
     const task = state.task;
@@ -174,67 +122,28 @@
 
   // ---- session --------------------------------------------------------------------------
 
-  function loadSession() {
-    try { return JSON.parse(localStorage.getItem("wp.session") || "null"); } catch { return null; }
-  }
+  const savedSession = WP.stored(localStorage, "wp.session");
 
   function saveSession(s) {
     state.session = s;
-    if (s) localStorage.setItem("wp.session", JSON.stringify(s));
-    else localStorage.removeItem("wp.session");
+    savedSession.save(s);
   }
 
   function deviceId() {
     let id = localStorage.getItem("wp.device");
     if (!id) {
-      id = "WEB-" + newId().slice(0, 8).toUpperCase();
+      id = "WEB-" + WP.newId().slice(0, 8).toUpperCase();
       localStorage.setItem("wp.device", id);
     }
     return id;
   }
 
-  function newId() {
-    if (crypto.randomUUID) return crypto.randomUUID();
-    // plain-http origins have no randomUUID; getRandomValues works everywhere
-    const b = crypto.getRandomValues(new Uint8Array(16));
-    b[6] = (b[6] & 0x0f) | 0x40;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    const h = Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
-    return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
-  }
-
-  async function login(ev) {
-    ev.preventDefault();
+  function login(ev) {
     unlockAudio();
-    const err = $("login-error");
-    err.hidden = true;
-    $("login-button").disabled = true;
-    $("login-button").textContent = t("logging_in");
-    try {
-      const resp = await fetch("/api/v1/auth/badge", {
-        method: "POST",
-        headers: { "Content-Type": "application/json" },
-        body: JSON.stringify({ badge: $("badge").value.trim(), pin: $("pin").value }),
-      });
-      const body = await resp.json().catch(() => ({}));
-      if (resp.ok) {
-        saveSession({ token: body.token, badge: body.badge, role: body.role, name: "" });
-        $("pin").value = "";
-        await start();
-        return;
-      }
-      const code = body.error && body.error.code;
-      err.dataset.code = code || String(resp.status);
-      err.textContent = resp.status === 401 ? t("bad_credentials")
-        : resp.status === 429 ? t("locked") : t("login_failed", { status: resp.status });
-    } catch (e) {
-      err.dataset.code = "network";
-      err.textContent = t("network_error");
-    } finally {
-      $("login-button").disabled = false;
-      $("login-button").textContent = t("log_in");
-    }
-    err.hidden = false;
+    return WP.logIn(ev, t, (body) => {
+      saveSession({ token: body.token, badge: body.badge, role: body.role, name: "" });
+      return start();
+    });
   }
 
   function logout() {
@@ -249,10 +158,7 @@
   function sessionRefused(code) {
     // the outbox keeps this badge's records: they are sent when it logs in again
     logout();
-    const err = $("login-error");
-    err.dataset.code = code;
-    err.textContent = t(code === "forbidden" ? "forbidden" : "session_expired");
-    err.hidden = false;
+    WP.loginRefused(code, t(code === "forbidden" ? "forbidden" : "session_expired"));
   }
 
   // ---- socket ---------------------------------------------------------------------------
@@ -396,7 +302,7 @@
     if (!ack || ack.error) {
       const code = (ack && ack.error && ack.error.code) || "unknown";
       const key = "e." + code;
-      const text = window.WP_STRINGS.en[key] ? t(key, ack.error) : t("e.unknown", { code });
+      const text = words.has(key) ? t(key, ack.error) : t("e.unknown", { code });
       showVerdict(WARN_CODES.has(code) ? "warn" : "error", code, text);
       taskNext();
       return;
@@ -422,14 +328,10 @@
 
   // ---- input: wedge, camera, short ------------------------------------------------------
 
-  function normaliseScan(text) {
-    return text.replace(/[\r\n]+$/, "").split("<GS>").join("\x1d");
-  }
-
   async function submitScan(raw, symbology) {
-    const text = normaliseScan(raw);
+    const text = WP.normaliseScan(raw);
     if (!text.trim() || !state.session) return;
-    const scan_id = newId();
+    const scan_id = WP.newId();
     if (wantsTote()) {
       await enqueue("tote.scan", { scan_id, raw: text });
     } else {
@@ -456,7 +358,7 @@
     clearTimeout(state.shortArmed);
     state.shortArmed = null;
     render();
-    await enqueue("short", { scan_id: newId(), task: task.task_id, found: task.picked });
+    await enqueue("short", { scan_id: WP.newId(), task: task.task_id, found: task.picked });
   }
 
   let stopCamera = null;
@@ -480,15 +382,6 @@
     }
   }
 
-  function keepScanFocus() {
-    setTimeout(() => {
-      const active = document.activeElement;
-      if (!$("work-view").hidden && active !== $("scan") && !(active && active.tagName === "INPUT")) {
-        $("scan").focus();
-      }
-    }, 0);
-  }
-
   // ---- start ----------------------------------------------------------------------------
 
   async function start() {
@@ -504,21 +397,8 @@
   function wire() {
     $("login-form").addEventListener("submit", login);
     $("logout").addEventListener("click", logout);
-    $("lang").addEventListener("click", () => {
-      state.lang = state.lang === "zh-CN" ? "en" : "zh-CN";
-      localStorage.setItem("wp.lang", state.lang);
-      applyLanguage();
-    });
-    $("scan-form").addEventListener("submit", (ev) => {
-      ev.preventDefault();
-      unlockAudio();
-      const input = $("scan");
-      const value = input.value;
-      input.value = "";
-      submitScan(value);
-    });
-    $("scan").addEventListener("blur", keepScanFocus);
-    document.addEventListener("click", keepScanFocus);
+    $("lang").addEventListener("click", () => { words.toggle(); applyLanguage(); });
+    WP.wireScanField((value) => submitScan(value), unlockAudio);
     $("keyboard").addEventListener("click", () => {
       const input = $("scan");
       input.inputMode = input.inputMode === "none" ? "text" : "none";
@@ -544,9 +424,8 @@
   if ("serviceWorker" in navigator) {
     navigator.serviceWorker.register("sw.js").catch((e) => console.warn("no offline shell", e));
   }
-  state.lang = pickLanguage();
   wire();
   applyLanguage();
-  state.session = loadSession();
+  state.session = savedSession.load();
   if (state.session) start(); else { render(); $("badge").focus(); }
 })();

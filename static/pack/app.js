@@ -24,9 +24,10 @@
   const SUPERVISORS = new Set(["supervisor", "admin"]);
   const DOCUMENTS = new Set(["packing_slip", "invoice"]);   // inserts the server renders as PDF
 
-  const $ = (id) => document.getElementById(id);
+  const $ = WP.$;
+  const words = WP.words(window.WP_PACK_STRINGS, "wp.pack.lang");
+  const { t, has } = words;
   const state = {
-    lang: null,
     auth: null,          // {token, badge, role}
     stations: [],
     station: null,       // its name
@@ -40,7 +41,6 @@
     preview: { jobId: null, url: null },
     queue: [],           // scans not yet answered: {raw, scan_id, scanned_at, tries, open,
                          // session, seq}, each also in the IndexedDB outbox until answered
-    verdictTimer: null,
     armed: null,         // the give-back button's confirm timer
     pollTimer: null,
     jobTimer: null,
@@ -48,27 +48,8 @@
 
   // ---- words -------------------------------------------------------------------------
 
-  function pickLanguage() {
-    const saved = localStorage.getItem("wp.pack.lang");
-    if (saved && window.WP_PACK_STRINGS[saved]) return saved;
-    return (navigator.language || "en").toLowerCase().startsWith("zh") ? "zh-CN" : "en";
-  }
-
-  function has(key) { return key in window.WP_PACK_STRINGS.en; }
-
-  function t(key, params) {
-    const table = window.WP_PACK_STRINGS[state.lang] || window.WP_PACK_STRINGS.en;
-    let s = table[key] ?? window.WP_PACK_STRINGS.en[key] ?? key;
-    for (const [k, v] of Object.entries(params || {})) s = s.split("{" + k + "}").join(String(v ?? ""));
-    return s;
-  }
-
   function applyLanguage() {
-    document.documentElement.lang = state.lang;
-    document.title = t("title");
-    document.querySelectorAll("[data-i18n]").forEach((el) => { el.textContent = t(el.dataset.i18n); });
-    $("scan").placeholder = t("scan_placeholder");
-    $("carton-other").placeholder = t("carton_other_placeholder");
+    words.apply();
     $("carton-select").setAttribute("aria-label", t("carton"));
     $("carton-select").dataset.options = "";     // option labels are said again below
     const v = $("verdict");   // the banner shown is said again in the new language
@@ -79,14 +60,6 @@
 
   // ---- feedback: colour and sound ------------------------------------------------------
 
-  let audio = null;
-  function unlockAudio() {
-    if (!audio && (window.AudioContext || window.webkitAudioContext)) {
-      audio = new (window.AudioContext || window.webkitAudioContext)();
-    }
-    if (audio && audio.state === "suspended") audio.resume();
-  }
-
   const TONES = {   // [frequency Hz, duration ms, waveform] per beep: each kind its own sound
     ok: [[1320, 90, "sine"]],
     warn: [[660, 160, "triangle"], [660, 160, "triangle"]],
@@ -94,38 +67,19 @@
     held: [[880, 180, "sawtooth"], [587, 180, "sawtooth"], [392, 300, "sawtooth"]],
   };
 
-  function signal(kind) {
-    if (!audio || !TONES[kind]) return;
-    let at = audio.currentTime;
-    for (const [freq, ms, wave] of TONES[kind]) {
-      const osc = audio.createOscillator();
-      const gain = audio.createGain();
-      osc.type = wave;
-      osc.frequency.value = freq;
-      gain.gain.setValueAtTime(0.2, at);
-      gain.gain.exponentialRampToValueAtTime(0.001, at + ms / 1000);
-      osc.connect(gain).connect(audio.destination);
-      osc.start(at);
-      osc.stop(at + ms / 1000);
-      at += ms / 1000 + 0.06;
-    }
-  }
+  const sound = WP.sound(TONES);
+  const unlockAudio = sound.unlock;
+  const signal = sound.play;
 
   /** The big banner: `kind` ok | error | warn | held, `code` the server's code, the text
    *  from `key` (said again when the language changes). */
   function showVerdict(kind, code, key, params) {
     const box = $("verdict");
-    box.className = "verdict " + kind;
     box.dataset.kind = kind;
-    box.dataset.code = code;
     box.dataset.key = key;
     box.dataset.params = JSON.stringify(params || {});
-    box.dataset.seq = String(Number(box.dataset.seq || 0) + 1);   // one more message shown
-    box.textContent = t(key, params);
-    box.hidden = false;
+    WP.showBanner(kind, code, t(key, params), 3000);
     signal(kind);
-    clearTimeout(state.verdictTimer);
-    if (kind === "ok") state.verdictTimer = setTimeout(() => { box.hidden = true; }, 3000);
   }
 
   function errorOf(body) {
@@ -208,19 +162,14 @@
   function render() {
     const loggedIn = !!state.auth;
     const atStation = loggedIn && !!state.station;
-    $("login-view").hidden = loggedIn;
+    WP.showLoggedIn(loggedIn, loggedIn ? state.auth.badge : "");
     $("station-view").hidden = !loggedIn || atStation;
     $("work-view").hidden = !atStation;
-    $("logout").hidden = !loggedIn;
-    $("who").textContent = loggedIn ? state.auth.badge : "";
     const sc = $("station-change");
     sc.hidden = !atStation;
     sc.textContent = atStation ? t("station_label", { station: state.station }) : "";
     renderPrinter();
-    const pend = $("pending");
-    pend.hidden = state.queue.length === 0;
-    pend.dataset.count = String(state.queue.length);
-    pend.textContent = t("sending", { n: state.queue.length });
+    WP.showPending(state.queue.length, t("sending", { n: state.queue.length }));
     if (!atStation) return;
     $("needs").textContent = needsText();
     renderSession();
@@ -317,7 +266,7 @@
     // rebuilt only when what they say changes: a poll must not replace a button being pressed
     const fill = (id, items, build) => {
       const ul = $(id);
-      const key = state.lang + "|" + JSON.stringify(items);
+      const key = words.lang + "|" + JSON.stringify(items);
       $(id + "-title").hidden = items.length === 0;
       if (ul.dataset.key === key) return;
       ul.dataset.key = key;
@@ -350,32 +299,33 @@
     return li;
   }
 
-  /** The carton select: the names the session gives (the suggested one first, the chosen
-   *  one), and "other" for a code typed or scanned from the carton: the API lists no
-   *  carton types, and the server checks the name against config.yaml's cartons. */
+  /** The carton select: every configured carton (the session's `carton.options`, smallest
+   *  first), the suggested one first and marked, the one in use selected; the server
+   *  checks the name against config.yaml's cartons. */
   function renderCartonChoice(s, c) {
     const form = $("carton-form");
     form.hidden = !isLive(s);
     if (form.hidden) return;
     const select = $("carton-select");
-    const names = [...new Set([c.suggested, c.chosen, c.name].filter(Boolean))];
-    const key = JSON.stringify([state.lang, names, c.suggested]);
+    const names = [...new Set([c.suggested, ...(c.options || []), c.chosen, c.name].filter(Boolean))];
+    const key = JSON.stringify([words.lang, names, c.suggested, c.name || null]);
     if (select.dataset.options !== key) {
       const picked = select.value;
       select.dataset.options = key;
       select.textContent = "";
+      if (!c.name) select.add(new Option(t("carton_choose"), ""));   // none fits, none chosen
       for (const n of names) {
-        select.add(new Option(n === c.suggested ? t("carton_suggested", { name: n }) : n, n));
+        const option = new Option(n === c.suggested ? t("carton_suggested", { name: n }) : n, n);
+        if (n === c.suggested) option.dataset.suggested = "true";
+        select.add(option);
       }
-      select.add(new Option(t("carton_other"), ""));
-      select.value = picked && names.includes(picked) ? picked : (c.name || names[0] || "");
+      select.value = picked && names.includes(picked) ? picked : (c.name || "");
       select.dataset.current = "";
     }
     if (select.dataset.current !== String(c.name || "")) {   // the server's carton changed
       select.dataset.current = String(c.name || "");
       if (c.name) select.value = c.name;
     }
-    $("carton-other").hidden = select.value !== "";
   }
 
   function renderWeight(w) {
@@ -444,6 +394,20 @@
     $("label-error").textContent = job && job.last_error && !JOB_DONE.has(st)
       ? t("label_waiting", { reason: job.last_error }) : (job && st === "failed" ? job.last_error || "" : "");
     $("reprint").disabled = !job;
+    renderShipmentDocuments(s);
+  }
+
+  /** The last shipment shown after a reload has no order card (and so no inserts list):
+   *  its packing slip and invoice get their buttons here, with the shipment. */
+  function renderShipmentDocuments(s) {
+    const ul = $("shipment-docs");
+    const kinds = s === state.last ? (s.inserts || []).filter((k) => DOCUMENTS.has(k)) : [];
+    $("shipment-docs-title").hidden = ul.hidden = kinds.length === 0;
+    const key = [words.lang, s.id, ...kinds].join("|");
+    if (ul.dataset.key === key) return;
+    ul.dataset.key = key;
+    ul.textContent = "";
+    for (const kind of kinds) ul.appendChild(insertItem(kind));
   }
 
   /** A job as the API names it: its object, or only its id. */
@@ -483,6 +447,7 @@
    *  comes back to a station with no order open: a reload does not lose the last label. */
   function setLast(s) {
     state.last = s;
+    forgetDocuments();
     state.job = s && s.label_job ? Object.assign({}, s.label_job) : null;
     $("reprint-form").hidden = true;
     if (state.job) watchJob();
@@ -491,51 +456,19 @@
 
   // ---- login and station -------------------------------------------------------------
 
-  function loadAuth() {
-    try { return JSON.parse(sessionStorage.getItem("wp.pack.auth") || "null"); } catch { return null; }
-  }
+  const savedAuth = WP.stored(sessionStorage, "wp.pack.auth");
 
   function saveAuth(a) {
     state.auth = a;
-    if (a) sessionStorage.setItem("wp.pack.auth", JSON.stringify(a));
-    else sessionStorage.removeItem("wp.pack.auth");
+    savedAuth.save(a);
   }
 
-  async function login(ev) {
-    ev.preventDefault();
+  function login(ev) {
     unlockAudio();
-    const err = $("login-error");
-    err.hidden = true;
-    $("login-button").disabled = true;
-    $("login-button").textContent = t("logging_in");
-    try {
-      const resp = await fetch("/api/v1/auth/badge", {
-        method: "POST",
-        headers: { "Content-Type": "application/json" },
-        body: JSON.stringify({ badge: $("badge").value.trim(), pin: $("pin").value }),
-      });
-      const body = await resp.json().catch(() => ({}));
-      if (resp.ok && !["packer", "supervisor", "admin"].includes(body.role)) {
-        err.dataset.code = "forbidden";
-        err.textContent = t("forbidden");
-      } else if (resp.ok) {
-        saveAuth({ token: body.token, badge: body.badge, role: body.role });
-        $("pin").value = "";
-        await chooseStation();
-        return;
-      } else {
-        err.dataset.code = errorOf(body).code || String(resp.status);
-        err.textContent = resp.status === 401 ? t("bad_credentials")
-          : resp.status === 429 ? t("locked") : t("login_failed", { status: resp.status });
-      }
-    } catch (e) {
-      err.dataset.code = "network";
-      err.textContent = t("network_error");
-    } finally {
-      $("login-button").disabled = false;
-      $("login-button").textContent = t("log_in");
-    }
-    err.hidden = false;
+    return WP.logIn(ev, t, (body) => {
+      saveAuth({ token: body.token, badge: body.badge, role: body.role });
+      return chooseStation();
+    }, ["packer", "supervisor", "admin"]);
   }
 
   function logout() {
@@ -553,10 +486,7 @@
 
   function sessionRefused(code) {
     logout();
-    const err = $("login-error");
-    err.dataset.code = code;
-    err.textContent = t(code);
-    err.hidden = false;
+    WP.loginRefused(code, t(code));
   }
 
   function stationName(s) { return s.station; }
@@ -766,21 +696,7 @@
 
   // ---- scans: in order, each retried with its own scan_id until answered -------------
 
-  function newId() {
-    if (crypto.randomUUID) return crypto.randomUUID();
-    // plain-http origins other than localhost have no randomUUID; getRandomValues works everywhere
-    const b = crypto.getRandomValues(new Uint8Array(16));
-    b[6] = (b[6] & 0x0f) | 0x40;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    const h = Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
-    return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
-  }
-
-  function normaliseScan(text) {
-    return text.replace(/[\r\n]+$/, "").split("<GS>").join("\x1d");
-  }
-
-  // The outbox (static/handheld/outbox.js, IndexedDB) holds every scan from before it is
+  // The outbox (static/common/outbox.js, IndexedDB) holds every scan from before it is
   // sent until its answer arrives, so a reload resends the ones still waiting, in order,
   // with their own scan_id. Without IndexedDB the page still works, from memory only.
   const OUTBOX_EVENT = "pack.scan";
@@ -824,9 +740,9 @@
   }
 
   function submitScan(raw) {
-    const text = normaliseScan(raw);
+    const text = WP.normaliseScan(raw);
     if (!text.trim() || !state.auth || !state.station) return;
-    const item = { raw: text, scan_id: newId(), scanned_at: new Date().toISOString(), tries: 0 };
+    const item = { raw: text, scan_id: WP.newId(), scanned_at: new Date().toISOString(), tries: 0 };
     // an order barcode when no order is open and none is being opened; otherwise an item
     // of the open order (or of the one the waiting order scan opens: its id comes later)
     const opening = state.queue.some((q) => q.open);
@@ -1024,22 +940,15 @@
     ev.preventDefault();
     unlockAudio();
     const select = $("carton-select");
-    const carton = (select.value || $("carton-other").value).trim();
+    const carton = select.value;
     if (!carton || !isLive(state.session)) return;
     const res = await sessionCall("carton", { carton });
     if (res) {
-      $("carton-other").value = "";
       select.dataset.current = "";             // show the server's carton in the select
       render();
       showVerdict("ok", "carton", "carton_set", { name: carton });
     }
     $("scan").focus();
-  }
-
-  function cartonPicked() {
-    const other = $("carton-select").value === "";
-    $("carton-other").hidden = !other;
-    if (other) $("carton-other").focus();
   }
 
   /** A prompt form under its button: shown, its field cleared and focused. */
@@ -1111,7 +1020,7 @@
     const before = state.docs[kind];
     if (before && before.url) URL.revokeObjectURL(before.url);
     state.docs[kind] = { session: s.id, url };
-    document.querySelectorAll(`#inserts button[data-doc="${kind}"]`)
+    document.querySelectorAll(`button[data-doc="${kind}"]`)
       .forEach((b) => { b.dataset.url = url; });
     if (tab) tab.location.href = url; else window.open(url, "_blank");
     $("scan").focus();
@@ -1121,6 +1030,7 @@
     for (const d of Object.values(state.docs)) URL.revokeObjectURL(d.url);
     state.docs = {};
     $("inserts").dataset.key = "";
+    $("shipment-docs").dataset.key = "";
   }
 
   function nextOrder() {
@@ -1132,37 +1042,14 @@
     $("scan").focus();
   }
 
-  function keepScanFocus() {
-    setTimeout(() => {
-      const active = document.activeElement;
-      const typing = active && ["INPUT", "SELECT", "TEXTAREA"].includes(active.tagName);
-      if (!$("work-view").hidden && active !== $("scan") && !typing) {
-        $("scan").focus();
-      }
-    }, 0);
-  }
-
   // ---- start ----------------------------------------------------------------------------
 
   function wire() {
     $("login-form").addEventListener("submit", login);
     $("logout").addEventListener("click", logout);
     $("station-change").addEventListener("click", changeStation);
-    $("lang").addEventListener("click", () => {
-      state.lang = state.lang === "zh-CN" ? "en" : "zh-CN";
-      localStorage.setItem("wp.pack.lang", state.lang);
-      applyLanguage();
-    });
-    $("scan-form").addEventListener("submit", (ev) => {
-      ev.preventDefault();
-      unlockAudio();
-      const input = $("scan");
-      const value = input.value;
-      input.value = "";
-      submitScan(value);
-    });
-    $("scan").addEventListener("blur", keepScanFocus);
-    document.addEventListener("click", keepScanFocus);
+    $("lang").addEventListener("click", () => { words.toggle(); applyLanguage(); });
+    WP.wireScanField(submitScan, unlockAudio);
     document.addEventListener("keydown", (ev) => {
       if (ev.key === "Enter" && (ev.ctrlKey || ev.metaKey) && !$("work-view").hidden) {
         ev.preventDefault();
@@ -1182,7 +1069,6 @@
     $("reprint-cancel").addEventListener("click", () => { $("reprint-form").hidden = true; $("scan").focus(); });
     $("next-order").addEventListener("click", nextOrder);
     $("carton-form").addEventListener("submit", chooseCarton);
-    $("carton-select").addEventListener("change", cartonPicked);
     $("hold-session").addEventListener("click", () => ask("hold-form", "hold-reason", "hold-session"));
     $("hold-form").addEventListener("submit", holdByHand);
     $("hold-back").addEventListener("click", () => closePrompt("hold-form"));
@@ -1192,9 +1078,8 @@
     $("release-back").addEventListener("click", () => closePrompt("release-form"));
   }
 
-  state.lang = pickLanguage();
   wire();
   applyLanguage();
-  state.auth = loadAuth();
+  state.auth = savedAuth.load();
   if (state.auth) chooseStation(); else { render(); $("badge").focus(); }
 })();

@@ -7,11 +7,8 @@ units scanned. Plus: zh-CN strings for a zh-CN browser, and the error for a bad 
 """
 from __future__ import annotations
 
-import json
 import re
 import time
-import urllib.error
-import urllib.request
 from collections import Counter
 from pathlib import Path
 
@@ -20,6 +17,8 @@ import pytest
 import zxingcpp
 
 from server.demo_data import PRODUCTS
+
+from .pages import call, log_in, new_page, released_wave, scan, verdict
 
 GTIN = {sku: gtin for sku, gtin, *_ in PRODUCTS}
 ORDERS = {   # ref → lines; every SKU in one order only, so a task's SKU names its line
@@ -32,56 +31,11 @@ STRANGER = "WP-BOTL-750-STL"       # a known product on no task of this cart: wr
 PICKER_BADGE, PICKER_PIN = "1001", "1111"
 
 
-def _call(server, method: str, path: str, body=None, token: str | None = None):
-    headers = {"Content-Type": "application/json"}
-    if token:
-        headers["Authorization"] = f"Bearer {token}"
-    data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(server.base + path, data=data, method=method, headers=headers)
-    try:
-        with urllib.request.urlopen(req, timeout=10) as resp:
-            return resp.status, json.loads(resp.read() or b"null")
-    except urllib.error.HTTPError as err:
-        return err.code, json.loads(err.read() or b"null")
-
-
-def _released_wave(server) -> dict[str, int]:
-    """Orders through the API, one wave over them, released; returns order id by ref."""
-    ids = {}
-    for ref, lines in ORDERS.items():
-        order = {"ref": ref, "placed_at": "2025-06-02T09:12:00+01:00", "currency": "GBP",
-                 "paid": True, "ship_to": {"name": "O B", "phone": "+447700900101",
-                                           "address1": "27 Granby St", "city": "Leicester",
-                                           "postcode": "LE1 6EJ", "country": "GB"},
-                 "lines": [{"sku": sku, "quantity": q, "unit_price": "10.00"}
-                           for sku, q in lines]}
-        status, body = _call(server, "POST", "/api/v1/orders", order, server.api_token)
-        assert status == 201 and body["status"] == "ready", body
-        ids[ref] = body["id"]
-    status, wave = _call(server, "POST", "/api/v1/waves",
-                         {"warehouse": "main", "max_orders": 40, "totes": 8},
-                         server.supervisor_token)
-    assert status == 201, (status, wave, server.log())
-    status, body = _call(server, "POST", f"/api/v1/waves/{wave['id']}/release", {},
-                         server.supervisor_token)
-    assert status == 200, (status, body, server.log())
-    return ids
-
-
 def _open(context, server, before_load=None):
-    page = context.new_page()
-    page.set_default_timeout(10_000)
-    errors = []
-    page.on("pageerror", lambda err: errors.append(str(err)))
+    page, errors = new_page(context, 10_000)
     extra = before_load(page) if before_load else None
     page.goto(server.base + "/handheld/")
     return page, errors, extra
-
-
-def _log_in(page, badge: str, pin: str) -> None:
-    page.fill("#badge", badge)
-    page.fill("#pin", pin)
-    page.click("#login-button")
 
 
 def _task(page) -> dict | None:
@@ -96,25 +50,6 @@ def _task(page) -> dict | None:
                 remaining: Number(el('t-remaining').textContent),
                 position: el('t-position').textContent};
     }""")
-
-
-def _verdict(page) -> dict:
-    return page.evaluate("""() => { const v = document.getElementById('verdict');
-        return {seq: Number(v.dataset.seq || 0), code: v.dataset.code, kind: v.className,
-                text: v.textContent}; }""")
-
-
-def _scan(page, text: str, expect: str) -> dict:
-    """Type `text` + Enter the way a keyboard-wedge scanner does (into whatever has the
-    focus: the page must keep it on the scan field), then wait for what the page shows."""
-    before = _verdict(page)["seq"]
-    page.keyboard.type(text)
-    page.keyboard.press("Enter")
-    page.wait_for_function(
-        "n => Number(document.getElementById('verdict').dataset.seq || 0) > n", arg=before)
-    shown = _verdict(page)
-    assert shown["code"] == expect, (text, shown)
-    return shown
 
 
 def _pending(page) -> int:
@@ -132,7 +67,7 @@ def _work_offline(page, context, task: dict) -> int:
     page.wait_for_selector("#conn[data-status=offline]")
     typed = [task["location"]] + [GTIN[task["sku"]]] * task["remaining"]
     for n, text in enumerate(typed, 1):
-        _scan(page, text, expect="queued")
+        scan(page, text, expect="queued")
         assert _pending(page) == n
     assert page.text_content("#pending") == f"{len(typed)} waiting to send"
     assert _task(page)["picked"] == task["picked"], "the page must not count by itself"
@@ -179,7 +114,7 @@ class AckDropper:
 def _scan_losing_the_ack(page, context, dropper: AckDropper, text: str) -> None:
     """A scan whose ack is lost, then a reconnect: the page sends the same scan_id again
     and shows the server's first verdict; the server must not count it twice."""
-    before = _verdict(page)["seq"]
+    before = verdict(page)["seq"]
     dropper.armed = True
     page.keyboard.type(text)
     page.keyboard.press("Enter")
@@ -187,20 +122,20 @@ def _scan_losing_the_ack(page, context, dropper: AckDropper, text: str) -> None:
     while not dropper.dropped and time.monotonic() < deadline:
         page.wait_for_timeout(50)
     assert dropper.dropped, "the scan never reached the server over the WebSocket"
-    assert _pending(page) == 1 and _verdict(page)["seq"] == before
+    assert _pending(page) == 1 and verdict(page)["seq"] == before
     context.set_offline(True)
     page.wait_for_selector("#conn[data-status=offline]")
     context.set_offline(False)
     page.wait_for_selector("#pending[hidden]", state="attached", timeout=15_000)
-    shown = _verdict(page)
+    shown = verdict(page)
     assert shown["seq"] > before and shown["code"] == "ok", shown
 
 
 def test_picker_works_a_cart_through_a_lost_connection(demo_server, browser_context_factory):
-    order_ids = _released_wave(demo_server)
+    order_ids = released_wave(demo_server, ORDERS)
     context = browser_context_factory(locale="en-GB")
     page, errors, dropper = _open(context, demo_server, AckDropper)
-    _log_in(page, PICKER_BADGE, PICKER_PIN)
+    log_in(page, PICKER_BADGE, PICKER_PIN)
     page.wait_for_selector("#conn[data-status=online]")
     page.wait_for_selector("#task:not([hidden])")
     first = _task(page)
@@ -215,35 +150,35 @@ def test_picker_works_a_cart_through_a_lost_connection(demo_server, browser_cont
         if task is None:
             break
         if task["needs"] == "tote":
-            _scan(page, f"TOTE-{task['task_id']}", expect="ok")
+            scan(page, f"TOTE-{task['task_id']}", expect="ok")
         elif task["needs"] == "location":
             if not offline_done and short_done:
                 units[task["sku"]] += _work_offline(page, context, task)
                 offline_done = True
                 continue
-            _scan(page, task["location"], expect="ok")
-            assert "verdict ok" == _verdict(page)["kind"]
+            scan(page, task["location"], expect="ok")
+            assert "verdict ok" == verdict(page)["class"]
         elif not wrong_done:
-            shown = _scan(page, GTIN[STRANGER], expect="wrong_item")
-            assert shown["kind"] == "verdict error"
+            shown = scan(page, GTIN[STRANGER], expect="wrong_item")
+            assert shown["class"] == "verdict error"
             assert _task(page)["picked"] == task["picked"]
             wrong_done = True
         elif task["sku"] == SHORT_SKU and not short_done and task["picked"] == 1:
-            before = _verdict(page)["seq"]
+            before = verdict(page)["seq"]
             page.click("#short")                      # arms it: a second tap confirms
             assert "1 of 3" in page.text_content("#short")
             page.click("#short")
             page.wait_for_function(
                 "n => Number(document.getElementById('verdict').dataset.seq) > n", arg=before)
-            shown = _verdict(page)
-            assert shown["code"] == "short" and shown["kind"] == "verdict warn", shown
+            shown = verdict(page)
+            assert shown["code"] == "short" and shown["class"] == "verdict warn", shown
             short_done = True
         elif not lost_ack_done:
             _scan_losing_the_ack(page, context, dropper, GTIN[task["sku"]])
             units[task["sku"]] += 1
             lost_ack_done = True
         else:
-            _scan(page, GTIN[task["sku"]], expect="ok")
+            scan(page, GTIN[task["sku"]], expect="ok")
             units[task["sku"]] += 1
     else:
         pytest.fail(f"the cart never finished; page shows {_task(page)}")
@@ -255,8 +190,8 @@ def test_picker_works_a_cart_through_a_lost_connection(demo_server, browser_cont
     # the server counted every unit exactly once: the offline scans, replayed after a
     # reload, and the short pick's found unit included
     for ref, lines in ORDERS.items():
-        status, order = _call(demo_server, "GET", f"/api/v1/orders/{order_ids[ref]}",
-                              token=demo_server.supervisor_token)
+        status, order = call(demo_server, "GET", f"/api/v1/orders/{order_ids[ref]}",
+                             token=demo_server.supervisor_token)
         assert status == 200
         by_sku = {ln["sku"]: ln for ln in order["lines"]}
         for sku, quantity in lines:
@@ -281,7 +216,7 @@ def test_zh_cn_browser_gets_chinese_and_the_choice_is_remembered(demo_server,
     page.reload()
     assert page.text_content("#login-button") == "Log in"      # the switch is remembered
     page.click("#lang")
-    _log_in(page, PICKER_BADGE, "0000")
+    log_in(page, PICKER_BADGE, "0000")
     page.wait_for_selector("#login-error:not([hidden])")
     assert page.text_content("#login-error") == "工牌或密码错误"
     assert errors == []
@@ -291,7 +226,7 @@ def test_bad_pin_shows_an_error_and_stays_logged_out(demo_server, browser_contex
     context = browser_context_factory(locale="en-US")
     page, errors, _ = _open(context, demo_server)
     assert page.text_content("#login-button") == "Log in"
-    _log_in(page, PICKER_BADGE, "0000")
+    log_in(page, PICKER_BADGE, "0000")
     page.wait_for_selector("#login-error:not([hidden])")
     assert page.text_content("#login-error") == "Badge or PIN not recognised"
     assert page.get_attribute("#login-error", "data-code") == "bad_credentials"
@@ -323,7 +258,7 @@ def test_camera_reads_a_label_once_with_the_vendored_decoder(demo_server, chromi
     page, errors, _ = _open(context, demo_server)
     wasm = []
     page.on("request", lambda req: wasm.append(req.url) if req.url.endswith(".wasm") else None)
-    _log_in(page, PICKER_BADGE, PICKER_PIN)
+    log_in(page, PICKER_BADGE, PICKER_PIN)
     page.wait_for_selector("#work-view:not([hidden])")
     assert page.evaluate("Camera.loadZxing().then(() => true)")   # preloaded after login
     # offline, so the read stays in the outbox where the test can see exactly what it was
@@ -348,10 +283,10 @@ def test_totes_bound_offline_in_slot_order_then_the_cart_picked(demo_server_tote
     """require_tote_scan on: the page asks for a tote per slot; scanned offline, it keeps
     asking for the next slot by itself and sends them as tote.scan, in order."""
     server = demo_server_tote_scans
-    order_ids = _released_wave(server)
+    order_ids = released_wave(server, ORDERS)
     context = browser_context_factory(locale="en-GB")
     page, errors, _ = _open(context, server)
-    _log_in(page, PICKER_BADGE, PICKER_PIN)
+    log_in(page, PICKER_BADGE, PICKER_PIN)
     page.wait_for_selector("#conn[data-status=online]")
     page.wait_for_selector("#task:not([hidden])")
     assert _task(page)["needs"] == "tote"
@@ -363,7 +298,7 @@ def test_totes_bound_offline_in_slot_order_then_the_cart_picked(demo_server_tote
         slot = int(asked.group(1))
         assert slot == len(totes) + 1, totes        # slot order, counted locally offline
         totes.append(f"TOTE-{slot:02d}")
-        _scan(page, totes[-1], expect="queued")
+        scan(page, totes[-1], expect="queued")
     assert len(totes) == len(ORDERS)
     assert page.text_content("#needs") == "Scan the next tote"
     stored = page.evaluate(f"() => Outbox.all('{PICKER_BADGE}')")
@@ -379,13 +314,13 @@ def test_totes_bound_offline_in_slot_order_then_the_cart_picked(demo_server_tote
         if task is None:
             break
         text = task["location"] if task["needs"] == "location" else GTIN[task["sku"]]
-        _scan(page, text, expect="ok")
+        scan(page, text, expect="ok")
     else:
         pytest.fail(f"the cart never finished; page shows {_task(page)}")
     assert errors == []
     for ref, lines in ORDERS.items():
-        status, order = _call(server, "GET", f"/api/v1/orders/{order_ids[ref]}",
-                              token=server.supervisor_token)
+        status, order = call(server, "GET", f"/api/v1/orders/{order_ids[ref]}",
+                             token=server.supervisor_token)
         assert status == 200
         assert [(ln["sku"], ln["picked"]) for ln in order["lines"]] == lines, order["lines"]
 

@@ -17,8 +17,6 @@ import contextlib
 import json
 import re
 import time
-import urllib.error
-import urllib.request
 import uuid
 
 import pytest
@@ -28,6 +26,7 @@ from server.demo_data import PRODUCTS
 
 from ..live import Handheld
 from .conftest import _serve_demo
+from .pages import after, call, log_in, new_page, released_wave, scan, verdict
 
 GTIN = {sku: gtin for sku, gtin, *_ in PRODUCTS}
 ORDERS = {   # one wave: PACK-B's bottle is the "tote mix-up" item scanned into PACK-A
@@ -72,19 +71,6 @@ def serve_pack_station(data, label_printer):
         yield server
 
 
-def _call(server, method: str, path: str, body=None, token: str | None = None):
-    headers = {"Content-Type": "application/json"}
-    if token:
-        headers["Authorization"] = f"Bearer {token}"
-    data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(server.base + path, data=data, method=method, headers=headers)
-    try:
-        with urllib.request.urlopen(req, timeout=10) as resp:
-            return resp.status, json.loads(resp.read() or b"null")
-    except urllib.error.HTTPError as err:
-        return err.code, json.loads(err.read() or b"null")
-
-
 @pytest.fixture(scope="module")
 def picked(pack_server) -> dict[str, int]:
     """ORDERS picked on the pack server: order id by ref."""
@@ -95,29 +81,9 @@ def _picked_orders(server, orders=None, fields=None) -> dict[str, int]:
     """`orders` (ref → [(sku, quantity)], default ORDERS) through the API, with the native
     order fields in `fields` (ref → {field: value}), one wave over them, released, and every unit picked over
     Socket.IO as the picker's handheld does (tests/live.py's client); order id by ref."""
-    ids = {}
-    for ref, lines in (orders or ORDERS).items():
-        order = {"ref": ref, "placed_at": "2025-06-02T09:12:00+01:00", "currency": "GBP",
-                 "paid": True, "carrier": "Royal Mail",
-                 "ship_to": {"name": "Olive Baker", "phone": "+447700900101",
-                             "address1": "27 Granby St", "city": "Leicester",
-                             "postcode": "LE1 6EJ", "country": "GB"},
-                 "lines": [{"sku": sku, "quantity": q, "unit_price": "10.00"}
-                           for sku, q in lines]}
-        order.update((fields or {}).get(ref, {}))
-        status, body = _call(server, "POST", "/api/v1/orders", order, server.api_token)
-        assert status == 201 and body["status"] == "ready", body
-        ids[ref] = body["id"]
-    status, wave = _call(server, "POST", "/api/v1/waves",
-                         {"warehouse": "main", "max_orders": 40, "totes": 8},
-                         server.supervisor_token)
-    assert status == 201, (status, wave, server.log())
-    status, body = _call(server, "POST", f"/api/v1/waves/{wave['id']}/release", {},
-                         server.supervisor_token)
-    assert status == 200, (status, body, server.log())
-
-    status, login = _call(server, "POST", "/api/v1/auth/badge",
-                          {"badge": PICKER_BADGE, "pin": PICKER_PIN})
+    ids = released_wave(server, orders or ORDERS, fields, carrier="Royal Mail")
+    status, login = call(server, "POST", "/api/v1/auth/badge",
+                         {"badge": PICKER_BADGE, "pin": PICKER_PIN})
     assert status == 200, login
     handheld = Handheld(server.base, login["token"], "HH-E2E-PACK")
     try:
@@ -134,8 +100,8 @@ def _picked_orders(server, orders=None, fields=None) -> dict[str, int]:
     finally:
         handheld.close()
     for ref, order_id in ids.items():
-        status, order = _call(server, "GET", f"/api/v1/orders/{order_id}",
-                              token=server.supervisor_token)
+        status, order = call(server, "GET", f"/api/v1/orders/{order_id}",
+                             token=server.supervisor_token)
         assert status == 200 and order["status"] == "picked", (ref, order)
     return ids
 
@@ -143,42 +109,9 @@ def _picked_orders(server, orders=None, fields=None) -> dict[str, int]:
 # ---- reading the page ------------------------------------------------------------------------
 
 def _open_page(context, server):
-    page = context.new_page()
-    page.set_default_timeout(15_000)
-    errors: list[str] = []
-    page.on("pageerror", lambda err: errors.append(str(err)))
+    page, errors = new_page(context, 15_000)
     page.goto(server.base + "/pack/")
     return page, errors
-
-
-def _log_in(page, badge: str, pin: str) -> None:
-    page.fill("#badge", badge)
-    page.fill("#pin", pin)
-    page.click("#login-button")
-
-
-def _verdict(page) -> dict:
-    return page.evaluate("""() => { const v = document.getElementById('verdict');
-        return {seq: Number(v.dataset.seq || 0), code: v.dataset.code, kind: v.dataset.kind,
-                text: v.textContent, hidden: v.hidden,
-                colour: getComputedStyle(v).backgroundColor}; }""")
-
-
-def _after(page, before: int) -> dict:
-    page.wait_for_function(
-        "n => Number(document.getElementById('verdict').dataset.seq || 0) > n", arg=before)
-    return _verdict(page)
-
-
-def _scan(page, text: str, expect: str) -> dict:
-    """Type `text` + Enter the way a keyboard-wedge scanner does, into whatever has the
-    focus (the page must keep it on the scan field); wait for what the page shows."""
-    before = _verdict(page)["seq"]
-    page.keyboard.type(text)
-    page.keyboard.press("Enter")
-    shown = _after(page, before)
-    assert shown["code"] == expect, (text, shown)
-    return shown
 
 
 def _lines(page) -> dict[str, tuple[int, int, int]]:
@@ -226,7 +159,7 @@ def test_packer_packs_a_whole_order_through_a_paper_out(pack_server, label_print
     lost = LostAnswer(page)
 
     # badge + PIN, then the station (remembered for the next login)
-    _log_in(page, PACKER_BADGE, PACKER_PIN)
+    log_in(page, PACKER_BADGE, PACKER_PIN)
     page.click(f"#stations button[data-station='{STATION}']")
     page.wait_for_selector("#work-view:not([hidden])")
     assert page.evaluate("localStorage.getItem('wp.pack.station')") == STATION
@@ -236,7 +169,7 @@ def test_packer_packs_a_whole_order_through_a_paper_out(pack_server, label_print
     assert page.text_content("#needs") == "Scan a tote or the order's packing slip"
 
     # the order's reference opens the session
-    shown = _scan(page, PACKED, expect="opened")
+    shown = scan(page, PACKED, expect="opened")
     assert shown["text"] == f"Order {PACKED}" and shown["kind"] == "ok"
     assert page.text_content("#o-ref") == PACKED
     assert _lines(page) == {"WP-TEE-BLK-M": (2, 0, 2), "WP-MUG-350-SAGE": (1, 0, 1)}
@@ -245,19 +178,19 @@ def test_packer_packs_a_whole_order_through_a_paper_out(pack_server, label_print
     assert page.text_content("#inserts").strip()                 # packing slip, returns slip
 
     # Confirm pressed anyway (keyboard): the server refuses, the page says what is missing
-    before = _verdict(page)["seq"]
+    before = verdict(page)["seq"]
     page.keyboard.press("Control+Enter")
-    shown = _after(page, before)
+    shown = after(page, before)
     assert shown["code"] == "not_verified", shown
     assert shown["text"].startswith("Not all items verified:") and "WP-TEE-BLK-M" in shown["text"]
 
     # an item of the other order in the wave: red, its own tone, nothing counted
-    shown = _scan(page, GTIN[ORDERS[OTHER][0][0]], expect="wrong_item")
+    shown = scan(page, GTIN[ORDERS[OTHER][0][0]], expect="wrong_item")
     assert shown["kind"] == "error" and shown["colour"] == "rgb(185, 28, 28)", shown
     assert _lines(page) == {"WP-TEE-BLK-M": (2, 0, 2), "WP-MUG-350-SAGE": (1, 0, 1)}
 
     # the first tee: the server's answer is lost; the page retries with the same scan_id
-    before = _verdict(page)["seq"]
+    before = verdict(page)["seq"]
     lost.armed = True
     page.keyboard.type(GTIN["WP-TEE-BLK-M"])
     page.keyboard.press("Enter")
@@ -270,22 +203,22 @@ def test_packer_packs_a_whole_order_through_a_paper_out(pack_server, label_print
 
     # every other unit
     for sku in ("WP-TEE-BLK-M", "WP-MUG-350-SAGE"):
-        shown = _scan(page, GTIN[sku], expect="ok")
+        shown = scan(page, GTIN[sku], expect="ok")
         assert shown["colour"] == "rgb(21, 128, 61)", shown
     assert _lines(page) == {"WP-TEE-BLK-M": (2, 2, 0), "WP-MUG-350-SAGE": (1, 1, 0)}
     page.wait_for_selector("#confirm:not([disabled])")
     assert page.text_content("#needs") == "All items verified: weigh the parcel and confirm"
     # one more mug than ordered: red, not counted
-    shown = _scan(page, GTIN["WP-MUG-350-SAGE"], expect="over_pack")
+    shown = scan(page, GTIN["WP-MUG-350-SAGE"], expect="over_pack")
     assert shown["kind"] == "error"
 
     # the scale: the expected weight as the page shows it, within tolerance
     expected = re.match(r"Expected (\d+) g ± (\d+) g", page.text_content("#weight-expected"))
     assert expected, page.text_content("#weight-expected")
     page.fill("#weight-input", expected.group(1))
-    before = _verdict(page)["seq"]
+    before = verdict(page)["seq"]
     page.click("#weight-save")
-    assert _after(page, before)["code"] == "weight_ok"
+    assert after(page, before)["code"] == "weight_ok"
     assert page.get_attribute("#weight-result", "data-ok") == "true"
 
     # the printer runs out of paper: the page says so, and what to do
@@ -305,8 +238,8 @@ def test_packer_packs_a_whole_order_through_a_paper_out(pack_server, label_print
     assert page.get_attribute("#label-state", "data-state") == "queued"
     assert page.text_content("#label-state") == "Queued"
     assert printer.jobs == []
-    status, order = _call(server, "GET", f"/api/v1/orders/{order_ids[PACKED]}",
-                          token=server.supervisor_token)
+    status, order = call(server, "GET", f"/api/v1/orders/{order_ids[PACKED]}",
+                         token=server.supervisor_token)
     assert status == 200 and order["status"] == "packed", order
 
     # paper back: the page sees the printer ready, the label prints, once
@@ -328,9 +261,9 @@ def test_packer_packs_a_whole_order_through_a_paper_out(pack_server, label_print
     first_job = page.get_attribute("#label-state", "data-job")
     page.click("#reprint")
     page.fill("#reprint-reason", "label smudged")
-    before = _verdict(page)["seq"]
+    before = verdict(page)["seq"]
     page.click("#reprint-send")
-    assert _after(page, before)["code"] == "reprint"
+    assert after(page, before)["code"] == "reprint"
     page.wait_for_function(f"""() => {{ const s = document.getElementById('label-state');
         return s.dataset.job !== '{first_job}' && s.dataset.state === 'printed'; }}""",
                            timeout=SLOW_S)
@@ -362,22 +295,22 @@ def test_zh_cn_browser_and_who_may_pack(pack_server, browser_context_factory):
     page, errors = _open_page(context, pack_server)
     assert page.text_content("#login-button") == "登录"
     assert page.get_attribute("#scan", "placeholder") == "扫描或输入条码，然后回车"
-    _log_in(page, PICKER_BADGE, PICKER_PIN)
+    log_in(page, PICKER_BADGE, PICKER_PIN)
     page.wait_for_selector("#login-error:not([hidden])")
     assert page.text_content("#login-error") == "此工牌无包装权限"
     assert page.evaluate("sessionStorage.getItem('wp.pack.auth')") is None
-    _log_in(page, PACKER_BADGE, "0000")
+    log_in(page, PACKER_BADGE, "0000")
     page.wait_for_function("document.getElementById('login-error').textContent === '工牌或密码错误'")
-    _log_in(page, PACKER_BADGE, PACKER_PIN)
+    log_in(page, PACKER_BADGE, PACKER_PIN)
     page.wait_for_selector("#station-view:not([hidden])")
     assert page.text_content("#station-view h1") == "请选择包装台"
     page.click(f"#stations button[data-station='{STATION}']")
     page.wait_for_selector("#printer:not([hidden])")
     assert page.text_content("#needs") == "请扫描周转箱或订单装箱单"
-    shown = _scan(page, "NO-SUCH-ORDER", expect="not_found")
+    shown = scan(page, "NO-SUCH-ORDER", expect="not_found")
     assert shown["text"] == "找不到此条码对应的订单", shown
     page.click("#logout")
-    _log_in(page, PACKER_BADGE, PACKER_PIN)
+    log_in(page, PACKER_BADGE, PACKER_PIN)
     page.wait_for_selector("#work-view:not([hidden])")          # the station remembered
     assert page.text_content("#station-change") == f"包装台 {STATION}"
     assert errors == []
@@ -390,16 +323,16 @@ def test_too_many_wrong_items_hold_the_order_and_it_is_given_back(pack_server, p
     server = pack_server
     context = browser_context_factory(locale="en-GB", viewport={"width": 1280, "height": 900})
     page, errors = _open_page(context, server)
-    _log_in(page, PACKER_BADGE, PACKER_PIN)
+    log_in(page, PACKER_BADGE, PACKER_PIN)
     page.click(f"#stations button[data-station='{STATION}']")
     page.wait_for_selector("#work-view:not([hidden])")
-    _scan(page, OTHER, expect="opened")
+    scan(page, OTHER, expect="opened")
     assert _lines(page) == {"WP-BOTL-750-STL": (1, 0, 1)}
 
     for sku in ("WP-CAND-200-FIG", "WP-CAND-200-FIG"):                    # in no order
-        shown = _scan(page, GTIN[sku], expect="not_in_order")
+        shown = scan(page, GTIN[sku], expect="not_in_order")
         assert shown["kind"] == "error", shown
-    held = _scan(page, GTIN["WP-TEE-WHT-M"], expect="not_in_order")
+    held = scan(page, GTIN["WP-TEE-WHT-M"], expect="not_in_order")
     assert held["kind"] == "held" and held["colour"] == "rgb(126, 34, 206)", held
     assert held["text"] == "On hold: a supervisor must release this order"
     page.wait_for_selector("#hold:not([hidden])")
@@ -408,23 +341,23 @@ def test_too_many_wrong_items_hold_the_order_and_it_is_given_back(pack_server, p
     assert page.text_content("#needs") == "On hold: a supervisor must release this order"
 
     # the right item now counts for nothing, and Confirm is refused
-    shown = _scan(page, GTIN["WP-BOTL-750-STL"], expect="on_hold")
+    shown = scan(page, GTIN["WP-BOTL-750-STL"], expect="on_hold")
     assert shown["kind"] == "held", shown
     assert _lines(page) == {"WP-BOTL-750-STL": (1, 0, 1)}
     assert page.is_disabled("#confirm")
-    before = _verdict(page)["seq"]
+    before = verdict(page)["seq"]
     page.keyboard.press("Control+Enter")
-    assert _after(page, before)["code"] == "on_hold"
+    assert after(page, before)["code"] == "on_hold"
 
     # give it back (two taps): the order stays picked for another station
     page.click("#cancel-session")
     assert page.text_content("#cancel-session").startswith("Give this order back?")
-    before = _verdict(page)["seq"]
+    before = verdict(page)["seq"]
     page.click("#cancel-session")
-    assert _after(page, before)["code"] == "cancelled"
+    assert after(page, before)["code"] == "cancelled"
     assert page.is_hidden("#order")
     assert page.text_content("#needs") == "Scan a tote or the order's packing slip"
-    status, order = _call(server, "GET", f"/api/v1/orders/{picked[OTHER]}",
-                          token=server.supervisor_token)
+    status, order = call(server, "GET", f"/api/v1/orders/{picked[OTHER]}",
+                         token=server.supervisor_token)
     assert status == 200 and order["status"] == "picked", order
     assert errors == []

@@ -1,8 +1,9 @@
 """More of the pack station page in headless Chromium against `wavepack serve --demo`: the
 quality-check prompt end to end, a hold by hand that a supervisor releases in the browser,
-a carton change, the packing slip and invoice as PDFs, scans still waiting at a reload
-(one sent and counted but its answer lost, one queued offline) resent in order with their
-own scan_ids and counted once, and the last shipment shown again after a reload.
+a carton chosen from every configured one, the packing slip and invoice as PDFs, scans
+still waiting at a reload (one sent and counted but its answer lost, one queued offline)
+resent in order with their own scan_ids and counted once, and the last shipment (its
+packing slip too) shown again after a reload.
 
 The server is set up as in test_pack_page.py (pack-1 on a fake ZPL printer), its own
 process for this module. One product is flagged for quality checks through the operator
@@ -22,9 +23,18 @@ from printers.fake import FakePrinter
 from server.demo_data import PRODUCTS
 
 from ..conftest import console_script
-from .test_pack_page import (GTIN, PACKER_BADGE, PACKER_PIN, SLOW_S, STATION, _after, _call,
-                             _lines, _log_in, _open_page, _picked_orders, _scan, _verdict,
-                             serve_pack_station)
+from .pages import after, call, log_in, scan, verdict
+from .test_pack_page import (
+    GTIN,
+    PACKER_BADGE,
+    PACKER_PIN,
+    SLOW_S,
+    STATION,
+    _lines,
+    _open_page,
+    _picked_orders,
+    serve_pack_station,
+)
 
 SUPERVISOR_BADGE, SUPERVISOR_PIN = "3001", "3333"
 QC_SKU = "WP-CAP-NVY"          # flagged check_damage|serial before the orders are made
@@ -37,6 +47,7 @@ ORDERS = {
 FIELDS = {"E2E-DOCS": {"invoice": True}}      # the native API's "invoice": an invoice insert
 OWNER = f"pack:{PACKER_BADGE}:{STATION}"      # the page's records in the IndexedDB outbox
 SCAN_ORDER = "Scan a tote or the order's packing slip"
+CARTONS = ["XS", "S", "M", "L"]               # config.yaml's cartons, smallest first
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +80,7 @@ def _flag_product(data_dir, sku: str, flags: str) -> None:
     env = {**os.environ, "DATABASE_URL": f"sqlite:///{served / 'wavepack.db'}",
            "WAVEPACK_SERVER_DATA_DIR": str(served)}
     proc = subprocess.run([console_script("wavepack"), "import", "catalogue", str(csv)],
-                          env=env, capture_output=True, text=True, timeout=120)
+                          env=env, capture_output=True, text=True, timeout=120, check=False)
     assert proc.returncode == 0, (proc.stdout, proc.stderr)
 
 
@@ -81,7 +92,7 @@ def picked(pack_server, data_dir) -> dict[str, int]:
 
 def _packer_page(context, server):
     page, errors = _open_page(context, server)
-    _log_in(page, PACKER_BADGE, PACKER_PIN)
+    log_in(page, PACKER_BADGE, PACKER_PIN)
     page.click(f"#stations button[data-station='{STATION}']")
     page.wait_for_selector("#printer[data-state=ready]")
     return page, errors
@@ -92,11 +103,11 @@ def _wide(factory, **options):
 
 
 def _session(server, session_id: int) -> dict:
-    status, login = _call(server, "POST", "/api/v1/auth/badge",
-                          {"badge": SUPERVISOR_BADGE, "pin": SUPERVISOR_PIN})
+    status, login = call(server, "POST", "/api/v1/auth/badge",
+                         {"badge": SUPERVISOR_BADGE, "pin": SUPERVISOR_PIN})
     assert status == 200, login
-    status, body = _call(server, "GET", f"/api/v1/pack/sessions/{session_id}",
-                         token=login["token"])
+    status, body = call(server, "GET", f"/api/v1/pack/sessions/{session_id}",
+                        token=login["token"])
     assert status == 200, body
     return body
 
@@ -119,12 +130,12 @@ def test_quality_check_prompt_end_to_end(pack_server, label_printer, picked,
     """A product flagged check_damage|serial: each unit asks for both; another unit before
     the answer is refused (qc_pending); the serial typed (or wedged) and passed counts it."""
     page, errors = _packer_page(_wide(browser_context_factory), pack_server)
-    _scan(page, "E2E-QC", expect="opened")
+    scan(page, "E2E-QC", expect="opened")
     assert _lines(page) == {QC_SKU: (2, 0, 2)}
     row = page.text_content(f"#lines tr[data-sku='{QC_SKU}']")
     assert "check_damage" in row and "serial" in row
 
-    shown = _scan(page, GTIN[QC_SKU], expect="ok")
+    shown = scan(page, GTIN[QC_SKU], expect="ok")
     page.wait_for_selector("#qc:not([hidden])")
     assert page.text_content("#needs") == "Answer the quality check"
     assert page.text_content("#qc-title").startswith("Quality check, unit ")
@@ -136,24 +147,24 @@ def test_quality_check_prompt_end_to_end(pack_server, label_printer, picked,
 
     # the next unit before the answer: refused, nothing more counted
     page.focus("#scan")
-    _scan(page, GTIN[QC_SKU], expect="qc_pending")
+    scan(page, GTIN[QC_SKU], expect="qc_pending")
 
     # the serial from the wedge (Enter passes), then the second unit by the buttons
     page.focus("#qc-serial")
-    before = _verdict(page)["seq"]
+    before = verdict(page)["seq"]
     page.keyboard.type("SN-E2E-0001")
     page.keyboard.press("Enter")
-    assert _after(page, before)["code"] == "qc_passed"
+    assert after(page, before)["code"] == "qc_passed"
     page.wait_for_selector("#qc", state="hidden")
     assert _lines(page) == {QC_SKU: (2, 1, 1)}
 
     page.focus("#scan")
-    _scan(page, GTIN[QC_SKU], expect="ok")
+    scan(page, GTIN[QC_SKU], expect="ok")
     page.wait_for_selector("#qc:not([hidden])")
     page.fill("#qc-serial", "SN-E2E-0002")
-    before = _verdict(page)["seq"]
+    before = verdict(page)["seq"]
     page.click("#qc-pass")
-    assert _after(page, before)["code"] == "qc_passed"
+    assert after(page, before)["code"] == "qc_passed"
     assert _lines(page) == {QC_SKU: (2, 2, 0)}
     assert page.text_content("#needs") == "All items verified: weigh the parcel and confirm"
 
@@ -167,108 +178,115 @@ def test_hold_by_hand_released_by_a_supervisor(pack_server, label_printer, picke
     the same station sees it held, releases it with a note; the packer's page sees it open
     again without a scan and packs on."""
     page, errors = _packer_page(_wide(browser_context_factory), pack_server)
-    _scan(page, "E2E-HOLD", expect="opened")
+    scan(page, "E2E-HOLD", expect="opened")
     assert page.is_hidden("#release-session")
     page.click("#hold-session")
     page.wait_for_selector("#hold-form:not([hidden])")
     page.wait_for_function("document.activeElement.id === 'hold-reason'")
     page.keyboard.type("carton damaged, ask for a new one")
-    before = _verdict(page)["seq"]
+    before = verdict(page)["seq"]
     page.click("#hold-send")
-    shown = _after(page, before)
+    shown = after(page, before)
     assert shown["code"] == "held_by_hand" and shown["kind"] == "held", shown
     assert page.get_attribute("#o-state", "data-state") == "held"
     assert page.text_content("#hold") == "Held: carton damaged, ask for a new one"
     assert page.is_hidden("#release-session") and page.is_hidden("#hold-session")
-    _scan(page, GTIN["WP-SOCK-3PK-M"], expect="on_hold")
+    scan(page, GTIN["WP-SOCK-3PK-M"], expect="on_hold")
     assert _lines(page) == {"WP-SOCK-3PK-M": (1, 0, 1)}
 
     # the supervisor, in a browser of their own at the same station
     sup, sup_errors = _open_page(_wide(browser_context_factory), pack_server)
-    _log_in(sup, SUPERVISOR_BADGE, SUPERVISOR_PIN)
+    log_in(sup, SUPERVISOR_BADGE, SUPERVISOR_PIN)
     sup.click(f"#stations button[data-station='{STATION}']")
     sup.wait_for_selector("#o-state[data-state=held]")
     assert sup.text_content("#o-ref") == "E2E-HOLD"
     sup.click("#release-session")
     sup.wait_for_function("document.activeElement.id === 'release-note'")
     sup.keyboard.type("new carton given")
-    before = _verdict(sup)["seq"]
+    before = verdict(sup)["seq"]
     sup.click("#release-send")
-    assert _after(sup, before)["code"] == "released"
+    assert after(sup, before)["code"] == "released"
     assert sup.get_attribute("#o-state", "data-state") == "open"
     assert sup.is_hidden("#release-session")
 
     # the packer's page follows the station: open again, and the item counts now
     page.wait_for_selector("#o-state[data-state=open]", timeout=10_000)
     assert page.is_hidden("#hold")
-    _scan(page, GTIN["WP-SOCK-3PK-M"], expect="ok")
+    scan(page, GTIN["WP-SOCK-3PK-M"], expect="ok")
     _confirm_and_print(page, label_printer, len(label_printer.jobs))
     assert errors == [] and sup_errors == []
 
 
 def test_carton_change_and_documents(pack_server, label_printer, picked,
                                      browser_context_factory):
-    """The carton select offers the suggested carton first and any other by its code; the
-    server's choice shows with its weight; an unknown code is refused. The packing slip and
-    the invoice open as PDFs fetched with the token."""
+    """The carton select offers every configured carton, the suggested one first and
+    marked; the server's choice shows with its weight; a carton no longer configured is
+    refused. The packing slip and the invoice open as PDFs fetched with the token."""
     context = _wide(browser_context_factory)
     page, errors = _packer_page(context, pack_server)
-    _scan(page, "E2E-DOCS", expect="opened")
+    scan(page, "E2E-DOCS", expect="opened")
+    session_id = int(page.get_attribute("#order", "data-session"))
+    assert _session(pack_server, session_id)["carton"]["options"] == CARTONS
     suggested = page.get_attribute("#carton-name", "data-carton")
-    assert suggested
-    options = page.eval_on_selector_all("#carton-select option",
-                                        "os => os.map(o => [o.value, o.textContent])")
-    assert options == [[suggested, f"{suggested} (suggested)"], ["", "Other carton…"]], options
+    assert suggested in CARTONS
+    options = page.eval_on_selector_all(
+        "#carton-select option", "os => os.map(o => [o.value, o.textContent, !!o.dataset.suggested])")
+    assert options == [[suggested, f"{suggested} (suggested)", True]] + [
+        [name, name, False] for name in CARTONS if name != suggested], options
     assert page.input_value("#carton-select") == suggested
     expected_before = page.text_content("#weight-expected")
 
-    # an unknown code: refused, the carton stays
-    page.select_option("#carton-select", "")
-    page.wait_for_function("document.activeElement.id === 'carton-other'")
-    page.keyboard.type("XXL")
-    before = _verdict(page)["seq"]
+    # a name the server does not know (a select from before a config change): refused
+    page.evaluate("() => document.getElementById('carton-select').add(new Option('XXL', 'XXL'))")
+    page.select_option("#carton-select", "XXL")
+    before = verdict(page)["seq"]
     page.click("#carton-save")
-    assert _after(page, before)["code"] == "unknown_carton"
+    assert after(page, before)["code"] == "unknown_carton"
     assert page.get_attribute("#carton-name", "data-carton") == suggested
 
     # L (config.yaml's largest): chosen by the server, its tare in the expected weight
-    page.fill("#carton-other", "L")
-    before = _verdict(page)["seq"]
+    page.select_option("#carton-select", "L")
+    before = verdict(page)["seq"]
     page.click("#carton-save")
-    shown = _after(page, before)
+    shown = after(page, before)
     assert shown["code"] == "carton" and shown["text"] == "Carton L", shown
     assert page.text_content("#carton-name") == "L"
     assert page.input_value("#carton-select") == "L"
     assert page.text_content("#weight-expected") != expected_before
     options = page.eval_on_selector_all("#carton-select option", "os => os.map(o => o.value)")
-    assert options == [suggested, "L", ""], options
+    assert options == [suggested] + [n for n in CARTONS if n != suggested], options
 
     # the documents the inserts list: a PDF each, opened in a new tab from a blob: URL
     inserts = page.eval_on_selector_all("#inserts li", "els => els.map(e => e.dataset.insert)")
     assert "packing_slip" in inserts and "invoice" in inserts, inserts
     for kind in ("packing_slip", "invoice"):
-        with context.expect_page() as opened:
-            page.click(f"#inserts button[data-doc={kind}]")
-        tab = opened.value
-        page.wait_for_function(f"!!document.querySelector('#inserts button[data-doc={kind}]')"
-                               ".dataset.url")
-        url = page.get_attribute(f"#inserts button[data-doc={kind}]", "data-url")
-        assert url.startswith("blob:"), url
-        pdf = page.evaluate("""async url => { const r = await fetch(url);
-            const b = new Uint8Array(await r.arrayBuffer());
-            return {type: r.headers.get('content-type'), size: b.length,
-                    head: String.fromCharCode(...b.slice(0, 5))}; }""", url)
-        assert pdf["head"] == "%PDF-" and pdf["size"] > 500, pdf
-        assert pdf["type"] == "application/pdf", pdf
-        tab.wait_for_load_state()
-        assert tab.url in (url, "about:blank"), tab.url   # headless may download a PDF
-        tab.close()
+        _open_pdf(page, context, f"#inserts button[data-doc={kind}]")
+    assert page.is_hidden("#shipment-docs")      # the order's own list has them
 
-    _scan(page, GTIN["WP-MUG-350-CHAR"], expect="ok")
+    scan(page, GTIN["WP-MUG-350-CHAR"], expect="ok")
     _confirm_and_print(page, label_printer, len(label_printer.jobs))
     session = _session(pack_server, int(page.get_attribute("#order", "data-session")))
     assert session["carton"]["chosen"] == "L" and session["shipment"]["carton"] == "L"
     assert errors == []
+
+
+def _open_pdf(page, context, button: str) -> None:
+    """Click a document `button`: a new tab, and a blob: URL holding a PDF."""
+    with context.expect_page() as opened:
+        page.click(button)
+    tab = opened.value
+    page.wait_for_function("sel => !!document.querySelector(sel).dataset.url", arg=button)
+    url = page.get_attribute(button, "data-url")
+    assert url.startswith("blob:"), url
+    pdf = page.evaluate("""async url => { const r = await fetch(url);
+        const b = new Uint8Array(await r.arrayBuffer());
+        return {type: r.headers.get('content-type'), size: b.length,
+                head: String.fromCharCode(...b.slice(0, 5))}; }""", url)
+    assert pdf["head"] == "%PDF-" and pdf["size"] > 500, pdf
+    assert pdf["type"] == "application/pdf", pdf
+    tab.wait_for_load_state()
+    assert tab.url in (url, "about:blank"), tab.url   # headless may download a PDF
+    tab.close()
 
 
 class ScanGate:
@@ -308,16 +326,16 @@ def test_reload_resends_waiting_scans_once_and_shows_the_last_shipment(
     context = _wide(browser_context_factory)
     page, errors = _packer_page(context, pack_server)
     gate = ScanGate(page)
-    _scan(page, "E2E-RELOAD", expect="opened")
+    scan(page, "E2E-RELOAD", expect="opened")
     session_id = int(page.get_attribute("#order", "data-session"))
     tee, note = GTIN["WP-TEE-BLK-L"], GTIN["WP-NOTE-A5-DOT"]
 
     # the tee reaches the server, its answer is lost; the page keeps retrying (blocked)
     gate.mode = "lose"
-    before = _verdict(page)["seq"]
+    before = verdict(page)["seq"]
     page.keyboard.type(tee)
     page.keyboard.press("Enter")
-    assert _after(page, before)["code"] == "network"
+    assert after(page, before)["code"] == "network"
     assert len(gate.lost) == 1 and gate.lost[0]["status"] == 200, gate.lost
     first = gate.lost[0]["request"]
     assert [ln["verified"] for ln in _session(pack_server, session_id)["lines"]
@@ -354,7 +372,7 @@ def test_reload_resends_waiting_scans_once_and_shows_the_last_shipment(
     lines = {ln["sku"]: ln["verified"] for ln in _session(pack_server, session_id)["lines"]}
     assert lines == {"WP-TEE-BLK-L": 1, "WP-NOTE-A5-DOT": 1}, lines   # counted once
 
-    _scan(page, tee, expect="ok")
+    scan(page, tee, expect="ok")
     tracking = _confirm_and_print(page, label_printer, len(label_printer.jobs))
     label_job = page.get_attribute("#label-state", "data-job")
 
@@ -368,6 +386,10 @@ def test_reload_resends_waiting_scans_once_and_shows_the_last_shipment(
     page.wait_for_function("document.getElementById('label-preview').naturalWidth > 0")
     assert page.is_hidden("#order")
     assert page.text_content("#needs") == SCAN_ORDER
+    # its packing slip at hand with it (the order card, and its inserts list, are gone)
+    docs = page.eval_on_selector_all("#shipment-docs li", "els => els.map(e => e.dataset.insert)")
+    assert docs == ["packing_slip"], docs
+    _open_pdf(page, context, "#shipment-docs button[data-doc=packing_slip]")
     page.click("#next-order")
     page.wait_for_selector("#shipment", state="hidden")
     assert errors == []

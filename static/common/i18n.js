@@ -1,0 +1,53 @@
+// The words both pages say alike (the badge login, the scan field, the verdicts and
+// errors of the same server codes), English and Simplified Chinese. Each page's own
+// i18n.js adds its words over these; common/page.js merges them (WP.words).
+"use strict";
+
+window.WP_COMMON_STRINGS = {
+  en: {
+    lang_button: "中文",
+    badge: "Badge",
+    pin: "PIN",
+    log_in: "Log in",
+    log_out: "Log out",
+    logging_in: "Logging in…",
+    bad_credentials: "Badge or PIN not recognised",
+    locked: "Too many tries: badge locked for a while",
+    login_failed: "Login failed ({status})",
+    network_error: "No connection to the server",
+    session_expired: "Session expired: log in again",
+    scan_placeholder: "Scan or type a barcode, then Enter",
+    sku: "SKU",
+    quantity: "Qty",
+    remaining: "Left",
+    order: "Order",
+    "v.ok": "OK",
+    "v.unknown_barcode": "Unknown barcode",
+    "v.expired_lot": "Expired lot",
+    "e.bad_request": "Rejected: {message}",
+    "e.scan_id_conflict": "Scan conflict (already sent with other content)",
+  },
+  "zh-CN": {
+    lang_button: "English",
+    badge: "工牌",
+    pin: "密码",
+    log_in: "登录",
+    log_out: "退出",
+    logging_in: "正在登录…",
+    bad_credentials: "工牌或密码错误",
+    locked: "尝试次数过多：工牌暂时锁定",
+    login_failed: "登录失败（{status}）",
+    network_error: "无法连接服务器",
+    session_expired: "会话已过期：请重新登录",
+    scan_placeholder: "扫描或输入条码，然后回车",
+    sku: "SKU",
+    quantity: "数量",
+    remaining: "剩余",
+    order: "订单",
+    "v.ok": "正确",
+    "v.unknown_barcode": "未知条码",
+    "v.expired_lot": "批次已过期",
+    "e.bad_request": "被拒绝：{message}",
+    "e.scan_id_conflict": "扫描冲突（内容不同）",
+  },
+};
