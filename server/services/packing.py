@@ -660,19 +660,25 @@ def cancel(packer: Packer, session_id: int) -> dict:
 
 # ---- confirm: shipment, stock out, label ----------------------------------------------
 
-def _serial(scheme, name: str) -> str:
-    """The next number of a range, in its own short transaction (committed at once, so
-    the range row is locked for two statements, not for a whole confirm). A confirm that
-    fails after this leaves a gap: numbers are skipped at worst, never given twice."""
+def _numbers(*ranges: tuple) -> list[str]:
+    """The next number of each (scheme, range name), in one short transaction of their own
+    (committed at once, so a range row is locked for two statements, not for a whole
+    confirm). A confirm that fails after this leaves a gap: numbers are skipped at worst,
+    never given twice."""
+    numbers = []
     with write_tx():
-        row = execute("SELECT last_serial FROM number_range WHERE name = ?" + _lock(),
-                      (name,)).fetchone()
-        number, serial = next_tracking(scheme, row[0] if row else None)
-        if row is None:
-            execute("INSERT INTO number_range (name, last_serial) VALUES (?, ?)", (name, serial))
-        else:
-            execute("UPDATE number_range SET last_serial = ? WHERE name = ?", (serial, name))
-    return number
+        for scheme, name in ranges:
+            row = execute("SELECT last_serial FROM number_range WHERE name = ?" + _lock(),
+                          (name,)).fetchone()
+            number, serial = next_tracking(scheme, row[0] if row else None)
+            if row is None:
+                execute("INSERT INTO number_range (name, last_serial) VALUES (?, ?)",
+                        (name, serial))
+            else:
+                execute("UPDATE number_range SET last_serial = ? WHERE name = ?",
+                        (serial, name))
+            numbers.append(number)
+    return numbers
 
 
 def _font() -> LabelFont | None:
@@ -780,7 +786,7 @@ def confirm(packer: Packer, session_id: int) -> tuple[dict, bool]:
     the label job queued for the station's printer. Returns (result, created); a confirmed
     session answers with its shipment again.
 
-    The numbers are drawn first, each in its own short transaction, after a check that
+    The numbers are drawn first, in one short transaction of their own, after a check that
     the confirm can go through: the range rows are never locked for a whole confirm, so
     twenty stations confirming at once do not queue behind one row."""
     cfg = _cfg()
@@ -790,8 +796,8 @@ def confirm(packer: Packer, session_id: int) -> tuple[dict, bool]:
         return _confirmed(s.id), False
     carrier = _ready(s).carrier
     try:
-        tracking = _serial(carrier.tracking, f"tracking:{carrier.code}")
-        sscc = _serial(cfg.setup.sscc, "sscc")
+        tracking, sscc = _numbers((carrier.tracking, f"tracking:{carrier.code}"),
+                                  (cfg.setup.sscc, "sscc"))
     except TrackingRangeExhausted as err:
         raise Conflict(err.message, code="range_exhausted", detail=err.detail) from None
     now = _now()
