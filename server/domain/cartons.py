@@ -43,7 +43,7 @@ flags, no items, no cartons, duplicate carton names) raises ``ValueError``.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from itertools import permutations
 
@@ -305,6 +305,50 @@ def choose_carton(items: Iterable[PackItem], cartons: Iterable[CartonType]) -> P
     units = sum(i.quantity for i in items)
     raise NoCartonFits(f"no carton type takes these {units} unit(s); split the order "
                        f"or hold it", detail=reasons)
+
+
+def _counts(items: Sequence[PackItem], units: Iterable[tuple[int, int, PackItem]]
+            ) -> list[PackItem]:
+    """The items restricted to the given units (same order, quantities counted)."""
+    per_line: dict[int, int] = {}
+    for line, _, _ in units:
+        per_line[line] = per_line.get(line, 0) + 1
+    return [replace(item, quantity=per_line[line]) for line, item in enumerate(items)
+            if per_line.get(line)]
+
+
+def plan_parcels(items: Iterable[PackItem], cartons: Iterable[CartonType]
+                 ) -> list[PackResult]:
+    """The parcels of an order: one carton when one takes everything (``choose_carton``),
+    else several. Splitting fills the largest carton type first-fit-decreasing (a unit
+    that does not fit, by room or by weight, waits for the next parcel), then each parcel
+    gets the smallest carton that takes its own units. Raises ``NoCartonFits`` when a
+    single unit fits no carton at all. Heuristic like the packer: a few more parcels
+    than an optimal split may be used, never a unit left out or a carton overfilled."""
+    items = _check_items(items)
+    cartons = cartons_by_size(cartons)
+    try:
+        return [choose_carton(items, cartons)]
+    except NoCartonFits:
+        pass
+    largest = max(cartons, key=lambda c: (c.inner_volume_mm3, c.max_weight_g))
+    waiting = _units(items)
+    parcels: list[PackResult] = []
+    while waiting:
+        taken: list[tuple[int, int, PackItem]] = []
+        left: list[tuple[int, int, PackItem]] = []
+        for unit in waiting:
+            if isinstance(_try_carton(_counts(items, [*taken, unit]), largest), str):
+                left.append(unit)
+            else:
+                taken.append(unit)
+        if not taken:                     # the first waiting unit fits no carton by itself
+            sku = waiting[0][2].sku
+            raise NoCartonFits(f"{sku} fits no carton type, even alone",
+                               detail=[{"sku": sku, "reason": "item_too_large_or_heavy"}])
+        parcels.append(choose_carton(_counts(items, taken), cartons))
+        waiting = left
+    return parcels
 
 
 @dataclass(frozen=True)

@@ -125,8 +125,8 @@ def enqueue_shipped(shipment_id: int, actor: str) -> int | None:
 
 def snapshot(shipment_id: int, *, delivery_id: str, now: dt.datetime) -> ful.ShipmentSnapshot:
     """What the storefront will be told about this shipment. Its lines are the units
-    verified at the bench (pack_unit, failed QC left out) or, when it has none, the
-    order's lines."""
+    verified at the bench that went into this parcel (pack_unit, failed QC left out) or,
+    when it has none, the order's lines."""
     (order_id, session_id, carrier, service, tracking, sscc, parcel_no, parcel_count,
      shipped_at, external_id, ref) = execute(
         "SELECT s.order_id, s.session_id, s.carrier, s.service, s.tracking, s.sscc, "
@@ -135,8 +135,9 @@ def snapshot(shipment_id: int, *, delivery_id: str, now: dt.datetime) -> ful.Shi
     lines = execute(
         "SELECT l.external_id, l.sku, COUNT(u.id) FROM pack_unit u "
         "JOIN order_line l ON l.id = u.order_line_id WHERE u.session_id = ? "
-        "AND u.qc_state <> 'failed' GROUP BY l.id, l.external_id, l.sku, l.line_no "
-        "ORDER BY l.line_no", (session_id,)).fetchall() if session_id else []
+        "AND u.qc_state <> 'failed' AND COALESCE(u.parcel_no, 1) = ? "
+        "GROUP BY l.id, l.external_id, l.sku, l.line_no "
+        "ORDER BY l.line_no", (session_id, parcel_no)).fetchall() if session_id else []
     if not lines:
         lines = execute("SELECT external_id, sku, quantity FROM order_line WHERE order_id = ? "
                         "ORDER BY line_no", (order_id,)).fetchall()

@@ -25,8 +25,8 @@ from .. import clock
 from ..config_packing import Carrier, Station
 from ..domain import lifecycle, packcheck
 from ..domain.barcodes import parse_scan
-from ..domain.cartons import (NoCartonFits, PackItem, choose_carton, check_weight,
-                              packing_instructions, KNOWN_FLAGS)
+from ..domain.cartons import (KNOWN_FLAGS, NoCartonFits, PackItem, check_weight,
+                              packing_instructions, plan_parcels)
 from ..domain.errors import BadRequest, Conflict, DomainError, Forbidden, NotFound, Unprocessable
 from ..domain.tracking import TrackingRangeExhausted, next_tracking
 from ..store.bulk import select_in
@@ -215,29 +215,50 @@ def _items(lines: list[_Line]) -> list[PackItem] | str:
 
 
 def _carton(s: _Session, lines: list[_Line]) -> dict:
+    """The carton(s): the smallest carton that takes the order, or several parcels when
+    none does (plan_parcels); a carton the packer chose puts everything in that one."""
     cartons = _cfg().setup.cartons
     items = _items(lines)
-    suggested, fill, error = None, None, None
+    plan, error = [], None
     if not cartons:
         error = "no carton types are configured (cartons: in config.yaml)"
     elif isinstance(items, str):
         error = items
     else:
         try:
-            result = choose_carton(items, cartons)
-            suggested, fill = result.carton.name, round(result.fill_ratio, 3)
+            plan = plan_parcels(items, cartons)
         except NoCartonFits as err:
             error = err.message
-    name = s.carton or suggested
+    default_w = _cfg().packing.default_weight_g
+    net = sum((ln.weight_g or default_w) * ln.quantity for ln in lines)
+    if s.carton:
+        chosen = next(c for c in cartons if c.name == s.carton)
+        parcels = [{"parcel": 1, "carton": chosen.name, "tare_g": chosen.tare_g,
+                    "gross_g": net + chosen.tare_g,
+                    "units": {ln.sku: ln.quantity for ln in lines}}]
+    else:
+        parcels = []
+        for k, result in enumerate(plan, start=1):
+            units: dict[str, int] = {}
+            for placed in result.placements:
+                units[placed.sku] = units.get(placed.sku, 0) + 1
+            parcels.append({"parcel": k, "carton": result.carton.name,
+                            "tare_g": result.carton.tare_g, "gross_g": result.gross_weight_g,
+                            "units": units})
+    suggested = plan[0].carton.name if plan else None
+    name = parcels[0]["carton"] if parcels else None
     carton = next((c for c in cartons if c.name == name), None)
     return {"suggested": suggested, "chosen": s.carton, "name": name,
             "options": [c.name for c in cartons],
             "dims_mm": list(carton.dims) if carton else None,
-            "tare_g": carton.tare_g if carton else None,
-            "fill_ratio": fill if name == suggested else None, "error": error}
+            "tare_g": sum(p["tare_g"] for p in parcels) if parcels else None,
+            "fill_ratio": round(plan[0].fill_ratio, 3) if len(plan) == 1 and not s.carton
+            else None,
+            "parcels": parcels, "error": error}
 
 
 def _expected_weight(lines: list[_Line], carton: dict) -> int:
+    """Items (catalogue weight, else packing.default_weight_g) plus every parcel's tare."""
     default_w = _cfg().packing.default_weight_g
     net = sum((ln.weight_g or default_w) * ln.quantity for ln in lines)
     return net + (carton["tare_g"] or 0)
@@ -283,10 +304,14 @@ def _first_order(s: _Session) -> bool:
                    (s.order_id, *SHIPPED_STATES, email or "", phone or "")).fetchone() is None
 
 
-def _shipment_of(session_id: int) -> dict | None:
-    row = execute("SELECT id FROM shipment WHERE session_id = ? ORDER BY parcel_no LIMIT 1",
-                  (session_id,)).fetchone()
-    return shipment_view(row[0]) if row else None
+def _shipments_of(session_id: int) -> list[dict]:
+    """The session's shipments, one per parcel, each with its label job."""
+    out = []
+    for (shipment_id,) in execute("SELECT id FROM shipment WHERE session_id = ? ORDER BY "
+                                  "parcel_no", (session_id,)).fetchall():
+        shipment = shipment_view(shipment_id)
+        out.append({**shipment, "label": _job_view(shipment["label_job"])})
+    return out
 
 
 def _view(s: _Session, lines: list[_Line] | None = None) -> dict:
@@ -298,7 +323,8 @@ def _view(s: _Session, lines: list[_Line] | None = None) -> dict:
     instructions = [] if isinstance(items, str) else [
         {"code": i.code, "material": i.material, "text": i.text, "skus": list(i.skus)}
         for i in packing_instructions(items)]
-    shipment = _shipment_of(s.id)
+    shipments = _shipments_of(s.id)
+    shipment = shipments[0] if shipments else None
     wrong = _wrong_scans(s.id)
     st = _cfg().setup.stations.get(s.station)
     return {
@@ -318,8 +344,9 @@ def _view(s: _Session, lines: list[_Line] | None = None) -> dict:
         "wrong_scans": wrong,
         "carton": carton, "instructions": instructions, "inserts": _inserts(s),
         "weight": _weight(s, lines, carton), "hold_reason": s.hold_reason,
-        "shipment": shipment,
-        "label_job": _job_view(shipment["label_job"]) if shipment else None,
+        "shipment": shipment and {k: v for k, v in shipment.items() if k != "label"},
+        "label_job": shipment["label"] if shipment else None,
+        "shipments": shipments,
         "printer": _printer_view(st) if st else None,
     }
 
@@ -686,7 +713,8 @@ def _font() -> LabelFont | None:
     return LabelFont(path) if path else None
 
 
-def _label(s: _Session, carrier: Carrier, tracking: str, sscc: str, weight_g: int):
+def _label(s: _Session, carrier: Carrier, tracking: str, sscc: str, weight_g: int,
+           parcel: int = 1, parcels: int = 1):
     """The shipping label's builder, given the print job id (printed on the label)."""
     to, from_ = pack_documents.recipient(s.order_id), pack_documents.sender(s.warehouse)
     font = _font()
@@ -695,7 +723,8 @@ def _label(s: _Session, carrier: Carrier, tracking: str, sscc: str, weight_g: in
         return build_shipping_label(ShippingLabel(
             sender=from_, recipient=to, order_number=s.ref, carrier=carrier.label,
             service=carrier.service or "-", tracking_number=tracking, sscc=sscc,
-            weight_g=max(weight_g, 1), job_id=job_id), font=font)
+            weight_g=max(weight_g, 1), parcel_index=parcel, parcel_count=parcels,
+            job_id=job_id), font=font)
     return zpl
 
 
@@ -777,7 +806,8 @@ def _ready(s: _Session) -> _Ready:
 
 def _confirmed(session_id: int) -> dict:
     view = session_view(session_id)
-    return {"shipment": view["shipment"], "label_job": view["label_job"], "session": view}
+    return {"shipment": view["shipment"], "label_job": view["label_job"],
+            "shipments": view["shipments"], "session": view}
 
 
 def confirm(packer: Packer, session_id: int) -> tuple[dict, bool]:
@@ -794,62 +824,88 @@ def confirm(packer: Packer, session_id: int) -> tuple[dict, bool]:
     _mine(packer, s)
     if s.state == "confirmed":
         return _confirmed(s.id), False
-    carrier = _ready(s).carrier
+    first = _ready(s)
+    carrier, count = first.carrier, len(first.carton["parcels"])
     try:
-        tracking, sscc = _numbers((carrier.tracking, f"tracking:{carrier.code}"),
-                                  (cfg.setup.sscc, "sscc"))
+        numbers = _numbers(*[(carrier.tracking, f"tracking:{carrier.code}")] * count,
+                           *[(cfg.setup.sscc, "sscc")] * count)
     except TrackingRangeExhausted as err:
         raise Conflict(err.message, code="range_exhausted", detail=err.detail) from None
+    trackings, ssccs = numbers[:count], numbers[count:]
     now = _now()
     with write_tx():
         s = _load(session_id, lock=True)
         if s.state == "confirmed":             # confirmed meanwhile: the numbers are skipped
             return _confirmed(s.id), False
         ready = _ready(s)
-        if ready.carrier.code != carrier.code:
-            raise Conflict("the order's carrier changed while confirming: confirm again",
-                           code="carrier_changed")
+        parcels = ready.carton["parcels"]
+        if ready.carrier.code != carrier.code or len(parcels) != count:
+            raise Conflict("the order changed while confirming: confirm again",
+                           code="order_changed")
         st, naive = ready.station, _naive(now)
-        grams = s.weight_g if s.weight_g is not None else ready.weight["expected_g"]
-        shipment_id = execute(
-            "INSERT INTO shipment (order_id, session_id, station, carrier, service, tracking, "
-            "sscc, carton, weight_g, expected_weight_g, parcel_no, parcel_count, state, "
-            "created_by, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, 1, 'packed', ?, ?) "
-            "RETURNING id",
-            (s.order_id, s.id, s.station, carrier.code, carrier.service, tracking, sscc,
-             ready.carton["name"], grams, ready.weight["expected_g"], packer.actor,
-             naive)).fetchone()[0]
+        url = cfg.printers[st.printer]
+        inserts = _inserts(s)
+        expected = ready.weight["expected_g"]
+        measured = s.weight_g if s.weight_g is not None else expected
+        trail, shipments = [], []
         lifecycle.check_move(s.order_status, lifecycle.PACKED)
         execute("UPDATE sales_order SET status = ?, updated_at = ? WHERE id = ? AND status = ?",
                 (lifecycle.PACKED, naive, s.order_id, s.order_status))
-        url = cfg.printers[st.printer]
-        inserts = _inserts(s)
-        try:
-            job = print_queue.enqueue(st.name, url, "label", f"order:{s.ref}"[:120],
-                                      _label(s, carrier, tracking, sscc, grams), packer.actor)
-            if "returns_slip" in inserts:
-                print_queue.enqueue(st.name, url, "returns", f"order:{s.ref}"[:120],
-                                    _returns_slip(s, f"R{shipment_id}"), packer.actor)
-        except ValueError as err:     # an address the label cannot carry: nothing is kept
-            raise Unprocessable(f"the shipping label cannot be made: {err}",
-                                code="bad_label") from None
-        execute("UPDATE shipment SET label_job_id = ? WHERE id = ?", (job, shipment_id))
+        for parcel, tracking, sscc in zip(parcels, trackings, ssccs):
+            k = parcel["parcel"]
+            # a parcel's share of the scale reading, by its expected weight
+            grams = max(round(measured * parcel["gross_g"] / expected), 1) if count > 1 \
+                else measured
+            shipment_id = execute(
+                "INSERT INTO shipment (order_id, session_id, station, carrier, service, "
+                "tracking, sscc, carton, weight_g, expected_weight_g, parcel_no, parcel_count, "
+                "state, created_by, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+                "'packed', ?, ?) RETURNING id",
+                (s.order_id, s.id, s.station, carrier.code, carrier.service, tracking, sscc,
+                 parcel["carton"], grams, parcel["gross_g"], k, count, packer.actor,
+                 naive)).fetchone()[0]
+            _units_into_parcel(s.id, k, parcel["units"])
+            try:
+                job = print_queue.enqueue(
+                    st.name, url, "label", f"order:{s.ref}"[:120],
+                    _label(s, carrier, tracking, sscc, grams, k, count), packer.actor)
+                if k == 1 and "returns_slip" in inserts:
+                    print_queue.enqueue(st.name, url, "returns", f"order:{s.ref}"[:120],
+                                        _returns_slip(s, f"R{shipment_id}"), packer.actor)
+            except ValueError as err:     # an address the label cannot carry: nothing kept
+                raise Unprocessable(f"the shipping label cannot be made: {err}",
+                                    code="bad_label") from None
+            execute("UPDATE shipment SET label_job_id = ? WHERE id = ?", (job, shipment_id))
+            shipments.append(shipment_id)
+            trail.append(audit.row(now, packer.actor, "shipment.create", "shipment",
+                                   shipment_id, "", "packed",
+                                   {"tracking": tracking, "sscc": sscc, "carrier": carrier.code,
+                                    "label_job": job, "parcel": f"{k}/{count}"}))
         execute("UPDATE pack_session SET state = 'confirmed', closed_at = ?, updated_at = ? "
                 "WHERE id = ?", (naive, naive, s.id))
         # last: the stock rows are the ones every station shares, locked until commit
         _take_stock(s, packer, now)
         audit.write([
             audit.row(now, packer.actor, "order.status", "order", s.order_id, s.order_status,
-                      lifecycle.PACKED),
-            audit.row(now, packer.actor, "shipment.create", "shipment", shipment_id, "",
-                      "packed", {"tracking": tracking, "sscc": sscc, "carrier": carrier.code,
-                                 "label_job": job}),
+                      lifecycle.PACKED), *trail,
             audit.row(now, packer.actor, "pack.confirm", "pack_session", s.id, "open",
-                      "confirmed")])
+                      "confirmed", {"parcels": count})])
     _wake_printer(url)
     pack_documents.print_in_background(current_app._get_current_object(), st.document_printer,
                                        s.order_id, inserts, packer.actor)
     return _confirmed(s.id), True
+
+
+def _units_into_parcel(session_id: int, parcel: int, units: dict[str, int]) -> None:
+    """Record which verified units went into this parcel (the storefront is told each
+    parcel's own lines)."""
+    for sku, count in units.items():
+        ids = [r[0] for r in execute(
+            "SELECT u.id FROM pack_unit u JOIN order_line ol ON ol.id = u.order_line_id "
+            "WHERE u.session_id = ? AND ol.sku = ? AND u.qc_state <> 'failed' AND "
+            "u.parcel_no IS NULL ORDER BY u.id LIMIT ?", (session_id, sku, count)).fetchall()]
+        for unit_id in ids:
+            execute("UPDATE pack_unit SET parcel_no = ? WHERE id = ?", (parcel, unit_id))
 
 
 def _wake_printer(url: str) -> None:

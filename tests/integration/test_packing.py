@@ -402,3 +402,40 @@ def test_an_order_cancelled_while_packing_is_not_shipped(floor):
     assert r.status_code == 409 and r.get_json()["error"]["code"] == "order_cancelled"
     assert sql(floor, "SELECT COUNT(*) FROM shipment")[0][0] == 0
     assert sql(floor, "SELECT COUNT(*) FROM print_job")[0][0] == 0
+
+
+def test_an_order_too_heavy_for_one_carton_ships_in_parcels(floor):
+    from server.jobs import print_worker
+    from server.store.db import db
+    from server.services import outbox
+    sql_write(floor, "UPDATE product SET weight_g = 9000 WHERE sku = 'SOCK'")
+    sql_write(floor, "UPDATE channel SET callback_url = 'http://127.0.0.1:9/hook', "
+                     "secret = 'shh' WHERE name = 'api'")
+    (a,) = picked(floor, ("HEAVY-1", (("SOCK", 4),)))          # 36 kg: L takes 30 kg
+    s = open_(floor, "HEAVY-1").get_json()
+    parcels = s["carton"]["parcels"]
+    assert [(p["carton"], p["units"]) for p in parcels] == [("L", {"SOCK": 3}),
+                                                            ("M", {"SOCK": 1})]
+    assert s["weight"]["expected_g"] == 4 * 9000 + 700 + 320        # both tares
+    for _ in range(4):
+        pscan(floor, s["id"], GTIN["SOCK"])
+    r = call(floor, "post", f"/api/v1/pack/sessions/{s['id']}/confirm")
+    assert r.status_code == 201, r.get_json()
+    ships = r.get_json()["shipments"]
+    assert [(x["parcel"], x["parcels"], x["carton"]) for x in ships] == [(1, 2, "L"),
+                                                                        (2, 2, "M")]
+    assert len({x["tracking"] for x in ships}) == 2 and len({x["sscc"] for x in ships}) == 2
+    labels = dict(sql(floor, "SELECT id, zpl FROM print_job WHERE kind = 'label'"))
+    assert "1 / 2" in labels[ships[0]["label_job"]] and "2 / 2" in labels[ships[1]["label_job"]]
+    assert sql(floor, "SELECT parcel_no FROM pack_unit ORDER BY id") == [(1,), (1,), (1,), (2,)]
+    with floor.app.app_context(), db.connection_context():
+        print_worker.run_round(f"file://{floor.labels}")
+    call(floor, "post", f"/api/v1/shipments/{ships[0]['id']}/dispatch")
+    assert floor.order_json(a)["status"] == "packed"                # one parcel still here
+    call(floor, "post", f"/api/v1/shipments/{ships[1]['id']}/dispatch")
+    assert floor.order_json(a)["status"] == "shipped"
+    rows = sql(floor, "SELECT id FROM outbox ORDER BY shipment_id")
+    with floor.app.app_context(), db.connection_context():
+        told = [outbox.payload(r[0]) for r in rows]
+    assert [[line["quantity"] for line in m["lines"]] for m in told] == [[3], [1]]
+    assert [(m["parcel_no"], m["parcel_count"]) for m in told] == [(1, 2), (2, 2)]

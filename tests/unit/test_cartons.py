@@ -18,6 +18,7 @@ from server.domain.cartons import (
     check_weight,
     choose_carton,
     pack_into,
+    plan_parcels,
     packing_instructions,
 )
 
@@ -335,3 +336,45 @@ def test_a_single_unit_that_fits_some_way_is_always_packed(l, w, h, upright):  #
         else:
             could = all(a <= b for a, b in zip(sorted((l, w, h)), sorted(carton.dims)))
         assert (pack_into([unit], carton) is not None) is could
+
+
+# -- plan_parcels ------------------------------------------------------------------------
+
+def test_one_parcel_when_one_carton_takes_everything():
+    [parcel] = plan_parcels([item(qty=3)], CARTONS)
+    assert parcel.carton.name == "S"
+
+
+def test_too_heavy_for_any_one_carton_is_split_and_each_parcel_downsized():
+    brick = item("BRICK", 100, 100, 50, g=4000, qty=6)       # 24 kg: over L's 20 kg
+    parcels = plan_parcels([brick], CARTONS)
+    assert sum(len(p.placements) for p in parcels) == 6
+    assert all(p.gross_weight_g <= p.carton.max_weight_g for p in parcels)
+    assert [len(p.placements) for p in parcels] == [4, 2]    # 16.4 kg in L, then 8.25 kg
+    assert [p.carton.name for p in parcels] == ["L", "M"]    # too heavy for S (5 kg)
+
+
+def test_a_unit_that_fits_no_carton_alone_is_refused():
+    with pytest.raises(NoCartonFits, match="fits no carton"):
+        plan_parcels([item("A"), item("SOFA", 900, 900, 900)], CARTONS)
+
+
+@settings(max_examples=60, deadline=None)
+@given(items=items_strategy)
+def test_parcels_hold_every_unit_once_within_their_limits(items):
+    try:
+        parcels = plan_parcels(items, CARTONS)
+    except NoCartonFits:
+        assert any(all(pack_into([PackItem(i.sku, i.length_mm, i.width_mm, i.height_mm,
+                                           i.weight_g, 1, i.flags)], c) is None
+                       for c in CARTONS) for i in items)
+        return
+    counts: dict[str, int] = {}
+    for p in parcels:
+        assert p.gross_weight_g <= p.carton.max_weight_g
+        for pl in p.placements:
+            counts[pl.sku] = counts.get(pl.sku, 0) + 1
+    wanted: dict[str, int] = {}
+    for i in items:
+        wanted[i.sku] = wanted.get(i.sku, 0) + i.quantity
+    assert counts == wanted
