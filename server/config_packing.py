@@ -91,20 +91,25 @@ def _keys(value: Mapping, where: str, allowed: set[str], required: set[str]) -> 
         raise ValueError(f"config {where}: missing {', '.join(sorted(missing))}")
 
 
+def _entries(raw: Any, section: str):
+    """(name, "section.name", mapping) for each entry of a section; `name: null` (an
+    overlay removing an entry) is skipped."""
+    for name, value in _mapping(raw, section).items():
+        if value is not None:
+            where = f"{section}.{name}"
+            yield name, where, _mapping(value, where)
+
+
 def _stations(raw: Any, printers: Mapping[str, str]) -> dict[str, Station]:
     out = {}
-    for name, value in _mapping(raw, "stations").items():
-        if value is None:
-            continue
-        where = f"stations.{name}"
-        value = _mapping(value, where)
+    for name, where, value in _entries(raw, "stations"):
         _keys(value, where, {"warehouse", "printer", "document_printer"}, {"warehouse", "printer"})
         printer = str(value["printer"])
         if printer not in printers:
             raise ValueError(f"config {where}: printer {printer!r} is not under printers:")
-        if len(str(name)) > 64:
+        if len(name) > 64:
             raise ValueError(f"config {where}: a station name has at most 64 characters")
-        out[str(name)] = Station(name=str(name), warehouse=str(value["warehouse"]),
+        out[name] = Station(name=name, warehouse=str(value["warehouse"]),
                                  printer=printer,
                                  document_printer=str(value.get("document_printer") or ""))
     return out
@@ -112,15 +117,11 @@ def _stations(raw: Any, printers: Mapping[str, str]) -> dict[str, Station]:
 
 def _cartons(raw: Any) -> tuple[CartonType, ...]:
     cartons = []
-    for name, value in _mapping(raw, "cartons").items():
-        if value is None:
-            continue
-        where = f"cartons.{name}"
-        value = _mapping(value, where)
+    for name, where, value in _entries(raw, "cartons"):
         _keys(value, where, {"length_mm", "width_mm", "height_mm", "max_weight_g", "tare_g"},
               {"length_mm", "width_mm", "height_mm", "max_weight_g"})
         try:
-            cartons.append(CartonType(name=str(name), **value))
+            cartons.append(CartonType(name=name, **value))
         except ValueError as err:
             raise ValueError(f"config {where}: {err}") from err
     return tuple(cartons_by_size(cartons)) if cartons else ()
@@ -128,14 +129,10 @@ def _cartons(raw: Any) -> tuple[CartonType, ...]:
 
 def _carriers(raw: Any) -> dict[str, Carrier]:
     out = {}
-    for code, value in _mapping(raw, "carriers").items():
-        if value is None:
-            continue
-        where = f"carriers.{code}"
-        value = _mapping(value, where)
+    for code, where, value in _entries(raw, "carriers"):
         _keys(value, where, {"label", "service", "match", "tracking", "default"}, {"tracking"})
         try:
-            scheme = scheme_from_mapping({"name": str(code), **_mapping(value["tracking"], where)})
+            scheme = scheme_from_mapping({"name": code, **_mapping(value["tracking"], where)})
         except ValueError as err:
             raise ValueError(f"config {where}.tracking: {err}") from err
         if scheme.kind == "sscc":
@@ -143,7 +140,7 @@ def _carriers(raw: Any) -> dict[str, Carrier]:
         match = value.get("match") or ()
         if isinstance(match, str) or not all(isinstance(m, str) and m for m in match):
             raise ValueError(f"config {where}.match must be a list of words")
-        out[str(code)] = Carrier(code=str(code), label=str(value.get("label") or code),
+        out[code] = Carrier(code=code, label=str(value.get("label") or code),
                                  service=str(value.get("service") or ""),
                                  match=tuple(m.lower() for m in match), tracking=scheme,
                                  default=bool(value.get("default", False)))
@@ -164,17 +161,13 @@ def _sscc(raw: Any) -> TrackingScheme | None:
 
 def _senders(raw: Any) -> dict[str, Sender]:
     out = {}
-    for code, value in _mapping(raw, "senders").items():
-        if value is None:
-            continue
-        where = f"senders.{code}"
-        value = _mapping(value, where)
+    for code, where, value in _entries(raw, "senders"):
         _keys(value, where, {"name", "lines", "city", "postal_code", "region", "country",
                              "phone", "company"}, {"name", "lines", "city"})
         lines = value["lines"]
         if isinstance(lines, str) or not lines:
             raise ValueError(f"config {where}.lines must be a list of address lines")
-        out[str(code)] = Sender(name=str(value["name"]), lines=tuple(str(x) for x in lines),
+        out[code] = Sender(name=str(value["name"]), lines=tuple(str(x) for x in lines),
                                 city=str(value["city"]),
                                 **{k: str(value.get(k) or "") for k in
                                    ("postal_code", "region", "country", "phone", "company")})
@@ -183,13 +176,9 @@ def _senders(raw: Any) -> dict[str, Sender]:
 
 def _inserts(raw: Any) -> dict[str, tuple[str, ...]]:
     out = {}
-    for code, value in _mapping(raw, "inserts").items():
-        if value is None:
-            continue
-        where = f"inserts.{code}"
+    for code, where, value in _entries(raw, "inserts"):
         if code not in KNOWN_INSERTS:
             raise ValueError(f"config {where}: unknown insert (known: {', '.join(KNOWN_INSERTS)})")
-        value = _mapping(value, where)
         _keys(value, where, {"when"}, {"when"})
         when = value["when"]
         when = (when,) if isinstance(when, str) else tuple(when or ())
@@ -197,7 +186,7 @@ def _inserts(raw: Any) -> dict[str, tuple[str, ...]]:
         if bad or not when:
             raise ValueError(f"config {where}.when: conditions are "
                              f"{', '.join(INSERT_CONDITIONS)}; got {list(when)}")
-        out[str(code)] = when
+        out[code] = when
     return out
 
 
