@@ -39,8 +39,17 @@ def init_sockets(app: Flask) -> SocketIO:
     register(sio, app)
     if sio.async_mode == "gevent":
         cooperative_postgres_waits()
+        untracked_greenlets()
         settle_heap()
     return sio
+
+
+def untracked_greenlets() -> None:
+    """gevent records, for every greenlet it spawns, the spawning greenlet and its stack
+    (~40 frame objects: python-socketio spawns one greenlet per event), for debugging
+    output this server never prints; off, a spawn is cheaper and leaves less garbage."""
+    import gevent
+    gevent.config.track_greenlet_tree = False
 
 
 def cooperative_postgres_waits() -> None:

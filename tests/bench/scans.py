@@ -16,7 +16,9 @@ and the load generator (tests/bench/scans_load.py, processes under gevent) drive
 - phase B "saturation": SAT_CLIENTS of those handhelds scanning back to back.
 
 Server-side handling times come from GET /api/v1/metrics/handheld (reset before each
-phase), client round trips from the generator. Every scan must be acked (no timeout, no
+phase), client round trips from the generator. Beside each phase a connection of its own
+commits one row 20 times a second: PostgreSQL's commit time on this disk in that window,
+which every verdict waits for once before its ack. Every scan must be acked (no timeout, no
 error ack) and the schema's scan rows must equal the verdict acks; units picked must equal
 the ok item verdicts. Targets: steady p99 ≤ 10 ms server side; ≥ 1,000 verdicts/s.
 """
@@ -34,6 +36,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -313,6 +316,7 @@ def free_port() -> int:
 
 class Server:
     def __init__(self, url: str, mode: str, logdir: str, extra_env: dict | None = None):
+        self.url = url
         self.port = free_port()
         self.db_user = url.split("://", 1)[1].split("@", 1)[0]
         self.base = f"http://127.0.0.1:{self.port}"
@@ -353,6 +357,34 @@ class Server:
         self.log.close()
 
 
+class CommitProbe(threading.Thread):
+    """One row INSERTed and COMMITted RATE times a second on a connection of its own while a
+    phase runs: what PostgreSQL's commit (the WAL flush to disk) takes at that moment.
+    Every verdict waits for one commit before its ack, so this is the floor under the
+    scan's p99 that no server code changes (the disk is shared with whatever else runs)."""
+    RATE = 20
+
+    def __init__(self, url: str):
+        super().__init__(daemon=True)
+        self.url = url
+        self.lat_ms: list[float] = []
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        import psycopg
+        url, _, schema = self.url.partition("?schema=")
+        with psycopg.connect(url, autocommit=True) as conn:
+            if schema:
+                conn.execute(f'SET search_path TO "{schema}"')
+            conn.execute("CREATE TABLE IF NOT EXISTS bench_commit_probe (id BIGSERIAL "
+                         "PRIMARY KEY, at TIMESTAMPTZ NOT NULL DEFAULT now())")
+            while not self.done.wait(1 / self.RATE):
+                t0 = time.perf_counter()
+                with conn.transaction():
+                    conn.execute("INSERT INTO bench_commit_probe DEFAULT VALUES")
+                self.lat_ms.append((time.perf_counter() - t0) * 1000)
+
+
 @dataclass
 class Phase:
     name: str
@@ -371,6 +403,7 @@ class Phase:
     wall: float = 0.0
     cpu: dict = field(default_factory=dict)     # CPU seconds in the phase: server, postgres
     cpu_load: float = 0.0                       # CPU seconds of the load generators
+    commit_ms: list[float] = field(default_factory=list)    # CommitProbe's, same window
 
     def cpu_ms(self, who: str) -> float:
         """CPU milliseconds of `who` per verdict ack."""
@@ -405,6 +438,8 @@ def run_phase(server: Server, floor: Floor, name: str, clients: int, period: flo
     log(f"    {clients} handhelds connected, each with its task, in "
         f"{time.perf_counter() - t0:.1f} s")
     server.metrics(floor.supervisor, reset=True)
+    probe = CommitProbe(server.url)
+    probe.start()
     cpu0 = cpu_seconds(server.proc.pid), pg_backend_cpu(server.db_user)
     for w, _ in workers:
         w.stdin.write("go\n")
@@ -415,6 +450,7 @@ def run_phase(server: Server, floor: Floor, name: str, clients: int, period: flo
         out = json.loads(w.stdout.readline())
         if not ends:      # the first generator done: the phase is over
             ends = [cpu_seconds(server.proc.pid), pg_backend_cpu(server.db_user)]
+            probe.done.set()
         w.wait()
         err.close()
         phase.lat_ms += out["lat_ms"]
@@ -435,6 +471,8 @@ def run_phase(server: Server, floor: Floor, name: str, clients: int, period: flo
     phase.cpu = {"server": ends[0] - cpu0[0], "postgres": ends[1] - cpu0[1],
                  "load generator": phase.cpu_load}
     phase.server = server.metrics(floor.supervisor, reset=True).get("scan", {})
+    probe.join()
+    phase.commit_ms = probe.lat_ms
     return phase
 
 
@@ -547,6 +585,10 @@ def _rows(g: ModeRun | None, t: ModeRun | None, args) -> list[Row]:
             rows.append(Row(f"scan {kind}, {label}: client round trip", run.mode,
                             len(ph.lat_ms), median(ph.lat_ms) / 1000, p99(ph.lat_ms) / 1000,
                             None, "", "", "ok (informative)"))
+            rows.append(Row(f"scan {kind}: PostgreSQL INSERT + COMMIT alone, "
+                            f"{CommitProbe.RATE}/s beside it (the disk's part of each ack)",
+                            run.mode, len(ph.commit_ms), median(ph.commit_ms) / 1000,
+                            p99(ph.commit_ms) / 1000, None, "", "", "ok (informative)"))
     for run in (g, t):
         if run is not None:
             ip = run.inproc
@@ -603,6 +645,11 @@ def report(g: ModeRun | None, t: ModeRun | None, args, argv, seconds: float,
               f"(GET /api/v1/metrics/handheld, reset before each phase); client round trip = "
               f"python-socketio clients in {args.procs} gevent processes on the same 2-CPU "
               f"machine as the server and PostgreSQL; rate = verdict acks ÷ phase wall time")
+        print(f"- PostgreSQL INSERT + COMMIT alone: one row committed {CommitProbe.RATE} times "
+              "a second on a connection of its own during the phase, as the server's role "
+              "(its backend CPU counts with the server's, <1 %): a verdict's ack waits for one "
+              "such commit (synchronous_commit, fsync of the WAL), so its p99 is a floor under "
+              "the scan's")
         print("- server DATABASE_URL: " + (
             "…?schema=<fresh schema> (--schema-url: the app runs CREATE SCHEMA + SET "
             "search_path + COMMIT on every pool checkout, i.e. every event)" if args.schema_url
