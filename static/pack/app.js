@@ -39,6 +39,9 @@
     version: 0,          // bumped on every session change made here (stale polls lose)
     job: null,           // the label job shown: {id, state, last_error, …}
     preview: { jobId: null, url: null },
+    parcels: {},         // parcel n ≥ 2 of the shown shipments → {job, previewJob, url}
+    parcelTimer: null,
+    reprintParcel: 1,    // the parcel whose label the reprint form is for
     queue: [],           // scans not yet answered: {raw, scan_id, scanned_at, tries, open,
                          // session, seq}, each also in the IndexedDB outbox until answered
     armed: null,         // the give-back button's confirm timer
@@ -146,7 +149,9 @@
   function needsText() {
     const s = state.session;
     if (!s) return t("scan_order");
-    if (s.state === "confirmed") return t("order_shipped");
+    if (s.state === "confirmed") {
+      return (s.shipments || []).length > 1 ? t("order_shipped_parcels") : t("order_shipped");
+    }
     if (s.state === "cancelled") return t("scan_order");
     if (s.state === "held") return t("session_held");
     if (pendingQc()) return t("answer_qc");
@@ -257,11 +262,16 @@
   function renderCarton(s) {
     const c = s.carton || {};
     const name = c.name || c.chosen || c.suggested || "";
-    $("carton-name").textContent = c.error && !c.chosen ? "—" : name;
+    const parcels = plannedParcels(s);
+    $("carton-name").textContent = c.error && !c.chosen ? "—"
+      : parcels.length > 1 ? parcels.map((p) => p.carton).join(" + ") : name;
     $("carton-name").dataset.carton = name;
+    $("carton-name").dataset.parcels = String(parcels.length);
     $("carton-detail").textContent = c.error && !c.chosen ? t("carton_none", { error: c.error })
+      : parcels.length > 1 ? t("parcels_plan", { n: parcels.length })
       : name ? t("carton_fill", { name, dims: (c.dims_mm || []).join(" × "),
                                  fill: Math.round((c.fill_ratio || 0) * 100) }) : "";
+    renderParcelPlan(parcels);
     renderCartonChoice(s, c);
     // rebuilt only when what they say changes: a poll must not replace a button being pressed
     const fill = (id, items, build) => {
@@ -279,6 +289,40 @@
       return li;
     });
     fill("inserts", s.inserts || [], insertItem);
+  }
+
+  /** The session's parcels (`carton.parcels`): one normally, several when no single
+   *  carton takes the order. */
+  function plannedParcels(s) {
+    const c = (s && s.carton) || {};
+    return Array.isArray(c.parcels) ? c.parcels : [];
+  }
+
+  /** "L — 3 × SKU-A" per parcel, so the packer knows which units go into which carton;
+   *  only for an order planned as several parcels. */
+  function renderParcelPlan(parcels) {
+    const ol = $("carton-parcels");
+    const many = parcels.length > 1;
+    ol.hidden = !many;
+    const key = many ? words.lang + "|" + JSON.stringify(parcels) : "";
+    if (ol.dataset.key === key) return;
+    ol.dataset.key = key;
+    ol.textContent = "";
+    if (!many) return;
+    for (const p of parcels) {
+      const li = document.createElement("li");
+      li.dataset.parcel = String(p.parcel);
+      li.dataset.carton = p.carton;
+      const units = Object.entries(p.units || {}).map(([sku, n]) => `${n} × ${sku}`).join(", ");
+      li.textContent = t("parcel_plan_item", { carton: p.carton, units });
+      if (p.gross_g !== undefined && p.gross_g !== null) {
+        const w = document.createElement("small");
+        w.className = "muted";
+        w.textContent = t("parcel_plan_weight", { grams: p.gross_g });
+        li.append(" ", w);
+      }
+      ol.appendChild(li);
+    }
   }
 
   /** One insert; the packing slip and the invoice with a button opening their PDF. */
@@ -329,8 +373,10 @@
   }
 
   function renderWeight(w) {
+    const n = plannedParcels(state.session).length;
     $("weight-expected").textContent = w.expected_g !== undefined && w.expected_g !== null
-      ? t("weight_expected", { grams: w.expected_g, tolerance: w.tolerance_g ?? 0 }) : "";
+      ? t(n > 1 ? "weight_expected_parcels" : "weight_expected",
+          { grams: w.expected_g, tolerance: w.tolerance_g ?? 0, n }) : "";
     const res = $("weight-result");
     if (w.measured_g === null || w.measured_g === undefined) {
       res.textContent = w.required ? t("weight_required") : "";
@@ -394,7 +440,201 @@
     $("label-error").textContent = job && job.last_error && !JOB_DONE.has(st)
       ? t("label_waiting", { reason: job.last_error }) : (job && st === "failed" ? job.last_error || "" : "");
     $("reprint").disabled = !job;
+    renderParcels(s);
     renderShipmentDocuments(s);
+  }
+
+  /** The session's shipments, one per parcel, parcel 1 first. */
+  function shipmentsOf(s) {
+    const list = (s && Array.isArray(s.shipments)) ? s.shipments : [];
+    return [...list].sort((a, b) => (a.parcel || 1) - (b.parcel || 1));
+  }
+
+  /** Several parcels: parcel 1 in the card's own fields under its head, parcels 2…n each
+   *  with its tracking number, SSCC, label state, preview and reprint in #parcels. The
+   *  items are built when the shipments change and filled in place (a poll must not
+   *  replace a button being pressed). */
+  function renderParcels(s) {
+    const list = shipmentsOf(s);
+    const many = list.length > 1;
+    const head = $("parcel-1-head");
+    head.hidden = !many;
+    head.textContent = many ? parcelHead(list[0], list.length) : "";
+    $("reprint").textContent = many ? t("reprint_parcel", { n: list[0].parcel || 1 }) : t("reprint");
+    $("reprint-ask").textContent = many
+      ? t("reprint_reason_parcel", { n: state.reprintParcel }) : t("reprint_reason");
+    const ol = $("parcels");
+    const rest = many ? list.slice(1) : [];
+    ol.hidden = rest.length === 0;
+    const key = [words.lang, s.id, ...rest.map((sh) => sh.id)].join("|");
+    if (ol.dataset.key !== key) {
+      ol.dataset.key = key;
+      ol.textContent = "";
+      for (const sh of rest) ol.appendChild(parcelItem(sh));
+    }
+    for (const sh of rest) {
+      const li = ol.querySelector(`li[data-parcel="${sh.parcel}"]`);
+      if (!li) continue;
+      const p = state.parcels[sh.parcel] || {};
+      li.querySelector(".parcel-head").textContent = parcelHead(sh, list.length);
+      li.querySelector(".tracking").textContent = sh.tracking || sh.tracking_number || "";
+      li.querySelector(".sscc").textContent = sh.sscc || "";
+      showJob(li.querySelector(".job"), li.querySelector(".label-error"), p.job);
+      const img = li.querySelector(".label-preview");
+      img.dataset.job = p.url ? String(p.previewJob) : "";
+      if (p.url) { if (img.getAttribute("src") !== p.url) img.src = p.url; img.hidden = false; }
+      else { img.removeAttribute("src"); img.hidden = true; }
+      li.querySelector(".preview-missing").hidden = !!p.url || !p.previewJob || p.loading;
+      const b = li.querySelector("button.reprint");
+      b.textContent = t("reprint_parcel", { n: sh.parcel });
+      b.disabled = !p.job;
+    }
+  }
+
+  function parcelHead(sh, count) {
+    return t("parcel_head", { n: sh.parcel || 1, count: sh.parcels || count, carton: sh.carton || "" });
+  }
+
+  /** A label job's state (and why it waits) into `el` and `err`. */
+  function showJob(el, err, job) {
+    const st = (job && job.state) || "unknown";
+    el.dataset.state = st;
+    el.dataset.job = job ? String(job.id) : "";
+    el.textContent = has("job." + st) ? t("job." + st) : st;
+    err.textContent = job && job.last_error && !JOB_DONE.has(st)
+      ? t("label_waiting", { reason: job.last_error }) : (job && st === "failed" ? job.last_error || "" : "");
+  }
+
+  function parcelItem(sh) {
+    const li = document.createElement("li");
+    li.className = "parcel";
+    li.dataset.parcel = String(sh.parcel);
+    li.dataset.shipment = String(sh.id);
+    const h = document.createElement("h3");
+    h.className = "parcel-head";
+    const kv = (labelKey, cls, tag) => {
+      const div = document.createElement("div");
+      div.className = "kv";
+      const l = document.createElement("span");
+      l.className = "label";
+      l.textContent = t(labelKey);
+      const v = document.createElement(tag);
+      v.className = cls;
+      div.append(l, v);
+      return div;
+    };
+    const label = kv("label", "job", "b");
+    const err = document.createElement("span");
+    err.className = "muted label-error";
+    label.append(" ", err);
+    const preview = document.createElement("div");
+    preview.className = "preview";
+    const img = document.createElement("img");
+    img.className = "label-preview";
+    img.alt = "";
+    img.hidden = true;
+    const missing = document.createElement("span");
+    missing.className = "muted preview-missing";
+    missing.textContent = t("preview_missing");
+    missing.hidden = true;
+    preview.append(img, missing);
+    const b = document.createElement("button");
+    b.type = "button";
+    b.className = "reprint";
+    b.dataset.parcel = String(sh.parcel);
+    b.addEventListener("click", () => askReprint(sh.parcel));
+    li.append(h, kv("tracking", "tracking", "b"), kv("sscc", "sscc", "span"), label, preview, b);
+    return li;
+  }
+
+  // ---- the labels of parcels 2…n: followed like the first one's ---------------------
+
+  /** The shown session's parcels 2…n: their label jobs taken from the session (a reprint
+   *  followed here is kept), the others forgotten. */
+  function followParcels(s) {
+    const keep = new Set();
+    for (const sh of shipmentsOf(s)) {
+      const k = sh.parcel;
+      if (!(k > 1) || !sh.label) continue;
+      keep.add(String(k));
+      const p = state.parcels[k] || (state.parcels[k] = { job: null, previewJob: null, url: null });
+      if (!p.job || p.job.id === sh.label.id) p.job = Object.assign({}, p.job || {}, sh.label);
+    }
+    for (const k of Object.keys(state.parcels)) {
+      if (!keep.has(k)) {
+        if (state.parcels[k].url) URL.revokeObjectURL(state.parcels[k].url);
+        delete state.parcels[k];
+      }
+    }
+    watchParcels();
+  }
+
+  function forgetParcels() {
+    clearTimeout(state.parcelTimer);
+    state.parcelTimer = null;
+    for (const p of Object.values(state.parcels)) if (p.url) URL.revokeObjectURL(p.url);
+    state.parcels = {};
+    $("parcels").dataset.key = "";
+  }
+
+  function watchParcels() {
+    clearTimeout(state.parcelTimer);
+    state.parcelTimer = null;
+    let waiting = false;
+    for (const [k, p] of Object.entries(state.parcels)) {
+      if (!p.job || !p.job.id) continue;
+      if (p.previewJob !== p.job.id) loadParcelPreview(k, p.job.id);
+      if (!JOB_DONE.has(p.job.state)) waiting = true;
+    }
+    if (waiting && state.auth) state.parcelTimer = setTimeout(pollParcels, JOB_POLL_MS);
+  }
+
+  async function pollParcels() {
+    for (const [k, p] of Object.entries(state.parcels)) {
+      const job = p.job;
+      if (!job || !job.id || JOB_DONE.has(job.state) || !state.auth) continue;
+      try {
+        const res = await api("GET", "/api/v1/print-jobs/" + job.id);
+        const now = state.parcels[k];
+        if (res.ok && res.body && now && now.job && now.job.id === job.id) {
+          now.job = Object.assign({}, now.job, res.body.job || res.body);
+        }
+      } catch { /* asked again below */ }
+    }
+    render();
+    watchParcels();
+  }
+
+  async function loadParcelPreview(k, jobId) {
+    const p = state.parcels[k];
+    p.previewJob = jobId;
+    p.loading = true;
+    const url = await previewUrl(jobId);
+    const now = state.parcels[k];
+    if (now !== p || p.previewJob !== jobId) {
+      if (url) URL.revokeObjectURL(url);
+      return;
+    }
+    if (p.url) URL.revokeObjectURL(p.url);
+    p.url = url;
+    p.loading = false;
+    render();
+  }
+
+  /** A label job's preview as a blob: URL (null when there is none); a 5xx or no answer
+   *  is asked again a few times. */
+  async function previewUrl(jobId) {
+    for (let tries = 0; tries < 4; tries += 1) {
+      if (!state.auth) return null;
+      try {
+        const resp = await fetch(`/api/v1/print-jobs/${jobId}/preview.png`, {
+          headers: { Authorization: "Bearer " + state.auth.token }, cache: "no-store" });
+        if (resp.ok) return URL.createObjectURL(await resp.blob());
+        if (resp.status < 500) return null;
+      } catch { /* asked again */ }
+      await sleep(1000);
+    }
+    return null;
   }
 
   /** The last shipment shown after a reload has no order card (and so no inserts list):
@@ -433,6 +673,7 @@
       $("hold-form").hidden = true;
       $("release-form").hidden = true;
       forgetDocuments();
+      forgetParcels();
     }
     if (s) state.last = null;            // a session of its own: the last one is done with
     const job = s && s.label_job;
@@ -440,6 +681,7 @@
       state.job = Object.assign({}, state.job || {}, job);
       watchJob();
     }
+    followParcels(s);
     render();
   }
 
@@ -448,9 +690,11 @@
   function setLast(s) {
     state.last = s;
     forgetDocuments();
+    forgetParcels();
     state.job = s && s.label_job ? Object.assign({}, s.label_job) : null;
     $("reprint-form").hidden = true;
     if (state.job) watchJob();
+    followParcels(s);
     render();
   }
 
@@ -477,6 +721,7 @@
     state.queue = [];      // the outbox keeps them: sent when this badge is back at the station
     state.session = state.printer = state.job = state.last = null;
     forgetDocuments();
+    forgetParcels();
     state.station = null;
     setPreview(null, null);
     $("verdict").hidden = true;
@@ -553,6 +798,7 @@
     stopPolling();
     state.station = null;
     state.session = state.last = state.job = null;
+    forgetParcels();
     state.printer = null;
     state.queue = [];      // kept in the outbox for this station
     localStorage.removeItem("wp.pack.station");
@@ -667,15 +913,21 @@
     $("preview-missing").hidden = !!url || !jobId;
   }
 
-  function askReprint() {
+  /** The reprint form, for parcel `parcel` (1: the card's own label). */
+  function askReprint(parcel) {
+    state.reprintParcel = parcel > 1 ? parcel : 1;
+    $("reprint-form").dataset.parcel = String(state.reprintParcel);
     $("reprint-form").hidden = false;
+    render();
     $("reprint-reason").value = "";
     $("reprint-reason").focus();
   }
 
   async function reprint(ev) {
     ev.preventDefault();
-    const job = currentJob();
+    const k = state.reprintParcel;
+    const other = k > 1 ? state.parcels[k] : null;
+    const job = k > 1 ? other && other.job : currentJob();
     const reason = $("reprint-reason").value.trim();
     if (!job || !reason) return;
     let res;
@@ -687,9 +939,14 @@
     if (!res.ok) return showError(res.status, res.body);
     $("reprint-form").hidden = true;
     const fresh = (res.body && (res.body.job || res.body.label_job)) || res.body;
-    state.job = Object.assign({ reprint: true }, fresh);
+    if (other) {
+      if (state.parcels[k] === other) other.job = Object.assign({ reprint: true }, fresh);
+      watchParcels();
+    } else {
+      state.job = Object.assign({ reprint: true }, fresh);
+      watchJob();
+    }
     showVerdict("ok", "reprint", "reprint_queued");
-    watchJob();
     render();
     $("scan").focus();
   }
@@ -908,8 +1165,11 @@
       const s = Object.assign({}, state.session);
       if (body.shipment && !s.shipment) s.shipment = body.shipment;
       if (!s.label_job && body.label_job) s.label_job = jobRef(body.label_job);
+      if (!(s.shipments || []).length && Array.isArray(body.shipments)) s.shipments = body.shipments;
       setSession(s);
-      showVerdict("ok", "confirmed", "confirmed");
+      const n = (s.shipments || []).length;
+      if (n > 1) showVerdict("ok", "confirmed", "confirmed_parcels", { n });
+      else showVerdict("ok", "confirmed", "confirmed");
     } finally {
       confirming = false;
       $("scan").focus();
@@ -1064,7 +1324,7 @@
     $("weight-form").addEventListener("submit", saveWeight);
     $("confirm").addEventListener("click", confirm);
     $("cancel-session").addEventListener("click", giveBack);
-    $("reprint").addEventListener("click", askReprint);
+    $("reprint").addEventListener("click", () => askReprint(1));
     $("reprint-form").addEventListener("submit", reprint);
     $("reprint-cancel").addEventListener("click", () => { $("reprint-form").hidden = true; $("scan").focus(); });
     $("next-order").addEventListener("click", nextOrder);

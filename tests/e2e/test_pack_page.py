@@ -235,8 +235,11 @@ def test_packer_packs_a_whole_order_through_a_paper_out(pack_server, label_print
     page.wait_for_function("document.getElementById('label-error').textContent !== ''")
     assert "paper" in page.text_content("#label-error").lower()
     page.wait_for_timeout(3000)
-    assert page.get_attribute("#label-state", "data-state") == "queued"
-    assert page.text_content("#label-state") == "Queued"
+    # each round the worker claims the job (`sending`) and puts it back (`queued`, with the
+    # reason) when the printer refuses it: a poll may catch the short `sending` in between
+    page.wait_for_function("() => { const l = document.getElementById('label-state');"
+                           " return l.dataset.state === 'queued' && l.textContent === 'Queued'; }",
+                           timeout=5_000)
     assert printer.jobs == []
     status, order = call(server, "GET", f"/api/v1/orders/{order_ids[PACKED]}",
                          token=server.supervisor_token)

@@ -2,13 +2,14 @@
 quality-check prompt end to end, a hold by hand that a supervisor releases in the browser,
 a carton chosen from every configured one, the packing slip and invoice as PDFs, scans
 still waiting at a reload (one sent and counted but its answer lost, one queued offline)
-resent in order with their own scan_ids and counted once, and the last shipment (its
-packing slip too) shown again after a reload.
+resent in order with their own scan_ids and counted once, the last shipment (its
+packing slip too) shown again after a reload, and an order no single carton takes packed
+as two parcels (the plan in the carton box, a label each, both shown after a reload).
 
 The server is set up as in test_pack_page.py (pack-1 on a fake ZPL printer), its own
-process for this module. One product is flagged for quality checks through the operator
-CLI (`wavepack import catalogue`) against the server's SQLite database, as an operator
-would change the catalogue.
+process for this module. One product is flagged for quality checks, and another made
+heavy, through the operator CLI (`wavepack import catalogue`) against the server's SQLite
+database, as an operator would change the catalogue.
 """
 from __future__ import annotations
 
@@ -38,11 +39,13 @@ from .test_pack_page import (
 
 SUPERVISOR_BADGE, SUPERVISOR_PIN = "3001", "3333"
 QC_SKU = "WP-CAP-NVY"          # flagged check_damage|serial before the orders are made
+HEAVY_SKU, HEAVY_G = "WP-CAND-200-FIG", 9000   # 4 × 9 kg: over config.yaml's largest carton
 ORDERS = {
     "E2E-QC": [(QC_SKU, 2)],
     "E2E-HOLD": [("WP-SOCK-3PK-M", 1)],
     "E2E-DOCS": [("WP-MUG-350-CHAR", 1)],
     "E2E-RELOAD": [("WP-TEE-BLK-L", 2), ("WP-NOTE-A5-DOT", 1)],
+    "E2E-PARCELS": [(HEAVY_SKU, 4)],
 }
 FIELDS = {"E2E-DOCS": {"invoice": True}}      # the native API's "invoice": an invoice insert
 OWNER = f"pack:{PACKER_BADGE}:{STATION}"      # the page's records in the IndexedDB outbox
@@ -67,12 +70,14 @@ def pack_server(data_dir, label_printer):
         yield server
 
 
-def _flag_product(data_dir, sku: str, flags: str) -> None:
-    """`wavepack import catalogue` of one row giving `sku` these flags, run against the
-    demo server's database (its data dir, as _serve_demo lays it out)."""
+def _flag_product(data_dir, sku: str, flags: str = "", weight_g: int | None = None) -> None:
+    """`wavepack import catalogue` of one row giving `sku` these flags (and this unit
+    weight), run against the demo server's database (its data dir, as _serve_demo lays it
+    out)."""
     name, gtin, weight, (length, width, height), location = next(
         (name, gtin, w, dims, loc) for s, gtin, name, w, dims, loc in PRODUCTS if s == sku)
-    csv = data_dir / "flags.csv"
+    weight = weight_g or weight
+    csv = data_dir / f"catalogue-{sku}.csv"
     csv.write_text("sku,gtin,name,unit_weight_g,location,length_mm,width_mm,height_mm,flags\n"
                    f"{sku},{gtin},{name},{weight},{location},{length},{width},{height},{flags}\n",
                    encoding="utf-8")
@@ -87,6 +92,7 @@ def _flag_product(data_dir, sku: str, flags: str) -> None:
 @pytest.fixture(scope="module")
 def picked(pack_server, data_dir) -> dict[str, int]:
     _flag_product(data_dir, QC_SKU, "check_damage|serial")
+    _flag_product(data_dir, HEAVY_SKU, weight_g=HEAVY_G)
     return _picked_orders(pack_server, ORDERS, FIELDS)
 
 
@@ -392,4 +398,136 @@ def test_reload_resends_waiting_scans_once_and_shows_the_last_shipment(
     _open_pdf(page, context, "#shipment-docs button[data-doc=packing_slip]")
     page.click("#next-order")
     page.wait_for_selector("#shipment", state="hidden")
+    assert errors == []
+
+
+def _parcels_shown(page) -> list[dict]:
+    """Every parcel of the shipment card, parcel 1 first: head, tracking, SSCC, label."""
+    return page.eval_on_selector_all("#shipment .parcel", """els => els.map(e => ({
+        parcel: Number(e.dataset.parcel), head: e.querySelector('.parcel-head').textContent,
+        tracking: e.querySelector('.tracking').textContent,
+        sscc: e.querySelector('.sscc').textContent,
+        label: e.querySelector('.job').dataset.state,
+        job: e.querySelector('.job').dataset.job,
+        preview: e.querySelector('.label-preview').naturalWidth}))""")
+
+
+def _wait_parcels_printed(page, count: int) -> None:
+    page.wait_for_function(
+        """n => { const ps = [...document.querySelectorAll('#shipment .parcel')];
+                  return ps.length === n && ps.every(p =>
+                    p.querySelector('.job').dataset.state === 'printed'
+                    && p.querySelector('.label-preview').naturalWidth > 0); }""",
+        arg=count, timeout=SLOW_S)
+
+
+def _labels_with(jobs: list[bytes], text: str) -> list[bytes]:
+    return [j for j in jobs if f"^FD{text}^FS".encode() in j]
+
+
+def test_an_order_no_carton_takes_is_packed_as_two_parcels(
+        pack_server, label_printer, picked, browser_context_factory):
+    """4 units of a product made 9 kg through the catalogue import: over L's 30 kg, so the
+    server plans two parcels. The carton box says which units go into which carton (in
+    English and Chinese); after confirm the card lists both parcels, each with its own
+    tracking number, printed label and preview; the printer got "1 / 2" and "2 / 2" once
+    each; the second parcel's label reprints on its own; a reload shows both again."""
+    context = _wide(browser_context_factory)
+    page, errors = _packer_page(context, pack_server)
+    scan(page, "E2E-PARCELS", expect="opened")
+    session_id = int(page.get_attribute("#order", "data-session"))
+    planned = _session(pack_server, session_id)["carton"]["parcels"]
+    assert [(p["carton"], p["units"]) for p in planned] == [
+        ("L", {HEAVY_SKU: 3}), ("M", {HEAVY_SKU: 1})], planned
+
+    # the plan, before a single unit is scanned
+    page.wait_for_selector("#carton-parcels:not([hidden])")
+    assert page.text_content("#carton-name") == "L + M"
+    assert page.text_content("#carton-detail") == "2 parcels:"
+    plan = page.eval_on_selector_all("#carton-parcels li", """els => els.map(e =>
+        [e.dataset.parcel, e.dataset.carton, e.firstChild.textContent])""")
+    assert plan == [["1", "L", f"L — 3 × {HEAVY_SKU}"], ["2", "M", f"M — 1 × {HEAVY_SKU}"]], plan
+    grams = [p["gross_g"] for p in planned]
+    assert page.eval_on_selector_all("#carton-parcels li small", "els => els.map(e => e.textContent)"
+                                      ) == [f"{g} g" for g in grams]
+    assert page.text_content("#weight-expected").endswith(", all 2 parcels together")
+    page.click("#lang")
+    page.wait_for_function("document.getElementById('carton-detail').textContent === '分 2 个包裹：'")
+    assert page.text_content("#weight-expected").endswith("（2 个包裹合计）")
+    assert page.eval_on_selector_all("#carton-parcels li", "els => els.map(e => e.firstChild.textContent)"
+                                      ) == [f"L — 3 × {HEAVY_SKU}", f"M — 1 × {HEAVY_SKU}"]
+    page.click("#lang")
+    page.wait_for_function("document.getElementById('carton-detail').textContent === '2 parcels:'")
+    page.focus("#scan")
+
+    for _ in range(4):
+        scan(page, GTIN[HEAVY_SKU], expect="ok")
+    assert _lines(page) == {HEAVY_SKU: (4, 4, 0)}
+    assert page.is_visible("#carton-parcels")          # still there while packing
+
+    jobs_before = len(label_printer.jobs)
+    page.wait_for_selector("#confirm:not([disabled])")
+    before = verdict(page)["seq"]
+    page.click("#confirm")
+    shown = after(page, before)
+    assert shown["code"] == "confirmed", shown
+    assert shown["text"] == "Packed: 2 labels on their way to the printer", shown
+    page.wait_for_selector("#shipment:not([hidden])")
+    _wait_parcels_printed(page, 2)
+    parcels = _parcels_shown(page)
+    session = _session(pack_server, session_id)
+    shipments = session["shipments"]
+    assert [(s["parcel"], s["parcels"], s["carton"]) for s in shipments] == [
+        (1, 2, "L"), (2, 2, "M")], shipments
+    assert [(p["parcel"], p["head"], p["tracking"], p["sscc"], p["label"], p["job"])
+            for p in parcels] == [
+        (s["parcel"], f"Parcel {s['parcel']} / 2 · {s['carton']}", s["tracking"], s["sscc"],
+         "printed", str(s["label"]["id"])) for s in shipments], parcels
+    assert len({p["tracking"] for p in parcels}) == 2 and len({p["sscc"] for p in parcels}) == 2
+    assert page.text_content("#needs") == (
+        "Labels done: put each on its own parcel, then scan the next order")
+    assert page.is_hidden("#carton-form")
+
+    # the printer: one label per parcel, each with its own tracking number, once
+    jobs = label_printer.wait_for_jobs(jobs_before + 2)[jobs_before:]
+    for n, s in enumerate(shipments, start=1):
+        labels = _labels_with(jobs, f"{n} / 2")
+        assert len(labels) == 1, (n, len(labels), jobs)
+        assert s["tracking"].encode() in labels[0]
+        assert all(s["tracking"].encode() not in j for j in jobs if j is not labels[0])
+
+    # the second parcel's label, reprinted from its own button: "2 / 2" again, nothing else
+    page.click("#parcels li[data-parcel='2'] button.reprint")
+    page.wait_for_selector("#reprint-form:not([hidden])")
+    assert page.text_content("#reprint-ask") == "Why reprint parcel 2?"
+    page.fill("#reprint-reason", "label torn")
+    before = verdict(page)["seq"]
+    page.click("#reprint-send")
+    assert after(page, before)["code"] == "reprint"
+    again = label_printer.wait_for_jobs(jobs_before + 3)[jobs_before + 2:]
+    assert len(again) == 1 and len(_labels_with(again, "2 / 2")) == 1, again
+    assert shipments[1]["tracking"].encode() in again[0]
+    page.wait_for_function(
+        "job => { const j = document.querySelector('#parcels li[data-parcel=\"2\"] .job');"
+        " return j.dataset.job !== job && j.dataset.state === 'printed'; }",
+        arg=str(shipments[1]["label"]["id"]), timeout=SLOW_S)
+    assert page.get_attribute("#label-state", "data-job") == str(shipments[0]["label"]["id"])
+
+    # a reload: the station's last_confirmed, both parcels again
+    page.reload()
+    page.wait_for_selector("#shipment:not([hidden])")
+    _wait_parcels_printed(page, 2)
+    shown = _parcels_shown(page)
+    assert [(p["parcel"], p["tracking"]) for p in shown] == [
+        (s["parcel"], s["tracking"]) for s in shipments], shown
+    assert page.text_content("#shipment-ref") == "E2E-PARCELS"
+    page.click("#lang")
+    page.wait_for_function("document.querySelector('#parcels .parcel-head').textContent"
+                           " === '包裹 2 / 2 · M'")
+    assert page.text_content("#parcel-1-head") == "包裹 1 / 2 · L"
+    page.click("#lang")
+    page.click("#next-order")
+    page.wait_for_selector("#shipment", state="hidden")
+    assert page.is_hidden("#parcels") or page.eval_on_selector_all("#parcels li", "e => e.length") == 0
+    assert len(label_printer.jobs) == jobs_before + 3
     assert errors == []
