@@ -173,7 +173,8 @@ def openapi_paths() -> dict:
                        "the order)", 415, 422, body="PackCheck"),
             on_session("weight", "packWeight", "The scale reading (outside the tolerance: "
                        "held)", 415, 422, body="PackWeight"),
-            on_session("carton", "packCarton", "Choose another carton", 415, 422,
+            on_session("carton", "packCarton", "Choose another carton (409 "
+                       "`carton_too_heavy` over its weight limit)", 415, 422,
                        body="PackCarton"),
             on_session("hold", "packHold", "Hold the order for a supervisor", 415, 422,
                        body="PackHold"),

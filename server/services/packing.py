@@ -26,7 +26,7 @@ from ..config_packing import Carrier, Station
 from ..domain import lifecycle, packcheck
 from ..domain.barcodes import parse_scan
 from ..domain.cartons import (KNOWN_FLAGS, NoCartonFits, PackItem, check_weight,
-                              packing_instructions, plan_parcels)
+                              pack_into, packing_instructions, plan_parcels)
 from ..domain.errors import BadRequest, Conflict, DomainError, Forbidden, NotFound, Unprocessable
 from ..domain.tracking import TrackingRangeExhausted, next_tracking
 from ..store.bulk import select_in
@@ -231,11 +231,15 @@ def _carton(s: _Session, lines: list[_Line]) -> dict:
             error = err.message
     default_w = _cfg().packing.default_weight_g
     net = sum((ln.weight_g or default_w) * ln.quantity for ln in lines)
+    warning = None
     if s.carton:
         chosen = next(c for c in cartons if c.name == s.carton)
         parcels = [{"parcel": 1, "carton": chosen.name, "tare_g": chosen.tare_g,
                     "gross_g": net + chosen.tare_g,
                     "units": {ln.sku: ln.quantity for ln in lines}}]
+        if not isinstance(items, str) and pack_into(items, chosen) is None:
+            warning = (f"the packer's plan finds no room for every unit in {chosen.name}: "
+                       f"check they fit")
     else:
         parcels = []
         for k, result in enumerate(plan, start=1):
@@ -254,7 +258,7 @@ def _carton(s: _Session, lines: list[_Line]) -> dict:
             "tare_g": sum(p["tare_g"] for p in parcels) if parcels else None,
             "fill_ratio": round(plan[0].fill_ratio, 3) if len(plan) == 1 and not s.carton
             else None,
-            "parcels": parcels, "error": error}
+            "parcels": parcels, "error": error, "warning": warning}
 
 
 def _expected_weight(lines: list[_Line], carton: dict) -> int:
@@ -639,7 +643,16 @@ def set_carton(packer: Packer, session_id: int, carton: str) -> dict:
         raise BadRequest(f"unknown carton {carton!r} (cartons: {', '.join(names)})",
                          code="unknown_carton", field="carton")
 
+    chosen = next(c for c in _cfg().setup.cartons if c.name == carton)
+
     def act(s: _Session, now: dt.datetime) -> None:
+        default_w = _cfg().packing.default_weight_g
+        gross = chosen.tare_g + sum((ln.weight_g or default_w) * ln.quantity
+                                    for ln in _lines(s))
+        if gross > chosen.max_weight_g:
+            raise Conflict(f"carton {carton} takes {chosen.max_weight_g} g; this order "
+                           f"weighs {gross} g in it", code="carton_too_heavy", field="carton",
+                           detail={"gross_g": gross, "max_weight_g": chosen.max_weight_g})
         execute("UPDATE pack_session SET carton = ? WHERE id = ?", (carton, s.id))
         audit.write([audit.row(now, packer.actor, "pack.carton", "pack_session", s.id,
                                s.carton or "", carton)])

@@ -269,8 +269,12 @@
     $("carton-name").dataset.parcels = String(parcels.length);
     $("carton-detail").textContent = c.error && !c.chosen ? t("carton_none", { error: c.error })
       : parcels.length > 1 ? t("parcels_plan", { n: parcels.length })
-      : name ? t("carton_fill", { name, dims: (c.dims_mm || []).join(" × "),
-                                 fill: Math.round((c.fill_ratio || 0) * 100) }) : "";
+      : !name ? ""
+      : c.chosen ? t(c.warning ? "carton_tight" : "carton_chosen",
+                     { name, dims: (c.dims_mm || []).join(" × ") })
+      : t("carton_fill", { name, dims: (c.dims_mm || []).join(" × "),
+                           fill: Math.round((c.fill_ratio || 0) * 100) });
+    $("carton-detail").classList.toggle("warn", Boolean(c.chosen && c.warning));
     renderParcelPlan(parcels);
     renderCartonChoice(s, c);
     // rebuilt only when what they say changes: a poll must not replace a button being pressed
@@ -1203,11 +1207,9 @@
     const carton = select.value;
     if (!carton || !isLive(state.session)) return;
     const res = await sessionCall("carton", { carton });
-    if (res) {
-      select.dataset.current = "";             // show the server's carton in the select
-      render();
-      showVerdict("ok", "carton", "carton_set", { name: carton });
-    }
+    select.dataset.current = "";               // show the server's carton in the select
+    render();                                  // (a refused one, e.g. too heavy, goes back)
+    if (res) showVerdict("ok", "carton", "carton_set", { name: carton });
     $("scan").focus();
   }
 

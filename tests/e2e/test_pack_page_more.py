@@ -257,6 +257,7 @@ def test_carton_change_and_documents(pack_server, label_printer, picked,
     shown = after(page, before)
     assert shown["code"] == "carton" and shown["text"] == "Carton L", shown
     assert page.text_content("#carton-name") == "L"
+    assert page.text_content("#carton-detail") == "L · 600 × 400 × 400 mm · chosen at this station"
     assert page.input_value("#carton-select") == "L"
     assert page.text_content("#weight-expected") != expected_before
     options = page.eval_on_selector_all("#carton-select option", "os => os.map(o => o.value)")
@@ -458,6 +459,15 @@ def test_an_order_no_carton_takes_is_packed_as_two_parcels(
                                       ) == [f"L — 3 × {HEAVY_SKU}", f"M — 1 × {HEAVY_SKU}"]
     page.click("#lang")
     page.wait_for_function("document.getElementById('carton-detail').textContent === '2 parcels:'")
+
+    # M takes 15 kg: choosing it for 36 kg is refused, the select goes back to the plan
+    page.select_option("#carton-select", "M")
+    before = verdict(page)["seq"]
+    page.click("#carton-save")
+    assert after(page, before)["code"] == "carton_too_heavy"
+    assert page.input_value("#carton-select") == "L"
+    assert page.text_content("#carton-name") == "L + M"
+    assert _session(pack_server, session_id)["carton"]["chosen"] is None
     page.focus("#scan")
 
     for _ in range(4):

@@ -280,6 +280,24 @@ def test_carton_choice_and_manual_hold_and_cancel(floor):
     assert open_(floor, "A-1").status_code == 201             # packed again from the start
 
 
+def test_a_chosen_carton_is_held_to_its_weight_limit_and_warned_when_tight(floor):
+    picked(floor, ("A-1", (("CAP", 1),)))
+    s = open_(floor, "A-1").get_json()
+    assert s["carton"]["suggested"] == "S" and s["carton"]["warning"] is None
+    r = call(floor, "post", f"/api/v1/pack/sessions/{s['id']}/carton", json={"carton": "XS"})
+    assert r.status_code == 200 and r.get_json()["carton"]["chosen"] == "XS"
+    assert "no room" in r.get_json()["carton"]["warning"]       # the planner said S
+    sql_write(floor, "UPDATE product SET weight_g = 4900 WHERE sku = 'CAP'")
+    r = call(floor, "post", f"/api/v1/pack/sessions/{s['id']}/carton", json={"carton": "S"})
+    assert r.status_code == 409 and r.get_json()["error"]["code"] == "carton_too_heavy"
+    assert r.get_json()["error"]["detail"] == {"gross_g": 4900 + 160, "max_weight_g": 5000}
+    s = call(floor, "get", f"/api/v1/pack/sessions/{s['id']}").get_json()
+    assert s["carton"]["chosen"] == "XS"                          # refused: nothing changed
+    assert sql(floor, "SELECT COUNT(*) FROM audit WHERE action = 'pack.carton'") == [(1,)]
+    r = call(floor, "post", f"/api/v1/pack/sessions/{s['id']}/carton", json={"carton": "M"})
+    assert r.status_code == 200 and r.get_json()["carton"]["warning"] is None
+
+
 def test_dispatch_ships_the_order_once_its_label_printed(floor):
     from server.jobs import print_worker
     (a,) = picked(floor, ("A-1", (("SOCK", 1),)))
