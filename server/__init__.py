@@ -67,5 +67,8 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
     register_cli(app)
     from .sockets import init_sockets
     init_sockets(app)
+    if store_db.is_postgres() and cfg.picking.group_commit:
+        from .services.scan_pg import GroupCommit
+        app.extensions["wavepack.group_commit"] = GroupCommit(app)
     _ = g  # flask.g holds the request's principal (api/auth.py)
     return app

@@ -21,7 +21,6 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-import psycopg
 from flask import current_app
 from peewee import IntegrityError
 
@@ -32,7 +31,7 @@ from ..domain.errors import Conflict, DomainError, Forbidden
 from ..domain.verdicts import OK, PickTask, Verdict, decide
 from ..store import db as store_db
 from ..store.bulk import insert_returning
-from ..store.db import execute, is_postgres, sql
+from ..store.db import execute, is_postgres
 from . import audit
 from .exceptions import open_exception
 from .reservation import lock_stock, replenishment_alerts
@@ -441,8 +440,12 @@ def record_scan(picker: Picker, msg: object) -> dict:
         return response
 
     if is_postgres() and store_db.db.transaction_depth() == 0:
-        scan = _ScanIn(scan_id, raw, symbology, parsed, scanned_at, request_hash)
-        return _once(scan_id, request_hash, lambda: _scan_pg(picker, task_ref, scan))
+        from . import scan_pg     # its module imports this one
+        scan = scan_pg.ScanIn(scan_id, raw, symbology, parsed, scanned_at, request_hash)
+        committer = current_app.extensions.get("wavepack.group_commit")
+        if committer is not None:
+            return committer.submit(picker, task_ref, scan)
+        return _once(scan_id, request_hash, lambda: scan_pg.scan_one(picker, task_ref, scan))
     return _on_task(picker, task_ref, scan_id, request_hash, act)
 
 
@@ -561,193 +564,6 @@ def _close_cart_if_done(cart_id: int, wave_id: int, picker: Picker, now: dt.date
                 "AND status IN ('released', 'picking')", (naive, wave_id))
         trail.append(audit.row(now, picker.actor, "wave.done", "wave", wave_id, "picking",
                                "done"))
-
-
-# ---- scan on PostgreSQL: pipelined, two round trips ------------------------------------------
-#
-# The generic path costs ~8 round trips a scan (BEGIN, the locking SELECT, one statement
-# per counted write, the scan row, COMMIT), each a wake-up of this server and of a
-# PostgreSQL backend. On PostgreSQL the same transaction goes through psycopg's pipeline:
-# BEGIN travels with the locking SELECT; the counted writes and the scan row become ONE
-# statement (data-modifying CTEs, each run only when the task's own guarded UPDATE matched,
-# so a mismatch writes nothing) travelling with COMMIT. A scan that completes its task
-# also reads what the generic path reads after its writes (is the order picked, the
-# cart's next open task): those reads travel with the writes, then the order's status,
-# the audit rows, the scan row and COMMIT make a third round trip. Closing a cart (once
-# a cart) runs the generic statements. The statements, their order (and so the lock
-# order), the guards and the answers are the generic path's; SQLite keeps that path.
-
-@dataclass(frozen=True)
-class _ScanIn:
-    scan_id: str
-    raw: str
-    symbology: str | None
-    parsed: ParsedScan
-    scanned_at: dt.datetime | None
-    request_hash: str
-
-
-class _Writes:
-    """Writes sent as one statement: the first (the task's UPDATE, when there is one)
-    guards the others, which are data-modifying CTEs with `WHERE EXISTS` on it; the
-    final SELECT names them in order, so they run in the order they were added."""
-
-    def __init__(self) -> None:
-        self.parts: list[str] = []
-        self.params: list = []
-        self.guarded = False
-
-    def guard(self, update: str, params: tuple) -> None:
-        assert not self.parts, "the guard comes first"
-        self.parts.append(f"{update} RETURNING 1")
-        self.params += params
-        self.guarded = True
-
-    def _if_guarded(self, where: bool) -> str:
-        if not self.guarded:
-            return ""
-        return (" AND " if where else " WHERE ") + "EXISTS (SELECT 1 FROM w0)"
-
-    def update(self, update: str, params: tuple) -> None:
-        self.parts.append(f"{update}{self._if_guarded(True)} RETURNING 1")
-        self.params += params
-
-    def insert(self, table: str, columns: tuple[str, ...], rows: list[tuple]) -> None:
-        if not rows:
-            return
-        # INSERT … SELECT (not VALUES): the guard needs a WHERE; PostgreSQL types the
-        # parameters from the target columns either way
-        one = f"SELECT {', '.join('?' * len(columns))}{self._if_guarded(False)}"
-        self.parts.append(f"INSERT INTO {table} ({', '.join(columns)}) "
-                          f"{' UNION ALL '.join([one] * len(rows))} RETURNING 1")
-        for row in rows:
-            self.params += row
-
-    def statement(self) -> tuple[str, tuple]:
-        if len(self.parts) == 1 and not self.guarded:
-            return sql(self.parts[0].removesuffix(" RETURNING 1")), tuple(self.params)
-        names = [f"w{i}" for i in range(len(self.parts))]
-        with_ = ", ".join(f"{n} AS ({part})" for n, part in zip(names, self.parts))
-        counts = ", ".join(f"(SELECT COUNT(*) FROM {n})" for n in names)
-        return sql(f"WITH {with_} SELECT {counts}"), tuple(self.params)
-
-
-def _scan_pg(picker: Picker, task_ref: int | None, scan: _ScanIn) -> dict:
-    """record_scan's transaction on PostgreSQL (see above); a UNIQUE violation comes out
-    as peewee's IntegrityError, as from the generic path (_once answers it)."""
-    conn = store_db.db.connection()
-    try:
-        return _scan_pg_tx(conn, picker, task_ref, scan)
-    except psycopg.errors.UniqueViolation as err:
-        _rollback(conn)
-        raise IntegrityError(str(err)) from err
-    except BaseException:
-        _rollback(conn)
-        raise
-
-
-def _rollback(conn) -> None:
-    if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
-        try:
-            conn.execute("ROLLBACK")
-        except psycopg.Error:   # a broken connection: the pool drops it on checkout
-            pass
-
-
-def _scan_pg_tx(conn, picker: Picker, task_ref: int | None, scan: _ScanIn) -> dict:
-    now = clock.now()
-    where, params = _target_where(picker, task_ref)
-    with conn.pipeline():
-        conn.execute("BEGIN")
-        row = conn.execute(sql(_task_sql(True) + where + _lock()),
-                           (scan.scan_id, *params)).fetchone()
-    task, stored = _with_stored(_task_of(row), scan.scan_id)
-    if stored:
-        answer = _replay(stored, scan.request_hash)
-        conn.execute("COMMIT")
-        return answer
-    task = _check_task(picker, task)
-    verdict = _judge(task, scan.parsed, now)
-    naive = clock.naive_utc(now)
-    writes = _Writes()
-    after = task
-    trail: list[tuple] = []
-    if verdict.code == OK and verdict.count == 0:
-        if not task.location_confirmed:
-            writes.guard(_CONFIRM_UPDATE, (True, naive, task.id))
-        after = replace(task, location_confirmed=verdict.location_confirmed)
-    elif verdict.code == OK:
-        after = _picked(task, verdict.location_confirmed, verdict.count)
-        writes.guard(_PICK_UPDATE, (verdict.count, verdict.location_confirmed, after.status,
-                                    naive, task.id, verdict.count))
-        if task.allocation_id is not None:
-            writes.update(_ALLOCATION_PICKED, (verdict.count, task.allocation_id))
-        writes.update(_LINE_PICKED, (verdict.count, task.line_id))
-        if task.order_status == lifecycle.WAVED:
-            writes.update(*_status_move(task, lifecycle.WAVED, lifecycle.PICKING, picker, now,
-                                        trail))
-    if after.status == "done":
-        return _task_done_pg(conn, picker, task, after, verdict, writes, trail, scan, now)
-    response = {"scan_id": scan.scan_id, **_response(verdict, task, after, _payload(after))}
-    writes.insert("audit", audit.COLUMNS, trail)
-    writes.insert("scan", _SCAN_COLUMNS, [_pick_row(picker, task, verdict, response, scan,
-                                                    now)])
-    with conn.pipeline():
-        counts = conn.execute(*writes.statement())
-        conn.execute("COMMIT")
-    if writes.guarded and counts.fetchone()[0] != 1:
-        raise _changed_under(task)   # nothing was written: every write is guarded
-    return response
-
-
-def _status_move(task: _Task, old: str, new: str, picker: Picker, now: dt.datetime,
-                 trail: list) -> tuple[str, tuple]:
-    """The order status UPDATE of _order_status (with its audit row added to `trail`)."""
-    lifecycle.check_move(old, new)
-    trail.append(audit.row(now, picker.actor, "order.status", "order", task.order_id, old,
-                           new))
-    return _ORDER_STATUS, (new, clock.naive_utc(now), task.order_id, old)
-
-
-def _pick_row(picker: Picker, task: _Task, verdict: Verdict, response: dict, scan: _ScanIn,
-              now: dt.datetime) -> tuple:
-    return _scan_row(scan.scan_id, "pick", picker, task, scan.raw, scan.symbology, scan.parsed,
-                     verdict.code, verdict.count, scan.request_hash, response,
-                     scan.scanned_at, now)
-
-
-def _task_done_pg(conn, picker: Picker, task: _Task, after: _Task, verdict: Verdict,
-                  writes: _Writes, trail: list, scan: _ScanIn, now: dt.datetime) -> dict:
-    """The last unit of a task: the writes with the reads that follow them in _apply
-    (order picked? the cart's next open task), then the order's status, the audit rows,
-    the scan row and COMMIT."""
-    with conn.pipeline():
-        counts = conn.execute(*writes.statement())
-        unpicked = conn.execute(sql(_ORDER_UNPICKED), (task.order_id,))
-        following = conn.execute(sql(_task_sql(False) + "WHERE t.cart_id = ? AND t.status = "
-                                     "'open' ORDER BY t.seq LIMIT 1"), (task.cart_id,))
-    if counts.fetchone()[0] != 1:
-        raise _changed_under(task)
-    status = lifecycle.PICKING if task.order_status == lifecycle.WAVED else task.order_status
-    picked = None
-    if status == lifecycle.PICKING and unpicked.fetchone() is None:
-        picked = _status_move(task, status, lifecycle.PICKED, picker, now, trail)
-    next_task = _task_of(following.fetchone())
-    last = _Writes()
-    if next_task is None:        # the cart's last task: close it (and maybe its wave)
-        if picked:
-            execute(*picked)
-        _close_cart_if_done(task.cart_id, task.wave_id, picker, now, trail)
-    elif picked:
-        last.update(*picked)
-    response = {"scan_id": scan.scan_id,
-                **_response(verdict, task, after, _payload(next_task))}
-    last.insert("audit", audit.COLUMNS, trail)
-    last.insert("scan", _SCAN_COLUMNS, [_pick_row(picker, task, verdict, response, scan, now)])
-    with conn.pipeline():
-        conn.execute(*last.statement())
-        conn.execute("COMMIT")
-    return response
 
 
 # ---- short pick ---------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 """Scan verdict benchmark (issue W2): one `wavepack serve` process on PostgreSQL, simulated
 handhelds on /handheld sending real scans, gevent server against the threading baseline.
 
-    python -m tests.bench.scans [--quick] [--no-pg] [--handhelds 300] [--sat-clients 16]
+    python -m tests.bench.scans [--quick] [--no-pg] [--handhelds 300] [--sat-clients 48]
 
 For each server mode (gevent, then `--async-mode threading`) a fresh PostgreSQL schema gets
 a floor: SKUS products with GTINs, one bin each over the 10 × 30 `main` layout, stock for
@@ -237,7 +237,10 @@ def run_inprocess(serve_url: str, token: str, scans: int) -> InProcess:
     from server.store import db as store_db
 
     from .common import close_db
-    app = create_app({"database": {"url": serve_url}})
+    if scans <= 0:
+        return InProcess([], 0, 0, 0.0, 0.0, 0.0)
+    # one scan at a time has no one to share a commit with: the bare transaction
+    app = create_app({"database": {"url": serve_url}, "picking": {"group_commit": False}})
     lat, acks, ok_items, queries = [], 0, 0, [0]
     with app.app_context():
         with store_db.db.connection_context():
@@ -391,6 +394,7 @@ class Phase:
     clients: int
     seconds: float
     server: dict = field(default_factory=dict)     # metrics of the `scan` event
+    batches: dict = field(default_factory=dict)    # … and of group commit's batches
     lat_ms: list[float] = field(default_factory=list)
     acks: int = 0
     ok_items: int = 0
@@ -470,7 +474,9 @@ def run_phase(server: Server, floor: Floor, name: str, clients: int, period: flo
                 dst[k] = dst.get(k, 0) + v
     phase.cpu = {"server": ends[0] - cpu0[0], "postgres": ends[1] - cpu0[1],
                  "load generator": phase.cpu_load}
-    phase.server = server.metrics(floor.supervisor, reset=True).get("scan", {})
+    seen = server.metrics(floor.supervisor, reset=True)
+    phase.server = seen.get("scan", {})
+    phase.batches = seen.get("scan.batch", {})
     probe.join()
     phase.commit_ms = probe.lat_ms
     return phase
@@ -590,9 +596,10 @@ def _rows(g: ModeRun | None, t: ModeRun | None, args) -> list[Row]:
                             run.mode, len(ph.commit_ms), median(ph.commit_ms) / 1000,
                             p99(ph.commit_ms) / 1000, None, "", "", "ok (informative)"))
     for run in (g, t):
-        if run is not None:
+        if run is not None and run.inproc.lat_ms:
             ip = run.inproc
-            rows.append(Row(f"record_scan in process, 1 connection, sequential (no Socket.IO; "
+            rows.append(Row(f"record_scan in process, 1 connection, sequential (no Socket.IO, "
+                            f"no group commit; "
                             f"{ip.queries:.1f} statements/scan incl. BEGIN/COMMIT, "
                             f"{ip.cpu_ms:.2f} ms CPU/scan)",
                             run.mode, len(ip.lat_ms), median(ip.lat_ms) / 1000,
@@ -639,6 +646,10 @@ def report(g: ModeRun | None, t: ModeRun | None, args, argv, seconds: float,
                   f"({p.cpu.get('postgres', 0) / p.wall:.0%}), load generator "
                   f"{p.cpu_ms('load generator'):.2f} ms "
                   f"({p.cpu.get('load generator', 0) / p.wall:.0%})"
+                  + (f"; group commit: {p.batches['n']:,} transactions, "
+                     f"{p.server.get('n', 0) / p.batches['n']:.1f} scans each, "
+                     f"{p.batches['median_ms']} ms median, {p.batches['p99_ms']} ms p99"
+                     if p.batches.get("n") else "; no group commit")
                   + (f"; {p.late:,} scans started late (generator behind)" if p.late else ""))
     if g or t:
         print(f"- server side = the `scan` handler, event in to ack out, commit included "
@@ -678,8 +689,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--steady", type=float, default=None, help="seconds (default 45; quick 15)")
     p.add_argument("--saturation", type=float, default=None,
                    help="seconds (default 20; quick 8)")
-    p.add_argument("--sat-clients", type=int, default=16,
-                   help="handhelds scanning back to back in the saturation phase")
+    p.add_argument("--sat-clients", type=int, default=48,
+                   help="handhelds scanning back to back in the saturation phase (with "
+                        "group commit the rate grows with the scans waiting at once)")
     p.add_argument("--procs", type=int, default=2, help="load generator processes")
     p.add_argument("--orders", type=int, default=None,
                    help="ready orders seeded per mode (default 4,000; quick 2,000)")
