@@ -694,7 +694,7 @@ def _parser() -> argparse.ArgumentParser:
                         "group commit the rate grows with the scans waiting at once)")
     p.add_argument("--procs", type=int, default=2, help="load generator processes")
     p.add_argument("--orders", type=int, default=None,
-                   help="ready orders seeded per mode (default 4,000; quick 2,000)")
+                   help="ready orders seeded per mode (default 6,000; quick 3,000)")
     p.add_argument("--server-env", action="append", default=[], metavar="KEY=VALUE",
                    help="extra environment of the server (experiments, e.g. "
                         "PSYCOPG_WAIT_FUNC=wait_select)")
@@ -711,7 +711,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     args.steady = args.steady or (15.0 if args.quick else 45.0)
     args.saturation = args.saturation or (8.0 if args.quick else 20.0)
-    args.orders = args.orders or (2000 if args.quick else 4000)
+    args.orders = args.orders or (3000 if args.quick else 6000)
     started, load_before = time.perf_counter(), _loadavg()
     skip = "--no-pg given" if args.no_pg else pg_unreachable()
     runs: dict[str, ModeRun | None] = {"gevent": None, "threading": None}
