@@ -15,9 +15,7 @@ order_line → sales_order → stock → cart → wave.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
@@ -32,11 +30,10 @@ from ..domain.verdicts import OK, PickTask, Verdict, decide
 from ..store import db as store_db
 from ..store.bulk import insert_returning
 from ..store.db import execute, is_postgres
-from . import audit
+from . import audit, once
 from .exceptions import open_exception
 from .reservation import lock_stock, replenishment_alerts
 
-SCAN_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 MAX_RAW = 512
 MAX_TOTE = 64
 
@@ -72,11 +69,7 @@ def _lock() -> str:
 # ---- input checks -----------------------------------------------------------------------
 
 def _scan_id(msg: dict) -> str:
-    value = msg.get("scan_id")
-    if not isinstance(value, str) or not SCAN_ID.match(value):
-        raise AckError("scan_id must be 8-64 characters of A-Z a-z 0-9 - _ (a UUID)",
-                       field="scan_id")
-    return value
+    return once.check_scan_id(msg.get("scan_id"), AckError)
 
 
 def _text(msg: dict, name: str, limit: int, required: bool = True) -> str | None:
@@ -122,37 +115,24 @@ def _only(msg: object, allowed: set[str]) -> dict:
     return msg
 
 
-def _hash(kind: str, content: dict) -> str:
-    return hashlib.sha256(json.dumps([kind, content], sort_keys=True, ensure_ascii=False,
-                                     default=str).encode()).hexdigest()
+_hash = once.request_hash
 
 
-# ---- stored answers -----------------------------------------------------------------------
+# ---- stored answers (services/once.py, on the `scan` table) ---------------------------------
 
 def _stored(scan_id: str) -> tuple[str, str] | None:
-    row = execute("SELECT request_hash, response FROM scan WHERE scan_id = ?",
-                  (scan_id,)).fetchone()
-    return (row[0], row[1]) if row else None
+    return once.stored("scan", scan_id)
 
 
 def _replay(stored: tuple[str, str], request_hash: str) -> dict:
-    if stored[0] != request_hash:
-        raise AckError("this scan_id was already used for a different scan",
-                       code="scan_id_conflict", field="scan_id")
-    return json.loads(stored[1])
+    return once.replay(stored, request_hash, AckError)
 
 
 def _once(scan_id: str, request_hash: str, work) -> dict:
     """Run `work()`, which answers a known scan_id from its stored row (checked inside
     the transaction, after the task's row lock) or stores the new one; a racing
     duplicate that loses on the UNIQUE constraint gets the winner's answer."""
-    try:
-        return work()
-    except IntegrityError:
-        stored = _stored(scan_id)
-        if stored is None:
-            raise
-        return _replay(stored, request_hash)
+    return once.once("scan", scan_id, request_hash, work, AckError)
 
 
 _SCAN_COLUMNS = ("scan_id", "kind", "user_id", "device", "task_id", "cart_id", "raw",

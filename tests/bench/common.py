@@ -78,6 +78,14 @@ def print_rows(table: list[dict[str, Any]], footnote: str, module: str) -> None:
     print("command: " + shlex.join([sys.executable, "-m", module]))
 
 
+def loadavg() -> str:
+    """The 1, 5 and 15 minute load averages: how busy the machine was around a run."""
+    try:
+        return " ".join(f"{x:.1f}" for x in os.getloadavg())
+    except OSError:
+        return "?"
+
+
 def log(msg: str) -> None:
     """Progress goes to stderr so stdout holds only the report."""
     print(msg, file=sys.stderr, flush=True)

@@ -52,7 +52,7 @@ from dataclasses import dataclass, field
 
 from printers.fake import FakePrinter
 
-from .common import Row, close_db, fresh_database, log, median, p99, pg_unreachable, \
+from .common import Row, loadavg, close_db, fresh_database, log, median, p99, pg_unreachable, \
     server_versions
 
 P99_MAX = 0.300          # seconds, confirm → label bytes at the printer
@@ -654,7 +654,7 @@ def main(argv: list[str] | None = None) -> int:
     args.per_station = args.per_station or (3 if args.quick else 15)
     if args.paced is None:
         args.paced = 2 if args.quick else 8
-    started, load = time.perf_counter(), _loadavg()
+    started, load = time.perf_counter(), loadavg()
     skip = "--no-pg given" if args.no_pg else pg_unreachable()
     if skip:
         report([Row.skipped("confirm → label bytes at printer", "postgresql", skip,
@@ -674,13 +674,6 @@ def main(argv: list[str] | None = None) -> int:
     if failed:
         print(f"- server log kept in {tmp}")
     return 1 if failed else 0
-
-
-def _loadavg() -> str:
-    try:
-        return " ".join(f"{x:.1f}" for x in os.getloadavg())
-    except OSError:
-        return "?"
 
 
 if __name__ == "__main__":

@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 
-from .common import Row, fresh_database, log, median, p99, pg_unreachable, server_versions
+from .common import Row, loadavg, fresh_database, log, median, p99, pg_unreachable, server_versions
 
 ROOT = Path(__file__).resolve().parents[2]
 STEADY_P99_MAX_MS = 10.0
@@ -712,7 +712,7 @@ def main(argv: list[str] | None = None) -> int:
     args.steady = args.steady or (15.0 if args.quick else 45.0)
     args.saturation = args.saturation or (8.0 if args.quick else 20.0)
     args.orders = args.orders or (3000 if args.quick else 6000)
-    started, load_before = time.perf_counter(), _loadavg()
+    started, load_before = time.perf_counter(), loadavg()
     skip = "--no-pg given" if args.no_pg else pg_unreachable()
     runs: dict[str, ModeRun | None] = {"gevent": None, "threading": None}
     failed = False
@@ -738,13 +738,6 @@ def main(argv: list[str] | None = None) -> int:
     if kept:
         print(f"- server logs and load generator stderr kept in {kept}")
     return 1 if failed else 0
-
-
-def _loadavg() -> str:
-    try:
-        return " ".join(f"{x:.1f}" for x in os.getloadavg())
-    except OSError:
-        return "?"
 
 
 if __name__ == "__main__":
