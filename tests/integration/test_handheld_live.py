@@ -203,6 +203,62 @@ def test_a_thousand_racing_replays_of_one_scan_count_it_once(live_floor):
     assert [ln["picked"] for ln in live.order(a)["lines"]] == [2]
 
 
+@pytest.mark.parametrize("live_async_mode", ["gevent", "threading"])
+def test_six_pickers_scanning_at_once_count_every_unit_once(live_floor):
+    """Six pickers pick their own carts at the same moment, back to back: on PostgreSQL
+    their scans share transactions (group commit), on SQLite each has its own. Every ack
+    is a verdict, every unit counted once, every order picked, the handling metrics saw
+    every scan."""
+    from server.services import auth
+    from server.store.db import db
+    floor = live_floor.floor
+    badges = [f"p{n}" for n in range(1, 7)]
+    with floor.app.app_context(), db.connection_context():
+        for badge in badges[2:]:
+            user_id = auth.add_user(badge, "picker", "1234", f"Picker {badge}")
+            floor.tokens[badge] = auth.create_token(role="picker", label=f"login {badge}",
+                                                    hours=12, user_id=user_id)
+    skus = list(GTIN)
+    orders = [floor.order(f"M-{n}", ((skus[n % 4], 2), (skus[(n + 1) % 4], 1)))
+              for n in range(len(badges))]
+    floor.wave(totes=1)                                    # an order per cart
+    live = live_floor.start()
+    acks: dict[str, list[dict]] = {b: [] for b in badges}
+    failures: list[BaseException] = []
+    start = threading.Barrier(len(badges))
+
+    def picker(badge: str) -> None:
+        try:
+            hh = live.connect(badge)
+            task = hh.call("task.next")["task"]
+            start.wait()
+            while task is not None:
+                for raw in [task["location"]] + [GTIN[task["sku"]]] * task["remaining"]:
+                    ack = scan(hh, raw)
+                    acks[badge].append(ack)
+                    assert ack.get("verdict") == "ok", ack
+                task = ack["next"]
+        except BaseException as err:         # reported below, not lost in the thread
+            failures.append(err)
+
+    threads = [threading.Thread(target=picker, args=(b,)) for b in badges]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(ACK_WAIT_S)
+    assert not failures, failures
+    total = sum(len(a) for a in acks.values())
+    assert all(acks.values())                              # each picker had a cart
+    assert total == 6 * (2 + 3)                            # 2 bins + 3 units per order
+    for order_id in orders:
+        got = live.order(order_id)
+        assert got["status"] == "picked", got
+        assert [ln["picked"] for ln in got["lines"]] == [ln["quantity"] for ln in got["lines"]]
+    assert scan_rows(live_floor) == total and counted(live_floor) == 6 * 3
+    status, seen = live.http("GET", "/api/v1/metrics/handheld")
+    assert status == 200 and seen["scan"]["n"] == total and seen["scan"]["errors"] == 0, seen
+
+
 # ---- 4. the connection cut in the middle of a cart ------------------------------------------
 
 def test_server_killed_and_connection_cut_mid_cart_count_every_unit_once(live_floor):
