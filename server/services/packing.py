@@ -229,8 +229,7 @@ def _carton(s: _Session, lines: list[_Line]) -> dict:
             plan = plan_parcels(items, cartons)
         except NoCartonFits as err:
             error = err.message
-    default_w = _cfg().packing.default_weight_g
-    net = sum((ln.weight_g or default_w) * ln.quantity for ln in lines)
+    net = _net_weight(lines)
     warning = None
     if s.carton:
         chosen = next(c for c in cartons if c.name == s.carton)
@@ -261,11 +260,15 @@ def _carton(s: _Session, lines: list[_Line]) -> dict:
             "parcels": parcels, "error": error, "warning": warning}
 
 
-def _expected_weight(lines: list[_Line], carton: dict) -> int:
-    """Items (catalogue weight, else packing.default_weight_g) plus every parcel's tare."""
+def _net_weight(lines: list[_Line]) -> int:
+    """The items: catalogue weight, else packing.default_weight_g."""
     default_w = _cfg().packing.default_weight_g
-    net = sum((ln.weight_g or default_w) * ln.quantity for ln in lines)
-    return net + (carton["tare_g"] or 0)
+    return sum((ln.weight_g or default_w) * ln.quantity for ln in lines)
+
+
+def _expected_weight(lines: list[_Line], carton: dict) -> int:
+    """Items plus every parcel's tare."""
+    return _net_weight(lines) + (carton["tare_g"] or 0)
 
 
 def _weight(s: _Session, lines: list[_Line], carton: dict) -> dict:
@@ -646,9 +649,7 @@ def set_carton(packer: Packer, session_id: int, carton: str) -> dict:
     chosen = next(c for c in _cfg().setup.cartons if c.name == carton)
 
     def act(s: _Session, now: dt.datetime) -> None:
-        default_w = _cfg().packing.default_weight_g
-        gross = chosen.tare_g + sum((ln.weight_g or default_w) * ln.quantity
-                                    for ln in _lines(s))
+        gross = chosen.tare_g + _net_weight(_lines(s))
         if gross > chosen.max_weight_g:
             raise Conflict(f"carton {carton} takes {chosen.max_weight_g} g; this order "
                            f"weighs {gross} g in it", code="carton_too_heavy", field="carton",

@@ -12,16 +12,16 @@ status, the audit rows, the scan row and COMMIT make a third round trip. Closing
 (once a cart) runs the generic statements. The statements, their order (and so the lock
 order), the guards and the answers are the generic path's; SQLite keeps that path.
 
-Group commit (`picking.group_commit`, on by default): when many handhelds scan at once,
-the scans waiting are verified in ONE transaction by one committer (a greenlet under
-gevent, a thread otherwise): BEGIN and every scan's locking SELECT in one round trip,
-each verdict decided in order exactly as above, every scan's writes and COMMIT in a
-second. A commit (fsync) and the round trips are shared instead of paid per scan; a scan
-alone is a batch of one. Every ack still follows the COMMIT that holds its scan row. A
-batch takes one scan per picker, per scan_id and per task (the next waits for the next
-batch, so each decision sees the one before it); anything unexpected (a UNIQUE race with
-another process, a lost connection, a deadlock) rolls the whole batch back and each scan
-is then run on its own, as without group commit.
+Group commit (`picking.group_commit`, on by default): scans waiting at the same moment
+are verified in ONE transaction by a committer (a thread, a greenlet under gevent; up to
+four, each with its connection): BEGIN and every scan's locking SELECT in one round trip;
+every scan's writes, with the reads that follow a task's last unit, in a second; the order
+status, audit and scan rows of those and COMMIT in a third. Each verdict is decided exactly
+as above; a scan alone is a batch of one; every ack follows the COMMIT that holds its scan
+row. A batch takes one scan per picker, scan_id, task, order and cart (the next waits for
+the next batch, so each decision sees the one before it); anything unexpected (a UNIQUE
+race with another process, a lost connection, a deadlock) rolls the whole batch back and
+each scan is then run on its own, as without group commit.
 """
 from __future__ import annotations
 
@@ -108,7 +108,6 @@ class _Writes:
         return sql(f"WITH {with_} SELECT {counts}"), tuple(self.params)
 
 
-
 # ---- one scan -------------------------------------------------------------------------------
 
 def scan_one(picker: Picker, task_ref: int | None, scan: ScanIn) -> dict:
@@ -175,7 +174,6 @@ class _Step:
         self.trail: list[tuple] = []
         self.writes = writes = _Writes()
         self.response: dict | None = None
-        self.order_status = task.order_status    # after this scan
         naive = clock.naive_utc(now)
         after = task
         if verdict.code == OK and verdict.count == 0:
@@ -198,7 +196,6 @@ class _Step:
         lifecycle.check_move(old, new)
         self.trail.append(audit.row(self.now, self.picker.actor, "order.status", "order",
                                     self.task.order_id, old, new))
-        self.order_status = new
         return _ORDER_STATUS, (new, clock.naive_utc(self.now), self.task.order_id, old)
 
     def _row(self) -> tuple:
@@ -291,7 +288,6 @@ class GroupCommit:
         self.workers = 0                 # committers running …
         self.idle = 0                    # … and of them waiting for scans
         self.batches = 0
-        self.scans = 0
 
     def submit(self, picker: Picker, task_ref: int | None, scan: ScanIn) -> dict:
         """The scan's answer once the batch holding it committed (or its error)."""
@@ -365,34 +361,29 @@ class GroupCommit:
 
     def _commit(self, batch: list[_Waiting]) -> None:
         started = time.perf_counter()
-        try:
-            self._commit_batch(batch)
-        finally:   # GET /api/v1/metrics/handheld: scan.batch n = batches, its time each
-            metrics.record("scan.batch", time.perf_counter() - started)
-
-    def _commit_batch(self, batch: list[_Waiting]) -> None:
         self.batches += 1
-        self.scans += len(batch)
-        alone: list[_Waiting] = batch
-        with store_db.db.connection_context():
-            conn = store_db.db.connection()
-            try:
-                results, alone = _batch_tx(conn, batch)
-            except Exception as err:
-                _rollback(conn)
-                if len(batch) > 1:
-                    log.info("scan batch of %d rolled back (%s): each scan on its own",
-                             len(batch), type(err).__name__)
-                results = {}
-            for item, (answer, error) in results.items():
-                item.resolve(answer, error)
-            for item in alone:
+        try:
+            with store_db.db.connection_context():
+                conn = store_db.db.connection()
                 try:
-                    item.resolve(_once(item.scan.scan_id, item.scan.request_hash,
-                                       lambda item=item: scan_one(item.picker, item.task_ref,
-                                                                  item.scan)))
-                except BaseException as err:
-                    item.resolve(error=err)
+                    results, alone = _batch_tx(conn, batch)
+                except Exception as err:
+                    _rollback(conn)
+                    if len(batch) > 1:
+                        log.info("scan batch of %d rolled back (%s): each scan on its own",
+                                 len(batch), type(err).__name__)
+                    results, alone = {}, batch
+                for item, (answer, error) in results.items():
+                    item.resolve(answer, error)
+                for item in alone:
+                    try:
+                        item.resolve(_once(item.scan.scan_id, item.scan.request_hash,
+                                           lambda item=item: scan_one(item.picker, item.task_ref,
+                                                                      item.scan)))
+                    except BaseException as err:
+                        item.resolve(error=err)
+        finally:   # GET /api/v1/metrics/handheld: scan.batch n = batches, the time of each
+            metrics.record("scan.batch", time.perf_counter() - started)
 
 
 def _batch_tx(conn, batch: list[_Waiting]) -> tuple[dict, list[_Waiting]]:

@@ -81,20 +81,19 @@ def _answer(fn: Callable[[picking.Picker, Any], dict], sid: str, data: Any) -> d
     picker = _pickers.get(sid)
     if picker is None:
         return _error("unauthenticated", "connect again with a token")
+    # the pooled connection is taken at the first query, not here: a scan waiting for its
+    # group commit (services/scan_pg.py) holds none, or with many handhelds waiting the
+    # committer itself could find the pool empty
     try:
-        # the pooled connection is taken at the first query, not here: a scan waiting for
-        # its group commit (services/scan_pg.py) holds none, or with many handhelds waiting
-        # the committer itself could find the pool empty
-        try:
-            return fn(picker, data)
-        finally:
-            if not store_db.db.is_closed():
-                store_db.db.close()
+        return fn(picker, data)
     except DomainError as err:
         return _error(err.code, err.message, err.field)
     except Exception:   # never a dead ack: the handheld keeps the scan and retries
         log.exception("handheld event failed")
         return _error("internal", "the server could not handle this; it is safe to retry")
+    finally:
+        if not store_db.db.is_closed():
+            store_db.db.close()
 
 
 def _whoami(picker: picking.Picker, _data: Any) -> dict:

@@ -52,8 +52,8 @@ from dataclasses import dataclass, field
 
 from printers.fake import FakePrinter
 
-from .common import Row, loadavg, close_db, fresh_database, log, median, p99, pg_unreachable, \
-    server_versions
+from .common import Row, close_db, fresh_database, loadavg, log, median, p99, \
+    pg_unreachable, server_versions
 
 P99_MAX = 0.300          # seconds, confirm → label bytes at the printer
 LABEL_TIMEOUT_S = 10.0   # a label not at its printer by then counts as lost

@@ -42,7 +42,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 
-from .common import Row, loadavg, fresh_database, log, median, p99, pg_unreachable, server_versions
+from .common import Row, fresh_database, loadavg, log, median, p99, pg_unreachable, \
+    server_versions
 
 ROOT = Path(__file__).resolve().parents[2]
 STEADY_P99_MAX_MS = 10.0
