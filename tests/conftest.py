@@ -26,8 +26,9 @@ settings.load_profile("wavepack")
 
 CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 PG_BASE = os.environ.get("WAVEPACK_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
-SHARED = Path(__file__).resolve().parent.parent.parent / "shared"
-STOREFRONTS = SHARED / "data" / "storefronts"
+DATA = Path(__file__).resolve().parent / "data"          # travels with the repository
+STOREFRONTS = DATA / "storefronts"
+BARCODES = DATA / "barcodes"
 
 
 def console_script(name: str) -> str:

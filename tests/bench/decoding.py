@@ -1,4 +1,4 @@
-"""Barcode decoding benchmark on ../shared/data/barcodes: pyzbar alone and zxing-cpp alone
+"""Barcode decoding benchmark on tests/data/barcodes: pyzbar alone and zxing-cpp alone
 (the baselines, measured in the same run) against handheld.decode.decode_image.
 
     python -m tests.bench.decoding
@@ -20,7 +20,7 @@ from handheld.decode import Result, decode_image, decode_pyzbar_only, decode_zxi
 
 from .common import median, p99
 
-DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "barcodes"
+DATA = Path(__file__).resolve().parents[1] / "data" / "barcodes"
 RETAIL = {"EAN13", "EAN8", "UPCA", "UPCE"}
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from .common import connected, log, open_app
 
-FIXTURE = Path(__file__).resolve().parents[3] / "shared" / "data" / "storefronts" / "shopify" \
+FIXTURE = Path(__file__).resolve().parents[1] / "data" / "storefronts" / "shopify" \
     / "orders-paid.json"
 SECRET = "wavepack-bench-secret"
 CHANNEL = "shop"

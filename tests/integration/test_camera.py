@@ -1,4 +1,4 @@
-"""Camera path: a video file made from real photos in ../shared/data/barcodes, read through
+"""Camera path: a video file made from real photos in tests/data/barcodes, read through
 `wavepack-handheld camera --device FILE` and through handheld.camera directly."""
 from __future__ import annotations
 
@@ -16,9 +16,9 @@ import pytest
 
 from handheld.camera import CameraError, CameraScan, open_source, scan_video, scans_from_frames
 
+from ..conftest import BARCODES as DATA
 from ..conftest import console_script
 
-DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "barcodes"
 CLI = console_script("wavepack-handheld")
 # clearly readable photos, one per format, all with different texts
 PHOTOS = [
@@ -32,9 +32,6 @@ PHOTOS = [
 ]
 WIDTH, HEIGHT, FPS = 640, 480, 10.0
 FRAMES_PER_PHOTO, BLANK_FRAMES = 6, 2
-
-pytestmark = pytest.mark.skipif(not (DATA / "manifest.csv").is_file(),
-                                reason="photo set ../shared/data/barcodes not present")
 
 
 def _expected() -> dict[str, tuple[str, str]]:

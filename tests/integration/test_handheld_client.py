@@ -167,7 +167,7 @@ import pytest  # noqa: E402
 from handheld.client import ConnectRefused, HandheldClient, LoginError, login  # noqa: E402
 from handheld.queue import OfflineQueue  # noqa: E402
 
-from ..conftest import console_script, wavepack_serve  # noqa: E402
+from ..conftest import BARCODES, console_script, wavepack_serve  # noqa: E402
 
 CLI = console_script("wavepack-handheld")
 FAST = {"backoff": (0.05, 0.25), "ack_timeout": 5.0}
@@ -415,11 +415,9 @@ def test_cli_wedge_sends_through_the_server_and_prints_each_ack(server, tmp_path
         assert q.counts() == {"pending": 0, "done": 4}
 
 
-SHARED_PHOTOS = ROOT.parent / "shared" / "data" / "barcodes"
+SHARED_PHOTOS = BARCODES
 
 
-@pytest.mark.skipif(not (SHARED_PHOTOS / "manifest.csv").is_file(),
-                    reason="photo set ../shared/data/barcodes not present")
 def test_cli_camera_sends_each_decoded_code_through_the_server(server, tmp_path):
     import cv2
     import numpy as np

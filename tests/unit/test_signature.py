@@ -8,7 +8,7 @@ import pytest
 
 from server.domain.storefronts.signature import is_woocommerce_ping, sign, verify
 
-STOREFRONTS = Path(__file__).resolve().parents[3] / "shared" / "data" / "storefronts"
+from tests.conftest import STOREFRONTS
 SECRET = "wavepack-test-secret"
 
 # (body file, headers file, signature header)

@@ -16,7 +16,7 @@ from server.domain.errors import Unprocessable
 from server.domain.storefronts import shopify, woocommerce
 from server.domain.validation import validate_order
 
-STOREFRONTS = Path(__file__).resolve().parents[3] / "shared" / "data" / "storefronts"
+from tests.conftest import STOREFRONTS
 UTC = dt.timezone.utc
 
 
