@@ -47,11 +47,14 @@ Without a font, customer text uses font 0 (fine for Latin, Cyrillic and Greek).
 """
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from jinja2 import Environment, PackageLoader, StrictUndefined
+from jinja2 import Environment, PackageLoader, StrictUndefined, pass_context
+
+from .glyphs import FontMissing, Placed, fit_block, graphic_field
 
 __all__ = [
     "Address", "LabelFont", "ReturnsSlip", "ShippingLabel", "SsccLabel",
@@ -59,6 +62,8 @@ __all__ = [
     "font_download_command", "make_sscc", "render", "sscc_check_digit", "validate_sscc",
     "zpl_text",
 ]
+
+log = logging.getLogger(__name__)
 
 UINT64_MAX = 2**64 - 1
 MAX_TEXT = 120                 # characters in one customer text field (one printed line)
@@ -306,15 +311,61 @@ def _parcel_of(index: object, count: object) -> None:
 # ---------------------------------------------------------------- building
 
 
+class _Zpl(str):
+    """ZPL this module built from escaped text and graphics: passed to the printer as is."""
+
+
 def _finalize(value: object) -> str:
     # Every {{ }} of a template passes through here: text from an order cannot reach the
     # printer unescaped, even where a template forgets ^FH (it then prints _5E, not a command).
+    # Only text_block's own output (_Zpl, built from escaped text) passes unchanged.
+    if isinstance(value, _Zpl):
+        return value
     return zpl_text(value if isinstance(value, str) else str(value))
+
+
+def builtin_font_draws(text: str) -> bool:
+    """Whether the printer's built-in font 0 prints every character of `text` (under ^CI28):
+    ASCII and Latin-1; control characters count as drawn (they are escaped, print nothing)."""
+    return _LATIN1.fullmatch(text) is not None
+
+
+_LATIN1 = re.compile(r"[\x00-\xff]*")
+_missing_font_logged = False
+
+
+@pass_context
+def _text_block(context, lines: object, *, x: int, y: int, width: int, height: int, size: int,
+                pitch: int, fixed: bool = False, country: str = "") -> _Zpl:
+    """The ZPL of `lines` in the box (x, y, width, height): text the printer's font draws as
+    ``^A…^FH^FD`` fields, the rest as ``^GF`` graphics, wrapped and shrunk to fit the box
+    (printers/glyphs.py). `fixed`: font 0 even when a label font is configured."""
+    global _missing_font_logged
+    lines = (lines,) if isinstance(lines, str) else tuple(lines)
+    letter = "0" if fixed else context["cf"]
+    drawn = [letter == "0" and not builtin_font_draws(line) for line in lines]
+    try:
+        placed = fit_block(lines, drawn, width=width, height=height, size=size, pitch=pitch,
+                           country=country)
+    except FontMissing as err:
+        if not _missing_font_logged:
+            _missing_font_logged = True
+            log.warning("%s; CJK label text is sent as text and prints as boxes", err)
+        placed = fit_block(lines, [False] * len(lines), width=width, height=height, size=size,
+                           pitch=pitch)
+    return _Zpl("".join(_field(x, y, letter, item) for item in placed))
+
+
+def _field(x: int, y: int, letter: str, item: Placed) -> str:
+    if item.graphic is not None:
+        return graphic_field(x, y + item.dy, item.graphic)
+    return f"^FO{x},{y + item.dy}^A{letter}N,{item.size},{item.size}^FH^FD{zpl_text(item.text or '')}^FS"
 
 
 _ENV = Environment(loader=PackageLoader("printers", "templates"), autoescape=False,
                    finalize=_finalize, undefined=StrictUndefined,
                    trim_blocks=True, lstrip_blocks=True)
+_ENV.globals["text_block"] = _text_block
 
 
 def render(name: str, **values: object) -> str:
