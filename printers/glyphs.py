@@ -148,9 +148,13 @@ def _faces(country: str) -> tuple[_Face, ...]:
     if path is None:
         raise FontMissing("no CJK font to draw label text with: install fonts-noto-cjk "
                           "(make setup) or set WAVEPACK_LABEL_CJK_FONT to a .ttc/.ttf/.otf")
-    faces = [_Face(path, _face_index(path, FACE_BY_COUNTRY.get(country, DEFAULT_FACE)))]
-    faces += [_Face(p, 0) for p in FALLBACK_FONT_PATHS[:] if os.path.isfile(p)][:1]
-    return tuple(faces)
+    return _faces_in(path, FACE_BY_COUNTRY.get(country, DEFAULT_FACE))
+
+
+@functools.lru_cache(maxsize=32)
+def _faces_in(path: str, face: str) -> tuple[_Face, ...]:
+    fallback = [_Face(p, 0) for p in FALLBACK_FONT_PATHS if os.path.isfile(p)][:1]
+    return (_Face(path, _face_index(path, face)), *fallback)
 
 
 def _runs(text: str, faces: tuple[_Face, ...]) -> list[tuple[_Face, str]]:
@@ -206,11 +210,13 @@ def _wrap(text: str, faces: tuple[_Face, ...], size: int, width: int) -> list[st
 
 
 def _wrap_greedy(text: str, faces: tuple[_Face, ...], size: int, width: int) -> list[str]:
+    # a row's width is the sum of its pieces' (each measured once per size, cached): no
+    # kerning across pieces, which only makes a row measure a little wider than it draws
     lines: list[str] = []
-    line = ""
+    line, used = "", 0.0
     for piece in _pieces(text):
-        if _width((line + piece).rstrip(), faces, size) <= width:
-            line += piece
+        if used + _width(piece.rstrip(), faces, size) <= width:
+            line, used = line + piece, used + _width(piece, faces, size)
             continue
         if line.strip():
             lines.append(line.rstrip())
@@ -219,6 +225,7 @@ def _wrap_greedy(text: str, faces: tuple[_Face, ...], size: int, width: int) -> 
             cut = _longest_fit(line, faces, size, width)
             lines.append(line[:cut])
             line = line[cut:]
+        used = _width(line, faces, size)
     if line.strip() or not lines:
         lines.append(line.rstrip())
     return lines
@@ -277,9 +284,10 @@ def draw_lines(lines: Sequence[str], *, size: int, pitch: int, width: int,
 
 _REPEAT_ONES = "GHIJKLMNOPQRSTUVWXY"        # 1..19
 _REPEAT_TWENTIES = "ghijklmnopqrstuvwxyz"   # 20, 40 .. 400
-_RUN = re.compile(r"(.)\1*")
+_RUN = re.compile(r"(.)\1{2,}")        # a run of two costs as much written as counted
 
 
+@functools.lru_cache(maxsize=1024)
 def _repeat(n: int) -> str:
     out = "z" * (n // 400)
     n %= 400
@@ -301,12 +309,14 @@ def acs_encode(data: bytes, row_bytes: int) -> str:
             continue
         previous = row
         body = row.rstrip("0")
-        for run in _RUN.finditer(body):
-            n = len(run.group(0))
-            out.append(run.group(1) if n == 1 else _repeat(n) + run.group(1))
+        out.append(_RUN.sub(_run, body))
         if len(body) < len(row):
             out.append(",")
     return "".join(out)
+
+
+def _run(match: re.Match) -> str:
+    return _repeat(len(match.group(0))) + match.group(1)
 
 
 def acs_decode(text: str, row_bytes: int) -> bytes:
@@ -361,12 +371,28 @@ def fit_block(lines: Sequence[str], drawn: Sequence[bool], *, width: int, height
     where even MIN_SIZE does not fit, the rows past the box are cut and the last ends in …"""
     faces = _faces(country) if any(drawn) else ()
     clean = [_CONTROL.sub("", line) if d else line for line, d in zip(lines, drawn)]
-    smallest = min(size, MIN_SIZE)
-    for s in range(size, smallest - 1, -1):
+
+    def layout(s: int) -> tuple[int, int, list[list[str]]]:
         p = max(1, round(pitch * s / size))
-        rows = [_wrap(line, faces, s, width) if d else [line] for line, d in zip(clean, drawn)]
-        if _bottom(rows, drawn, s, p) <= height or s == smallest:
-            break
+        return s, p, [_wrap(line, faces, s, width) if d else [line]
+                      for line, d in zip(clean, drawn)]
+
+    def fits(s: int, p: int, rows: list[list[str]]) -> bool:
+        return _bottom(rows, drawn, s, p) <= height
+
+    best = layout(size)
+    if not fits(*best):
+        # the largest size that fits, by bisection (a smaller size never needs more rows)
+        lo, hi = min(size, MIN_SIZE), size - 1
+        best = layout(lo)
+        while lo <= hi:
+            mid = (lo + hi) // 2
+            candidate = layout(mid)
+            if fits(*candidate):
+                best, lo = candidate, mid + 1
+            else:
+                hi = mid - 1
+    s, p, rows = best
     rows = _cut(rows, drawn, faces, s, p, width, height)
     return _place(rows, drawn, s, p, width, country)
 
