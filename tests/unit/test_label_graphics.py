@@ -11,7 +11,6 @@ import logging
 import re
 import shutil
 
-import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
