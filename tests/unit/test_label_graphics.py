@@ -355,3 +355,23 @@ def test_a_chinese_label_stays_small():
         assert len(zpl.encode()) < MAX_WORST_BYTES
         for x, y, w, h, _ in graphics(zpl):          # cut to its box, never off the label
             assert x + w <= 812 and y + h <= 1218
+
+
+def test_threads_drawing_labels_at_once_get_the_same_label():
+    """Print workers and API threads build labels at the same time: one FreeType face is
+    not safe across threads (glyphs._LOCK), so each label must come out as built alone."""
+    import threading
+    _need_font()
+    recipients = [RECIPIENT, _full("王小明"), dataclasses.replace(RECIPIENT, country="JP")]
+    alone = [build_shipping_label(shipping(r)) for r in recipients]
+    results: list[list[str]] = []
+
+    def build() -> None:
+        results.append([build_shipping_label(shipping(r)) for r in recipients * 3])
+
+    threads = [threading.Thread(target=build) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(results) == 4 and all(r == alone * 3 for r in results)
