@@ -16,7 +16,7 @@ pathological input.
 The bitmap is sent in the ZPL "alternative data compression scheme" of ``^GF`` type A
 (hex nibbles with repeat counts ``G``-``Y`` = 1-19 and ``g``-``z`` = 20-400, ``,`` for a
 row ending in zeros, ``:`` for a row repeating the one above), which every ZPL II printer
-reads. A 40-character Chinese address line at 30 dots is about 4 KB of it
+reads. A 40-character Chinese address (two rows at 30 dots) is about 6 KB of it
 (:func:`acs_encode`; Z64 would be smaller but needs newer firmware). Never imports server.
 """
 from __future__ import annotations
