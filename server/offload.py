@@ -39,6 +39,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 log = logging.getLogger(__name__)
+START_ALLOWANCE_S = 60.0   # a job that starts the pool waits for the workers' start too
 
 
 class PoolUnavailable(RuntimeError):
@@ -88,7 +89,8 @@ class WorkerPool:
         self.starts = 0            # executors started (1 + replacements)
         self.jobs = 0
 
-    def _current(self) -> ProcessPoolExecutor:
+    def _current(self) -> tuple[ProcessPoolExecutor, bool]:
+        """The executor, and whether this call started it."""
         with self._lock:
             if self._closed:
                 raise PoolUnavailable("the worker pool is shut down")
@@ -103,7 +105,8 @@ class WorkerPool:
                     max_workers=s.workers, mp_context=context, initializer=_worker_start,
                     initargs=(s.worker_nice, self._warm), **extra)
                 self.starts += 1
-            return self._executor
+                return self._executor, True
+            return self._executor, False
 
     def _replace(self, broken: ProcessPoolExecutor, why: str) -> None:
         """Drop `broken` (if it is still the current executor) and stop its workers."""
@@ -120,11 +123,12 @@ class WorkerPool:
     def run(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """`fn(*args, **kwargs)` in a worker process; its exception is raised here."""
         for attempt in (1, 2):
-            executor = self._current()
+            executor, started = self._current()
             try:
                 future = executor.submit(fn, *args, **kwargs)
                 self.jobs += 1
-                return future.result(timeout=self.settings.timeout_seconds)
+                return future.result(timeout=self.settings.timeout_seconds
+                                     + (START_ALLOWANCE_S if started else 0))
             except BrokenProcessPool as err:
                 self._replace(executor, f"a worker died ({err})")
                 if attempt == 2:
