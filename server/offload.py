@@ -33,6 +33,7 @@ import logging
 import multiprocessing
 import os
 import threading
+import time
 from concurrent.futures import Future, ProcessPoolExecutor, TimeoutError as FutureTimeout
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -59,8 +60,34 @@ class PoolSettings:
     start_method: str = "forkserver"
 
 
-def _worker_start(nice: int, warm: Callable[[], Any] | None) -> None:
-    """In each new worker: lower its CPU priority, then load what every job needs."""
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:                      # a server that died but was not reaped yet (Linux)
+        with open(f"/proc/{pid}/stat", encoding="ascii") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
+
+
+def _watch_server(pid: int) -> None:
+    """Exit once the server is gone. A worker waits for jobs on a queue it holds both ends
+    of, so a server killed without shutting its pool down (SIGKILL, OOM) would otherwise
+    leave its workers (and the forkserver, which lives while they do) behind for good."""
+    while _alive(pid):
+        time.sleep(1.0)
+    os._exit(0)
+
+
+def _worker_start(nice: int, warm: Callable[[], Any] | None, server_pid: int) -> None:
+    """In each new worker: watch the server, lower its CPU priority, then load what every
+    job needs."""
+    threading.Thread(target=_watch_server, args=(server_pid,), name="watch-server",
+                     daemon=True).start()
     if nice > 0:
         try:
             os.nice(nice)
@@ -103,7 +130,7 @@ class WorkerPool:
                     if s.max_jobs_per_worker > 0 else {}
                 self._executor = ProcessPoolExecutor(
                     max_workers=s.workers, mp_context=context, initializer=_worker_start,
-                    initargs=(s.worker_nice, self._warm), **extra)
+                    initargs=(s.worker_nice, self._warm, os.getpid()), **extra)
                 self.starts += 1
                 return self._executor, True
             return self._executor, False

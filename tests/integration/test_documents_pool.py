@@ -9,6 +9,8 @@ import os
 import signal
 import subprocess
 import threading
+import time
+from pathlib import Path
 
 import pytest
 import requests
@@ -160,3 +162,42 @@ def test_the_server_answers_while_a_document_is_drawn(floor, db_url, tmp_path):
             r = answer["r"]
             assert r.status_code == 200 and r.content.startswith(b"%PDF-"), r.text[:300]
             assert answered_meanwhile >= 3, (kind, answered_meanwhile)
+        workers = descendants(served.proc.pid)
+        assert workers                    # the pool's processes (forkserver, workers)
+    # stopped with SIGTERM, as a service manager stops it: no worker is left behind
+    assert wait_until(lambda: not [p for p in workers if alive(p)]), \
+        [p for p in workers if alive(p)]
+
+
+def descendants(pid: int) -> list[int]:
+    parents = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents[int(stat.parent.name)] = int(fields[1])
+    found, todo = [], [pid]
+    while todo:
+        parent = todo.pop()
+        children = [p for p, pp in parents.items() if pp == parent]
+        found += children
+        todo += children
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def wait_until(check, within_s: float = 20.0) -> bool:
+    deadline = time.monotonic() + within_s
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.1)
+    return check()

@@ -170,3 +170,28 @@ def test_cache_keeps_no_failure_and_the_waiters_get_the_error():
     with pytest.raises(PoolUnavailable):
         cache.get_or_make("k", broken)
     assert cache.get_or_make("k", lambda: b"ok") == b"ok" and not cache._making
+
+
+def test_workers_of_a_killed_server_do_not_outlive_it(tmp_path):
+    """A server killed without shutting its pool down (SIGKILL, the OOM killer): its workers
+    notice and exit instead of waiting for jobs for good."""
+    import subprocess
+    import sys
+    script = ("import sys, time\n"
+              "from server.offload import PoolSettings, WorkerPool\n"
+              "from tests.unit.test_offload import whoami\n"
+              "pool = WorkerPool(PoolSettings(workers=2, start_method=sys.argv[1]))\n"
+              "print(pool.run(whoami)[0], flush=True)\n"
+              "time.sleep(600)\n")
+    for method in ("forkserver", "spawn"):
+        server = subprocess.Popen([sys.executable, "-c", script, method], stdout=subprocess.PIPE,
+                                  text=True, cwd=os.path.dirname(os.path.dirname(
+                                      os.path.dirname(os.path.abspath(__file__)))))
+        try:
+            worker = int(server.stdout.readline())
+            os.kill(server.pid, signal.SIGKILL)
+            server.wait(10)
+            assert gone(worker, within_s=15), f"{method}: worker {worker} outlived its server"
+        finally:
+            if server.poll() is None:
+                server.kill()
