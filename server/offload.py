@@ -7,10 +7,15 @@ drawn in a request it stalled every handheld on the floor for that long. Now the
 hands the drawing to a worker process and waits for it in a way that yields to the hub.
 
 - Processes, not threads: the work is pure Python (fpdf2, fontTools) and holds the GIL.
-- Started lazily, on the first job, with the 'forkserver' (or 'spawn') start method: a
+- Started lazily, on the first job, with the 'spawn' (or 'forkserver') start method: a
   fresh interpreter, never a fork of this gevent-patched process (a forked hub, its
-  sockets and its locks are not safe to use). Workers run at a lower CPU priority
-  (`worker_nice`) so a busy pool cannot starve the hub of the cores it shares with it.
+  sockets and its locks are not safe to use). 'spawn' is the default because starting a
+  worker then never waits in the event loop: the parent execs the child and hands it its
+  start data through a pipe, while a forkserver start waits (in a blocking read, in the
+  hub) until the forkserver has forked, and for its imports the first time (measured:
+  the event loop stalled ~7 s starting the pool on a loaded machine). Workers run at a
+  lower CPU priority (`worker_nice`) so a busy pool cannot starve the hub of the cores it
+  shares with it.
 - Waiting: ``Future.result()``. Under `wavepack serve` threading is gevent-patched, so the
   wait is a gevent wait and the hub keeps serving; in threads (tests, `flask run`) it blocks
   the calling thread only.
@@ -57,7 +62,7 @@ class PoolSettings:
     timeout_seconds: float = 30.0
     worker_nice: int = 10
     max_jobs_per_worker: int = 500
-    start_method: str = "forkserver"
+    start_method: str = "spawn"
 
 
 def _alive(pid: int) -> bool:
@@ -83,16 +88,16 @@ def _watch_server(pid: int) -> None:
     os._exit(0)
 
 
-def _worker_start(nice: int, warm: Callable[[], Any] | None, server_pid: int) -> None:
+def _worker_start(priority: int, warm: Callable[[], Any] | None, server_pid: int) -> None:
     """In each new worker: watch the server, lower its CPU priority, then load what every
     job needs."""
     threading.Thread(target=_watch_server, args=(server_pid,), name="watch-server",
                      daemon=True).start()
-    if nice > 0:
-        try:
-            os.nice(nice)
-        except OSError:          # not allowed here: run at normal priority
-            pass
+    try:                         # absolute: a replaced worker must not go lower each time
+        if os.getpriority(os.PRIO_PROCESS, 0) < priority:
+            os.setpriority(os.PRIO_PROCESS, 0, priority)
+    except OSError:              # not allowed here: run at the server's priority
+        pass
     if warm is not None:
         try:
             warm()
@@ -130,7 +135,9 @@ class WorkerPool:
                     if s.max_jobs_per_worker > 0 else {}
                 self._executor = ProcessPoolExecutor(
                     max_workers=s.workers, mp_context=context, initializer=_worker_start,
-                    initargs=(s.worker_nice, self._warm, os.getpid()), **extra)
+                    initargs=(min(19, os.getpriority(os.PRIO_PROCESS, 0)
+                                  + max(0, s.worker_nice)), self._warm, os.getpid()),
+                    **extra)
                 self.starts += 1
                 return self._executor, True
             return self._executor, False
