@@ -2,7 +2,8 @@
 content, on SQLite and PostgreSQL: a reopened document is the same bytes without drawing, a
 change to the order draws it anew, killed workers are replaced without the packer seeing
 an error, a pool that cannot run is a clear 503; and under a real `wavepack serve` (gevent)
-the server keeps answering while a document is drawn."""
+the server keeps answering while a document is drawn, and while a badge PIN is checked
+(argon2, in a native thread beside the event loop)."""
 from __future__ import annotations
 
 import os
@@ -167,6 +168,45 @@ def test_the_server_answers_while_a_document_is_drawn(floor, db_url, tmp_path):
     # stopped with SIGTERM, as a service manager stops it: no worker is left behind
     assert wait_until(lambda: not [p for p in workers if alive(p)]), \
         [p for p in workers if alive(p)]
+
+
+def answered_meanwhile(base: str, slow) -> tuple[int, object]:
+    """How many /healthz requests, sent one after another once `slow()` started in a thread,
+    were answered before it returned; and what it returned."""
+    sent, done, answer = threading.Event(), threading.Event(), {}
+
+    def run():
+        sent.set()
+        answer["r"] = slow()
+        done.set()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    sent.wait(10)
+    health, count = requests.Session(), 0
+    while not done.is_set():
+        assert health.get(f"{base}/healthz", timeout=60).status_code == 200
+        count += not done.is_set()
+    thread.join(120)
+    return count, answer["r"]
+
+
+def test_the_server_answers_while_a_pin_is_checked(floor, db_url, tmp_path):
+    """A badge whose PIN hash costs 4× the default (argon2 time cost 12): while its login
+    is checked, /healthz keeps being answered. Checked in the event loop, none could be."""
+    from argon2 import PasswordHasher
+    slow_hash = PasswordHasher(time_cost=12).hash("2468")
+    sql(floor, "UPDATE app_user SET pin_hash = ? WHERE badge = ?", (slow_hash, "p2"))
+    with wavepack_serve(tmp_path / "data", db_url=db_url) as served:
+        assert "Socket.IO: gevent" in served.banner
+        count, r = answered_meanwhile(served.base, lambda: requests.post(
+            f"{served.base}/api/v1/auth/badge", json={"badge": "p2", "pin": "2468"},
+            timeout=120))
+        assert r.status_code == 200 and r.json()["role"] == "picker", r.text
+        assert count >= 3, count
+        r = requests.post(f"{served.base}/api/v1/auth/badge",
+                          json={"badge": "p2", "pin": "0000"}, timeout=120)
+        assert r.status_code == 401
 
 
 def descendants(pid: int) -> list[int]:
