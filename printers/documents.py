@@ -28,6 +28,7 @@ timeout is cancelled so that a retry cannot print it twice).
 """
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import os
 import re
@@ -40,7 +41,9 @@ from importlib.resources import files
 from pathlib import Path
 
 import yaml
+from fontTools import ttLib
 from fpdf import FPDF
+from fpdf.fonts import SubsetMap, TTFFont
 
 from printers.drivers import DEFAULT_TIMEOUT_S, CupsDriver, PrintResult, open_printer, print_checked
 from printers.labels import Address, _order_number, _parcel_of, _text
@@ -48,8 +51,9 @@ from printers.status import BadPrinterUrl, PrinterFault, PrinterOffline, Printer
 
 __all__ = [
     "DocumentFonts", "FontMissing", "Invoice", "InvoiceLine", "InvoiceTotals", "PackingSlip",
-    "SlipLine", "Tax", "build_invoice", "build_packing_slip", "code128_values",
-    "code128_widths", "find_fonts", "invoice_totals", "print_document",
+    "SlipLine", "Tax", "build_document", "build_invoice", "build_packing_slip",
+    "code128_values", "code128_widths", "find_fonts", "invoice_totals", "print_document",
+    "warm_up",
 ]
 
 LANGUAGES = ("en", "zh-CN")
@@ -313,8 +317,14 @@ def _ttc_index(path: Path, family: str) -> int:
     """The face of a .ttc collection whose family is `family` (0 for a single font)."""
     if path.suffix.lower() != ".ttc":
         return 0
+    return _ttc_face(str(path), family, path.stat().st_mtime_ns)
+
+
+@lru_cache(maxsize=16)
+def _ttc_face(path: str, family: str, _mtime_ns: int) -> int:
+    """Looked up once per file version (opening the collection is ~25 ms a document)."""
     from fontTools.ttLib import TTCollection   # fpdf2's own dependency
-    with TTCollection(str(path), lazy=True) as collection:
+    with TTCollection(path, lazy=True) as collection:
         for index, font in enumerate(collection.fonts):
             names = font["name"]
             # typographic family (16) where the font has one ("... Bold" is only in 1)
@@ -333,6 +343,61 @@ def find_fonts() -> DocumentFonts:
     raise FontMissing("no font with CJK glyphs installed (tried "
                       + ", ".join(f["family"] for f in template()["fonts"])
                       + "); Debian: apt-get install fonts-noto-cjk")
+
+
+# ---------------------------------------------------------------- font parsing, once
+
+# Why a document cost ~1 s of CPU (2-4 s on a loaded machine): Noto Sans CJK is 65,535
+# glyphs, and fpdf2 did all the font work anew for every document: add_font() parsed the
+# face's cmap (44,810 code points), its hmtx and a width and glyph id per code point (~0.2 s
+# per face, two faces), and output() subset the whole face (cmap, hmtx, vmtx, the CFF
+# charset and subroutines of 65,535 glyphs: ~0.3 s per face). The parsed metrics do not
+# change between documents, so each process parses a face once and every document gets a
+# copy of them with its own glyph subset and a fresh (lazily read) font file handle for the
+# subsetter, which changes the font it is given. And a CID-keyed CFF font (Noto CJK) is
+# embedded as its CFF table alone (the PDF gets no cmap, hmtx or vertical metrics from the
+# file: widths come from the parsed metrics), so the tables the subsetter would otherwise
+# read and prune for nothing are left out of its copy. Same PDF bytes, about a third of the
+# CPU (tests/unit/test_documents.py compares both ways; README "Documents" has figures).
+FAST_FONTS = True
+_UNEMBEDDED_CID_TABLES = ("vhea", "vmtx", "VORG", "BASE", "GDEF", "GPOS", "GSUB", "cmap",
+                          "OS/2", "hmtx", "hhea")
+
+
+@lru_cache(maxsize=8)
+def _parsed_font(path: str, index: int, style: str) -> TTFFont | None:
+    """The face parsed by fpdf2 once per process (None: not safe to share, see below)."""
+    pdf = FPDF()
+    pdf.add_font("doc", style, path, collection_font_number=index)
+    font = pdf.fonts[f"doc{style}"]
+    # a TrueType face without .notdef gets one drawn into its parsed file by fpdf2: that
+    # lives in the handle a copy would not share, so such a face is parsed per document
+    if not isinstance(font, TTFFont) or "glyf" in font.ttfont \
+            and ".notdef" not in font.ttfont["glyf"]:
+        return None
+    font.ttfont.close()
+    return font
+
+
+def add_font(pdf: FPDF, style: str, path: Path, index: int) -> None:
+    """``pdf.add_font("doc", style, path)`` from the face parsed once per process."""
+    parsed = _parsed_font(str(path), index, style) if FAST_FONTS else None
+    if parsed is None:
+        pdf.add_font("doc", style, str(path), collection_font_number=index)
+        return
+    font = copy.copy(parsed)                # the metrics, shared read-only (cmap, desc) …
+    font.i = len(pdf.fonts) + 1
+    font.cw = copy.copy(parsed.cw)          # … or copied (fpdf2 adds widths it looks up)
+    font.glyph_ids = dict(parsed.glyph_ids)
+    font.missing_glyphs, font.biggest_size_pt, font._hbfont = [], 0, None
+    font.ttfont = ttLib.TTFont(str(path), recalcTimestamp=False, fontNumber=index, lazy=True)
+    if font.is_cff and font.is_cid_keyed:
+        for tag in _UNEMBEDDED_CID_TABLES:
+            if tag in font.ttfont:
+                del font.ttfont[tag]
+        pdf._set_min_pdf_version("1.6")     # what add_font does for such a font
+    font.subset = SubsetMap(font)
+    pdf.fonts[font.fontkey] = font
 
 
 # ---------------------------------------------------------------- drawing
@@ -357,8 +422,8 @@ class _Document:
         margin = self.page["margin_mm"]
         pdf.set_margins(margin, margin, margin)
         pdf.set_auto_page_break(True, margin)
-        pdf.add_font("doc", "", str(fonts.regular), collection_font_number=fonts.regular_index)
-        pdf.add_font("doc", "B", str(fonts.bold), collection_font_number=fonts.bold_index)
+        add_font(pdf, "", fonts.regular, fonts.regular_index)
+        add_font(pdf, "B", fonts.bold, fonts.bold_index)
         pdf.set_creator("wavepack")
         pdf.set_title(self.spec["title"][language])
         pdf.add_page()
@@ -472,6 +537,24 @@ def build_invoice(invoice: Invoice, *, page_size: str = "A4", language: str = "e
                   "quantity": x.quantity, "line_total": x.total} for x in invoice.lines],
     }
     return _Document("invoice", values, language, page_size, fonts).render()
+
+
+def build_document(doc: PackingSlip | Invoice, *, page_size: str = "A4",
+                   language: str = "en") -> bytes:
+    """The PDF of a packing slip or an invoice: the one entry point a worker process is
+    handed (server/offload.py), the document and its options pickled across."""
+    if isinstance(doc, PackingSlip):
+        return build_packing_slip(doc, page_size=page_size, language=language)
+    if isinstance(doc, Invoice):
+        return build_invoice(doc, page_size=page_size, language=language)
+    raise ValueError(f"not a document: {type(doc).__name__}")
+
+
+def warm_up() -> None:
+    """Find and parse the fonts now (a worker process, before its first document)."""
+    fonts = find_fonts()
+    _parsed_font(str(fonts.regular), fonts.regular_index, "")
+    _parsed_font(str(fonts.bold), fonts.bold_index, "B")
 
 
 # ---------------------------------------------------------------- printing

@@ -140,7 +140,23 @@ def serve(host: str | None, port: int | None, demo: bool, async_mode: str | None
         server = make_server(host, port, app, threaded=True)
     click.echo(f" * Running on http://{host}:{port} (Socket.IO: {mode})")
     sys.stdout.flush()
-    server.serve_forever()
+    _exit_on_sigterm()
+    try:
+        server.serve_forever()
+    finally:
+        from .offload import close_pools
+        close_pools()          # the document workers stop with the server
+
+
+def _exit_on_sigterm() -> None:
+    """SIGTERM (a service manager stopping the server) ends serving as Ctrl-C does, so the
+    cleanup above runs instead of the process vanishing with its worker pool running."""
+    import signal
+
+    def stop(*_):
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, stop)
 
 
 def _gevent_server(host: str, port: int, app: Flask):

@@ -119,6 +119,18 @@ class PackingConfig:
 
 
 @dataclass(frozen=True)
+class DocumentsConfig:
+    # packing slips and invoices are drawn in worker processes, off the event loop that
+    # serves the handhelds (server/offload.py; README "Documents and the worker pool")
+    workers: int = 2                 # 0 = draw in the request's own process (no pool)
+    timeout_seconds: float = 30.0    # one document; over it: 503 and the pool is replaced
+    worker_nice: int = 10            # workers' CPU priority below the server's (0 = same)
+    max_jobs_per_worker: int = 500   # a worker is replaced after this many (0 = never)
+    start_method: str = "spawn"      # or forkserver; never fork (of a gevent process)
+    cache_mb: float = 64             # drawn PDFs kept per server process (0 = no cache)
+
+
+@dataclass(frozen=True)
 class OutboxConfig:
     max_attempts: int = 8                # tries before a message is failed (+ an exception)
     backoff_base_seconds: float = 30.0   # the first retry after 15-30 s, then doubling …
@@ -147,6 +159,7 @@ class Config:
     printing: PrintingConfig = field(default_factory=PrintingConfig)
     packing: PackingConfig = field(default_factory=PackingConfig)
     outbox: OutboxConfig = field(default_factory=OutboxConfig)
+    documents: DocumentsConfig = field(default_factory=DocumentsConfig)
     setup: PackingSetup = field(default_factory=PackingSetup)    # stations, cartons, carriers…
     printers: Mapping[str, str] = field(default_factory=dict)     # printer name → URL
     layouts: Mapping[str, Layout] = field(default_factory=dict)   # warehouse code → layout
@@ -208,6 +221,7 @@ SECTIONS = {
     "printing": PrintingConfig,
     "packing": PackingConfig,
     "outbox": OutboxConfig,
+    "documents": DocumentsConfig,
 }
 
 

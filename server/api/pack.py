@@ -191,10 +191,17 @@ def openapi_paths() -> dict:
             "parameters": [sid, {"name": "kind", "in": "path", "required": True,
                                  "schema": {"type": "string",
                                             "enum": ["packing_slip", "invoice"]}}],
-            "get": op("packDocument", "The order's packing slip or invoice as PDF",
+            "get": op("packDocument", "The order's packing slip or invoice as PDF, drawn in "
+                      "the document workers and kept by content (README \"Documents and the "
+                      "worker pool\")",
                       {"200": {"description": "the PDF",
                                "content": {"application/pdf": {"schema": {
-                                   "type": "string", "format": "binary"}}}}}, 404, 422)},
+                                   "type": "string", "format": "binary"}}}},
+                       "503": {"description": "`documents_unavailable` (the workers stopped "
+                                              "twice), `document_timeout` or `font_missing`; "
+                                              "the error body says which",
+                               "content": {"application/json": {"schema": {
+                                   "$ref": "#/components/schemas/Error"}}}}}, 404, 422)},
         "/api/v1/shipments/{shipment_id}": {
             "parameters": [shid],
             "get": op("getShipment", "One shipment", _ok(200, "the shipment", ref("Shipment")),

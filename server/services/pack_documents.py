@@ -6,21 +6,28 @@ with a `document_printer` (a CUPS queue) prints them after the packing is confir
 the pack page can always fetch them as PDF. A document that fails to print opens an
 exception naming the order (the label, which must never be lost, is on the durable label
 queue instead).
+
+Drawing a PDF is CPU work (~0.4 s): it runs in the worker processes of server/offload.py,
+never in the request's event loop, and what was drawn is kept by its content (the
+document's every field, its kind and language), so reopening or reprinting an unchanged
+document costs no drawing and any change to the order draws it anew (config `documents:`).
 """
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
 from decimal import Decimal
 
 from flask import Flask, current_app
 
+from printers import documents as pdf_documents
 from printers.documents import (FontMissing, Invoice, InvoiceLine, PackingSlip, SlipLine,
-                                build_invoice, build_packing_slip, print_document)
+                                build_document, print_document)
 from printers.labels import Address
 from printers.status import PrinterError
 
-from .. import clock
+from .. import clock, offload
 from ..domain.errors import Conflict, DomainError, NotFound
 from ..domain.money import from_minor
 from ..store.db import db, execute
@@ -76,8 +83,8 @@ def _language(country: str) -> str:
     return "zh-CN" if (country or "").upper() in CJK_COUNTRIES else "en"
 
 
-def render(order_id: int, kind: str) -> bytes:
-    """The PDF of one document of an order (kind: packing_slip | invoice)."""
+def document(order_id: int, kind: str) -> PackingSlip | Invoice:
+    """The packing slip or invoice of an order as data: everything its PDF shows."""
     if kind not in DOCUMENTS:
         raise NotFound(f"no document {kind!r} (documents: {', '.join(DOCUMENTS)})",
                        field="document")
@@ -85,24 +92,80 @@ def render(order_id: int, kind: str) -> bytes:
     day = (clock.aware_utc(placed_at) or clock.now()).date()
     try:
         if kind == "packing_slip":
-            doc = PackingSlip(sender=sender(warehouse), ship_to=recipient(order_id),
-                              order_number=ref, order_date=day,
-                              lines=tuple(SlipLine(sku, (name or sku)[:200], qty)
-                                          for sku, name, qty, _ in _lines(order_id)),
-                              note=(note or "")[:500])
-            return build_packing_slip(doc, language=_language(country))
-        doc = Invoice(seller=sender(warehouse), buyer=recipient(order_id),
-                      invoice_number=f"INV-{order_id}", invoice_date=clock.now().date(),
-                      order_number=ref, currency=currency,
-                      lines=tuple(InvoiceLine(sku, (name or sku)[:200],
-                                              Decimal(from_minor(price or 0, currency)), qty)
-                                  for sku, name, qty, price in _lines(order_id)))
-        return build_invoice(doc, language=_language(country))
+            return PackingSlip(sender=sender(warehouse), ship_to=recipient(order_id),
+                               order_number=ref, order_date=day,
+                               lines=tuple(SlipLine(sku, (name or sku)[:200], qty)
+                                           for sku, name, qty, _ in _lines(order_id)),
+                               note=(note or "")[:500])
+        return Invoice(seller=sender(warehouse), buyer=recipient(order_id),
+                       invoice_number=f"INV-{order_id}", invoice_date=clock.now().date(),
+                       order_number=ref, currency=currency,
+                       lines=tuple(InvoiceLine(sku, (name or sku)[:200],
+                                               Decimal(from_minor(price or 0, currency)), qty)
+                                   for sku, name, qty, price in _lines(order_id)))
+    except ValueError as err:        # text the document cannot carry: say so, print nothing
+        raise _cannot_make(kind, err) from None
+
+
+def _cannot_make(kind: str, err: Exception) -> DomainError:
+    return DomainError(f"the {kind.replace('_', ' ')} cannot be made: {err}",
+                       code="bad_document", status=422)
+
+
+class Renderer:
+    """Draws documents in the worker pool (or in process with `documents.workers: 0`)
+    and keeps the PDFs by content."""
+
+    def __init__(self, pool: offload.WorkerPool | None, cache: offload.RenderCache | None):
+        self.pool, self.cache = pool, cache
+
+    def pdf(self, doc: PackingSlip | Invoice, language: str) -> bytes:
+        def draw() -> bytes:
+            if self.pool is None:
+                return build_document(doc, language=language)
+            return self.pool.run(build_document, doc, language=language)
+
+        if self.cache is None:
+            return draw()
+        # repr of the frozen dataclasses: every field, Decimals and dates exactly
+        key = hashlib.sha256(repr((language, doc)).encode("utf-8")).hexdigest()
+        return self.cache.get_or_make(key, draw)
+
+
+def renderer(app: Flask | None = None) -> Renderer:
+    """The app's document renderer (built on first use; the pool starts on the first PDF)."""
+    app = app or current_app
+    found = app.extensions.get("wavepack.documents")
+    if found is None:
+        cfg = app.config["WAVEPACK"].documents
+        pool = None
+        if cfg.workers > 0:
+            pool = offload.shared_pool(offload.PoolSettings(
+                workers=cfg.workers, timeout_seconds=cfg.timeout_seconds,
+                worker_nice=cfg.worker_nice, max_jobs_per_worker=cfg.max_jobs_per_worker,
+                start_method=cfg.start_method), warm=pdf_documents.warm_up)
+        cache = offload.RenderCache(int(cfg.cache_mb * 1024 * 1024)) if cfg.cache_mb > 0 \
+            else None
+        found = app.extensions.setdefault("wavepack.documents", Renderer(pool, cache))
+    return found
+
+
+def render(order_id: int, kind: str) -> bytes:
+    """The PDF of one document of an order (kind: packing_slip | invoice)."""
+    doc = document(order_id, kind)
+    try:
+        return renderer().pdf(doc, _language(doc.ship_to.country if kind == "packing_slip"
+                                             else doc.buyer.country))
     except FontMissing as err:
         raise DomainError(str(err), code="font_missing", status=503) from None
+    except offload.PoolUnavailable as err:
+        raise DomainError(f"the {kind.replace('_', ' ')} cannot be drawn now: {err}",
+                          code="documents_unavailable", status=503) from None
+    except offload.JobTimeout as err:
+        raise DomainError(f"the {kind.replace('_', ' ')} was not drawn in time ({err}); "
+                          "try again", code="document_timeout", status=503) from None
     except ValueError as err:        # text the document cannot carry: say so, print nothing
-        raise DomainError(f"the {kind.replace('_', ' ')} cannot be made: {err}",
-                          code="bad_document", status=422) from None
+        raise _cannot_make(kind, err) from None
 
 
 def print_in_background(app: Flask, queue: str, order_id: int, kinds: list[str],
@@ -133,4 +196,5 @@ def print_in_background(app: Flask, queue: str, order_id: int, kinds: list[str],
     return thread
 
 
-__all__ = ["DOCUMENTS", "address", "print_in_background", "recipient", "render", "sender"]
+__all__ = ["DOCUMENTS", "Renderer", "address", "document", "print_in_background", "recipient",
+           "render", "renderer", "sender"]

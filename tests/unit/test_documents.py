@@ -312,3 +312,28 @@ def test_missing_fonts_name_the_package(monkeypatch):
     monkeypatch.setattr(documents, "template", lambda: data)
     with pytest.raises(FontMissing, match="fonts-noto-cjk"):
         find_fonts()
+
+
+def test_fonts_parsed_once_per_process_give_the_same_pdf_bytes(fonts, monkeypatch):
+    """Every document copies the face parsed once (documents.add_font) instead of fpdf2
+    parsing the 65,535-glyph Noto CJK face anew: the PDF must not change by a byte."""
+    import datetime as _dt
+
+    import fpdf
+    init = fpdf.FPDF.__init__
+
+    def fixed_date(self, *args, **kwargs):      # a PDF carries its creation time
+        init(self, *args, **kwargs)
+        self.creation_date = _dt.datetime(2026, 1, 1, tzinfo=_dt.timezone.utc)
+
+    monkeypatch.setattr(fpdf.FPDF, "__init__", fixed_date)
+    made = {}
+    for fast in (False, True, True):            # parsed anew; then the copy, twice
+        monkeypatch.setattr(documents, "FAST_FONTS", fast)
+        made.setdefault("slip", []).append(build_packing_slip(slip(), fonts=fonts))
+        made.setdefault("invoice", []).append(build_invoice(invoice(), fonts=fonts,
+                                                            language="zh-CN"))
+    for kind, pdfs in made.items():
+        assert pdfs[0] == pdfs[1] == pdfs[2], kind
+    # the copies were used (a face that cannot be shared is parsed per document instead)
+    assert documents._parsed_font(str(fonts.regular), fonts.regular_index, "") is not None
