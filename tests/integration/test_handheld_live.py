@@ -376,8 +376,12 @@ def test_short_pick_over_the_wire_backorders_and_replays(live_floor):
     status, stock = live.http("GET", "/api/v1/stock?sku=SOCK")
     assert status == 200, stock
     at = {r["location"]: r for r in stock["locations"]}
-    # the bin held only the unit found: it is written off to that unit, still reserved
-    assert (at[BIN["SOCK"]]["on_hand"], at[BIN["SOCK"]]["reserved"]) == (1, 1)
+    # nothing is written off (this used to cut the bin to the one unit found): the bin keeps
+    # its 20 on hand, reserved only for the unit picked, blocked until it is counted
+    sock = at[BIN["SOCK"]]
+    assert (sock["on_hand"], sock["reserved"], sock["available"], sock["blocked"]) \
+        == (20, 1, 0, "count_pending")
+    assert sh["notice"]["code"] == "short.backordered" and sh["count"]
     kinds = live_floor.query("SELECT kind, COUNT(*) FROM scan GROUP BY kind ORDER BY kind")
     assert kinds == [("pick", 4), ("short", 1)]
     types = sorted(r[0] for r in live_floor.query("SELECT type FROM wms_exception"))
