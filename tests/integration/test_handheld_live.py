@@ -387,3 +387,23 @@ def test_short_pick_over_the_wire_backorders_and_replays(live_floor):
     types = sorted(r[0] for r in live_floor.query("SELECT type FROM wms_exception"))
     assert types == ["short_pick", "stock_discrepancy"]
     assert wave_of(live)["status"] == "done"
+
+    # the bin's count over the wire: 18 in the bin + the unit in the tote; replayed alike
+    counter = live.connect("p2")
+    count = counter.call("count.next")["count"]
+    assert (count["count_id"], count["location"]) == (sh["count"], BIN["SOCK"])
+    submit = {"scan_id": sid(), "count": count["count_id"], "location": BIN["SOCK"],
+              "lines": [{"barcode": GTIN["SOCK"], "quantity": 18}]}
+    done = counter.call("count.submit", submit)
+    assert done["ok"] and done["lines"][0]["variance"] == -1, done
+    assert counter.call("count.submit", submit) == done
+    assert hh.call("count.submit", submit) == done            # replay, another connection
+    status, stock = live.http("GET", "/api/v1/stock?sku=SOCK")
+    sock = {r["location"]: r for r in stock["locations"]}[BIN["SOCK"]]
+    # the count freed the bin: the backordered sock is reserved from it again
+    assert (sock["on_hand"], sock["reserved"], sock["blocked"]) == (19, 2, None)
+    order = live.order(a)
+    assert order["status"] == "ready"                          # to be waved for the rest
+    assert (order["lines"][0]["reserved"], order["lines"][0]["backordered"]) == (2, 0)
+    assert live_floor.query("SELECT state FROM wms_exception WHERE type = "
+                            "'stock_discrepancy'") == [("resolved",)]
