@@ -9,27 +9,16 @@ import threading
 import pytest
 
 from ..conftest import make_app
-from ..floor import PICK_CFG, PRODUCTS, SPARE_BIN, UNSTOCKED, build_floor, sid
-
-GTIN = {sku: g for sku, g, _, _ in PRODUCTS}
-BIN = {sku: loc for sku, _, loc, _ in PRODUCTS}
+from ..floor import PICK_CFG, SPARE_BIN, UNSTOCKED, build_floor, sid
+from .test_picking import BIN, GTIN, ack, scan
 
 
 @pytest.fixture
 def floor(db_url):
+    """The small floor of tests/floor.py, no spare bin."""
     from server import clock
-    app = make_app(db_url, picking=PICK_CFG)
-    yield build_floor(app, spare=0)
+    yield build_floor(make_app(db_url, picking=PICK_CFG), spare=0)
     clock.set_clock(None)
-
-
-def ack(client, event, data=None):
-    return client.emit(event, data if data is not None else {}, namespace="/handheld",
-                       callback=True)
-
-
-def scan(client, raw, **kw):
-    return ack(client, "scan", {"scan_id": sid(), "raw": raw, **kw})
 
 
 def stock_at(floor, sku: str) -> dict[str, dict]:
