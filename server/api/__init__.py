@@ -16,8 +16,9 @@ def register_blueprints(app: Flask) -> None:
     from .pack import bp as pack
     from .outbox import bp as outbox
     from .printing import bp as printing
-    for bp in (health, auth, orders, stock, waves, pack, printing, outbox, webhooks, openapi,
-               pages):
+    from .counts import bp as counts
+    for bp in (health, auth, orders, stock, counts, waves, pack, printing, outbox, webhooks,
+               openapi, pages):
         app.register_blueprint(bp)
     from .limits import init_limiter
     init_limiter(app)

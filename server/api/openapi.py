@@ -140,9 +140,16 @@ STOCK = {
     "type": "object", "required": ["sku", "locations"],
     "properties": {"sku": _STR, "locations": {"type": "array", "items": {
         "type": "object",
-        "required": ["warehouse", "location", "on_hand", "reserved", "available", "min_qty"],
+        "required": ["warehouse", "location", "on_hand", "reserved", "available", "min_qty",
+                     "blocked"],
         "properties": {"warehouse": _STR, "location": _STR, "on_hand": _INT, "reserved": _INT,
-                       "available": _INT, "min_qty": _INT},
+                       "available": {**_INT, "description": "on_hand − reserved; 0 while the "
+                                     "bin is blocked"},
+                       "min_qty": _INT,
+                       "blocked": _nullable("string", enum=["count_pending", None],
+                                            description="why the bin takes no new "
+                                            "reservation (count_pending: a count is due); "
+                                            "null when free")},
     }}},
 }
 
@@ -551,8 +558,8 @@ def _version() -> str:
 
 def _blueprint_modules() -> list:
     """Blueprints that describe their own paths (openapi_paths, RESPONSE_SCHEMAS)."""
-    from . import outbox, pack, printing
-    return [pack, printing, outbox]
+    from . import counts, outbox, pack, printing
+    return [pack, printing, outbox, counts]
 
 
 @lru_cache(maxsize=1)

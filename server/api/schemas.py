@@ -78,6 +78,35 @@ STOCK_RECEIPT = {
                              "items": RECEIPT_LINE}},
 }
 
+COUNT_LINE = {
+    "type": "object", "additionalProperties": False, "required": ["sku", "quantity"],
+    "properties": {"sku": _s(64, 1),
+                   "quantity": {"type": "integer", "minimum": 0, "maximum": 2**31 - 1,
+                                "description": "units of the SKU found in the bin"}},
+}
+
+COUNT_REQUEST = {
+    "type": "object", "additionalProperties": False,
+    "required": ["warehouse", "location", "lines"],
+    "description": "a count of the whole bin: a SKU on its books that is not listed was "
+                   "counted as 0 (an empty list: the bin is empty); lines of one SKU add up",
+    "properties": {"warehouse": _s(32, 1), "location": _s(32, 1),
+                   "lines": {"type": "array", "maxItems": 500, "items": COUNT_LINE}},
+}
+
+COUNT_SCHEDULE = {
+    "type": "object", "additionalProperties": False, "required": ["warehouse"],
+    "description": "a range of bins (both ends included, aisle-bay-shelf-slot order) or "
+                   "every bin of the warehouse holding a SKU",
+    "properties": {"warehouse": _s(32, 1), "from_location": _s(32, 1),
+                   "to_location": _s(32, 1), "sku": _s(64, 1)},
+    "oneOf": [
+        {"required": ["from_location", "to_location"], "not": {"required": ["sku"]}},
+        {"required": ["sku"], "not": {"anyOf": [{"required": ["from_location"]},
+                                                {"required": ["to_location"]}]}},
+    ],
+}
+
 WAVE_REQUEST = {
     "type": "object", "additionalProperties": False, "required": ["warehouse"],
     "properties": {"warehouse": _s(32, 1),
@@ -129,6 +158,7 @@ SCHEMAS = {
     "PackOpen": PACK_OPEN, "PackScan": PACK_SCAN, "PackCheck": PACK_CHECK,
     "PackWeight": PACK_WEIGHT, "PackCarton": PACK_CARTON, "PackHold": PACK_HOLD,
     "PackRelease": PACK_RELEASE, "Dispatch": DISPATCH,
+    "CountRequest": COUNT_REQUEST, "CountLine": COUNT_LINE, "CountSchedule": COUNT_SCHEDULE,
 }
 
 

@@ -49,6 +49,7 @@ class StockRow:
     available: int
     pick_seq: int = 0
     location: str = ""
+    blocked: str | None = None  # why the bin takes no new reservations (None: it does)
 
 
 @dataclass(frozen=True)
@@ -70,12 +71,15 @@ class Plan:
 
 
 class StockPool:
-    """Availability of the locked stock rows, drawn down as orders are allocated."""
+    """Availability of the locked stock rows, drawn down as orders are allocated. Rows of
+    blocked bins are left out: they keep what they hold but take no new reservation."""
 
     def __init__(self, rows: Iterable[StockRow]):
         self.rows: dict[int, StockRow] = {}
         self._by_product: dict[int, list[StockRow]] = {}
         for row in rows:
+            if row.blocked:     # e.g. a count is pending: nothing new is reserved there
+                continue
             self.rows[row.stock_id] = row
             self._by_product.setdefault(row.product_id, []).append(row)
         for lst in self._by_product.values():

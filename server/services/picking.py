@@ -32,7 +32,7 @@ from ..store.bulk import insert_returning
 from ..store.db import execute, is_postgres
 from . import audit, once
 from .exceptions import open_exception
-from .reservation import lock_stock, replenishment_alerts
+from .reservation import OPEN_BIN, lock_stock, replenishment_alerts
 
 MAX_RAW = 512
 MAX_TOTE = 64
@@ -549,8 +549,11 @@ def _close_cart_if_done(cart_id: int, wave_id: int, picker: Picker, now: dt.date
 # ---- short pick ---------------------------------------------------------------------------
 
 def short_pick(picker: Picker, msg: object) -> dict:
-    """The bin does not hold the rest of the task: write it off, re-reserve it elsewhere
-    in the warehouse (a new task on the same cart and tote) or backorder it."""
+    """The bin does not hold the rest of the task (a pick denial): the missing units leave
+    the reservation (re-reserved elsewhere in the warehouse, a new task on the same cart
+    and tote, or backordered) and the bin is blocked for new reservations and sent for a
+    cycle count. Nothing is written off: a picker who cannot find a unit has not counted
+    the bin; the count (services/counts.py) sets its on-hand."""
     msg = _only(msg, {"scan_id", "task", "found", "reason", "scanned_at"})
     scan_id = _scan_id(msg)
     task_ref = _int(msg, "task", required=True)
@@ -573,45 +576,91 @@ def short_pick(picker: Picker, msg: object) -> dict:
 
 
 def _short(picker: Picker, task: _Task, reason: str, now: dt.datetime) -> dict:
+    from .counts import request_count     # counts imports this module
     missing = task.remaining
-    naive = clock.naive_utc(now)
     trail: list[tuple] = []
+    # the product's stock rows first (as a count and a reservation lock them), then the
+    # task's reservation: the same lock order everywhere stock moves between bins
+    lock_stock([task.product_id])
     execute("UPDATE pick_task SET short = short + ?, status = 'short', updated_at = ? "
-            "WHERE id = ? AND status = 'open'", (missing, naive, task.id))
+            "WHERE id = ? AND status = 'open'", (missing, clock.naive_utc(now), task.id))
+    unreserve(task, missing, now)
+    wh_id, loc_id = execute("SELECT s.warehouse_id, s.location_id FROM stock s WHERE s.id = ?",
+                            (task.stock_id,)).fetchone()
+    count_id = request_count(wh_id, loc_id, "pick_short", picker.actor, now,
+                             pick_task_id=task.id)
+    trail.append(audit.row(now, picker.actor, "stock.pick_denial", "stock", task.stock_id,
+                           "", "", {"task": task.id, "sku": task.sku, "location": task.location,
+                                    "missing": missing, "written_off": 0, "count": count_id,
+                                    "reason": reason}))
+    open_exception("stock_discrepancy",
+                   f"{task.sku} at {task.location}: {missing} unit(s) not found; the bin is "
+                   f"blocked until count {count_id} is done",
+                   order_id=task.order_id, now=now, actor=picker.actor, count_task_id=count_id,
+                   detail={"task": task.id, "location": task.location, "sku": task.sku,
+                           "missing": missing, "reason": reason, "count": count_id})
+    audit.write(trail)
+    new_tasks, backordered = reassign_units(task, missing, picker.actor, now)
+    return {"ok": True, "task": task.id, "short": missing,
+            "reallocated": [{"task_id": tid, "location": loc, "quantity": n}
+                            for tid, loc, n in new_tasks],
+            "backordered": backordered, "remaining": 0, "count": count_id,
+            "notice": short_notice(task.location, new_tasks, backordered),
+            "next": _payload(_first_open(task.cart_id))}
+
+
+def short_notice(location: str, new_tasks: list[tuple[int, str, int]], backordered: int
+                 ) -> dict:
+    """What the handheld says after a short, as a code and its parameters (the page words
+    it in the picker's language): `short.reserved`, `short.backordered` or `short.split`."""
+    moved: dict[str, int] = {}
+    for _, loc, n in new_tasks:
+        moved[loc] = moved.get(loc, 0) + n
+    reserved = sum(moved.values())
+    code = ("short.split" if reserved and backordered else
+            "short.reserved" if reserved else "short.backordered")
+    return {"code": code, "params": {
+        "reserved": reserved, "at": ", ".join(moved), "backordered": backordered,
+        "location": location, "moves": [{"location": k, "quantity": v} for k, v in moved.items()]}}
+
+
+def unreserve(task: _Task, units: int, now: dt.datetime) -> None:
+    """`units` of the task's reservation leave its bin: the allocation, the order line's
+    reserved and the bin's reserved go down (on-hand stays: nothing is written off)."""
     if task.allocation_id is not None:
         left = execute("SELECT quantity FROM allocation WHERE id = ?",
-                       (task.allocation_id,)).fetchone()[0] - missing
+                       (task.allocation_id,)).fetchone()[0] - units
         if left > 0:
             execute("UPDATE allocation SET quantity = ? WHERE id = ?", (left, task.allocation_id))
         else:
             execute("UPDATE pick_task SET allocation_id = NULL WHERE allocation_id = ?",
                     (task.allocation_id,))
             execute("DELETE FROM allocation WHERE id = ?", (task.allocation_id,))
-    execute("UPDATE order_line SET reserved = reserved - ? WHERE id = ?", (missing, task.line_id))
-    # the units are not in the bin: they leave its stock (and its reservation)
-    changed = execute("UPDATE stock SET on_hand = on_hand - ?, reserved = reserved - ?, "
-                      "updated_at = ? WHERE id = ? AND reserved >= ?",
-                      (missing, missing, naive, task.stock_id, missing)).rowcount
+    execute("UPDATE order_line SET reserved = reserved - ? WHERE id = ?", (units, task.line_id))
+    changed = execute("UPDATE stock SET reserved = reserved - ?, updated_at = ? "
+                      "WHERE id = ? AND reserved >= ?",
+                      (units, clock.naive_utc(now), task.stock_id, units)).rowcount
     if changed != 1:
         raise Conflict("the bin's stock record disagrees with its reservation; nothing written",
                        code="stock_mismatch")
-    # the picker found the bin without the rest: its unreserved units are not there either
-    # (they come back with the cycle count the exception asks for), so nothing new is
-    # reserved from it in the meantime
-    spare = execute("SELECT on_hand - reserved FROM stock WHERE id = ?",
-                    (task.stock_id,)).fetchone()[0]
-    if spare > 0:
-        execute("UPDATE stock SET on_hand = on_hand - ? WHERE id = ? AND on_hand - reserved >= ?",
-                (spare, task.stock_id, spare))
-    trail.append(audit.row(now, picker.actor, "stock.write_off", "stock", task.stock_id, "", "",
-                           {"task": task.id, "sku": task.sku, "location": task.location,
-                            "missing": missing, "unreserved_written_off": spare,
-                            "reason": reason}))
-    open_exception("stock_discrepancy",
-                   f"{task.sku} at {task.location}: {missing} unit(s) not found; count the bin",
-                   order_id=task.order_id, now=now, actor=picker.actor,
-                   detail={"task": task.id, "location": task.location, "sku": task.sku,
-                           "missing": missing, "reason": reason})
+
+
+class _Who:
+    """Who acts, for the audit rows of a change made outside a picker's scan (a count)."""
+
+    def __init__(self, actor: str):
+        self.actor = actor
+
+
+def reassign_units(task: _Task, missing: int, actor: str, now: dt.datetime
+                   ) -> tuple[list[tuple[int, str, int]], int]:
+    """Units of `task` its bin cannot give (already unreserved there): re-reserve them for
+    the same order line from other open bins of the warehouse (new tasks on the same cart
+    and tote) or backorder them (a short_pick exception; the order becomes backordered).
+    Inside the write transaction, the product's stock rows locked. Returns the new tasks
+    (id, location, units) and the units backordered."""
+    who = _Who(actor)
+    trail: list[tuple] = []
     moved = _reallocate(task, missing, now)
     new_tasks = _new_tasks(task, moved, now)
     got = sum(n for _, _, n in moved)
@@ -621,31 +670,29 @@ def _short(picker: Picker, task: _Task, reason: str, now: dt.datetime) -> dict:
                 (backordered, task.line_id))
         open_exception("short_pick", f"{task.sku}: {backordered} unit(s) short for order "
                        f"{task.order_ref}; backordered", order_id=task.order_id, now=now,
-                       actor=picker.actor,
+                       actor=actor,
                        detail={"task": task.id, "sku": task.sku, "backordered": backordered})
-        status = task.order_status
+        status = execute("SELECT status FROM sales_order WHERE id = ?",
+                         (task.order_id,)).fetchone()[0]
         if status == lifecycle.WAVED:
-            _order_status(task.order_id, status, lifecycle.PICKING, picker, now, trail)
+            _order_status(task.order_id, status, lifecycle.PICKING, who, now, trail)
             status = lifecycle.PICKING
         if status == lifecycle.PICKING:
-            _order_status(task.order_id, status, lifecycle.BACKORDERED, picker, now, trail)
-    _close_cart_if_done(task.cart_id, task.wave_id, picker, now, trail)
+            _order_status(task.order_id, status, lifecycle.BACKORDERED, who, now, trail)
+    _close_cart_if_done(task.cart_id, task.wave_id, who, now, trail)
     audit.write(trail)
-    replenishment_alerts([task.stock_id] + [sid for _, sid, _ in moved], picker.actor, now)
-    return {"ok": True, "task": task.id, "short": missing,
-            "reallocated": [{"task_id": tid, "location": loc, "quantity": n}
-                            for tid, loc, n in new_tasks],
-            "backordered": backordered, "remaining": 0,
-            "next": _payload(_first_open(task.cart_id))}
+    replenishment_alerts([task.stock_id] + [sid for _, sid, _ in moved], actor, now)
+    return new_tasks, backordered
 
 
 def _reallocate(task: _Task, missing: int, now: dt.datetime) -> list[tuple[str, int, int]]:
-    """Reserve up to `missing` units of the task's product from other bins of the same
-    warehouse (pick sequence order); returns (location, stock id, units)."""
+    """Reserve up to `missing` units of the task's product from other open (not blocked)
+    bins of the same warehouse (pick sequence order); returns (location, stock id, units)."""
     wh = execute("SELECT warehouse_id FROM sales_order WHERE id = ?",
                  (task.order_id,)).fetchone()[0]
     rows = [r for r in lock_stock([task.product_id])
-            if r.warehouse_id == wh and r.stock_id != task.stock_id and r.available > 0]
+            if r.warehouse_id == wh and r.stock_id != task.stock_id and r.available > 0
+            and not r.blocked]
     rows.sort(key=lambda r: (r.pick_seq, r.stock_id))
     moved, need = [], missing
     naive = clock.naive_utc(now)
@@ -654,7 +701,7 @@ def _reallocate(task: _Task, missing: int, now: dt.datetime) -> list[tuple[str, 
             break
         n = min(need, r.available)
         changed = execute("UPDATE stock SET reserved = reserved + ?, updated_at = ? "
-                          "WHERE id = ? AND on_hand - reserved >= ?",
+                          "WHERE id = ? AND on_hand - reserved >= ? AND " + OPEN_BIN,
                           (n, naive, r.stock_id, n)).rowcount
         if changed != 1:
             continue

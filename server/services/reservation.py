@@ -45,16 +45,23 @@ class ReserveOutcome:
     short: dict[int, int] = field(default_factory=dict)         # line id → units still short
 
 
+# a reservation's guard: the stock row's bin is not blocked (a count pending, …)
+OPEN_BIN = ("NOT EXISTS (SELECT 1 FROM location bl WHERE bl.id = stock.location_id "
+            "AND bl.blocked IS NOT NULL)")
+
+
 def _zones():
     return current_app.config["WAVEPACK"].zones
 
 
 def lock_stock(product_ids: Iterable[int]) -> list[StockRow]:
-    """The stock rows of these products, locked for this transaction."""
+    """The stock rows of these products, locked for this transaction (blocked bins too,
+    with their reason: callers that reserve skip them)."""
     ids = sorted(set(product_ids))
     if not ids:
         return []
-    q = ("SELECT s.id, s.warehouse_id, s.product_id, s.on_hand - s.reserved, l.pick_seq, l.code "
+    q = ("SELECT s.id, s.warehouse_id, s.product_id, s.on_hand - s.reserved, l.pick_seq, "
+         "l.code, l.blocked "
          "FROM stock s JOIN location l ON l.id = s.location_id "
          "WHERE s.product_id IN ({in}) ORDER BY s.id")
     if is_postgres():
@@ -115,7 +122,7 @@ def _write(needs, allocations, available_before: dict[int, int], out: ReserveOut
                                           ("t", "timestamp")),
                           [(sid, n, naive) for sid, n in per_stock.items()],
                           sets="reserved = reserved + {n}, updated_at = {t}",
-                          where="on_hand - reserved >= {n}")
+                          where="on_hand - reserved >= {n} AND " + OPEN_BIN)
     if changed != len(per_stock):  # cannot happen under the lock; refuse rather than oversell
         raise InsufficientStock("stock changed under a reservation; nothing was reserved")
     insert_many("allocation", ("order_line_id", "stock_id", "quantity"), allocations,

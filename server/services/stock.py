@@ -179,11 +179,14 @@ def reserve_backorders(product_ids: Iterable[int], actor: str, now: dt.datetime)
 
 
 def stock_for_sku(sku: str) -> dict:
+    """Each location's stock of a SKU; a blocked bin (a count pending) says why and shows
+    nothing available: no new reservation can land there."""
     pid = _product_id(sku)
     rows = execute(
-        "SELECT w.code, l.code, s.on_hand, s.reserved, s.min_qty FROM stock s "
+        "SELECT w.code, l.code, s.on_hand, s.reserved, s.min_qty, l.blocked FROM stock s "
         "JOIN warehouse w ON w.id = s.warehouse_id JOIN location l ON l.id = s.location_id "
         "WHERE s.product_id = ? ORDER BY w.code, l.pick_seq, l.code", (pid,)).fetchall()
     return {"sku": sku, "locations": [
-        {"warehouse": w, "location": loc, "on_hand": oh, "reserved": r, "available": oh - r,
-         "min_qty": mn} for w, loc, oh, r, mn in rows]}
+        {"warehouse": w, "location": loc, "on_hand": oh, "reserved": r,
+         "available": 0 if blocked else oh - r, "min_qty": mn, "blocked": blocked}
+        for w, loc, oh, r, mn, blocked in rows]}

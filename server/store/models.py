@@ -44,6 +44,7 @@ class Location(Base):
     warehouse = ForeignKeyField(Warehouse, backref="locations")
     code = CharField()
     pick_seq = IntegerField(default=0)
+    blocked = CharField(null=True)      # why no new reservation may land here (None: free)
     created_at = UtcDateTimeField()
 
 
@@ -223,6 +224,7 @@ class WmsException(Base):
     created_at = UtcDateTimeField()
     resolved_at = UtcDateTimeField(null=True)
     resolved_by = CharField(default="")
+    count_task_id = BigIntegerField(null=True)   # the cycle count that settles it
 
 
 class Alert(Base):

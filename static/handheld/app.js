@@ -25,6 +25,11 @@
     pending: 0,
     pendingTotes: 0,
     shortArmed: null,   // timer while the short button waits for its confirming tap
+    mode: "pick",       // "pick" | "count" (count mode: cycle counts of bins)
+    count: null,        // the count task shown in count mode
+    countBin: null,     // the bin code as scanned at the count's start
+    countLines: [],     // [{key: {sku}|{barcode}, label, quantity}] as counted
+    countSubmitted: false,
   };
 
   // ---- words -------------------------------------------------------------------------
@@ -87,6 +92,9 @@
     $("work-view").hidden = !loggedIn;
     WP.showPending(state.pending, t("pending", { n: state.pending }));
     if (!loggedIn) return;
+    $("count").hidden = state.mode !== "count" || !state.count;
+    $("count-mode").textContent = t(state.mode === "count" ? "count_exit" : "count_mode");
+    if (state.mode === "count") { renderCount(); return; }
 
     const task = state.task;
     $("task").hidden = !task;
@@ -216,6 +224,7 @@
   }
 
   async function taskNext() {
+    if (state.mode === "count") return countNext();
     if (!state.socket || !state.socket.connected) return;
     try {
       const ack = await call("task.next");
@@ -299,6 +308,7 @@
   }
 
   function showAck(rec, ack) {
+    if (rec.event === "count.submit") countAnswered(ack);
     if (!ack || ack.error) {
       const code = (ack && ack.error && ack.error.code) || "unknown";
       const key = "e." + code;
@@ -313,8 +323,13 @@
       showVerdict(ack.ok ? "ok" : "error", v, text);
     } else if (rec.event === "short") {
       const moved = (ack.reallocated || []).reduce((n, r) => n + r.quantity, 0);
-      showVerdict("warn", "short", t("short_done",
-        { short: ack.short, reallocated: moved, backordered: ack.backordered }));
+      // the server says what happened as a code and its parameters (protocol doc)
+      showVerdict("warn", "short", ack.notice && words.has(ack.notice.code)
+        ? t(ack.notice.code, ack.notice.params)
+        : t("short_done", { short: ack.short, reallocated: moved, backordered: ack.backordered }));
+    } else if (rec.event === "count.submit") {
+      showCountAck(ack);
+      return;
     } else if (rec.event === "tote.scan") {
       const slot = state.cart && state.cart.totes.find((b) => b.slot === ack.tote.slot);
       if (slot) slot.barcode = ack.tote.barcode;
@@ -331,6 +346,7 @@
   async function submitScan(raw, symbology) {
     const text = WP.normaliseScan(raw);
     if (!text.trim() || !state.session) return;
+    if (state.mode === "count") return countScan(text.trim());
     const scan_id = WP.newId();
     if (wantsTote()) {
       await enqueue("tote.scan", { scan_id, raw: text });
@@ -382,6 +398,128 @@
     }
   }
 
+  // ---- count mode: cycle counts of bins (count.next / count.submit) ---------------------
+  // Scan the bin, then each item (or type its SKU) — each scan adds one, the quantity can
+  // be keyed — and submit. The submit goes through the outbox like a scan (its scan_id
+  // makes a resend safe); the server checks the bin and every product and says the variance.
+
+  async function countNext() {
+    if (!state.socket || !state.socket.connected) return;
+    try {
+      const ack = await call("count.next");
+      if (!ack || !ack.ok || state.mode !== "count") return;
+      const same = state.count && ack.count && state.count.count_id === ack.count.count_id;
+      if (!same) { state.countBin = null; state.countLines = []; }
+      state.count = ack.count;
+      state.idle = ack.count ? null : "count_none";
+      render();
+    } catch { /* offline: asked again on the next connect */ }
+  }
+
+  function toggleCountMode() {
+    unlockAudio();
+    state.mode = state.mode === "count" ? "pick" : "count";
+    state.idle = null;
+    state.task = state.count = null;
+    render();
+    taskNext();
+    $("scan").focus();
+  }
+
+  /** The count task's product a scanned or typed text names: its SKU, or one of its GTINs
+   *  (the server's GTIN-14; EAN/UPC read as printed). Null: sent as a barcode as read. */
+  function countProduct(text) {
+    const digits = /^\d{8,14}$/.test(text) ? text.padStart(14, "0") : null;
+    return state.count.skus.find((p) => p.sku === text || (digits && p.gtins.includes(digits)))
+      || null;
+  }
+
+  function countScan(text) {
+    const count = state.count;
+    if (!count) { showVerdict("warn", "count_none", t("count_none")); return; }
+    if (!state.countBin) {
+      // the server checks the bin again with the count; this only keeps the order of steps
+      if (text.toUpperCase() === count.location.toUpperCase()) {
+        state.countBin = text;
+        showVerdict("ok", "ok", t("count_bin_ok", { location: count.location }));
+      } else {
+        showVerdict("error", "wrong_location", t("count_wrong_bin", { location: count.location }));
+      }
+      render();
+      return;
+    }
+    const product = countProduct(text);
+    const label = product ? product.sku : text;
+    let line = state.countLines.find((l) => l.label === label);
+    if (!line) {
+      line = { key: product ? { sku: product.sku } : { barcode: text }, label, quantity: 0 };
+      state.countLines.push(line);
+    }
+    line.quantity += 1;
+    showVerdict("ok", "ok", `${label} × ${line.quantity}`);
+    render();
+  }
+
+  function renderCount() {
+    const count = state.count;
+    $("task").hidden = true;
+    $("idle").hidden = !!count;
+    $("idle-text").textContent = count ? "" : t("count_none");
+    $("short").disabled = true;
+    $("needs").dataset.needs = count ? (state.countBin ? "count_items" : "count_bin") : "";
+    $("needs").textContent = !count ? ""
+      : state.countBin ? t("count_scan_items") : t("count_scan_bin", { location: count.location });
+    if (!count) return;
+    $("count").dataset.countId = String(count.count_id);
+    $("c-location").textContent = count.location;
+    $("c-submit").disabled = !state.countBin || state.countSubmitted;
+    const list = $("c-lines");
+    list.textContent = "";
+    for (const line of state.countLines) {
+      const li = document.createElement("li");
+      const name = document.createElement("span");
+      name.className = "c-sku";
+      name.textContent = line.label;
+      const qty = document.createElement("input");
+      Object.assign(qty, { type: "number", min: "0", step: "1", value: String(line.quantity) });
+      qty.inputMode = "numeric";
+      qty.dataset.testid = "count-qty";
+      qty.dataset.sku = line.label;
+      qty.addEventListener("change", () => { line.quantity = Number(qty.value); });
+      li.append(name, qty);
+      list.append(li);
+    }
+  }
+
+  async function submitCount() {
+    unlockAudio();
+    const count = state.count;
+    if (!count || !state.countBin || state.countSubmitted) return;
+    state.countSubmitted = true;
+    render();
+    await enqueue("count.submit", {
+      scan_id: WP.newId(), count: count.count_id, location: state.countBin,
+      lines: state.countLines.map((l) => Object.assign({}, l.key, { quantity: l.quantity })),
+      scanned_at: new Date().toISOString() });
+    $("scan").focus();
+  }
+
+  /** The answer to a count: done (the next count is asked for), or refused (the counter
+   *  fixes it and submits again; a wrong bin is scanned again). */
+  function countAnswered(ack) {
+    state.countSubmitted = false;
+    if (ack && ack.ok) { state.count = null; state.countBin = null; state.countLines = []; }
+    else if (ack && ack.error && ack.error.code === "wrong_location") state.countBin = null;
+  }
+
+  function showCountAck(ack) {
+    const diff = (ack.lines || []).filter((l) => l.variance !== 0).map((l) => t("count_variance",
+      { sku: l.sku, sign: l.variance > 0 ? "+" : "", variance: l.variance }));
+    showVerdict(diff.length ? "warn" : "ok", "count_done", t("count_done",
+      { location: ack.location, variance: diff.length ? diff.join(", ") : t("count_no_variance") }));
+    countNext();
+  }
+
   // ---- start ----------------------------------------------------------------------------
 
   async function start() {
@@ -408,6 +546,8 @@
     $("camera").addEventListener("click", toggleCamera);
     $("short").addEventListener("click", shortPick);
     $("refresh").addEventListener("click", taskNext);
+    $("count-mode").addEventListener("click", toggleCountMode);
+    $("c-submit").addEventListener("click", submitCount);
     // the browser knows at once when the network goes; the socket's heartbeat would take
     // up to 45 s, and scans made meanwhile would wait on an ack that cannot come
     window.addEventListener("offline", () => {

@@ -172,6 +172,8 @@ def test_picker_works_a_cart_through_a_lost_connection(demo_server, browser_cont
                 "n => Number(document.getElementById('verdict').dataset.seq) > n", arg=before)
             shown = verdict(page)
             assert shown["code"] == "short" and shown["class"] == "verdict warn", shown
+            # what happened, worded from the ack's notice: nothing written off, a count due
+            assert shown["text"] == "2 backordered, bin sent for count", shown
             short_done = True
         elif not lost_ack_done:
             _scan_losing_the_ack(page, context, dropper, GTIN[task["sku"]])

@@ -376,10 +376,34 @@ def test_short_pick_over_the_wire_backorders_and_replays(live_floor):
     status, stock = live.http("GET", "/api/v1/stock?sku=SOCK")
     assert status == 200, stock
     at = {r["location"]: r for r in stock["locations"]}
-    # the bin held only the unit found: it is written off to that unit, still reserved
-    assert (at[BIN["SOCK"]]["on_hand"], at[BIN["SOCK"]]["reserved"]) == (1, 1)
+    # nothing is written off (this used to cut the bin to the one unit found): the bin keeps
+    # its 20 on hand, reserved only for the unit picked, blocked until it is counted
+    sock = at[BIN["SOCK"]]
+    assert (sock["on_hand"], sock["reserved"], sock["available"], sock["blocked"]) \
+        == (20, 1, 0, "count_pending")
+    assert sh["notice"]["code"] == "short.backordered" and sh["count"]
     kinds = live_floor.query("SELECT kind, COUNT(*) FROM scan GROUP BY kind ORDER BY kind")
     assert kinds == [("pick", 4), ("short", 1)]
     types = sorted(r[0] for r in live_floor.query("SELECT type FROM wms_exception"))
     assert types == ["short_pick", "stock_discrepancy"]
     assert wave_of(live)["status"] == "done"
+
+    # the bin's count over the wire: 18 in the bin + the unit in the tote; replayed alike
+    counter = live.connect("p2")
+    count = counter.call("count.next")["count"]
+    assert (count["count_id"], count["location"]) == (sh["count"], BIN["SOCK"])
+    submit = {"scan_id": sid(), "count": count["count_id"], "location": BIN["SOCK"],
+              "lines": [{"barcode": GTIN["SOCK"], "quantity": 18}]}
+    done = counter.call("count.submit", submit)
+    assert done["ok"] and done["lines"][0]["variance"] == -1, done
+    assert counter.call("count.submit", submit) == done
+    assert hh.call("count.submit", submit) == done            # replay, another connection
+    status, stock = live.http("GET", "/api/v1/stock?sku=SOCK")
+    sock = {r["location"]: r for r in stock["locations"]}[BIN["SOCK"]]
+    # the count freed the bin: the backordered sock is reserved from it again
+    assert (sock["on_hand"], sock["reserved"], sock["blocked"]) == (19, 2, None)
+    order = live.order(a)
+    assert order["status"] == "ready"                          # to be waved for the rest
+    assert (order["lines"][0]["reserved"], order["lines"][0]["backordered"]) == (2, 0)
+    assert live_floor.query("SELECT state FROM wms_exception WHERE type = "
+                            "'stock_discrepancy'") == [("resolved",)]

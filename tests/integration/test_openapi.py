@@ -46,6 +46,7 @@ PATHS = (
     "/api/v1/printers", "/api/v1/printers/{name}", "/api/v1/print-jobs/{job_id}",
     "/api/v1/print-jobs/{job_id}/preview.png", "/api/v1/print-jobs/{job_id}/reprint",
     "/api/v1/outbox", "/api/v1/outbox/{outbox_id}/retry",
+    "/api/v1/counts", "/api/v1/counts:schedule", "/api/v1/counts/{count_id}/cancel",
 )
 
 # Which tokens make sense for an operation; hypothesis draws one per example, so both a

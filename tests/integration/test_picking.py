@@ -273,8 +273,15 @@ def test_short_pick_reallocates_from_another_bin(db_url):
     assert order["status"] == "picked" and order["lines"][0]["picked"] == 3
     stock = {r["location"]: r for r in floor.api("get", "/api/v1/stock?sku=SOCK")
              .get_json()["locations"]}
-    # the 2 missing units and the bin's 17 unreserved ones are written off until counted
-    assert stock[BIN["SOCK"]]["on_hand"] == 1 and stock[BIN["SOCK"]]["reserved"] == 1
+    # a pick denial writes nothing off (it used to write off the 2 missing units and the
+    # bin's 17 unreserved ones): the bin keeps its on-hand, its reservation drops to the one
+    # unit picked, and it is blocked (nothing available) until it is counted
+    sock = stock[BIN["SOCK"]]
+    assert (sock["on_hand"], sock["reserved"], sock["available"], sock["blocked"]) \
+        == (20, 1, 0, "count_pending")
+    assert sh["count"] and sh["notice"] == {"code": "short.reserved", "params": {
+        "reserved": 2, "at": SPARE_BIN, "backordered": 0, "location": BIN["SOCK"],
+        "moves": [{"location": SPARE_BIN, "quantity": 2}]}}
     assert stock[SPARE_BIN]["reserved"] == 2
     assert floor.api("get", f"/api/v1/waves/{wave['id']}").get_json()["status"] == "done"
     clock.set_clock(None)
