@@ -33,6 +33,8 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
     """Build the app: config (a Config, or overrides laid over config.yaml + environment),
     the database proxy initialised from its URL, migrations applied, blueprints registered."""
     cfg = config if isinstance(config, Config) else load_config(config)
+    from . import logs
+    logs.configure()      # LOG_FORMAT=json|text, LOG_LEVEL
     app = Flask(__name__, static_folder=None)
     app.url_map.converters["id"] = IdConverter
     app.config["WAVEPACK"] = cfg
@@ -53,6 +55,8 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
     def _open_db():
         _refuse_nul()
         store_db.db.connect(reuse_if_open=True)
+
+    logs.install(app)     # first before_request, last after_request: the whole request timed
 
     @app.teardown_request
     def _close_db(exc):
