@@ -307,3 +307,25 @@ def test_badge_login_lockout(app, client):
     assert locked.status_code == 429 and locked.get_json()["error"]["code"] == "locked"
     unknown = client.post("/api/v1/auth/badge", json={"badge": "nobody", "pin": "1234"})
     assert unknown.status_code == 401
+
+
+def test_refusal_matches_the_documented_422(app, client):
+    from jsonschema import Draft202012Validator
+
+    from server.api import openapi
+    seed(app)
+    t = _tokens(app)
+    spec = openapi.build_spec()
+    documented = spec["paths"]["/api/v1/orders"]["post"]["responses"]["422"]
+    schema = {**documented["content"]["application/json"]["schema"],
+              "components": spec["components"]}
+    check = Draft202012Validator(schema)
+    bad = {**ORDER, "ship_to": {**ORDER["ship_to"], "country": "ZZ"}}
+    body = client.post("/api/v1/orders", json=bad, headers=_h(t["api"])).get_json()
+    check.validate(body)
+    unreadable = client.post("/api/v1/orders", json={"ref": 5}, headers=_h(t["api"])).get_json()
+    check.validate(unreadable)
+    assert {"ref", "placed_at", "lines"} <= {p["field"] for p in unreadable["error"]["problems"]}
+    without = {"error": {**body["error"]}}
+    del without["error"]["problems"]
+    assert not check.is_valid(without)     # invalid_order always lists its problems
