@@ -585,7 +585,10 @@ def build_spec() -> dict:
         "info": {"title": "wavepack", "version": _version(),
                  "description": "Warehouse fulfilment: order intake, stock, reservations. "
                                 "Every error is `{\"error\": {\"code\", \"message\", "
-                                "\"field\"}}`."},
+                                "\"field\"}}`; a refused order adds `problems`, every "
+                                "reason at once. Every response carries `X-Request-Id`: the "
+                                "request's own (up to 128 of `A-Za-z0-9._:-`) or a new one, "
+                                "as the server log has it."},
         "tags": [{"name": t} for t in ("health", "auth", "orders", "stock", "waves",
                                        "packing", "shipments", "printing", "outbox",
                                        "webhooks")],
