@@ -135,6 +135,8 @@ def socket_event(event: str, namespace: str, answer: Any, seconds: float,
     if isinstance(answer, dict):
         error = answer.get("error")
         code = error.get("code") if isinstance(error, dict) else answer.get("code")
+        if code is None and not ok:
+            code = answer.get("verdict")     # a scan the server refused: wrong_item, …
     ms = round(seconds * 1000, 2)
     fields = {"event": event, "namespace": namespace, "ok": ok, "code": code,
               "duration_ms": ms, "user": user}

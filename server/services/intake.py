@@ -159,9 +159,9 @@ ORDER_COLUMNS = (
     "channel_id", "external_id", "ref", "status", "hold_reason", "currency", "paid",
     "payment_method", "priority", "placed_at", "ship_name", "ship_phone", "ship_email",
     "ship_address1", "ship_address2", "ship_city", "ship_region", "ship_postcode", "ship_country",
-    "ship_original", "note", "carrier", "source", "total_minor", "shipping_minor", "discount_minor", "problems",
-    "phone_key", "address_key", "source_updated_at", "ship_by", "invoice_requested", "created_at",
-    "updated_at")
+    "ship_original", "note", "carrier", "source", "total_minor", "shipping_minor",
+    "discount_minor", "problems", "phone_key", "address_key", "source_updated_at", "ship_by",
+    "invoice_requested", "created_at", "updated_at")
 
 
 def order_row(channel_id: int, d: OrderDraft, status: str, problems: list[Problem],
