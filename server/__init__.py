@@ -36,6 +36,8 @@ def create_app(config: Config | Mapping[str, Any] | None = None, *,
     or empty database is created only with create_db; the CLI passes False but for init-db,
     demo and serve --demo), blueprints registered."""
     cfg = config if isinstance(config, Config) else load_config(config)
+    from . import logs
+    logs.configure()      # LOG_FORMAT=json|text, LOG_LEVEL
     app = Flask(__name__, static_folder=None)
     app.url_map.converters["id"] = IdConverter
     app.config["WAVEPACK"] = cfg
@@ -55,6 +57,8 @@ def create_app(config: Config | Mapping[str, Any] | None = None, *,
     def _open_db():
         _refuse_nul()
         store_db.db.connect(reuse_if_open=True)
+
+    logs.install(app)     # first before_request, last after_request: the whole request timed
 
     @app.teardown_request
     def _close_db(exc):

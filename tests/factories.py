@@ -28,6 +28,11 @@ def seed(app, *, stock: int = 100, skus=SKUS, locations=("A-01-02-3", "B-03-04-2
             channels.add_channel("api", "native")
 
 
+# A postcode in each country's format (intake checks it against the destination).
+POSTCODES = {"GB": "LS1 1AA", "DE": "10435", "FR": "75010", "NL": "1016 GV", "US": "11249",
+             "IE": "D08 X2R4", "CN": "100022"}
+
+
 def draft(ref: str, lines=(("WP-TEE-BLK-M", 1),), *, paid=True, phone=None, price="10.00",
           country="GB", placed_at=None, **kw) -> OrderDraft:
     return OrderDraft(
@@ -35,7 +40,8 @@ def draft(ref: str, lines=(("WP-TEE-BLK-M", 1),), *, paid=True, phone=None, pric
         placed_at=placed_at or dt.datetime(2025, 6, 1, 12, 0, tzinfo=UTC),
         currency="GBP", paid=paid,
         ship_to=Address(name="Ann Test", phone=phone or f"+4477009{abs(hash(ref)) % 100000:05d}",
-                        address1=f"{ref} Test Street", city="Leeds", postcode="LS1 1AA",
+                        address1=f"{ref} Test Street", city="Leeds",
+                        postcode=POSTCODES.get(country, ""),
                         country=country),
         lines=tuple(LineDraft(sku=s, quantity=q, unit_price=Decimal(price)) for s, q in lines),
         **kw)

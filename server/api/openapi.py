@@ -50,8 +50,32 @@ ERROR = {
             "message": _STR,
             "field": _nullable("string", description="the field at fault, if one is"),
             "detail": {"description": "extra facts: schema errors, the existing order id, …"},
+            "problems": {"type": "array", "items": ref("Problem"),
+                         "description": "with code `invalid_order`: every reason at once"},
         },
     }},
+}
+
+# POST /orders: a refused order lists every problem (field path, stable code, words).
+INVALID_ORDER = {
+    "allOf": [ref("Error"), {
+        "type": "object",
+        "properties": {"error": {
+            "type": "object",
+            "if": {"properties": {"code": {"const": "invalid_order"}}, "required": ["code"]},
+            "then": {"required": ["problems"],
+                     "properties": {"problems": {"type": "array", "minItems": 1}}},
+        }},
+    }],
+    "examples": [{"error": {
+        "code": "invalid_order", "field": "ship_to.country",
+        "message": "ship_to.country: 'ZZ' is not an ISO 3166-1 alpha-2 country code (like "
+                   "GB, DE, CN) (and 1 more problem: see problems)",
+        "problems": [
+            {"field": "ship_to.country", "code": "bad_country",
+             "message": "'ZZ' is not an ISO 3166-1 alpha-2 country code (like GB, DE, CN)"},
+            {"field": "lines[2].quantity", "code": "bad_quantity",
+             "message": "quantity must be at least 1, not 0"}]}}],
 }
 
 ORDER_LINE_OUT = {
@@ -93,6 +117,10 @@ ORDER = {
                              "description": "only on create: why the order is on hold"},
             "problems": {"type": "array", "items": ref("Problem"),
                          "description": "why an `invalid` order cannot be fulfilled"},
+            "ship_to_original": {
+                "type": "object", "additionalProperties": {"type": "string"},
+                "description": "the address fields as sent, where intake normalised them "
+                               "(country upper-cased, postcode layout, phone in E.164)"},
             "source_updated_at": _nullable("string", format="date-time"),
             "ship_by": _nullable("string", format="date-time"),
             "invoice": {"type": "boolean"},
@@ -126,7 +154,14 @@ FLOOR_ORDER = {
 }
 
 PROBLEM = {"type": "object", "required": ["field", "code", "message"],
-           "properties": {"field": _STR, "code": _STR, "message": _STR}}
+           "properties": {
+               "field": {"type": "string", "examples": ["lines[2].quantity"],
+                         "description": "path into the order ('' for the body itself)"},
+               "code": {"type": "string", "description": "stable reason", "examples": [
+                   "missing", "wrong_type", "unknown_field", "bad_format", "too_long",
+                   "bad_country", "bad_phone", "missing_phone", "bad_postcode",
+                   "missing_postcode", "unknown_sku", "bad_quantity", "total_mismatch"]},
+               "message": _STR}}
 
 ORDER_LIST = {
     "type": "object", "required": ["orders", "next_cursor"],
@@ -252,8 +287,9 @@ WAVE_LIST = {"type": "object", "required": ["waves", "next_cursor"],
                             "next_cursor": _nullable("integer")}}
 
 RESPONSE_SCHEMAS = {
-    "Error": ERROR, "Problem": PROBLEM, "OrderLineOut": ORDER_LINE_OUT,
-    "OrderSummary": ORDER_SUMMARY, "Order": ORDER, "FloorOrder": FLOOR_ORDER, "OrderList": ORDER_LIST, "Stock": STOCK,
+    "Error": ERROR, "InvalidOrder": INVALID_ORDER, "Problem": PROBLEM,
+    "OrderLineOut": ORDER_LINE_OUT, "OrderSummary": ORDER_SUMMARY, "Order": ORDER,
+    "FloorOrder": FLOOR_ORDER, "OrderList": ORDER_LIST, "Stock": STOCK,
     "Health": HEALTH, "Login": LOGIN, "ReceiptResult": RECEIPT_RESULT,
     "ImportReport": IMPORT_REPORT, "WebhookResult": WEBHOOK_RESULT,
     "Wave": WAVE, "WaveCart": WAVE_CART, "WaveList": WAVE_LIST,
@@ -323,16 +359,27 @@ def _orders_paths() -> dict:
             "post": {
                 "tags": ["orders"], "operationId": "createOrder",
                 "summary": "Create an order (channel token); idempotent with Idempotency-Key",
-                "description": "The same Idempotency-Key with the same body replays the first "
-                               "answer; with a different body it is refused (422); while the "
+                "description": "An order that cannot be read or breaks a rule (country not "
+                               "ISO 3166, a phone that is not a complete number of its "
+                               "country, a postcode not in the country's format, unknown SKU, "
+                               "…) is refused with 422 `invalid_order` listing every problem "
+                               "at once, and nothing is stored. The country, postcode and "
+                               "phone are normalised (`ship_to_original` keeps what was "
+                               "sent). The same Idempotency-Key with the same body replays "
+                               "the first answer; with a different body it is refused (422 "
+                               "`idempotency_key_reused`), except after an `invalid_order`, "
+                               "which leaves the key free for the corrected order; while the "
                                "first request is still running, 409.",
                 "parameters": [_header("Idempotency-Key", "1–200 characters, unique per "
                                        "channel", minLength=1, maxLength=200)],
                 "requestBody": _json_body("NativeOrder"),
-                "responses": _responses(
-                    _ok(201, "stored (as ready, backordered, awaiting_payment, on_hold or "
-                             "invalid)", ref("Order")),
-                    400, 401, 403, 409, 413, 415, 422),
+                "responses": {**_responses(
+                    _ok(201, "stored (as ready, backordered, awaiting_payment or on_hold)",
+                        ref("Order")),
+                    400, 401, 403, 409, 413, 415),
+                    "422": {"description": "`invalid_order` (every problem in `problems`; "
+                                           "nothing stored), or an Idempotency-Key refusal",
+                            "content": {JSON: {"schema": ref("InvalidOrder")}}}},
             },
             "get": {
                 "tags": ["orders"], "operationId": "listOrders",
@@ -576,7 +623,10 @@ def build_spec() -> dict:
         "info": {"title": "wavepack", "version": _version(),
                  "description": "Warehouse fulfilment: order intake, stock, reservations. "
                                 "Every error is `{\"error\": {\"code\", \"message\", "
-                                "\"field\"}}`."},
+                                "\"field\"}}`; a refused order adds `problems`, every "
+                                "reason at once. Every response carries `X-Request-Id`: the "
+                                "request's own (up to 128 of `A-Za-z0-9._:-`) or a new one, "
+                                "as the server log has it."},
         "tags": [{"name": t} for t in ("health", "auth", "orders", "stock", "waves",
                                        "packing", "shipments", "printing", "outbox",
                                        "webhooks")],

@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask import Blueprint, jsonify, request
 
 from ..domain import lifecycle
-from ..domain.errors import BadRequest, Conflict, DomainError
+from ..domain.errors import BadRequest, Conflict, DomainError, InvalidOrder
 from ..domain.native import parse_native_order
 from ..services import channels, csv_import, idempotency, intake, orders
 from ..store import db as store_db
@@ -25,10 +25,13 @@ def _channel_scope() -> int | None:
 
 @bp.post("/orders")
 def create_order():
+    """Refused orders (422 `invalid_order`, every problem in `problems`) leave nothing
+    behind: no order, no exception, no audit row, and no Idempotency-Key answer to replay,
+    so the corrected order may be sent again under the same key."""
     p = caller()
     if p.kind != "channel":
         raise DomainError("orders are created with a channel token", code="forbidden", status=403)
-    body = json_body("NativeOrder")
+    body = json_body("NativeOrder", invalid_order=True)
     draft = parse_native_order(body)
     key = request.headers.get("Idempotency-Key")
     if key is not None:
@@ -42,8 +45,12 @@ def create_order():
             if key is not None:
                 idempotency.finish(p.channel_id, key, status, answer)
         return jsonify(answer), status
+    except InvalidOrder:
+        if key is not None:  # nothing was done: the key is free for the corrected order
+            idempotency.abandon(p.channel_id, key)
+        raise
     except DomainError as err:
-        if key is not None:  # a refusal is an answer too: replay it
+        if key is not None:  # a refusal about the order's state is an answer too: replay it
             with store_db.write_tx():
                 idempotency.finish(p.channel_id, key, err.status, err.to_dict())
         raise
@@ -55,14 +62,12 @@ def create_order():
 
 def _create(p, draft) -> tuple[int, dict]:
     ch = channels.ref(Channel.get_by_id(p.channel_id))
-    [result] = intake.import_orders(ch, [draft], p.actor)
+    [result] = intake.import_orders(ch, [draft], p.actor, refuse_invalid=True)
     if result.outcome == "duplicate":
         raise Conflict(f"order {draft.ref!r} was already received", code="duplicate_order",
                        field="ref", detail={"id": result.order_id})
     if result.outcome == "rejected":
-        first = result.problems[0]
-        raise DomainError(first["message"], code=first["code"], field=first["field"],
-                          status=422, detail=result.problems)
+        raise InvalidOrder(result.problems)
     answer = orders.to_dict(orders.load(result.order_id))
     answer["hold_reasons"] = result.hold_reasons
     return 201, answer

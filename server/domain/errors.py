@@ -60,3 +60,29 @@ class BadTransition(DomainError):
 
 class InsufficientStock(DomainError):
     code, status = "insufficient_stock", 409
+
+
+class InvalidOrder(Unprocessable):
+    """An order refused with every reason at once: `problems` is a list of
+    {"field", "code", "message"} (field paths like 'lines[2].quantity'); `field` is the
+    first one's. The body: {"error": {"code": "invalid_order", "message", "field",
+    "problems"}}."""
+    code = "invalid_order"
+
+    def __init__(self, problems: list[dict], message: str | None = None):
+        if not problems:
+            raise ValueError("an invalid order needs at least one problem")
+        self.problems = list(problems)
+        first = self.problems[0]
+        if message is None:
+            more = len(self.problems) - 1
+            message = f"{first['field']}: {first['message']}" if first.get("field") \
+                else first["message"]
+            if more:
+                message += f" (and {more} more problem{'s' if more > 1 else ''}: see problems)"
+        super().__init__(message, field=first.get("field") or None)
+
+    def to_dict(self) -> dict:
+        body = super().to_dict()
+        body["error"]["problems"] = self.problems
+        return body

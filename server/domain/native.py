@@ -17,7 +17,7 @@ from decimal import Decimal
 from operator import itemgetter
 from typing import Callable, Iterator
 
-from .errors import Unprocessable
+from .errors import InvalidOrder, Unprocessable
 from .gtin import normalize_gtin
 from .locations import parse_location
 from .money import parse_amount
@@ -144,13 +144,13 @@ def _json_str(obj: dict, key: str, where: str, *, required: bool = False) -> str
     value = obj.get(key)
     if value is None:
         if required:
-            raise Unprocessable(f"{where} is required", field=where)
+            raise Unprocessable(f"{where} is required", field=where, code="missing")
         return ""
     if not isinstance(value, str):
-        raise Unprocessable(f"{where} must be a string", field=where)
+        raise Unprocessable(f"{where} must be a string", field=where, code="wrong_type")
     value = value.strip()
     if required and not value:
-        raise Unprocessable(f"{where} must not be empty", field=where)
+        raise Unprocessable(f"{where} must not be empty", field=where, code="missing")
     return value
 
 
@@ -158,10 +158,12 @@ def _json_int(obj: dict, key: str, where: str, default: int | None = None) -> in
     value = obj.get(key)
     if value is None and default is not None:
         return default
+    if value is None:
+        raise Unprocessable(f"{where} is required", field=where, code="missing")
     if isinstance(value, bool) or not isinstance(value, int):
-        raise Unprocessable(f"{where} must be a whole number", field=where)
+        raise Unprocessable(f"{where} must be a whole number", field=where, code="wrong_type")
     if not -_INT32 <= value < _INT32:
-        raise Unprocessable(f"{where} is out of range", field=where)
+        raise Unprocessable(f"{where} is out of range", field=where, code="out_of_range")
     return value
 
 
@@ -173,75 +175,119 @@ def _json_amount(obj: dict, key: str, where: str, default: Decimal | None) -> De
         return parse_amount(value)
     except ValueError:
         raise Unprocessable(f"{where} must be a decimal amount, not {value!r}",
-                            field=where) from None
+                            field=where, code="bad_amount") from None
 
 
-def _json_address(payload: dict) -> Address:
+class _Problems:
+    """Collects every field that cannot be read, so a body is refused once, with all."""
+
+    def __init__(self) -> None:
+        self.found: list[dict] = []
+
+    def take(self, read, *args, default=None, **kwargs):
+        """read(*args, **kwargs), or `default` with its refusal noted."""
+        try:
+            return read(*args, **kwargs)
+        except Unprocessable as err:
+            self.found.append({"field": err.field or "", "code": err.code,
+                               "message": err.message})
+            return default
+
+    def raise_any(self) -> None:
+        if self.found:
+            raise InvalidOrder(self.found)
+
+
+def _json_address(payload: dict, problems: _Problems) -> Address:
     ship = payload.get("ship_to")
     if not isinstance(ship, dict):
-        raise Unprocessable("ship_to must be an object", field="ship_to")
-    text = {key: _json_str(ship, key, f"ship_to.{key}")
+        code = "missing" if ship is None else "wrong_type"
+        problems.take(_refuse, "ship_to must be an object", "ship_to", code)
+        return Address()
+    text = {key: problems.take(_json_str, ship, key, f"ship_to.{key}", default="")
             for key in ("name", "phone", "address1", "address2", "city", "postcode",
                         "country", "region", "email")}
     text["country"] = text["country"].upper()
     return Address(**text)
 
 
-def _json_line(raw: object, i: int) -> LineDraft:
+def _refuse(message: str, where: str, code: str) -> None:
+    raise Unprocessable(message, field=where, code=code)
+
+
+def _json_line(raw: object, i: int, problems: _Problems) -> LineDraft | None:
     where = f"lines[{i}]"
     if not isinstance(raw, dict):
-        raise Unprocessable(f"{where} must be an object", field=where)
-    currency = _json_str(raw, "currency", f"{where}.currency").upper() or None
-    unit_price = _json_amount(raw, "unit_price", f"{where}.unit_price", None)
-    if unit_price is None:
-        raise Unprocessable(f"{where}.unit_price is required", field=f"{where}.unit_price")
-    return LineDraft(sku=_json_str(raw, "sku", f"{where}.sku", required=True),
-                     quantity=_json_int(raw, "quantity", f"{where}.quantity"),
-                     unit_price=unit_price, currency=currency,
-                     name=_json_str(raw, "name", f"{where}.name"))
+        return problems.take(_refuse, f"{where} must be an object", where, "wrong_type")
+    before = len(problems.found)
+    sku = problems.take(_json_str, raw, "sku", f"{where}.sku", required=True)
+    quantity = problems.take(_json_int, raw, "quantity", f"{where}.quantity")
+    unit_price = problems.take(_json_amount, raw, "unit_price", f"{where}.unit_price", None)
+    if unit_price is None and len(problems.found) == before:
+        problems.take(_refuse, f"{where}.unit_price is required", f"{where}.unit_price",
+                      "missing")
+    currency = problems.take(_json_str, raw, "currency", f"{where}.currency", default="")
+    name = problems.take(_json_str, raw, "name", f"{where}.name", default="")
+    if len(problems.found) > before:
+        return None
+    return LineDraft(sku=sku, quantity=quantity, unit_price=unit_price,
+                     currency=currency.upper() or None, name=name)
+
+
+def _json_placed_at(payload: dict) -> dt.datetime:
+    text = _json_str(payload, "placed_at", "placed_at", required=True)
+    try:
+        return parse_timestamp(text)
+    except ValueError as err:
+        raise Unprocessable(f"placed_at: {err}", field="placed_at", code="bad_time") from None
 
 
 def parse_native_order(payload: dict) -> OrderDraft:
     """The JSON body of POST /api/v1/orders as an OrderDraft.
 
-    Raises Unprocessable (with `field`, e.g. 'lines[1].quantity') on anything that cannot
-    be read: wrong types, a missing ref/placed_at/currency/ship_to/lines, a placed_at
-    without a UTC offset, an amount that is not a decimal. `paid` defaults to False.
+    Raises InvalidOrder (an Unprocessable, 422) listing every field that cannot be read,
+    each with its path (e.g. 'lines[1].quantity') and a code: `missing`, `wrong_type`,
+    `out_of_range`, `bad_amount`, `bad_time` (a placed_at or ship_by without a UTC offset,
+    or not a date-time). `paid` defaults to False. Business rules (unknown SKU, country,
+    phone, postcode…) are validation's, not the parser's.
     """
     if not isinstance(payload, dict):
-        raise Unprocessable("the order must be a JSON object")
-    ref = _json_str(payload, "ref", "ref", required=True)
-    try:
-        placed_at = parse_timestamp(_json_str(payload, "placed_at", "placed_at", required=True))
-    except ValueError as err:
-        raise Unprocessable(f"placed_at: {err}", field="placed_at") from None
-    paid = payload.get("paid", False)
-    if not isinstance(paid, bool):
-        raise Unprocessable("paid must be true or false", field="paid")
+        raise Unprocessable("the order must be a JSON object", code="wrong_type")
+    problems = _Problems()
+    take = problems.take
+    ref = take(_json_str, payload, "ref", "ref", required=True)
+    placed_at = take(_json_placed_at, payload)
+    currency = take(_json_str, payload, "currency", "currency", required=True)
+    paid = take(_json_flag, payload, "paid")
+    ship_to = _json_address(payload, problems)
     raw_lines = payload.get("lines")
-    if not isinstance(raw_lines, list):
-        raise Unprocessable("lines must be a list", field="lines")
-    return OrderDraft(
-        external_id=ref, ref=ref, placed_at=placed_at,
-        currency=_json_str(payload, "currency", "currency", required=True).upper(),
-        paid=paid, ship_to=_json_address(payload),
-        lines=tuple(_json_line(raw, i) for i, raw in enumerate(raw_lines)),
-        payment_method=_json_str(payload, "payment_method", "payment_method"),
-        priority=_json_int(payload, "priority", "priority", default=0),
-        note=_json_str(payload, "note", "note"),
-        total=_json_amount(payload, "total", "total", None),
-        shipping=_json_amount(payload, "shipping", "shipping", Decimal(0)),
-        discount=_json_amount(payload, "discount", "discount", Decimal(0)),
-        carrier=_json_str(payload, "carrier", "carrier"),
-        ship_by=_json_time(payload, "ship_by"),
-        invoice_requested=_json_flag(payload, "invoice"))
+    lines: list = []
+    if isinstance(raw_lines, list):
+        lines = [_json_line(raw, i, problems) for i, raw in enumerate(raw_lines)]
+    else:
+        take(_refuse, "lines must be a list", "lines",
+             "missing" if raw_lines is None else "wrong_type")
+    fields = {
+        "payment_method": take(_json_str, payload, "payment_method", "payment_method"),
+        "priority": take(_json_int, payload, "priority", "priority", 0),
+        "note": take(_json_str, payload, "note", "note"),
+        "total": take(_json_amount, payload, "total", "total", None),
+        "shipping": take(_json_amount, payload, "shipping", "shipping", Decimal(0)),
+        "discount": take(_json_amount, payload, "discount", "discount", Decimal(0)),
+        "carrier": take(_json_str, payload, "carrier", "carrier"),
+        "ship_by": take(_json_time, payload, "ship_by"),
+        "invoice_requested": take(_json_flag, payload, "invoice"),
+    }
+    problems.raise_any()
+    return OrderDraft(external_id=ref, ref=ref, placed_at=placed_at, currency=currency.upper(),
+                      paid=paid, ship_to=ship_to, lines=tuple(lines), **fields)
 
 
 def _json_flag(payload: dict, name: str) -> bool:
     """An optional true/false field (absent = false)."""
     value = payload.get(name, False)
     if not isinstance(value, bool):
-        raise Unprocessable(f"{name} must be true or false", field=name)
+        raise Unprocessable(f"{name} must be true or false", field=name, code="wrong_type")
     return value
 
 
@@ -253,7 +299,7 @@ def _json_time(payload: dict, name: str) -> dt.datetime | None:
     try:
         return parse_timestamp(raw)
     except ValueError as err:
-        raise Unprocessable(f"{name}: {err}", field=name) from None
+        raise Unprocessable(f"{name}: {err}", field=name, code="bad_time") from None
 
 
 # -------------------------------------------------------------------- CSV plumbing

@@ -1,31 +1,37 @@
 """Order validation: field-level reasons why an order cannot be fulfilled as sent.
 
-An order with problems is still stored (status `invalid`, with these reasons and an
-exception for a supervisor); what cannot be stored at all is refused earlier, by the
-parsers and schemas, with a 422.
+What happens to an order with problems depends on who sent it: the native API refuses it
+(422 with every problem, nothing stored: the caller fixes it and sends it again), a
+storefront webhook or a CSV import stores it as `invalid` with these reasons and an
+exception for a supervisor (the sender will not resend). What cannot be stored at all
+(`storage_problems`) is refused everywhere with a 422.
 """
 from __future__ import annotations
 
 import datetime as dt
 import re
-from dataclasses import dataclass
+from dataclasses import replace
 from decimal import Decimal
 from typing import Collection
 
+from .addresses import address_problems, normalise_address
 from .orders import OrderDraft, lines_total
+from .problems import Problem
 
-_COUNTRY = re.compile(r"^[A-Z]{2}$")
+__all__ = ["Problem", "normalise_draft", "storage_problems", "validate_order"]
+
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
 
 
-@dataclass(frozen=True)
-class Problem:
-    field: str
-    code: str
-    message: str
-
-    def to_dict(self) -> dict:
-        return {"field": self.field, "code": self.code, "message": self.message}
+def normalise_draft(draft: OrderDraft) -> OrderDraft:
+    """The draft with its address normalised (addresses.normalise_address); the original
+    text of each changed field goes to `extra['ship_to_original']`."""
+    ship_to, original = normalise_address(draft.ship_to)
+    if not original:
+        return draft
+    extra = {**draft.extra, "ship_to_original": {**draft.extra.get("ship_to_original", {}),
+                                                 **original}}
+    return replace(draft, ship_to=ship_to, extra=extra)
 
 
 def validate_order(draft: OrderDraft, known_skus: Collection[str], *,
@@ -53,28 +59,13 @@ def validate_order(draft: OrderDraft, known_skus: Collection[str], *,
         if line.currency and line.currency != draft.currency:
             add(Problem(f"{where}.currency", "currency_mismatch",
                         f"line is in {line.currency}, the order in {draft.currency}"))
-    _check_address(draft, add)
+    problems.extend(address_problems(draft.ship_to))
     if draft.total is not None and draft.lines:
         expected = lines_total(draft) + draft.shipping - draft.discount
         if abs(expected - draft.total) > total_tolerance:
             add(Problem("total", "total_mismatch",
                         f"lines + shipping - discount = {expected}, the order says {draft.total}"))
     return problems
-
-
-def _check_address(draft: OrderDraft, add) -> None:
-    ship = draft.ship_to
-    if not ship.name.strip():
-        add(Problem("ship_to.name", "missing_name", "recipient name is missing"))
-    if not ship.address1.strip():
-        add(Problem("ship_to.address1", "missing_address", "street address is missing"))
-    if not ship.city.strip():
-        add(Problem("ship_to.city", "missing_address", "city is missing"))
-    if not _COUNTRY.match(ship.country or ""):
-        add(Problem("ship_to.country", "bad_country",
-                    f"{ship.country!r} is not an ISO 3166-1 alpha-2 code"))
-    if not re.sub(r"\D", "", ship.phone or ""):
-        add(Problem("ship_to.phone", "missing_phone", "a phone number is needed for the carrier"))
 
 
 # What the tables can hold (store/migrations): beyond this an order cannot be stored at all.

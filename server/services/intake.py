@@ -18,7 +18,7 @@ from ..domain import lifecycle
 from ..domain.money import to_minor
 from ..domain.orders import OrderDraft, address_key, phone_key
 from ..domain.risk import ContactTally, assess, contact_keys
-from ..domain.validation import Problem, storage_problems, validate_order
+from ..domain.validation import Problem, normalise_draft, storage_problems, validate_order
 from ..store import db as store_db
 from ..store.bulk import insert_many, insert_returning, select_in
 from . import audit
@@ -39,7 +39,7 @@ class ChannelRef:
 @dataclass
 class IntakeResult:
     index: int                      # position in the input
-    outcome: str                    # created | duplicate | rejected (cannot be stored)
+    outcome: str                    # created | duplicate | rejected (not stored: `problems`)
     ref: str
     order_id: int | None = None
     status: str | None = None
@@ -57,9 +57,13 @@ class _DryRun(Exception):
 
 def import_orders(channel: ChannelRef, drafts: Sequence[OrderDraft], actor: str, *,
                   dry_run: bool = False, chunk: int | None = None,
-                  progress: Callable[[int], None] | None = None) -> list[IntakeResult]:
+                  progress: Callable[[int], None] | None = None,
+                  refuse_invalid: bool = False) -> list[IntakeResult]:
     """Store new orders (duplicates by the storefront's id are reported, not stored again),
-    validate, assess risk and reserve stock. Each chunk commits on its own.
+    normalise their addresses, validate, assess risk and reserve stock. Each chunk commits
+    on its own. An order with problems is stored as `invalid` with an exception for a
+    person, or, with `refuse_invalid` (the native API: its caller can fix and resend),
+    not stored at all: outcome `rejected` with every problem.
 
     A big import shares the server: a chunk's transaction is kept near
     `intake.max_write_ms` (the chunk grows or shrinks to the measured time per order, up to
@@ -70,13 +74,20 @@ def import_orders(channel: ChannelRef, drafts: Sequence[OrderDraft], actor: str,
     cap = chunk or cfg.intake.bulk_chunk_orders
     target = cfg.intake.max_write_ms / 1000
     size = cap if chunk or len(drafts) <= MIN_CHUNK else min(cap, MIN_CHUNK)
+    normalised = []
+    for n, d in enumerate(drafts, 1):      # phones parsed, postcodes formatted: CPU work
+        normalised.append(normalise_draft(d))
+        if n % 500 == 0:
+            let_others_run()
+    drafts = normalised
     results: list[IntakeResult] = []
     tally = _stored_tally(drafts)
     start = 0
     while start < len(drafts):
         part = drafts[start:start + size]
         began = time.perf_counter()
-        results.extend(_with_retries(channel, part, start, actor, dry_run, tally))
+        results.extend(_with_retries(channel, part, start, actor, dry_run, tally,
+                                     refuse_invalid))
         took = time.perf_counter() - began
         start += len(part)
         if progress:
@@ -117,13 +128,15 @@ def _gevent_patched() -> bool:
     return monkey.is_module_patched("socket")
 
 
-def _with_retries(channel, part, offset, actor, dry_run, tally) -> list[IntakeResult]:
+def _with_retries(channel, part, offset, actor, dry_run, tally,
+                  refuse_invalid) -> list[IntakeResult]:
     for attempt in range(8):
         added: list[tuple[set[str], dt.datetime]] = []
         try:
             out: list[IntakeResult] = []
             with store_db.write_tx():
-                out = _import_chunk(channel, part, offset, actor, clock.now(), tally, added)
+                out = _import_chunk(channel, part, offset, actor, clock.now(), tally, added,
+                                    refuse_invalid)
                 if dry_run:
                     raise _DryRun
             return out
@@ -148,7 +161,8 @@ def _untally(tally: ContactTally, added: list[tuple[set[str], dt.datetime]]) -> 
 
 def _import_chunk(channel: ChannelRef, drafts: Sequence[OrderDraft], offset: int, actor: str,
                   now: dt.datetime, tally: ContactTally,
-                  added: list[tuple[set[str], dt.datetime]]) -> list[IntakeResult]:
+                  added: list[tuple[set[str], dt.datetime]],
+                  refuse_invalid: bool = False) -> list[IntakeResult]:
     cfg = current_app.config["WAVEPACK"]
     existing = {r[0]: (r[1], r[2]) for r in select_in(
         "SELECT external_id, id, status FROM sales_order WHERE channel_id = ? "
@@ -174,14 +188,20 @@ def _import_chunk(channel: ChannelRef, drafts: Sequence[OrderDraft], offset: int
     decided = []
     for i in new:
         d = drafts[i]
-        keys, at = _contact(d)
+        problems = validate_order(d, products, channel_currency=channel.currency,
+                                  total_tolerance=cfg.intake.total_tolerance)
+        if problems and refuse_invalid:
+            results[i] = IntakeResult(offset + i, "rejected", d.ref,
+                                      problems=[p.to_dict() for p in problems])
+            continue
+        keys, at = _contact(d)                 # every stored order counts for its contact
         recent = tally.count(keys, at)
         tally.add(keys, at)
         added.append((keys, at))
-        problems = validate_order(d, products, channel_currency=channel.currency,
-                                  total_tolerance=cfg.intake.total_tolerance)
         holds = [] if problems or d.cancelled else assess(d, rules, recent_same_contact=recent)
         decided.append((i, d, problems, holds))
+    if not decided:
+        return results  # type: ignore[return-value]
     ids = _insert_orders(channel, decided, now)
     if len(ids) != len(decided):
         raise _Race()
@@ -213,9 +233,9 @@ ORDER_COLUMNS = (
     "channel_id", "external_id", "ref", "status", "hold_reason", "currency", "paid",
     "payment_method", "priority", "placed_at", "ship_name", "ship_phone", "ship_email",
     "ship_address1", "ship_address2", "ship_city", "ship_region", "ship_postcode", "ship_country",
-    "note", "carrier", "source", "total_minor", "shipping_minor", "discount_minor", "problems",
-    "phone_key", "address_key", "source_updated_at", "ship_by", "invoice_requested", "created_at",
-    "updated_at")
+    "ship_original", "note", "carrier", "source", "total_minor", "shipping_minor",
+    "discount_minor", "problems", "phone_key", "address_key", "source_updated_at", "ship_by",
+    "invoice_requested", "created_at", "updated_at")
 
 
 def order_row(channel_id: int, d: OrderDraft, status: str, problems: list[Problem],
@@ -225,13 +245,20 @@ def order_row(channel_id: int, d: OrderDraft, status: str, problems: list[Proble
     return (
         channel_id, d.external_id, d.ref, status, "; ".join(holds), cur, d.paid,
         d.payment_method, d.priority, clock.naive_utc(d.placed_at), s.name, s.phone, s.email,
-        s.address1, s.address2, s.city, s.region, s.postcode, s.country,
+        s.address1, s.address2, s.city, s.region, s.postcode, s.country, ship_original(d),
         d.note, d.carrier, d.source,
         to_minor(d.total, cur) if d.total is not None else None,
         to_minor(d.shipping, cur), to_minor(d.discount, cur),
         json.dumps([p.to_dict() for p in problems], ensure_ascii=False) if problems else "",
         phone_key(s.phone), address_key(s), clock.naive_utc(d.source_updated_at), clock.naive_utc(d.ship_by),
         d.invoice_requested, at, at)
+
+
+def ship_original(d: OrderDraft) -> str:
+    """The `ship_original` column: the address fields as sent, where normalisation
+    changed them (JSON), or ''."""
+    original = d.extra.get("ship_to_original")
+    return json.dumps(original, ensure_ascii=False, sort_keys=True) if original else ""
 
 
 def _insert_orders(channel: ChannelRef, decided, now) -> dict[str, int]:

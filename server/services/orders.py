@@ -47,6 +47,7 @@ def to_dict(order: Order, *, full: bool = True) -> dict:
     body.update({
         "currency": cur, "payment_method": order.payment_method,
         "ship_to": {f: getattr(order, f"ship_{f}") for f in ADDRESS_FIELDS + ("email",)},
+        "ship_to_original": json.loads(order.ship_original) if order.ship_original else {},
         "note": order.note, "carrier": order.carrier, "source": order.source,
         "total": from_minor(order.total_minor, cur),
         "hold_reason": order.hold_reason or None,

@@ -23,7 +23,7 @@ from ..domain.money import to_minor
 from ..domain.orders import OrderDraft, address_key, phone_key
 from ..domain.risk import assess
 from ..domain.errors import Unprocessable
-from ..domain.validation import storage_problems, validate_order
+from ..domain.validation import normalise_draft, storage_problems, validate_order
 from ..store import db as store_db
 from ..store.bulk import insert_many, select_in
 from ..store.db import execute
@@ -62,7 +62,7 @@ class _Plan:
 def apply_update(channel: ChannelRef, draft: OrderDraft, actor: str) -> str:
     """Apply `draft`, the storefront's current view of one of its orders; see the module
     docstring for the outcomes. An order not stored yet is created through intake."""
-    checked(draft)
+    draft = normalise_draft(checked(draft))   # compared with the stored, normalised address
     now = clock.now()
     with store_db.write_tx():
         order = _locked(channel.id, draft.external_id)
@@ -224,7 +224,8 @@ def _plan_label(plan: _Plan, order: Order, draft: OrderDraft, actor: str,
                    order.id, {"old": {k: o for k, (o, _) in diff.items()},
                               "new": {k: n for k, (_, n) in diff.items()}}, actor, now)
         return
-    plan.change(order, {**new, "phone_key": phone_key(s.phone), "address_key": address_key(s)})
+    plan.change(order, {**new, "phone_key": phone_key(s.phone), "address_key": address_key(s),
+                        "ship_original": intake.ship_original(draft)})
     if DESTINATION_COLUMNS & diff.keys() and order.status in lifecycle.EDITABLE:
         plan.release = plan.settle = True
 

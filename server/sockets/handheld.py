@@ -20,6 +20,7 @@ from typing import Any, Callable
 from flask import Flask, request
 from flask_socketio import ConnectionRefusedError, SocketIO
 
+from .. import logs
 from ..domain.errors import DomainError
 from ..services import auth, counts, picking
 from ..store import db as store_db
@@ -43,6 +44,25 @@ def _refuse(code: str, message: str) -> ConnectionRefusedError:
 
 
 def _on_connect(auth_data: Any = None) -> bool:
+    started = time.perf_counter()
+    try:
+        _connect(auth_data)
+    except ConnectionRefusedError as refused:
+        data = refused.args[1] if len(refused.args) > 1 else {}
+        logs.socket_event("connect", NAMESPACE, {"ok": False, "code": data.get("code")},
+                          time.perf_counter() - started, None)
+        raise
+    logs.socket_event("connect", NAMESPACE, {"ok": True}, time.perf_counter() - started,
+                      _user(request.sid))
+    return True
+
+
+def _user(sid: str) -> str | None:
+    picker = _pickers.get(sid)
+    return f"user:{picker.badge}" if picker else None
+
+
+def _connect(auth_data: Any) -> None:
     data = auth_data if isinstance(auth_data, dict) else {}
     token, device = data.get("token"), data.get("device") or ""
     if not isinstance(token, str) or not token or len(token) > 200:
@@ -56,10 +76,10 @@ def _on_connect(auth_data: Any = None) -> bool:
     if who.role not in ROLES:
         raise _refuse("forbidden", f"a {who.role} cannot pick")
     _pickers[request.sid] = picking.Picker(who.user_id, who.badge, who.role, device)
-    return True
 
 
 def _on_disconnect(*_args) -> None:
+    logs.socket_event("disconnect", NAMESPACE, {"ok": True}, 0.0, _user(request.sid))
     _pickers.pop(request.sid, None)
 
 
@@ -71,7 +91,9 @@ def _handler(app: Flask, event: str, fn: Callable[[picking.Picker, Any], dict]
         data = args[0] if len(args) == 1 else (args or None)
         with app.app_context():
             answer = _answer(fn, sid, data)
-        metrics.record(event, time.perf_counter() - started, "error" not in answer)
+        took = time.perf_counter() - started
+        metrics.record(event, took, "error" not in answer)
+        logs.socket_event(event, NAMESPACE, answer, took, _user(sid))
         return answer
     handle.__name__ = f"handheld_{fn.__name__}"
     return handle

@@ -138,6 +138,7 @@ class Order(Base):
     ship_region = CharField(default="")
     ship_postcode = CharField(default="")
     ship_country = CharField(default="")
+    ship_original = TextField(default="")     # JSON: fields as sent, where normalised
     note = TextField(default="")
     carrier = CharField(default="")
     source = CharField(default="")

@@ -1,6 +1,8 @@
+import json
+
 from server.domain import lifecycle
 from server.services import channels, intake, orders, stock as stock_svc
-from server.store.models import Audit, Stock, WmsException
+from server.store.models import Audit, Order, Stock, WmsException
 
 from ..factories import draft, seed
 
@@ -83,3 +85,37 @@ def test_dry_run_writes_nothing(app, dbconn):
     res = _import(app, [draft("X1")], dry_run=True)
     assert res[0].outcome == "created"
     assert _import(app, [draft("X1")])[0].outcome == "created"
+
+
+def test_csv_import_stores_bad_addresses_invalid_with_the_problem_list(app, dbconn):
+    from server.services import csv_import
+    seed(app)
+    head = ("order_ref,channel,sku,quantity,unit_price,currency,ship_name,ship_phone,"
+            "ship_address1,ship_city,ship_postcode,ship_country,placed_at\n")
+    rows = ("C-BAD,phone,WP-TEE-BLK-M,1,10.00,GBP,Ann,555,1 Road,Leeds,XXXX,GB,"
+            "2025-06-01T10:00:00Z\n"
+            "C-OK,phone,WP-TEE-BLK-M,1,10.00,GBP,Ann,07700 900123,1 Road,Leeds,ls11aa,gb,"
+            "2025-06-01T10:00:00Z\n")
+    with app.app_context():
+        ch = channels.get_channel("api")
+        report = csv_import.import_orders_csv((head + rows).encode(), ch, "test").to_dict()
+    assert (report["created"], report["rejected"]) == (2, 0)
+    bad = Order.get(Order.ref == "C-BAD")
+    expected = [("ship_to.phone", "bad_phone"), ("ship_to.postcode", "bad_postcode")]
+    assert bad.status == lifecycle.INVALID
+    assert [(p["field"], p["code"]) for p in json.loads(bad.problems)] == expected
+    exc = WmsException.get(WmsException.order == bad.id)
+    assert [(p["field"], p["code"]) for p in json.loads(exc.detail)] == expected
+    good = Order.get(Order.ref == "C-OK")
+    assert (good.status, good.ship_phone, good.ship_postcode, good.ship_country) == (
+        lifecycle.READY, "+447700900123", "LS1 1AA", "GB")
+
+
+def test_refuse_invalid_stores_nothing(app, dbconn):
+    seed(app)
+    before = Audit.select().count()
+    [res] = _import(app, [draft("R1", [("NOPE", 1)], country="ZZ")], refuse_invalid=True)
+    assert res.outcome == "rejected" and res.order_id is None
+    assert {p["code"] for p in res.problems} == {"unknown_sku", "bad_country"}
+    assert Order.select().count() == 0 and WmsException.select().count() == 0
+    assert Audit.select().count() == before

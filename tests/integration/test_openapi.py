@@ -26,10 +26,10 @@ from schemathesis.specs.openapi.definitions import OPENAPI_31_VALIDATOR
 
 from server.api import openapi
 from server.api.schemas import SCHEMAS
-from server.services import auth
+from server.services import auth, channels, intake
 from server.store.db import db
 
-from ..factories import seed
+from ..factories import draft, seed
 
 PATHS = (
     "/healthz", "/api/v1/auth/badge", "/api/v1/orders", "/api/v1/orders/{order_id}",
@@ -96,7 +96,6 @@ def tokens(api_app: Flask) -> dict[str, str]:
     variants = [
         {},                                                              # ready
         {"lines": [{"sku": "WP-MUG-350-SAGE", "quantity": 101, "unit_price": "1.00"}]},  # hold
-        {"lines": [{"sku": "NO-SUCH-SKU", "quantity": 1, "unit_price": "1.00"}]},  # invalid
         {"lines": [{"sku": "WP-TOTE-NAT", "quantity": 99, "unit_price": "1.00"},
                    {"sku": "WP-TOTE-NAT", "quantity": 50, "unit_price": "1.00"}]},  # short
         {"paid": False},                                                 # awaiting payment
@@ -105,6 +104,11 @@ def tokens(api_app: Flask) -> dict[str, str]:
         resp = client.post("/api/v1/orders", json={**ORDER, "ref": f"SEED-{i}", **extra},
                            headers=bearer)
         assert resp.status_code == 201, resp.get_json()
+    # an invalid order comes from a storefront or a CSV (the API refuses one with a 422)
+    with api_app.app_context(), db.connection_context():
+        [res] = intake.import_orders(channels.ref(channels.get_channel("api")),
+                                     [draft("SEED-INVALID", [("NO-SUCH-SKU", 1)])], "test")
+    assert res.status == "invalid"
     return raw
 
 

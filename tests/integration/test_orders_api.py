@@ -3,7 +3,7 @@ import json
 import threading
 
 from server.services import auth, channels
-from server.store.models import Audit, IdempotencyKey, Order
+from server.store.models import Audit, IdempotencyKey, Order, WmsException
 
 from ..conftest import STOREFRONTS
 from ..factories import seed
@@ -151,19 +151,107 @@ def test_bad_input_is_4xx_and_changes_nothing(app, client):
     assert Audit.select().count() == before
 
 
-def test_invalid_order_is_stored_with_field_reasons(app, client):
+def _nothing_written(before_audit: int) -> None:
+    assert Order.select().count() == 0
+    assert WmsException.select().count() == 0
+    assert IdempotencyKey.select().count() == 0
+    assert Audit.select().count() == before_audit
+
+
+def test_invalid_order_is_422_with_every_problem_and_changes_nothing(app, client):
     seed(app)
     t = _tokens(app)
+    before = Audit.select().count()
     bad = {**ORDER, "ref": "N-BAD", "total": "99.00",
-           "ship_to": {**ORDER["ship_to"], "phone": ""},
-           "lines": [{"sku": "NOPE", "quantity": 0, "unit_price": "1.00"}]}
-    r = client.post("/api/v1/orders", json=bad, headers=_h(t["api"]))
-    assert r.status_code == 201
+           "ship_to": {**ORDER["ship_to"], "phone": "12345", "postcode": "XXXX"},
+           "lines": [{"sku": "WP-TEE-BLK-M", "quantity": 0, "unit_price": "1.00"},
+                     {"sku": "NOPE", "quantity": 1, "unit_price": "1.00"}]}
+    r = client.post("/api/v1/orders", json=bad, headers=_h(t["api"], **{"Idempotency-Key": "b"}))
+    assert r.status_code == 422, r.get_json()
+    error = r.get_json()["error"]
+    assert error["code"] == "invalid_order"
+    found = [(p["field"], p["code"]) for p in error["problems"]]
+    assert set(found) == {("lines[0].quantity", "bad_quantity"), ("lines[1].sku", "unknown_sku"),
+                          ("ship_to.phone", "bad_phone"), ("ship_to.postcode", "bad_postcode"),
+                          ("total", "total_mismatch")}
+    assert error["field"] == error["problems"][0]["field"] and error["message"]
+    assert all(p["message"] for p in error["problems"])
+    _nothing_written(before)
+
+
+def test_unknown_country_and_missing_fields_are_named(app, client):
+    seed(app)
+    t = _tokens(app)
+    before = Audit.select().count()
+    ship = {k: v for k, v in ORDER["ship_to"].items() if k not in ("name", "phone")}
+    r = client.post("/api/v1/orders", headers=_h(t["api"]),
+                    json={**ORDER, "ship_to": {**ship, "country": "ZZ"}})
+    assert r.status_code == 422
+    found = {(p["field"], p["code"]) for p in r.get_json()["error"]["problems"]}
+    assert found == {("ship_to.country", "bad_country"), ("ship_to.name", "missing_name"),
+                     ("ship_to.phone", "missing_phone")}
+    _nothing_written(before)
+
+
+def test_unreadable_body_lists_every_field_at_once(app, client):
+    seed(app)
+    t = _tokens(app)
+    before = Audit.select().count()
+    body = {k: v for k, v in ORDER.items() if k != "ref"}
+    body["is_admin"] = True
+    body["lines"] = [ORDER["lines"][0], {"sku": "WP-MUG-350-SAGE", "quantity": "1",
+                                         "unit_price": "1.00"}, {"sku": "X", "unit_price": 1}]
+    r = client.post("/api/v1/orders", json=body, headers=_h(t["api"], **{"Idempotency-Key": "u"}))
+    assert r.status_code == 422
+    error = r.get_json()["error"]
+    assert error["code"] == "invalid_order"
+    assert {(p["field"], p["code"]) for p in error["problems"]} == {
+        ("ref", "missing"), ("is_admin", "unknown_field"), ("lines[1].quantity", "wrong_type"),
+        ("lines[2].quantity", "missing")}
+    _nothing_written(before)
+
+
+def test_corrected_order_may_reuse_the_idempotency_key(app, client):
+    seed(app)
+    t = _tokens(app)
+    h = _h(t["api"], **{"Idempotency-Key": "fix-me"})
+    bad = {**ORDER, "ship_to": {**ORDER["ship_to"], "country": "ZZ"}}
+    assert client.post("/api/v1/orders", json=bad, headers=h).status_code == 422
+    assert client.post("/api/v1/orders", json=bad, headers=h).status_code == 422  # same again
+    first = client.post("/api/v1/orders", json=ORDER, headers=h)
+    assert first.status_code == 201, first.get_json()
+    again = client.post("/api/v1/orders", json=ORDER, headers=h)
+    assert again.status_code == 201 and again.get_json() == first.get_json()
+    assert Order.select().count() == 1 and IdempotencyKey.select().count() == 1
+
+
+def test_address_is_normalised_and_the_original_kept(app, client):
+    seed(app)
+    t = _tokens(app)
+    sent = {**ORDER, "ship_to": {**ORDER["ship_to"], "phone": "07700 900101",
+                                 "postcode": "le16ej", "country": "gb"}}
+    r = client.post("/api/v1/orders", json=sent, headers=_h(t["api"]))
+    assert r.status_code == 201, r.get_json()
     body = r.get_json()
-    assert body["status"] == "invalid"
-    fields = {(p["field"], p["code"]) for p in body["problems"]}
-    assert {("lines[0].sku", "unknown_sku"), ("lines[0].quantity", "bad_quantity"),
-            ("ship_to.phone", "missing_phone"), ("total", "total_mismatch")} <= fields
+    ship = body["ship_to"]
+    assert (ship["phone"], ship["postcode"], ship["country"]) == ("+447700900101", "LE1 6EJ",
+                                                                 "GB")
+    assert body["ship_to_original"] == {"phone": "07700 900101", "postcode": "le16ej"}
+    order = Order.get_by_id(body["id"])
+    assert (order.ship_phone, order.ship_postcode) == ("+447700900101", "LE1 6EJ")
+
+
+def test_chinese_address_is_accepted(app, client):
+    seed(app, skus=_catalogue_skus())
+    t = _tokens(app)
+    cn = {**ORDER, "ref": "N-CN", "currency": "CNY",
+          "ship_to": {"name": "张伟", "phone": "13800138000", "city": "北京市",
+                      "address1": "朝阳区建国路93号万达广场8号楼1203室", "postcode": "100022",
+                      "country": "CN"},
+          "lines": [{"sku": "WP-TEE-WHT-M", "quantity": 2, "unit_price": "199.00"}]}
+    r = client.post("/api/v1/orders", json=cn, headers=_h(t["api"]))
+    assert r.status_code == 201, r.get_json()
+    assert r.get_json()["ship_to"]["phone"] == "+8613800138000"
 
 
 def test_release_by_supervisor(app, client):
@@ -219,3 +307,25 @@ def test_badge_login_lockout(app, client):
     assert locked.status_code == 429 and locked.get_json()["error"]["code"] == "locked"
     unknown = client.post("/api/v1/auth/badge", json={"badge": "nobody", "pin": "1234"})
     assert unknown.status_code == 401
+
+
+def test_refusal_matches_the_documented_422(app, client):
+    from jsonschema import Draft202012Validator
+
+    from server.api import openapi
+    seed(app)
+    t = _tokens(app)
+    spec = openapi.build_spec()
+    documented = spec["paths"]["/api/v1/orders"]["post"]["responses"]["422"]
+    schema = {**documented["content"]["application/json"]["schema"],
+              "components": spec["components"]}
+    check = Draft202012Validator(schema)
+    bad = {**ORDER, "ship_to": {**ORDER["ship_to"], "country": "ZZ"}}
+    body = client.post("/api/v1/orders", json=bad, headers=_h(t["api"])).get_json()
+    check.validate(body)
+    unreadable = client.post("/api/v1/orders", json={"ref": 5}, headers=_h(t["api"])).get_json()
+    check.validate(unreadable)
+    assert {"ref", "placed_at", "lines"} <= {p["field"] for p in unreadable["error"]["problems"]}
+    without = {"error": {**body["error"]}}
+    del without["error"]["problems"]
+    assert not check.is_valid(without)     # invalid_order always lists its problems

@@ -459,3 +459,42 @@ def test_business_refusal_is_acknowledged_and_becomes_an_exception(shop, client,
     with ctx(shop):
         assert WmsException.get().type == "webhook_rejected"
 
+
+
+# ---- address rules: a storefront's bad order is stored `invalid`, never refused -----------
+
+def test_bad_address_from_a_storefront_is_stored_invalid_with_every_problem(shop, client):
+    payload = shopify_payload()
+    payload["id"] = 1858075858435891999
+    payload["shipping_address"] = {**payload["shipping_address"], "country_code": "ZZ",
+                                   "phone": "12345"}
+    payload["billing_address"] = {**payload["billing_address"], "phone": "12345"}
+    payload["line_items"][0]["sku"] = "WP-NOPE"
+    body, headers = shopify_delivery(payload, "orders/paid")
+    r = post(client, "shopify", body, headers)
+    assert r.status_code == 200 and r.get_json()["outcome"] == "created", r.get_json()
+    order = the_order(shop, "1858075858435891999")
+    assert order.status == "invalid" and order.ship_country == "ZZ"
+    expected = {("ship_to.country", "bad_country"), ("ship_to.phone", "bad_phone"),
+                ("lines[0].sku", "unknown_sku")}
+    assert {(p["field"], p["code"]) for p in json.loads(order.problems)} == expected
+    with ctx(shop):
+        exc = WmsException.get(WmsException.order == order.id)
+    assert exc.type == "invalid_order"
+    assert {(p["field"], p["code"]) for p in json.loads(exc.detail)} == expected
+    assert "'ZZ'" in exc.message and "unknown SKU" in exc.message
+    assert reserved_total(shop) == 0
+
+
+def test_storefront_address_is_normalised_and_original_kept(shop, client):
+    payload = woo_payload()
+    payload["shipping"] = {**payload["shipping"], "postcode": "eh23ah", "country": "gb"}
+    payload["billing"] = {**payload["billing"], "phone": "07700 900456"}
+    body, headers = woo_delivery(payload, "order.created")
+    r = post(client, "woocommerce", body, headers)
+    assert r.status_code == 200 and r.get_json()["outcome"] == "created", r.get_json()
+    order = the_order(shop, "4127")
+    assert (order.status, order.ship_postcode, order.ship_country, order.ship_phone) == (
+        "ready", "EH2 3AH", "GB", "+447700900456")
+    # (the WooCommerce parser upper-cases the country itself)
+    assert json.loads(order.ship_original) == {"postcode": "eh23ah", "phone": "07700 900456"}
