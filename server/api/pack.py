@@ -190,11 +190,15 @@ def openapi_paths() -> dict:
         "/api/v1/pack/sessions/{session_id}/documents/{kind}.pdf": {
             "parameters": [sid, {"name": "kind", "in": "path", "required": True,
                                  "schema": {"type": "string",
-                                            "enum": ["packing_slip", "invoice"]}}],
-            "get": op("packDocument", "The order's packing slip or invoice as PDF",
+                                            "enum": ["packing_slip", "invoice",
+                                                     "customs_declaration"]}}],
+            "get": op("packDocument", "The order's packing slip, invoice or customs "
+                      "declaration (409 no_customs_declaration when the parcel stays in its "
+                      "customs area) as PDF",
                       {"200": {"description": "the PDF",
                                "content": {"application/pdf": {"schema": {
-                                   "type": "string", "format": "binary"}}}}}, 404, 422)},
+                                   "type": "string", "format": "binary"}}}}}, 404, 409,
+                      422)},
         "/api/v1/shipments/{shipment_id}": {
             "parameters": [shid],
             "get": op("getShipment", "One shipment", _ok(200, "the shipment", ref("Shipment")),
