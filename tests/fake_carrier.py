@@ -50,7 +50,7 @@ class FakeUps:
         except ValueError:
             body = raw.decode(errors="replace")
         self.requests.append({"method": method, "path": handler.path,
-                              "headers": dict(handler.headers), "body": body})
+                              "headers": {k.lower(): v for k, v in handler.headers.items()}, "body": body})
         status, answer = self._route(method, handler.path, body)
         data = json.dumps(answer).encode()
         handler.send_response(status)
