@@ -234,3 +234,54 @@ def test_orders_stored_before_the_gate_pass_it_when_waved(floor):
     assert wave_orders(floor, w["id"]) == {ok}
     assert floor.order_json(ok)["carrier_service"]["id"] == "rm-tracked-48"
     assert floor.order_json(stale)["hold_code"] == "carrier_unmapped"
+
+
+def test_a_karrio_service_prints_the_carriers_own_label(db_url, tmp_path, monkeypatch):
+    """UPS through karrio (its real connector, HTTP answered by a fake UPS on 127.0.0.1):
+    the tracking number and the ZPL label are the carrier's; SSCCs stay ours."""
+    from server import clock
+
+    from ..fake_carrier import LABEL_ZPL, FakeUps
+    monkeypatch.setenv("WAVEPACK_TEST_UPS_ID", "client")
+    monkeypatch.setenv("WAVEPACK_TEST_UPS_SECRET", "secret")
+    with FakeUps() as ups:
+        app = make_app(
+            db_url, picking=PICK_CFG,
+            printers={"label-1": {"url": f"file://{tmp_path}/l.zpl"}},
+            stations={"pack-1": {"warehouse": "main", "printer": "label-1"}},
+            carriers={"ups": {"karrio": {
+                "carrier_name": "ups", "test": True,
+                "settings": {"account_number": "9A1B2C", "account_country_code": "GB",
+                             "server_url": ups.url},
+                "secrets": {"client_id": "WAVEPACK_TEST_UPS_ID",
+                            "client_secret": "WAVEPACK_TEST_UPS_SECRET"}}}},
+            carrier_services={"main": {"ups-express": {"adapter": "karrio",
+                                                       "karrio_service": "ups_express_saver"}}})
+        try:
+            floor = build_floor(app)
+            floor.order("KARRIO-1", (("SOCK", 1),), shipping_method=("ups express",))
+            wave(floor)
+            floor.pick_all()
+            ship = pack(floor, "KARRIO-1", ["SOCK"])["shipment"]
+            assert ship["tracking"] == "1ZFAKE0000000001" and ship["carrier"] == "ups"
+            assert len(ship["sscc"]) == 18
+            assert label_of(floor, "KARRIO-1") == LABEL_ZPL
+            shipped = [r for r in ups.requests if r["path"].endswith("/ship")]
+            assert len(shipped) == 1 and "KARRIO-1" in str(shipped[0]["body"])
+            # the carrier refusing: 502-class answer, nothing packed
+            floor.order("KARRIO-2", (("MUG", 1),), shipping_method=("ups express",))
+            wave(floor)
+            floor.pick_all()
+            r = call(floor, "post", "/api/v1/pack/sessions", "k1",
+                     json={"station": "pack-1", "scan": "KARRIO-2"})
+            session = r.get_json()["id"]
+            call(floor, "post", f"/api/v1/pack/sessions/{session}/scan", "k1",
+                 json={"scan_id": sid(), "raw": GTIN["MUG"]})
+            ups.refuse_next = True
+            r = call(floor, "post", f"/api/v1/pack/sessions/{session}/confirm", "k1")
+            assert r.status_code == 409 and r.get_json()["error"]["code"] == "carrier_error"
+            assert "invalid shipper number" in r.get_json()["error"]["message"]
+            assert sql(floor, "SELECT status FROM sales_order WHERE ref = 'KARRIO-2'") == \
+                [("picked",)]
+        finally:
+            clock.set_clock(None)
