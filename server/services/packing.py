@@ -217,6 +217,16 @@ def _items(lines: list[_Line]) -> list[PackItem] | str:
     return items
 
 
+def _service_text(s: _Session) -> str | None:
+    """The chosen carrier service as the station shows it ('PostNL Standaard pakket')."""
+    setup = _cfg().setup
+    svc = setup.service(s.carrier_service) if s.carrier_service else None
+    if svc is None:
+        return None
+    carrier = setup.carriers.get(svc.carrier)
+    return f"{carrier.label if carrier else svc.carrier} {svc.label}"
+
+
 def _service_cartons(s: _Session) -> tuple:
     """The carton types, each held to the carrier service's parcel limit when it has one."""
     setup = _cfg().setup
@@ -351,7 +361,8 @@ def _view(s: _Session, lines: list[_Line] | None = None) -> dict:
         "id": s.id, "station": s.station, "state": s.state,
         "order": {"id": s.order_id, "ref": s.ref, "status": s.order_status,
                   "channel": s.channel, "ship_name": s.ship_name,
-                  "ship_country": s.ship_country, "carrier": s.carrier},
+                  "ship_country": s.ship_country, "carrier": s.carrier,
+                  "carrier_service": _service_text(s)},
         "lines": [{"line": ln.id, "line_no": ln.line_no, "sku": ln.sku, "name": ln.name,
                    "image_url": ln.image_url, "gtins": sorted(ln.gtins),
                    "quantity": ln.quantity, "verified": ln.verified,

@@ -68,12 +68,13 @@ def _check_numbers(max_orders: object, totes: object) -> tuple[int, int]:
 def _gate_unchecked(warehouse_id: int, actor: str, now: dt.datetime) -> None:
     """Ready orders that never passed the carrier gate (stored before it existed) pass it
     now, in a transaction of their own, so a hold sticks even if nothing can be planned."""
+    query = ("SELECT id FROM sales_order WHERE status = ? AND warehouse_id = ? AND "
+             "carrier_service = ''")
+    if execute(query + " LIMIT 1", (lifecycle.READY, warehouse_id)).fetchone() is None:
+        return                          # the usual case: no write transaction
     with store_db.write_tx():
-        ids = [r[0] for r in execute(
-            "SELECT id FROM sales_order WHERE status = ? AND warehouse_id = ? AND "
-            "carrier_service = ''", (lifecycle.READY, warehouse_id)).fetchall()]
-        if ids:
-            carrier_gate.check_orders(ids, actor, now)
+        ids = [r[0] for r in execute(query, (lifecycle.READY, warehouse_id)).fetchall()]
+        carrier_gate.check_orders(ids, actor, now)
 
 
 def _express(service_id: str) -> bool:
