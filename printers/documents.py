@@ -50,8 +50,9 @@ from printers.labels import Address, _order_number, _parcel_of, _text
 from printers.status import BadPrinterUrl, PrinterFault, PrinterOffline, PrinterStatus
 
 __all__ = [
-    "DocumentFonts", "FontMissing", "Invoice", "InvoiceLine", "InvoiceTotals", "PackingSlip",
-    "SlipLine", "Tax", "build_document", "build_invoice", "build_packing_slip",
+    "CustomsDeclaration", "CustomsLine", "DocumentFonts", "FontMissing", "Invoice",
+    "InvoiceLine", "InvoiceTotals", "PackingSlip", "SlipLine", "Tax",
+    "build_customs_declaration", "build_document", "build_invoice", "build_packing_slip",
     "code128_values", "code128_widths", "find_fonts", "invoice_totals", "print_document",
     "warm_up",
 ]
@@ -228,6 +229,62 @@ class Invoice:
             raise ValueError("taxes must be a sequence of Tax")
         object.__setattr__(self, "taxes", taxes)
         _text(self.note, "note", required=False, limit=500)
+
+
+@dataclass(frozen=True)
+class CustomsLine:
+    """One line of a customs declaration: all units of one product."""
+    description: str
+    quantity: int
+    hs_code: str
+    origin_country: str
+    value: Decimal                  # all units, in the declaration's currency
+    weight_g: int                   # all units, net
+
+    def __post_init__(self) -> None:
+        _text(self.description, "description", limit=200)
+        _count(self.quantity, "quantity")
+        if not re.fullmatch(r"[0-9]{6,10}", str(self.hs_code)):
+            raise ValueError(f"an HS code has 6 to 10 digits, not {self.hs_code!r}")
+        if not re.fullmatch(r"[A-Z]{2}", str(self.origin_country)):
+            raise ValueError(f"origin_country must be an ISO code like 'GB', not "
+                             f"{self.origin_country!r}")
+        object.__setattr__(self, "value", _decimal(self.value, "value"))
+        _count(self.weight_g, "weight_g", high=10_000_000)
+
+
+@dataclass(frozen=True)
+class CustomsDeclaration:
+    """A CN22/CN23-style customs declaration for a parcel leaving its customs area."""
+    form: str                       # CN22 | CN23
+    sender: Address
+    ship_to: Address
+    order_number: int | str
+    date: dt.date
+    currency: str
+    lines: tuple[CustomsLine, ...]
+    gross_weight_g: int
+    category: str = "Sale of goods"
+    parcel_index: int = 1
+    parcel_count: int = 1
+
+    def __post_init__(self) -> None:
+        if self.form not in ("CN22", "CN23"):
+            raise ValueError(f"form must be CN22 or CN23, not {self.form!r}")
+        for attr in ("sender", "ship_to"):
+            if not isinstance(getattr(self, attr), Address):
+                raise ValueError(f"{attr} must be an Address")
+        _order_number(self.order_number)
+        _date(self.date, "date")
+        currency_decimals(self.currency)
+        object.__setattr__(self, "lines", _lines(self.lines, CustomsLine, "customs lines"))
+        _count(self.gross_weight_g, "gross_weight_g", high=10_000_000)
+        _text(self.category, "category", limit=40)
+        _parcel_of(self.parcel_index, self.parcel_count)
+
+    @property
+    def total_value(self) -> Decimal:
+        return sum((x.value for x in self.lines), Decimal(0))
 
 
 @dataclass(frozen=True)
@@ -505,6 +562,11 @@ class _Document:
             self.pdf.cell(0, self.page["line_height_mm"] + 1, f"{caption}: {amount} {currency}",
                           align="R", new_x="LMARGIN", new_y="NEXT")
 
+    def block_declaration(self, block: dict) -> None:
+        self.text(self.label("declaration"), size=self.page["font_size"] - 1)
+        self.pdf.ln(6)
+        self.text(self.label("signature"))
+
     def block_note(self, block: dict) -> None:
         if self.values["note"]:
             self.text(f"{self.label('note')}: {self.values['note']}")
@@ -539,14 +601,45 @@ def build_invoice(invoice: Invoice, *, page_size: str = "A4", language: str = "e
     return _Document("invoice", values, language, page_size, fonts).render()
 
 
-def build_document(doc: PackingSlip | Invoice, *, page_size: str = "A4",
+def build_customs_declaration(decl: CustomsDeclaration, *, page_size: str = "A4",
+                              language: str = "en",
+                              fonts: DocumentFonts | None = None) -> bytes:
+    """The PDF of a customs declaration: form, route, the sender and addressee, per line
+    description, HS code, origin, quantity, net weight and value; totals and the
+    sender's declaration with a signature line."""
+    if not isinstance(decl, CustomsDeclaration):
+        raise ValueError("decl must be a CustomsDeclaration")
+    places = currency_decimals(decl.currency)
+    unit = Decimal(1).scaleb(-places)
+    values = {
+        "sender": decl.sender, "ship_to": decl.ship_to, "form": decl.form,
+        "order_number": _order_number(decl.order_number), "date": decl.date.isoformat(),
+        "category": decl.category, "currency": decl.currency,
+        "origin": decl.sender.country or "-", "destination": decl.ship_to.country or "-",
+        "index": decl.parcel_index, "count": decl.parcel_count,
+        "total_value": decl.total_value.quantize(unit, rounding=ROUND_HALF_UP),
+        "net_kg": f"{sum(x.weight_g for x in decl.lines) / 1000:.3f}",
+        "gross_kg": f"{decl.gross_weight_g / 1000:.3f}",
+        "rows": [{"description": x.description, "hs_code": x.hs_code,
+                  "origin": x.origin_country, "quantity": x.quantity,
+                  "weight": f"{x.weight_g / 1000:.3f}",
+                  "value": x.value.quantize(unit, rounding=ROUND_HALF_UP)}
+                 for x in decl.lines],
+    }
+    return _Document("customs_declaration", values, language, page_size, fonts).render()
+
+
+def build_document(doc: PackingSlip | Invoice | CustomsDeclaration, *, page_size: str = "A4",
                    language: str = "en") -> bytes:
-    """The PDF of a packing slip or an invoice: the one entry point a worker process is
-    handed (server/offload.py), the document and its options pickled across."""
+    """The PDF of a packing slip, an invoice or a customs declaration: the one entry point
+    a worker process is handed (server/offload.py), the document and its options pickled
+    across."""
     if isinstance(doc, PackingSlip):
         return build_packing_slip(doc, page_size=page_size, language=language)
     if isinstance(doc, Invoice):
         return build_invoice(doc, page_size=page_size, language=language)
+    if isinstance(doc, CustomsDeclaration):
+        return build_customs_declaration(doc, page_size=page_size, language=language)
     raise ValueError(f"not a document: {type(doc).__name__}")
 
 

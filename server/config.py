@@ -92,7 +92,6 @@ class PickingConfig:
     tote_fill: float = 0.8               # share of that volume an order may fill
     plan_time_budget_s: float = 0.8      # batching search time per wave
     auto_wave_min_orders: int = 1        # an automatic wave waits for this many ready orders
-    express_carriers: str = "express,next day,next-day,overnight,priority,same day"
     ship_within_hours: float = 24        # ship-by cut-off of an order that names none
     # PostgreSQL: scans waiting at the same moment share one transaction and one commit
     # (server/services/scan_pg.py); off = one transaction per scan

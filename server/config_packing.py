@@ -5,9 +5,9 @@ before a packer sees anything.
 
     stations:   {pack-1: {warehouse: main, printer: label-1, document_printer: docs-1}}
     cartons:    {S: {length_mm: 250, width_mm: 180, height_mm: 100, max_weight_g: 5000, tare_g: 120}}
-    carriers:   {royal-mail: {label: Royal Mail, service: Tracked 48, match: [royal mail, standard],
-                              default: true, tracking: {kind: s10, service_indicator: RR, country: GB,
-                                                        range: {start: 10000000, end: 19999999}}}}
+    carriers:   {royal-mail: {label: Royal Mail, tracking: {kind: s10, service_indicator: RR,
+                              country: GB, range: {start: 10000000, end: 19999999}}}}
+    carrier_services, shipping_methods, customs: see server/config_carriers.py
     sscc:       {extension_digit: "0", company_prefix: "5012345", range: {start: 1, end: 999999999}}
     senders:    {main: {name: ..., lines: [...], city: ..., postal_code: ..., country: GB, phone: ...}}
     inserts:    {invoice: {when: [invoice_requested, international]}, returns_slip: {when: [always]}}
@@ -17,7 +17,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
+from .config_checks import entries as _entries, keys as _keys, mapping as _mapping
+from .config_carriers import (CustomsSetup, KarrioAccount, carrier_services, customs_setup,
+                              karrio_account, shipping_methods)
 from .domain.cartons import CartonType, cartons_by_size
+from .domain.carriers import CarrierService
 from .domain.tracking import TrackingScheme, scheme_from_mapping
 
 # Conditions an insert can name; any one that holds adds the insert to the order.
@@ -35,12 +39,12 @@ class Station:
 
 @dataclass(frozen=True)
 class Carrier:
+    """A carrier account: its name on the label, its tracking number range and, for the
+    karrio adapter, the connector and its settings."""
     code: str
     label: str                   # printed on the label
-    service: str
-    match: tuple[str, ...]       # lower-case words of an order's carrier text that choose it
     tracking: TrackingScheme
-    default: bool = False
+    karrio: KarrioAccount | None = None
 
 
 @dataclass(frozen=True)
@@ -63,41 +67,13 @@ class PackingSetup:
     sscc: TrackingScheme | None = None
     senders: Mapping[str, Sender] = field(default_factory=dict)
     inserts: Mapping[str, tuple[str, ...]] = field(default_factory=dict)   # insert → conditions
+    services: tuple[CarrierService, ...] = ()          # every warehouse's carrier services
+    shipping_methods: Mapping[str, Mapping[str, tuple[str, ...]]] = field(default_factory=dict)
+    customs: CustomsSetup = field(default_factory=CustomsSetup)
 
-    def carrier_for(self, text: str) -> Carrier | None:
-        """The carrier an order's carrier text names (first `match` word found in it),
-        else the default carrier, else None."""
-        words = (text or "").lower()
-        for carrier in self.carriers.values():
-            if any(m in words for m in carrier.match):
-                return carrier
-        return next((c for c in self.carriers.values() if c.default), None)
-
-
-def _mapping(raw: Any, where: str) -> Mapping:
-    if raw is None:
-        return {}
-    if not isinstance(raw, Mapping):
-        raise ValueError(f"config {where} must be a mapping")
-    return raw
-
-
-def _keys(value: Mapping, where: str, allowed: set[str], required: set[str]) -> None:
-    unknown = set(value) - allowed
-    if unknown:
-        raise ValueError(f"config {where}: unknown keys {', '.join(sorted(unknown))}")
-    missing = required - set(value)
-    if missing:
-        raise ValueError(f"config {where}: missing {', '.join(sorted(missing))}")
-
-
-def _entries(raw: Any, section: str):
-    """(name, "section.name", mapping) for each entry of a section; `name: null` (an
-    overlay removing an entry) is skipped."""
-    for name, value in _mapping(raw, section).items():
-        if value is not None:
-            where = f"{section}.{name}"
-            yield name, where, _mapping(value, where)
+    def service(self, service_id: str) -> CarrierService | None:
+        """The configured carrier service with this id (None if it was removed)."""
+        return next((s for s in self.services if s.id == service_id), None)
 
 
 def _stations(raw: Any, printers: Mapping[str, str]) -> dict[str, Station]:
@@ -130,22 +106,19 @@ def _cartons(raw: Any) -> tuple[CartonType, ...]:
 def _carriers(raw: Any) -> dict[str, Carrier]:
     out = {}
     for code, where, value in _entries(raw, "carriers"):
-        _keys(value, where, {"label", "service", "match", "tracking", "default"}, {"tracking"})
+        if "match" in value or "default" in value:
+            raise ValueError(f"config {where}: carriers are no longer chosen by words (match, "
+                             "default): list each warehouse's services under carrier_services: "
+                             "and map storefront shipping methods under shipping_methods:")
+        _keys(value, where, {"label", "tracking", "karrio"}, {"tracking"})
         try:
             scheme = scheme_from_mapping({"name": code, **_mapping(value["tracking"], where)})
         except ValueError as err:
             raise ValueError(f"config {where}.tracking: {err}") from err
         if scheme.kind == "sscc":
             raise ValueError(f"config {where}.tracking: an SSCC range goes under sscc:")
-        match = value.get("match") or ()
-        if isinstance(match, str) or not all(isinstance(m, str) and m for m in match):
-            raise ValueError(f"config {where}.match must be a list of words")
-        out[code] = Carrier(code=code, label=str(value.get("label") or code),
-                                 service=str(value.get("service") or ""),
-                                 match=tuple(m.lower() for m in match), tracking=scheme,
-                                 default=bool(value.get("default", False)))
-    if sum(c.default for c in out.values()) > 1:
-        raise ValueError("config carriers: at most one carrier can be the default")
+        out[code] = Carrier(code=code, label=str(value.get("label") or code), tracking=scheme,
+                            karrio=karrio_account(value.get("karrio"), f"{where}.karrio"))
     return out
 
 
@@ -192,12 +165,17 @@ def _inserts(raw: Any) -> dict[str, tuple[str, ...]]:
 
 def packing_setup(raw: Mapping[str, Any], printers: Mapping[str, str]) -> PackingSetup:
     """The PackingSetup from the raw config (sections stations, cartons, carriers, sscc,
-    senders, inserts), checked against the configured printers."""
+    senders, inserts, carrier_services, shipping_methods, customs), checked against the
+    configured printers and carriers."""
+    carriers = _carriers(raw.get("carriers"))
+    services = carrier_services(raw.get("carrier_services"), carriers)
     return PackingSetup(stations=_stations(raw.get("stations"), printers),
-                        cartons=_cartons(raw.get("cartons")),
-                        carriers=_carriers(raw.get("carriers")),
+                        cartons=_cartons(raw.get("cartons")), carriers=carriers,
                         sscc=_sscc(raw.get("sscc")), senders=_senders(raw.get("senders")),
-                        inserts=_inserts(raw.get("inserts")))
+                        inserts=_inserts(raw.get("inserts")), services=services,
+                        shipping_methods=shipping_methods(raw.get("shipping_methods"), services),
+                        customs=customs_setup(raw.get("customs")))
 
 
-SECTIONS = ("stations", "cartons", "carriers", "sscc", "senders", "inserts")
+SECTIONS = ("stations", "cartons", "carriers", "sscc", "senders", "inserts", "carrier_services",
+            "shipping_methods", "customs")

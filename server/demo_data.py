@@ -16,6 +16,18 @@ PRODUCTS = [  # sku, gtin-13, name, weight g, (l, w, h) mm, location
     ("WP-NOTE-A5-DOT", "9506000230115", "A5 Dot Grid Notebook", 260, (210, 148, 15), "C-02-03-1"),
 ]
 
+# Customs data (HS code, country of origin) per SKU, so parcels leaving the UK or the EU
+# can be declared.
+CUSTOMS = {
+    "WP-TEE-BLK-M": ("610910", "PT"), "WP-TEE-BLK-L": ("610910", "PT"),
+    "WP-TEE-WHT-M": ("610910", "PT"), "WP-HOOD-GRY-M": ("611020", "PT"),
+    "WP-HOOD-GRY-L": ("611020", "PT"), "WP-SOCK-3PK-M": ("611595", "PT"),
+    "WP-TOTE-NAT": ("420222", "IN"), "WP-CAP-NVY": ("650500", "CN"),
+    "WP-MUG-350-SAGE": ("691200", "GB"), "WP-MUG-350-CHAR": ("691200", "GB"),
+    "WP-BOTL-750-STL": ("961700", "CN"), "WP-CAND-200-FIG": ("340600", "GB"),
+    "WP-NOTE-A5-DOT": ("482020", "GB"),
+}
+
 WAREHOUSES = [  # code, name, zone, stock per SKU
     ("main", "Leeds fulfilment centre", "uk", 120),
     ("rtm", "Rotterdam fulfilment centre", "eu", 60),
@@ -45,7 +57,14 @@ DEMO_ORDERS = [  # ref, name, city, postcode, country, [(sku, qty)], carrier
      [("WP-HOOD-GRY-M", 1), ("WP-CAP-NVY", 1), ("WP-NOTE-A5-DOT", 2)], "PostNL"),
     ("DEMO-1004", "Émile Laurent", "Lyon", "69002", "FR", [("WP-BOTL-750-STL", 1)], "DPD"),
     ("DEMO-1005", "Mia Schmidt", "Hamburg", "20095", "DE",
-     [("WP-CAND-200-FIG", 1), ("WP-TOTE-NAT", 1)], "DHL"),
+     [("WP-CAND-200-FIG", 1), ("WP-TOTE-NAT", 1)], "DHL Express"),
     ("DEMO-1006", "Daan Bakker", "Rotterdam", "3011 AD", "NL",
      [("WP-TEE-WHT-M", 1), ("WP-MUG-350-CHAR", 2)], "PostNL"),
+]
+
+# An order whose shipping method no table maps: held (carrier_unmapped) for a supervisor to
+# assign a service: POST /api/v1/orders/{id}/carrier {"carrier": "postnl", "service": "3085"}.
+HELD_ORDERS = [
+    ("DEMO-1007", "Femke Visser", "Delft", "2611 AB", "NL", [("WP-CAND-200-FIG", 1)],
+     "Sendcloud Flex"),
 ]

@@ -113,6 +113,19 @@ ORDER = {
             "note": _nullable("string"), "carrier": _nullable("string"),
             "source": _nullable("string"), "total": _MONEY,
             "hold_reason": _nullable("string"),
+            "hold_code": _nullable("string", description="why an on_hold order is held: "
+                                   "risk_hold, carrier_unmapped, customs_data_missing"),
+            "shipping_method": {"type": "array", "items": _STR,
+                                "description": "the storefront's shipping method as "
+                                               "normalised keys, most specific first"},
+            "carrier_service": {
+                "type": ["object", "null"],
+                "description": "the carrier service chosen (null until one is)",
+                "properties": {"id": _STR, "carrier": _STR, "carrier_label": _STR,
+                               "service": _STR, "label": _STR, "express": _BOOL,
+                               "adapter": _STR,
+                               "source": _nullable("string", description="mapped, rule or "
+                                                   "supervisor")}},
             "hold_reasons": {"type": "array", "items": _STR,
                              "description": "only on create: why the order is on hold"},
             "problems": {"type": "array", "items": ref("Problem"),
@@ -419,8 +432,25 @@ def _orders_paths() -> dict:
             "parameters": [ORDER_ID],
             "post": {
                 "tags": ["orders"], "operationId": "releaseOrder",
-                "summary": "Release a risk hold (supervisor or admin)",
+                "summary": "Release a hold (supervisor or admin)",
+                "description": "A risk hold is released; a carrier_unmapped or "
+                               "customs_data_missing hold whose cause is still there is "
+                               "refused (409 with that code, nothing changed).",
                 "responses": _responses(order_ok, 400, 401, 403, 404, 409),
+            },
+        },
+        "/api/v1/orders/{order_id}/carrier": {
+            "parameters": [ORDER_ID],
+            "post": {
+                "tags": ["orders"], "operationId": "assignCarrier",
+                "summary": "Assign the carrier service (supervisor or admin)",
+                "description": "The service must belong to the order's warehouse and serve its "
+                               "address (422 unknown_service, 409 service_not_serving). An "
+                               "order held for carrier_unmapped is released in the same call "
+                               "(and may then be held for customs_data_missing). Refused "
+                               "(409) once the order is packed.",
+                "requestBody": _json_body("CarrierAssignment"),
+                "responses": _responses(order_ok, 400, 401, 403, 404, 409, 413, 415, 422),
             },
         },
         "/api/v1/orders:import": {

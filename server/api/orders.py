@@ -112,6 +112,14 @@ def release_order(order_id: int):
     return jsonify(orders.release_hold(order_id, p.actor))
 
 
+@bp.post("/orders/<id:order_id>/carrier")
+def assign_carrier(order_id: int):
+    """A supervisor names the carrier service; an order held for carrier_unmapped goes on."""
+    p = require_staff("supervisor", "admin")
+    body = json_body("CarrierAssignment")
+    return jsonify(orders.assign_carrier(order_id, body["carrier"], body["service"], p.actor))
+
+
 @bp.post("/orders:import")
 def import_orders_csv():
     """CSV upload (multipart field `file`): all-or-nothing per order, a report per line."""

@@ -190,10 +190,12 @@ def openapi_paths() -> dict:
         "/api/v1/pack/sessions/{session_id}/documents/{kind}.pdf": {
             "parameters": [sid, {"name": "kind", "in": "path", "required": True,
                                  "schema": {"type": "string",
-                                            "enum": ["packing_slip", "invoice"]}}],
-            "get": op("packDocument", "The order's packing slip or invoice as PDF, drawn in "
-                      "the document workers and kept by content (README \"Documents and the "
-                      "worker pool\")",
+                                            "enum": ["packing_slip", "invoice",
+                                                     "customs_declaration"]}}],
+            "get": op("packDocument", "The order's packing slip, invoice or customs "
+                      "declaration (409 no_customs_declaration when the parcel stays in its "
+                      "customs area) as PDF, drawn in the document workers and kept by content "
+                      "(README \"Documents and the worker pool\")",
                       {"200": {"description": "the PDF",
                                "content": {"application/pdf": {"schema": {
                                    "type": "string", "format": "binary"}}}},
@@ -201,7 +203,7 @@ def openapi_paths() -> dict:
                                               "twice), `document_timeout` or `font_missing`; "
                                               "the error body says which",
                                "content": {"application/json": {"schema": {
-                                   "$ref": "#/components/schemas/Error"}}}}}, 404, 422)},
+                                   "$ref": "#/components/schemas/Error"}}}}}, 404, 409, 422)},
         "/api/v1/shipments/{shipment_id}": {
             "parameters": [shid],
             "get": op("getShipment", "One shipment", _ok(200, "the shipment", ref("Shipment")),

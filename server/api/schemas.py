@@ -49,6 +49,8 @@ NATIVE_ORDER = {
         "ship_to": ADDRESS,
         "note": _s(4000),
         "carrier": _s(120),
+        "service": {**_s(120), "description": "the carrier's service; `carrier service` (then "
+                                              "`carrier`) is looked up in shipping_methods.native"},
         "invoice": {"type": "boolean",
                     "description": "put an invoice in the parcel (packing inserts)"},
         "ship_by": {"type": "string", "format": "date-time", "maxLength": 40,
@@ -145,6 +147,12 @@ PACK_CARTON = {"type": "object", "additionalProperties": False, "required": ["ca
 PACK_HOLD = {"type": "object", "additionalProperties": False, "required": ["reason"],
              "properties": {"reason": _s(500, 1)}}
 
+CARRIER_ASSIGNMENT = {
+    "type": "object", "additionalProperties": False, "required": ["carrier", "service"],
+    "properties": {"carrier": {**_s(64, 1), "description": "carrier code under carriers:"},
+                   "service": {**_s(64, 1), "description": "the service's code, id or label "
+                                                           "in the order's warehouse"}}}
+
 PACK_RELEASE = {"type": "object", "additionalProperties": False,
                 "properties": {"note": _s(500)}}
 
@@ -157,7 +165,7 @@ SCHEMAS = {
     "ReceiptLine": RECEIPT_LINE, "WaveRequest": WAVE_REQUEST,
     "PackOpen": PACK_OPEN, "PackScan": PACK_SCAN, "PackCheck": PACK_CHECK,
     "PackWeight": PACK_WEIGHT, "PackCarton": PACK_CARTON, "PackHold": PACK_HOLD,
-    "PackRelease": PACK_RELEASE, "Dispatch": DISPATCH,
+    "PackRelease": PACK_RELEASE, "Dispatch": DISPATCH, "CarrierAssignment": CARRIER_ASSIGNMENT,
     "CountRequest": COUNT_REQUEST, "CountLine": COUNT_LINE, "CountSchedule": COUNT_SCHEDULE,
 }
 

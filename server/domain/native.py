@@ -21,6 +21,8 @@ from .errors import InvalidOrder, Unprocessable
 from .gtin import normalize_gtin
 from .locations import parse_location
 from .money import parse_amount
+from .carriers import method_keys
+from .customs import normalise_country, normalise_hs_code
 from .orders import Address, LineDraft, OrderDraft
 
 _DIGITS = frozenset("0123456789")
@@ -76,6 +78,8 @@ class CatalogueCsvRow:
     flags: tuple[str, ...] = ()
     image_url: str = ""
     min_qty: int | None = None
+    hs_code: str = ""           # customs tariff code, digits ('' = keep what is stored)
+    origin_country: str = ""    # ISO country of origin ('' = keep what is stored)
 
     @property
     def gtin(self) -> str:
@@ -267,6 +271,8 @@ def parse_native_order(payload: dict) -> OrderDraft:
     else:
         take(_refuse, "lines must be a list", "lines",
              "missing" if raw_lines is None else "wrong_type")
+    carrier = take(_json_str, payload, "carrier", "carrier")
+    service = take(_json_str, payload, "service", "service")
     fields = {
         "payment_method": take(_json_str, payload, "payment_method", "payment_method"),
         "priority": take(_json_int, payload, "priority", "priority", 0),
@@ -274,13 +280,21 @@ def parse_native_order(payload: dict) -> OrderDraft:
         "total": take(_json_amount, payload, "total", "total", None),
         "shipping": take(_json_amount, payload, "shipping", "shipping", Decimal(0)),
         "discount": take(_json_amount, payload, "discount", "discount", Decimal(0)),
-        "carrier": take(_json_str, payload, "carrier", "carrier"),
+        "carrier": carrier,
+        "shipping_method": native_method_keys(carrier or "", service or ""),
         "ship_by": take(_json_time, payload, "ship_by"),
         "invoice_requested": take(_json_flag, payload, "invoice"),
     }
     problems.raise_any()
     return OrderDraft(external_id=ref, ref=ref, placed_at=placed_at, currency=currency.upper(),
                       paid=paid, ship_to=ship_to, lines=tuple(lines), **fields)
+
+
+def native_method_keys(carrier: str, service: str) -> tuple[str, ...]:
+    """The shipping method keys of a native order: 'carrier service', then 'carrier'."""
+    if not (carrier or "").strip():
+        return method_keys(service)
+    return method_keys(f"{carrier} {service}" if (service or "").strip() else "", carrier)
 
 
 def _json_flag(payload: dict, name: str) -> bool:
@@ -421,7 +435,7 @@ _ORDER_REQUIRED = ("order_ref", "channel", "sku", "quantity", "unit_price", "cur
 _ORDER_LEVEL = ("channel", "currency", "placed_at", "ship_name", "ship_phone",
                 "ship_address1", "ship_address2", "ship_city", "ship_postcode", "ship_country",
                 "ship_region", "ship_email", "paid", "payment_method", "priority", "note",
-                "total", "shipping", "discount", "carrier")
+                "total", "shipping", "discount", "carrier", "service")
 _CASE_FREE = frozenset(("channel", "currency", "ship_country", "paid"))
 
 
@@ -516,6 +530,7 @@ def _csv_draft(ref: str, f: dict, lines: list[LineDraft]) -> OrderDraft:
                       lines=tuple(lines), payment_method=f["payment_method"],
                       priority=f["priority"], note=f["note"], total=f["total"],
                       shipping=f["shipping"], discount=f["discount"], carrier=f["carrier"],
+                      shipping_method=native_method_keys(f["carrier"], f["service"]),
                       source=f["channel"].lower())
 
 
@@ -631,13 +646,25 @@ def _catalogue_row(table: _Table, cells: list[str], line: int,
         height_mm=_count(get(cells, "height_mm"), "height_mm", errs, required=False),
         flags=tuple(f.strip() for f in get(cells, "flags").split("|") if f.strip()),
         image_url=get(cells, "image_url"),
-        min_qty=_count(get(cells, "min_qty"), "min_qty", errs, required=False))
+        min_qty=_count(get(cells, "min_qty"), "min_qty", errs, required=False),
+        hs_code=_checked(normalise_hs_code, get(cells, "hs_code"), "hs_code", errs),
+        origin_country=_checked(normalise_country, get(cells, "origin_country"),
+                                "origin_country", errs))
+
+
+def _checked(check, text: str, name: str, errs: list) -> str:
+    try:
+        return check(text)
+    except ValueError as err:
+        errs.append((name, str(err)))
+        return ""
 
 
 @_gc_paused()
 def parse_catalogue_csv(data: bytes) -> CsvRows:
     """Catalogue rows (sku,gtin,name,unit_weight_g,location + optional length_mm, width_mm,
-    height_mm, flags, image_url, min_qty) as CatalogueCsvRow.
+    height_mm, flags, image_url, min_qty, hs_code, origin_country) as CatalogueCsvRow.
+    hs_code is 6 to 10 digits (dots and spaces dropped), origin_country two letters.
 
     `gtin` may be empty or several codes joined by '|'; each becomes a GTIN-14. `flags`
     are '|'-separated too. A row with any problem, a repeated SKU, or a GTIN already given

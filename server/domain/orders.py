@@ -51,7 +51,8 @@ class OrderDraft:
     total: Decimal | None = None         # stated order total, checked against the lines
     shipping: Decimal = Decimal(0)
     discount: Decimal = Decimal(0)
-    carrier: str = ""
+    carrier: str = ""                    # the storefront's shipping method, as shown to people
+    shipping_method: tuple[str, ...] = ()   # its normalised keys, most specific first
     source: str = ""                     # sub-channel, e.g. the CSV 'channel' column
     source_updated_at: dt.datetime | None = None
     ship_by: dt.datetime | None = None   # the storefront's promised dispatch time, if any

@@ -81,7 +81,9 @@ def import_catalogue_csv(data: bytes, actor: str, warehouse: str = "main") -> di
     specs = [stock.ProductSpec(sku=r.sku, name=r.name, gtins=tuple(r.gtins),
                                weight_g=r.unit_weight_g, length_mm=r.length_mm or 0,
                                width_mm=r.width_mm or 0, height_mm=r.height_mm or 0,
-                               flags=",".join(r.flags), image_url=r.image_url)
+                               flags=",".join(r.flags), image_url=r.image_url,
+                               hs_code=r.hs_code or None,
+                               origin_country=r.origin_country or None)
              for r in parsed.rows]
     if specs:
         stock.upsert_products(specs, actor)

@@ -216,8 +216,9 @@ def _import_chunk(channel: ChannelRef, drafts: Sequence[OrderDraft], offset: int
     for i, d, problems, holds in decided:
         oid = ids[d.external_id]
         status = outcome.status.get(oid) or _initial_status(d, problems)
+        gate = [outcome.held[oid]] if oid in outcome.held else []
         results[i] = IntakeResult(offset + i, "created", d.ref, oid, status,
-                                  [p.to_dict() for p in problems], holds)
+                                  [p.to_dict() for p in problems], holds + gate)
     return results  # type: ignore[return-value]
 
 
@@ -235,7 +236,7 @@ ORDER_COLUMNS = (
     "ship_address1", "ship_address2", "ship_city", "ship_region", "ship_postcode", "ship_country",
     "ship_original", "note", "carrier", "source", "total_minor", "shipping_minor",
     "discount_minor", "problems", "phone_key", "address_key", "source_updated_at", "ship_by",
-    "invoice_requested", "created_at", "updated_at")
+    "invoice_requested", "created_at", "updated_at", "shipping_method", "hold_code")
 
 
 def order_row(channel_id: int, d: OrderDraft, status: str, problems: list[Problem],
@@ -251,7 +252,9 @@ def order_row(channel_id: int, d: OrderDraft, status: str, problems: list[Proble
         to_minor(d.shipping, cur), to_minor(d.discount, cur),
         json.dumps([p.to_dict() for p in problems], ensure_ascii=False) if problems else "",
         phone_key(s.phone), address_key(s), clock.naive_utc(d.source_updated_at), clock.naive_utc(d.ship_by),
-        d.invoice_requested, at, at)
+        d.invoice_requested, at, at,
+        json.dumps(list(d.shipping_method), ensure_ascii=False) if d.shipping_method else "",
+        "risk_hold" if holds else "")
 
 
 def ship_original(d: OrderDraft) -> str:

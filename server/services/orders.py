@@ -5,15 +5,17 @@ from __future__ import annotations
 import datetime as dt
 import json
 
+from flask import current_app
 
 from .. import clock
 from ..domain import lifecycle
-from ..domain.errors import BadTransition, Conflict, NotFound
+from ..domain.carriers import ShippingRequest, find_service, fits
+from ..domain.errors import BadTransition, Conflict, NotFound, Unprocessable
 from ..domain.money import from_minor
 from ..store import db as store_db
 from ..store.db import execute
 from ..store.models import Allocation, Location, Order, OrderLine, Stock, Warehouse
-from . import audit, exceptions
+from . import audit, carrier_gate, exceptions
 from .reservation import OrderNeed, release_order, reserve
 
 ADDRESS_FIELDS = ("name", "phone", "address1", "address2", "city", "postcode", "country", "region")
@@ -51,6 +53,9 @@ def to_dict(order: Order, *, full: bool = True) -> dict:
         "note": order.note, "carrier": order.carrier, "source": order.source,
         "total": from_minor(order.total_minor, cur),
         "hold_reason": order.hold_reason or None,
+        "hold_code": (order.hold_code or None) if order.status == lifecycle.ON_HOLD else None,
+        "shipping_method": json.loads(order.shipping_method) if order.shipping_method else [],
+        "carrier_service": carrier_service_view(order),
         "problems": json.loads(order.problems) if order.problems else [],
         "source_updated_at": order.source_updated_at.isoformat()
         if order.source_updated_at else None,
@@ -167,9 +172,9 @@ def settle(order: Order, actor: str, now: dt.datetime, *,
     hold = not release_hold and (order.status == lifecycle.ON_HOLD or bool(order.hold_reason))
     need = _need(order, pinned=bool(order.warehouse_id) and _has_allocations(order.id),
                  hold=hold)
+    if release_hold:   # cleared first: the carrier gate inside reserve may set a new hold
+        Order.update(hold_reason="", hold_code="").where(Order.id == order.id).execute()
     outcome = reserve([need], actor, now)
-    if release_hold:
-        Order.update(hold_reason="").where(Order.id == order.id).execute()
     return outcome.status[order.id]
 
 
@@ -179,13 +184,89 @@ def _has_allocations(order_id: int) -> bool:
 
 
 def release_hold(order_id: int, actor: str) -> dict:
-    """A supervisor lets a held order go on (to awaiting_payment, ready or backordered)."""
+    """A supervisor lets a held order go on (to awaiting_payment, ready or backordered).
+    The carrier gate looks at it again: a carrier or customs hold whose cause is still
+    there is refused (409 with that hold's code, nothing changed); an order released from a
+    risk hold that the gate then holds for another reason stays held for that reason."""
     now = clock.now()
     with store_db.write_tx():
         order = load(order_id)
         if order.status != lifecycle.ON_HOLD:
             raise BadTransition(f"order {order_id} is {order.status}, not on hold",
                                           code="not_on_hold")
-        settle(order, actor, now, release_hold=True)
-        exceptions.resolve_for_order(order.id, "risk_hold", actor, now)
+        _release(order, actor, now)
     return to_dict(load(order_id))
+
+
+def _release(order: Order, actor: str, now: dt.datetime) -> None:
+    before = order.hold_code or "risk_hold"
+    settle(order, actor, now, release_hold=True)
+    after = load(order.id)
+    if after.status == lifecycle.ON_HOLD and after.hold_code == before:
+        hint = {"carrier_unmapped": "assign a carrier service first "
+                                    "(POST /api/v1/orders/{id}/carrier)",
+                "customs_data_missing": "add hs_code and origin_country to the catalogue "
+                                        "first (wavepack import catalogue)"}.get(before, "")
+        raise Conflict(f"order {order.id} is still held: {after.hold_reason}"
+                       + (f"; {hint.format(id=order.id)}" if hint else ""), code=before)
+    exceptions.resolve_for_order(order.id, before, actor, now)
+
+
+def carrier_service_view(order: Order) -> dict | None:
+    """The order's carrier service as the API shows it (None until one is chosen)."""
+    setup = current_app.config["WAVEPACK"].setup
+    svc = setup.service(order.carrier_service) if order.carrier_service else None
+    if svc is None:
+        return None
+    carrier = setup.carriers.get(svc.carrier)
+    return {"id": svc.id, "carrier": svc.carrier,
+            "carrier_label": carrier.label if carrier else svc.carrier,
+            "service": svc.service, "label": svc.label, "express": svc.express,
+            "adapter": svc.adapter, "source": order.carrier_source or None}
+
+
+_ASSIGNABLE = frozenset({lifecycle.RECEIVED, lifecycle.AWAITING_PAYMENT, lifecycle.ON_HOLD,
+                         lifecycle.READY, lifecycle.BACKORDERED, lifecycle.WAVED,
+                         lifecycle.PICKING, lifecycle.PICKED})
+
+
+def assign_carrier(order_id: int, carrier: str, service: str, actor: str) -> dict:
+    """A supervisor names the order's carrier service (one of its warehouse's, serving its
+    address and weight). An order held for carrier_unmapped is released in the same
+    transaction (then checked for customs like any release)."""
+    now = clock.now()
+    with store_db.write_tx():
+        order = load(order_id)
+        if order.status not in _ASSIGNABLE:
+            raise Conflict(f"order {order_id} is {order.status}: its carrier can no longer "
+                           "change", code=f"order_{order.status}")
+        svc = _assignable_service(order, carrier, service)
+        Order.update(carrier_service=svc.id, carrier_source="supervisor",
+                     updated_at=clock.naive_utc(now)).where(Order.id == order.id).execute()
+        audit.write([audit.row(now, actor, "order.carrier", "order", order.id,
+                               order.carrier_service or "", svc.id,
+                               {"carrier": svc.carrier, "service": svc.service})])
+        if order.status == lifecycle.ON_HOLD and order.hold_code == carrier_gate.UNMAPPED:
+            _release(load(order.id), actor, now)
+    return to_dict(load(order_id))
+
+
+def _assignable_service(order: Order, carrier: str, service: str):
+    cfg = current_app.config["WAVEPACK"]
+    wh = Warehouse.get_by_id(order.warehouse_id).code if order.warehouse_id else None
+    if wh is None:
+        raise Conflict(f"order {order.id} has no warehouse yet (no stock reserved)",
+                       code="no_warehouse")
+    svc = find_service(cfg.setup.services, wh, carrier, service)
+    if svc is None:
+        offered = [f"{s.carrier}/{s.service}" for s in cfg.setup.services if s.warehouse == wh]
+        raise Unprocessable(f"warehouse {wh} has no service {service!r} of carrier "
+                            f"{carrier!r} (it has: {', '.join(offered) or 'none'})",
+                            code="unknown_service", field="service",
+                            detail={"services": offered})
+    facts = carrier_gate.load_facts([order.id])[order.id]
+    problem = fits(svc, ShippingRequest(facts.channel_kind, (), facts.country, facts.postcode,
+                                        facts.heaviest_unit_g), cfg.zones)
+    if problem:
+        raise Conflict(problem, code="service_not_serving", field="service")
+    return svc

@@ -22,19 +22,22 @@ from decimal import Decimal
 from flask import Flask, current_app
 
 from printers import documents as pdf_documents
-from printers.documents import (FontMissing, Invoice, InvoiceLine, PackingSlip, SlipLine,
-                                build_document, print_document)
+from printers.documents import (CustomsDeclaration, CustomsLine, FontMissing, Invoice,
+                                InvoiceLine, PackingSlip, SlipLine, build_document,
+                                print_document)
 from printers.labels import Address
 from printers.status import PrinterError
 
 from .. import clock, offload
+from ..domain.customs import CustomsItem, Declaration, crosses_customs, declare
 from ..domain.errors import Conflict, DomainError, NotFound
 from ..domain.money import from_minor
 from ..store.db import db, execute
+from . import carrier_gate
 from .exceptions import open_exception
 
 log = logging.getLogger(__name__)
-DOCUMENTS = ("packing_slip", "invoice")
+DOCUMENTS = ("packing_slip", "invoice", "customs_declaration")
 CJK_COUNTRIES = frozenset({"CN", "TW", "HK", "MO", "SG"})
 
 
@@ -83,14 +86,61 @@ def _language(country: str) -> str:
     return "zh-CN" if (country or "").upper() in CJK_COUNTRIES else "en"
 
 
-def document(order_id: int, kind: str) -> PackingSlip | Invoice:
-    """The packing slip or invoice of an order as data: everything its PDF shows."""
+def _share(items: list[CustomsItem], units: dict[str, int]) -> list[CustomsItem]:
+    """The part of each line that went into one parcel (value and weight pro rata)."""
+    out, left = [], dict(units)
+    for item in items:
+        n = min(left.get(item.sku, 0), item.quantity)
+        if n <= 0:
+            continue
+        left[item.sku] -= n
+        out.append(CustomsItem(item.sku, item.description, n, item.hs_code,
+                               item.origin_country, item.value * n / item.quantity,
+                               item.weight_g * n // item.quantity))
+    return out
+
+
+def declaration(order_id: int, units: dict[str, int] | None = None,
+                gross_weight_g: int | None = None) -> Declaration | None:
+    """The customs declaration of the order (or of one parcel's `units`), None when the
+    parcel stays in its warehouse's customs area (or the warehouse's country is unknown)."""
+    facts = carrier_gate.load_facts([order_id]).get(order_id)
+    if facts is None:
+        raise NotFound(f"no order {order_id}", field="order")
+    origin = carrier_gate.origin_country(facts.warehouse)
+    if not origin or not crosses_customs(origin, facts.country):
+        return None
+    items = facts.items if units is None else _share(facts.items, units)
+    net = sum(i.weight_g for i in items)
+    return declare(items, currency=facts.currency, gross_weight_g=gross_weight_g or net,
+                   origin=origin, destination=facts.country,
+                   sdr_rates=current_app.config["WAVEPACK"].setup.customs.sdr_rates)
+
+
+def _customs_document(order_id: int, ref: str, warehouse: str | None) -> CustomsDeclaration:
+    decl = declaration(order_id)
+    if decl is None:
+        raise Conflict(f"order {ref} stays in its customs area: no declaration",
+                       code="no_customs_declaration")
+    return CustomsDeclaration(
+        form=decl.form, sender=sender(warehouse), ship_to=recipient(order_id),
+        order_number=ref, date=clock.now().date(), currency=decl.currency,
+        lines=tuple(CustomsLine(i.description[:200], i.quantity, i.hs_code, i.origin_country,
+                                i.value, i.weight_g) for i in decl.items),
+        gross_weight_g=decl.gross_weight_g)
+
+
+def document(order_id: int, kind: str) -> PackingSlip | Invoice | CustomsDeclaration:
+    """The packing slip, invoice or customs declaration of an order as data: everything
+    its PDF shows."""
     if kind not in DOCUMENTS:
         raise NotFound(f"no document {kind!r} (documents: {', '.join(DOCUMENTS)})",
                        field="document")
     ref, placed_at, currency, note, warehouse, country = _order(order_id)
     day = (clock.aware_utc(placed_at) or clock.now()).date()
     try:
+        if kind == "customs_declaration":
+            return _customs_document(order_id, ref, warehouse)
         if kind == "packing_slip":
             return PackingSlip(sender=sender(warehouse), ship_to=recipient(order_id),
                                order_number=ref, order_date=day,
@@ -151,11 +201,12 @@ def renderer(app: Flask | None = None) -> Renderer:
 
 
 def render(order_id: int, kind: str) -> bytes:
-    """The PDF of one document of an order (kind: packing_slip | invoice)."""
+    """The PDF of one document of an order (kind: packing_slip | invoice |
+    customs_declaration), drawn in the worker pool and kept by content."""
     doc = document(order_id, kind)
     try:
-        return renderer().pdf(doc, _language(doc.ship_to.country if kind == "packing_slip"
-                                             else doc.buyer.country))
+        return renderer().pdf(doc, _language(doc.buyer.country if isinstance(doc, Invoice)
+                                             else doc.ship_to.country))
     except FontMissing as err:
         raise DomainError(str(err), code="font_missing", status=503) from None
     except offload.PoolUnavailable as err:
@@ -196,5 +247,5 @@ def print_in_background(app: Flask, queue: str, order_id: int, kinds: list[str],
     return thread
 
 
-__all__ = ["DOCUMENTS", "Renderer", "address", "document", "print_in_background", "recipient",
-           "render", "renderer", "sender"]
+__all__ = ["DOCUMENTS", "Renderer", "address", "declaration", "document",
+           "print_in_background", "recipient", "render", "renderer", "sender"]

@@ -15,7 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from flask import current_app
 from printers.labels import (LabelFont, ReturnsSlip, ShippingLabel, build_returns_slip,
@@ -23,6 +23,7 @@ from printers.labels import (LabelFont, ReturnsSlip, ShippingLabel, build_return
 
 from .. import clock
 from ..config_packing import Carrier, Station
+from ..domain.carriers import CarrierService
 from ..domain import lifecycle, packcheck
 from ..domain.barcodes import parse_scan
 from ..domain.cartons import (KNOWN_FLAGS, NoCartonFits, PackItem, check_weight,
@@ -32,7 +33,7 @@ from ..domain.tracking import TrackingRangeExhausted, next_tracking
 from ..store.bulk import select_in
 from ..store.db import execute, is_postgres, write_tx
 from ..jobs import print_worker
-from . import audit, once, outbox, pack_documents, print_queue, printer_state
+from . import audit, carrier_labels, once, outbox, pack_documents, print_queue, printer_state
 from .exceptions import open_exception, resolve_for_order
 
 LIVE = ("open", "held")
@@ -115,7 +116,8 @@ def station_view(name: str) -> dict:
 _SESSION = (
     "SELECT s.id, s.station, s.order_id, s.packer_id, s.state, s.carton, s.weight_g, "
     "s.hold_reason, o.ref, o.status, c.name, o.ship_name, o.ship_country, o.carrier, "
-    "o.invoice_requested, w.code, o.ship_email, o.note, o.external_id, o.channel_id "
+    "o.invoice_requested, w.code, o.ship_email, o.note, o.external_id, o.channel_id, "
+    "o.carrier_service "
     "FROM pack_session s JOIN sales_order o ON o.id = s.order_id "
     "JOIN channel c ON c.id = o.channel_id LEFT JOIN warehouse w ON w.id = o.warehouse_id "
     "WHERE s.id = ?")
@@ -143,6 +145,7 @@ class _Session:
     note: str
     external_id: str
     channel_id: int
+    carrier_service: str
 
 
 @dataclass
@@ -214,10 +217,30 @@ def _items(lines: list[_Line]) -> list[PackItem] | str:
     return items
 
 
+def _service_text(s: _Session) -> str | None:
+    """The chosen carrier service as the station shows it ('PostNL Standaard pakket')."""
+    setup = _cfg().setup
+    svc = setup.service(s.carrier_service) if s.carrier_service else None
+    if svc is None:
+        return None
+    carrier = setup.carriers.get(svc.carrier)
+    return f"{carrier.label if carrier else svc.carrier} {svc.label}"
+
+
+def _service_cartons(s: _Session) -> tuple:
+    """The carton types, each held to the carrier service's parcel limit when it has one."""
+    setup = _cfg().setup
+    svc = setup.service(s.carrier_service) if s.carrier_service else None
+    limit = svc.max_weight_g if svc else 0
+    if not limit:
+        return setup.cartons
+    return tuple(replace(c, max_weight_g=min(c.max_weight_g, limit)) for c in setup.cartons)
+
+
 def _carton(s: _Session, lines: list[_Line]) -> dict:
     """The carton(s): the smallest carton that takes the order, or several parcels when
     none does (plan_parcels); a carton the packer chose puts everything in that one."""
-    cartons = _cfg().setup.cartons
+    cartons = _service_cartons(s)
     items = _items(lines)
     plan, error = [], None
     if not cartons:
@@ -338,7 +361,8 @@ def _view(s: _Session, lines: list[_Line] | None = None) -> dict:
         "id": s.id, "station": s.station, "state": s.state,
         "order": {"id": s.order_id, "ref": s.ref, "status": s.order_status,
                   "channel": s.channel, "ship_name": s.ship_name,
-                  "ship_country": s.ship_country, "carrier": s.carrier},
+                  "ship_country": s.ship_country, "carrier": s.carrier,
+                  "carrier_service": _service_text(s)},
         "lines": [{"line": ln.id, "line_no": ln.line_no, "sku": ln.sku, "name": ln.name,
                    "image_url": ln.image_url, "gtins": sorted(ln.gtins),
                    "quantity": ln.quantity, "verified": ln.verified,
@@ -727,18 +751,25 @@ def _font() -> LabelFont | None:
     return LabelFont(path) if path else None
 
 
-def _label(s: _Session, carrier: Carrier, tracking: str, sscc: str, weight_g: int,
-           parcel: int = 1, parcels: int = 1):
-    """The shipping label's builder, given the print job id (printed on the label)."""
+def _label(s: _Session, carrier: Carrier, service: CarrierService,
+           bought: carrier_labels.Bought, sscc: str, weight_g: int, parcel: dict,
+           parcels: int = 1):
+    """The shipping label's builder, given the print job id (printed on the label): the
+    carrier's own label when it made one, else ours, with a customs block for a parcel
+    leaving its customs area."""
+    if bought.label is not None:
+        return lambda job_id: bought.label
     to, from_ = pack_documents.recipient(s.order_id), pack_documents.sender(s.warehouse)
     font = _font()
+    k = parcel["parcel"]
 
     def zpl(job_id: int) -> str:
-        return build_shipping_label(ShippingLabel(
+        label = build_shipping_label(ShippingLabel(
             sender=from_, recipient=to, order_number=s.ref, carrier=carrier.label,
-            service=carrier.service or "-", tracking_number=tracking, sscc=sscc,
-            weight_g=max(weight_g, 1), parcel_index=parcel, parcel_count=parcels,
+            service=service.label or "-", tracking_number=bought.tracking, sscc=sscc,
+            weight_g=max(weight_g, 1), parcel_index=k, parcel_count=parcels,
             job_id=job_id), font=font)
+        return carrier_labels.with_customs(label, s.order_id, parcel["units"], weight_g)
     return zpl
 
 
@@ -783,6 +814,15 @@ class _Ready:
     weight: dict
     station: Station
     carrier: Carrier
+    service: CarrierService
+
+    def grams(self, s: _Session) -> list[int]:
+        """Each parcel's weight: its share of the scale reading, by its expected weight."""
+        parcels, expected = self.carton["parcels"], self.weight["expected_g"]
+        measured = s.weight_g if s.weight_g is not None else expected
+        if len(parcels) == 1:
+            return [measured]
+        return [max(round(measured * p["gross_g"] / expected), 1) for p in parcels]
 
 
 def _ready(s: _Session) -> _Ready:
@@ -811,11 +851,8 @@ def _ready(s: _Session) -> _Ready:
     st = cfg.setup.stations.get(s.station)
     if st is None:
         raise Conflict(f"station {s.station} is no longer configured", code="unknown_station")
-    carrier = cfg.setup.carrier_for(s.carrier)
-    if carrier is None or cfg.setup.sscc is None:
-        raise Conflict("no carrier matches this order and none is the default (carriers: "
-                       "and sscc: in config.yaml)", code="no_carrier")
-    return _Ready(lines, carton, _weight(s, lines, carton), st, carrier)
+    service, carrier = carrier_labels.service_for(s.order_id, s.ref)
+    return _Ready(lines, carton, _weight(s, lines, carton), st, carrier, service)
 
 
 def _confirmed(session_id: int) -> dict:
@@ -839,13 +876,18 @@ def confirm(packer: Packer, session_id: int) -> tuple[dict, bool]:
     if s.state == "confirmed":
         return _confirmed(s.id), False
     first = _ready(s)
-    carrier, count = first.carrier, len(first.carton["parcels"])
+    carrier, service, count = first.carrier, first.service, len(first.carton["parcels"])
+    grams = first.grams(s)
     try:
-        numbers = _numbers(*[(carrier.tracking, f"tracking:{carrier.code}")] * count,
+        local = service.adapter == "local"
+        numbers = _numbers(*[carrier_labels.tracking_range(service, carrier)] * (count if local else 0),
                            *[(cfg.setup.sscc, "sscc")] * count)
     except TrackingRangeExhausted as err:
         raise Conflict(err.message, code="range_exhausted", detail=err.detail) from None
-    trackings, ssccs = numbers[:count], numbers[count:]
+    ssccs = numbers[-count:]
+    bought = [carrier_labels.Bought(n) for n in numbers[:count]] if local else \
+        carrier_labels.buy(s.order_id, s.ref, s.warehouse, service, carrier,
+                           first.carton["parcels"], grams)
     now = _now()
     with write_tx():
         s = _load(session_id, lock=True)
@@ -853,36 +895,33 @@ def confirm(packer: Packer, session_id: int) -> tuple[dict, bool]:
             return _confirmed(s.id), False
         ready = _ready(s)
         parcels = ready.carton["parcels"]
-        if ready.carrier.code != carrier.code or len(parcels) != count:
+        if ready.service.id != service.id or len(parcels) != count \
+                or ready.grams(s) != grams:
             raise Conflict("the order changed while confirming: confirm again",
                            code="order_changed")
         st, naive = ready.station, _naive(now)
         url = cfg.printers[st.printer]
         inserts = _inserts(s)
-        expected = ready.weight["expected_g"]
-        measured = s.weight_g if s.weight_g is not None else expected
         trail, shipments = [], []
         lifecycle.check_move(s.order_status, lifecycle.PACKED)
         execute("UPDATE sales_order SET status = ?, updated_at = ? WHERE id = ? AND status = ?",
                 (lifecycle.PACKED, naive, s.order_id, s.order_status))
-        for parcel, tracking, sscc in zip(parcels, trackings, ssccs):
-            k = parcel["parcel"]
-            # a parcel's share of the scale reading, by its expected weight
-            grams = max(round(measured * parcel["gross_g"] / expected), 1) if count > 1 \
-                else measured
+        for parcel, got, sscc, weight in zip(parcels, bought, ssccs, grams):
+            k, tracking = parcel["parcel"], got.tracking
             shipment_id = execute(
                 "INSERT INTO shipment (order_id, session_id, station, carrier, service, "
-                "tracking, sscc, carton, weight_g, expected_weight_g, parcel_no, parcel_count, "
-                "state, created_by, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
-                "'packed', ?, ?) RETURNING id",
-                (s.order_id, s.id, s.station, carrier.code, carrier.service, tracking, sscc,
-                 parcel["carton"], grams, parcel["gross_g"], k, count, packer.actor,
-                 naive)).fetchone()[0]
+                "carrier_service, tracking, sscc, carton, weight_g, expected_weight_g, "
+                "parcel_no, parcel_count, state, created_by, created_at) VALUES (?, ?, ?, ?, "
+                "?, ?, ?, ?, ?, ?, ?, ?, ?, 'packed', ?, ?) RETURNING id",
+                (s.order_id, s.id, s.station, carrier.code, service.service, service.id,
+                 tracking, sscc, parcel["carton"], weight, parcel["gross_g"], k, count,
+                 packer.actor, naive)).fetchone()[0]
             _units_into_parcel(s.id, k, parcel["units"])
             try:
                 job = print_queue.enqueue(
                     st.name, url, "label", f"order:{s.ref}"[:120],
-                    _label(s, carrier, tracking, sscc, grams, k, count), packer.actor)
+                    _label(s, carrier, service, got, sscc, weight, parcel, count),
+                    packer.actor)
                 if k == 1 and "returns_slip" in inserts:
                     print_queue.enqueue(st.name, url, "returns", f"order:{s.ref}"[:120],
                                         _returns_slip(s, f"R{shipment_id}"), packer.actor)
@@ -894,6 +933,7 @@ def confirm(packer: Packer, session_id: int) -> tuple[dict, bool]:
             trail.append(audit.row(now, packer.actor, "shipment.create", "shipment",
                                    shipment_id, "", "packed",
                                    {"tracking": tracking, "sscc": sscc, "carrier": carrier.code,
+                                    "service": service.id,
                                     "label_job": job, "parcel": f"{k}/{count}"}))
         execute("UPDATE pack_session SET state = 'confirmed', closed_at = ?, updated_at = ? "
                 "WHERE id = ?", (naive, naive, s.id))
@@ -905,6 +945,8 @@ def confirm(packer: Packer, session_id: int) -> tuple[dict, bool]:
             audit.row(now, packer.actor, "pack.confirm", "pack_session", s.id, "open",
                       "confirmed", {"parcels": count})])
     _wake_printer(url)
+    if pack_documents.declaration(s.order_id) is not None:
+        inserts = [*inserts, "customs_declaration"]
     pack_documents.print_in_background(current_app._get_current_object(), st.document_printer,
                                        s.order_id, inserts, packer.actor)
     return _confirmed(s.id), True

@@ -19,7 +19,7 @@ from ..domain.allocation import LineNeed, StockPool, StockRow, warehouse_ranks
 from ..domain.errors import InsufficientStock
 from ..store.bulk import insert_many, select_in, update_many
 from ..store.db import execute, executemany, is_postgres
-from . import audit
+from . import audit, carrier_gate
 
 
 @dataclass
@@ -43,6 +43,7 @@ class ReserveOutcome:
     warehouse: dict[int, int | None] = field(default_factory=dict)
     reserved: dict[int, int] = field(default_factory=dict)      # line id → units reserved now
     short: dict[int, int] = field(default_factory=dict)         # line id → units still short
+    held: dict[int, str] = field(default_factory=dict)          # order id → carrier gate hold
 
 
 # a reservation's guard: the stock row's bin is not blocked (a count pending, …)
@@ -100,6 +101,12 @@ def reserve(needs: Sequence[OrderNeed], actor: str, now: dt.datetime | None = No
         out.status[need.order_id] = settled_status(need.status, need.paid, need.hold,
                                                    not still_short)
     _write(needs, allocations, available_before, out, actor, now)
+    # no order goes on towards picking without a carrier service (and customs data)
+    held = carrier_gate.check_orders([oid for oid, st in out.status.items()
+                                      if st in (lifecycle.READY, lifecycle.BACKORDERED)],
+                                     actor, now)
+    out.status.update({oid: lifecycle.ON_HOLD for oid in held})
+    out.held.update(held)
     return out
 
 

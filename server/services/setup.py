@@ -36,6 +36,9 @@ def ensure_demo() -> list[str]:
     lines.append(f"orders  {len(demo_data.DEMO_ORDERS)} ready in warehouse rtm: plan a wave with "
                  "POST /api/v1/waves {\"warehouse\": \"rtm\"} (supervisor token), "
                  "release it, pick on /handheld/")
+    for ref, *_, carrier in demo_data.HELD_ORDERS:
+        lines.append(f"held    {ref} (shipping method {carrier!r} maps to no carrier service): "
+                     "assign one with POST /api/v1/orders/{id}/carrier as a supervisor")
     lines += [f"webhook  POST /webhooks/{kind}/{name}  (secret {secret})"
               for name, kind, secret in demo_data.CHANNELS if secret]
     if tokens_file.exists():
@@ -51,7 +54,9 @@ def _create_demo(tokens_file: Path) -> None:
             add_warehouse(code, name, zone)
     stock.upsert_products([stock.ProductSpec(sku=sku, name=name, gtins=(normalize_gtin(gtin),),
                                              weight_g=w, length_mm=dims[0], width_mm=dims[1],
-                                             height_mm=dims[2])
+                                             height_mm=dims[2],
+                                             hs_code=demo_data.CUSTOMS[sku][0],
+                                             origin_country=demo_data.CUSTOMS[sku][1])
                            for sku, gtin, name, w, dims, _ in demo_data.PRODUCTS], "demo")
     now = clock.now()
     with store_db.write_tx():
@@ -76,6 +81,7 @@ def _demo_orders() -> None:
     import datetime as dt
     from decimal import Decimal
 
+    from ..domain.native import native_method_keys
     from ..domain.orders import Address, LineDraft, OrderDraft
     from . import channels, intake
     placed = clock.now() - dt.timedelta(hours=1)
@@ -85,9 +91,10 @@ def _demo_orders() -> None:
                                          postcode=postcode, country=country),
                          lines=tuple(LineDraft(sku=sku, quantity=q, unit_price=Decimal("20.00"))
                                      for sku, q in lines),
-                         carrier=carrier, payment_method="card")
+                         carrier=carrier, shipping_method=native_method_keys(carrier, ""),
+                         payment_method="card")
               for n, (ref, name, city, postcode, country, lines, carrier)
-              in enumerate(demo_data.DEMO_ORDERS, 1)]
+              in enumerate(demo_data.DEMO_ORDERS + demo_data.HELD_ORDERS, 1)]
     intake.import_orders(channels.ref(Channel.get(Channel.name == "demo-api")), drafts, "demo")
 
 

@@ -29,6 +29,9 @@ class ProductSpec:
     height_mm: int = 0
     flags: str = ""
     image_url: str = ""
+    hs_code: str | None = None           # None: keep what is stored
+    origin_country: str | None = None
+
 
 
 def upsert_products(specs: Sequence[ProductSpec], actor: str) -> dict[str, int]:
@@ -39,6 +42,8 @@ def upsert_products(specs: Sequence[ProductSpec], actor: str) -> dict[str, int]:
             fields = dict(name=spec.name, weight_g=spec.weight_g, length_mm=spec.length_mm,
                           width_mm=spec.width_mm, height_mm=spec.height_mm, flags=spec.flags,
                           image_url=spec.image_url)
+            fields.update({k: getattr(spec, k) for k in ("hs_code", "origin_country")
+                           if getattr(spec, k) is not None})
             (Product.insert(sku=spec.sku, created_at=now, **fields)
              .on_conflict(conflict_target=[Product.sku], update=fields).execute())
         ids = dict(select_in("SELECT sku, id FROM product WHERE sku IN ({in})",

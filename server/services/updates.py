@@ -190,6 +190,7 @@ def _update(channel: ChannelRef, order: Order, draft: OrderDraft, actor: str,
         return "exception"
     plan = _Plan()
     _plan_label(plan, order, draft, actor, now)
+    _plan_method(plan, order, draft, actor, now)
     _plan_lines(plan, order, draft, actor, now)
     plan.change(order, {"note": draft.note, "priority": draft.priority,
                         "ship_email": draft.ship_to.email,
@@ -204,6 +205,26 @@ def _update(channel: ChannelRef, order: Order, draft: OrderDraft, actor: str,
     if plan.exception:
         return "exception"
     return "updated" if plan.before else "unchanged"
+
+
+def _plan_method(plan: _Plan, order: Order, draft: OrderDraft, actor: str,
+                 now: dt.datetime) -> None:
+    """A new shipping method: before waving, the carrier service is chosen again (a
+    supervisor's choice too); after that, an exception and the service stays."""
+    method = json.dumps(list(draft.shipping_method), ensure_ascii=False) \
+        if draft.shipping_method else ""
+    if (order.shipping_method or "") == method:
+        return
+    if order.status not in lifecycle.EDITABLE:
+        plan.exception = True
+        _open_once("carrier_changed_after_wave",
+                   f"the storefront changed the shipping method of order {order.ref} while "
+                   f"it is {order.status}; its carrier service is kept", order.id,
+                   {"old": order.shipping_method, "new": method}, actor, now)
+        return
+    plan.change(order, {"shipping_method": method, "carrier_service": "",
+                        "carrier_source": ""})
+    plan.settle = True
 
 
 def _plan_label(plan: _Plan, order: Order, draft: OrderDraft, actor: str,

@@ -28,7 +28,7 @@ from ..domain.routing import sshape_route
 from ..store import db as store_db
 from ..store.bulk import insert_many, insert_returning, select_in, update_many
 from ..store.db import execute, is_postgres
-from . import audit
+from . import audit, carrier_gate
 from .stock import warehouse_by_code
 
 DRAFT, RELEASED, PICKING, DONE, CANCELLED = "draft", "released", "picking", "done", "cancelled"
@@ -65,9 +65,22 @@ def _check_numbers(max_orders: object, totes: object) -> tuple[int, int]:
     return max_orders, totes  # type: ignore[return-value]
 
 
-def _express(carrier: str, words: str) -> bool:
-    text = (carrier or "").lower()
-    return any(w.strip() and w.strip().lower() in text for w in words.split(","))
+def _gate_unchecked(warehouse_id: int, actor: str, now: dt.datetime) -> None:
+    """Ready orders that never passed the carrier gate (stored before it existed) pass it
+    now, in a transaction of their own, so a hold sticks even if nothing can be planned."""
+    query = ("SELECT id FROM sales_order WHERE status = ? AND warehouse_id = ? AND "
+             "carrier_service = ''")
+    if execute(query + " LIMIT 1", (lifecycle.READY, warehouse_id)).fetchone() is None:
+        return                          # the usual case: no write transaction
+    with store_db.write_tx():
+        ids = [r[0] for r in execute(query, (lifecycle.READY, warehouse_id)).fetchall()]
+        carrier_gate.check_orders(ids, actor, now)
+
+
+def _express(service_id: str) -> bool:
+    """An order goes out first when its carrier service is an express one."""
+    svc = current_app.config["WAVEPACK"].setup.service(service_id) if service_id else None
+    return bool(svc and svc.express)
 
 
 def plan_wave(warehouse_code: str, max_orders: int, totes: int, actor: str,
@@ -79,16 +92,17 @@ def plan_wave(warehouse_code: str, max_orders: int, totes: int, actor: str,
     now = now or clock.now()
     wh = warehouse_by_code(warehouse_code)
     layout = layout_for(wh.code)
+    _gate_unchecked(wh.id, actor, now)
     with store_db.write_tx():
         lock = " FOR UPDATE" if is_postgres() else ""
         orders = execute(
-            "SELECT id, ref, priority, carrier, ship_by, placed_at FROM sales_order "
+            "SELECT id, ref, priority, carrier_service, ship_by, placed_at FROM sales_order "
             "WHERE status = ? AND warehouse_id = ? ORDER BY id" + lock,
             (lifecycle.READY, wh.id)).fetchall()
         picks = _open_picks([o[0] for o in orders])
         candidates, skipped = [], []
         tote_l = cfg.tote_volume_l * cfg.tote_fill
-        for oid, ref, priority, carrier, ship_by, placed_at in orders:
+        for oid, ref, priority, service_id, ship_by, placed_at in orders:
             mine = picks.get(oid, [])
             problem = _problem(layout, mine)
             need = max(1, math.ceil(sum(p.volume_l for p in mine) / tote_l - 1e-9)) \
@@ -102,7 +116,7 @@ def plan_wave(warehouse_code: str, max_orders: int, totes: int, actor: str,
                                         + dt.timedelta(hours=cfg.ship_within_hours))
             candidates.append(OrderPicks(str(oid), tuple(p.location for p in mine),
                                          priority=priority, cutoff=cutoff,
-                                         express=_express(carrier, cfg.express_carriers),
+                                         express=_express(service_id),
                                          totes=need))
         if not candidates:
             raise Unprocessable(f"no ready orders to pick in warehouse {wh.code}",

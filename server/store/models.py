@@ -57,6 +57,8 @@ class Product(Base):
     height_mm = IntegerField(default=0)
     flags = CharField(default="")
     image_url = CharField(default="")
+    hs_code = CharField(default="")            # customs tariff code, digits
+    origin_country = CharField(default="")     # ISO country of origin
     created_at = UtcDateTimeField()
 
 
@@ -151,6 +153,10 @@ class Order(Base):
     source_updated_at = UtcDateTimeField(null=True)
     ship_by = UtcDateTimeField(null=True)
     invoice_requested = BooleanField(default=False)
+    shipping_method = TextField(default="")    # JSON list of normalised method keys
+    carrier_service = CharField(default="")    # service id under carrier_services:
+    carrier_source = CharField(default="")     # mapped | rule | supervisor
+    hold_code = CharField(default="")          # risk_hold | carrier_unmapped | customs_data_missing
     created_at = UtcDateTimeField()
     updated_at = UtcDateTimeField()
 

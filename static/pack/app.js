@@ -218,7 +218,7 @@
     const o = s.order || {};
     $("o-ref").textContent = o.ref || (o.id !== undefined ? "#" + o.id : "");
     $("o-ship").textContent = [o.ship_name, o.ship_country].filter(Boolean).join(", ");
-    $("o-carrier").textContent = o.carrier || "";
+    $("o-carrier").textContent = o.carrier_service || o.carrier || "";
     const st = $("o-state");
     st.dataset.state = s.state;
     st.textContent = has("s." + s.state) ? t("s." + s.state) : s.state;

@@ -34,6 +34,7 @@ from ..factories import draft, seed
 PATHS = (
     "/healthz", "/api/v1/auth/badge", "/api/v1/orders", "/api/v1/orders/{order_id}",
     "/api/v1/orders/{order_id}/cancel", "/api/v1/orders/{order_id}/release",
+    "/api/v1/orders/{order_id}/carrier",
     "/api/v1/orders:import", "/api/v1/stock", "/api/v1/stock/receipts",
     "/api/v1/waves", "/api/v1/waves/{wave_id}", "/api/v1/waves/{wave_id}/release",
     "/api/v1/waves/{wave_id}/cancel", "/api/v1/metrics/handheld", "/webhooks/shopify/{channel}", "/webhooks/woocommerce/{channel}",
@@ -56,6 +57,7 @@ TOKENS_FOR: dict[tuple[str, str], tuple[str, ...]] = {
     ("GET", "/api/v1/stock"): ("supervisor",),
     ("POST", "/api/v1/stock/receipts"): ("supervisor",),
     ("POST", "/api/v1/orders/{order_id}/release"): ("supervisor", "channel"),
+    ("POST", "/api/v1/orders/{order_id}/carrier"): ("supervisor", "channel"),
 }
 DEFAULT_TOKENS = ("channel", "supervisor")
 # The bench and the printers act for a badge-holding user: a packer's session token is
@@ -99,6 +101,7 @@ def tokens(api_app: Flask) -> dict[str, str]:
         {"lines": [{"sku": "WP-TOTE-NAT", "quantity": 99, "unit_price": "1.00"},
                    {"sku": "WP-TOTE-NAT", "quantity": 50, "unit_price": "1.00"}]},  # short
         {"paid": False},                                                 # awaiting payment
+        {"carrier": "Carrier Pigeon"},                                   # carrier_unmapped
     ]
     for i, extra in enumerate(variants):
         resp = client.post("/api/v1/orders", json={**ORDER, "ref": f"SEED-{i}", **extra},

@@ -374,6 +374,8 @@ def test_inserts_invoice_and_returns_slip(db_url, tmp_path):
                                         "document_printer": "no-such-queue"}})
     floor = build_floor(app)
     floor.order("HOME-1", (("SOCK", 1),), invoice_requested=True)
+    sql_write(floor, "UPDATE product SET hs_code = '691200', origin_country = 'GB' "
+                     "WHERE sku = 'MUG'")            # GB → DE leaves the customs area
     floor.order("ABROAD-1", (("MUG", 1),), country="DE")
     floor.wave(totes=4)
     floor.pick_all()
@@ -399,15 +401,16 @@ def test_inserts_invoice_and_returns_slip(db_url, tmp_path):
                       "ORDER BY id")
     assert [k for k, _ in jobs] == ["label", "returns"]
     assert f"R{done['shipment']['id']}" in jobs[1][1]
+    assert "CUSTOMS CN22" in jobs[0][1] and "HS 691200 GB x1" in jobs[0][1]
     # the document printer does not exist: each document opens an exception, the label is kept
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         failed = sql(floor, "SELECT COUNT(*) FROM wms_exception WHERE type = "
                             "'document_print_failed'")[0][0]
-        if failed >= 4:              # HOME-1: slip + invoice; ABROAD-1: slip + invoice
+        if failed >= 5:       # HOME-1: slip + invoice; ABROAD-1: slip + invoice + customs
             break
         time.sleep(0.2)
-    assert failed == 4
+    assert failed == 5
 
 
 def test_an_order_cancelled_while_packing_is_not_shipped(floor):
@@ -429,7 +432,10 @@ def test_an_order_too_heavy_for_one_carton_ships_in_parcels(floor):
     sql_write(floor, "UPDATE product SET weight_g = 9000 WHERE sku = 'SOCK'")
     sql_write(floor, "UPDATE channel SET callback_url = 'http://127.0.0.1:9/hook', "
                      "secret = 'shh' WHERE name = 'api'")
-    (a,) = picked(floor, ("HEAVY-1", (("SOCK", 4),)))          # 36 kg: L takes 30 kg
+    # 36 kg by DPD (parcels up to 31.5 kg): L takes 30 kg
+    a = floor.order("HEAVY-1", (("SOCK", 4),), shipping_method=("dpd",))
+    floor.wave(totes=4)
+    floor.pick_all()
     s = open_(floor, "HEAVY-1").get_json()
     parcels = s["carton"]["parcels"]
     assert [(p["carton"], p["units"]) for p in parcels] == [("L", {"SOCK": 3}),

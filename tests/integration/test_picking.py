@@ -446,7 +446,8 @@ def test_urgent_orders_are_waved_first(floor):
     soon = dt.datetime(2030, 1, 1, tzinfo=dt.timezone.utc)
     floor.order("PLAIN", (("SOCK", 1),), ship_by=late)
     floor.order("SOON", (("MUG", 1),), ship_by=soon)
-    floor.order("EXPRESS", (("TEE", 1),), carrier="DHL Express", ship_by=late)
+    floor.order("EXPRESS", (("TEE", 1),), carrier="UPS Express",       # an express service
+                shipping_method=("ups express",), ship_by=late)
     floor.order("VIP", (("CAP", 1),), priority=5, ship_by=late)
     picked = []
     for _ in range(4):

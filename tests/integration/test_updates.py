@@ -198,3 +198,17 @@ def test_an_order_no_table_can_hold_is_refused_before_writing(app):
         _apply(app, too_long)
     assert err.value.field == "carrier"
     assert _order(app, "S1").note == ""
+
+
+def test_a_new_shipping_method_chooses_the_carrier_again_until_waved(app):
+    seed(app)
+    d = draft("M-1", placed_at=T0, source_updated_at=T0, shipping_method=("ups express",))
+    assert _apply(app, d) == "created"
+    assert _order(app, "M-1").carrier_service == "ups-express"
+    assert _apply(app, _v(d, 1, shipping_method=("carrier pigeon",))) == "updated"
+    o = _order(app, "M-1")
+    assert (o.status, o.hold_code, o.carrier_service) == ("on_hold", "carrier_unmapped", "")
+    _set_status(app, "M-1", "waved")
+    assert _apply(app, _v(d, 2, shipping_method=("royal mail",))) == "exception"
+    assert _order(app, "M-1").shipping_method == '["carrier pigeon"]'
+    assert "carrier_changed_after_wave" in _exceptions(app)

@@ -11,9 +11,9 @@ def test_shipped_defaults_are_complete_and_valid():
     cfg = load_config(env={})
     setup = cfg.setup
     assert [c.name for c in setup.cartons] == ["XS", "S", "M", "L"]     # smallest first
-    assert setup.carrier_for("Royal Mail Tracked 48").code == "royal-mail"
-    assert setup.carrier_for("UPS Express Saver").code == "ups"
-    assert setup.carrier_for("").code == "royal-mail"                   # the default
+    assert {s.warehouse for s in setup.services} == {"main", "rtm"}
+    assert setup.shipping_methods["shopify"]["postnl"] == ("postnl-standard", "postnl-eu")
+    assert all(s.carrier in setup.carriers for s in setup.services)
     for carrier in setup.carriers.values():                              # every range issues
         number, serial = next_tracking(carrier.tracking, None)
         assert validate_tracking(carrier.tracking, number) == serial
@@ -39,7 +39,23 @@ def test_a_station_binds_a_configured_printer():
     ({"cartons": {"S": {"length_mm": 0}}}, r"cartons.S: .*length_mm"),
     ({"cartons": {"Z": {"length_mm": 1, "width_mm": 1, "height_mm": 1, "max_weight_g": 10,
                         "colour": "brown"}}}, r"cartons.Z: unknown keys colour"),
-    ({"carriers": {"ups": {"default": True}}}, "at most one carrier can be the default"),
+    ({"carriers": {"ups": {"match": ["ups"]}}}, "no longer chosen by words"),
+    ({"carrier_services": {"main": {"x": {"carrier": "nope", "service": "1",
+                                          "countries": ["GB"]}}}}, "carrier 'nope' is not"),
+    ({"carrier_services": {"main": {"x": {"carrier": "ups", "service": "1"}}}},
+     "name the countries or zones"),
+    ({"carrier_services": {"main": {"x": {"carrier": "ups", "service": "1",
+                                          "countries": [False]}}}}, "quote NO"),
+    ({"carrier_services": {"rtm": {"rm-tracked-48": {"carrier": "ups", "service": "1",
+                                                     "countries": ["NL"]}}}}, "used twice"),
+    ({"carrier_services": {"main": {"x": {"carrier": "ups", "service": "1", "adapter": "karrio",
+                                          "countries": ["GB"]}}}}, "needs carriers.ups.karrio"),
+    ({"shipping_methods": {"shopify": {"Fast": ["no-such-service"]}}}, "unknown service"),
+    ({"shipping_methods": {"ebay": {"fast": ["ups-express"]}}}, "channel kinds are"),
+    ({"shipping_methods": {"shopify": {"UPS  Express": ["ups-express"]}}}, "listed twice"),
+    ({"customs": {"sdr_rates": {"GBP": "x"}}}, "not a number"),
+    ({"carriers": {"ups": {"karrio": {"carrier_name": "ups", "secrets": {"key": "lower"}}}}},
+     "environment variables"),
     ({"carriers": {"x": {"tracking": {"kind": "sscc", "extension_digit": "0",
                                       "company_prefix": "5012345",
                                       "range": {"start": 1, "end": 9}}}}}, "goes under sscc"),

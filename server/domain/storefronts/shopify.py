@@ -28,6 +28,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from ..carriers import method_keys
 from ..orders import Address, LineDraft, OrderDraft
 from ._fields import (amount, aware_datetime, element, exact_id, first_text, items, mapping,
                       quantity, require_object, text)
@@ -46,7 +47,7 @@ def parse_order(payload: dict) -> OrderDraft:
     payload = require_object(payload)
     external_id = exact_id(payload.get("id"), "id")
     lines, other_items, line_discount, edited = _lines(items(payload, "line_items", True))
-    shipping, ship_discount, carrier = _shipping_lines(items(payload, "shipping_lines"))
+    shipping, ship_discount, carrier, method = _shipping_lines(items(payload, "shipping_lines"))
     charges = _charges(payload, shipping, other_items)
     total = _optional_amount(payload, "total_price")
     current = _optional_amount(payload, "current_total_price")
@@ -70,6 +71,7 @@ def parse_order(payload: dict) -> OrderDraft:
         shipping=sum(charges.values(), _ZERO),
         discount=line_discount + ship_discount,
         carrier=carrier,
+        shipping_method=method,
         source=SOURCE,
         source_updated_at=aware_datetime(updated, "updated_at") if updated else None,
         extra={
@@ -124,9 +126,10 @@ def _allocated(item: dict, where: str) -> Decimal:
     return amount(item.get("total_discount"), f"{where}.total_discount", _ZERO)
 
 
-def _shipping_lines(raw: list) -> tuple[Decimal, Decimal, str]:
-    """(undiscounted shipping price, shipping discount, carrier) over lines not removed."""
-    price_sum, discount, carrier = _ZERO, _ZERO, ""
+def _shipping_lines(raw: list) -> tuple[Decimal, Decimal, str, tuple[str, ...]]:
+    """(undiscounted shipping price, shipping discount, carrier, method keys) over lines not
+    removed; the method is the first line's `code`, then its `title`."""
+    price_sum, discount, carrier, method = _ZERO, _ZERO, "", ()
     for i, value in enumerate(raw):
         where = f"shipping_lines[{i}]"
         line = element(value, where)
@@ -142,7 +145,8 @@ def _shipping_lines(raw: list) -> tuple[Decimal, Decimal, str]:
             discount += price - amount(line.get("discounted_price"),
                                        f"{where}.discounted_price")
         carrier = carrier or first_text(line.get("title"), line.get("code"))
-    return price_sum, discount, carrier
+        method = method or method_keys(line.get("code"), line.get("title"))
+    return price_sum, discount, carrier, method
 
 
 def _charges(payload: dict, shipping: Decimal, other_items: Decimal) -> dict[str, Decimal]:

@@ -19,6 +19,7 @@ import datetime as dt
 from decimal import Decimal
 
 from ..errors import Unprocessable
+from ..carriers import method_keys
 from ..orders import Address, LineDraft, OrderDraft
 from ._fields import (amount, aware_datetime, element, exact_id, first_text, items, mapping,
                       quantity, require_object, text)
@@ -42,6 +43,7 @@ def parse_order(payload: dict) -> OrderDraft:
     lines = tuple(_line(element(value, f"line_items[{i}]"), i)
                   for i, value in enumerate(items(payload, "line_items", True)))
     shipping, fees, carrier = _charges(payload)
+    method = _method(payload)
     status = text(payload.get("status")).lower()
     modified = payload.get("date_modified_gmt")
     coupons = amount(payload.get("discount_total"), "discount_total", _ZERO) \
@@ -61,6 +63,7 @@ def parse_order(payload: dict) -> OrderDraft:
         shipping=shipping + fees,
         discount=_ZERO,
         carrier=carrier,
+        shipping_method=method,
         source=SOURCE,
         source_updated_at=_utc(modified, "date_modified_gmt") if modified else None,
         extra={
@@ -123,6 +126,19 @@ def _charges(payload: dict) -> tuple[Decimal, Decimal, str]:
     carrier = next((text(mapping(s).get("method_title")) for s in items(payload, "shipping_lines")
                     if text(mapping(s).get("method_title"))), "")
     return sums["shipping_lines"], sums["fee_lines"], carrier
+
+
+def _method(payload: dict) -> tuple[str, ...]:
+    """The first shipping line's keys: 'method_id:instance_id' (one configured method of
+    the shop, e.g. 'flat_rate:3'), then method_title, then method_id alone."""
+    for value in items(payload, "shipping_lines"):
+        line = mapping(value)
+        mid, inst = text(line.get("method_id")), text(line.get("instance_id"))
+        keys = method_keys(f"{mid}:{inst}" if mid and inst else "", line.get("method_title"),
+                           mid)
+        if keys:
+            return keys
+    return ()
 
 
 def _has_place(addr: dict) -> bool:
