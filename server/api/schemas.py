@@ -122,13 +122,20 @@ PACK_RELEASE = {"type": "object", "additionalProperties": False,
 DISPATCH = {"type": "object", "additionalProperties": False, "required": ["raw"],
             "properties": {"raw": {**_s(120, 1), "description": "tracking number or SSCC"}}}
 
+PACK_LABEL = {"type": "object", "additionalProperties": False, "required": ["kind", "cart"],
+              "properties": {"kind": {"type": "string", "enum": ["cart", "tote"]},
+                             "cart": {"type": "integer", "minimum": 1, "maximum": 2 ** 62},
+                             "slot": {"type": "integer", "minimum": 1, "maximum": 9999,
+                                      "description": "the tote's slot on the cart (kind "
+                                                     "tote)"}}}
+
 SCHEMAS = {
     "NativeOrder": NATIVE_ORDER, "OrderLineIn": ORDER_LINE, "Address": ADDRESS,
     "CancelRequest": CANCEL, "BadgeLogin": BADGE_LOGIN, "StockReceipt": STOCK_RECEIPT,
     "ReceiptLine": RECEIPT_LINE, "WaveRequest": WAVE_REQUEST,
     "PackOpen": PACK_OPEN, "PackScan": PACK_SCAN, "PackCheck": PACK_CHECK,
     "PackWeight": PACK_WEIGHT, "PackCarton": PACK_CARTON, "PackHold": PACK_HOLD,
-    "PackRelease": PACK_RELEASE, "Dispatch": DISPATCH,
+    "PackRelease": PACK_RELEASE, "Dispatch": DISPATCH, "PackLabel": PACK_LABEL,
 }
 
 

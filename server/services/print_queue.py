@@ -46,7 +46,7 @@ from ..store.db import execute, is_postgres, write_tx
 from . import audit, exceptions
 
 log = logging.getLogger(__name__)
-KINDS = ("label", "sscc", "returns")
+KINDS = ("label", "sscc", "returns", "cart", "tote")
 PLACEHOLDER = "{job_id}"
 MAX_ATTEMPTS = 5
 _ERROR_MAX = 2000

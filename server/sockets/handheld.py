@@ -21,7 +21,7 @@ from flask import Flask, request
 from flask_socketio import ConnectionRefusedError, SocketIO
 
 from ..domain.errors import DomainError
-from ..services import auth, picking
+from ..services import auth, pick_put, picking
 from ..store import db as store_db
 from . import metrics
 
@@ -107,6 +107,7 @@ def register(sio: SocketIO, app: Flask) -> None:
     sio.on("disconnect", namespace=NAMESPACE)(_on_disconnect)
     for event, fn in (("whoami", _whoami), ("task.next", picking.next_task),
                       ("scan", picking.record_scan), ("short", picking.short_pick),
-                      ("tote.scan", picking.tote_scan)):
+                      ("tote.scan", picking.tote_scan), ("tote.confirm", pick_put.confirm_put),
+                      ("cart.summary", pick_put.cart_summary)):
         # on python-socketio's server itself: no Flask request context per event
         sio.server.on(event, _handler(app, event, fn), namespace=NAMESPACE)
