@@ -8,8 +8,8 @@ import datetime as dt
 
 import pytest
 
-from ..conftest import make_app
-from ..floor import PICK_CFG, PRODUCTS, UNSTOCKED, build_floor, sid
+from ..floor import PRODUCTS, UNSTOCKED, sid, station_floor
+from .test_packing import call, sql
 
 GTIN = {sku: g for sku, g, _, _ in PRODUCTS}
 
@@ -17,30 +17,13 @@ GTIN = {sku: g for sku, g, _, _ in PRODUCTS}
 @pytest.fixture
 def floor(db_url, tmp_path):
     from server import clock
-    labels = tmp_path / "labels.zpl"
-    app = make_app(db_url, picking=PICK_CFG,
-                   printers={"label-1": {"url": f"file://{labels}"}},
-                   stations={"pack-1": {"warehouse": "main", "printer": "label-1"},
-                             "pack-2": {"warehouse": "main", "printer": "label-1"},
-                             "pack-rtm": {"warehouse": "rtm", "printer": "label-1"}})
-    floor = build_floor(app)
-    floor.labels = labels
-    yield floor
+    yield station_floor(db_url, tmp_path)
     clock.set_clock(None)
 
 
-def call(floor, method, path, badge="k1", **kw):
-    return floor.api(method, path, floor.tokens[badge], **kw)
-
-
-def sql(floor, statement, params=()):
-    from server.store.db import db, execute
-    with floor.app.app_context(), db.connection_context():
-        return [tuple(r) for r in execute(statement, params).fetchall()]
-
-
 def open_(floor, scan, station="pack-1"):
-    return call(floor, "post", "/api/v1/pack/sessions", json={"station": station, "scan": scan})
+    return call(floor, "post", "/api/v1/pack/sessions", "k1",
+                json={"station": station, "scan": scan})
 
 
 def verify_all(floor, session):

@@ -7,7 +7,8 @@ from __future__ import annotations
 import pytest
 
 from ..conftest import make_app
-from ..floor import PICK_CFG, PRODUCTS, build_floor, sid
+from ..floor import PICK_CFG, PRODUCTS, build_floor, sid, station_floor
+from .test_picking import ack, scan
 
 GTIN = {sku: g for sku, g, _, _ in PRODUCTS}
 BIN = {sku: loc for sku, _, loc, _ in PRODUCTS}
@@ -16,22 +17,8 @@ BIN = {sku: loc for sku, _, loc, _ in PRODUCTS}
 @pytest.fixture
 def floor(db_url, tmp_path):
     from server import clock
-    app = make_app(db_url, picking=PICK_CFG,
-                   printers={"label-1": {"url": f"file://{tmp_path / 'labels.zpl'}"}},
-                   stations={"pack-1": {"warehouse": "main", "printer": "label-1"},
-                             "pack-2": {"warehouse": "main", "printer": "label-1"},
-                             "pack-rtm": {"warehouse": "rtm", "printer": "label-1"}})
-    yield build_floor(app)
+    yield station_floor(db_url, tmp_path)
     clock.set_clock(None)
-
-
-def ack(client, event, data=None):
-    return client.emit(event, data if data is not None else {}, namespace="/handheld",
-                       callback=True)
-
-
-def scan(client, raw, **kw):
-    return ack(client, "scan", {"scan_id": kw.pop("scan_id", None) or sid(), "raw": raw, **kw})
 
 
 def sql(floor, statement, params=()):
