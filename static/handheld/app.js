@@ -135,9 +135,12 @@
     if (box.hidden) return;
     $("stop-take").textContent = t("stop_take", { n: stop.units });
     const list = $("stop-split");
+    // a bin holding several products: each line names its product too
+    const mixed = new Set(stop.tasks.map((m) => m.sku)).size > 1;
     list.replaceChildren(...stop.tasks.map((m) => {
       const li = document.createElement("li");
-      li.textContent = t("stop_tote", { tote: m.tote, n: m.remaining, order: m.order, sku: m.sku });
+      li.textContent = t(mixed ? "stop_tote_sku" : "stop_tote",
+                         { tote: m.tote, n: m.remaining, order: m.order, sku: m.sku });
       li.dataset.tote = String(m.tote);
       if (m.task_id === task.task_id) li.className = "current";
       return li;

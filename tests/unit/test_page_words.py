@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from server.domain import packcheck
 from server.domain.cartons import HANDLING_RULES
 from server.domain.verdicts import VERDICT_CODES
 
@@ -69,6 +70,9 @@ def test_the_handheld_words_every_verdict_and_error(words):
 
 def test_the_pack_page_words_every_error_hold_and_instruction(words):
     en = words["pack"]["en"]
+    verdicts = {v for k, v in vars(packcheck).items() if k.isupper() and isinstance(v, str)}
+    assert "over_pack" in verdicts
+    assert sorted(v for v in verdicts if f"v.{v}" not in en) == []
     errors = _codes("packing.py", "pack_queue.py", "once.py") | {
         "bad_request", "not_found", "forbidden", "conflict", "unprocessable", "internal"}
     assert sorted(c for c in errors if f"e.{c}" not in en) == []

@@ -9,7 +9,8 @@ NULL (it held the expected weight before, which read like a scale reading).
 
 PostgreSQL drops the NOT NULL. SQLite cannot, so the table is rebuilt from its own stored
 definition (whatever columns earlier migrations added stay), with its rows and indexes;
-the foreign keys that point at it (outbox) are checked at commit, against the new table."""
+peewee's SQLite migrator runs it with foreign keys off (they must be, for a rebuild), so
+the references to it (outbox) are checked here before the migration commits."""
 import re
 
 from peewee import PostgresqlDatabase
@@ -39,10 +40,12 @@ def up(migrator, db):
     if n != 1:
         raise RuntimeError("shipment.weight_g is not what migration 0005 made")
     new = re.sub(r"^CREATE TABLE\s+\"?shipment\"?", "CREATE TABLE shipment_0010", new)
-    db.execute_sql("PRAGMA defer_foreign_keys = ON")
     db.execute_sql(new)
     db.execute_sql("INSERT INTO shipment_0010 SELECT * FROM shipment")
     db.execute_sql("DROP TABLE shipment")
     db.execute_sql("ALTER TABLE shipment_0010 RENAME TO shipment")
     for statement in indexes:
         db.execute_sql(statement)
+    broken = db.execute_sql("PRAGMA foreign_key_check").fetchall()
+    if broken:
+        raise RuntimeError(f"foreign keys broken by the shipment rebuild: {broken[:5]}")
