@@ -391,12 +391,14 @@ def next_task(picker: Picker, msg: object = None) -> dict:
         return {"ok": True, "task": _payload(task), "cart": _cart_summary(cart_id)}
 
 
-# the task of the current stop (the bin of the cart's first open task) whose product has
-# the scanned GTIN comes first: one visit per bin, the server puts each unit to its tote
-_STOP_MATCH = ("CASE WHEN t.location_code = (SELECT y.location_code FROM pick_task y WHERE "
-               "y.cart_id = t.cart_id AND y.status = 'open' ORDER BY y.seq LIMIT 1) AND "
-               "EXISTS (SELECT 1 FROM product_gtin g WHERE g.product_id = t.product_id AND "
-               "g.gtin = ?) THEN 0 ELSE 1 END, ")
+# the picker's current stop: the bin of their first open task (one statement the
+# database runs once, not per candidate row); a product scan goes to the stop's first task
+# that takes that product, else to the first task as without a stop
+_STOP_WHERE = ("AND t.location_code = (SELECT y.location_code FROM pick_task y JOIN cart yc "
+               "ON yc.id = y.cart_id WHERE yc.picker_id = ? AND yc.status = 'picking' AND "
+               "y.status = 'open' ORDER BY yc.id, y.seq LIMIT 1) ")
+_STOP_MATCH = ("CASE WHEN EXISTS (SELECT 1 FROM product_gtin g WHERE g.product_id = "
+               "t.product_id AND g.gtin = ?) THEN 0 ELSE 1 END, ")
 
 
 def _target_where(picker: Picker, task_ref: int | None, gtin: str | None = None
@@ -407,8 +409,8 @@ def _target_where(picker: Picker, task_ref: int | None, gtin: str | None = None
         return "WHERE t.id = ?", (task_ref,)
     where = "WHERE c.picker_id = ? AND c.status = 'picking' AND t.status = 'open' "
     if gtin:
-        return (where + "ORDER BY c.id, " + _STOP_MATCH + "t.seq LIMIT 1",
-                (picker.user_id, gtin))
+        return (where + _STOP_WHERE + "ORDER BY c.id, " + _STOP_MATCH + "t.seq LIMIT 1",
+                (picker.user_id, picker.user_id, gtin))
     return where + "ORDER BY c.id, t.seq LIMIT 1", (picker.user_id,)
 
 
@@ -555,13 +557,15 @@ _PICK_UPDATE = ("UPDATE pick_task SET picked = picked + ?, location_confirmed = 
 _CONFIRM_UPDATE = ("UPDATE pick_task SET location_confirmed = ?, updated_at = ? WHERE "
                    "cart_id = ? AND location_code = ? AND status = 'open'")
 
-
-def _confirm_params(task: _Task, naive: dt.datetime) -> tuple:
-    return (True, naive, task.cart_id, task.location)
 _ALLOCATION_PICKED = "UPDATE allocation SET picked = picked + ? WHERE id = ?"
 _LINE_PICKED = "UPDATE order_line SET picked = picked + ? WHERE id = ?"
 _ORDER_STATUS = "UPDATE sales_order SET status = ?, updated_at = ? WHERE id = ? AND status = ?"
 _ORDER_UNPICKED = "SELECT 1 FROM order_line WHERE order_id = ? AND picked < quantity"
+
+
+def _confirm_params(task: _Task, naive: dt.datetime) -> tuple:
+    """_CONFIRM_UPDATE's parameters for a bin scan of `task`."""
+    return (True, naive, task.cart_id, task.location)
 
 
 def _changed_under(task: _Task) -> Conflict:

@@ -76,7 +76,8 @@ def test_connect_needs_a_picker_token_and_the_servers_own_origin(live_floor):
     assert hh.connected
     me = hh.call("whoami")
     assert me["ok"] and me["user"] == {"badge": "p1", "role": "picker", "device": "HH-p1"}
-    assert me["settings"] == {"require_location_scan": True, "require_tote_scan": False}
+    assert me["settings"] == {"require_location_scan": True, "require_tote_scan": False,
+                              "confirm_tote": True}
     assert scan_rows(live_floor) == 0
 
 
