@@ -391,6 +391,8 @@ def _job_view(job_id: int | None) -> dict | None:
         return None
     job = print_queue.get_job(job_id)
     return job and {"id": job["id"], "state": job["state"], "last_error": job["last_error"],
+                    "last_error_code": job["last_error_code"],
+                    "last_error_params": job["last_error_params"],
                     "attempts": job["attempts"]}
 
 

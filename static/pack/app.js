@@ -565,11 +565,28 @@
     js.dataset.state = st;
     js.dataset.job = job ? String(job.id) : "";
     js.textContent = has("job." + st) ? t("job." + st) : st;
-    $("label-error").textContent = job && job.last_error && !JOB_DONE.has(st)
-      ? t("label_waiting", { reason: job.last_error }) : (job && st === "failed" ? job.last_error || "" : "");
+    $("label-error").textContent = jobProblem(job, st);
     $("reprint").disabled = !job;
     renderParcels(s);
     renderShipmentDocuments(s);
+  }
+
+  /** Why a label waits or failed, in this page's words: the server sends a code and its
+   *  parameters (the printer's fault codes, the job); its English text when the code is
+   *  one this page does not know. */
+  function jobReason(job) {
+    const code = job.last_error_code;
+    if (!code || !has("job_error." + code)) return job.last_error || "";
+    const params = job.last_error_params || {};
+    const faults = (params.faults || []).map((f) => has("p." + f) ? t("p." + f)
+      : has("fault." + f) ? t("fault." + f) : f).join(", ");
+    return t("job_error." + code, Object.assign({}, params, { faults, job: params.job ?? job.id }));
+  }
+
+  function jobProblem(job, st) {
+    if (!job || !job.last_error) return "";
+    if (!JOB_DONE.has(st)) return t("label_waiting", { reason: jobReason(job) });
+    return st === "failed" ? jobReason(job) : "";
   }
 
   /** The session's shipments, one per parcel, parcel 1 first. */
@@ -629,8 +646,7 @@
     el.dataset.state = st;
     el.dataset.job = job ? String(job.id) : "";
     el.textContent = has("job." + st) ? t("job." + st) : st;
-    err.textContent = job && job.last_error && !JOB_DONE.has(st)
-      ? t("label_waiting", { reason: job.last_error }) : (job && st === "failed" ? job.last_error || "" : "");
+    err.textContent = jobProblem(job, st);
   }
 
   function parcelItem(sh) {

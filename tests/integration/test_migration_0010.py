@@ -1,6 +1,7 @@
 """Migration 0010 on a database that already holds parcels, on SQLite and PostgreSQL:
-shipment.weight_g becomes nullable (SQLite: the table rebuilt from its own definition)
-and pack_session gains hold_code/hold_params, with every row, index and foreign key kept."""
+shipment.weight_g becomes nullable (SQLite: the table rebuilt from its own definition),
+pack_session gains hold_code/hold_params and print_job last_error_code/last_error_params,
+with every row, index and foreign key kept."""
 from __future__ import annotations
 
 import re
@@ -69,8 +70,9 @@ def _as_before_0010(db, postgres: bool) -> None:
             for statement in indexes:
                 db.execute_sql(statement)
         db.execute_sql("PRAGMA foreign_keys = ON")
-    db.execute_sql("ALTER TABLE pack_session DROP COLUMN hold_code")
-    db.execute_sql("ALTER TABLE pack_session DROP COLUMN hold_params")
+    for table, column in (("pack_session", "hold_code"), ("pack_session", "hold_params"),
+                          ("print_job", "last_error_code"), ("print_job", "last_error_params")):
+        db.execute_sql(f"ALTER TABLE {table} DROP COLUMN {column}")
     db.execute_sql("DELETE FROM schema_migration WHERE name = %s" if postgres else
                    "DELETE FROM schema_migration WHERE name = ?", (NAME,))
 
@@ -101,7 +103,9 @@ def test_0010_keeps_every_parcel_and_its_outbox_row(floor, db_url):
                 "INSERT INTO shipment (order_id, station, carrier, tracking, sscc, "
                 "created_by, created_at) SELECT order_id, station, carrier, tracking, "
                 "'000000000000000000', created_by, created_at FROM shipment")
-        assert db.execute_sql("SELECT hold_code, hold_params FROM pack_session"
-                              ).fetchall()[0] == ("", "")
+        assert tuple(db.execute_sql("SELECT hold_code, hold_params FROM pack_session"
+                                    ).fetchall()[0]) == ("", "")
+        assert {tuple(r) for r in db.execute_sql(
+            "SELECT last_error_code, last_error_params FROM print_job").fetchall()} == {("", "")}
     got = floor.api("get", f"/api/v1/shipments/{ship['id']}", floor.tokens["k1"]).get_json()
     assert (got["weight_g"], got["weighed"]) == (None, False)

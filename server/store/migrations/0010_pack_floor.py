@@ -2,7 +2,9 @@
 
 pack_session.hold_code / hold_params: why a session is held, as a code and its parameters
 (JSON), so that each station page words it in its own language; hold_reason keeps the
-English sentence for the API and the audit.
+English sentence for the API and the audit. print_job.last_error_code /
+last_error_params likewise say why a label waits or failed (the printer's faults, a label
+that may have printed), next to the English last_error.
 
 A parcel confirmed without weighing is stored as unweighed: shipment.weight_g may be
 NULL (it held the expected weight before, which read like a scale reading).
@@ -22,7 +24,9 @@ _NOT_NULL = re.compile(r"weight_g\s+INTEGER\s+NOT\s+NULL\s+DEFAULT\s+0", re.IGNO
 
 HOLD = """
 ALTER TABLE pack_session ADD COLUMN hold_code VARCHAR(32) NOT NULL DEFAULT '';
-ALTER TABLE pack_session ADD COLUMN hold_params TEXT NOT NULL DEFAULT ''
+ALTER TABLE pack_session ADD COLUMN hold_params TEXT NOT NULL DEFAULT '';
+ALTER TABLE print_job ADD COLUMN last_error_code VARCHAR(32) NOT NULL DEFAULT '';
+ALTER TABLE print_job ADD COLUMN last_error_params TEXT NOT NULL DEFAULT ''
 """
 
 
