@@ -1,7 +1,7 @@
 """The handheld's Socket.IO client (namespace `/handheld`, docs/handheld-protocol.md).
 
-Every message that changes something (`scan`, `short`, `tote.scan`) gets its scan_id
-here, goes into the durable `OfflineQueue` first, and only then to the server. One
+Every message that changes something (`scan`, `short`, `tote.scan`, `tote.confirm`) gets
+its scan_id here, goes into the durable `OfflineQueue` first, and only then to the server. One
 background sender thread owns the connection and sends the queue *head* — one message
 at a time, waiting for its ack — so the server sees scans strictly in the order they
 were taken, and scans queued while offline go out (in order) before any newer one.
@@ -45,7 +45,7 @@ from handheld.queue import OfflineQueue, QueuedMessage
 from handheld.sink import scan_message, utc_now
 
 NAMESPACE = "/handheld"
-QUEUED_EVENTS = ("scan", "short", "tote.scan")
+QUEUED_EVENTS = ("scan", "short", "tote.scan", "tote.confirm")
 # Error acks that mean "the server did not handle this, nothing stored" rather than an
 # answer about the scan: `internal` (a server fault, retried with back-off) and
 # `unauthenticated` (the connection lost its login: connect again, then resend).
@@ -191,6 +191,12 @@ class HandheldClient:
         return self.enqueue("tote.scan", {"scan_id": _new_scan_id(), "raw": raw,
                                           "scanned_at": utc_now().isoformat()})
 
+    def tote_confirm(self, task: int, raw: str | None = None) -> str:
+        """Queue a `tote.confirm`: the units of finished `task` are in its tote, `raw` the
+        tote or slot label scanned (None: confirmed by hand); its scan_id."""
+        return self.enqueue("tote.confirm", {"scan_id": _new_scan_id(), "task": task,
+                                             "raw": raw, "scanned_at": utc_now().isoformat()})
+
     def enqueue(self, event: str, message: dict) -> str:
         """Queue a ready-made protocol message (it must carry its scan_id) and wake the
         sender. Fields that are None are left out (the protocol's optional fields)."""
@@ -212,6 +218,11 @@ class HandheldClient:
         """The picker's current task and cart (needs a connection); `warehouse` limits
         which carts may be claimed."""
         return self._read("task.next", timeout, {"warehouse": warehouse} if warehouse else {})
+
+    def cart_summary(self, cart: int, timeout: float | None = None) -> dict:
+        """A finished cart's orders, units, shorts and the pack stations to take it to
+        (needs a connection)."""
+        return self._read("cart.summary", timeout, {"cart": cart})
 
     def _read(self, event: str, timeout: float | None, data: dict | None = None) -> dict:
         timeout = self._ack_timeout if timeout is None else timeout

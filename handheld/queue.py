@@ -2,8 +2,9 @@
 
 A scan is taken once and must reach the server once, whatever happens in between (no
 network in aisle 14, the server restarting, the device rebooting). So each message
-(`scan`, `short`, `tote.scan`) is stored in a local SQLite file *first* and leaves the
-pending list only when the server's ack has arrived (`mark_done`, which keeps the ack).
+(`scan`, `short`, `tote.scan`, `tote.confirm`) is stored in a local SQLite file *first* and
+leaves the pending list only when the server's ack has arrived (`mark_done`, which keeps
+the ack).
 
 * WAL and ``synchronous=FULL``: a `put` that returned is on disk, a power cut included.
 * ``scan_id`` is UNIQUE: putting a scan_id again is a no-op (the first payload wins), so

@@ -96,6 +96,9 @@ class PickingConfig:
     # PostgreSQL: scans waiting at the same moment share one transaction and one commit
     # (server/services/scan_pg.py); off = one transaction per scan
     group_commit: bool = True
+    # put to tote: after a task's last unit the handheld asks for the tote (or slot) label
+    # to be scanned, or a tap, before it shows the next task
+    confirm_tote: bool = True
 
 
 @dataclass(frozen=True)
@@ -110,8 +113,10 @@ class PrintingConfig:
 
 @dataclass(frozen=True)
 class PackingConfig:
-    weight_tolerance_pct: float = 5.0    # scale reading vs expected gross weight …
-    weight_tolerance_g: int = 30         # … plus this many grams (small parcels, scale steps)
+    # a scale reading may differ from the expected gross weight by the LARGER of these two
+    # (domain.cartons.weight_tolerance): a percentage for heavy parcels, grams for light ones
+    weight_tolerance_pct: float = 5.0
+    weight_tolerance_g: int = 30
     require_weight: bool = False         # the label waits for a scale reading when true
     hold_after_wrong_scans: int = 3      # wrong items scanned in one session before a hold
     default_weight_g: int = 100          # a product's weight when the catalogue has none

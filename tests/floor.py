@@ -131,3 +131,20 @@ def build_floor(app, stock: int = 20, spare: int = 0) -> Floor:
                                                     hours=12, user_id=user_id)
     floor.supervisor = floor.tokens["s1"]
     return floor
+
+
+STATIONS = {"pack-1": {"warehouse": "main", "printer": "label-1"},
+            "pack-2": {"warehouse": "main", "printer": "label-1"},
+            "pack-rtm": {"warehouse": "rtm", "printer": "label-1"}}
+
+
+def station_floor(db_url: str, tmp_path) -> Floor:
+    """A floor with packing stations (two in main, one in rtm) printing to a file
+    (`floor.labels`), as the packing tests use it."""
+    from .conftest import make_app
+    labels = tmp_path / "labels.zpl"
+    app = make_app(db_url, picking=PICK_CFG, printers={"label-1": {"url": f"file://{labels}"}},
+                   stations=STATIONS)
+    floor = build_floor(app)
+    floor.labels = labels
+    return floor

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify
 
-from ..services import pack_documents, packing
+from ..services import pack_documents, pack_queue, packing
 from .common import json_body, require_staff
 
 bp = Blueprint("pack", __name__, url_prefix="/api/v1")
@@ -25,6 +25,18 @@ def list_stations():
 def get_station(station: str):
     require_staff(*ROLES)
     return jsonify(packing.station_view(station))
+
+
+@bp.get("/pack/stations/<station>/queue")
+def station_queue(station: str):
+    require_staff(*ROLES)
+    return jsonify(pack_queue.queue(station))
+
+
+@bp.post("/pack/stations/<station>/labels")
+def station_label(station: str):
+    packer = _packer()
+    return jsonify(pack_queue.print_label(packer, station, json_body("PackLabel"))), 201
 
 
 @bp.post("/pack/sessions")
@@ -155,10 +167,25 @@ def openapi_paths() -> dict:
                             "schema": {"type": "string", "maxLength": 64}}],
             "get": op("getStation", "A station: printer state, open session, recent labels",
                       _ok(200, "the station", {"type": "object"}), 404)},
+        "/api/v1/pack/stations/{station}/queue": {
+            "parameters": [{"name": "station", "in": "path", "required": True,
+                            "schema": {"type": "string", "maxLength": 64}}],
+            "get": op("getPackQueue", "The orders picked and waiting in the station's "
+                      "warehouse, most urgent first: cart, totes, order, age, ship-by, and "
+                      "the station packing it if one is (docs/pack-api.md)",
+                      _ok(200, "the queue", ref("PackQueue")), 404)},
+        "/api/v1/pack/stations/{station}/labels": {
+            "parameters": [{"name": "station", "in": "path", "required": True,
+                            "schema": {"type": "string", "maxLength": 64}}],
+            "post": op("printCartLabel", "Print a cart label or a tote label on the station's "
+                       "label printer (201 with the print job); 409 `wrong_warehouse`",
+                       _ok(201, "the print job", {"type": "object", "required": ["job"]}),
+                       404, 409, 415, 422, body="PackLabel")},
         "/api/v1/pack/sessions": {"post": op(
-            "openPackSession", "Open the packing of the order a tote, order reference or "
-            "#order-id names (201; 200 when this packer reopens it). 409 `not_picked`, "
-            "`already_packing`, `station_busy`, `wrong_warehouse`",
+            "openPackSession", "Open the packing of the order a tote, a cart or tote label "
+            "(CART-12, CART-12-3), order reference or #order-id names (201; 200 when this "
+            "packer reopens it). 409 `not_picked`, `already_packing`, `station_busy`, "
+            "`wrong_warehouse`; 404 `not_found`, `cart_empty`",
             {**_ok(201, "the new session", ref("PackSession")), **session_ok}, 404, 409, 415,
             422, body="PackOpen")},
         "/api/v1/pack/sessions/{session_id}": {
@@ -221,6 +248,24 @@ def openapi_paths() -> dict:
 
 
 RESPONSE_SCHEMAS = {
+    "PackQueue": {"type": "object", "required": ["station", "warehouse", "orders"],
+                  "properties": {
+                      "station": {"type": "string"}, "warehouse": {"type": "string"},
+                      "truncated": {"type": "boolean"},
+                      "orders": {"type": "array", "items": {
+                          "type": "object",
+                          "required": ["order_id", "order", "totes", "ship_by", "age_s"],
+                          "properties": {
+                              "order_id": {"type": "integer"}, "order": {"type": "string"},
+                              "ship_by": {"type": ["string", "null"]},
+                              "picked_at": {"type": ["string", "null"]},
+                              "age_s": {"type": ["integer", "null"]},
+                              "units": {"type": "integer"},
+                              "cart": {"type": ["integer", "null"]},
+                              "tote": {"type": ["integer", "null"]},
+                              "packing_at": {"type": ["string", "null"]},
+                              "totes": {"type": "array", "items": {"type": "object"}}}}}},
+                  "description": "docs/pack-api.md, 'Pack queue'"},
     "PackSession": {"type": "object", "required": ["id", "station", "state", "order", "lines",
                                                    "verified"],
                     "description": "docs/pack-api.md, 'The session object'"},

@@ -154,6 +154,11 @@ PRINT_JOB_SCHEMA: dict[str, Any] = {
         "created_at": _STR, "updated_at": _STR, "accepted_at": _NULL_STR,
         "printed_at": _NULL_STR, "reprint_of": {"type": ["integer", "null"]},
         "created_by": _STR,
+        "last_error_code": {"type": "string", "description": "why the label waits or failed, "
+                            "for a page to word: printer_not_ready, accepted_waiting, "
+                            "status_unknown, cut_format_resent, unconfirmed ('' when none)"},
+        "last_error_params": {"type": "object", "description": "its parameters: faults "
+                              "(the printer's fault codes), job, attempts"},
     },
 }
 REPRINT_SCHEMA: dict[str, Any] = {

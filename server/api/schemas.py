@@ -159,6 +159,13 @@ PACK_RELEASE = {"type": "object", "additionalProperties": False,
 DISPATCH = {"type": "object", "additionalProperties": False, "required": ["raw"],
             "properties": {"raw": {**_s(120, 1), "description": "tracking number or SSCC"}}}
 
+PACK_LABEL = {"type": "object", "additionalProperties": False, "required": ["kind", "cart"],
+              "properties": {"kind": {"type": "string", "enum": ["cart", "tote"]},
+                             "cart": {"type": "integer", "minimum": 1, "maximum": 2 ** 62},
+                             "slot": {"type": "integer", "minimum": 1, "maximum": 9999,
+                                      "description": "the tote's slot on the cart (kind "
+                                                     "tote)"}}}
+
 SCHEMAS = {
     "NativeOrder": NATIVE_ORDER, "OrderLineIn": ORDER_LINE, "Address": ADDRESS,
     "CancelRequest": CANCEL, "BadgeLogin": BADGE_LOGIN, "StockReceipt": STOCK_RECEIPT,
@@ -167,6 +174,7 @@ SCHEMAS = {
     "PackWeight": PACK_WEIGHT, "PackCarton": PACK_CARTON, "PackHold": PACK_HOLD,
     "PackRelease": PACK_RELEASE, "Dispatch": DISPATCH, "CarrierAssignment": CARRIER_ASSIGNMENT,
     "CountRequest": COUNT_REQUEST, "CountLine": COUNT_LINE, "CountSchedule": COUNT_SCHEDULE,
+    "PackLabel": PACK_LABEL,
 }
 
 

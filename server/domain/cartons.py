@@ -391,6 +391,21 @@ class WeightCheck:
         return self.verdict == "ok"
 
 
+def weight_tolerance(expected_g: int, *, tolerance_pct: float | Decimal = 0,
+                     tolerance_g: int = 0) -> Decimal:
+    """The deviation a scale reading may have from `expected_g`: the LARGER of
+    ``tolerance_pct`` percent of it and ``tolerance_g`` grams (not their sum). The one rule
+    for config.yaml (packing.weight_tolerance_pct / weight_tolerance_g), the station page
+    and the hold."""
+    _positive_int("weight check", "tolerance_g", tolerance_g, allow_zero=True)
+    if isinstance(tolerance_pct, bool) or not isinstance(tolerance_pct, (int, float, Decimal)):
+        raise ValueError(f"weight check: tolerance_pct must be a number, got {tolerance_pct!r}")
+    pct = Decimal(str(tolerance_pct))  # str() so 0.1 means one tenth, not its binary neighbour
+    if not pct.is_finite() or pct < 0:
+        raise ValueError(f"weight check: tolerance_pct must be zero or more, got {tolerance_pct}")
+    return max(Decimal(expected_g) * pct / 100, Decimal(tolerance_g))
+
+
 def check_weight(expected_g: int, measured_g: int, *, tolerance_pct: float | Decimal = 0,
                  tolerance_g: int = 0) -> WeightCheck:
     """Compare a scale reading with the expected gross weight. The allowed deviation is
@@ -401,12 +416,7 @@ def check_weight(expected_g: int, measured_g: int, *, tolerance_pct: float | Dec
     _positive_int("weight check", "expected_g", expected_g)
     _positive_int("weight check", "measured_g", measured_g, allow_zero=True)
     _positive_int("weight check", "tolerance_g", tolerance_g, allow_zero=True)
-    if isinstance(tolerance_pct, bool) or not isinstance(tolerance_pct, (int, float, Decimal)):
-        raise ValueError(f"weight check: tolerance_pct must be a number, got {tolerance_pct!r}")
-    pct = Decimal(str(tolerance_pct))  # str() so 0.1 means one tenth, not its binary neighbour
-    if not pct.is_finite() or pct < 0:
-        raise ValueError(f"weight check: tolerance_pct must be zero or more, got {tolerance_pct}")
-    allowed = max(Decimal(expected_g) * pct / 100, Decimal(tolerance_g))
+    allowed = weight_tolerance(expected_g, tolerance_pct=tolerance_pct, tolerance_g=tolerance_g)
     difference = measured_g - expected_g
     if difference > allowed:
         verdict = "too_heavy"

@@ -6,9 +6,12 @@ Verdict codes and what each one means (checked in this order):
     A location scan equal to the task's location (it confirms the location, count 0), or
     an item scan of one of the task's GTINs while units are still to pick (count 1).
 ``wrong_location``
-    A location scan of any other bin; or a product scan while the task's location is not
-    yet confirmed and ``require_location_scan`` is on (``expected`` then names the
-    location to scan). A wrong location scan leaves an earlier confirmation unchanged.
+    A location scan of any other bin. It leaves an earlier confirmation unchanged.
+``scan_location_first``
+    A product scan (of a product we know) while the task's location is not yet confirmed
+    and ``require_location_scan`` is on: the unit may well be right, but its bin was not
+    scanned (``expected`` names the location to scan). Told apart from ``wrong_location``
+    so that the picker hears "scan the bin" rather than "wrong bin".
 ``unknown_barcode``
     Nothing we know: text that is neither a location nor an SSCC nor a valid GTIN, a GS1
     string without a GTIN, or a GTIN that is neither in the catalogue (``known_gtins``)
@@ -43,13 +46,14 @@ from server.domain.locations import parse_location
 
 OK = "ok"
 WRONG_LOCATION = "wrong_location"
+SCAN_LOCATION_FIRST = "scan_location_first"
 WRONG_ITEM = "wrong_item"
 OVER_PICK = "over_pick"
 UNKNOWN_BARCODE = "unknown_barcode"
 EXPIRED_LOT = "expired_lot"
 NOT_IN_TASK = "not_in_task"
-VERDICT_CODES = frozenset({OK, WRONG_LOCATION, WRONG_ITEM, OVER_PICK, UNKNOWN_BARCODE,
-                           EXPIRED_LOT, NOT_IN_TASK})
+VERDICT_CODES = frozenset({OK, WRONG_LOCATION, SCAN_LOCATION_FIRST, WRONG_ITEM, OVER_PICK,
+                           UNKNOWN_BARCODE, EXPIRED_LOT, NOT_IN_TASK})
 
 
 @dataclass(frozen=True)
@@ -135,7 +139,7 @@ def decide(task: PickTask, parsed: ParsedScan, *, known_gtins: Collection[str],
                                          and gtin not in task.skus_gtins)):
         return verdict(UNKNOWN_BARCODE)
     if needs_location:
-        return verdict(WRONG_LOCATION)
+        return verdict(SCAN_LOCATION_FIRST)
     if gtin is not None and gtin in task.skus_gtins:
         if is_expired(parsed, today):
             return verdict(EXPIRED_LOT)

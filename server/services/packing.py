@@ -27,8 +27,9 @@ from ..domain.carriers import CarrierService
 from ..domain import lifecycle, packcheck
 from ..domain.barcodes import parse_scan
 from ..domain.cartons import (KNOWN_FLAGS, NoCartonFits, PackItem, check_weight,
-                              pack_into, packing_instructions, plan_parcels)
+                              pack_into, packing_instructions, plan_parcels, weight_tolerance)
 from ..domain.errors import BadRequest, Conflict, DomainError, Forbidden, NotFound, Unprocessable
+from ..domain.totes import parse_label
 from ..domain.tracking import TrackingRangeExhausted, next_tracking
 from ..store.bulk import select_in
 from ..store.db import execute, is_postgres, write_tx
@@ -117,7 +118,7 @@ _SESSION = (
     "SELECT s.id, s.station, s.order_id, s.packer_id, s.state, s.carton, s.weight_g, "
     "s.hold_reason, o.ref, o.status, c.name, o.ship_name, o.ship_country, o.carrier, "
     "o.invoice_requested, w.code, o.ship_email, o.note, o.external_id, o.channel_id, "
-    "o.carrier_service "
+    "o.carrier_service, s.hold_code, s.hold_params "
     "FROM pack_session s JOIN sales_order o ON o.id = s.order_id "
     "JOIN channel c ON c.id = o.channel_id LEFT JOIN warehouse w ON w.id = o.warehouse_id "
     "WHERE s.id = ?")
@@ -146,6 +147,8 @@ class _Session:
     external_id: str
     channel_id: int
     carrier_service: str
+    hold_code: str = ""
+    hold_params: str = ""
 
 
 @dataclass
@@ -243,15 +246,20 @@ def _carton(s: _Session, lines: list[_Line]) -> dict:
     cartons = _service_cartons(s)
     items = _items(lines)
     plan, error = [], None
+    # the station pages word the error from its code and parameters (pack i18n.js)
+    error_code, error_params = None, {}
     if not cartons:
         error = "no carton types are configured (cartons: in config.yaml)"
+        error_code = "no_cartons"
     elif isinstance(items, str):
         error = items
+        error_code = "no_size"
+        error_params = {"sku": next(ln.sku for ln in lines if min(ln.dims) <= 0)}
     else:
         try:
             plan = plan_parcels(items, cartons)
         except NoCartonFits as err:
-            error = err.message
+            error, error_code = err.message, err.code
     net = _net_weight(lines)
     warning = None
     if s.carton:
@@ -280,7 +288,8 @@ def _carton(s: _Session, lines: list[_Line]) -> dict:
             "tare_g": sum(p["tare_g"] for p in parcels) if parcels else None,
             "fill_ratio": round(plan[0].fill_ratio, 3) if len(plan) == 1 and not s.carton
             else None,
-            "parcels": parcels, "error": error, "warning": warning}
+            "parcels": parcels, "error": error, "error_code": error_code,
+            "error_params": error_params, "warning": warning}
 
 
 def _net_weight(lines: list[_Line]) -> int:
@@ -297,7 +306,8 @@ def _expected_weight(lines: list[_Line], carton: dict) -> int:
 def _weight(s: _Session, lines: list[_Line], carton: dict) -> dict:
     cfg = _cfg().packing
     expected = _expected_weight(lines, carton)
-    allowed = max(expected * cfg.weight_tolerance_pct / 100, cfg.weight_tolerance_g)
+    allowed = weight_tolerance(expected, tolerance_pct=cfg.weight_tolerance_pct,
+                               tolerance_g=cfg.weight_tolerance_g)
     ok = None
     if s.weight_g is not None:
         ok = check_weight(expected, s.weight_g, tolerance_pct=cfg.weight_tolerance_pct,
@@ -375,6 +385,7 @@ def _view(s: _Session, lines: list[_Line] | None = None) -> dict:
         "wrong_scans": wrong,
         "carton": carton, "instructions": instructions, "inserts": _inserts(s),
         "weight": _weight(s, lines, carton), "hold_reason": s.hold_reason,
+        "hold": _hold_view(s),
         "shipment": shipment and {k: v for k, v in shipment.items() if k != "label"},
         "label_job": shipment["label"] if shipment else None,
         "shipments": shipments,
@@ -382,11 +393,29 @@ def _view(s: _Session, lines: list[_Line] | None = None) -> dict:
     }
 
 
+def _hold_view(s: _Session) -> dict | None:
+    """Why the session is held, as a code and parameters (the page words it); null when
+    it is not held. A hold from before codes were stored comes as `other` with its text."""
+    if s.state != "held":
+        return None
+    if not s.hold_code:
+        return {"code": "other", "params": {"reason": s.hold_reason}}
+    return {"code": s.hold_code, "params": json.loads(s.hold_params or "{}")}
+
+
+def _unit_sku(unit_id: int) -> str:
+    row = execute("SELECT ol.sku FROM pack_unit u JOIN order_line ol ON ol.id = "
+                  "u.order_line_id WHERE u.id = ?", (unit_id,)).fetchone()
+    return row[0] if row else ""
+
+
 def _job_view(job_id: int | None) -> dict | None:
     if job_id is None:
         return None
     job = print_queue.get_job(job_id)
     return job and {"id": job["id"], "state": job["state"], "last_error": job["last_error"],
+                    "last_error_code": job["last_error_code"],
+                    "last_error_params": job["last_error_params"],
                     "attempts": job["attempts"]}
 
 
@@ -416,7 +445,30 @@ def _order_for_scan(scan: str) -> int:
                   (text,)).fetchone()
     if row:
         return row[0]
+    label = parse_label(text)
+    if label is not None:
+        return _order_on_cart(label.cart_id, label.slot)
     raise NotFound(f"no order or tote {text!r}", code="not_found", field="scan")
+
+
+def _order_on_cart(cart_id: int, slot: int | None) -> int:
+    """A tote slot label names its order; a cart label the first order of the cart (by
+    slot) that is picked and not being packed."""
+    if slot is not None:
+        row = execute("SELECT order_id FROM tote WHERE cart_id = ? AND slot = ?",
+                      (cart_id, slot)).fetchone()
+        if row is None:
+            raise NotFound(f"cart {cart_id} has no tote {slot}", code="not_found",
+                           field="scan")
+        return row[0]
+    row = execute("SELECT tt.order_id FROM tote tt JOIN sales_order o ON o.id = tt.order_id "
+                  "WHERE tt.cart_id = ? AND o.status = ? AND NOT EXISTS (SELECT 1 FROM "
+                  "pack_session s WHERE s.order_id = o.id AND s.state IN ('open', 'held')) "
+                  "ORDER BY tt.slot LIMIT 1", (cart_id, lifecycle.PICKED)).fetchone()
+    if row is None:
+        raise NotFound(f"no order of cart {cart_id} is waiting to be packed",
+                       code="cart_empty", field="scan", detail={"cart": cart_id})
+    return row[0]
 
 
 def open_session(packer: Packer, station_name: str, scan: str) -> tuple[dict, bool]:
@@ -569,20 +621,25 @@ def _hold_if_too_many_wrong(s: _Session, packer: Packer, now: dt.datetime) -> No
         return
     wrong = _wrong_scans(s.id)
     if wrong >= limit:
-        _hold(s, packer, f"{wrong} wrong items scanned: check the tote", "pack_wrong_items", now)
+        _hold(s, packer, f"{wrong} wrong items scanned: check the tote", "pack_wrong_items", now,
+              "wrong_items", {"count": wrong})
 
 
 def _hold(s: _Session, packer: Packer, reason: str, exception_type: str,
-          now: dt.datetime) -> None:
+          now: dt.datetime, code: str, params: dict) -> None:
+    """Hold the session: `reason` is the English sentence (API, audit, exception), `code`
+    and `params` what the station pages word in their language (pack i18n `hold.<code>`)."""
     naive = _naive(now)
-    execute("UPDATE pack_session SET state = 'held', hold_reason = ?, held_at = ?, "
-            "updated_at = ? WHERE id = ?", (reason, naive, naive, s.id))
+    execute("UPDATE pack_session SET state = 'held', hold_reason = ?, hold_code = ?, "
+            "hold_params = ?, held_at = ?, updated_at = ? WHERE id = ?",
+            (reason, code, json.dumps(params, ensure_ascii=False), naive, naive, s.id))
     open_exception(exception_type, f"order {s.ref} held at station {s.station}: {reason}",
                    order_id=s.order_id, detail={"session": s.id, "station": s.station},
                    now=naive, actor=packer.actor)
     audit.write([audit.row(now, packer.actor, "pack.hold", "pack_session", s.id, s.state,
                            "held", {"reason": reason})])
     s.state, s.hold_reason = "held", reason
+    s.hold_code, s.hold_params = code, json.dumps(params, ensure_ascii=False)
 
 
 def _action(packer: Packer, session_id: int, act) -> dict:
@@ -643,7 +700,10 @@ def answer_check(packer: Packer, session_id: int, body: dict) -> dict:
         if not passed_now:
             _hold(s, packer, f"quality check failed on unit {unit_id}"
                   + (f": {note or detail_note}" if note or detail_note else ""),
-                  "pack_check_failed", now)
+                  "pack_check_failed", now,
+                  "expired" if detail_note else "check_failed",
+                  {"unit": unit_id, "sku": _unit_sku(unit_id), "note": note,
+                   "expiry": expiry if detail_note else None})
 
     return _action(packer, session_id, act)
 
@@ -659,7 +719,9 @@ def weigh(packer: Packer, session_id: int, grams: int) -> dict:
                                weight)])
         if weight["ok"] is False and s.state == "open":
             _hold(s, packer, f"weighs {grams} g, expected {weight['expected_g']} g "
-                  f"± {weight['tolerance_g']} g", "pack_weight", now)
+                  f"± {weight['tolerance_g']} g", "pack_weight", now,
+                  "weight", {"grams": grams, "expected_g": weight["expected_g"],
+                             "tolerance_g": weight["tolerance_g"]})
 
     return _action(packer, session_id, act)
 
@@ -689,7 +751,7 @@ def hold(packer: Packer, session_id: int, reason: str) -> dict:
     def act(s: _Session, now: dt.datetime) -> None:
         if s.state == "held":
             raise Conflict(f"pack session {s.id} is already held", code="session_held")
-        _hold(s, packer, reason, "pack_hold", now)
+        _hold(s, packer, reason, "pack_hold", now, "by_hand", {"reason": reason})
 
     return _action(packer, session_id, act)
 
@@ -702,8 +764,9 @@ def release(packer: Packer, session_id: int, note: str) -> dict:
         if s.state != "held":
             raise Conflict(f"pack session {s.id} is not held", code="not_held")
         naive = _naive(now)
-        execute("UPDATE pack_session SET state = 'open', hold_reason = '', released_by = ?, "
-                "updated_at = ? WHERE id = ?", (packer.actor, naive, s.id))
+        execute("UPDATE pack_session SET state = 'open', hold_reason = '', hold_code = '', "
+                "hold_params = '', released_by = ?, updated_at = ? WHERE id = ?",
+                (packer.actor, naive, s.id))
         for kind in ("pack_wrong_items", "pack_check_failed", "pack_weight", "pack_hold"):
             resolve_for_order(s.order_id, kind, packer.actor, naive)
         audit.write([audit.row(now, packer.actor, "pack.release", "pack_session", s.id, "held",
@@ -902,19 +965,23 @@ def confirm(packer: Packer, session_id: int) -> tuple[dict, bool]:
         st, naive = ready.station, _naive(now)
         url = cfg.printers[st.printer]
         inserts = _inserts(s)
+        # a parcel confirmed without weighing is stored unweighed (weight_g NULL), never
+        # as its expected weight; its label declares the expected weight (carriers need one)
+        weighed = s.weight_g is not None
         trail, shipments = [], []
         lifecycle.check_move(s.order_status, lifecycle.PACKED)
         execute("UPDATE sales_order SET status = ?, updated_at = ? WHERE id = ? AND status = ?",
                 (lifecycle.PACKED, naive, s.order_id, s.order_status))
         for parcel, got, sscc, weight in zip(parcels, bought, ssccs, grams):
             k, tracking = parcel["parcel"], got.tracking
+            stored = weight if weighed else None
             shipment_id = execute(
                 "INSERT INTO shipment (order_id, session_id, station, carrier, service, "
                 "carrier_service, tracking, sscc, carton, weight_g, expected_weight_g, "
                 "parcel_no, parcel_count, state, created_by, created_at) VALUES (?, ?, ?, ?, "
                 "?, ?, ?, ?, ?, ?, ?, ?, ?, 'packed', ?, ?) RETURNING id",
                 (s.order_id, s.id, s.station, carrier.code, service.service, service.id,
-                 tracking, sscc, parcel["carton"], weight, parcel["gross_g"], k, count,
+                 tracking, sscc, parcel["carton"], stored, parcel["gross_g"], k, count,
                  packer.actor, naive)).fetchone()[0]
             _units_into_parcel(s.id, k, parcel["units"])
             try:
@@ -933,8 +1000,9 @@ def confirm(packer: Packer, session_id: int) -> tuple[dict, bool]:
             trail.append(audit.row(now, packer.actor, "shipment.create", "shipment",
                                    shipment_id, "", "packed",
                                    {"tracking": tracking, "sscc": sscc, "carrier": carrier.code,
-                                    "service": service.id,
-                                    "label_job": job, "parcel": f"{k}/{count}"}))
+                                    "service": service.id, "label_job": job,
+                                    "parcel": f"{k}/{count}", "weight_g": stored,
+                                    "weighed": weighed}))
         execute("UPDATE pack_session SET state = 'confirmed', closed_at = ?, updated_at = ? "
                 "WHERE id = ?", (naive, naive, s.id))
         # last: the stock rows are the ones every station shares, locked until commit
@@ -979,7 +1047,7 @@ _SHIPMENT = ("SELECT sh.id, sh.order_id, o.ref, sh.station, sh.carrier, sh.servi
 def _shipment_dict(r) -> dict:
     return {"id": r[0], "order_id": r[1], "order_ref": r[2], "station": r[3], "carrier": r[4],
             "service": r[5], "tracking": r[6], "sscc": r[7], "carton": r[8], "weight_g": r[9],
-            "expected_weight_g": r[10], "parcel": r[11], "parcels": r[12], "label_job": r[13],
+            "weighed": r[9] is not None, "expected_weight_g": r[10], "parcel": r[11], "parcels": r[12], "label_job": r[13],
             "state": r[14], "created_at": clock.aware_utc(r[15]).isoformat(),
             "shipped_at": clock.aware_utc(r[16]).isoformat() if r[16] else None}
 

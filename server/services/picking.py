@@ -26,6 +26,7 @@ from .. import clock
 from ..domain import lifecycle
 from ..domain.barcodes import ParsedScan, parse_scan
 from ..domain.errors import Conflict, DomainError, Forbidden
+from ..domain.totes import tote_label
 from ..domain.verdicts import OK, PickTask, Verdict, decide
 from ..store import db as store_db
 from ..store.bulk import insert_returning
@@ -59,7 +60,7 @@ class AckError(DomainError):
 def settings() -> dict:
     cfg = current_app.config["WAVEPACK"].picking
     return {"require_location_scan": cfg.require_location_scan,
-            "require_tote_scan": cfg.require_tote_scan}
+            "require_tote_scan": cfg.require_tote_scan, "confirm_tote": cfg.confirm_tote}
 
 
 def _lock() -> str:
@@ -169,7 +170,7 @@ _TASK = (
     "AND x.status <> 'cancelled'), "
     "(SELECT {agg}(g.gtin, ',') FROM product_gtin g WHERE g.product_id = t.product_id), "
     "(SELECT COUNT(*) FROM tote u WHERE u.cart_id = t.cart_id AND u.barcode IS NULL), "
-    "{stored} "
+    "{stop}, {stored} "
     "FROM pick_task t JOIN tote tt ON tt.id = t.tote_id "
     "JOIN sales_order o ON o.id = t.order_id JOIN product p ON p.id = t.product_id "
     "JOIN cart c ON c.id = t.cart_id ")
@@ -181,8 +182,22 @@ _TASK = (
 _STORED = "(SELECT s.request_hash || '|' || s.response FROM scan s WHERE s.scan_id = ?)"
 
 
+# the stop: every open task of the cart at the task's bin (one visit per bin), as JSON
+_STOP_FROM = ("FROM pick_task x JOIN tote xt ON xt.id = x.tote_id JOIN sales_order xo ON "
+              "xo.id = x.order_id JOIN product xp ON xp.id = x.product_id WHERE x.cart_id = "
+              "t.cart_id AND x.location_code = t.location_code AND x.status = 'open'")
+_STOP_FIELDS = ("'task_id', x.id, 'seq', x.seq, 'tote', xt.slot, 'tote_barcode', xt.barcode, "
+                "'order', xo.ref, 'sku', x.sku, 'name', xp.name, 'quantity', x.quantity, "
+                "'picked', x.picked, 'remaining', x.quantity - x.picked - x.short, "
+                "'confirmed', x.location_confirmed")
+_STOP_PG = f"(SELECT json_agg(json_build_object({_STOP_FIELDS}) ORDER BY x.seq) {_STOP_FROM})"
+_STOP_SQLITE = f"(SELECT json_group_array(json_object({_STOP_FIELDS})) {_STOP_FROM})"
+
+
 def _task_sql(with_stored: bool) -> str:
-    return _TASK.format(agg="string_agg" if is_postgres() else "group_concat",
+    pg = is_postgres()
+    return _TASK.format(agg="string_agg" if pg else "group_concat",
+                        stop=_STOP_PG if pg else _STOP_SQLITE,
                         stored=_STORED if with_stored else "NULL")
 
 
@@ -215,6 +230,7 @@ class _Task:
     of: int                      # tasks on the cart (the last route position)
     gtins: frozenset[str]        # of the task's product
     unbound: int                 # totes of the cart without a barcode yet
+    stop: tuple[dict, ...] = ()  # the cart's open tasks at this bin, route order (this one too)
     stored: str | None = None    # "request_hash|response" of the scan_id asked about, if any
 
     @property
@@ -235,6 +251,10 @@ def _task_of(row: tuple | None) -> _Task | None:
     row = list(row)
     row[19] = bool(row[19])
     row[25] = frozenset(row[25].split(",")) if row[25] else frozenset()
+    stop = row[27]
+    if isinstance(stop, str):          # SQLite: JSON text; PostgreSQL: already parsed
+        stop = json.loads(stop)
+    row[27] = tuple(sorted(stop or (), key=lambda m: m["seq"]))
     return _Task(*row)
 
 
@@ -274,7 +294,32 @@ def _payload(task: _Task | None) -> dict | None:
             "gtins": sorted(task.gtins),
             "quantity": task.quantity, "picked": task.picked, "remaining": task.remaining,
             "position": task.seq, "of": task.of, "location_confirmed": task.location_confirmed,
-            "needs": needs}
+            "needs": needs, "stop": _stop(task)}
+
+
+def _stop(task: _Task) -> dict:
+    """One visit per bin: the cart's open tasks at this task's bin, each with its tote and
+    units still to take (this task as it is now: the stop was read before this scan's
+    write), e.g. "take 4: tote 1 ×2, tote 3 ×1, tote 5 ×1"."""
+    members = []
+    for m in task.stop:
+        if m["task_id"] == task.id:
+            m = {**m, "picked": task.picked, "remaining": task.remaining}
+        if m["remaining"] > 0:
+            members.append({k: m[k] for k in ("task_id", "tote", "tote_barcode", "order", "sku",
+                                              "name", "quantity", "picked", "remaining")})
+    if not any(m["task_id"] == task.id for m in members) and task.remaining > 0:
+        members.insert(0, {"task_id": task.id, "tote": task.slot,
+                           "tote_barcode": task.tote_barcode, "order": task.order_ref,
+                           "sku": task.sku, "name": task.name, "quantity": task.quantity,
+                           "picked": task.picked, "remaining": task.remaining})
+    return {"location": task.location, "units": sum(m["remaining"] for m in members),
+            "tasks": members}
+
+
+def _stop_confirmed(task: _Task) -> bool:
+    """Every open task of the stop has its bin confirmed (so a bin scan writes nothing)."""
+    return task.location_confirmed and all(m["confirmed"] for m in task.stop)
 
 
 def _next_after(task: _Task) -> dict | None:
@@ -346,19 +391,34 @@ def next_task(picker: Picker, msg: object = None) -> dict:
         return {"ok": True, "task": _payload(task), "cart": _cart_summary(cart_id)}
 
 
-def _target_where(picker: Picker, task_ref: int | None) -> tuple[str, tuple]:
-    """Which task a message is for: the named one, else the picker's current one."""
+# the picker's current stop: the bin of their first open task (one statement the
+# database runs once, not per candidate row); a product scan goes to the stop's first task
+# that takes that product, else to the first task as without a stop
+_STOP_WHERE = ("AND t.location_code = (SELECT y.location_code FROM pick_task y JOIN cart yc "
+               "ON yc.id = y.cart_id WHERE yc.picker_id = ? AND yc.status = 'picking' AND "
+               "y.status = 'open' ORDER BY yc.id, y.seq LIMIT 1) ")
+_STOP_MATCH = ("CASE WHEN EXISTS (SELECT 1 FROM product_gtin g WHERE g.product_id = "
+               "t.product_id AND g.gtin = ?) THEN 0 ELSE 1 END, ")
+
+
+def _target_where(picker: Picker, task_ref: int | None, gtin: str | None = None
+                  ) -> tuple[str, tuple]:
+    """Which task a message is for: the named one, else the picker's current one (for a
+    product scan: the task of the current stop that takes that product, if any)."""
     if task_ref is not None:
         return "WHERE t.id = ?", (task_ref,)
-    return ("WHERE c.picker_id = ? AND c.status = 'picking' AND t.status = 'open' "
-            "ORDER BY c.id, t.seq LIMIT 1", (picker.user_id,))
+    where = "WHERE c.picker_id = ? AND c.status = 'picking' AND t.status = 'open' "
+    if gtin:
+        return (where + _STOP_WHERE + "ORDER BY c.id, " + _STOP_MATCH + "t.seq LIMIT 1",
+                (picker.user_id, picker.user_id, gtin))
+    return where + "ORDER BY c.id, t.seq LIMIT 1", (picker.user_id,)
 
 
-def _target(picker: Picker, task_ref: int | None, scan_id: str
+def _target(picker: Picker, task_ref: int | None, scan_id: str, gtin: str | None = None
             ) -> tuple[_Task | None, tuple[str, str] | None]:
     """The task a scan is for, locked, and the stored answer of `scan_id` if it is a
     replay."""
-    where, params = _target_where(picker, task_ref)
+    where, params = _target_where(picker, task_ref, gtin)
     return _with_stored(_task(where, params, lock=True, scan_id=scan_id), scan_id)
 
 
@@ -371,14 +431,14 @@ def _with_stored(task: _Task | None, scan_id: str
 
 
 def _on_task(picker: Picker, task_ref: int | None, scan_id: str, request_hash: str,
-             act: Callable[[_Task, dt.datetime], dict]) -> dict:
+             act: Callable[[_Task, dt.datetime], dict], gtin: str | None = None) -> dict:
     """One write transaction for a message about a task (scan, short): lock the task, answer
     a replay from its stored row, check the task is the picker's and open, then `act`
     (which stores the scan row with its answer)."""
     def work() -> dict:
         now = clock.now()
         with store_db.write_tx():
-            task, stored = _target(picker, task_ref, scan_id)
+            task, stored = _target(picker, task_ref, scan_id, gtin)
             if stored:
                 return _replay(stored, request_hash)
             return act(_check_task(picker, task), now)
@@ -426,7 +486,7 @@ def record_scan(picker: Picker, msg: object) -> dict:
         if committer is not None:
             return committer.submit(picker, task_ref, scan)
         return _once(scan_id, request_hash, lambda: scan_pg.scan_one(picker, task_ref, scan))
-    return _on_task(picker, task_ref, scan_id, request_hash, act)
+    return _on_task(picker, task_ref, scan_id, request_hash, act, parsed.gtin)
 
 
 def _verdict(picker: Picker, task: _Task, parsed: ParsedScan, now: dt.datetime
@@ -439,8 +499,22 @@ def _verdict(picker: Picker, task: _Task, parsed: ParsedScan, now: dt.datetime
 
 
 def _response(verdict: Verdict, task: _Task, after: _Task, next_task: dict | None) -> dict:
-    return {"ok": verdict.code == OK, "verdict": verdict.code, "expected": verdict.expected,
-            "task": task.id, "remaining": after.remaining, "next": next_task}
+    answer = {"ok": verdict.code == OK, "verdict": verdict.code, "expected": verdict.expected,
+              "task": task.id, "remaining": after.remaining, "next": next_task}
+    if verdict.count:
+        answer["put"] = _put(task, after, verdict.count)
+    return answer
+
+
+def _put(task: _Task, after: _Task, count: int) -> dict:
+    """Where the unit(s) just counted go: the task's tote; after its last unit the handheld
+    asks for the tote to be confirmed (`picking.confirm_tote`) before the next task."""
+    done = after.status == "done"
+    return {"task_id": task.id, "units": count, "tote": task.slot,
+            "tote_barcode": task.tote_barcode, "order": task.order_ref,
+            "label": tote_label(task.cart_id, task.slot, task.tote_barcode),
+            "task_done": done,
+            "confirm": done and current_app.config["WAVEPACK"].picking.confirm_tote}
 
 
 def _judge(task: _Task, parsed: ParsedScan, now: dt.datetime) -> Verdict:
@@ -479,11 +553,19 @@ def _picked(task: _Task, confirmed: bool, count: int) -> _Task:
 _PICK_UPDATE = ("UPDATE pick_task SET picked = picked + ?, location_confirmed = ?, status = ?, "
                 "updated_at = ? WHERE id = ? AND status = 'open' AND picked + short + ? <= "
                 "quantity")
-_CONFIRM_UPDATE = "UPDATE pick_task SET location_confirmed = ?, updated_at = ? WHERE id = ?"
+# a bin scan confirms the bin for every open task of the cart there (the whole stop)
+_CONFIRM_UPDATE = ("UPDATE pick_task SET location_confirmed = ?, updated_at = ? WHERE "
+                   "cart_id = ? AND location_code = ? AND status = 'open'")
+
 _ALLOCATION_PICKED = "UPDATE allocation SET picked = picked + ? WHERE id = ?"
 _LINE_PICKED = "UPDATE order_line SET picked = picked + ? WHERE id = ?"
 _ORDER_STATUS = "UPDATE sales_order SET status = ?, updated_at = ? WHERE id = ? AND status = ?"
 _ORDER_UNPICKED = "SELECT 1 FROM order_line WHERE order_id = ? AND picked < quantity"
+
+
+def _confirm_params(task: _Task, naive: dt.datetime) -> tuple:
+    """_CONFIRM_UPDATE's parameters for a bin scan of `task`."""
+    return (True, naive, task.cart_id, task.location)
 
 
 def _changed_under(task: _Task) -> Conflict:
@@ -495,8 +577,8 @@ def _apply(picker: Picker, task: _Task, confirmed: bool, count: int, now: dt.dat
     """Write an accepted scan: the location confirmation, or one unit picked."""
     naive = clock.naive_utc(now)
     if count == 0:
-        if not task.location_confirmed:
-            execute(_CONFIRM_UPDATE, (True, naive, task.id))
+        if not _stop_confirmed(task):
+            execute(_CONFIRM_UPDATE, _confirm_params(task, naive))
         return replace(task, location_confirmed=confirmed)
     after = _picked(task, confirmed, count)
     done = after.status == "done"

@@ -32,6 +32,7 @@ resend:
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import threading
 from dataclasses import dataclass
@@ -46,13 +47,13 @@ from ..store.db import execute, is_postgres, write_tx
 from . import audit, exceptions
 
 log = logging.getLogger(__name__)
-KINDS = ("label", "sscc", "returns")
+KINDS = ("label", "sscc", "returns", "cart", "tote")
 PLACEHOLDER = "{job_id}"
 MAX_ATTEMPTS = 5
 _ERROR_MAX = 2000
 _FIELDS = ("id", "station", "printer_url", "kind", "reference", "state", "attempts",
            "last_error", "created_at", "updated_at", "accepted_at", "printed_at", "reprint_of",
-           "created_by")
+           "created_by", "last_error_code", "last_error_params")
 
 # what the worker is told of every status read (services/printer_state records it)
 StatusListener = Callable[[PrinterStatus | PrinterError], None]
@@ -237,10 +238,12 @@ def send_next(printer_url: str, *, max_attempts: int = MAX_ATTEMPTS,
         print_checked(tracked, zpl.encode("utf-8"))
     except PrinterError as err:
         reason = str(err)
+        faults = {"faults": list(getattr(err, "faults", None) or [err.code])}
         if not tracked.send_started:               # nothing left: waits for the printer
-            return _wait_for_printer(job_id, reason)
+            return _wait_for_printer(job_id, reason, faults)
         if tracked.accepted:                       # the printer holds it: wait, never resend
-            return _keep_sending(job_id, f"accepted by the printer, not yet printed: {reason}")
+            return _keep_sending(job_id, f"accepted by the printer, not yet printed: {reason}",
+                                 "accepted_waiting", faults)
         return _check_job(printer, job_id, False, max_attempts, cause=reason)
     finally:
         with _in_flight_lock:
@@ -271,13 +274,16 @@ def _check_job(printer, job_id: int, accepted: bool, max_attempts: int,
     try:
         status = printer.status()
     except PrinterError as err:                    # rule 1: cannot tell yet
-        return _keep_sending(job_id, f"{prefix}printer status unknown, checked again: {err}")
+        return _keep_sending(job_id, f"{prefix}printer status unknown, checked again: {err}",
+                             "status_unknown", {"faults": [err.code]})
     if accepted:                                   # rule 2
         waiting = status.formats_in_buffer or status.partial_format
         if status.ready and not waiting:
             return _mark_printed(job_id)
         why = ", ".join(status.faults) or "formats waiting in the printer's buffer"
-        return _keep_sending(job_id, f"{prefix}accepted by the printer, waiting: {why}")
+        return _keep_sending(job_id, f"{prefix}accepted by the printer, waiting: {why}",
+                             "accepted_waiting",
+                             {"faults": list(status.faults) or ["formats_waiting"]})
     if status.partial_format:                      # rule 3: a cut format never prints
         return _retry_later(job_id, f"{prefix}the printer discarded the cut format; resent",
                             max_attempts)
@@ -285,20 +291,31 @@ def _check_job(printer, job_id: int, accepted: bool, max_attempts: int,
                                 f"{job_id}; reprint it if there is none")   # rule 4
 
 
-def _keep_sending(job_id: int, reason: str) -> SendOutcome:
+# Why a job waits or failed, for the station pages to word in their language (the English
+# `last_error` stays for the API, the audit and the exceptions): a code and its parameters.
+_ERROR_CODE = ", last_error_code = ?, last_error_params = ? "
+
+
+def _coded(code: str, params: dict | None) -> tuple[str, str]:
+    return code, json.dumps(params or {})
+
+
+def _keep_sending(job_id: int, reason: str, code: str, params: dict) -> SendOutcome:
     with write_tx():
-        execute("UPDATE print_job SET last_error = ?, updated_at = ? WHERE id = ? AND "
-                "state = 'sending'", (reason[:_ERROR_MAX], _now(), job_id))
+        execute("UPDATE print_job SET last_error = ?, updated_at = ?" + _ERROR_CODE +
+                "WHERE id = ? AND state = 'sending'",
+                (reason[:_ERROR_MAX], _now(), *_coded(code, params), job_id))
     return SendOutcome(job_id, "sending", reason)
 
 
-def _wait_for_printer(job_id: int, reason: str) -> SendOutcome:
+def _wait_for_printer(job_id: int, reason: str, faults: dict) -> SendOutcome:
     """The printer was not ready (a fault it reported, or no answer) before a byte went
     out: the job goes back to `queued` with the reason for the station, and this is not an
     attempt — a label waits as long as the paper is out, it never fails for it."""
     with write_tx():
-        execute("UPDATE print_job SET state = 'queued', last_error = ?, updated_at = ? "
-                "WHERE id = ? AND state = 'sending'", (reason[:_ERROR_MAX], _now(), job_id))
+        execute("UPDATE print_job SET state = 'queued', last_error = ?, updated_at = ?" +
+                _ERROR_CODE + "WHERE id = ? AND state = 'sending'",
+                (reason[:_ERROR_MAX], _now(), *_coded("printer_not_ready", faults), job_id))
     return SendOutcome(job_id, "queued", reason)
 
 
@@ -310,8 +327,10 @@ def _retry_later(job_id: int, reason: str, max_attempts: int) -> SendOutcome:
         attempts = row[0] + 1
         state = "failed" if attempts >= max_attempts else "queued"
         execute("UPDATE print_job SET state = ?, attempts = ?, last_error = ?, "
-                "accepted_at = NULL, updated_at = ? WHERE id = ? AND state = 'sending'",
-                (state, attempts, reason[:_ERROR_MAX], _now(), job_id))
+                "accepted_at = NULL, updated_at = ?" + _ERROR_CODE + "WHERE id = ? AND "
+                "state = 'sending'", (state, attempts, reason[:_ERROR_MAX], _now(),
+                                      *_coded("cut_format_resent", {"attempts": attempts}),
+                                      job_id))
         if state == "failed":
             audit.write([audit.row(now, "job:print", "print_job.fail", "print_job", job_id,
                                    "sending", "failed", {"attempts": attempts})])
@@ -327,8 +346,9 @@ def _unconfirmed(job_id: int, reason: str) -> SendOutcome:
     with write_tx():
         row = execute("SELECT station, reference FROM print_job WHERE id = ?",
                       (job_id,)).fetchone()
-        execute("UPDATE print_job SET state = 'failed', last_error = ?, updated_at = ? "
-                "WHERE id = ? AND state = 'sending'", (reason[:_ERROR_MAX], _now(), job_id))
+        execute("UPDATE print_job SET state = 'failed', last_error = ?, updated_at = ?" +
+                _ERROR_CODE + "WHERE id = ? AND state = 'sending'",
+                (reason[:_ERROR_MAX], _now(), *_coded("unconfirmed", {"job": job_id}), job_id))
         audit.write([audit.row(now, "job:print", "print_job.unconfirmed", "print_job",
                                job_id, "sending", "failed", reason)])
         exceptions.open_exception(
@@ -341,7 +361,8 @@ def _mark_printed(job_id: int) -> SendOutcome:
     now = clock.now()
     with write_tx():
         done = execute("UPDATE print_job SET state = 'printed', printed_at = ?, "
-                       "last_error = '', updated_at = ? WHERE id = ? AND state = 'sending'",
+                       "last_error = '', last_error_code = '', last_error_params = '', "
+                       "updated_at = ? WHERE id = ? AND state = 'sending'",
                        (_now(), _now(), job_id)).rowcount
         if done != 1:
             raise RuntimeError(f"print job {job_id} was no longer sending")
@@ -387,6 +408,7 @@ def printer_urls_with_work() -> list[str]:
 
 def _as_dict(row) -> dict:
     data = dict(zip(_FIELDS, row))
+    data["last_error_params"] = json.loads(data["last_error_params"] or "{}")
     for key in ("created_at", "updated_at", "accepted_at", "printed_at"):
         if data[key] is not None:          # SQLite hands some back as text: one format
             data[key] = clock.aware_utc(data[key]).isoformat()

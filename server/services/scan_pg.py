@@ -46,9 +46,9 @@ from ..store.db import execute, sql
 from . import audit
 from .picking import (_ALLOCATION_PICKED, _CONFIRM_UPDATE, _LINE_PICKED, _ORDER_STATUS,
                       _ORDER_UNPICKED, _PICK_UPDATE, _SCAN_COLUMNS, Picker, _changed_under,
-                      _check_task, _close_cart_if_done, _judge, _lock, _once, _payload,
-                      _picked, _replay, _response, _scan_row, _Task, _target_where, _task_of,
-                      _task_sql, _with_stored)
+                      _check_task, _close_cart_if_done, _confirm_params, _judge, _lock, _once,
+                      _payload, _picked, _replay, _response, _scan_row, _stop_confirmed, _Task,
+                      _target_where, _task_of, _task_sql, _with_stored)
 
 log = logging.getLogger(__name__)
 
@@ -133,7 +133,7 @@ def _rollback(conn) -> None:
 
 
 def _select(picker: Picker, task_ref: int | None, scan: ScanIn) -> tuple[str, tuple]:
-    where, params = _target_where(picker, task_ref)
+    where, params = _target_where(picker, task_ref, scan.parsed.gtin)
     return sql(_task_sql(True) + where + _lock()), (scan.scan_id, *params)
 
 
@@ -177,8 +177,8 @@ class _Step:
         naive = clock.naive_utc(now)
         after = task
         if verdict.code == OK and verdict.count == 0:
-            if not task.location_confirmed:
-                writes.guard(_CONFIRM_UPDATE, (True, naive, task.id))
+            if not _stop_confirmed(task):     # the whole stop: not one row, so no guard
+                writes.update(_CONFIRM_UPDATE, _confirm_params(task, naive))
             after = replace(task, location_confirmed=verdict.location_confirmed)
         elif verdict.code == OK:
             after = _picked(task, verdict.location_confirmed, verdict.count)

@@ -22,7 +22,7 @@ from flask_socketio import ConnectionRefusedError, SocketIO
 
 from .. import logs
 from ..domain.errors import DomainError
-from ..services import auth, counts, picking
+from ..services import auth, counts, pick_put, picking
 from ..store import db as store_db
 from . import metrics
 
@@ -129,7 +129,8 @@ def register(sio: SocketIO, app: Flask) -> None:
     sio.on("disconnect", namespace=NAMESPACE)(_on_disconnect)
     for event, fn in (("whoami", _whoami), ("task.next", picking.next_task),
                       ("scan", picking.record_scan), ("short", picking.short_pick),
-                      ("tote.scan", picking.tote_scan),
+                      ("tote.scan", picking.tote_scan), ("tote.confirm", pick_put.confirm_put),
+                      ("cart.summary", pick_put.cart_summary),
                       # count mode: cycle counts of bins (services/counts.py)
                       ("count.next", counts.next_count), ("count.submit", counts.submit_count)):
         # on python-socketio's server itself: no Flask request context per event

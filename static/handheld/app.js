@@ -11,7 +11,8 @@
   // error acks that mean "not handled, send it again" rather than an answer to the scan
   const RETRY_CODES = new Set(["internal", "unauthenticated"]);
   const WARN_CODES = new Set(["queued", "short", "no_task", "task_closed", "tote_required",
-                              "not_your_task", "bad_found"]);
+                              "not_your_task", "bad_found", "put_not_due",
+                              "scan_location_first"]);
 
   const $ = WP.$;
   const words = WP.words(window.WP_STRINGS, "wp.lang");
@@ -30,6 +31,10 @@
     countBin: null,     // the bin code as scanned at the count's start
     countLines: [],     // [{key: {sku}|{barcode}, label, quantity}] as counted
     countSubmitted: false,
+    put: null,          // {put, next}: a finished task's tote to confirm before `next` shows
+    lastPut: null,      // the tote the last unit went to (the server said so)
+    cartId: null,       // the cart being picked (for its summary once done)
+    summary: null,      // the done cart's summary (cart.summary)
   };
 
   // ---- words -------------------------------------------------------------------------
@@ -76,6 +81,7 @@
   }
 
   function needsText() {
+    if (state.put) return t("needs_put", { tote: state.put.put.tote });
     const task = state.task;
     if (!task) return "";
     if (task.needs === "tote") {
@@ -97,13 +103,20 @@
     if (state.mode === "count") { renderCount(); return; }
 
     const task = state.task;
-    $("task").hidden = !task;
-    $("idle").hidden = !!task || !state.idle;
+    const putting = !!state.put;
+    $("put").hidden = !putting;
+    renderPut();
+    $("task").hidden = !task || putting;
+    $("idle").hidden = !!task || putting || !state.idle;
     $("idle-text").textContent = state.idle ? t(state.idle) : "";
+    renderSummary();
+    $("last-put").hidden = !state.lastPut || putting || !task;
+    if (state.lastPut) $("last-put").textContent = t("put_unit", state.lastPut);
     $("needs").textContent = needsText();
-    $("needs").dataset.needs = task ? task.needs : "";
-    $("short").disabled = !task || task.needs === "tote";
+    $("needs").dataset.needs = putting ? "put" : task ? task.needs : "";
+    $("short").disabled = !task || task.needs === "tote" || putting;
     if (!task) return;
+    renderStop(task);
     $("task").dataset.taskId = String(task.task_id);
     $("task").dataset.order = task.order || "";
     $("t-position").textContent = t("position", { n: task.position, m: task.of });
@@ -121,11 +134,80 @@
       ? t("short_confirm", { found: task.picked, quantity: task.quantity }) : t("short_pick");
   }
 
+  /** One visit per bin: the units to take here, split by tote (when the bin serves more
+   *  than this task). */
+  function renderStop(task) {
+    const stop = task.stop;
+    const box = $("stop");
+    box.hidden = !stop || stop.tasks.length < 2;
+    if (box.hidden) return;
+    $("stop-take").textContent = t("stop_take", { n: stop.units });
+    const list = $("stop-split");
+    // a bin holding several products: each line names its product too
+    const mixed = new Set(stop.tasks.map((m) => m.sku)).size > 1;
+    list.replaceChildren(...stop.tasks.map((m) => {
+      const li = document.createElement("li");
+      li.textContent = t(mixed ? "stop_tote_sku" : "stop_tote",
+                         { tote: m.tote, n: m.remaining, order: m.order, sku: m.sku });
+      li.dataset.tote = String(m.tote);
+      if (m.task_id === task.task_id) li.className = "current";
+      return li;
+    }));
+  }
+
+  /** Put to tote: the finished task's tote in large type until it is confirmed. */
+  function renderPut() {
+    const p = state.put && state.put.put;
+    if (!p) return;
+    $("put").dataset.label = p.tote_barcode || p.label;
+    $("put").dataset.taskId = String(p.task_id);
+    $("put-tote").textContent = String(p.tote);
+    $("put-order").textContent = t("put_order", p);
+    $("put-ask").textContent = t("put_ask", { label: p.tote_barcode || p.label });
+  }
+
+  function renderSummary() {
+    const c = state.summary;
+    $("summary").hidden = !c || state.idle !== "cart_done";
+    if (!c) return;
+    $("summary-counts").textContent = t("summary_counts",
+      { orders: c.order_count, units: c.units, short: c.short });
+    $("summary-orders").replaceChildren(...c.orders.map((o) => {
+      const li = document.createElement("li");
+      li.textContent = t(o.short ? "summary_order_short" : "summary_order", o);
+      return li;
+    }));
+    $("summary-where").textContent = c.stations.length
+      ? t("summary_where", { stations: c.stations.map((s) => s.station).join(", ") })
+      : t("summary_nowhere", c);
+  }
+
   function setTask(task, cart) {
     state.task = task || null;
     if (cart !== undefined) state.cart = cart;
-    if (state.task) state.idle = null;
+    if (state.cart && state.cart.id) state.cartId = state.cart.id;
+    if (state.task) {
+      state.idle = null;
+      state.summary = null;
+      state.cartId = state.task.cart;
+    }
     render();
+  }
+
+  /** The task to show after an ack: held back while a tote waits for its confirmation;
+   *  none left = the cart is done (its summary is asked for). */
+  function applyNext(next) {
+    if (state.put) {
+      state.put.next = next;
+      render();
+      return;
+    }
+    if (!next) {
+      state.idle = "cart_done";
+      state.lastPut = null;
+      cartSummary();
+    }
+    setTask(next);
   }
 
   // ---- session --------------------------------------------------------------------------
@@ -157,7 +239,7 @@
   function logout() {
     if (state.socket) { state.socket.disconnect(); state.socket = null; }
     saveSession(null);
-    state.task = state.cart = state.idle = null;
+    state.task = state.cart = state.idle = state.put = state.lastPut = state.summary = null;
     setConn("offline");
     render();
     $("badge").focus();
@@ -229,9 +311,36 @@
     try {
       const ack = await call("task.next");
       if (!ack || !ack.ok) return;
+      if (state.put) {            // a tote to confirm first: the task shows after it
+        state.put.next = ack.task;
+        if (ack.cart) state.cart = ack.cart;
+        render();
+        return;
+      }
+      if (state.idle === "cart_done" && !ack.task) return;    // keep the summary in view
       state.idle = ack.task ? null : "no_work";
       setTask(ack.task, ack.cart);
     } catch { /* offline again: the next connect asks again */ }
+  }
+
+  function nextCart() {
+    if (state.idle === "cart_done") {
+      state.idle = null;
+      state.summary = null;
+    }
+    return taskNext();
+  }
+
+  async function cartSummary() {
+    const cart = state.cartId;
+    if (!cart || !state.socket || !state.socket.connected) return;
+    try {
+      const ack = await call("cart.summary", { cart });
+      if (ack && ack.ok && state.idle === "cart_done") {
+        state.summary = ack.cart;
+        render();
+      }
+    } catch { /* the cart is done all the same */ }
   }
 
   // ---- the outbox: write first, send in order, delete on ack ---------------------------
@@ -319,8 +428,28 @@
     }
     if (rec.event === "scan") {
       const v = ack.verdict;
-      const text = t("v." + v) + (ack.ok ? "" : " — " + expectedText(ack.expected));
-      showVerdict(ack.ok ? "ok" : "error", v, text);
+      const text = ack.put ? t("put_unit", ack.put)
+        : t("v." + v) + (ack.ok ? "" : " — " + expectedText(ack.expected));
+      showVerdict(ack.ok ? "ok" : v === "scan_location_first" ? "warn" : "error", v, text);
+      if (ack.put) state.lastPut = ack.put;
+      if (ack.put && ack.put.confirm) {
+        state.put = { put: ack.put, next: ack.next };
+        render();
+        return;
+      }
+    } else if (rec.event === "tote.confirm") {
+      if (!ack.ok) {
+        showVerdict("error", ack.verdict, t("v.wrong_tote", { tote: ack.expected.slot }));
+        return;
+      }
+      showVerdict("ok", "ok", t("put_done", ack.tote));
+      const waiting = state.put && state.put.put.task_id === ack.task ? state.put : null;
+      if (waiting) {
+        state.put = null;
+        state.lastPut = null;
+        applyNext(waiting.next);
+      }
+      return;
     } else if (rec.event === "short") {
       const moved = (ack.reallocated || []).reduce((n, r) => n + r.quantity, 0);
       // the server says what happened as a code and its parameters (protocol doc)
@@ -335,10 +464,7 @@
       if (slot) slot.barcode = ack.tote.barcode;
       showVerdict("ok", "ok", t("tote_bound", ack.tote));
     }
-    if ("next" in ack) {
-      if (!ack.next) state.idle = "cart_done";
-      setTask(ack.next);
-    }
+    if ("next" in ack) applyNext(ack.next);
   }
 
   // ---- input: wedge, camera, short ------------------------------------------------------
@@ -348,7 +474,10 @@
     if (!text.trim() || !state.session) return;
     if (state.mode === "count") return countScan(text.trim());
     const scan_id = WP.newId();
-    if (wantsTote()) {
+    if (state.put) {          // the tote (or slot) label of the finished task: verified by the server
+      await enqueue("tote.confirm", { scan_id, task: state.put.put.task_id, raw: text,
+                                      scanned_at: new Date().toISOString() });
+    } else if (wantsTote()) {
       await enqueue("tote.scan", { scan_id, raw: text });
     } else {
       const payload = { scan_id, raw: text, scanned_at: new Date().toISOString() };
@@ -375,6 +504,20 @@
     state.shortArmed = null;
     render();
     await enqueue("short", { scan_id: WP.newId(), task: task.task_id, found: task.picked });
+  }
+
+  /** A tap instead of a label scan: nothing to verify, so the next task shows at once
+   *  (the confirmation is recorded through the outbox, online or not). */
+  async function confirmPutByTap() {
+    unlockAudio();
+    const waiting = state.put;
+    if (!waiting) return;
+    state.put = null;
+    state.lastPut = null;
+    applyNext(waiting.next);
+    await enqueue("tote.confirm", { scan_id: WP.newId(), task: waiting.put.task_id,
+                                    scanned_at: new Date().toISOString() });
+    $("scan").focus();
   }
 
   let stopCamera = null;
@@ -545,7 +688,8 @@
     });
     $("camera").addEventListener("click", toggleCamera);
     $("short").addEventListener("click", shortPick);
-    $("refresh").addEventListener("click", taskNext);
+    $("put-confirm").addEventListener("click", confirmPutByTap);
+    $("refresh").addEventListener("click", nextCart);
     $("count-mode").addEventListener("click", toggleCountMode);
     $("c-submit").addEventListener("click", submitCount);
     // the browser knows at once when the network goes; the socket's heartbeat would take
@@ -557,7 +701,9 @@
     window.addEventListener("online", () => {
       if (state.socket && !state.socket.connected) { setConn("connecting"); state.socket.connect(); }
     });
-    setInterval(() => { if (state.idle && !state.task) taskNext(); }, IDLE_POLL_MS);
+    // no work: look again now and then; a done cart waits for "Next cart" (its summary
+    // stays in view while the picker takes it to the pack station)
+    setInterval(() => { if (state.idle === "no_work" && !state.task) taskNext(); }, IDLE_POLL_MS);
   }
 
   // the page shell from a cache when the network is gone (sw.js); needs a secure origin

@@ -5,6 +5,7 @@
 
 (function () {
   const PRINTER_POLL_MS = 2000;
+  const QUEUE_POLL_MS = 5000;            // the pack queue, while no order is open
   const JOB_POLL_MS = 1000;
   const RETRY_MIN_MS = 500;
   const RETRY_MAX_MS = 5000;
@@ -47,6 +48,8 @@
     armed: null,         // the give-back button's confirm timer
     pollTimer: null,
     jobTimer: null,
+    packQueue: null,     // GET …/queue: the orders picked and waiting here
+    queueAt: 0,          // when it was last asked for
   };
 
   // ---- words -------------------------------------------------------------------------
@@ -93,8 +96,11 @@
   function showError(status, body) {
     const err = errorOf(body);
     const code = err.code || (status >= 500 ? "internal" : String(status));
-    const params = { code, message: err.message || "", missing: missingText(err.detail) };
-    const key = has("e." + code) ? "e." + code : "e.unknown";
+    const params = { code, message: err.message || "", missing: missingText(err.detail),
+                     status: (err.detail && err.detail.status) || "" };
+    // order_<status>: the order moved on meanwhile (e.g. cancelled by the storefront)
+    const key = has("e." + code) ? "e." + code
+      : code.startsWith("order_") && params.status ? "e.order_status" : "e.unknown";
     const kind = HELD_ERRORS.has(code) ? "held" : WARN_ERRORS.has(code) ? "warn" : "error";
     showVerdict(kind, code, key, params);
   }
@@ -177,8 +183,109 @@
     WP.showPending(state.queue.length, t("sending", { n: state.queue.length }));
     if (!atStation) return;
     $("needs").textContent = needsText();
+    renderQueue();
     renderSession();
     renderShipment();
+  }
+
+  /** The orders picked and waiting at this station's warehouse, while no order is open
+   *  here: a click opens one (as scanning its tote would), the buttons print its labels. */
+  function renderQueue() {
+    const q = state.packQueue;
+    const box = $("pack-queue");
+    box.hidden = !q || isLive(state.session);
+    if (box.hidden) return;
+    $("queue-empty").hidden = q.orders.length > 0;
+    $("queue").hidden = q.orders.length === 0;
+    const body = $("queue").tBodies[0];
+    const key = words.lang + "|" + JSON.stringify(q.orders);
+    if (body.dataset.key === key) return;      // a poll must not replace a row being clicked
+    body.dataset.key = key;
+    body.textContent = "";
+    const now = Date.now();
+    for (const o of q.orders) {
+      const tr = document.createElement("tr");
+      tr.dataset.order = o.order;
+      tr.dataset.orderId = String(o.order_id);
+      if (o.packing_at) tr.className = "busy";
+      if (o.ship_by && Date.parse(o.ship_by) < now) tr.classList.add("late");
+      const totes = (o.totes || []).map((x) => t("queue_tote_cell", x)).join(", ");
+      const cells = [["tote", totes], ["order", o.order], ["n units", o.units],
+                     ["age", o.packing_at ? t("queue_packing_at", { station: o.packing_at })
+                                          : ageText(o.age_s)],
+                     ["ship-by", o.ship_by ? new Date(o.ship_by).toLocaleString(words.lang) : "—"]];
+      for (const [cls, text] of cells) {
+        const td = document.createElement("td");
+        td.className = cls;
+        td.textContent = text ?? "";
+        tr.appendChild(td);
+      }
+      const labels = document.createElement("td");
+      const last = (o.totes || [])[(o.totes || []).length - 1];
+      if (last) {
+        labels.appendChild(labelButton("tote", last.cart, last.slot, t("queue_print_tote")));
+        labels.appendChild(labelButton("cart", last.cart, null, t("queue_print_cart")));
+      }
+      tr.appendChild(labels);
+      if (!o.packing_at) tr.addEventListener("click", () => openFromQueue(o));
+      body.appendChild(tr);
+    }
+  }
+
+  function ageText(seconds) {
+    if (seconds === null || seconds === undefined) return "—";
+    const m = Math.floor(seconds / 60);
+    return m < 60 ? t("age_minutes", { n: m }) : t("age_hours", { h: Math.floor(m / 60), m: m % 60 });
+  }
+
+  function labelButton(kind, cart, slot, text) {
+    const b = document.createElement("button");
+    b.type = "button";
+    b.className = "print-" + kind;
+    b.dataset.kind = kind;
+    b.textContent = text;
+    b.addEventListener("click", (ev) => {
+      ev.stopPropagation();
+      printLabel(kind, cart, slot);
+    });
+    return b;
+  }
+
+  function openFromQueue(o) {
+    unlockAudio();
+    if (isLive(state.session) || state.queue.some((q) => q.open)) return;
+    submitScan("#" + o.order_id);
+  }
+
+  async function printLabel(kind, cart, slot) {
+    unlockAudio();
+    const body = { kind, cart };
+    if (slot) body.slot = slot;
+    let res;
+    try {
+      res = await api("POST", `/api/v1/pack/stations/${encodeURIComponent(state.station)}/labels`, body);
+    } catch {
+      showVerdict("warn", "network", "e.network");
+      return;
+    }
+    if (!res.ok) return showError(res.status, res.body);
+    showVerdict("ok", "label_queued", kind === "cart" ? "cart_label_queued" : "tote_label_queued",
+                { cart, slot });
+    $("scan").focus();
+  }
+
+  async function loadQueue(force) {
+    if (!state.auth || !state.station || isLive(state.session)) return;
+    if (!force && Date.now() - state.queueAt < QUEUE_POLL_MS) return;
+    state.queueAt = Date.now();
+    const station = state.station;
+    try {
+      const res = await api("GET", `/api/v1/pack/stations/${encodeURIComponent(station)}/queue`);
+      if (res.ok && station === state.station) {
+        state.packQueue = res.body;
+        render();
+      }
+    } catch { /* shown again on the next poll */ }
   }
 
   function renderPrinter() {
@@ -224,11 +331,20 @@
     st.textContent = has("s." + s.state) ? t("s." + s.state) : s.state;
     const hold = $("hold");
     hold.hidden = s.state !== "held";
-    hold.textContent = t("hold_reason", { reason: s.hold_reason || "—" });
+    hold.dataset.code = (s.hold && s.hold.code) || "";
+    hold.textContent = t("hold_reason", { reason: holdText(s) });
     $("cancel-session").textContent = state.armed ? t("cancel_ask") : t("cancel_session");
     renderLines(s.lines || []);
     renderCarton(s);
     renderWeight(s.weight || {});
+  }
+
+  /** Why the session is held, in this page's words: the server sends a code and its
+   *  parameters (`hold`); a code this page does not know shows the server's sentence. */
+  function holdText(s) {
+    const h = s.hold;
+    if (h && has("hold." + h.code)) return t("hold." + h.code, h.params || {});
+    return s.hold_reason || "—";
   }
 
   function renderLines(lines) {
@@ -267,7 +383,9 @@
       : parcels.length > 1 ? parcels.map((p) => p.carton).join(" + ") : name;
     $("carton-name").dataset.carton = name;
     $("carton-name").dataset.parcels = String(parcels.length);
-    $("carton-detail").textContent = c.error && !c.chosen ? t("carton_none", { error: c.error })
+    const error = c.error_code && has("carton_error." + c.error_code)
+      ? t("carton_error." + c.error_code, c.error_params || {}) : c.error;
+    $("carton-detail").textContent = c.error && !c.chosen ? t("carton_none", { error })
       : parcels.length > 1 ? t("parcels_plan", { n: parcels.length })
       : !name ? ""
       : c.chosen ? t(c.warning ? "carton_tight" : "carton_chosen",
@@ -289,7 +407,7 @@
     };
     fill("instructions", s.instructions || [], (i) => {
       const li = document.createElement("li");
-      li.textContent = i.text || i.material || i.code;
+      li.textContent = has("instr." + i.code) ? t("instr." + i.code) : i.text || i.material || i.code;
       return li;
     });
     fill("inserts", s.inserts || [], insertItem);
@@ -435,17 +553,40 @@
     $("shipment").dataset.session = String(s.id);
     $("tracking").textContent = shipment.tracking || shipment.tracking_number || "";
     $("sscc").textContent = shipment.sscc || "";
+    const weight = $("shipment-weight");
+    weight.dataset.weighed = String(shipment.weighed !== false);
+    weight.textContent = shipment.weighed === false
+      ? t("shipment_unweighed", { expected: shipment.expected_weight_g })
+      : shipment.weight_g !== undefined && shipment.weight_g !== null
+        ? t("shipment_weighed", { grams: shipment.weight_g }) : "";
     const job = currentJob();
     const js = $("label-state");
     const st = (job && job.state) || "unknown";
     js.dataset.state = st;
     js.dataset.job = job ? String(job.id) : "";
     js.textContent = has("job." + st) ? t("job." + st) : st;
-    $("label-error").textContent = job && job.last_error && !JOB_DONE.has(st)
-      ? t("label_waiting", { reason: job.last_error }) : (job && st === "failed" ? job.last_error || "" : "");
+    $("label-error").textContent = jobProblem(job, st);
     $("reprint").disabled = !job;
     renderParcels(s);
     renderShipmentDocuments(s);
+  }
+
+  /** Why a label waits or failed, in this page's words: the server sends a code and its
+   *  parameters (the printer's fault codes, the job); its English text when the code is
+   *  one this page does not know. */
+  function jobReason(job) {
+    const code = job.last_error_code;
+    if (!code || !has("job_error." + code)) return job.last_error || "";
+    const params = job.last_error_params || {};
+    const faults = (params.faults || []).map((f) => has("p." + f) ? t("p." + f)
+      : has("fault." + f) ? t("fault." + f) : f).join(", ");
+    return t("job_error." + code, Object.assign({}, params, { faults, job: params.job ?? job.id }));
+  }
+
+  function jobProblem(job, st) {
+    if (!job || !job.last_error) return "";
+    if (!JOB_DONE.has(st)) return t("label_waiting", { reason: jobReason(job) });
+    return st === "failed" ? jobReason(job) : "";
   }
 
   /** The session's shipments, one per parcel, parcel 1 first. */
@@ -505,8 +646,7 @@
     el.dataset.state = st;
     el.dataset.job = job ? String(job.id) : "";
     el.textContent = has("job." + st) ? t("job." + st) : st;
-    err.textContent = job && job.last_error && !JOB_DONE.has(st)
-      ? t("label_waiting", { reason: job.last_error }) : (job && st === "failed" ? job.last_error || "" : "");
+    err.textContent = jobProblem(job, st);
   }
 
   function parcelItem(sh) {
@@ -791,6 +931,8 @@
     localStorage.setItem("wp.pack.station", name);
     $("station-error").hidden = true;
     state.printer = null;
+    state.packQueue = null;
+    state.queueAt = 0;
     state.stationSeen = false;
     render();
     $("scan").focus();
@@ -801,7 +943,7 @@
     if (isLive(state.session)) return;        // finish or give back the order first
     stopPolling();
     state.station = null;
-    state.session = state.last = state.job = null;
+    state.session = state.last = state.job = state.packQueue = null;
     forgetParcels();
     state.printer = null;
     state.queue = [];      // kept in the outbox for this station
@@ -856,6 +998,7 @@
         state.stationSeen = true;
         pump();
       }
+      loadQueue(first);
     } catch {
       /* no answer this time: the printer badge keeps its last state until the next poll */
     } finally {
@@ -1194,6 +1337,7 @@
     if (res) {
       showVerdict("warn", "cancelled", "cancelled");
       setSession(null);
+      loadQueue(true);
     }
     render();
   }
@@ -1300,6 +1444,7 @@
     setPreview(null, null);
     state.last = null;
     setSession(null);
+    loadQueue(true);
     $("verdict").hidden = true;
     $("scan").focus();
   }

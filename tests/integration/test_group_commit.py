@@ -168,3 +168,31 @@ def test_a_failure_in_a_batch_rolls_it_back_and_each_scan_runs_alone(floor, monk
     assert _sql(floor, "SELECT COUNT(*) FROM scan WHERE scan_id = %s", boom) == [(0,)]
     confirmed = _sql(floor, "SELECT COUNT(*) FROM pick_task WHERE location_confirmed")
     assert confirmed == [(PICKERS - 1,)]
+
+
+def test_a_unit_before_its_bin_gets_the_same_verdict_in_a_batch(floor):
+    """scan_location_first (not wrong_location) through group commit, as alone; then the
+    bin and the unit, whose answer names the tote it goes to (put), as alone."""
+    tasks = floor.tasks
+    scans = [(b, {"scan_id": sid(), "raw": GTIN[tasks[b]["sku"]]}) for b in tasks]
+    answers, batches = _together(floor, scans)
+    assert batches == 1
+    assert [(a["ok"], a["verdict"], a["remaining"]) for a in answers] == \
+        [(False, "scan_location_first", 1)] * PICKERS, answers
+    assert all(a["expected"]["scan"] == "location" and "put" not in a for a in answers)
+    answers, _ = _together(floor, [(b, {"scan_id": sid(), "raw": tasks[b]["location"]})
+                                   for b in tasks])
+    assert [a["verdict"] for a in answers] == ["ok"] * PICKERS
+    assert _sql(floor, "SELECT COUNT(*) FROM pick_task WHERE location_confirmed") == [
+        (PICKERS,)]
+    answers, _ = _together(floor, [(b, {"scan_id": sid(), "raw": GTIN[tasks[b]["sku"]]})
+                                   for b in tasks])
+    assert [a["verdict"] for a in answers] == ["ok"] * PICKERS, answers
+    for badge, a in zip(tasks, answers):
+        assert a["put"] == {"task_id": tasks[badge]["task_id"], "units": 1,
+                            "tote": tasks[badge]["tote"], "tote_barcode": None,
+                            "order": tasks[badge]["order"],
+                            "label": f"CART-{tasks[badge]['cart']}-{tasks[badge]['tote']}",
+                            "task_done": True, "confirm": True}
+    verdicts = dict(_sql(floor, "SELECT verdict, COUNT(*) FROM scan GROUP BY verdict"))
+    assert verdicts == {"scan_location_first": PICKERS, "ok": 2 * PICKERS}

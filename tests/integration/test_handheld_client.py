@@ -571,15 +571,23 @@ def test_picking_a_whole_cart_on_the_real_wavepack_server(wavepack_server, make_
     acks: list = []
     client = make_client(base, login(base, "1001", "1111")["token"], acks=acks).start()
     assert client.whoami()["user"]["device"] == "HH-07"
-    task = client.task_next()["task"]
-    for _ in range(20):                          # 3 tasks: 3 location scans + 5 units
+    first_task = task = client.task_next()["task"]
+    for _ in range(20):              # 3 tasks: 3 location scans + 5 units + 3 tote confirms
         if task is None:
             break
         client.scan(task["location"] if task["needs"] == "location" else gtin[task["sku"]])
         assert client.wait_drained(10)
-        assert acks[-1].ack["verdict"] == "ok", acks[-1].ack
-        task = acks[-1].ack["next"]
-    assert task is None and len(acks) == 8
+        ack = acks[-1].ack
+        assert ack["verdict"] == "ok", ack
+        if ack.get("put", {}).get("confirm"):     # the task's last unit: its tote label
+            client.tote_confirm(ack["put"]["task_id"], ack["put"]["label"])
+            assert client.wait_drained(10)
+            assert acks[-1].ack["verdict"] == "ok", acks[-1].ack
+        task = ack["next"]
+    assert task is None and len(acks) == 11
+    assert [a.event for a in acks].count("tote.confirm") == 3
+    done = client.cart_summary(first_task["cart"])["cart"]
+    assert (done["status"], done["order_count"], done["units"]) == ("done", 2, 5)
     for ref, lines in orders.items():
         status, order = _http(base, "GET", f"/api/v1/orders/{ids[ref]}", None,
                               wavepack_server["supervisor"])
@@ -588,7 +596,7 @@ def test_picking_a_whole_cart_on_the_real_wavepack_server(wavepack_server, make_
     # a lost ack resent from another queue: the server's first verdict, counted once
     replay = make_client(base, login(base, "1001", "1111")["token"],
                          queue_path=tmp_path / "replay.sqlite3")
-    first = acks[3]
+    first = next(a for a in acks if a.event == "scan" and a.ack.get("put"))
     replay.enqueue(first.event, first.payload)
     replay.start()
     assert replay.wait_drained(10)

@@ -76,7 +76,8 @@ def test_connect_needs_a_picker_token_and_the_servers_own_origin(live_floor):
     assert hh.connected
     me = hh.call("whoami")
     assert me["ok"] and me["user"] == {"badge": "p1", "role": "picker", "device": "HH-p1"}
-    assert me["settings"] == {"require_location_scan": True, "require_tote_scan": False}
+    assert me["settings"] == {"require_location_scan": True, "require_tote_scan": False,
+                              "confirm_tote": True}
     assert scan_rows(live_floor) == 0
 
 
@@ -94,7 +95,7 @@ def test_every_verdict_over_the_wire_and_the_order_line_picked(live_floor):
     assert (task["location"], task["quantity"], task["needs"]) == (BIN["SOCK"], 2, "location")
 
     got = scan(hh, GTIN["SOCK"])                       # an item before its location
-    assert (got["ok"], got["verdict"], got["remaining"]) == (False, "wrong_location", 2)
+    assert (got["ok"], got["verdict"], got["remaining"]) == (False, "scan_location_first", 2)
     assert got["expected"] == {"scan": "location", "task_id": task["task_id"],
                                "location": BIN["SOCK"]}
     assert scan(hh, "Z-99-01-1")["verdict"] == "wrong_location"
@@ -135,8 +136,8 @@ def test_every_verdict_over_the_wire_and_the_order_line_picked(live_floor):
     wave = wave_of(live)
     assert wave["status"] == "done" and wave["carts"][0]["status"] == "done"
     stored = dict(live_floor.query("SELECT verdict, COUNT(*) FROM scan GROUP BY verdict"))
-    assert stored == {"wrong_location": 2, "unknown_barcode": 1, "not_in_task": 1,
-                      "wrong_item": 1, "expired_lot": 1, "ok": 3 + 2 + 2}
+    assert stored == {"scan_location_first": 1, "wrong_location": 1, "unknown_barcode": 1,
+                      "not_in_task": 1, "wrong_item": 1, "expired_lot": 1, "ok": 3 + 2 + 2}
     assert counted(live_floor) == 4
     assert hh.call("task.next") == {"ok": True, "task": None, "cart": None}
 

@@ -39,6 +39,7 @@ PATHS = (
     "/api/v1/waves", "/api/v1/waves/{wave_id}", "/api/v1/waves/{wave_id}/release",
     "/api/v1/waves/{wave_id}/cancel", "/api/v1/metrics/handheld", "/webhooks/shopify/{channel}", "/webhooks/woocommerce/{channel}",
     "/api/v1/pack/stations", "/api/v1/pack/stations/{station}", "/api/v1/pack/sessions",
+    "/api/v1/pack/stations/{station}/queue", "/api/v1/pack/stations/{station}/labels",
     "/api/v1/pack/sessions/{session_id}",
     *(f"/api/v1/pack/sessions/{{session_id}}/{action}" for action in (
         "scan", "qc", "weight", "carton", "hold", "release", "confirm", "cancel")),

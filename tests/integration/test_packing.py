@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from ..conftest import make_app
-from ..floor import PICK_CFG, PRODUCTS, UNSTOCKED, build_floor, sid
+from ..floor import PICK_CFG, PRODUCTS, UNSTOCKED, build_floor, sid, station_floor
 
 GTIN = {sku: g for sku, g, _, _ in PRODUCTS}
 
@@ -14,15 +14,7 @@ GTIN = {sku: g for sku, g, _, _ in PRODUCTS}
 @pytest.fixture
 def floor(db_url, tmp_path):
     from server import clock
-    labels = tmp_path / "labels.zpl"
-    app = make_app(db_url, picking=PICK_CFG,
-                   printers={"label-1": {"url": f"file://{labels}"}},
-                   stations={"pack-1": {"warehouse": "main", "printer": "label-1"},
-                             "pack-2": {"warehouse": "main", "printer": "label-1"},
-                             "pack-rtm": {"warehouse": "rtm", "printer": "label-1"}})
-    floor = build_floor(app)
-    floor.labels = labels
-    yield floor
+    yield station_floor(db_url, tmp_path)
     clock.set_clock(None)
 
 

@@ -137,9 +137,9 @@ def test_a_whole_cart_with_every_verdict(floor):
     task = first["task"]
     assert task["needs"] == "location" and task["position"] == 1 and task["of"] == 3
     assert task["location"] == BIN["SOCK"] and task["quantity"] == 2    # route starts at A
-    # item before location → wrong_location, nothing counted
+    # item before location → scan_location_first (not wrong_location), nothing counted
     v = scan(hh, GTIN["SOCK"])
-    assert (v["ok"], v["verdict"], v["remaining"]) == (False, "wrong_location", 2)
+    assert (v["ok"], v["verdict"], v["remaining"]) == (False, "scan_location_first", 2)
     assert v["expected"] == {"scan": "location", "task_id": task["task_id"],
                              "location": BIN["SOCK"]}
     assert scan(hh, "Z-99-01-1")["verdict"] == "wrong_location"

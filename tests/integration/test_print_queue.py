@@ -108,6 +108,9 @@ def test_a_faulted_printer_keeps_the_job_queued_with_the_reason_then_prints_it_o
         job = _job(app, job_id)
         assert job["state"] == "queued" and job["attempts"] == 0     # waiting, not failing
         assert reason in job["last_error"] and job["printed_at"] is None
+        # and as a code with the printer's faults, for the station page to word
+        assert job["last_error_code"] == "printer_not_ready"
+        assert job["last_error_params"] == {"faults": ["offline" if fault == "silent" else fault]}
     assert printer.jobs == []
     [shown] = _in(app, print_queue.jobs_for_station, "PACK-1")
     assert shown["id"] == job_id and reason in shown["last_error"]
@@ -115,6 +118,8 @@ def test_a_faulted_printer_keeps_the_job_queued_with_the_reason_then_prints_it_o
     printer.silent = False
     printer.resume()
     assert _send(app, printer).state == "printed"
+    assert (_job(app, job_id)["last_error_code"], _job(app, job_id)["last_error_params"]) \
+        == ("", {})
     assert _send(app, printer).state == "idle"
     assert _received(printer, job_id) == 1 and printer.printed == printer.jobs
 
@@ -189,6 +194,9 @@ def test_a_job_found_sending_without_proof_is_failed_for_a_person_not_resent(app
     _crash_mid_send(app, job_id)
     [outcome] = _in(app, print_queue.check_sending, printer.url, timeout=TIMEOUT)
     assert outcome.state == "failed" and f"job {job_id}" in outcome.error
+    failed = _job(app, job_id)
+    assert (failed["last_error_code"], failed["last_error_params"]) == ("unconfirmed",
+                                                                       {"job": job_id})
     assert _send(app, printer).state == "idle" and printer.jobs == []
     exc = _in(app, WmsException.get, WmsException.type == "print_unconfirmed")
     assert exc.state == "open" and str(job_id) in exc.message
@@ -222,6 +230,7 @@ def test_a_job_found_sending_after_the_printer_took_it_is_printed_without_resend
     printer.silent = True
     [outcome] = _in(app, print_queue.check_sending, printer.url, timeout=TIMEOUT)
     assert outcome.state == "sending" and "status unknown" in outcome.error
+    assert _job(app, job_id)["last_error_code"] == "status_unknown"
     printer.silent = False
     [outcome] = _in(app, print_queue.check_sending, printer.url, timeout=TIMEOUT)
     assert outcome.state == "printed" and printer.jobs == []

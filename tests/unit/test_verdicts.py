@@ -58,9 +58,10 @@ def test_wrong_location_keeps_an_earlier_confirmation() -> None:
     assert (v.code, v.location_confirmed) == ("wrong_location", True)
 
 
-def test_item_before_location_is_wrong_location() -> None:
+def test_item_before_location_is_scan_location_first() -> None:
+    # its own verdict: the unit may be right, the bin was not scanned (not a wrong bin)
     v = _decide("4006381333931", _task(location_confirmed=False))
-    assert (v.code, v.count, v.location_confirmed) == ("wrong_location", 0, False)
+    assert (v.code, v.count, v.location_confirmed) == ("scan_location_first", 0, False)
     assert v.expected["location"] == "A-03-02-1" and v.expected["scan"] == "location"
 
 
@@ -147,5 +148,6 @@ def test_every_code_is_reachable() -> None:
     seen = {_decide(raw, task).code for raw, task in [
         ("A-03-02-1", _task()), ("B-01-01-1", _task()), ("9501101530003", _task()),
         ("4006381333931", _task(picked=2)), ("nope", _task()),
-        ("(01)04006381333931(17)251231", _task()), ("5901234123457", _task())]}
+        ("(01)04006381333931(17)251231", _task()), ("5901234123457", _task()),
+        ("4006381333931", _task(location_confirmed=False))]}
     assert seen == VERDICT_CODES

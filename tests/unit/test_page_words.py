@@ -1,0 +1,86 @@
+"""The pages word what the server sends (codes and parameters), in English and Chinese
+alike: both languages have the same keys, and every verdict, error code, hold code,
+carton error and packing instruction the server sends to the handheld and pack pages has
+its words. Read with Node (the files are browser scripts)."""
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from server.domain import packcheck
+from server.domain.cartons import HANDLING_RULES
+from server.domain.verdicts import VERDICT_CODES
+
+from ..conftest import need
+
+ROOT = Path(__file__).resolve().parents[2]
+STATIC = ROOT / "static"
+SERVICES = ROOT / "server" / "services"
+CODE = re.compile(r'code="([a-z_]+)"')
+# codes made as f-strings (order_<status>, session_<state>, shipment_<state>): worded by
+# their own keys or a family key (e.order_status), not listed one by one
+HOLD_CODES = {"wrong_items", "weight", "check_failed", "expired", "by_hand", "other"}
+
+
+@pytest.fixture(scope="module")
+def words() -> dict:
+    node = shutil.which("node")
+    need(node is not None, "node (apt-get install nodejs)")
+    files = [STATIC / "common" / "i18n.js", STATIC / "handheld" / "i18n.js",
+             STATIC / "pack" / "i18n.js"]
+    script = ("const fs = require('fs'); global.window = {};"
+              "for (const f of JSON.parse(process.argv[1])) eval(fs.readFileSync(f, 'utf8'));"
+              "process.stdout.write(JSON.stringify(window));")
+    out = subprocess.run([node, "-e", script, json.dumps([str(f) for f in files])],
+                         check=True, capture_output=True, text=True, timeout=30).stdout
+    got = json.loads(out)
+    common = got["WP_COMMON_STRINGS"]
+    return {"handheld": {lang: {**common[lang], **got["WP_STRINGS"][lang]}
+                         for lang in ("en", "zh-CN")},
+            "pack": {lang: {**common[lang], **got["WP_PACK_STRINGS"][lang]}
+                     for lang in ("en", "zh-CN")}}
+
+
+def _codes(*files: str) -> set[str]:
+    return {c for f in files for c in CODE.findall((SERVICES / f).read_text(encoding="utf-8"))}
+
+
+@pytest.mark.parametrize("page", ["handheld", "pack"])
+def test_both_languages_have_the_same_words(words, page):
+    en, zh = words[page]["en"], words[page]["zh-CN"]
+    assert sorted(set(en) ^ set(zh)) == []
+    # the same {placeholders} in both: a parameter the Chinese forgets is a lost number
+    for key in en:
+        assert set(re.findall(r"{(\w+)}", en[key])) == set(re.findall(r"{(\w+)}", zh[key])), key
+
+
+def test_the_handheld_words_every_verdict_and_error(words):
+    en = words["handheld"]["en"]
+    verdicts = VERDICT_CODES | {"wrong_tote"}
+    assert sorted(v for v in verdicts if f"v.{v}" not in en) == []
+    errors = _codes("picking.py", "pick_put.py", "once.py") | {
+        "bad_request", "internal", "unauthenticated", "not_found", "forbidden", "conflict"}
+    assert sorted(c for c in errors if f"e.{c}" not in en) == []
+
+
+def test_the_pack_page_words_every_error_hold_and_instruction(words):
+    en = words["pack"]["en"]
+    verdicts = {v for k, v in vars(packcheck).items() if k.isupper() and isinstance(v, str)}
+    assert "over_pack" in verdicts
+    assert sorted(v for v in verdicts if f"v.{v}" not in en) == []
+    errors = _codes("packing.py", "pack_queue.py", "once.py") | {
+        "bad_request", "not_found", "forbidden", "conflict", "unprocessable", "internal"}
+    assert sorted(c for c in errors if f"e.{c}" not in en) == []
+    source = (SERVICES / "packing.py").read_text(encoding="utf-8")
+    assert all(f'"{code}"' in source for code in HOLD_CODES)
+    assert sorted(c for c in HOLD_CODES if f"hold.{c}" not in en) == []
+    instructions = {code for rules in HANDLING_RULES.values() for code, _, _ in rules}
+    assert sorted(c for c in instructions if f"instr.{c}" not in en) == []
+    assert '"no_cartons"' in source and '"no_size"' in source   # no_carton_fits: its class's
+    for code in ("no_cartons", "no_size", "no_carton_fits"):
+        assert f"carton_error.{code}" in en, code
