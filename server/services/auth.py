@@ -34,6 +34,7 @@ class Principal:
     channel_name: str = ""
     user_id: int | None = None
     badge: str = ""
+    expires_at: dt.datetime | None = None     # aware UTC; None = does not expire
 
     @property
     def actor(self) -> str:
@@ -110,10 +111,41 @@ def principal(raw: str | None) -> Principal | None:
     tid, kind, role, expires, revoked, cid, cname, uid, badge, active = row
     if revoked is not None or (uid is not None and not active):
         return None
-    if expires is not None and clock.aware_utc(expires) <= clock.now():
+    expires = clock.aware_utc(expires) if expires is not None else None
+    if expires is not None and expires <= clock.now():
         return None
     return Principal(kind=kind, role=role, token_id=tid, channel_id=cid,
-                     channel_name=cname or "", user_id=uid, badge=badge or "")
+                     channel_name=cname or "", user_id=uid, badge=badge or "",
+                     expires_at=expires)
+
+
+# Bumped when this process disables a user: whoever caches sessions (the /handheld
+# namespace) checks them all again at once instead of waiting for its cache to expire.
+_sessions_generation = [0]
+
+
+def sessions_generation() -> int:
+    return _sessions_generation[0]
+
+
+def set_user_active(badge: str, active: bool, actor: str = "cli") -> None:
+    """Disable or enable a user. Disabling also revokes every token of the user, so open
+    sessions end (REST at once, open handheld sockets at their next event)."""
+    now = clock.now()
+    with store_db.write_tx():
+        user = User.get_or_none(User.badge == badge)
+        if user is None:
+            raise NotFound(f"no user with badge {badge!r}", field="badge")
+        User.update(active=active).where(User.id == user.id).execute()
+        revoked = 0
+        if not active:
+            revoked = ApiToken.update(revoked_at=clock.naive_utc(now)).where(
+                (ApiToken.user == user.id) & ApiToken.revoked_at.is_null()).execute()
+        audit.write([audit.row(now, actor, "user.enable" if active else "user.disable",
+                               "user", user.id, bool(user.active), active,
+                               {"tokens_revoked": revoked} if revoked else "")])
+    if not active:
+        _sessions_generation[0] += 1
 
 
 def login_badge(badge: str, pin: str) -> dict:
