@@ -30,6 +30,7 @@ from flask_socketio import ConnectionRefusedError, SocketIO
 
 from .. import clock
 from ..domain.errors import DomainError
+from ..domain.exactjson import refuse_lone_surrogates
 from ..services import auth, picking
 from ..store import db as store_db
 from . import metrics
@@ -74,6 +75,10 @@ def _on_connect(auth_data: Any = None) -> bool:
         raise _refuse("unauthenticated", "connect with auth={'token': ...}")
     if not isinstance(device, str) or len(device) > 64:
         raise _refuse("bad_request", "device must be text of up to 64 characters")
+    try:
+        refuse_lone_surrogates([token, device])
+    except DomainError as err:
+        raise _refuse(err.code, err.message) from None
     with store_db.db.connection_context():
         who = auth.principal(token)
     if who is None or who.kind != "staff" or who.user_id is None:
@@ -152,6 +157,7 @@ def _answer(sio: SocketIO, fn: Callable[[picking.Picker, Any], dict], sid: str,
     try:
         if not _session_live(sid):
             return _end_session(sio, sid)
+        refuse_lone_surrogates(data)     # python-socketio decoded it: the JSON edge is here
         return fn(picker, data)
     except DomainError as err:
         return _error(err.code, err.message, err.field)
