@@ -125,7 +125,13 @@ HEALTH = {
     "type": "object", "required": ["status", "database", "schema_version", "schema_current"],
     "properties": {"status": {"type": "string", "enum": ["ok"]},
                    "database": {"type": "string", "enum": ["sqlite", "postgresql"]},
-                   "schema_version": _INT, "schema_current": _BOOL},
+                   "schema_version": _INT, "schema_current": _BOOL,
+                   "rate_limits": {
+                       "type": "object", "required": ["storage", "fallbacks"],
+                       "description": "where login rate limits are kept now: the configured "
+                                      "storage, or 'memory (fallback)' while a configured "
+                                      "Redis is unreachable; fallbacks counts the switches",
+                       "properties": {"storage": {"type": "string"}, "fallbacks": _INT}}},
 }
 
 LOGIN = {
@@ -230,8 +236,9 @@ RESPONSE_SCHEMAS = {
 # --- responses and parameters -----------------------------------------------------------
 
 ERRORS = {
-    400: ("BadRequest", "malformed JSON, a query parameter out of range, or a NUL character "
-                        "in the URL or a key header"),
+    400: ("BadRequest", "malformed JSON, invalid Unicode (a lone surrogate escape), a query "
+                        "parameter out of range, or a NUL character in the URL or a key "
+                        "header"),
     401: ("Unauthorized", "no valid bearer token (or, for a webhook, a bad signature)"),
     403: ("Forbidden", "the token's role may not do this"),
     404: ("NotFound", "no such resource (or not visible to this channel)"),

@@ -171,3 +171,41 @@ def test_an_unknown_badge_answers_like_a_known_one_through_the_lockout(db_url):
         assert ok.status_code == 200
     finally:
         clock.set_clock(None)
+
+
+def test_logins_work_with_redis_unreachable_and_limits_hold_in_memory(db_url, caplog):
+    """Redis configured but down: every login answered 500 and the server started without
+    a word. Now the start says so, logins are answered, the limit holds from memory."""
+    import logging
+    from ..conftest import free_port
+    closed = f"redis://127.0.0.1:{free_port()}"        # nothing listens there
+    with caplog.at_level(logging.WARNING):
+        app = make_app(db_url, auth={"login_rate_limit": "3 per minute",
+                                     "rate_limit_storage": closed,
+                                     "rate_limit_prefix": f"t{uuid.uuid4().hex}"})
+    assert any("unreachable" in r.getMessage() and closed in r.getMessage()
+               for r in caplog.records if r.name == "server.api.limits")
+    assert "unreachable" in app.extensions["wavepack.rate_limit_warning"]
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        codes = [r.status_code for r in _hammer(app, 5)]
+    assert codes == [401, 401, 401, 429, 429]
+    assert any(r.name == "server.api.limits" for r in caplog.records)
+    health = app.test_client().get("/healthz").get_json()
+    assert health["rate_limits"]["storage"] == "memory (fallback)"
+    assert health["rate_limits"]["fallbacks"] >= 1
+    with app.app_context(), store_db.db.connection_context():
+        auth.add_user("R1", "picker", "1234")
+    # a new client address: its own limit, and a right PIN logs in
+    ok = app.test_client().post("/api/v1/auth/badge", json={"badge": "R1", "pin": "1234"},
+                                environ_base={"REMOTE_ADDR": "10.0.0.9"})
+    assert ok.status_code == 200, ok.get_json()
+
+
+def test_serve_says_when_the_rate_limit_redis_is_unreachable(tmp_path):
+    from ..conftest import free_port, wavepack_serve
+    closed = f"redis://127.0.0.1:{free_port()}"
+    with wavepack_serve(tmp_path, "--async-mode", "threading",
+                        WAVEPACK_AUTH_RATE_LIMIT_STORAGE=closed,
+                        WAVEPACK_JOBS_ENABLED="false") as served:
+        assert f"warning: rate-limit storage {closed} is unreachable" in served.banner
