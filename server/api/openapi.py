@@ -247,6 +247,8 @@ ERRORS = {
     415: ("UnsupportedMediaType", "wrong Content-Type"),
     422: ("Unprocessable", "the body fails its schema or a business rule"),
     429: ("TooManyRequests", "rate limit or badge lockout"),
+    503: ("ServiceUnavailable", "the database cannot be reached just now "
+                                "(database_unavailable): nothing was changed, retry"),
 }
 
 
@@ -441,7 +443,7 @@ def _other_paths() -> dict:
         "/healthz": {"get": {
             "tags": ["health"], "operationId": "health", "security": PUBLIC,
             "summary": "Liveness and readiness: the database answers, its schema is current",
-            "responses": _responses(_ok(200, "healthy", ref("Health")), 400),
+            "responses": _responses(_ok(200, "healthy", ref("Health")), 400, 503),
         }},
         "/api/v1/auth/badge": {"post": {
             "tags": ["auth"], "operationId": "badgeLogin", "security": PUBLIC,

@@ -79,8 +79,14 @@ def _on_connect(auth_data: Any = None) -> bool:
         refuse_lone_surrogates([token, device])
     except DomainError as err:
         raise _refuse(err.code, err.message) from None
-    with store_db.db.connection_context():
-        who = auth.principal(token)
+    try:
+        with store_db.db.connection_context():
+            who = auth.principal(token)
+    except Exception as err:
+        if store_db.is_unavailable(err):
+            raise _refuse("database_unavailable", "the database cannot be reached just now; "
+                          "connect again shortly") from None
+        raise
     if who is None or who.kind != "staff" or who.user_id is None:
         raise _refuse("unauthenticated", "unknown, expired or revoked token")
     if who.role not in ROLES:
@@ -161,7 +167,11 @@ def _answer(sio: SocketIO, fn: Callable[[picking.Picker, Any], dict], sid: str,
         return fn(picker, data)
     except DomainError as err:
         return _error(err.code, err.message, err.field)
-    except Exception:   # never a dead ack: the handheld keeps the scan and retries
+    except Exception as err:   # never a dead ack: the handheld keeps the scan and retries
+        if store_db.is_unavailable(err):
+            log.warning("handheld event: database unavailable")
+            return _error("database_unavailable", "the database cannot be reached just now; "
+                          "nothing was recorded, retry shortly")
         log.exception("handheld event failed")
         return _error("internal", "the server could not handle this; it is safe to retry")
     finally:
