@@ -30,12 +30,16 @@ def ref(name: str) -> Schema:
 
 
 def _nullable(kind: str, **extra: Any) -> Schema:
-    return {"type": [kind, "null"], **extra}
+    bounds = _INT64 if kind == "integer" else {}
+    return {"type": [kind, "null"], **bounds, **extra}
 
 
 # --- response schemas -------------------------------------------------------------------
 
-_STR, _INT, _BOOL = {"type": "string"}, {"type": "integer"}, {"type": "boolean"}
+# every integer says its range (tests/integration/test_api_robustness.py walks the spec):
+# what the server sends is at most a 64-bit column
+_INT64 = {"minimum": -2**63, "maximum": 2**63 - 1}
+_STR, _INT, _BOOL = {"type": "string"}, {"type": "integer", **_INT64}, {"type": "boolean"}
 _TIME = {"type": "string", "format": "date-time"}
 _MONEY = _nullable("string", description="decimal amount in the currency's minor-unit places",
                    examples=["24.00"])
@@ -144,8 +148,8 @@ LOGIN = {
 
 RECEIPT_RESULT = {
     "type": "object", "required": ["received", "orders_reserved", "reference"],
-    "properties": {"received": {"type": "integer", "description": "distinct products received"},
-                   "orders_reserved": {"type": "integer",
+    "properties": {"received": {**_INT, "description": "distinct products received"},
+                   "orders_reserved": {**_INT,
                                        "description": "backordered orders that got stock"},
                    "reference": _STR},
 }
@@ -154,7 +158,7 @@ IMPORT_REPORT = {
     "type": "object", "required": ["created", "duplicate", "rejected", "invalid", "report"],
     "properties": {
         "created": _INT, "duplicate": _INT, "rejected": _INT,
-        "invalid": {"type": "integer", "description": "created, but with problems"},
+        "invalid": {**_INT, "description": "created, but with problems"},
         "dry_run": _BOOL,
         "report": {"type": "array", "items": {
             "type": "object", "required": ["order_ref", "lines", "outcome"],

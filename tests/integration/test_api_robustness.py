@@ -175,3 +175,37 @@ def test_a_lone_surrogate_in_a_socket_event_gets_an_error_ack(app: Flask) -> Non
     assert _row_counts() == before
     bad = sio.test_client(app, namespace="/handheld", auth={"token": token, "device": "\ud800"})
     assert not bad.is_connected("/handheld")
+
+
+def _unbounded_integers(node, path="") -> list[str]:
+    found = []
+    if isinstance(node, dict):
+        kind = node.get("type")
+        if kind == "integer" or (isinstance(kind, list) and "integer" in kind):
+            if "minimum" not in node or "maximum" not in node:
+                found.append(path or "/")
+        for key, value in node.items():
+            found += _unbounded_integers(value, f"{path}/{key}")
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            found += _unbounded_integers(value, f"{path}/{i}")
+    return found
+
+
+def test_every_integer_in_the_spec_is_bounded(client: FlaskClient) -> None:
+    """A QC `unit` of 2^63 reached SQLite and failed with OverflowError (500): an integer
+    without a maximum lets any size through validation. None is left unbounded."""
+    spec = client.get("/openapi.json").get_json()
+    assert _unbounded_integers(spec) == []
+    assert _unbounded_integers({"a": {"type": "integer", "minimum": 0}}) == ["/a"]
+
+
+@pytest.mark.parametrize("unit", [2**63, 2**64, 10**30])
+def test_a_qc_unit_beyond_64_bits_is_refused(app: Flask, client: FlaskClient, unit: int) -> None:
+    with app.app_context(), db.connection_context():
+        packer = auth.add_user("K1", "packer", "1234")
+        token = auth.create_token(role="packer", hours=1, user_id=packer)
+    resp = client.post("/api/v1/pack/sessions/1/qc", data=f'{{"unit": {unit}, "passed": true}}',
+                       content_type="application/json", headers=_bearer(token))
+    assert resp.status_code == 422, resp.get_json()
+    assert resp.get_json()["error"]["field"] == "unit"
