@@ -8,6 +8,7 @@ from server.services import auth, stock as stock_svc
 from server.store import db as store_db
 from server.store.models import Alert, Audit
 
+from ..at_once import at_once
 from ..conftest import make_app, need
 from ..factories import seed
 
@@ -93,21 +94,8 @@ def test_every_state_change_and_stock_movement_is_audited(app):
 
 def _burst(app, badge, n, pin="0000"):
     """`n` logins for `badge` sent at the same moment, each from its own thread and client."""
-    import threading
-    barrier = threading.Barrier(n)
-    answers: list = [None] * n
-
-    def one(i):
-        client = app.test_client()
-        barrier.wait()
-        answers[i] = client.post("/api/v1/auth/badge", json={"badge": badge, "pin": pin})
-
-    threads = [threading.Thread(target=one, args=(i,)) for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
-    return answers
+    return at_once(n, lambda _i: app.test_client().post(
+        "/api/v1/auth/badge", json={"badge": badge, "pin": pin}))
 
 
 def test_a_burst_of_wrong_pins_checks_at_most_the_limit_and_locks(db_url, monkeypatch):

@@ -6,7 +6,6 @@ from __future__ import annotations
 import datetime as dt
 import time
 
-import pytest
 from click.testing import CliRunner
 
 from server import clock
@@ -15,20 +14,8 @@ from server.sockets import handheld
 from server.store.db import db
 from server.store.models import ApiToken, User
 
-from ..conftest import make_app
-from ..floor import PICK_CFG, build_floor, sid
-
-
-@pytest.fixture
-def floor(db_url):
-    app = make_app(db_url, picking=PICK_CFG)
-    yield build_floor(app, spare=0)
-    clock.set_clock(None)
-
-
-def ack(client, event, data=None):
-    return client.emit(event, data if data is not None else {}, namespace="/handheld",
-                       callback=True)
+from ..floor import sid
+from .test_picking import ack, floor  # noqa: F401 (floor is a fixture)
 
 
 def _closed_soon(client, within_s=5.0) -> bool:
@@ -44,7 +31,7 @@ def _ended(answer) -> bool:
     return answer["ok"] is False and answer["error"]["code"] == "session_expired"
 
 
-def test_an_expired_token_ends_the_open_socket(floor):
+def test_an_expired_token_ends_the_open_socket(floor):  # noqa: F811
     hh = floor.socket("p1")
     assert ack(hh, "task.next")["ok"]
     later = dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=13)   # sessions last 12 h
@@ -55,7 +42,7 @@ def test_an_expired_token_ends_the_open_socket(floor):
     assert _closed_soon(hh)
 
 
-def test_disabling_a_user_ends_their_socket_at_the_next_event(floor):
+def test_disabling_a_user_ends_their_socket_at_the_next_event(floor):  # noqa: F811
     hh, other = floor.socket("p1"), floor.socket("p2")
     assert ack(hh, "whoami")["ok"] and ack(other, "whoami")["ok"]
     with floor.app.app_context():
@@ -80,7 +67,7 @@ def test_disabling_a_user_ends_their_socket_at_the_next_event(floor):
     assert floor.api("get", "/api/v1/waves", floor.tokens["p1"]).status_code == 401
 
 
-def test_a_token_revoked_elsewhere_ends_the_socket_within_the_recheck(floor, monkeypatch):
+def test_a_token_revoked_elsewhere_ends_the_socket_within_the_recheck(floor, monkeypatch):  # noqa: F811
     """Another process revoked it (here: a direct UPDATE, no in-process signal): the socket
     answers from its cached session until the recheck is due, then ends."""
     hh = floor.socket("p1")
@@ -92,7 +79,7 @@ def test_a_token_revoked_elsewhere_ends_the_socket_within_the_recheck(floor, mon
     assert _closed_soon(hh)
 
 
-def test_unknown_user_cannot_be_disabled(floor):
+def test_unknown_user_cannot_be_disabled(floor):  # noqa: F811
     with floor.app.app_context():
         result = CliRunner().invoke(main, ["user", "disable", "nobody"])
     assert result.exit_code == 1 and "error: no user with badge 'nobody'" in result.output

@@ -1,12 +1,11 @@
 """/healthz, JSON errors, and the database going away: connections the server ended are
 replaced before use, and while the database is away everything answers 503."""
-import threading
-
 import psycopg
 
 from server.services import auth
 from server.store.db import db
 
+from ..at_once import at_once
 from ..conftest import PG_BASE, free_port
 
 
@@ -31,20 +30,7 @@ def test_unknown_route_is_json_404(client):
 
 def _concurrently(app, n, path, headers=None):
     """`n` GETs of `path` at once (each its own thread, so the pool opens several)."""
-    codes: list = [None] * n
-    barrier = threading.Barrier(n)
-
-    def one(i):
-        client = app.test_client()
-        barrier.wait()
-        codes[i] = client.get(path, headers=headers).status_code
-
-    threads = [threading.Thread(target=one, args=(i,)) for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
-    return codes
+    return at_once(n, lambda _i: app.test_client().get(path, headers=headers).status_code)
 
 
 def _kill_idle_pool_connections(db_url) -> int:
