@@ -48,8 +48,11 @@ NAMESPACE = "/handheld"
 QUEUED_EVENTS = ("scan", "short", "tote.scan", "tote.confirm")
 # Error acks that mean "the server did not handle this, nothing stored" rather than an
 # answer about the scan: `internal` (a server fault, retried with back-off) and
-# `unauthenticated` (the connection lost its login: connect again, then resend).
-RETRY_ERROR_CODES = frozenset({"internal", "unauthenticated"})
+# `unauthenticated` (the connection lost its login: connect again, then resend),
+# `database_unavailable` (retried like `internal`) and `session_expired` (the login ended:
+# the reconnect is refused and the client stops, the message still queued).
+RETRY_ERROR_CODES = frozenset({"internal", "unauthenticated", "database_unavailable",
+                               "session_expired"})
 DEFAULT_ACK_TIMEOUT_S = 10.0
 DEFAULT_BACKOFF_S = (0.5, 30.0)
 
@@ -382,7 +385,7 @@ class HandheldClient:
     def _retry_later(self, head: QueuedMessage, code: str) -> None:
         # The server did not handle the message (nothing stored): it stays first in line.
         log.info("%s error ack for %s %s: sending it again", code, head.event, head.scan_id)
-        if code == "unauthenticated":
+        if code in ("unauthenticated", "session_expired"):
             # the server lost this connection's login (e.g. restarted under a live socket):
             # connect again, which logs in again (or is refused: then we stop)
             self._drop_connection()

@@ -63,6 +63,31 @@ def user_add(badge, role, pin, name) -> None:
     click.echo(f"user {badge} ({role}) added")
 
 
+@user_group.command(name="disable")
+@click.argument("badge")
+def user_disable(badge) -> None:
+    """Disable the user with BADGE: logins refused, every token revoked, open handheld
+    sockets closed at their next event."""
+    _set_active(badge, False)
+    click.echo(f"user {badge} disabled; their sessions are revoked")
+
+
+@user_group.command(name="enable")
+@click.argument("badge")
+def user_enable(badge) -> None:
+    """Let a disabled user log in again (with a new login: old sessions stay revoked)."""
+    _set_active(badge, True)
+    click.echo(f"user {badge} enabled")
+
+
+def _set_active(badge: str, active: bool) -> None:
+    from .services import auth
+    with get_app().app_context():
+        from .store.db import db
+        with db.connection_context():
+            auth.set_user_active(badge, active)
+
+
 @main.group(name="token")
 def token_group() -> None:
     """API tokens."""

@@ -7,6 +7,7 @@ from flask import Flask, jsonify
 from werkzeug.exceptions import HTTPException
 
 from ..domain.errors import DomainError
+from ..store import db as store_db
 
 log = logging.getLogger(__name__)
 
@@ -34,5 +35,13 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def _unexpected(err: Exception):
+        if store_db.is_unavailable(err):
+            log.warning("database unavailable: %s", str(err).strip().splitlines()[0]
+                        if str(err).strip() else type(err).__name__)
+            resp = error_response(503, "database_unavailable",
+                                  "the database cannot be reached just now; nothing was "
+                                  "changed, retry shortly")
+            resp.headers["Retry-After"] = "5"
+            return resp
         log.exception("unhandled error")
         return error_response(500, "internal_error", "internal error; nothing was acknowledged")

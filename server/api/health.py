@@ -1,8 +1,9 @@
 from __future__ import annotations
 
-from flask import Blueprint, jsonify
+from flask import Blueprint, current_app, jsonify
 
 from ..store import db as store_db
+from . import limits
 from ..store.migrate import latest_version, schema_version
 
 bp = Blueprint("health", __name__)
@@ -22,4 +23,5 @@ def healthz():
     version = schema_version()
     store_db.execute("SELECT 1")
     return jsonify({"status": "ok", "database": store_db.kind(),
-                    "schema_version": version, "schema_current": version == latest_version()})
+                    "schema_version": version, "schema_current": version == latest_version(),
+                    "rate_limits": limits.state(current_app)})

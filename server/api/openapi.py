@@ -30,12 +30,16 @@ def ref(name: str) -> Schema:
 
 
 def _nullable(kind: str, **extra: Any) -> Schema:
-    return {"type": [kind, "null"], **extra}
+    bounds = _INT64 if kind == "integer" else {}
+    return {"type": [kind, "null"], **bounds, **extra}
 
 
 # --- response schemas -------------------------------------------------------------------
 
-_STR, _INT, _BOOL = {"type": "string"}, {"type": "integer"}, {"type": "boolean"}
+# every integer says its range (tests/integration/test_api_robustness.py walks the spec):
+# what the server sends is at most a 64-bit column
+_INT64 = {"minimum": -2**63, "maximum": 2**63 - 1}
+_STR, _INT, _BOOL = {"type": "string"}, {"type": "integer", **_INT64}, {"type": "boolean"}
 _TIME = {"type": "string", "format": "date-time"}
 _MONEY = _nullable("string", description="decimal amount in the currency's minor-unit places",
                    examples=["24.00"])
@@ -205,7 +209,13 @@ HEALTH = {
     "type": "object", "required": ["status", "database", "schema_version", "schema_current"],
     "properties": {"status": {"type": "string", "enum": ["ok"]},
                    "database": {"type": "string", "enum": ["sqlite", "postgresql"]},
-                   "schema_version": _INT, "schema_current": _BOOL},
+                   "schema_version": _INT, "schema_current": _BOOL,
+                   "rate_limits": {
+                       "type": "object", "required": ["storage", "fallbacks"],
+                       "description": "where login rate limits are kept now: the configured "
+                                      "storage, or 'memory (fallback)' while a configured "
+                                      "Redis is unreachable; fallbacks counts the switches",
+                       "properties": {"storage": {"type": "string"}, "fallbacks": _INT}}},
 }
 
 LOGIN = {
@@ -218,8 +228,8 @@ LOGIN = {
 
 RECEIPT_RESULT = {
     "type": "object", "required": ["received", "orders_reserved", "reference"],
-    "properties": {"received": {"type": "integer", "description": "distinct products received"},
-                   "orders_reserved": {"type": "integer",
+    "properties": {"received": {**_INT, "description": "distinct products received"},
+                   "orders_reserved": {**_INT,
                                        "description": "backordered orders that got stock"},
                    "reference": _STR},
 }
@@ -228,7 +238,7 @@ IMPORT_REPORT = {
     "type": "object", "required": ["created", "duplicate", "rejected", "invalid", "report"],
     "properties": {
         "created": _INT, "duplicate": _INT, "rejected": _INT,
-        "invalid": {"type": "integer", "description": "created, but with problems"},
+        "invalid": {**_INT, "description": "created, but with problems"},
         "dry_run": _BOOL,
         "report": {"type": "array", "items": {
             "type": "object", "required": ["order_ref", "lines", "outcome"],
@@ -311,8 +321,9 @@ RESPONSE_SCHEMAS = {
 # --- responses and parameters -----------------------------------------------------------
 
 ERRORS = {
-    400: ("BadRequest", "malformed JSON, a query parameter out of range, or a NUL character "
-                        "in the URL or a key header"),
+    400: ("BadRequest", "malformed JSON, invalid Unicode (a lone surrogate escape), a query "
+                        "parameter out of range, or a NUL character in the URL or a key "
+                        "header"),
     401: ("Unauthorized", "no valid bearer token (or, for a webhook, a bad signature)"),
     403: ("Forbidden", "the token's role may not do this"),
     404: ("NotFound", "no such resource (or not visible to this channel)"),
@@ -321,8 +332,8 @@ ERRORS = {
     415: ("UnsupportedMediaType", "wrong Content-Type"),
     422: ("Unprocessable", "the body fails its schema or a business rule"),
     429: ("TooManyRequests", "rate limit or badge lockout"),
-    503: ("ServiceUnavailable", "the database is away (database_unavailable): try again; "
-                                "nothing was written"),
+    503: ("ServiceUnavailable", "the database cannot be reached just now "
+                                "(database_unavailable): nothing was changed, retry"),
 }
 
 

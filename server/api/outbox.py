@@ -34,12 +34,15 @@ def openapi_paths() -> dict:
                      "kind", "state", "attempts", "next_attempt_at", "last_status",
                      "last_error", "remote_id", "created_at", "updated_at", "sent_at"],
         "properties": {
-            "id": {"type": "integer"}, "channel": {"type": "string"},
+            "id": {"type": "integer", "minimum": 0, "maximum": 2**63 - 1},
+            "channel": {"type": "string"},
             "channel_kind": {"type": "string", "enum": ["shopify", "woocommerce", "native"]},
-            "shipment_id": {"type": "integer"}, "order_id": {"type": "integer"},
+            "shipment_id": {"type": "integer", "minimum": 0, "maximum": 2**63 - 1},
+            "order_id": {"type": "integer", "minimum": 0, "maximum": 2**63 - 1},
             "tracking": {"type": "string"}, "kind": {"type": "string", "examples": ["fulfilment"]},
             "state": {"type": "string", "enum": list(outbox.STATES)},
-            "attempts": {"type": "integer", "description": "tries so far (since the last retry)"},
+            "attempts": {"type": "integer", "minimum": 0, "maximum": 2**63 - 1,
+                         "description": "tries so far (since the last retry)"},
             "next_attempt_at": {**time, "description": "when it is tried next (pending), or "
                                 "when a try in progress is taken as abandoned (sending)"},
             "last_status": _nullable("integer", description="the storefront's last HTTP "

@@ -139,9 +139,11 @@ def openapi_paths() -> dict:
     """The path items of this blueprint for /openapi.json."""
     from .openapi import _json_body, _ok, _responses, ref
     sid = {"name": "session_id", "in": "path", "required": True,
-           "schema": {"type": "integer", "format": "int64", "minimum": 1}}
+           "schema": {"type": "integer", "format": "int64", "minimum": 1,
+                       "maximum": 2**63 - 1}}
     shid = {"name": "shipment_id", "in": "path", "required": True,
-            "schema": {"type": "integer", "format": "int64", "minimum": 1}}
+            "schema": {"type": "integer", "format": "int64", "minimum": 1,
+                       "maximum": 2**63 - 1}}
     session_ok = _ok(200, "the session (docs/pack-api.md)", ref("PackSession"))
 
     def op(op_id: str, summary: str, ok: dict, *errors: int, body: str | None = None,
@@ -271,7 +273,8 @@ RESPONSE_SCHEMAS = {
                     "description": "docs/pack-api.md, 'The session object'"},
     "Shipment": {"type": "object", "required": ["id", "order_id", "tracking", "sscc", "carrier",
                                                 "state"],
-                 "properties": {"id": {"type": "integer"}, "order_id": {"type": "integer"},
+                 "properties": {"id": {"type": "integer", "minimum": 0, "maximum": 2**63 - 1},
+                                "order_id": {"type": "integer", "minimum": 0, "maximum": 2**63 - 1},
                                 "tracking": {"type": "string"}, "sscc": {"type": "string"},
                                 "carrier": {"type": "string"},
                                 "state": {"type": "string",

@@ -118,7 +118,8 @@ def reprint_job(job_id: int):
 
 # --- OpenAPI ------------------------------------------------------------------------------
 
-_STR, _INT, _BOOL = {"type": "string"}, {"type": "integer"}, {"type": "boolean"}
+_STR, _BOOL = {"type": "string"}, {"type": "boolean"}
+_INT = {"type": "integer", "minimum": 0, "maximum": 2**63 - 1}
 _NULL_STR = {"type": ["string", "null"]}
 JOB_STATES = ["queued", "sending", "printed", "failed"]
 
@@ -152,7 +153,8 @@ PRINT_JOB_SCHEMA: dict[str, Any] = {
         "attempts": _INT, "last_error": {"type": ["string", "null"],
                                          "description": "the printer's reason"},
         "created_at": _STR, "updated_at": _STR, "accepted_at": _NULL_STR,
-        "printed_at": _NULL_STR, "reprint_of": {"type": ["integer", "null"]},
+        "printed_at": _NULL_STR,
+        "reprint_of": {"type": ["integer", "null"], "minimum": 0, "maximum": 2**63 - 1},
         "created_by": _STR,
         "last_error_code": {"type": "string", "description": "why the label waits or failed, "
                             "for a page to word: printer_not_ready, accepted_waiting, "

@@ -133,7 +133,7 @@ PACK_SCAN = {"type": "object", "additionalProperties": False, "required": ["scan
                                            "maxLength": 40}}}
 
 PACK_CHECK = {"type": "object", "additionalProperties": False, "required": ["unit", "passed"],
-              "properties": {"unit": {"type": "integer", "minimum": 1},
+              "properties": {"unit": {"type": "integer", "minimum": 1, "maximum": 1000000},
                              "passed": {"type": "boolean"}, "serial": _s(40),
                              "expiry": {"type": "string", "format": "date", "maxLength": 10},
                              "note": _s(500)}}

@@ -1,6 +1,8 @@
 """The webhook inbox worker: applies recorded storefront deliveries in the order they
 arrived. A delivery that fails is tried again later (back-off), and after
-`webhooks.max_attempts` it becomes an exception for a person; nothing is dropped."""
+`webhooks.max_attempts` it becomes an exception for a person and, when its order does not
+exist yet, an order in state `invalid` (the raw body stays in webhook_event); nothing is
+dropped."""
 from __future__ import annotations
 
 import datetime as dt
@@ -11,7 +13,8 @@ from flask import Flask, current_app
 
 from .. import clock
 from ..services import exceptions
-from ..services.webhooks import process_event
+from ..domain.exactjson import replace_lone_surrogates
+from ..services.webhooks import park_unapplied, process_event
 from ..store import db as store_db
 from ..store.db import execute
 
@@ -55,14 +58,21 @@ def record_failure(event_id: int, err: Exception) -> None:
         attempts = row[0] + 1
         failed = attempts >= limit
         retry_at = now + dt.timedelta(seconds=min(2 ** attempts, 3600))
+        # the error's text may quote the very characters that made it fail
+        error = replace_lone_surrogates(f"{type(err).__name__}: {err}").replace("\x00", "")
         execute("UPDATE webhook_event SET attempts = ?, last_error = ?, available_at = ?, "
                 "state = ? WHERE id = ?",
-                (attempts, f"{type(err).__name__}: {err}"[:2000], clock.naive_utc(retry_at),
+                (attempts, error[:2000], clock.naive_utc(retry_at),
                  "failed" if failed else "pending", event_id))
         if failed:
+            order_id = park_unapplied(event_id, error, now)
+            if order_id is not None:
+                execute("UPDATE webhook_event SET outcome = ? WHERE id = ?",
+                        (f"invalid:{order_id}", event_id))
             exceptions.open_exception(
-                "webhook_failed", f"{row[1]} delivery {row[2]} failed {attempts} times: {err}",
-                detail={"event_id": event_id}, now=now, actor="job:inbox")
+                "webhook_failed", f"{row[1]} delivery {row[2]} failed {attempts} times: "
+                f"{error}"[:2000], order_id=order_id, detail={"event_id": event_id},
+                now=now, actor="job:inbox")
 
 
 def start(app: Flask, stop: threading.Event | None = None) -> threading.Thread:

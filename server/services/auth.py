@@ -1,22 +1,24 @@
 """Who is asking: staff by badge + PIN (argon2id), channels and staff by API token
-(random, stored as SHA-256), failed logins counted with a lockout."""
+(random, stored as SHA-256), login attempts counted with a lockout (login_guard)."""
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
 import secrets
+import time
 from dataclasses import dataclass
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from flask import current_app
+from peewee import Case
 
 from .. import clock
 from ..offload import beside_the_loop
 from ..domain.errors import NotFound, TooManyRequests, Unauthorized, Unprocessable
 from ..store import db as store_db
 from ..store.db import execute
-from ..store.models import ApiToken, Channel, User
+from ..store.models import ApiToken, Channel, LoginGuard, User
 from . import audit
 
 ROLES = ("picker", "packer", "supervisor", "admin")
@@ -33,6 +35,7 @@ class Principal:
     channel_name: str = ""
     user_id: int | None = None
     badge: str = ""
+    expires_at: dt.datetime | None = None     # aware UTC; None = does not expire
 
     @property
     def actor(self) -> str:
@@ -110,55 +113,109 @@ def principal(raw: str | None) -> Principal | None:
     tid, kind, role, expires, revoked, cid, cname, uid, badge, active = row
     if revoked is not None or (uid is not None and not active):
         return None
-    if expires is not None and clock.aware_utc(expires) <= clock.now():
+    expires = clock.aware_utc(expires) if expires is not None else None
+    if expires is not None and expires <= clock.now():
         return None
     return Principal(kind=kind, role=role, token_id=tid, channel_id=cid,
-                     channel_name=cname or "", user_id=uid, badge=badge or "")
+                     channel_name=cname or "", user_id=uid, badge=badge or "",
+                     expires_at=expires)
+
+
+# Bumped when this process disables a user: whoever caches sessions (the /handheld
+# namespace) checks them all again at once instead of waiting for its cache to expire.
+_sessions_generation = [0]
+
+
+def sessions_generation() -> int:
+    return _sessions_generation[0]
+
+
+def set_user_active(badge: str, active: bool, actor: str = "cli") -> None:
+    """Disable or enable a user. Disabling also revokes every token of the user, so open
+    sessions end (REST at once, open handheld sockets at their next event)."""
+    now = clock.now()
+    with store_db.write_tx():
+        user = User.get_or_none(User.badge == badge)
+        if user is None:
+            raise NotFound(f"no user with badge {badge!r}", field="badge")
+        User.update(active=active).where(User.id == user.id).execute()
+        revoked = 0
+        if not active:
+            revoked = ApiToken.update(revoked_at=clock.naive_utc(now)).where(
+                (ApiToken.user == user.id) & ApiToken.revoked_at.is_null()).execute()
+        audit.write([audit.row(now, actor, "user.enable" if active else "user.disable",
+                               "user", user.id, bool(user.active), active,
+                               {"tokens_revoked": revoked} if revoked else "")])
+    if not active:
+        _sessions_generation[0] += 1
 
 
 def login_badge(badge: str, pin: str) -> dict:
-    """Badge + PIN → a session token. Too many failures lock the badge for a while;
-    the answer for an unknown badge and a wrong PIN is the same."""
+    """Badge + PIN → a session token. Too many failures lock the badge for a while.
+
+    The attempt is counted BEFORE the PIN is checked, by one guarded write (see
+    _claim_attempt), so at most `max_failed_logins` checks can run for a badge between two
+    lockouts however many arrive at once. Unknown badges are counted and locked the same
+    way and their PIN is checked against a dummy hash: the answers (codes, statuses,
+    timing) do not tell which badges exist."""
     cfg = current_app.config["WAVEPACK"].auth
     now = clock.now()
-    # The PIN check (argon2: ~0.1 s of CPU, over 1 s on a busy machine) runs before the
-    # write transaction, which it held through (every writer queued behind a login), and
-    # beside the event loop (server/offload.py), which it stopped.
-    seen = User.get_or_none(User.badge == badge)
-    _refuse_locked(seen, now)
-    checked = seen.pin_hash if seen else _DUMMY_HASH
-    pin_ok = _verify(checked, pin)
+    attempt = _claim_attempt(badge, now, cfg.max_failed_logins, cfg.lockout_minutes)
+    if attempt is None:
+        raise TooManyRequests("too many failed logins; badge locked, try again later",
+                              code="locked")
+    user = User.get_or_none(User.badge == badge)
+    # the PIN check (argon2: ~0.1 s of CPU, over 1 s on a busy machine) runs outside any
+    # write transaction and beside the event loop (server/offload.py), which it stopped
+    ok = _verify(user.pin_hash if user else _DUMMY_HASH, pin) and user is not None \
+        and user.active
     with store_db.write_tx():
-        user = User.get_or_none(User.badge == badge)
-        _refuse_locked(user, now)
-        if user is not None and user.pin_hash != checked:     # changed meanwhile: again
-            pin_ok = _verify(user.pin_hash, pin)
-        ok = pin_ok and user is not None and user.active
-        if not ok:
-            if user is not None:
-                fails = user.failed_logins + 1
-                locked = now + dt.timedelta(minutes=cfg.lockout_minutes) \
-                    if fails >= cfg.max_failed_logins else None
-                User.update(failed_logins=0 if locked else fails, locked_until=locked).where(
-                    User.id == user.id).execute()
-                audit.write([audit.row(now, f"badge:{badge}", "login.failed", "user", user.id,
-                                       "", "locked" if locked else fails)])
-            ok_fail = Unauthorized("badge or PIN not recognised", code="bad_credentials")
+        if ok:
+            LoginGuard.delete().where(LoginGuard.badge == badge).execute()
         else:
-            User.update(failed_logins=0, locked_until=None).where(User.id == user.id).execute()
-            ok_fail = None
-    if ok_fail:
-        raise ok_fail
+            locked = attempt >= cfg.max_failed_logins
+            audit.write([audit.row(now, f"badge:{badge}", "login.failed", "user",
+                                   user.id if user else "", "", "locked" if locked else attempt,
+                                   "" if user else "unknown badge")])
+    if not ok:
+        raise Unauthorized("badge or PIN not recognised", code="bad_credentials")
     raw = create_token(role=user.role, label=f"login {badge}", hours=cfg.session_hours,
                        user_id=user.id, actor=f"user:{badge}")
     return {"token": raw, "role": user.role, "badge": badge,
             "expires_at": (now + dt.timedelta(hours=cfg.session_hours)).isoformat()}
 
 
-def _refuse_locked(user, now: dt.datetime) -> None:
-    if user is not None and user.locked_until and user.locked_until > now:
-        raise TooManyRequests("too many failed logins; badge locked, try again later",
-                              code="locked")
+_PURGE_EVERY_S = 600.0
+_FORGET_AFTER = dt.timedelta(days=1)
+_last_purge = [0.0]
+
+
+def _claim_attempt(badge: str, now: dt.datetime, max_attempts: int,
+                   lockout_minutes: float) -> int | None:
+    """Count one login attempt for `badge` and return its number since the last success or
+    lockout, or None while the badge is locked. One conditional UPDATE does it (the row lock
+    on PostgreSQL, BEGIN IMMEDIATE on SQLite serialise concurrent claims), and the attempt
+    that reaches the limit sets the lock in the same write: no count can be lost between a
+    read and a write, and a process dying while it checks the PIN leaves a lock that
+    expires rather than a badge stuck half-counted."""
+    at = clock.naive_utc(now)
+    until = clock.naive_utc(now + dt.timedelta(minutes=lockout_minutes))
+    g = LoginGuard
+    count = Case(None, [(g.locked_until.is_null(), g.attempts + 1)], 1)   # an expired lock: 1
+    with store_db.write_tx():
+        g.insert(badge=badge, attempts=0, last_attempt_at=at).on_conflict_ignore().execute()
+        claimed = g.update(
+            attempts=count, last_attempt_at=at,
+            locked_until=Case(None, [(count >= max_attempts, until)], None),
+        ).where((g.badge == badge) & (g.locked_until.is_null() | (g.locked_until <= at))
+                ).execute()
+        attempt = g.select(g.attempts).where(g.badge == badge).scalar() if claimed else None
+        if time.monotonic() - _last_purge[0] > _PURGE_EVERY_S:
+            # rows of badges nobody tried for a day (the unknown ones would pile up)
+            _last_purge[0] = time.monotonic()
+            g.delete().where((g.last_attempt_at < at - _FORGET_AFTER)
+                             & (g.locked_until.is_null() | (g.locked_until <= at))).execute()
+    return attempt
 
 
 def _verify(pin_hash: str, pin: str) -> bool:

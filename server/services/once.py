@@ -1,7 +1,7 @@
 """Exactly-once scans: the client's scan_id is stored UNIQUE with the first answer.
 
-A replay (same id, same content) is answered from the stored row and changes nothing;
-the same id with other content is refused; a racing duplicate that loses on the UNIQUE
+A replay (same id, same content, same user and device) is answered from the stored row and
+changes nothing; the same id with other content or from someone else is refused; a racing duplicate that loses on the UNIQUE
 constraint is answered with the winner's row. Used by picking (`scan`) and packing
 (`pack_scan`): both tables have scan_id, request_hash and response.
 """
@@ -28,9 +28,13 @@ def check_scan_id(value: object, error: type[DomainError]) -> str:
     return value
 
 
-def request_hash(kind: str, content: dict) -> str:
-    return hashlib.sha256(json.dumps([kind, content], sort_keys=True, ensure_ascii=False,
-                                     default=str).encode()).hexdigest()
+def request_hash(kind: str, content: dict, *, user_id: int | None, device: str = "") -> str:
+    """What a scan_id stands for: the scan's content AND who sent it from which device. A
+    replay must come from the same user and device; the same scan_id from anyone else is
+    a scan_id_conflict, never the first sender's stored ack (which handed picker B picker
+    A's answer, task and next pick included)."""
+    return hashlib.sha256(json.dumps([kind, content, user_id, device], sort_keys=True,
+                                     ensure_ascii=False, default=str).encode()).hexdigest()
 
 
 def stored(table: str, scan_id: str) -> tuple[str, str] | None:

@@ -300,7 +300,7 @@ class _Caller:
         if not body.strip() or "json" not in header(headers, "Content-Type").lower():
             return None
         try:
-            return parse_json(body)
+            return parse_json(body, replace_bad_unicode=True)
         except DomainError:
             return None
 

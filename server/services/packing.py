@@ -540,7 +540,8 @@ def scan(packer: Packer, session_id: int, body: dict) -> dict:
     scan_id = once.check_scan_id(body.get("scan_id"), BadRequest)
     raw = body["raw"]
     scanned_at = _when(body.get("scanned_at"))
-    request_hash = once.request_hash("pack.scan", {"session": session_id, "raw": raw})
+    request_hash = once.request_hash("pack.scan", {"session": session_id, "raw": raw},
+                                     user_id=packer.user_id)
     parsed = parse_scan(raw)
 
     def work() -> dict:

@@ -469,7 +469,8 @@ def record_scan(picker: Picker, msg: object) -> dict:
     symbology = _text(msg, "symbology", 32, required=False)
     scanned_at = _when(msg)
     task_ref = _int(msg, "task", required=False)
-    request_hash = _hash("scan", {"raw": raw, "symbology": symbology, "task": task_ref})
+    request_hash = _hash("scan", {"raw": raw, "symbology": symbology, "task": task_ref},
+                         user_id=picker.user_id, device=picker.device)
     parsed = parse_scan(raw, symbology)
 
     def act(task: _Task, now: dt.datetime) -> dict:
@@ -642,7 +643,8 @@ def short_pick(picker: Picker, msg: object) -> dict:
     found = _int(msg, "found", required=True)
     reason = _text(msg, "reason", 200, required=False) or ""
     scanned_at = _when(msg)
-    request_hash = _hash("short", {"task": task_ref, "found": found, "reason": reason})
+    request_hash = _hash("short", {"task": task_ref, "found": found, "reason": reason},
+                         user_id=picker.user_id, device=picker.device)
 
     def act(task: _Task, now: dt.datetime) -> dict:
         if found != task.picked:
@@ -832,7 +834,7 @@ def tote_scan(picker: Picker, msg: object) -> dict:
     scan_id = _scan_id(msg)
     raw = _text(msg, "raw", MAX_TOTE).strip()
     scanned_at = _when(msg)
-    request_hash = _hash("tote", {"raw": raw})
+    request_hash = _hash("tote", {"raw": raw}, user_id=picker.user_id, device=picker.device)
     if parse_scan(raw).kind != "unknown":
         raise AckError(f"{raw!r} is a location or product barcode, not a tote",
                        code="bad_tote_barcode", field="raw")

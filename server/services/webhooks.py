@@ -32,13 +32,16 @@ from peewee import OperationalError
 
 from .. import clock
 from ..domain.errors import DomainError, NotFound, Unauthorized
-from ..domain.orders import OrderDraft
+from ..domain import lifecycle
+from ..domain.orders import Address, OrderDraft
+from ..domain.validation import Problem
 from ..domain.storefronts import shopify, signature, woocommerce
 from ..domain.storefronts._fields import exact_id, require_object
 from ..store import db as store_db
+from ..store.bulk import insert_returning
 from ..store.db import execute
 from ..store.models import Channel
-from . import channels, exceptions, updates
+from . import audit, channels, exceptions, updates
 from .intake import ChannelRef
 
 log = logging.getLogger(__name__)
@@ -174,6 +177,70 @@ def _process_once(event_id: int) -> tuple[str, int | None] | None:
     return outcome, order_id
 
 
+def park_unapplied(event_id: int, error: str, now: dt.datetime) -> int | None:
+    """A delivery the inbox gave up on still becomes an order: `invalid`, its problem
+    naming the delivery (whose raw body stays in webhook_event.body), with an
+    invalid_order exception, so it shows in the orders list a person works through instead
+    of living only in a log. Runs inside the caller's transaction; returns the order id,
+    or None when the order exists already (the failed update's exception says so) or the
+    delivery names no order to create (a delete)."""
+    row = execute("SELECT channel_id, event_key, topic, body FROM webhook_event WHERE id = ?",
+                  (event_id,)).fetchone()
+    if row is None or row[2] in ("orders/delete", "order.deleted"):
+        return None
+    channel_id, event_key, topic, body = row
+    ch = Channel.get_by_id(channel_id)
+    problem = Problem("webhook", "unapplied_delivery",
+                      f"{topic} delivery {event_key} (webhook event {event_id}) could not be "
+                      f"applied: {error}"[:1000])
+    for draft in _drafts_of(ch, event_key, body, now):
+        if updates.order_id_for(ch.id, draft.external_id) is not None:
+            return None
+        try:
+            with store_db.write_tx():       # a savepoint: a draft that cannot be stored either
+                return _insert_invalid(channels.ref(ch), draft, problem, event_id, now)
+        except Exception:   # noqa: BLE001 (the fallback draft below holds nothing of the body)
+            log.exception("webhook event %s: order not stored as sent", event_id)
+    return None
+
+
+def _drafts_of(ch: Channel, event_key: str, body: str, now: dt.datetime):
+    """The order as the delivery says it, if it still parses, then a bare one holding only
+    its id: each is tried until one can be stored."""
+    external_id = f"event:{event_key}"
+    if len(external_id) > 64:           # sales_order.external_id VARCHAR(64)
+        external_id = "event:" + hashlib.sha256(event_key.encode("utf-8", "surrogatepass")
+                                                ).hexdigest()[:58]
+    try:
+        payload = require_object(_parse_json(body.encode("utf-8")))
+        parser = shopify if ch.kind == "shopify" else woocommerce
+        draft = parser.parse_order(payload)
+        yield draft
+        external_id = draft.external_id
+    except Exception:   # noqa: BLE001 (whatever failed, the bare draft below still holds)
+        log.warning("webhook %s: delivery body does not parse as an order", event_key)
+    yield OrderDraft(external_id=external_id, ref=external_id[:64], placed_at=now,
+                     currency="", paid=False, ship_to=Address(), lines=())
+
+
+def _insert_invalid(channel: ChannelRef, draft: OrderDraft, problem: Problem, event_id: int,
+                    now: dt.datetime) -> int | None:
+    from .intake import ORDER_COLUMNS, order_row
+    got = insert_returning("sales_order", ORDER_COLUMNS,
+                           [order_row(channel.id, draft, lifecycle.INVALID, [problem], [], now)],
+                           ("id",), ignore_conflicts=True)
+    if not got:
+        return None
+    order_id = got[0][0]
+    exceptions.open_exception("invalid_order", problem.message, order_id=order_id,
+                              detail={"event_id": event_id, "problems": [problem.to_dict()]},
+                              now=now, actor="job:inbox")
+    audit.write([audit.row(now, "job:inbox", "order.received", "order", order_id, "",
+                           lifecycle.INVALID, {"ref": draft.ref, "channel": channel.name,
+                                               "webhook_event": event_id})])
+    return order_id
+
+
 def deliver(channel: ChannelRef, event_key: str, topic: str, handle: Handler
             ) -> tuple[str, int | None] | None:
     """Record an event and apply it in one transaction (the WooCommerce pull, which has
@@ -255,10 +322,12 @@ def _require_json(content_type: str) -> None:
 
 
 def _parse_json(body: bytes):
-    # api.common holds the one exact-JSON reader (64-bit ids stay int, decimals Decimal);
-    # imported here, late, because services otherwise never import the api layer
+    """The one exact-JSON reader (64-bit ids stay int, decimals Decimal). A lone surrogate
+    (valid JSON, no character: no database takes it) becomes U+FFFD: the delivery is
+    signed, the storefront would resend it unchanged, and its order must exist; the raw
+    body is kept as sent in webhook_event.body."""
     from ..domain.exactjson import parse_json
-    return parse_json(body)
+    return parse_json(body, replace_bad_unicode=True)
 
 
 def _key(raw: str) -> str:

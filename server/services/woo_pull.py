@@ -123,7 +123,7 @@ def _get(fetch: Fetch, url: str, headers: Mapping[str, str]) -> tuple[Mapping[st
 def _orders(body: bytes) -> list:
     from ..domain.exactjson import parse_json  # the one exact-JSON reader (ids stay exact)
     try:
-        value = parse_json(body)
+        value = parse_json(body, replace_bad_unicode=True)   # the shop will not fix it
     except DomainError as err:
         raise PullFailed(f"WooCommerce sent a body that is not JSON: {err.message}") from err
     if not isinstance(value, list):

@@ -10,18 +10,27 @@ The events are registered on the python-socketio server underneath, with only an
 context: Flask-SocketIO would build a Flask request context (request object, URL match,
 session cookie, teardown hooks) for every event, ~0.1-0.15 ms of the server's CPU per
 scan, and the handlers use nothing of it but the socket id, which python-socketio passes.
+
+A socket outlives nothing it was opened with: every event checks the session first. The
+token's expiry is compared with the clock each time; whether the token was revoked or its
+user disabled is read again at most every SESSION_RECHECK_S seconds (one indexed query), at
+once when this process disabled a user. An ended session gets the `session_expired` error
+ack and the socket is disconnected a moment later (after that ack is on its way).
 """
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import time
+from dataclasses import dataclass
 from typing import Any, Callable
 
 from flask import Flask, request
 from flask_socketio import ConnectionRefusedError, SocketIO
 
-from .. import logs
+from .. import clock, logs
 from ..domain.errors import DomainError
+from ..domain.exactjson import refuse_lone_surrogates
 from ..services import auth, counts, pick_put, picking
 from ..store import db as store_db
 from . import metrics
@@ -30,7 +39,23 @@ log = logging.getLogger(__name__)
 NAMESPACE = "/handheld"
 ROLES = ("picker", "supervisor", "admin")
 
+SESSION_RECHECK_S = 3.0      # how stale a revocation/deactivation may be seen, at most
+DISCONNECT_AFTER_S = 0.5     # the session_expired ack leaves before the disconnect
+
 _pickers: dict[str, picking.Picker] = {}    # socket id → who is connected on it
+
+
+@dataclass
+class _Session:
+    token: str
+    user_id: int
+    expires_at: dt.datetime | None
+    checked_at: float                # time.monotonic() of the last look at the database
+    generation: int                  # auth.sessions_generation() at that look
+    ended: bool = False
+
+
+_sessions: dict[str, _Session] = {}       # socket id → the login behind it
 
 
 def _error(code: str, message: str, field: str | None = None) -> dict:
@@ -69,28 +94,77 @@ def _connect(auth_data: Any) -> None:
         raise _refuse("unauthenticated", "connect with auth={'token': ...}")
     if not isinstance(device, str) or len(device) > 64:
         raise _refuse("bad_request", "device must be text of up to 64 characters")
-    with store_db.db.connection_context():
-        who = auth.principal(token)
+    try:
+        refuse_lone_surrogates([token, device])
+    except DomainError as err:
+        raise _refuse(err.code, err.message) from None
+    try:
+        with store_db.db.connection_context():
+            who = auth.principal(token)
+    except Exception as err:
+        if store_db.is_unavailable(err):
+            raise _refuse("database_unavailable", "the database cannot be reached just now; "
+                          "connect again shortly") from None
+        raise
     if who is None or who.kind != "staff" or who.user_id is None:
         raise _refuse("unauthenticated", "unknown, expired or revoked token")
     if who.role not in ROLES:
         raise _refuse("forbidden", f"a {who.role} cannot pick")
+    _sessions[request.sid] = _Session(token, who.user_id, who.expires_at, time.monotonic(),
+                                      auth.sessions_generation())
     _pickers[request.sid] = picking.Picker(who.user_id, who.badge, who.role, device)
 
 
 def _on_disconnect(*_args) -> None:
     logs.socket_event("disconnect", NAMESPACE, {"ok": True}, 0.0, _user(request.sid))
     _pickers.pop(request.sid, None)
+    _sessions.pop(request.sid, None)
 
 
-def _handler(app: Flask, event: str, fn: Callable[[picking.Picker, Any], dict]
-             ) -> Callable[..., dict]:
+def _session_live(sid: str) -> bool:
+    """Whether the login behind this socket still holds. Almost always answered from
+    memory (the scan path): the database is asked again only when the last look is
+    SESSION_RECHECK_S old or this process has disabled a user since."""
+    session = _sessions.get(sid)
+    if session is None or session.ended:
+        return False
+    if session.expires_at is not None and clock.now() >= session.expires_at:
+        return False
+    generation = auth.sessions_generation()
+    if time.monotonic() - session.checked_at < SESSION_RECHECK_S \
+            and session.generation == generation:
+        return True
+    who = auth.principal(session.token)
+    if who is None or who.user_id != session.user_id:
+        return False
+    session.expires_at, session.checked_at = who.expires_at, time.monotonic()
+    session.generation = generation
+    return True
+
+
+def _end_session(sio: SocketIO, sid: str) -> dict:
+    """The session_expired ack; the socket is disconnected once it is sent."""
+    session = _sessions.get(sid)
+    if session is not None and not session.ended:
+        session.ended = True
+
+        def drop() -> None:
+            sio.sleep(DISCONNECT_AFTER_S)
+            sio.server.disconnect(sid, namespace=NAMESPACE)
+
+        sio.start_background_task(drop)
+    return _error("session_expired", "the session has ended (expired, revoked or user "
+                  "disabled); log in again")
+
+
+def _handler(sio: SocketIO, app: Flask, event: str,
+             fn: Callable[[picking.Picker, Any], dict]) -> Callable[..., dict]:
     def handle(sid: str, *args: Any) -> dict:
         started = time.perf_counter()
         # one argument is the event's data; none or several get the bad_request ack
         data = args[0] if len(args) == 1 else (args or None)
         with app.app_context():
-            answer = _answer(fn, sid, data)
+            answer = _answer(sio, fn, sid, data)
         took = time.perf_counter() - started
         metrics.record(event, took, "error" not in answer)
         logs.socket_event(event, NAMESPACE, answer, took, _user(sid))
@@ -99,7 +173,8 @@ def _handler(app: Flask, event: str, fn: Callable[[picking.Picker, Any], dict]
     return handle
 
 
-def _answer(fn: Callable[[picking.Picker, Any], dict], sid: str, data: Any) -> dict:
+def _answer(sio: SocketIO, fn: Callable[[picking.Picker, Any], dict], sid: str,
+            data: Any) -> dict:
     picker = _pickers.get(sid)
     if picker is None:
         return _error("unauthenticated", "connect again with a token")
@@ -107,10 +182,17 @@ def _answer(fn: Callable[[picking.Picker, Any], dict], sid: str, data: Any) -> d
     # group commit (services/scan_pg.py) holds none, or with many handhelds waiting the
     # committer itself could find the pool empty
     try:
+        if not _session_live(sid):
+            return _end_session(sio, sid)
+        refuse_lone_surrogates(data)     # python-socketio decoded it: the JSON edge is here
         return fn(picker, data)
     except DomainError as err:
         return _error(err.code, err.message, err.field)
-    except Exception:   # never a dead ack: the handheld keeps the scan and retries
+    except Exception as err:   # never a dead ack: the handheld keeps the scan and retries
+        if store_db.is_unavailable(err):
+            log.warning("handheld event: database unavailable")
+            return _error("database_unavailable", "the database cannot be reached just now; "
+                          "nothing was recorded, retry shortly")
         log.exception("handheld event failed")
         return _error("internal", "the server could not handle this; it is safe to retry")
     finally:
@@ -134,4 +216,4 @@ def register(sio: SocketIO, app: Flask) -> None:
                       # count mode: cycle counts of bins (services/counts.py)
                       ("count.next", counts.next_count), ("count.submit", counts.submit_count)):
         # on python-socketio's server itself: no Flask request context per event
-        sio.server.on(event, _handler(app, event, fn), namespace=NAMESPACE)
+        sio.server.on(event, _handler(sio, app, event, fn), namespace=NAMESPACE)

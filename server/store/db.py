@@ -9,6 +9,9 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import select
+import sqlite3
+import sys
 import threading
 import weakref
 from typing import Iterator
@@ -16,7 +19,7 @@ from urllib.parse import parse_qs, unquote, urlparse
 
 import psycopg
 from peewee import DatabaseProxy, PostgresqlDatabase
-from playhouse.pool import PooledPostgresqlDatabase, PooledSqliteDatabase
+from playhouse.pool import MaxConnectionsExceeded, PooledPostgresqlDatabase, PooledSqliteDatabase
 
 db = DatabaseProxy()
 _sqlite_writer = threading.Lock()
@@ -30,6 +33,7 @@ _SCHEMA_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 # POOL_WAIT s for one.
 POOL_SIZE = 32
 POOL_WAIT = 30
+CONNECT_TIMEOUT_S = 5     # a database host that does not answer: 503 after this, not a hang
 
 
 class _Postgres(PooledPostgresqlDatabase):
@@ -53,8 +57,11 @@ class _Postgres(PooledPostgresqlDatabase):
     def _is_closed(self, conn):  # noqa: D401 (peewee pool hook)
         """Whether a pooled connection is unusable, judged locally: peewee's own check
         sends `SELECT 1` on every checkout while holding the pool lock, a round trip that
-        serialises every request of the process. A connection the server dropped while it
-        sat in the pool fails its first statement instead (the client retries)."""
+        serialises every request of the process. Instead one zero-timeout poll of the
+        socket: an idle connection has nothing to read, so anything there is the server
+        hanging up (a restart, pg_terminate_backend, an idle timeout: it sends its FATAL
+        notice and closes). Such a connection is dropped here, before a request uses it;
+        it answered one request with a 500 each after a PostgreSQL restart."""
         if conn.closed or conn.broken:
             return True
         status = conn.info.transaction_status
@@ -65,7 +72,53 @@ class _Postgres(PooledPostgresqlDatabase):
                 conn.rollback()
             except Exception:  # noqa: BLE001
                 return True
-        return False
+        return _hung_up(conn)
+
+
+def _hung_up(conn) -> bool:
+    """Whether the server has written to (or closed) this idle connection's socket."""
+    try:
+        poller = _poll()
+        poller.register(conn.fileno(), select.POLLIN | select.POLLERR | select.POLLHUP)
+        return bool(poller.poll(0))
+    except Exception:  # noqa: BLE001 (no socket to look at: unusable)
+        return True
+
+
+def _poll():
+    """select.poll itself, also under gevent's patches (a zero-timeout look needs no hub)."""
+    if "gevent.monkey" in sys.modules:
+        from gevent import monkey
+        return monkey.get_original("select", "poll")()
+    return select.poll()
+
+
+# SQLSTATE classes of a lost or refused connection (08: connection exception; 57P01-03:
+# admin/crash shutdown, cannot connect now), and no SQLSTATE at all (the socket failed)
+_UNAVAILABLE_STATES = ("08", "57P01", "57P02", "57P03")
+
+
+def is_unavailable(err: BaseException) -> bool:
+    """Whether `err` (or what it wraps: peewee puts the driver's error in args[0]) means the
+    database cannot be reached, rather than a refused statement: a deadlock or a lock
+    timeout is an OperationalError too, but the database is there."""
+    seen: set[int] = set()
+    stack: list = [err]
+    while stack:
+        e = stack.pop()
+        if not isinstance(e, BaseException) or id(e) in seen:
+            continue
+        seen.add(id(e))
+        if isinstance(e, psycopg.OperationalError | psycopg.InterfaceError):
+            state = getattr(e, "sqlstate", None)
+            if state is None or state.startswith(_UNAVAILABLE_STATES):
+                return True
+        if isinstance(e, sqlite3.OperationalError) and "unable to open" in str(e):
+            return True
+        if isinstance(e, MaxConnectionsExceeded):
+            return False
+        stack.extend([e.__cause__, e.__context__, *(e.args[:1] if e.args else ())])
+    return False
 
 
 def open_database(url: str, pool_size: int = POOL_SIZE):
@@ -99,6 +152,7 @@ def open_database(url: str, pool_size: int = POOL_SIZE):
             password=unquote(parsed.password) if parsed.password else None,
             schema=schema,
             max_connections=pool_size, timeout=POOL_WAIT, stale_timeout=3600,
+            connect_timeout=CONNECT_TIMEOUT_S,
         )
     raise ValueError(f"unsupported DATABASE_URL scheme {parsed.scheme!r} (sqlite or postgresql)")
 

@@ -107,6 +107,14 @@ class User(Base):
         table_name = "app_user"
 
 
+class LoginGuard(Base):
+    """Badge login attempts (known and unknown badges alike), see services/auth.py."""
+    badge = CharField(primary_key=True)
+    attempts = IntegerField(default=0)
+    locked_until = UtcDateTimeField(null=True)
+    last_attempt_at = UtcDateTimeField()
+
+
 class ApiToken(Base):
     token_hash = CharField(unique=True)
     kind = CharField()  # channel | staff

@@ -9,7 +9,10 @@
   const IDLE_POLL_MS = 15000;
   const SHORT_CONFIRM_MS = 4000;
   // error acks that mean "not handled, send it again" rather than an answer to the scan
-  const RETRY_CODES = new Set(["internal", "unauthenticated"]);
+  // error acks that say "nothing was stored": the record stays queued and is sent again
+  // (session_expired: after logging in again)
+  const RETRY_CODES = new Set(["internal", "unauthenticated", "database_unavailable",
+                               "session_expired"]);
   const WARN_CODES = new Set(["queued", "short", "no_task", "task_closed", "tote_required",
                               "not_your_task", "bad_found", "put_not_due",
                               "scan_location_first"]);
@@ -380,6 +383,7 @@
       if (RETRY_CODES.has(code)) {
         // the server could not handle it (nothing stored): it stays first in line
         retryDelay = Math.min(retryDelay * 2, 30000);
+        if (code === "session_expired") return sessionRefused(code);
         showVerdict("warn", code, t("e." + code));
         if (code === "unauthenticated") socket.disconnect().connect();
         else setTimeout(() => pump(), retryDelay);

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import re
 
 import pytest
 from flask import Flask
@@ -99,3 +100,112 @@ def test_stock_beyond_a_32_bit_count_is_not_a_server_error(
         assert on_hand == start + 100
     else:                         # refused: nothing received
         assert resp.status_code == 422 and on_hand == start
+
+
+# Every operation with a JSON request body (webhooks aside: signed deliveries are stored
+# with the bad text replaced, tests/integration/test_inbox.py); checked against the spec.
+JSON_ROUTES = [
+    "/api/v1/auth/badge", "/api/v1/stock/receipts", "/api/v1/orders",
+    "/api/v1/orders/1/cancel", "/api/v1/waves", "/api/v1/pack/sessions",
+    "/api/v1/pack/sessions/1/scan", "/api/v1/pack/sessions/1/qc",
+    "/api/v1/pack/sessions/1/weight", "/api/v1/pack/sessions/1/carton",
+    "/api/v1/pack/sessions/1/hold", "/api/v1/pack/sessions/1/release",
+    "/api/v1/shipments/dispatch", "/api/v1/print-jobs/1/reprint",
+]
+LONE_SURROGATE = b'{"note": "a \\ud800 b", "badge": "B\\udfff", "reason": "\\ud83d"}'
+
+
+def _row_counts() -> dict[str, int]:
+    from server.store import db as store_db
+    if store_db.is_postgres():
+        sql = "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()"
+    else:
+        sql = "SELECT name FROM sqlite_master WHERE type = 'table'"
+    with db.connection_context():
+        tables = [r[0] for r in db.execute_sql(sql).fetchall()]
+        return {t: db.execute_sql(f'SELECT COUNT(*) FROM "{t}"').fetchone()[0] for t in tables}
+
+
+def test_the_route_list_covers_every_json_body_in_the_spec(client: FlaskClient) -> None:
+    spec = client.get("/openapi.json").get_json()
+    documented = {path for path, ops in spec["paths"].items() for op in ops.values()
+                  if isinstance(op, dict) and "application/json" in
+                  op.get("requestBody", {}).get("content", {})
+                  and not path.startswith("/webhooks/")}
+    listed = {p.replace("/1/", "/{x}/") for p in JSON_ROUTES}
+    assert {re.sub(r"\{[a-z_]+\}", "{x}", p) for p in documented} == listed
+
+
+@pytest.mark.parametrize("path", JSON_ROUTES)
+def test_a_lone_surrogate_is_refused_at_the_json_edge(app: Flask, client: FlaskClient,
+                                                      path: str) -> None:
+    """`"\\ud800"` is a valid JSON escape but no Unicode character: storing it failed
+    with a 500 on ten endpoints. Refused as a 400 before anything is looked at or written."""
+    seed(app)
+    with app.app_context(), db.connection_context():
+        packer = auth.add_user("K1", "packer", "1234")
+        tokens = [auth.create_token(channel="api"), auth.create_token(role="supervisor"),
+                  auth.create_token(role="packer", hours=1, user_id=packer),
+                  auth.create_token(role="admin")]
+    before = _row_counts()
+    for token in tokens:        # the first caller this route lets through
+        resp = client.post(path, data=LONE_SURROGATE, content_type="application/json",
+                           headers=_bearer(token))
+        if resp.status_code not in (401, 403):
+            break
+    assert resp.status_code == 400, resp.get_json()
+    assert resp.get_json()["error"]["code"] == "invalid_unicode"
+    assert resp.get_json()["error"]["field"] in ("note", "badge", "reason")
+    assert _row_counts() == before
+
+
+def test_a_lone_surrogate_in_a_socket_event_gets_an_error_ack(app: Flask) -> None:
+    with app.app_context(), db.connection_context():
+        uid = auth.add_user("P1", "picker", "1234")
+        token = auth.create_token(role="picker", hours=1, user_id=uid)
+    sio = app.extensions["socketio"]
+    hh = sio.test_client(app, namespace="/handheld", auth={"token": token, "device": "HH"})
+    before = _row_counts()
+    for event, data in (("scan", {"scan_id": "abcdefgh-1", "raw": "A-01\ud800"}),
+                        ("short", {"scan_id": "abcdefgh-2", "found": 0, "note": "\udc00"}),
+                        ("tote.scan", {"scan_id": "abcdefgh-3", "raw": "\ud800"})):
+        got = hh.emit(event, data, namespace="/handheld", callback=True)
+        assert got["ok"] is False and got["error"]["code"] == "invalid_unicode", (event, got)
+    assert hh.emit("whoami", {}, namespace="/handheld", callback=True)["ok"]
+    assert _row_counts() == before
+    bad = sio.test_client(app, namespace="/handheld", auth={"token": token, "device": "\ud800"})
+    assert not bad.is_connected("/handheld")
+
+
+def _unbounded_integers(node, path="") -> list[str]:
+    found = []
+    if isinstance(node, dict):
+        kind = node.get("type")
+        if kind == "integer" or (isinstance(kind, list) and "integer" in kind):
+            if "minimum" not in node or "maximum" not in node:
+                found.append(path or "/")
+        for key, value in node.items():
+            found += _unbounded_integers(value, f"{path}/{key}")
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            found += _unbounded_integers(value, f"{path}/{i}")
+    return found
+
+
+def test_every_integer_in_the_spec_is_bounded(client: FlaskClient) -> None:
+    """A QC `unit` of 2^63 reached SQLite and failed with OverflowError (500): an integer
+    without a maximum lets any size through validation. None is left unbounded."""
+    spec = client.get("/openapi.json").get_json()
+    assert _unbounded_integers(spec) == []
+    assert _unbounded_integers({"a": {"type": "integer", "minimum": 0}}) == ["/a"]
+
+
+@pytest.mark.parametrize("unit", [2**63, 2**64, 10**30])
+def test_a_qc_unit_beyond_64_bits_is_refused(app: Flask, client: FlaskClient, unit: int) -> None:
+    with app.app_context(), db.connection_context():
+        packer = auth.add_user("K1", "packer", "1234")
+        token = auth.create_token(role="packer", hours=1, user_id=packer)
+    resp = client.post("/api/v1/pack/sessions/1/qc", data=f'{{"unit": {unit}, "passed": true}}',
+                       content_type="application/json", headers=_bearer(token))
+    assert resp.status_code == 422, resp.get_json()
+    assert resp.get_json()["error"]["field"] == "unit"

@@ -1,4 +1,5 @@
 """Login rate limits (memory and Redis storage), replenishment alerts, the audit trail."""
+import datetime as dt
 import uuid
 
 
@@ -7,6 +8,7 @@ from server.services import auth, stock as stock_svc
 from server.store import db as store_db
 from server.store.models import Alert, Audit
 
+from ..at_once import at_once
 from ..conftest import make_app, need
 from ..factories import seed
 
@@ -88,3 +90,110 @@ def test_every_state_change_and_stock_movement_is_audited(app):
         ("order.status", "ready", "cancelled"),
     ]
     assert all(r.actor.startswith("token:") and "channel:api" in r.actor for r in rows)
+
+
+def _burst(app, badge, n, pin="0000"):
+    """`n` logins for `badge` sent at the same moment, each from its own thread and client."""
+    return at_once(n, lambda _i: app.test_client().post(
+        "/api/v1/auth/badge", json={"badge": badge, "pin": pin}))
+
+
+def test_a_burst_of_wrong_pins_checks_at_most_the_limit_and_locks(db_url, monkeypatch):
+    """19 wrong PINs at once: on PostgreSQL each read failed_logins = 0 and all 19 were
+    checked, the badge never locked. Now at most max_failed_logins PINs are ever checked
+    and the badge is locked, for a known and an unknown badge alike."""
+    import threading
+    import time
+    app = make_app(db_url, auth={"login_rate_limit": "1000 per minute",
+                                 "rate_limit_prefix": f"t{uuid.uuid4().hex}"})
+    with app.app_context(), store_db.db.connection_context():
+        auth.add_user("B7", "picker", "4321")
+    checked: list[str] = []
+    lock = threading.Lock()
+    real_verify = auth._verify
+
+    def slow_verify(pin_hash, pin):
+        with lock:
+            checked.append(pin)
+        time.sleep(0.2)    # widen the race: every request is past its read before any writes
+        return real_verify(pin_hash, pin)
+
+    monkeypatch.setattr(auth, "_verify", slow_verify)
+    for badge in ("B7", "NO-SUCH-BADGE"):
+        checked.clear()
+        answers = _burst(app, badge, 19)
+        codes = sorted((r.status_code, r.get_json()["error"]["code"]) for r in answers)
+        assert len(checked) <= 5, (badge, len(checked))
+        assert codes.count((401, "bad_credentials")) == len(checked)
+        assert codes.count((429, "locked")) == 19 - len(checked)
+        # locked: even the right PIN is refused, without being checked
+        right = app.test_client().post("/api/v1/auth/badge", json={"badge": badge, "pin": "4321"})
+        assert (right.status_code, right.get_json()["error"]["code"]) == (429, "locked")
+        assert len(checked) <= 5
+
+
+def test_an_unknown_badge_answers_like_a_known_one_through_the_lockout(db_url):
+    app = make_app(db_url, auth={"login_rate_limit": "1000 per minute",
+                                 "rate_limit_prefix": f"t{uuid.uuid4().hex}"})
+    with app.app_context(), store_db.db.connection_context():
+        auth.add_user("B8", "picker", "4321")
+    client = app.test_client()
+
+    def answers(badge):
+        out = []
+        for _ in range(7):
+            r = client.post("/api/v1/auth/badge", json={"badge": badge, "pin": "0000"})
+            out.append((r.status_code, r.get_json()))
+        return out
+
+    known, unknown = answers("B8"), answers("B9-UNKNOWN")
+    assert known == unknown
+    assert [s for s, _ in known] == [401] * 5 + [429] * 2
+    # the lock expires for both alike, and then the right PIN works for the real badge
+    later = dt.datetime.now(dt.timezone.utc) + dt.timedelta(minutes=16)
+    clock.set_clock(lambda: later)
+    try:
+        assert client.post("/api/v1/auth/badge", json={"badge": "B9-UNKNOWN", "pin": "0000"}
+                           ).status_code == 401
+        ok = client.post("/api/v1/auth/badge", json={"badge": "B8", "pin": "4321"})
+        assert ok.status_code == 200
+    finally:
+        clock.set_clock(None)
+
+
+def test_logins_work_with_redis_unreachable_and_limits_hold_in_memory(db_url, caplog):
+    """Redis configured but down: every login answered 500 and the server started without
+    a word. Now the start says so, logins are answered, the limit holds from memory."""
+    import logging
+    from ..conftest import free_port
+    closed = f"redis://127.0.0.1:{free_port()}"        # nothing listens there
+    with caplog.at_level(logging.WARNING):
+        app = make_app(db_url, auth={"login_rate_limit": "3 per minute",
+                                     "rate_limit_storage": closed,
+                                     "rate_limit_prefix": f"t{uuid.uuid4().hex}"})
+    assert any("unreachable" in r.getMessage() and closed in r.getMessage()
+               for r in caplog.records if r.name == "server.api.limits")
+    assert "unreachable" in app.extensions["wavepack.rate_limit_warning"]
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        codes = [r.status_code for r in _hammer(app, 5)]
+    assert codes == [401, 401, 401, 429, 429]
+    assert any(r.name == "server.api.limits" for r in caplog.records)
+    health = app.test_client().get("/healthz").get_json()
+    assert health["rate_limits"]["storage"] == "memory (fallback)"
+    assert health["rate_limits"]["fallbacks"] >= 1
+    with app.app_context(), store_db.db.connection_context():
+        auth.add_user("R1", "picker", "1234")
+    # a new client address: its own limit, and a right PIN logs in
+    ok = app.test_client().post("/api/v1/auth/badge", json={"badge": "R1", "pin": "1234"},
+                                environ_base={"REMOTE_ADDR": "10.0.0.9"})
+    assert ok.status_code == 200, ok.get_json()
+
+
+def test_serve_says_when_the_rate_limit_redis_is_unreachable(tmp_path):
+    from ..conftest import free_port, wavepack_serve
+    closed = f"redis://127.0.0.1:{free_port()}"
+    with wavepack_serve(tmp_path, "--async-mode", "threading",
+                        WAVEPACK_AUTH_RATE_LIMIT_STORAGE=closed,
+                        WAVEPACK_JOBS_ENABLED="false") as served:
+        assert f"warning: rate-limit storage {closed} is unreachable" in served.banner

@@ -352,6 +352,21 @@ def test_internal_and_unauthenticated_error_acks_are_retried_in_place(server, ma
     assert server.connects() == 2        # `unauthenticated` made it log in again
 
 
+def test_database_unavailable_and_session_expired_acks_keep_the_scan(server, make_client):
+    """Neither stored the scan: it stays first in line and is sent again (after logging in
+    again for session_expired), never dropped as if answered."""
+    server.start("--fail-first", "D-2=database_unavailable",
+                 "--fail-first", "D-3=session_expired")
+    acks: list = []
+    client = make_client(server.url, acks=acks).start()
+    ids = [client.scan(f"D-{i}") for i in range(1, 5)]
+    assert client.wait_drained(10)
+    assert [s["scan_id"] for s in server.scans()] == ids
+    assert [d.ack["ok"] for d in acks] == [True] * 4
+    assert server.deliveries(ids[1]) >= 2 and server.deliveries(ids[2]) >= 2
+    assert server.connects() == 2        # `session_expired` made it connect again
+
+
 def test_bad_token_is_refused_with_a_clear_error_and_scans_stay_queued(server, make_client,
                                                                      tmp_path):
     server.start()

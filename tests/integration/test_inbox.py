@@ -84,6 +84,7 @@ def test_50_concurrent_copies_of_one_event_queue_once(db_url):
     assert _count(app, WebhookEvent) == 1
     _drain(app)
     assert _count(app, Order) == 1
+    assert _count(app, Order, Order.status == "ready") == 1
 
 
 def test_failing_apply_is_retried_then_raised_as_an_exception(db_url, monkeypatch):
@@ -145,3 +146,64 @@ def test_import_stock_fills_backorders(db_url):
             b"warehouse,location,sku,quantity\nmain,A-01-02-3,WP-TEE-BLK-M,50\n", "test")
         assert report == {"imported": 1, "rejected": []}
         assert Order.get_by_id(res.order_id).status == "ready"
+
+
+def test_signed_delivery_with_a_lone_surrogate_becomes_an_order(db_url):
+    """A signed Shopify delivery with "\\ud800" in its note was acknowledged 200, failed
+    five times in the inbox (no database stores a lone surrogate) and no order existed.
+    Now the bad text is replaced by U+FFFD in the order and the raw body is kept as sent."""
+    app = _async_app(db_url)
+    payload = {**shopify_payload(), "note": "leave at door \ud800 thanks"}
+    body, headers = shopify_delivery(payload, "orders/paid")
+    assert b"\\ud800" in body                             # valid JSON, no valid character
+    r = app.test_client().post("/webhooks/shopify/shop", data=body, headers=headers)
+    assert r.status_code == 200, r.get_json()
+    assert _drain(app) == 1
+    with app.app_context(), db.connection_context():
+        order = Order.get(Order.external_id == SHOPIFY_ID)
+        assert order.note == "leave at door \ufffd thanks" and order.status == "ready"
+        event = WebhookEvent.get()
+        assert (event.state, event.outcome) == ("done", "created")
+        assert event.body.encode() == body                 # the raw body, byte for byte
+
+
+def test_a_delivery_the_worker_cannot_apply_becomes_an_invalid_order(db_url, monkeypatch):
+    """Never vanish: after the last try, an order in state invalid holds the delivery's
+    order, names the failure and the webhook event, whose raw body stays stored."""
+    app = _async_app(db_url)
+    t0 = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.timezone.utc)
+    clock.set_clock(lambda: t0)
+
+    def broken(*_a, **_k):
+        raise RuntimeError("the storefront's order could not be applied")
+
+    monkeypatch.setattr(updates, "apply_update", broken)
+    body, headers = shopify_delivery(shopify_payload(), "orders/paid")
+    assert app.test_client().post("/webhooks/shopify/shop", data=body,
+                                  headers=headers).status_code == 200
+    try:
+        for minutes in (0, 1, 2):
+            clock.set_clock(lambda m=minutes: t0 + dt.timedelta(minutes=m))
+            _drain(app)
+    finally:
+        clock.set_clock(None)
+    with app.app_context(), db.connection_context():
+        event = WebhookEvent.get()
+        assert event.state == "failed" and event.body.encode() == body
+        order = Order.get(Order.external_id == SHOPIFY_ID)
+        assert order.status == "invalid" and order.ref == "#1001"
+        assert event.outcome == f"invalid:{order.id}"
+        assert "could not be applied" in order.problems
+        assert f"webhook event {event.id}" in order.problems
+        types = {e.type for e in WmsException.select().where(WmsException.order == order.id)}
+        assert types == {"invalid_order", "webhook_failed"}
+    # a person fixes the cause; the storefront's next update of the order applies to it
+    monkeypatch.undo()
+    again, headers = shopify_delivery({**shopify_payload(),
+                                       "updated_at": "2030-01-01T00:00:00+00:00"},
+                                      "orders/updated")
+    r = app.test_client().post("/webhooks/shopify/shop", data=again, headers=headers)
+    assert r.status_code == 200
+    _drain(app)
+    assert _count(app, Order) == 1
+    assert _count(app, Order, Order.status == "ready") == 1
