@@ -24,9 +24,9 @@ CommitProbe (one row committed 20 times a second on a connection of its own), on
 the same on a separate file in the same directory (WAL, synchronous=FULL, as the app).
 The CSV has one line per order, each order its own phone and address (--same-contact:
 all to one phone and address, the risk rule's worst case). Target: scan p99 during the
-import ≤ 2× without it (a missed target is reported, not an error). Checks (exit 1): every
-scan acked, no error ack, no handheld out of work, the import answered 201 with every
-line created and none refused or invalid.
+import ≤ 2× without it, server side and at the handheld (a missed target is reported, not
+an error). Checks (exit 1): every scan acked, no error ack, no handheld out of work, the
+import answered 201 with every line created and none refused or invalid.
 """
 from __future__ import annotations
 
@@ -281,7 +281,8 @@ def run_db(kind: str, args, tmp: str) -> DbRun:
             log(f"[{kind}] floor: {floor.orders:,} orders on {floor.carts:,} carts "
                 f"({floor.seconds:.0f} s); CSV {len(csv) / 1e6:.1f} MB")
             server = Server(serve_url, "gevent", tmp, {
-                "WAVEPACK_SERVER_MAX_BODY_BYTES": str(len(csv) + (1 << 20))})
+                "WAVEPACK_SERVER_MAX_BODY_BYTES": str(len(csv) + (1 << 20)),
+                **dict(kv.split("=", 1) for kv in args.server_env)})
             try:
                 log(f"[{kind}] {server.banner}; no import: {args.handhelds} handhelds × 1 "
                     f"scan/{args.period:g} s for {args.seconds:g} s")
@@ -356,16 +357,26 @@ def _rows(run: DbRun, args) -> list[Row]:
             ph.phase.rate, "1.0 (baseline)" if base else _ratio(s_during, s_none),
             "-" if base else f"p99 ≤ {MAX_RATIO:g}× none",
             (checks or "ok (baseline)") if base else verdict, unit="verdicts/s"))
-    for label, get in (("scan verdict, handheld round trip", lambda ph: ph.phase.lat_ms),
-                       ("GET /healthz round trip, 5/s", lambda ph: ph.healthz_ms),
-                       (_floor_label(kind), lambda ph: ph.phase.commit_ms)):
+    # the handheld's round trip is judged too: a stalled event loop delays a scan before
+    # its handler starts, which the server-side time does not see
+    for label, get, judged in (
+            ("scan verdict, handheld round trip", lambda ph: ph.phase.lat_ms, True),
+            ("GET /healthz round trip, 5/s", lambda ph: ph.healthz_ms, False),
+            (_floor_label(kind), lambda ph: ph.phase.commit_ms, False)):
         xs_none = get(none)
         for ph, name in ((none, "no import"), (during, "during import")):
             xs = get(ph)
+            if ph is none or not judged:
+                target, verdict = "", ok
+            else:
+                target = f"p99 ≤ {MAX_RATIO:g}× none"
+                verdict = checks or (
+                    "not comparable" if not run.inside else
+                    "PASS" if p99(xs) <= MAX_RATIO * p99(xs_none) else "FAIL (above target)")
             rows.append(Row(f"{label}: {name}", kind, len(xs), median(xs) / 1000,
                             p99(xs) / 1000, None,
                             "1.0 (baseline)" if ph is none else
-                            _ratio(p99(xs), p99(xs_none)), "", ok))
+                            _ratio(p99(xs), p99(xs_none)), target, verdict))
     up = run.upload
     rows.append(Row(f"POST /api/v1/orders:import, {what}"
                     f"{' (one contact)' if args.same_contact else ''}, under the scans: "
@@ -436,6 +447,8 @@ def report(runs: dict[str, DbRun | None], skips: dict[str, str], args, argv,
             "all to one phone and address (--same-contact)" if args.same_contact else
             "each order its own phone and address") + f"; POSTed with a supervisor token, "
               f"?channel={CHANNEL}, as the phase starts")
+    if args.server_env:
+        print(f"- server environment: {' '.join(args.server_env)}")
     print(f"- total bench time {seconds:.0f} s")
     print(f"\ncommand: {_command(argv, 'tests.bench.imports')}")
 
@@ -459,6 +472,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--same-contact", action="store_true",
                    help="every order of the CSV to one phone and address")
     p.add_argument("--db", choices=("both", "sqlite", "postgresql"), default="both")
+    p.add_argument("--server-env", action="append", default=[], metavar="KEY=VALUE",
+                   help="extra environment of the server (experiments, e.g. "
+                        "GEVENT_MONITOR_THREAD_ENABLE=1 GEVENT_MAX_BLOCKING_TIME=0.1: what "
+                        "held the event loop goes to its log, kept with --keep-logs)")
+    p.add_argument("--keep-logs", action="store_true",
+                   help="keep the server logs and load generator stderr (always kept on a "
+                        "failure)")
     return p
 
 
@@ -487,7 +507,7 @@ def main(argv: list[str] | None = None) -> int:
                 failed = True
                 skips[kind] = f"error: {type(err).__name__}: {str(err)[:120]}"
     finally:
-        if failed:          # server logs and load generator stderr
+        if failed or args.keep_logs:          # server logs and load generator stderr
             kept = tmp
             log(f"logs kept in {tmp}")
         else:
