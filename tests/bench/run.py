@@ -2,7 +2,8 @@
 in the same run, printed as one table followed by the command that produced it.
 
     python -m tests.bench.run [--quick]
-        [--only intake|webhooks|routing|batching|decoding|scans|printing|packing|documents]
+        [--only intake|webhooks|routing|batching|decoding|scans|printing|packing|documents|
+                imports]
         [--orders N]
 
 Targets (from the issue): bulk intake with validation and reservation ≥ 2,000 orders/s on
@@ -87,6 +88,11 @@ def main(argv: list[str] | None = None) -> int:
         from . import documents
         print()
         failed |= documents.main(["--quick"] * args.quick + ["--no-pg"] * args.no_pg) != 0
+    if args.only in (None, "imports"):
+        # W9 big imports: scan verdicts while a 100,000-line CSV import runs, against none
+        from . import imports
+        print()
+        failed |= imports.main(["--quick"] * args.quick + ["--no-pg"] * args.no_pg) != 0
     return 1 if failed else 0
 
 
@@ -107,7 +113,8 @@ def _parser() -> argparse.ArgumentParser:
                                 description=__doc__.split("\n")[0])
     p.add_argument("--quick", action="store_true", help="skip the 100,000-order run")
     p.add_argument("--only", choices=("intake", "webhooks", "routing", "batching", "decoding",
-                                      "scans", "printing", "packing", "documents"))
+                                      "scans", "printing", "packing", "documents",
+                                      "imports"))
     p.add_argument("--orders", type=int, default=10_000, help="orders in the bulk runs")
     p.add_argument("--chunk", type=int, default=500, help="orders per transaction (bulk)")
     p.add_argument("--naive", type=int, default=1_000,
@@ -257,7 +264,7 @@ def _table(rows: list[Row]) -> str:
     return "\n".join([line(head), sep, *(line(b) for b in body)])
 
 
-def _command(argv: list[str] | None) -> str:
+def _command(argv: list[str] | None, module: str = "tests.bench.run") -> str:
     exe = sys.executable
     try:
         rel = os.path.relpath(exe)
@@ -265,7 +272,7 @@ def _command(argv: list[str] | None) -> str:
     except ValueError:
         pass
     args = sys.argv[1:] if argv is None else argv
-    return shlex.join([exe, "-m", "tests.bench.run", *args])
+    return shlex.join([exe, "-m", module, *args])
 
 
 def _commit() -> str:

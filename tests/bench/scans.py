@@ -420,7 +420,11 @@ class Phase:
 
 
 def run_phase(server: Server, floor: Floor, name: str, clients: int, period: float,
-              seconds: float, procs: int, tmp: str) -> Phase:
+              seconds: float, procs: int, tmp: str, *, probe=None, on_go=None) -> Phase:
+    """One phase of the load generator against `server`. Beside it a commit probe measures
+    the database's commit floor: `probe(url)` (a thread with `lat_ms` and a `done` event),
+    by default CommitProbe on PostgreSQL and none on SQLite. `on_go()` is called as the
+    handhelds are told to start (what else should start with the phase)."""
     tokens = floor.tokens[:clients]
     procs = max(1, min(procs, clients))
     workers = []
@@ -443,9 +447,14 @@ def run_phase(server: Server, floor: Floor, name: str, clients: int, period: flo
     log(f"    {clients} handhelds connected, each with its task, in "
         f"{time.perf_counter() - t0:.1f} s")
     server.metrics(floor.supervisor, reset=True)
-    probe = CommitProbe(server.url)
-    probe.start()
+    if probe is None and server.url.startswith("postgres"):
+        probe = CommitProbe
+    probe = probe(server.url) if probe else None
+    if probe:
+        probe.start()
     cpu0 = cpu_seconds(server.proc.pid), pg_backend_cpu(server.db_user)
+    if on_go:
+        on_go()
     for w, _ in workers:
         w.stdin.write("go\n")
         w.stdin.flush()
@@ -455,7 +464,8 @@ def run_phase(server: Server, floor: Floor, name: str, clients: int, period: flo
         out = json.loads(w.stdout.readline())
         if not ends:      # the first generator done: the phase is over
             ends = [cpu_seconds(server.proc.pid), pg_backend_cpu(server.db_user)]
-            probe.done.set()
+            if probe:
+                probe.done.set()
         w.wait()
         err.close()
         phase.lat_ms += out["lat_ms"]
@@ -478,8 +488,9 @@ def run_phase(server: Server, floor: Floor, name: str, clients: int, period: flo
     seen = server.metrics(floor.supervisor, reset=True)
     phase.server = seen.get("scan", {})
     phase.batches = seen.get("scan.batch", {})
-    probe.join()
-    phase.commit_ms = probe.lat_ms
+    if probe:
+        probe.join()
+        phase.commit_ms = probe.lat_ms
     return phase
 
 
