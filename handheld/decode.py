@@ -1,17 +1,31 @@
-"""Barcode decoding of camera photos: two decoders, preprocessing passes, cross-checks.
+"""Barcode decoding of camera photos: two decoders, upscaled passes, an agreement rule.
 
-The policy is "no result is better than a wrong one":
+The policy is "no result is better than a wrong one" (a wrong GTIN ships the wrong
+product). The method, and how it was tuned on one half of the photos and measured on the
+other, is in docs/decoding.md. In short:
 
-* zxing-cpp on the plain grayscale image is the decoder of record. Its reads there are
-  accepted when they pass the format's own checks (EAN/UPC check digit) and pyzbar does
-  not report a different retail code on the same photo.
-* Matrix codes (QR, Data Matrix) carry Reed-Solomon error correction, so a read from any
-  pass is accepted.
-* Every other 1-D read (pyzbar alone, or a read from a preprocessed image, where
-  thresholding and sharpening do create plausible wrong EAN reads with valid check digits)
-  is accepted only when *both* decoders produce the same normalised code.
-* Extra passes (upscaling, contrast equalisation, sharpening, thresholding) only run when
-  the first pass is not conclusive, which keeps the median cost at one pass per decoder.
+* Passes, cheapest first, stopping at the first accepted result: the plain grayscale
+  image; for small photos (thin bars fall below the decoders' minimum module width) the
+  image upscaled 2x (Lanczos); the image inverted (zxing-cpp's try_invert does not reach
+  1-D codes); then five contrast passes (CLAHE, unsharp mask, 2x + unsharp mask for small
+  photos, Otsu and adaptive thresholds). The plain,
+  upscaled and inverted images are "geometric": they add no edges. The contrast passes
+  do make up plausible wrong 1-D reads.
+* zxing-cpp is the decoder of record (try_rotate, try_invert, try_downscale on). Matrix
+  codes (QR, Data Matrix: Reed-Solomon) are accepted from any pass. Code 128 / Code 39 /
+  ITF and EAN-13 / UPC-A reads are accepted from a geometric pass; from contrast passes
+  only with zbar's agreement, or when zxing reads them alike on two contrast passes.
+* UPC-E and EAN-8 (6 and 8 data digits, a weak check) are accepted only when zbar reads
+  the same code in the same family on any pass: two different decoders agreeing. Two
+  zxing passes do not count for them: their wrong UPC-E reads repeat across passes.
+* When a photo reads as two different retail codes (any decoder, any pass), only a code
+  both decoders read is kept, and only if no other retail code is read by both. The same
+  for two Code 128 / Code 39 / ITF texts of one length (a misread keeps the length; a
+  second label seldom has it): each needs both decoders.
+* zbar alone never decides a 1-D code (it drops FNC1 and mangles Code 128 FNC4 text); a
+  zbar QR read is accepted. Past the plain image zbar runs only when a zxing read is
+  waiting for its agreement (a photo of nothing costs a third less), and not at all when
+  zxing read only matrix codes on the plain image.
 
 The handheld never imports the server, so the few GTIN rules needed here are local.
 """
@@ -25,6 +39,7 @@ import cv2
 import numpy as np
 import zxingcpp
 from pyzbar import pyzbar
+from pyzbar.pyzbar import ZBarSymbol
 
 # zxing-cpp format names → the names the rest of wavepack (and the test manifest) uses.
 _ZXING_FORMATS = {
@@ -38,13 +53,20 @@ _PYZBAR_FORMATS = {
     "CODE128": "CODE128", "CODE39": "CODE39", "I25": "ITF", "QRCODE": "QRCODE",
 }
 RETAIL = frozenset({"EAN13", "EAN8", "UPCA", "UPCE"})
+SHORT_RETAIL = frozenset({"EAN8", "UPCE"})     # accepted only when both decoders agree
 MATRIX = frozenset({"QRCODE", "DATAMATRIX"})
 _ZXING_WANTED = [zxingcpp.BarcodeFormat.EAN13, zxingcpp.BarcodeFormat.EAN8,
                  zxingcpp.BarcodeFormat.UPCA, zxingcpp.BarcodeFormat.UPCE,
                  zxingcpp.BarcodeFormat.Code128, zxingcpp.BarcodeFormat.Code39,
                  zxingcpp.BarcodeFormat.ITF, zxingcpp.BarcodeFormat.QRCode,
                  zxingcpp.BarcodeFormat.DataMatrix]
-_SMALL_SIDE = 800     # photos narrower than this are also tried at 2x (thin bars blur away)
+# Named symbologies only: left to its defaults zbar folds UPC-A and UPC-E into EAN-13.
+_PYZBAR_WANTED = [ZBarSymbol.EAN13, ZBarSymbol.EAN8, ZBarSymbol.UPCA, ZBarSymbol.UPCE,
+                  ZBarSymbol.CODE128, ZBarSymbol.CODE39, ZBarSymbol.I25, ZBarSymbol.QRCODE]
+# (factor, interpolation, only when the photo's long side is below): 2x up to 1,600 px;
+# beyond that the bars are wide enough and the cost (4x) buys nothing. A 3x pass read
+# nothing more on the tuning half, plain or transformed (docs/decoding.md).
+_UPSCALES = ((2, cv2.INTER_LANCZOS4, 800),)
 
 
 @dataclass(frozen=True)
@@ -62,7 +84,12 @@ class _Read:
     format: str
     text: str
     key: str              # what two decoders must agree on (GTIN-13 digits for retail)
-    pass_no: int          # 0 = the plain grayscale image, 1.. = preprocessed variants
+    source: str = "plain"   # the pass: "plain", "2x", "inverted" or a contrast pass
+
+    @property
+    def geometric(self) -> bool:
+        """From the plain image or an upscale, not from a contrast pass."""
+        return self.source in _GEOMETRIC
 
 
 # ---- GTIN helpers (pure; the server has its own in server.domain.gtin) -----------------
@@ -144,8 +171,11 @@ def _gs1_gtin(text: str) -> str | None:
 
 # ---- decoders ---------------------------------------------------------------------------
 
-def _zxing_reads(gray: np.ndarray, pass_no: int) -> list[_Read]:
-    """zxing-cpp in Plain text mode, so GS1 and ISO 15434 separators (GS, RS, EOT) survive."""
+def _zxing_reads(gray: np.ndarray, source: str = "plain") -> list[_Read]:
+    """zxing-cpp in Plain text mode, so GS1 and ISO 15434 separators (GS, RS, EOT) survive.
+    try_rotate, try_invert and try_downscale stay on (their defaults); the LocalAverage
+    binariser (the default) read as much as GlobalHistogram on the tuning half, and
+    FixedThreshold read less and made up twice as many wrong codes (docs/decoding.md)."""
     out = []
     for bc in zxingcpp.read_barcodes(gray, formats=_ZXING_WANTED,
                                      text_mode=zxingcpp.TextMode.Plain):
@@ -154,34 +184,35 @@ def _zxing_reads(gray: np.ndarray, pass_no: int) -> list[_Read]:
             continue
         key = _retail_key(fmt, bc.text) if fmt in RETAIL else bc.text
         if key is not None:
-            out.append(_Read("zxing", fmt, bc.text, key, pass_no))
+            out.append(_Read("zxing", fmt, bc.text, key, source))
     return out
 
 
-def _pyzbar_reads(gray: np.ndarray, pass_no: int) -> list[_Read]:
-    """pyzbar (zbar). It drops FNC1 and mangles Code 128 FNC4 text, so for non-retail codes
-    it only serves as a witness for zxing, never as the source of the text."""
+def _pyzbar_reads(gray: np.ndarray, source: str = "plain") -> list[_Read]:
+    """pyzbar (zbar) with the UPC-A and UPC-E symbologies enabled by name, so that it tells
+    UPC-E from UPC-A instead of reporting every UPC as EAN-13. It drops FNC1 and mangles
+    Code 128 FNC4 text, so for 1-D codes it only serves as a witness for zxing."""
     out = []
-    for sym in pyzbar.decode(gray):
+    for sym in pyzbar.decode(gray, symbols=_PYZBAR_WANTED):
         fmt = _PYZBAR_FORMATS.get(sym.type)
         if fmt is None:
             continue
         text = sym.data.decode("utf-8", errors="replace")
         key = _retail_key(fmt, text) if fmt in RETAIL else text
         if key is not None and text:
-            # zbar reports UPC-A and UPC-E as EAN-13: the family is what matters for voting
-            out.append(_Read("pyzbar", "EAN13" if fmt in RETAIL else fmt, text, key, pass_no))
+            out.append(_Read("pyzbar", fmt, text, key, source))
     return out
 
 
-# ---- preprocessing passes ---------------------------------------------------------------
+# ---- passes ---------------------------------------------------------------------------
 
-def _upscale(gray: np.ndarray) -> np.ndarray | None:
-    """2x cubic upscaling: narrow bars in small photos fall below the decoders' minimum
-    module width. Skipped for images that are already large (cost grows 4x)."""
-    if max(gray.shape) >= _SMALL_SIDE:
-        return None
-    return cv2.resize(gray, None, fx=2, fy=2, interpolation=cv2.INTER_CUBIC)
+def _upscales(gray: np.ndarray) -> Iterator[tuple[str, np.ndarray]]:
+    """The image upscaled (2x, Lanczos) while the photo is small enough for it to matter
+    (and for the cost, which grows with the square)."""
+    for factor, interpolation, below in _UPSCALES:
+        if max(gray.shape[:2]) < below:
+            yield f"{factor}x", cv2.resize(gray, None, fx=factor, fy=factor,
+                                           interpolation=interpolation)
 
 
 def _equalise(gray: np.ndarray) -> np.ndarray:
@@ -190,17 +221,8 @@ def _equalise(gray: np.ndarray) -> np.ndarray:
 
 
 def _sharpen(gray: np.ndarray) -> np.ndarray:
-    """Unsharp mask: restores bar edges softened by slight defocus or motion."""
-    blurred = cv2.GaussianBlur(gray, (0, 0), 2.0)
-    return cv2.addWeighted(gray, 1.8, blurred, -0.8, 0)
-
-
-def _upscale_sharpen(gray: np.ndarray) -> np.ndarray | None:
-    """Upscale, then sharpen: the combination reads small, soft photos neither alone does."""
-    big = _upscale(gray)
-    if big is None:
-        return None
-    return cv2.addWeighted(big, 1.8, cv2.GaussianBlur(big, (0, 0), 3.0), -0.8, 0)
+    """Unsharp mask: bar edges softened by slight defocus or motion."""
+    return cv2.addWeighted(gray, 1.8, cv2.GaussianBlur(gray, (0, 0), 2.0), -0.8, 0)
 
 
 def _otsu(gray: np.ndarray) -> np.ndarray:
@@ -209,70 +231,126 @@ def _otsu(gray: np.ndarray) -> np.ndarray:
 
 
 def _adaptive(gray: np.ndarray) -> np.ndarray:
-    """Local (Gaussian) threshold: uneven lighting across a matrix code or a curved can."""
+    """Local (Gaussian) threshold: uneven lighting across a curved can or a matrix code."""
     return cv2.adaptiveThreshold(gray, 255, cv2.ADAPTIVE_THRESH_GAUSSIAN_C,
                                  cv2.THRESH_BINARY, 31, 10)
 
 
-_PASSES: tuple[Callable[[np.ndarray], np.ndarray | None], ...] = (
-    _upscale, _equalise, _sharpen, _upscale_sharpen, _otsu, _adaptive)
+def _upscale_sharpen(gray: np.ndarray) -> np.ndarray | None:
+    """2x, then unsharp mask: small and soft photos that neither reads alone (None, so
+    skipped, for photos too large for the 2x pass)."""
+    if max(gray.shape[:2]) >= _UPSCALES[0][2]:
+        return None
+    big = cv2.resize(gray, None, fx=2, fy=2, interpolation=cv2.INTER_CUBIC)
+    return cv2.addWeighted(big, 1.8, cv2.GaussianBlur(big, (0, 0), 3.0), -0.8, 0)
 
 
-def _variants(gray: np.ndarray) -> Iterator[np.ndarray]:
-    """The preprocessed images, cheapest and most productive first."""
-    for make in _PASSES:
-        img = make(gray)
-        if img is not None:
-            yield img
+_CONTRAST_PASSES: tuple[Callable[[np.ndarray], np.ndarray | None], ...] = (
+    _equalise, _sharpen, _upscale_sharpen, _otsu, _adaptive)
+_GEOMETRIC = frozenset({"plain", "2x", "inverted"})
 
 
-# ---- cross-checks -----------------------------------------------------------------------
+def _geometric_passes(gray: np.ndarray) -> Iterator[tuple[str, np.ndarray]]:
+    """The upscales, then the image inverted: zxing-cpp's try_invert reaches matrix codes
+    only, and light-on-dark 1-D labels exist (zbar, which runs on these passes only when a
+    zxing read waits for it, spends ~30x longer on an inverted photo of nothing)."""
+    yield from _upscales(gray)
+    yield "inverted", cv2.bitwise_not(gray)
 
-def _disputed(reads: list[_Read]) -> bool:
-    """The two decoders both read retail codes on the plain image, but different ones."""
-    zx = {r.key for r in reads if r.decoder == "zxing" and r.format in RETAIL}
-    zb = {r.key for r in reads if r.decoder == "pyzbar" and r.format in RETAIL}
-    return bool(zx) and bool(zb) and zx != zb
+
+# ---- the agreement rule -----------------------------------------------------------------
+
+def _family(fmt: str) -> str:
+    """EAN-13 and UPC-A are one symbology (a UPC-A is an EAN-13 starting with 0)."""
+    return "EAN13" if fmt == "UPCA" else fmt
 
 
-def _accepted(reads: list[_Read], trust_first: bool) -> list[Result]:
-    """The reads that pass the cross-checks described in the module docstring."""
-    witnessed = {r.key for r in reads if r.decoder == "pyzbar"}
-    retail_keys = {r.key for r in reads if r.format in RETAIL}
-    results: dict[tuple[str, str], Result] = {}
+def _confirmed(group: list[_Read]) -> bool:
+    """zxing and zbar both read this code, in the same family."""
+    zx = {_family(r.format) for r in group if r.decoder == "zxing"}
+    zb = {_family(r.format) for r in group if r.decoder == "pyzbar"}
+    return bool(zx & zb)
+
+
+def _trusted_1d(fmt: str, group: list[_Read]) -> bool:
+    """A 1-D code from a geometric pass, or confirmed: contrast passes make up plausible 1-D
+    reads, so from them a code needs zbar's agreement, or (not for UPC-E / EAN-8, whose
+    wrong reads repeat) zxing reading it alike on two different contrast passes."""
+    zx = [r for r in group if r.decoder == "zxing"]
+    return (any(r.geometric for r in zx) or _confirmed(group)
+            or (fmt not in SHORT_RETAIL and len({r.source for r in zx}) >= 2))
+
+
+def _kind(fmt: str) -> str:
+    """Reads are grouped per kind and key: all EAN/UPC reads compare by GTIN, the other
+    formats only with reads of the same format."""
+    return "RETAIL" if fmt in RETAIL else fmt
+
+
+_Groups = dict[tuple[str, str], list[_Read]]      # (kind, key) → its reads
+
+
+def _rivals(kind: str, key: str, groups: _Groups) -> list[tuple[str, str]]:
+    """Other codes on the photo that the same symbol could have been misread as: any other
+    EAN/UPC for a retail code, another text of the same format and length for Code 128,
+    Code 39 and ITF (two labels of different lengths are two barcodes)."""
+    return [(k, other) for (k, other) in groups
+            if k == kind and other != key and (kind == "RETAIL" or len(other) == len(key))]
+
+
+def _trusted(kind: str, key: str, groups: _Groups) -> bool:
+    """The agreement rule of the module docstring, for one code."""
+    group = groups[(kind, key)]
+    fmt = next(r.format for r in group if r.decoder == "zxing")
+    if fmt in MATRIX:
+        return True
+    rivals = _rivals(kind, key, groups)
+    if rivals:     # the photo reads two ways: only what both decoders read, never a guess
+        return _confirmed(group) and (
+            kind != "RETAIL" or not any(_confirmed(groups[r]) for r in rivals))
+    if fmt in SHORT_RETAIL:
+        return _confirmed(group)
+    return _trusted_1d(fmt, group)
+
+
+def _accepted(reads: list[_Read]) -> list[Result]:
+    """The reads that pass the agreement rule, as results (one per code)."""
+    groups: _Groups = {}
     for r in reads:
-        if r.format in MATRIX:
-            ok = True
-        elif r.decoder != "zxing":
-            continue      # pyzbar alone never decides a 1-D code (its text can be mangled)
-        else:
-            ok = ((r.pass_no == 0 and trust_first) or r.key in witnessed
-                  or _repeated(r, reads, retail_keys))
-        if not ok:
+        groups.setdefault((_kind(r.format), r.key), []).append(r)
+    results: dict[tuple[str, str], Result] = {}
+    for (kind, key), group in groups.items():
+        zx = [r for r in group if r.decoder == "zxing"]
+        if not zx:
+            if kind == "QRCODE":          # zbar alone: QR only (Reed-Solomon)
+                results.setdefault(("QRCODE", key), Result("QRCODE", key))
             continue
-        res = (_retail_result(r.format, r.key) if r.format in RETAIL
-               else Result(r.format, r.text, _gs1_gtin(r.text) if r.format != "CODE39" else None))
+        if not _trusted(kind, key, groups):
+            continue
+        fmt, text = zx[0].format, zx[0].text
+        if kind == "RETAIL":
+            res = _retail_result(fmt, key)
+        else:
+            res = Result(fmt, text, _gs1_gtin(text) if fmt != "CODE39" else None)
         if res is not None:
             results.setdefault((res.format, res.text), res)
-    return _drop_ean_inside_other(list(results.values()))
+    return _drop_partial_reads(list(results.values()))
 
 
-def _repeated(read: _Read, reads: list[_Read], retail_keys: set[str]) -> bool:
-    """A zxing read that two different preprocessed images give alike, while nothing on the
-    photo reads as another retail code. Single-variant reads are where thresholding and
-    sharpening produce wrong EANs with valid check digits, and those never repeat alike."""
-    if read.format in RETAIL and retail_keys != {read.key}:
-        return False
-    passes = {r.pass_no for r in reads if r.decoder == "zxing" and r.key == read.key}
-    return len(passes) >= 2
+def _waiting(reads: list[_Read]) -> bool:
+    """A zxing read is on the table but not accepted: zbar's opinion is worth its cost."""
+    return any(r.decoder == "zxing" for r in reads)
 
 
-def _drop_ean_inside_other(results: list[Result]) -> list[Result]:
-    """Drop an EAN/UPC whose digits are part of another 1-D code on the same photo: that is
-    the classic false EAN read of a Code 128 / ITF carrying a GTIN."""
-    others = [r.text for r in results if r.format not in RETAIL and r.format not in MATRIX]
+def _drop_partial_reads(results: list[Result]) -> list[Result]:
+    """Drop a code whose text lies inside another 1-D code on the same photo: an EAN/UPC
+    inside a Code 128 / ITF carrying a GTIN (the classic false EAN read), or a truncated
+    ITF / Code 39 read (no check digit stops a scan line that crosses only part of it)."""
+    linear = [r for r in results if r.format not in RETAIL and r.format not in MATRIX]
     return [r for r in results
-            if r.format not in RETAIL or not any(r.text in o for o in others)]
+            if r.format in MATRIX or not any(
+                r.text in o.text and r is not o and (r.format in RETAIL or r.format == o.format)
+                and r.text != o.text for o in linear)]
 
 
 # ---- public API -------------------------------------------------------------------------
@@ -302,14 +380,32 @@ def decode_image(image: np.ndarray | str | Path) -> list[Result]:
 
     Returns [] rather than a result the cross-checks cannot confirm."""
     gray = load_gray(image)
-    reads = _zxing_reads(gray, 0) + _pyzbar_reads(gray, 0)
-    trust_first = not _disputed(reads)
-    results = _accepted(reads, trust_first)
-    if results and trust_first:
+    reads = _zxing_reads(gray)
+    if reads and all(r.format in MATRIX for r in reads):
+        return _accepted(reads)           # self-checking codes: zbar has nothing to add
+    reads += _pyzbar_reads(gray)
+    results = _accepted(reads)
+    if results:
         return results
-    for pass_no, img in enumerate(_variants(gray), start=1):
-        reads += _zxing_reads(img, pass_no) + _pyzbar_reads(img, pass_no)
-        results = _accepted(reads, trust_first)
+    for source, img in _geometric_passes(gray):
+        reads += _zxing_reads(img, source)
+        results = _accepted(reads)
+        if results:
+            return results
+        if _waiting(reads):
+            reads += _pyzbar_reads(img, source)
+            results = _accepted(reads)
+            if results:
+                return results
+    for make in _CONTRAST_PASSES:
+        img = make(gray)
+        if img is None:
+            continue
+        source = make.__name__.lstrip("_")
+        reads += _zxing_reads(img, source)
+        if _waiting(reads):
+            reads += _pyzbar_reads(img, source)
+        results = _accepted(reads)
         if results:
             return results
     return results
@@ -317,28 +413,18 @@ def decode_image(image: np.ndarray | str | Path) -> list[Result]:
 
 def decode_zxing_only(image: np.ndarray | str | Path) -> list[Result]:
     """Baseline for benchmarks: zxing-cpp alone on the grayscale image, no cross-checks."""
-    return _baseline(_zxing_reads(load_gray(image), 0))
+    return _baseline(_zxing_reads(load_gray(image)))
 
 
 def decode_pyzbar_only(image: np.ndarray | str | Path) -> list[Result]:
     """Baseline for benchmarks: pyzbar alone on the grayscale image, no cross-checks."""
-    return _baseline(_pyzbar_reads(load_gray(image), 0))
+    return _baseline(_pyzbar_reads(load_gray(image)))
 
 
 def _baseline(reads: list[_Read]) -> list[Result]:
-    """Reads as results without any cross-check (zbar's EAN-13 family keeps its digits)."""
+    """Reads as results without any cross-check."""
     out = []
     for r in reads:
         res = _retail_result(r.format, r.key) if r.format in RETAIL else None
-        if r.format in RETAIL and r.decoder == "pyzbar" and res is not None:
-            # zbar calls UPC-A/UPC-E "EAN-13": guess the family from the digits
-            res = _pyzbar_retail(r.key)
         out.append(res or Result(r.format, r.text, None))
     return out
-
-
-def _pyzbar_retail(key: str) -> Result | None:
-    """zbar's EAN-13 reads: a leading 0 means UPC-A, unless the code is a UPC-E expansion."""
-    if key[0] == "0" and (upce := _compress_upca(key[1:])):
-        return Result("UPCE", upce, key.zfill(14))
-    return _retail_result("EAN13", key)
