@@ -6,9 +6,9 @@ other, is in docs/decoding.md. In short:
 
 * Passes, cheapest first, stopping at the first accepted result: the plain grayscale
   image; for small photos (thin bars fall below the decoders' minimum module width) the
-  image upscaled 2x (Lanczos) and 3x (cubic); the image inverted (zxing-cpp's
-  try_invert does not reach 1-D codes); then five contrast passes (CLAHE, unsharp
-  mask, 2x + unsharp mask for small photos, Otsu and adaptive thresholds). The plain,
+  image upscaled 2x (Lanczos); the image inverted (zxing-cpp's try_invert does not reach
+  1-D codes); then five contrast passes (CLAHE, unsharp mask, 2x + unsharp mask for small
+  photos, Otsu and adaptive thresholds). The plain,
   upscaled and inverted images are "geometric": they add no edges. The contrast passes
   do make up plausible wrong 1-D reads.
 * zxing-cpp is the decoder of record (try_rotate, try_invert, try_downscale on). Matrix
@@ -19,10 +19,13 @@ other, is in docs/decoding.md. In short:
   the same code in the same family on any pass: two different decoders agreeing. Two
   zxing passes do not count for them: their wrong UPC-E reads repeat across passes.
 * When a photo reads as two different retail codes (any decoder, any pass), only a code
-  both decoders read is kept, and only if no other retail code is read by both.
+  both decoders read is kept, and only if no other retail code is read by both. The same
+  for two Code 128 / Code 39 / ITF texts of one length (a misread keeps the length; a
+  second label seldom has it): each needs both decoders.
 * zbar alone never decides a 1-D code (it drops FNC1 and mangles Code 128 FNC4 text); a
-  zbar QR read is accepted. zbar runs on an upscale only when a zxing read is waiting for
-  its agreement, and not at all when zxing read only matrix codes on the plain image.
+  zbar QR read is accepted. Past the plain image zbar runs only when a zxing read is
+  waiting for its agreement (a photo of nothing costs a third less), and not at all when
+  zxing read only matrix codes on the plain image.
 
 The handheld never imports the server, so the few GTIN rules needed here are local.
 """
@@ -60,9 +63,10 @@ _ZXING_WANTED = [zxingcpp.BarcodeFormat.EAN13, zxingcpp.BarcodeFormat.EAN8,
 # Named symbologies only: left to its defaults zbar folds UPC-A and UPC-E into EAN-13.
 _PYZBAR_WANTED = [ZBarSymbol.EAN13, ZBarSymbol.EAN8, ZBarSymbol.UPCA, ZBarSymbol.UPCE,
                   ZBarSymbol.CODE128, ZBarSymbol.CODE39, ZBarSymbol.I25, ZBarSymbol.QRCODE]
-# (factor, interpolation, only when the photo's long side is below): 2x up to 1,600 px,
-# 3x up to 1,600 px too; beyond that the bars are wide enough and the cost is 4-9x.
-_UPSCALES = ((2, cv2.INTER_LANCZOS4, 800), (3, cv2.INTER_CUBIC, 534))
+# (factor, interpolation, only when the photo's long side is below): 2x up to 1,600 px;
+# beyond that the bars are wide enough and the cost (4x) buys nothing. A 3x pass read
+# nothing more on the tuning half, plain or transformed (docs/decoding.md).
+_UPSCALES = ((2, cv2.INTER_LANCZOS4, 800),)
 
 
 @dataclass(frozen=True)
@@ -80,7 +84,7 @@ class _Read:
     format: str
     text: str
     key: str              # what two decoders must agree on (GTIN-13 digits for retail)
-    source: str = "plain"   # the pass: "plain", "2x", "3x" or a contrast pass's name
+    source: str = "plain"   # the pass: "plain", "2x", "inverted" or a contrast pass
 
     @property
     def geometric(self) -> bool:
@@ -203,8 +207,8 @@ def _pyzbar_reads(gray: np.ndarray, source: str = "plain") -> list[_Read]:
 # ---- passes ---------------------------------------------------------------------------
 
 def _upscales(gray: np.ndarray) -> Iterator[tuple[str, np.ndarray]]:
-    """The image upscaled 2x (Lanczos) and then 3x (cubic), each only while the photo is
-    small enough for it to matter (and for the cost, which grows with the square)."""
+    """The image upscaled (2x, Lanczos) while the photo is small enough for it to matter
+    (and for the cost, which grows with the square)."""
     for factor, interpolation, below in _UPSCALES:
         if max(gray.shape[:2]) < below:
             yield f"{factor}x", cv2.resize(gray, None, fx=factor, fy=factor,
@@ -243,7 +247,15 @@ def _upscale_sharpen(gray: np.ndarray) -> np.ndarray | None:
 
 _CONTRAST_PASSES: tuple[Callable[[np.ndarray], np.ndarray | None], ...] = (
     _equalise, _sharpen, _upscale_sharpen, _otsu, _adaptive)
-_GEOMETRIC = frozenset({"plain", "2x", "3x", "inverted"})
+_GEOMETRIC = frozenset({"plain", "2x", "inverted"})
+
+
+def _geometric_passes(gray: np.ndarray) -> Iterator[tuple[str, np.ndarray]]:
+    """The upscales, then the image inverted: zxing-cpp's try_invert reaches matrix codes
+    only, and light-on-dark 1-D labels exist (zbar, which runs on these passes only when a
+    zxing read waits for it, spends ~30x longer on an inverted photo of nothing)."""
+    yield from _upscales(gray)
+    yield "inverted", cv2.bitwise_not(gray)
 
 
 # ---- the agreement rule -----------------------------------------------------------------
@@ -269,38 +281,56 @@ def _trusted_1d(fmt: str, group: list[_Read]) -> bool:
             or (fmt not in SHORT_RETAIL and len({r.source for r in zx}) >= 2))
 
 
-def _retail_ok(key: str, fmt: str, groups: dict[str, list[_Read]], retail: set[str]) -> bool:
-    """The retail part of the rule (module docstring): conflicts and short codes need both
-    decoders; an EAN-13/UPC-A from zxing alone is enough when it is the only retail code."""
-    if len(retail) > 1:
-        return _confirmed(groups[key]) and not any(
-            _confirmed(groups[other]) for other in retail if other != key)
+def _kind(fmt: str) -> str:
+    """Reads are grouped per kind and key: all EAN/UPC reads compare by GTIN, the other
+    formats only with reads of the same format."""
+    return "RETAIL" if fmt in RETAIL else fmt
+
+
+_Groups = dict[tuple[str, str], list[_Read]]      # (kind, key) → its reads
+
+
+def _rivals(kind: str, key: str, groups: _Groups) -> list[tuple[str, str]]:
+    """Other codes on the photo that the same symbol could have been misread as: any other
+    EAN/UPC for a retail code, another text of the same format and length for Code 128,
+    Code 39 and ITF (two labels of different lengths are two barcodes)."""
+    return [(k, other) for (k, other) in groups
+            if k == kind and other != key and (kind == "RETAIL" or len(other) == len(key))]
+
+
+def _trusted(kind: str, key: str, groups: _Groups) -> bool:
+    """The agreement rule of the module docstring, for one code."""
+    group = groups[(kind, key)]
+    fmt = next(r.format for r in group if r.decoder == "zxing")
+    if fmt in MATRIX:
+        return True
+    rivals = _rivals(kind, key, groups)
+    if rivals:     # the photo reads two ways: only what both decoders read, never a guess
+        return _confirmed(group) and (
+            kind != "RETAIL" or not any(_confirmed(groups[r]) for r in rivals))
     if fmt in SHORT_RETAIL:
-        return _confirmed(groups[key])
-    return True
+        return _confirmed(group)
+    return _trusted_1d(fmt, group)
 
 
 def _accepted(reads: list[_Read]) -> list[Result]:
     """The reads that pass the agreement rule, as results (one per code)."""
-    groups: dict[str, list[_Read]] = {}
+    groups: _Groups = {}
     for r in reads:
-        groups.setdefault(r.key, []).append(r)
-    retail = {k for k, g in groups.items() if any(r.format in RETAIL for r in g)}
+        groups.setdefault((_kind(r.format), r.key), []).append(r)
     results: dict[tuple[str, str], Result] = {}
-    for key, group in groups.items():
+    for (kind, key), group in groups.items():
         zx = [r for r in group if r.decoder == "zxing"]
         if not zx:
-            qr = [r for r in group if r.format == "QRCODE"]   # zbar alone: QR only
-            if qr:
-                results.setdefault(("QRCODE", qr[0].text), Result("QRCODE", qr[0].text))
+            if kind == "QRCODE":          # zbar alone: QR only (Reed-Solomon)
+                results.setdefault(("QRCODE", key), Result("QRCODE", key))
             continue
-        fmt = zx[0].format
-        if fmt not in MATRIX and not _trusted_1d(fmt, group):
+        if not _trusted(kind, key, groups):
             continue
-        if fmt in RETAIL:
-            res = _retail_result(fmt, key) if _retail_ok(key, fmt, groups, retail) else None
+        fmt, text = zx[0].format, zx[0].text
+        if kind == "RETAIL":
+            res = _retail_result(fmt, key)
         else:
-            text = zx[0].text
             res = Result(fmt, text, _gs1_gtin(text) if fmt != "CODE39" else None)
         if res is not None:
             results.setdefault((res.format, res.text), res)
@@ -357,7 +387,7 @@ def decode_image(image: np.ndarray | str | Path) -> list[Result]:
     results = _accepted(reads)
     if results:
         return results
-    for source, img in _upscales(gray):
+    for source, img in _geometric_passes(gray):
         reads += _zxing_reads(img, source)
         results = _accepted(reads)
         if results:
@@ -367,17 +397,14 @@ def decode_image(image: np.ndarray | str | Path) -> list[Result]:
             results = _accepted(reads)
             if results:
                 return results
-    # zxing-cpp's try_invert covers matrix codes only; light-on-dark 1-D labels need this
-    inverted = cv2.bitwise_not(gray)
-    reads += _zxing_reads(inverted, "inverted") + _pyzbar_reads(inverted, "inverted")
-    results = _accepted(reads)
-    if results:
-        return results
     for make in _CONTRAST_PASSES:
         img = make(gray)
         if img is None:
             continue
-        reads += _zxing_reads(img, make.__name__) + _pyzbar_reads(img, make.__name__)
+        source = make.__name__.lstrip("_")
+        reads += _zxing_reads(img, source)
+        if _waiting(reads):
+            reads += _pyzbar_reads(img, source)
         results = _accepted(reads)
         if results:
             return results

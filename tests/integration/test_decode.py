@@ -104,7 +104,7 @@ def test_upce_read_by_one_decoder_only_is_not_returned() -> None:
     assert _accepted([zb("UPCE", UPCE_KEY, UPCE_TEXT)]) == []
     # two zxing passes agreeing is not agreement: their wrong reads repeat
     assert _accepted([zx("UPCE", UPCE_KEY), zx("UPCE", UPCE_KEY, source="2x"),
-                      zx("UPCE", UPCE_KEY, source="_otsu")]) == []
+                      zx("UPCE", UPCE_KEY, source="otsu")]) == []
 
 
 def test_upce_and_ean8_need_both_decoders_in_the_same_family() -> None:
@@ -140,17 +140,17 @@ def test_a_wrong_upce_beside_a_confirmed_one_is_dropped() -> None:
 
 def test_contrast_pass_reads_need_a_second_opinion_zbar_alone_never_decides_1d() -> None:
     ean = "4006381333931"
-    assert _accepted([zx("EAN13", ean, source="_sharpen")]) == []
-    assert _accepted([zx("CODE39", "ABC-123", source="_otsu")]) == []
-    assert _accepted([zx("EAN13", ean, source="_sharpen"), zb("EAN13", ean, source="_otsu")]) \
+    assert _accepted([zx("EAN13", ean, source="sharpen")]) == []
+    assert _accepted([zx("CODE39", "ABC-123", source="otsu")]) == []
+    assert _accepted([zx("EAN13", ean, source="sharpen"), zb("EAN13", ean, source="otsu")]) \
         == [Result("EAN13", ean, "0" + ean)]
     # a long code that two different contrast passes of zxing read alike is enough
-    assert _accepted([zx("EAN13", ean, source="_sharpen"), zx("EAN13", ean, source="_otsu")]) \
+    assert _accepted([zx("EAN13", ean, source="sharpen"), zx("EAN13", ean, source="otsu")]) \
         == [Result("EAN13", ean, "0" + ean)]
     assert _accepted([zb("EAN13", ean), zb("CODE128", "X1")]) == []
     # matrix codes carry Reed-Solomon: one read from anywhere is enough
     assert _accepted([zb("QRCODE", "hello")]) == [Result("QRCODE", "hello")]
-    assert _accepted([zx("DATAMATRIX", "dm", source="_otsu")]) == [Result("DATAMATRIX", "dm")]
+    assert _accepted([zx("DATAMATRIX", "dm", source="otsu")]) == [Result("DATAMATRIX", "dm")]
 
 
 def test_a_truncated_linear_read_inside_a_longer_one_is_dropped() -> None:
@@ -159,6 +159,19 @@ def test_a_truncated_linear_read_inside_a_longer_one_is_dropped() -> None:
     # an EAN inside a Code 128 carrying the same GTIN: the classic false EAN read
     reads = [zx("CODE128", "0104006381333931"), zx("EAN13", "4006381333931")]
     assert [r.format for r in _accepted(reads)] == ["CODE128"]
+
+
+def test_two_linear_texts_of_one_length_need_both_decoders() -> None:
+    """A shipping label's Code 128 read two ways (a downscaled photo did this, both texts
+    passing Code 128's checksum): nothing, unless zbar agrees with one of them."""
+    right, wrong = "31001171800000017989625355702636", "31001171800000017982625355702615"
+    assert _accepted([zx("CODE128", right), zx("CODE128", wrong, source="2x")]) == []
+    assert [r.text for r in _accepted([zx("CODE128", right), zx("CODE128", wrong),
+                                       zb("CODE128", right, source="2x")])] == [right]
+    # two labels of different lengths are two barcodes, each trusted as usual
+    assert sorted(r.text for r in _accepted([zx("CODE128", right), zx("CODE39", "A-12"),
+                                             zx("CODE128", "1Z999AA10123456784")])) == [
+        "1Z999AA10123456784", right, "A-12"]
 
 
 def test_a_real_upce_photo_gives_nothing_when_zbar_cannot_confirm(monkeypatch) -> None:
@@ -187,7 +200,8 @@ def test_transformed_photos_decode_or_give_nothing(transform: str, verdicts) -> 
     plain photo reads still reads turned or inverted (try_rotate, try_invert)."""
     misreads, kept, read_plain = [], 0, 0
     for s in load_manifest():
-        results = decode_image(np.ascontiguousarray(TRANSFORMS[transform](decode.load_gray(s.path))))
+        image = TRANSFORMS[transform](decode.load_gray(s.path))
+        results = decode_image(np.ascontiguousarray(image))
         verdict = score(s, results)
         if verdict == "misread":
             misreads.append((s.path.name, s.text, results))
@@ -196,5 +210,5 @@ def test_transformed_photos_decode_or_give_nothing(transform: str, verdicts) -> 
             kept += verdict == "ok"
     print(f"{transform}: {kept}/{read_plain} of the plain reads kept")
     assert misreads == []
-    if transform != "downscaled to half":
-        assert kept >= 0.8 * read_plain
+    # halving loses the thin bars of the many 240-px photos; turned or inverted, little
+    assert kept >= (0.45 if transform == "downscaled to half" else 0.8) * read_plain
