@@ -220,7 +220,7 @@ class Station(threading.Thread):
                     if r.status_code != 200 or not r.content.startswith(b"%PDF-"):
                         self.problems.append(f"{kind}: HTTP {r.status_code} {r.text[:200]}")
                         continue
-                    if into is self.reopened and r.content != slip:
+                    if into is self.reopened and slip is not None and r.content != slip:
                         self.problems.append("the reopened packing slip differs")
                     slip = r.content if kind == "packing_slip" else slip
                     into.append(took)
