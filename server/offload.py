@@ -144,13 +144,15 @@ class WorkerPool:
             return self._executor, False
 
     def _replace(self, broken: ProcessPoolExecutor, why: str) -> None:
-        """Drop `broken` (if it is still the current executor) and stop its workers."""
+        """Drop `broken` and stop its workers, once: the jobs that were running on it all
+        see it break, and the first of them replaces it."""
         with self._lock:
-            if self._executor is broken:
-                self._executor = None
+            if self._executor is not broken:
+                return                       # replaced already
+            self._executor = None
         log.warning("document worker pool replaced: %s", why)
         # a stuck worker is terminated (the executor has no public way to stop one)
-        for proc in list(getattr(broken, "_processes", {}).values()):
+        for proc in list((getattr(broken, "_processes", None) or {}).values()):
             if proc.is_alive():
                 proc.terminate()
         broken.shutdown(wait=False, cancel_futures=True)
@@ -161,7 +163,14 @@ class WorkerPool:
             executor, started = self._current()
             try:
                 future = executor.submit(fn, *args, **kwargs)
-                self.jobs += 1
+            except RuntimeError as err:      # broken, or shut down by a replacement meanwhile
+                self._replace(executor, f"it refused a job ({err})")
+                if attempt == 2:
+                    raise PoolUnavailable("the document workers stopped twice in a row; "
+                                          "try again") from None
+                continue
+            self.jobs += 1
+            try:                             # (a job's own RuntimeError passes through)
                 return future.result(timeout=self.settings.timeout_seconds
                                      + (START_ALLOWANCE_S if started else 0))
             except BrokenProcessPool as err:
@@ -170,7 +179,9 @@ class WorkerPool:
                     raise PoolUnavailable("the document workers stopped twice in a row; "
                                           "try again") from None
             except FutureTimeout:
-                self._replace(executor, f"a job ran over {self.settings.timeout_seconds:g} s")
+                if not future.cancel():      # running: its worker is stuck, stop it
+                    self._replace(executor, f"a job ran over "
+                                            f"{self.settings.timeout_seconds:g} s")
                 raise JobTimeout(f"not done within {self.settings.timeout_seconds:g} s") \
                     from None
         raise AssertionError("unreachable")
@@ -178,7 +189,7 @@ class WorkerPool:
     def pids(self) -> list[int]:
         """Process ids of the live workers (tests and diagnostics)."""
         executor = self._executor
-        return [p.pid for p in getattr(executor, "_processes", {}).values()
+        return [p.pid for p in (getattr(executor, "_processes", None) or {}).values()
                 if p.is_alive()] if executor else []
 
     def close(self) -> None:

@@ -195,3 +195,22 @@ def wavepack_serve(data_dir, *args: str, db_url: str | None = None, **env_extra:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(timeout=10)
+
+
+def descendants(pid: int) -> list[int]:
+    """Process ids of the children of `pid`, their children and so on (Linux /proc): what a
+    served server started (its document worker pool)."""
+    from pathlib import Path
+    parents = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parents[int(stat.parent.name)] = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+    found, todo = [], [pid]
+    while todo:
+        parent = todo.pop()
+        children = [p for p, pp in parents.items() if pp == parent]
+        found += children
+        todo += children
+    return found

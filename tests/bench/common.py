@@ -161,3 +161,26 @@ def server_versions() -> str:
     except Exception:  # noqa: BLE001
         pass
     return ", ".join(out)
+
+
+def report(title: str, module: str, table: list[Row], notes: list[str], argv, seconds: float,
+           load: str) -> None:
+    """A bench's report: the header (when, commit, versions, CPUs, load), the table, the
+    notes, and the command that produced it (`python -m MODULE ARGV`)."""
+    import datetime as dt
+    import platform
+
+    from .run import _commit, _load, _table
+    when = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    print(f"{title} — {when}, commit {_commit()}, Python {platform.python_version()}, "
+          f"{server_versions()}, {os.cpu_count()} CPUs, load average at start {load}, at "
+          f"end {_load()}\n")
+    print(_table(table))
+    print()
+    for n in notes:
+        print(f"- {n}")
+    print(f"- total bench time {seconds:.0f} s")
+    exe = os.path.relpath(sys.executable)
+    exe = sys.executable if exe.startswith("..") else exe
+    print("\ncommand: " + shlex.join([exe, "-m", module,
+                                      *(sys.argv[1:] if argv is None else argv)]))

@@ -29,8 +29,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
-import platform
-import shlex
 import shutil
 import sys
 import tempfile
@@ -38,7 +36,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from .common import Row, loadavg, log, median, p99, pg_unreachable, server_versions
+from .common import Row, loadavg, log, median, p99, pg_unreachable
 
 RATIO_MAX = 1.5
 HEALTH_EVERY_S = 0.05
@@ -222,7 +220,7 @@ class Station(threading.Thread):
                     if r.status_code != 200 or not r.content.startswith(b"%PDF-"):
                         self.problems.append(f"{kind}: HTTP {r.status_code} {r.text[:200]}")
                         continue
-                    if into is self.reopened and r.content != slip:
+                    if into is self.reopened and slip is not None and r.content != slip:
                         self.problems.append("the reopened packing slip differs")
                     slip = r.content if kind == "packing_slip" else slip
                     into.append(took)
@@ -242,22 +240,9 @@ def warm_up(base: str, stations: Stations) -> None:
 
 def pool_cpu(server_pid: int) -> float:
     """CPU seconds of the server's descendant processes (the document workers)."""
+    from ..conftest import descendants
     from .scans import cpu_seconds
-    parents = {}
-    for pid in os.listdir("/proc"):
-        if pid.isdigit():
-            try:
-                with open(f"/proc/{pid}/stat") as f:
-                    parents[int(pid)] = int(f.read().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                pass
-    found, todo = [], [server_pid]
-    while todo:
-        parent = todo.pop()
-        kids = [p for p, pp in parents.items() if pp == parent]
-        found += kids
-        todo += kids
-    return sum(cpu_seconds(p) for p in found)
+    return sum(cpu_seconds(p) for p in descendants(server_pid))
 
 
 # ---- the run ----------------------------------------------------------------------------
@@ -379,20 +364,9 @@ def bench(args, tmp: str) -> tuple[list[Row], list[str], bool]:
 
 
 def report(table: list[Row], notes: list[str], argv, seconds: float, load: str) -> None:
-    from .run import _commit, _load, _table
-    when = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    print(f"wavepack documents bench (W7) — {when}, commit {_commit()}, Python "
-          f"{platform.python_version()}, {server_versions()}, {os.cpu_count()} CPUs, load "
-          f"average at start {load}, at end {_load()}\n")
-    print(_table(table))
-    print()
-    for n in notes:
-        print(f"- {n}")
-    print(f"- total bench time {seconds:.0f} s")
-    exe = os.path.relpath(sys.executable)
-    exe = sys.executable if exe.startswith("..") else exe
-    print("\ncommand: " + shlex.join([exe, "-m", "tests.bench.documents",
-                                      *(sys.argv[1:] if argv is None else argv)]))
+    from .common import report as print_report
+    print_report("wavepack documents bench (W7)", "tests.bench.documents", table, notes, argv,
+                 seconds, load)
 
 
 def _parser() -> argparse.ArgumentParser:

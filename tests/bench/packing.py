@@ -37,10 +37,8 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
-import platform
 import random
 import re
-import shlex
 import shutil
 import sys
 import tempfile
@@ -53,7 +51,7 @@ from dataclasses import dataclass, field
 from printers.fake import FakePrinter
 
 from .common import Row, close_db, fresh_database, loadavg, log, median, p99, \
-    pg_unreachable, server_versions
+    pg_unreachable
 
 P99_MAX = 0.300          # seconds, confirm → label bytes at the printer
 LABEL_TIMEOUT_S = 10.0   # a label not at its printer by then counts as lost
@@ -497,20 +495,9 @@ def rows(runs: list[tuple[Run, str]], direct: list[float], direct_problems: list
 
 
 def report(table: list[Row], notes: list[str], argv, seconds: float, load: str) -> None:
-    from .run import _commit, _load, _table
-    when = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    print(f"wavepack packing bench (W3) — {when}, commit {_commit()}, Python "
-          f"{platform.python_version()}, {server_versions()}, {os.cpu_count()} CPUs, load "
-          f"average at start {load}, at end {_load()}\n")
-    print(_table(table))
-    print()
-    for n in notes:
-        print(f"- {n}")
-    print(f"- total bench time {seconds:.0f} s")
-    exe = os.path.relpath(sys.executable)
-    exe = sys.executable if exe.startswith("..") else exe
-    print("\ncommand: " + shlex.join([exe, "-m", "tests.bench.packing",
-                                      *(sys.argv[1:] if argv is None else argv)]))
+    from .common import report as print_report
+    print_report("wavepack packing bench (W3)", "tests.bench.packing", table, notes, argv,
+                 seconds, load)
 
 
 def _ms(x: float | None) -> str:

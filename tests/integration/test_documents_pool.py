@@ -20,7 +20,7 @@ import yaml
 from server.offload import PoolSettings, WorkerPool
 from server.services import pack_documents
 
-from ..conftest import make_app, need, wavepack_serve
+from ..conftest import descendants, make_app, need, wavepack_serve
 from ..floor import PICK_CFG, build_floor
 
 STATIONS = {"printers": {"label-1": {"url": "file:///dev/null"}},
@@ -207,23 +207,6 @@ def test_the_server_answers_while_a_pin_is_checked(floor, db_url, tmp_path):
         r = requests.post(f"{served.base}/api/v1/auth/badge",
                           json={"badge": "p2", "pin": "0000"}, timeout=120)
         assert r.status_code == 401
-
-
-def descendants(pid: int) -> list[int]:
-    parents = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        parents[int(stat.parent.name)] = int(fields[1])
-    found, todo = [], [pid]
-    while todo:
-        parent = todo.pop()
-        children = [p for p, pp in parents.items() if pp == parent]
-        found += children
-        todo += children
-    return found
 
 
 def alive(pid: int) -> bool:

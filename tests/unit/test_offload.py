@@ -195,3 +195,30 @@ def test_workers_of_a_killed_server_do_not_outlive_it(tmp_path):
         finally:
             if server.poll() is None:
                 server.kill()
+
+
+def test_jobs_running_when_the_pool_breaks_are_all_tried_again_once(tmp_path):
+    """Four jobs on two workers when one worker dies: every caller sees the executor break,
+    one replaces it, all four are tried again on the new one; none gets an internal error."""
+    pool = WorkerPool(PoolSettings(workers=2, timeout_seconds=60))
+    try:
+        pool.run(whoami)
+        flag = str(tmp_path / "flag")
+        results, errors = [], []
+
+        def job(n: int) -> None:
+            try:
+                results.append(pool.run(die_once, flag) if n == 0 else pool.run(wait, 0.5))
+            except Exception as err:  # noqa: BLE001 - the assertion below names it
+                errors.append(err)
+
+        threads = [threading.Thread(target=job, args=(n,)) for n in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(120)
+        assert not errors and sorted(map(str, results)) == ["0.5"] * 3 + ["second try"]
+        assert pool.starts == 2
+    finally:
+        pool.close()
+
