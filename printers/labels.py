@@ -16,49 +16,70 @@ the ``^FH`` indicator ``_`` itself → ``_5F``, and control characters (C0, DEL,
 ``_XX`` hex of their UTF-8 bytes. A ``^`` or ``~`` therefore never reaches the printer's
 command parser. Customer text is printed one ``^FO`` field per line, never inside ``^FB``,
 where a backslash is special (``\\&`` breaks the line): outside ``^FB`` a backslash is
-literal. A line too long for the label is cut at its edge by the printer, not wrapped.
-Barcode data (tracking number, RMA number, SSCC) is validated to a closed alphabet instead
-(letters, digits, ``-``), so it cannot carry the Code 128 invocation character ``>``.
+literal. Barcode data (tracking number, RMA number, SSCC) is validated to a closed alphabet
+instead (letters, digits, ``-``), so it cannot carry the Code 128 invocation character ``>``.
+
+Text blocks: boxes, wrapping, graphics
+--------------------------------------
+The templates place text with ``text_block(lines, x=, y=, width=, height=, size=, pitch=)``:
+each block has a box on the label. A line the printer's font draws is a text field; a line
+it cannot draw (see below) is drawn by :mod:`printers.glyphs` and sent as a ``^GF`` graphic,
+wrapped at the box's width. When the rows do not fit the box's height, the whole block
+shrinks (text fields too) down to 16 dots; a Latin text line too long for the box is still
+cut at the label's edge by the printer (its font's widths are the printer's).
 
 CJK text (Chinese, Japanese, Korean addresses)
 ----------------------------------------------
 ``^CI28`` makes the printer read UTF-8, but the built-in font 0 has no CJK glyphs: it prints
-nothing or boxes for them. Load a TrueType font with CJK glyphs onto the printer once, then
-name it in the config of that printer:
+nothing or boxes for them. Two ways out:
 
-1. Download it to the printer's flash (``E:``), which survives a power cycle. Either with
-   Zebra Setup Utilities / ZebraNet Bridge ("Download fonts"), or by sending the bytes of
-   :func:`font_download_command` (``~DYE:NAME.TTF,B,T,<size>,,<binary TTF>``, ZPL ``~DY``;
-   firmware X.13 or later), e.g.::
+* **No setup (the default):** without a label font, a line with any character outside
+  ASCII and Latin-1 (:func:`builtin_font_draws`) is drawn here with Noto Sans CJK (Debian
+  ``fonts-noto-cjk``; the face follows the address's country: SC, TC, HK, JP or KR) and sent
+  as a compressed ``^GF`` bitmap: it prints on any ZPL printer. A typical Chinese address
+  label is ~9 KB of ZPL instead of ~1.4 KB. Without the font on the server, the text is
+  sent as text (boxes) and a warning is logged.
+* **A font on the printer:** load a TrueType font with CJK glyphs onto the printer once,
+  then name it in the config; customer text then stays text (smaller labels, the printer's
+  own rendering):
 
-       from printers.labels import font_download_command
-       data = font_download_command("E:NOTOSC.TTF", open("NotoSansSC-Regular.ttf", "rb").read())
-       # send `data` over TCP 9100 (or `lpr -oraw`) to the printer
+  1. Download it to the printer's flash (``E:``), which survives a power cycle. Either with
+     Zebra Setup Utilities / ZebraNet Bridge ("Download fonts"), or by sending the bytes of
+     :func:`font_download_command` (``~DYE:NAME.TTF,B,T,<size>,,<binary TTF>``, ZPL ``~DY``;
+     firmware X.13 or later), e.g.::
 
-   The name is 1-8 letters/digits (``E:NOTOSC.TTF``). A full CJK font is 10-20 MB: pick a
-   subset (e.g. GB 2312 characters) if the printer's flash is small. Check with
-   ``^XA^WDE:*.TTF^XZ`` (prints the directory of E:).
-2. Pass ``LabelFont("E:NOTOSC.TTF")`` (optionally ``letter="J"``) to the build functions,
-   e.g. from the printer's ``cjk_font`` setting in config.yaml. Each label then starts with
-   ``^CWJ,E:NOTOSC.TTF`` (maps the font to the letter J for this format) and the customer
-   text fields use ``^AJN,h,w``; the fixed English texts stay in font 0.
+         from printers.labels import font_download_command
+         data = font_download_command("E:NOTOSC.TTF", open("NotoSansSC-Regular.ttf", "rb").read())
+         # send `data` over TCP 9100 (or `lpr -oraw`) to the printer
 
-Without a font, customer text uses font 0 (fine for Latin, Cyrillic and Greek).
+     The name is 1-8 letters/digits (``E:NOTOSC.TTF``). A full CJK font is 10-20 MB: pick a
+     subset (e.g. GB 2312 characters) if the printer's flash is small. Check with
+     ``^XA^WDE:*.TTF^XZ`` (prints the directory of E:).
+  2. Pass ``LabelFont("E:NOTOSC.TTF")`` (optionally ``letter="J"``) to the build functions
+     (``printing.label_font`` in config.yaml). Each label then starts with
+     ``^CWJ,E:NOTOSC.TTF`` (maps the font to the letter J for this format) and the customer
+     text fields use ``^AJN,h,w``. The fixed texts (carrier, service, order number) stay in
+     font 0, so they are still drawn as graphics where they hold CJK.
 """
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from jinja2 import Environment, PackageLoader, StrictUndefined
+from jinja2 import Environment, PackageLoader, StrictUndefined, pass_context
+
+from .glyphs import FontMissing, Placed, fit_block, graphic_field
 
 __all__ = [
     "Address", "LabelFont", "ReturnsSlip", "ShippingLabel", "SsccLabel",
-    "build_returns_slip", "build_shipping_label", "build_sscc_label",
+    "build_returns_slip", "build_shipping_label", "build_sscc_label", "builtin_font_draws",
     "font_download_command", "make_sscc", "render", "sscc_check_digit", "validate_sscc",
     "zpl_text",
 ]
+
+log = logging.getLogger(__name__)
 
 UINT64_MAX = 2**64 - 1
 MAX_TEXT = 120                 # characters in one customer text field (one printed line)
@@ -306,15 +327,61 @@ def _parcel_of(index: object, count: object) -> None:
 # ---------------------------------------------------------------- building
 
 
+class _Zpl(str):
+    """ZPL this module built from escaped text and graphics: passed to the printer as is."""
+
+
 def _finalize(value: object) -> str:
     # Every {{ }} of a template passes through here: text from an order cannot reach the
     # printer unescaped, even where a template forgets ^FH (it then prints _5E, not a command).
+    # Only text_block's own output (_Zpl, built from escaped text) passes unchanged.
+    if isinstance(value, _Zpl):
+        return value
     return zpl_text(value if isinstance(value, str) else str(value))
+
+
+def builtin_font_draws(text: str) -> bool:
+    """Whether the printer's built-in font 0 prints every character of `text` (under ^CI28):
+    ASCII and Latin-1; control characters count as drawn (they are escaped, print nothing)."""
+    return _LATIN1.fullmatch(text) is not None
+
+
+_LATIN1 = re.compile(r"[\x00-\xff]*")
+_missing_font_logged = False
+
+
+@pass_context
+def _text_block(context, lines: object, *, x: int, y: int, width: int, height: int, size: int,
+                pitch: int, fixed: bool = False, country: str = "") -> _Zpl:
+    """The ZPL of `lines` in the box (x, y, width, height): text the printer's font draws as
+    ``^A…^FH^FD`` fields, the rest as ``^GF`` graphics, wrapped and shrunk to fit the box
+    (printers/glyphs.py). `fixed`: font 0 even when a label font is configured."""
+    global _missing_font_logged
+    lines = (lines,) if isinstance(lines, str) else tuple(lines)
+    letter = "0" if fixed else context["cf"]
+    drawn = [letter == "0" and not builtin_font_draws(line) for line in lines]
+    try:
+        placed = fit_block(lines, drawn, width=width, height=height, size=size, pitch=pitch,
+                           country=country)
+    except FontMissing as err:
+        if not _missing_font_logged:
+            _missing_font_logged = True
+            log.warning("%s; CJK label text is sent as text and prints as boxes", err)
+        placed = fit_block(lines, [False] * len(lines), width=width, height=height, size=size,
+                           pitch=pitch)
+    return _Zpl("".join(_field(x, y, letter, item) for item in placed))
+
+
+def _field(x: int, y: int, letter: str, item: Placed) -> str:
+    if item.graphic is not None:
+        return graphic_field(x, y + item.dy, item.graphic)
+    return f"^FO{x},{y + item.dy}^A{letter}N,{item.size},{item.size}^FH^FD{zpl_text(item.text or '')}^FS"
 
 
 _ENV = Environment(loader=PackageLoader("printers", "templates"), autoescape=False,
                    finalize=_finalize, undefined=StrictUndefined,
                    trim_blocks=True, lstrip_blocks=True)
+_ENV.globals["text_block"] = _text_block
 
 
 def render(name: str, **values: object) -> str:

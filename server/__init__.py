@@ -8,7 +8,7 @@ from werkzeug.routing import IntegerConverter
 
 from .config import Config, load_config
 from .store import db as store_db
-from .store.migrate import upgrade
+from .store.migrate import prepare
 
 
 class IdConverter(IntegerConverter):
@@ -29,9 +29,12 @@ def _refuse_nul() -> None:
                          code="nul_character")
 
 
-def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
+def create_app(config: Config | Mapping[str, Any] | None = None, *,
+               create_db: bool = True) -> Flask:
     """Build the app: config (a Config, or overrides laid over config.yaml + environment),
-    the database proxy initialised from its URL, migrations applied, blueprints registered."""
+    the database proxy initialised from its URL, checked and migrations applied (a missing
+    or empty database is created only with create_db; the CLI passes False but for init-db,
+    demo and serve --demo), blueprints registered."""
     cfg = config if isinstance(config, Config) else load_config(config)
     from . import logs
     logs.configure()      # LOG_FORMAT=json|text, LOG_LEVEL
@@ -48,8 +51,7 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
     if previous is not None and hasattr(previous, "close_all"):
         previous.close_all()   # a new app (tests, CLI) must not leave the old pool's sockets open
     store_db.db.initialize(store_db.open_database(cfg.database_url, cfg.database.pool_size))
-    with store_db.db.connection_context():
-        upgrade()
+    prepare(create=create_db)
 
     @app.before_request
     def _open_db():

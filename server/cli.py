@@ -12,23 +12,30 @@ from flask import Flask, current_app, has_app_context
 from .domain.errors import DomainError
 
 
-def get_app() -> Flask:
-    """The running app under `flask --app server`, else a new one from config + environment."""
+def get_app(*, create_db: bool = False) -> Flask:
+    """The running app under `flask --app server`, else a new one from config + environment.
+    Only init-db, demo and serve --demo create a database; every other command needs one."""
     if has_app_context():
         return current_app._get_current_object()  # type: ignore[attr-defined]
     from . import create_app
-    return create_app()
+    return create_app(create_db=create_db)
 
 
 class Cli(click.Group):
-    """Turns DomainError / ValueError / OSError into `error: …` and exit 1, never a traceback."""
+    """Turns DomainError / ValueError / OSError / database errors into `error: …` and exit 1,
+    never a traceback."""
 
     def invoke(self, ctx):
+        from peewee import DatabaseError, InterfaceError
         try:
             return super().invoke(ctx)
         except (DomainError, ValueError, OSError) as err:
             msg = err.message if isinstance(err, DomainError) else str(err)
             click.echo(f"error: {msg}", err=True)
+            ctx.exit(1)
+        except (DatabaseError, InterfaceError) as err:   # a corrupt file, a database away
+            first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+            click.echo(f"error: database: {first}", err=True)
             ctx.exit(1)
 
 
@@ -41,7 +48,7 @@ def main() -> None:
 def init_db() -> None:
     """Create or upgrade the schema and the default warehouse `main`."""
     from .services import setup
-    app = get_app()
+    app = get_app(create_db=True)
     with app.app_context():
         result = setup.init_db()
     click.echo(f"database ready ({result['database']}, schema version {result['schema_version']})")
@@ -51,7 +58,7 @@ def init_db() -> None:
 def demo() -> None:
     """Create the demo warehouse (once) and print its logins and tokens."""
     from .services import setup
-    app = get_app()
+    app = get_app(create_db=True)
     with app.app_context():
         setup.init_db()
         for line in setup.ensure_demo():
@@ -81,14 +88,14 @@ def serve(host: str | None, port: int | None, demo: bool, async_mode: str | None
                                        for code, p in demo_printers.items()},
                           "stations": {f"pack-{code}": {"warehouse": code,
                                                         "printer": f"demo-{code}"}
-                                       for code in demo_printers}})
+                                       for code in demo_printers}}, create_db=True)
     else:
-        app = get_app()
+        app = get_app(create_db=demo)
     cfg = app.config["WAVEPACK"]
     host = host or cfg.server.host
     port = port or cfg.server.port
     with app.app_context():
-        setup.init_db()
+        setup.init_db(create=demo)
         if demo:
             logins = setup.ensure_demo()
             base = f"http://{host}:{port}"

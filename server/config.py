@@ -51,6 +51,7 @@ class DatabaseConfig:
 class IntakeConfig:
     unpaid_cancel_after_hours: float = 72
     bulk_chunk_orders: int = 500
+    max_write_ms: float = 20
     total_tolerance: Decimal = Decimal("0.01")
 
 

@@ -1,4 +1,5 @@
-{#- SSCC carton/pallet label, 4x6 in at 203 dpi. Every {{ }} passes through zpl_text. -#}
+{#- SSCC carton/pallet label, 4x6 in at 203 dpi. Every {{ }} passes through zpl_text;
+    text_block: see shipping_4x6.zpl. -#}
 ^XA
 ^CI28
 ^PW812
@@ -7,12 +8,14 @@
 {% if font %}^CW{{ font.letter }},{{ font.path }}{% endif %}
 ^FX shipper
 ^FO30,24^A0N,22,22^FDFROM^FS
-{% for line in shipper_lines %}
-^FO30,{{ 52 + loop.index0 * 28 }}^A{{ cf }}N,26,26^FH^FD{{ line }}^FS
-{% endfor %}
+{{ text_block(shipper_lines, x=30, y=52, width=752, height=222, size=26, pitch=28,
+              country=label.shipper.country) }}
 ^FO0,276^GB812,3,3^FS
 ^FX contents
-{% if label.description %}^FO30,292^A{{ cf }}N,34,34^FH^FD{{ label.description }}^FS{% endif %}
+{% if label.description %}
+{{ text_block(label.description, x=30, y=292, width=752, height=46 if label.item_count else 94,
+              size=34, pitch=38, country=label.shipper.country) }}
+{% endif %}
 {% if label.item_count %}^FO30,340^A0N,30,30^FD{{ label.item_count }} items^FS{% endif %}
 ^FO0,390^GB812,3,3^FS
 ^FX SSCC, GS1-128: >; subset C, >8 FNC1, AI 00

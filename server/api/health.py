@@ -10,7 +10,15 @@ bp = Blueprint("health", __name__)
 
 @bp.get("/healthz")
 def healthz():
-    """Liveness and readiness: the database answers and its schema is current."""
+    """Liveness and readiness: the database answers, is still the file this server opened
+    (SQLite), and its schema is current."""
+    problem = store_db.sqlite_file_problem()
+    if problem:
+        resp = jsonify({"status": "unavailable", "database": store_db.kind(),
+                        "error": {"code": "database_unavailable", "message": problem,
+                                  "field": None}})
+        resp.status_code = 503
+        return resp
     version = schema_version()
     store_db.execute("SELECT 1")
     return jsonify({"status": "ok", "database": store_db.kind(),

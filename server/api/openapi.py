@@ -129,6 +129,30 @@ ORDER = {
     }],
 }
 
+FLOOR_ORDER = {
+    "type": "object",
+    "description": "an order as a picker or packer sees it: the goods and where they are "
+                   "(locations on GET of one order), no customer contact, no prices; a packer "
+                   "also gets ship_to (no phone, no email) of an order live on its own bench",
+    "required": ["id", "ref", "status", "warehouse", "priority", "ship_by", "lines"],
+    "properties": {
+        "id": _INT, "ref": _STR, "status": {"type": "string", "enum": list(STATUSES)},
+        "warehouse": _nullable("string"), "priority": _INT,
+        "ship_by": _nullable("string", format="date-time"),
+        "ship_to": {"type": "object", "properties": {
+            f: _nullable("string") for f in ("name", "address1", "address2", "city",
+                                             "postcode", "country", "region")}},
+        "lines": {"type": "array", "items": {
+            "type": "object",
+            "required": ["sku", "name", "quantity", "reserved", "backordered", "picked"],
+            "properties": {"sku": _STR, "name": _nullable("string"), "quantity": _INT,
+                           "reserved": _INT, "backordered": _INT, "picked": _INT,
+                           "locations": {"type": "array", "items": {
+                               "type": "object", "required": ["location", "quantity"],
+                               "properties": {"location": _STR, "quantity": _INT}}}}}},
+    },
+}
+
 PROBLEM = {"type": "object", "required": ["field", "code", "message"],
            "properties": {
                "field": {"type": "string", "examples": ["lines[2].quantity"],
@@ -141,7 +165,8 @@ PROBLEM = {"type": "object", "required": ["field", "code", "message"],
 
 ORDER_LIST = {
     "type": "object", "required": ["orders", "next_cursor"],
-    "properties": {"orders": {"type": "array", "items": ref("OrderSummary")},
+    "properties": {"orders": {"type": "array", "items": {
+        "anyOf": [ref("OrderSummary"), ref("FloorOrder")]}},
                    "next_cursor": _nullable("integer",
                                             description="pass as `cursor` for the next page")},
 }
@@ -256,8 +281,8 @@ WAVE_LIST = {"type": "object", "required": ["waves", "next_cursor"],
 
 RESPONSE_SCHEMAS = {
     "Error": ERROR, "InvalidOrder": INVALID_ORDER, "Problem": PROBLEM,
-    "OrderLineOut": ORDER_LINE_OUT,
-    "OrderSummary": ORDER_SUMMARY, "Order": ORDER, "OrderList": ORDER_LIST, "Stock": STOCK,
+    "OrderLineOut": ORDER_LINE_OUT, "OrderSummary": ORDER_SUMMARY, "Order": ORDER,
+    "FloorOrder": FLOOR_ORDER, "OrderList": ORDER_LIST, "Stock": STOCK,
     "Health": HEALTH, "Login": LOGIN, "ReceiptResult": RECEIPT_RESULT,
     "ImportReport": IMPORT_REPORT, "WebhookResult": WEBHOOK_RESULT,
     "Wave": WAVE, "WaveCart": WAVE_CART, "WaveList": WAVE_LIST,
@@ -276,6 +301,8 @@ ERRORS = {
     415: ("UnsupportedMediaType", "wrong Content-Type"),
     422: ("Unprocessable", "the body fails its schema or a business rule"),
     429: ("TooManyRequests", "rate limit or badge lockout"),
+    503: ("ServiceUnavailable", "the database is away (database_unavailable): try again; "
+                                "nothing was written"),
 }
 
 
@@ -364,7 +391,11 @@ def _orders_paths() -> dict:
         "/api/v1/orders/{order_id}": {
             "parameters": [ORDER_ID],
             "get": {"tags": ["orders"], "operationId": "getOrder", "summary": "One order",
-                    "responses": _responses(order_ok, 400, 401, 403, 404)},
+                    "description": "Supervisors, admins and the order's channel get all of "
+                                   "it; pickers and packers a FloorOrder",
+                    "responses": _responses(
+                        _ok(200, "the order", {"anyOf": [ref("Order"), ref("FloorOrder")]}),
+                        400, 401, 403, 404)},
         },
         "/api/v1/orders/{order_id}/cancel": {
             "parameters": [ORDER_ID],
@@ -481,7 +512,7 @@ def _other_paths() -> dict:
         "/healthz": {"get": {
             "tags": ["health"], "operationId": "health", "security": PUBLIC,
             "summary": "Liveness and readiness: the database answers, its schema is current",
-            "responses": _responses(_ok(200, "healthy", ref("Health")), 400),
+            "responses": _responses(_ok(200, "healthy", ref("Health")), 400, 503),
         }},
         "/api/v1/auth/badge": {"post": {
             "tags": ["auth"], "operationId": "badgeLogin", "security": PUBLIC,

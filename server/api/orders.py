@@ -75,7 +75,9 @@ def _create(p, draft) -> tuple[int, dict]:
 
 @bp.get("/orders/<id:order_id>")
 def get_order(order_id: int):
-    return jsonify(orders.to_dict(orders.load(order_id, _channel_scope())))
+    order = orders.load(order_id, _channel_scope())
+    p = caller()
+    return jsonify(orders.view_for(order, p.role, p.user_id))
 
 
 @bp.get("/orders")
@@ -86,8 +88,9 @@ def list_orders():
                          detail={"allowed": list(lifecycle.STATUSES)})
     limit = int_arg("limit", 50, 1, 500)
     after = int_arg("cursor", 0, 0, 2**62)
-    page, nxt = orders.list_orders(channel_id=_channel_scope(), status=status, after=after,
-                                   limit=limit)
+    scope = _channel_scope()
+    page, nxt = orders.list_orders(channel_id=scope, status=status, after=after, limit=limit,
+                                   floor=caller().role in ("picker", "packer"))
     return jsonify({"orders": page, "next_cursor": nxt})
 
 

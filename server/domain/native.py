@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
 from operator import itemgetter
-from typing import Iterator
+from typing import Callable, Iterator
 
 from .errors import InvalidOrder, Unprocessable
 from .gtin import normalize_gtin
@@ -519,8 +519,12 @@ def _csv_draft(ref: str, f: dict, lines: list[LineDraft]) -> OrderDraft:
                       source=f["channel"].lower())
 
 
+PAUSE_ROWS = 500
+
+
 @_gc_paused()
-def parse_orders_csv(data: bytes, *, default_paid: bool = True) -> CsvOrders:
+def parse_orders_csv(data: bytes, *, default_paid: bool = True,
+                     pause: Callable[[], None] | None = None) -> CsvOrders:
     """Orders from our CSV import format (one row per order line; see native/orders.csv).
 
     All-or-nothing per order: a row that cannot be read (bad quantity, price, placed_at,
@@ -529,12 +533,15 @@ def parse_orders_csv(data: bytes, *, default_paid: bool = True) -> CsvOrders:
     `rejected`); rows of one order_ref need not be adjacent. Orders come out in order of
     first appearance, errors sorted by line. Raises Unprocessable when the file itself
     is unusable: not UTF-8, empty, a required column missing, broken quoting.
+    `pause` is called every PAUSE_ROWS rows (the server lets other work run there).
     """
     table = _Table(data, _ORDER_REQUIRED, "orders")
     head_of, item_of = table.getter(_ORDER_LEVEL), table.getter(("sku", "quantity", "unit_price"))
     groups: dict[str, _Group] = {}
     errors: list[CsvError] = []
     for line, cells, problem in table.rows():
+        if pause and line % PAUSE_ROWS == 0:
+            pause()
         ref = table.cell(cells, "order_ref")
         if problem or not ref:
             errors.append(CsvError(line, ref, "" if problem else "order_ref",
@@ -551,7 +558,9 @@ def parse_orders_csv(data: bytes, *, default_paid: bool = True) -> CsvOrders:
             errors.extend(CsvError(line, ref, name, msg) for name, msg in problems)
     orders: list[CsvOrder] = []
     rejected: list[str] = []
-    for ref, group in groups.items():
+    for n, (ref, group) in enumerate(groups.items(), 1):
+        if pause and n % PAUSE_ROWS == 0:
+            pause()
         if group.failed:
             rejected.append(ref)
         else:

@@ -1,7 +1,9 @@
 """Risk rules: orders that a person should look at before stock is committed to them."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+import bisect
+import datetime as dt
+from dataclasses import dataclass, field
 from decimal import Decimal
 
 from .orders import OrderDraft, lines_total
@@ -37,3 +39,38 @@ def assess(draft: OrderDraft, rules: RiskRules, *, recent_same_contact: int = 0)
         reasons.append(f"discount is {share}% of the goods (limit "
                        f"{(rules.max_discount_share * 100).quantize(Decimal(1))}%)")
     return reasons
+
+
+HOUR = dt.timedelta(hours=1)
+
+
+@dataclass
+class ContactTally:
+    """When orders went to each contact (a phone or address key), kept sorted so that
+    "how many in the hour before t" is two binary searches: an import of n orders to one
+    contact costs O(n log n), not a rescan of every earlier order for each new one."""
+    times: dict[str, list[dt.datetime]] = field(default_factory=dict)
+
+    def add(self, keys: set[str], at: dt.datetime) -> None:
+        for key in keys:
+            bisect.insort(self.times.setdefault(key, []), at)
+
+    def remove(self, keys: set[str], at: dt.datetime) -> None:
+        """Take back an add (a transaction that added it was rolled back)."""
+        for key in keys:
+            seen = self.times[key]
+            del seen[bisect.bisect_left(seen, at)]
+
+    def count(self, keys: set[str], at: dt.datetime) -> int:
+        """Orders placed in [at - 1 h, at] to the busiest of these keys."""
+        best = 0
+        for key in keys:
+            seen = self.times.get(key)
+            if seen:
+                best = max(best, bisect.bisect_right(seen, at) - bisect.bisect_left(seen, at - HOUR))
+        return best
+
+
+def contact_keys(phone: str, address: str) -> set[str]:
+    """The tally keys of one order: its phone and its address, whichever it has."""
+    return {k for k in (f"p:{phone}" if phone else "", f"a:{address}" if address else "") if k}

@@ -36,7 +36,7 @@ def default_channel() -> Channel:
 
 def import_orders_csv(data: bytes, channel: Channel, actor: str, *, dry_run: bool = False,
                       progress: Callable[[int], None] | None = None) -> ImportReport:
-    parsed = parse_orders_csv(_no_nul(data))
+    parsed = parse_orders_csv(_no_nul(data), pause=intake.let_others_run)
     report = ImportReport()
     rejected_refs: dict[str, list] = {}
     for err in parsed.errors:
@@ -48,15 +48,11 @@ def import_orders_csv(data: bytes, channel: Channel, actor: str, *, dry_run: boo
                              "reasons": [{"line": e.line, "field": e.field, "message": e.message}
                                          for e in errs]})
     ref = channels.ref(channel)
-    drafts = [o.draft for o in parsed.orders]
-    size = 500
-    for start in range(0, len(drafts), size):
-        results = intake.import_orders(ref, drafts[start:start + size], actor, dry_run=dry_run)
-        for res in results:
-            src = parsed.orders[start + res.index]
-            _count(report, res, list(src.lines))
-        if progress:
-            progress(len(results))
+    # one import: its contact tally and its chunks span the whole file
+    results = intake.import_orders(ref, [o.draft for o in parsed.orders], actor,
+                                   dry_run=dry_run, progress=progress)
+    for res in results:
+        _count(report, res, list(parsed.orders[res.index].lines))
     report.lines.sort(key=lambda r: r["lines"][0] if r["lines"] else 0)
     return report
 

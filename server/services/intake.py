@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import sys
+import time
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Callable, Sequence
 
 from flask import current_app
 from peewee import IntegrityError, OperationalError
@@ -15,7 +17,7 @@ from .. import clock
 from ..domain import lifecycle
 from ..domain.money import to_minor
 from ..domain.orders import OrderDraft, address_key, phone_key
-from ..domain.risk import assess
+from ..domain.risk import ContactTally, assess, contact_keys
 from ..domain.validation import Problem, normalise_draft, storage_problems, validate_order
 from ..store import db as store_db
 from ..store.bulk import insert_many, insert_returning, select_in
@@ -55,43 +57,119 @@ class _DryRun(Exception):
 
 def import_orders(channel: ChannelRef, drafts: Sequence[OrderDraft], actor: str, *,
                   dry_run: bool = False, chunk: int | None = None,
+                  progress: Callable[[int], None] | None = None,
                   refuse_invalid: bool = False) -> list[IntakeResult]:
     """Store new orders (duplicates by the storefront's id are reported, not stored again),
     normalise their addresses, validate, assess risk and reserve stock. Each chunk commits
     on its own. An order with problems is stored as `invalid` with an exception for a
     person, or, with `refuse_invalid` (the native API: its caller can fix and resend),
-    not stored at all: outcome `rejected` with every problem."""
+    not stored at all: outcome `rejected` with every problem.
+
+    A big import shares the server: a chunk's transaction is kept near
+    `intake.max_write_ms` (the chunk grows or shrinks to the measured time per order, up to
+    `chunk` or `intake.bulk_chunk_orders`), because on SQLite every scan waits for the one
+    write lock; and between chunks the import lets every other request and socket event
+    that is ready run first (`let_others_run`)."""
     cfg = current_app.config["WAVEPACK"]
-    size = chunk or cfg.intake.bulk_chunk_orders
+    cap = chunk or cfg.intake.bulk_chunk_orders
+    target = cfg.intake.max_write_ms / 1000
+    size = cap if chunk or len(drafts) <= MIN_CHUNK else min(cap, MIN_CHUNK)
     results: list[IntakeResult] = []
-    for start in range(0, len(drafts), size):
-        part = [normalise_draft(d) for d in drafts[start:start + size]]
-        results.extend(_with_retries(channel, part, start, actor, dry_run, refuse_invalid))
+    drafts = _normalised(drafts)    # before the tally: stored phones are normalised too
+    tally = _stored_tally(drafts)
+    start = 0
+    while start < len(drafts):
+        part = drafts[start:start + size]
+        began = time.perf_counter()
+        results.extend(_with_retries(channel, part, start, actor, dry_run, tally,
+                                     refuse_invalid))
+        took = time.perf_counter() - began
+        start += len(part)
+        if progress:
+            progress(len(part))
+        if start < len(drafts):
+            if not chunk:
+                size = next_chunk_size(size, took, target, cap)
+            let_others_run()
     return results
 
 
-def _with_retries(channel, part, offset, actor, dry_run, refuse_invalid) -> list[IntakeResult]:
+MIN_CHUNK = 10
+NORMALISE_BATCH = 500       # addresses normalised between two let_others_run()
+
+
+def _normalised(drafts: Sequence[OrderDraft]) -> list[OrderDraft]:
+    """Every draft's address normalised (~0.1 ms each: a 100,000-order import lets the
+    server answer in between, like the CSV parser does)."""
+    out = []
+    for n, d in enumerate(drafts, 1):
+        out.append(normalise_draft(d))
+        if n % NORMALISE_BATCH == 0 and n < len(drafts):
+            let_others_run()
+    return out
+
+
+def next_chunk_size(size: int, took_s: float, target_s: float, cap: int) -> int:
+    """Orders in the next chunk so that its transaction takes about target_s, judged by
+    the last one; it changes by at most 2x at a time (one slow commit is not a trend)."""
+    if took_s <= 0:
+        return min(cap, size * 2)
+    wanted = size * target_s / took_s
+    return max(MIN_CHUNK, min(cap, int(min(size * 2, max(size / 2, wanted)))))
+
+
+def let_others_run() -> None:
+    """Give the processor to every other request and socket event that is ready. Under
+    gevent (`wavepack serve`) wait until the hub is idle: a zero sleep alone resumes before
+    the hub polls for I/O, so requests that arrived meanwhile would still wait. In threads,
+    yield the GIL."""
+    gevent = sys.modules.get("gevent")
+    if gevent is not None and _gevent_patched():
+        gevent.idle()
+    else:
+        time.sleep(0)
+
+
+def _gevent_patched() -> bool:
+    from gevent import monkey
+    return monkey.is_module_patched("socket")
+
+
+def _with_retries(channel, part, offset, actor, dry_run, tally, refuse_invalid
+                  ) -> list[IntakeResult]:
     for attempt in range(8):
+        added: list[tuple[set[str], dt.datetime]] = []
         try:
             out: list[IntakeResult] = []
             with store_db.write_tx():
-                out = _import_chunk(channel, part, offset, actor, clock.now(), refuse_invalid)
+                out = _import_chunk(channel, part, offset, actor, clock.now(), tally, added,
+                                    refuse_invalid)
                 if dry_run:
                     raise _DryRun
             return out
         except _DryRun:
             return out
         except (_Race, IntegrityError):
+            _untally(tally, added)
             if attempt == 7:
                 raise
         except OperationalError as err:  # PostgreSQL deadlock / serialization: retry
+            _untally(tally, added)
             if "deadlock" not in str(err).lower() or attempt == 7:
                 raise
     raise AssertionError("unreachable")
 
 
+def _untally(tally: ContactTally, added: list[tuple[set[str], dt.datetime]]) -> None:
+    for keys, at in added:
+        tally.remove(keys, at)
+    added.clear()
+
+
 def _import_chunk(channel: ChannelRef, drafts: Sequence[OrderDraft], offset: int, actor: str,
-                  now: dt.datetime, refuse_invalid: bool = False) -> list[IntakeResult]:
+                  now: dt.datetime, tally: ContactTally,
+                  added: list[tuple[set[str], dt.datetime]],
+                  refuse_invalid: bool = False) -> list[IntakeResult]:
     cfg = current_app.config["WAVEPACK"]
     existing = {r[0]: (r[1], r[2]) for r in select_in(
         "SELECT external_id, id, status FROM sales_order WHERE channel_id = ? "
@@ -114,17 +192,20 @@ def _import_chunk(channel: ChannelRef, drafts: Sequence[OrderDraft], offset: int
     if not new:
         return results  # type: ignore[return-value]
     rules = cfg.risk
-    recent = _recent_contacts([drafts[i] for i in new])
     decided = []
-    for k, i in enumerate(new):
+    for i in new:
         d = drafts[i]
         problems = validate_order(d, products, channel_currency=channel.currency,
                                   total_tolerance=cfg.intake.total_tolerance)
-        if problems and refuse_invalid:
+        if problems and refuse_invalid:     # refused: not stored, not anyone's contact
             results[i] = IntakeResult(offset + i, "rejected", d.ref,
                                       problems=[p.to_dict() for p in problems])
             continue
-        holds = [] if problems or d.cancelled else assess(d, rules, recent_same_contact=recent[k])
+        keys, at = _contact(d)
+        recent = tally.count(keys, at)
+        tally.add(keys, at)
+        added.append((keys, at))
+        holds = [] if problems or d.cancelled else assess(d, rules, recent_same_contact=recent)
         decided.append((i, d, problems, holds))
     if not decided:
         return results  # type: ignore[return-value]
@@ -241,28 +322,27 @@ def _trail(channel: ChannelRef, decided, ids: dict[str, int], actor: str, now) -
                                   "created_at"), exceptions)
 
 
-def _recent_contacts(drafts: Sequence[OrderDraft]) -> list[int]:
-    """For each draft: how many other orders went to its phone or address in the hour
-    before it was placed (stored orders, and earlier drafts of this batch)."""
+def _contact(d: OrderDraft) -> tuple[set[str], dt.datetime]:
+    return (contact_keys(phone_key(d.ship_to.phone), address_key(d.ship_to)),
+            clock.naive_utc(d.placed_at))
+
+
+def _stored_tally(drafts: Sequence[OrderDraft]) -> ContactTally:
+    """The stored orders to these drafts' phones and addresses in the hour before the
+    earliest of them up to the latest: read once per import, then each new order of the
+    import is added as it is decided (a per-import tally, linear in the import's size)."""
+    tally = ContactTally()
+    if not drafts:
+        return tally
     keys = [(phone_key(d.ship_to.phone), address_key(d.ship_to), clock.naive_utc(d.placed_at))
             for d in drafts]
     lo = min(k[2] for k in keys) - HOUR
     hi = max(k[2] for k in keys)
     phones = sorted({k[0] for k in keys if k[0]})
     addrs = sorted({k[1] for k in keys if k[1]})
-    stored = _stored_contacts(lo, hi, phones, addrs)
-    index: dict[str, list[dt.datetime]] = {}
-    for p, a, t in stored:
-        for key in {f"p:{p}" if p else "", f"a:{a}" if a else ""} - {""}:
-            index.setdefault(key, []).append(t)
-    counts = []
-    for p, a, t in keys:
-        mine = {f"p:{p}" if p else "", f"a:{a}" if a else ""} - {""}
-        counts.append(max((sum(1 for x in index.get(k, ()) if t - HOUR <= x <= t) for k in mine),
-                          default=0))
-        for k in mine:
-            index.setdefault(k, []).append(t)
-    return counts
+    for p, a, t in _stored_contacts(lo, hi, phones, addrs):
+        tally.add(contact_keys(p, a), t)
+    return tally
 
 
 def _stored_contacts(lo, hi, phones: list[str], addrs: list[str]) -> list[tuple]:

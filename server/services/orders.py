@@ -12,7 +12,7 @@ from ..domain.errors import BadTransition, Conflict, NotFound
 from ..domain.money import from_minor
 from ..store import db as store_db
 from ..store.db import execute
-from ..store.models import Order, OrderLine, Warehouse
+from ..store.models import Allocation, Location, Order, OrderLine, Stock, Warehouse
 from . import audit, exceptions
 from .reservation import OrderNeed, release_order, reserve
 
@@ -61,9 +61,54 @@ def to_dict(order: Order, *, full: bool = True) -> dict:
     return body
 
 
-def list_orders(*, channel_id: int | None, status: str | None, after: int, limit: int
-                ) -> tuple[list[dict], int | None]:
-    """A page of orders by id (keyset pagination); returns (orders, next cursor or None)."""
+# What each caller may read of an order (OWASP API3, object property level): the
+# storefront that sent it and supervisors see everything; a picker sees the goods and
+# where they are; a packer also sees the shipping address (no phone, no email) of an order
+# live on its own bench. Customer contact, prices and payment stay with those who need them.
+FLOOR_LINE_FIELDS = ("sku", "name", "quantity", "reserved", "backordered", "picked")
+BENCH_ADDRESS_FIELDS = ("name", "address1", "address2", "city", "postcode", "country", "region")
+
+
+def view_for(order: Order, role: str, user_id: int | None) -> dict:
+    """The order as `role` may see it (channel, supervisor, admin: all of it)."""
+    if role not in ("picker", "packer"):
+        return to_dict(order)
+    body = floor_view(order)
+    if role == "packer" and user_id is not None and _on_bench_of(order.id, user_id):
+        body["ship_to"] = {f: getattr(order, f"ship_{f}") for f in BENCH_ADDRESS_FIELDS}
+    return body
+
+
+def floor_view(order: Order, *, locations: bool = True) -> dict:
+    """Goods and where they are: what picking and packing need, no customer, no prices."""
+    wh = Warehouse.get_by_id(order.warehouse_id).code if order.warehouse_id else None
+    body = {"id": order.id, "ref": order.ref, "status": order.status, "warehouse": wh,
+            "priority": order.priority,
+            "ship_by": order.ship_by.isoformat() if order.ship_by else None}
+    lines = list(OrderLine.select().where(OrderLine.order == order.id).order_by(OrderLine.line_no))
+    where: dict[int, list[dict]] = {}
+    if locations and lines:
+        rows = (Allocation.select(Allocation.order_line, Allocation.quantity, Location.code)
+                .join(Stock).join(Location)
+                .where(Allocation.order_line.in_([ln.id for ln in lines])).tuples())
+        for line_id, qty, code in rows:
+            where.setdefault(line_id, []).append({"location": code, "quantity": qty})
+    body["lines"] = [{**{f: getattr(ln, f) for f in FLOOR_LINE_FIELDS},
+                      **({"locations": where.get(ln.id, [])} if locations else {})}
+                     for ln in lines]
+    return body
+
+
+def _on_bench_of(order_id: int, user_id: int) -> bool:
+    return store_db.execute(
+        "SELECT 1 FROM pack_session WHERE order_id = ? AND packer_id = ? "
+        "AND state IN ('open', 'held')", (order_id, user_id)).fetchone() is not None
+
+
+def list_orders(*, channel_id: int | None, status: str | None, after: int, limit: int,
+                floor: bool = False) -> tuple[list[dict], int | None]:
+    """A page of orders by id (keyset pagination); returns (orders, next cursor or None).
+    `floor`: each as floor_view without locations (pickers and packers)."""
     q = Order.select().where(Order.id > after)
     if channel_id is not None:
         q = q.where(Order.channel == channel_id)
@@ -72,7 +117,8 @@ def list_orders(*, channel_id: int | None, status: str | None, after: int, limit
     rows = list(q.order_by(Order.id).limit(limit + 1))
     more = len(rows) > limit
     rows = rows[:limit]
-    return [to_dict(o, full=False) for o in rows], (rows[-1].id if more else None)
+    page = [floor_view(o, locations=False) if floor else to_dict(o, full=False) for o in rows]
+    return page, (rows[-1].id if more else None)
 
 
 def set_status(order: Order, new: str, actor: str, now: dt.datetime, detail: object = "") -> None:

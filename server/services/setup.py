@@ -5,14 +5,16 @@ from pathlib import Path
 
 from .. import clock, demo_data
 from ..store import db as store_db
-from ..store.migrate import schema_version, upgrade
+from ..store.migrate import prepare, schema_version
 from ..store.models import Channel, Warehouse
 
 
-def init_db() -> dict:
-    """Apply migrations and make sure the default warehouse `main` exists."""
+def init_db(*, create: bool = True) -> dict:
+    """Apply migrations and make sure the default warehouse `main` exists. With
+    create=False (`wavepack serve` without --demo) the database must already be a wavepack
+    database: a missing SQLite file or an empty database is refused, not made anew."""
+    prepare(create=create)
     with store_db.db.connection_context():
-        upgrade()
         with store_db.write_tx():
             (Warehouse.insert(code="main", name="Main warehouse", zone="uk",
                               created_at=clock.now())

@@ -77,8 +77,6 @@ def open_database(url: str, pool_size: int = POOL_SIZE):
         path = unquote(url[len("sqlite:///"):]) if url.startswith("sqlite:///") else ""
         if not path:
             raise ValueError("sqlite URL must look like sqlite:///path/to/file.db")
-        if path != ":memory:":
-            os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
         return PooledSqliteDatabase(path, max_connections=pool_size, timeout=POOL_WAIT,
                                     stale_timeout=3600, pragmas={
             "journal_mode": "wal",
@@ -105,6 +103,81 @@ def open_database(url: str, pool_size: int = POOL_SIZE):
     raise ValueError(f"unsupported DATABASE_URL scheme {parsed.scheme!r} (sqlite or postgresql)")
 
 
+# ---- the SQLite file: there, usable, and still the one this process opened ----------------
+
+SQLITE_MAGIC = b"SQLite format 3\x00"
+_identity: dict[str, tuple[int, int]] = {}     # path → (st_dev, st_ino) when it was checked
+
+
+class DatabaseFileError(ValueError):
+    """The SQLite file cannot be served: missing, not a database, read-only, or replaced."""
+
+
+def sqlite_path() -> str | None:
+    """The open database's file (None on PostgreSQL or in memory)."""
+    if is_postgres() or db.obj is None:
+        return None
+    path = db.obj.database
+    return None if path in (":memory:", "") else os.path.abspath(path)
+
+
+def check_sqlite_file(*, create: bool) -> None:
+    """Before the first connection: refuse a file that cannot be a usable database, with a
+    one-line reason, instead of a traceback and stray -wal/-shm files; a missing file (or
+    folder) is created only when `create` (init-db, --demo). A typo in DATABASE_URL must not
+    serve a new, empty warehouse."""
+    path = sqlite_path()
+    if path is None:
+        return
+    folder = os.path.dirname(path)
+    if not os.path.exists(path):
+        if not create:
+            raise DatabaseFileError(
+                f"no database at {path}: create it with `wavepack init-db` "
+                f"(or `wavepack serve --demo`), or check DATABASE_URL / server.data_dir")
+        os.makedirs(folder, exist_ok=True)
+        return
+    if not os.path.isfile(path):
+        raise DatabaseFileError(f"{path} is not a file")
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(len(SQLITE_MAGIC))
+    except OSError as err:
+        raise DatabaseFileError(f"cannot read {path}: {err.strerror}") from err
+    if head and head != SQLITE_MAGIC:
+        raise DatabaseFileError(f"{path} is not an SQLite database (corrupt or another file)")
+    if not os.access(path, os.W_OK):
+        raise DatabaseFileError(f"{path} is read-only: wavepack writes to its database")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise DatabaseFileError(f"{folder} is read-only: SQLite keeps its -wal and -shm files "
+                                "beside the database")
+
+
+def remember_sqlite_file() -> None:
+    """Note which file this process serves (after it was checked and opened), so that a
+    file deleted or replaced under the running server is noticed (sqlite_file_problem)."""
+    path = sqlite_path()
+    if path is not None:
+        st = os.stat(path)
+        _identity[path] = (st.st_dev, st.st_ino)
+
+
+def sqlite_file_problem() -> str | None:
+    """Why the file this process opened is no longer there (deleted, replaced), else None.
+    A stat() call: cheap enough for every write and every /healthz. Writes to a deleted
+    file would be acknowledged and then gone at the next start."""
+    path = sqlite_path()
+    if path is None or path not in _identity:
+        return None
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return f"the database file {path} was deleted under the running server"
+    if (st.st_dev, st.st_ino) != _identity[path]:
+        return f"the database file {path} was replaced under the running server"
+    return None
+
+
 def kind() -> str:
     """'sqlite' or 'postgresql'."""
     return "postgresql" if isinstance(db.obj, PostgresqlDatabase) else "sqlite"
@@ -127,6 +200,11 @@ def write_tx() -> Iterator[None]:
         with db.atomic():
             yield
     else:
+        problem = sqlite_file_problem()
+        if problem:
+            from ..domain.errors import DomainError
+            raise DomainError(problem + "; nothing was written", code="database_unavailable",
+                              status=503)
         # SQLite has one writer at a time; queueing this process's writers on a lock keeps
         # them from sleep-polling the busy handler (which starves some of them for seconds
         # under 30 threads). Other processes still wait through busy_timeout.

@@ -8,6 +8,7 @@ from pathlib import Path
 from peewee import DatabaseError
 from playhouse.migrations import Runner
 
+from . import db as store_db
 from .db import db
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
@@ -37,3 +38,18 @@ def schema_version() -> int:
 def latest_version() -> int:
     """Number of the newest migration file shipped with this code."""
     return max((m.idx for m in _runner().migrations()), default=0)
+
+
+def prepare(*, create: bool) -> None:
+    """Check the database before serving it, then bring its schema up to date. With
+    create=False (any command but init-db, demo and serve --demo) a missing SQLite file or
+    a database without the wavepack schema is refused with one line, never made anew: a
+    typo in DATABASE_URL must not serve an empty warehouse."""
+    store_db.check_sqlite_file(create=create)
+    with db.connection_context():
+        if not create and schema_version() == 0:
+            raise store_db.DatabaseFileError(
+                f"the {store_db.kind()} database has no wavepack schema: create it with "
+                "`wavepack init-db` (or `wavepack serve --demo`), or check DATABASE_URL")
+        upgrade()
+    store_db.remember_sqlite_file()

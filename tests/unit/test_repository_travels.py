@@ -10,7 +10,7 @@ ROOT = Path(__file__).resolve().parents[2]
 TESTS = ROOT / "tests"
 # a skip that does not pass through need() would hide a missing service or file in CI
 _SKIP = re.compile(r"pytest\.(skip\(|importorskip|mark\.skip)|skipif\(")
-_OUTSIDE = re.compile(r"""["']\.\./shared|["']shared["']|parents\[3\]""")
+_OUTSIDE = re.compile(r"""\.\./shared|/ *["']shared["']|parents\[3\]""")
 
 
 def _sources() -> list[Path]:
@@ -50,3 +50,13 @@ def test_data_the_tests_use_is_in_the_repository_with_its_licence():
                  "native/orders.csv", "native/catalogue.csv"):
         assert (TESTS / "data" / "storefronts" / name).is_file(), name
 
+
+
+def test_readme_points_at_the_projects_own_docs():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert "../shared" not in readme
+    assert "docs/architecture.md" in readme
+    doc = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
+    # every module the map names exists
+    for path in re.findall(r"`?((?:server|handheld|printers|static|tests)/[\w/]+\.py)", doc):
+        assert (ROOT / path).is_file(), path
