@@ -475,8 +475,8 @@ def _backorder_untasked(alloc_id: int, units: int, actor: str, now: dt.datetime)
 # ---- the handheld's count mode (/handheld: count.next, count.submit) ------------------------
 
 def next_count(picker: picking.Picker, msg: object = None) -> dict:
-    """The counter's open count task: theirs if they hold one, else the oldest open one
-    nobody holds (short-pick counts and scheduled ones alike), claimed for them."""
+    """The counter's open count task: theirs if they hold one, else an open one nobody
+    holds (short picks' counts first, then the oldest), claimed for them."""
     msg = picking._only(msg or {}, {"warehouse"})
     warehouse = picking._text(msg, "warehouse", 32, required=False)
     now = clock.now()
@@ -497,8 +497,9 @@ def _claim_count(picker: picking.Picker, warehouse: str | None, now: dt.datetime
     if warehouse:
         q += " AND w.code = ?"
         params = (warehouse,)
-    q += " ORDER BY c.id LIMIT 1" + (" FOR NO KEY UPDATE OF c SKIP LOCKED" if is_postgres()
-                                     else "")
+    # a short pick's count first: its bin holds back orders and has a discrepancy open
+    q += (" ORDER BY CASE WHEN c.reason = 'pick_short' THEN 0 ELSE 1 END, c.id LIMIT 1"
+          + (" FOR NO KEY UPDATE OF c SKIP LOCKED" if is_postgres() else ""))
     got = execute(q, params).fetchone()
     if got is None:
         return None

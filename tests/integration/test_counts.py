@@ -410,6 +410,15 @@ def test_the_handheld_takes_scheduled_counts_in_order(floor):
     assert floor.api("get", "/api/v1/counts?state=open").get_json()["counts"] == []
 
 
+def test_a_short_picks_count_comes_before_older_scheduled_ones(floor):
+    floor.api("post", "/api/v1/counts:schedule", json={"warehouse": "main", "sku": "MUG"})
+    floor.order("A-1", (("SOCK", 1),))
+    floor.wave()
+    _, _, sh = short_first_task(floor)
+    counter = floor.socket("p2")
+    assert ack(counter, "count.next")["count"]["count_id"] == sh["count"]
+
+
 # ---- a count racing picks of the same bin ------------------------------------------------------
 
 def test_a_count_racing_picks_of_the_same_bin_loses_nothing(db_url):
