@@ -79,6 +79,14 @@ _COUNT = ("SELECT c.id, w.code, l.code, c.state, c.reason, c.pick_task_id, u.bad
           "LEFT JOIN app_user u ON u.id = c.assigned_to ")
 
 
+def _lock_count() -> str:
+    """A count task's row lock on PostgreSQL: NO KEY UPDATE, not UPDATE, so that a short
+    pick joining the bin's open count (its stock_discrepancy row references the count:
+    the foreign key check takes KEY SHARE) does not wait for a count that waits for the
+    short's pick task: measured as a deadlock under racing shorts and counts."""
+    return " FOR NO KEY UPDATE OF c" if is_postgres() else ""
+
+
 @dataclass(frozen=True)
 class _Count:
     id: int
@@ -168,8 +176,7 @@ def cancel_count(count_id: int, actor: str) -> dict:
     count that settles open stock discrepancies (a short pick's): only a count does that."""
     now = clock.now()
     with store_db.write_tx():
-        row = execute(_COUNT + "WHERE c.id = ?" + (" FOR UPDATE OF c" if is_postgres() else ""),
-                      (count_id,)).fetchone()
+        row = execute(_COUNT + "WHERE c.id = ?" + _lock_count(), (count_id,)).fetchone()
         if row is None:
             raise NotFound(f"no count {count_id}", code="no_count")
         c = _Count(*row)
@@ -351,8 +358,8 @@ def _apply(wh_id: int, wh_code: str, loc_id: int, loc_code: str,
 
 
 def _open_or_new_count(wh_id: int, loc_id: int, actor: str, naive: dt.datetime) -> int:
-    row = execute("SELECT id FROM count_task WHERE location_id = ? AND state = 'open'"
-                  + (" FOR UPDATE" if is_postgres() else ""), (loc_id,)).fetchone()
+    row = execute("SELECT id FROM count_task c WHERE location_id = ? AND state = 'open'"
+                  + _lock_count(), (loc_id,)).fetchone()
     if row:
         return row[0]
     # a count nobody asked for (a supervisor's spot check): recorded as a done task
@@ -468,8 +475,8 @@ def _backorder_untasked(alloc_id: int, units: int, actor: str, now: dt.datetime)
 # ---- the handheld's count mode (/handheld: count.next, count.submit) ------------------------
 
 def next_count(picker: picking.Picker, msg: object = None) -> dict:
-    """The counter's open count task: theirs if they hold one, else the oldest open one
-    nobody holds (short-pick counts and scheduled ones alike), claimed for them."""
+    """The counter's open count task: theirs if they hold one, else an open one nobody
+    holds (short picks' counts first, then the oldest), claimed for them."""
     msg = picking._only(msg or {}, {"warehouse"})
     warehouse = picking._text(msg, "warehouse", 32, required=False)
     now = clock.now()
@@ -490,7 +497,9 @@ def _claim_count(picker: picking.Picker, warehouse: str | None, now: dt.datetime
     if warehouse:
         q += " AND w.code = ?"
         params = (warehouse,)
-    q += " ORDER BY c.id LIMIT 1" + (" FOR UPDATE OF c SKIP LOCKED" if is_postgres() else "")
+    # a short pick's count first: its bin holds back orders and has a discrepancy open
+    q += (" ORDER BY CASE WHEN c.reason = 'pick_short' THEN 0 ELSE 1 END, c.id LIMIT 1"
+          + (" FOR NO KEY UPDATE OF c SKIP LOCKED" if is_postgres() else ""))
     got = execute(q, params).fetchone()
     if got is None:
         return None
@@ -556,8 +565,7 @@ def submit_count(picker: picking.Picker, msg: object) -> dict:
 
 
 def _count_for(picker: picking.Picker, count_id: int) -> _Count:
-    row = execute(_COUNT + "WHERE c.id = ?" + (" FOR UPDATE OF c" if is_postgres() else ""),
-                  (count_id,)).fetchone()
+    row = execute(_COUNT + "WHERE c.id = ?" + _lock_count(), (count_id,)).fetchone()
     if row is None:
         raise picking.AckError(f"no count {count_id}", code="no_count", field="count")
     c = _Count(*row)

@@ -410,6 +410,15 @@ def test_the_handheld_takes_scheduled_counts_in_order(floor):
     assert floor.api("get", "/api/v1/counts?state=open").get_json()["counts"] == []
 
 
+def test_a_short_picks_count_comes_before_older_scheduled_ones(floor):
+    floor.api("post", "/api/v1/counts:schedule", json={"warehouse": "main", "sku": "MUG"})
+    floor.order("A-1", (("SOCK", 1),))
+    floor.wave()
+    _, _, sh = short_first_task(floor)
+    counter = floor.socket("p2")
+    assert ack(counter, "count.next")["count"]["count_id"] == sh["count"]
+
+
 # ---- a count racing picks of the same bin ------------------------------------------------------
 
 def test_a_count_racing_picks_of_the_same_bin_loses_nothing(db_url):
@@ -510,3 +519,79 @@ def counts_api_count(floor) -> dict:
     r = post_count(floor, BIN["SOCK"], [("SOCK", 150)])
     assert r.status_code == 201, r.get_json()
     return r.get_json()["lines"][0]
+
+
+def test_a_count_racing_short_picks_of_the_same_bin_keeps_the_books(db_url):
+    """Pickers short task after task at one bin while it is counted again and again: no
+    short changes on-hand (each count starts where the last one ended), the bin's reserved
+    always equals its reservations and never passes on-hand, every unit of every order is
+    reserved or backordered, and nothing fails (no deadlock between the two paths)."""
+    from server.services import counts, picking
+    from server.store.db import db, execute
+    app = make_app(db_url, picking={**PICK_CFG, "require_location_scan": False})
+    floor = build_floor(app, stock=100)
+    for i in range(8):
+        floor.order(f"S-{i}", (("SOCK", 2),))
+    floor.wave(totes=1)                              # eight carts of one order each
+    with app.app_context(), db.connection_context():
+        users = dict(execute("SELECT badge, id FROM app_user").fetchall())
+    stop, errors, bad = threading.Event(), [], []
+
+    def run(fn, *args):
+        try:
+            with app.app_context():
+                fn(*args)
+        except BaseException as err:     # noqa: BLE001 (reported by the test)
+            errors.append(repr(err))
+        finally:
+            if not db.is_closed():
+                db.close()
+
+    def picker(badge):
+        who = picking.Picker(users[badge], badge, "picker", f"HH-{badge}")
+        while (task := picking.next_task(who)["task"]) is not None:
+            got = picking.short_pick(who, {"scan_id": sid(), "task": task["task_id"],
+                                           "found": 0})
+            assert got["ok"], got
+
+    def counter():
+        n = 0
+        while not stop.is_set() or n < 3:
+            counts.record_count("main", BIN["SOCK"], [("SOCK", 100)], "user:s1")
+            n += 1
+
+    def monitor():
+        while not stop.is_set():
+            with db.connection_context():
+                for on_hand, reserved, held in execute(
+                        "SELECT s.on_hand, s.reserved, (SELECT COALESCE(SUM(a.quantity), 0) "
+                        "FROM allocation a WHERE a.stock_id = s.id) FROM stock s"):
+                    if not 0 <= reserved <= on_hand:
+                        bad.append((on_hand, reserved))
+            stop.wait(0.01)
+
+    pickers = [threading.Thread(target=run, args=(picker, b)) for b in ("p1", "p2")]
+    others = [threading.Thread(target=run, args=(f,)) for f in (counter, monitor)]
+    for t in pickers + others:
+        t.start()
+    for t in pickers:
+        t.join()
+    stop.set()
+    for t in others:
+        t.join()
+    assert errors == [] and bad == []
+    lines = query(floor, "SELECT cl.on_hand_before, cl.on_hand_after, cl.in_transit "
+                         "FROM count_line cl JOIN stock s ON s.id = cl.stock_id JOIN location l "
+                         "ON l.id = s.location_id WHERE l.code = ? ORDER BY cl.id",
+                  (BIN["SOCK"],))
+    assert lines[0][0] == 100 and all(ln[:3] == (100, 100, 0) for ln in lines), lines
+    [(on_hand, reserved, held)] = query(
+        floor, "SELECT s.on_hand, s.reserved, (SELECT COALESCE(SUM(a.quantity), 0) FROM "
+               "allocation a WHERE a.stock_id = s.id) FROM stock s JOIN location l ON "
+               "l.id = s.location_id JOIN product p ON p.id = s.product_id "
+               "WHERE l.code = ? AND p.sku = 'SOCK'", (BIN["SOCK"],))
+    assert on_hand == 100 and reserved == held <= on_hand
+    assert query(floor, "SELECT COUNT(*) FROM order_line WHERE reserved + backordered "
+                        "<> quantity") == [(0,)]
+    shorts = query(floor, "SELECT COUNT(*) FROM scan WHERE kind = 'short'")[0][0]
+    assert shorts == 8
