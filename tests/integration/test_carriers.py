@@ -121,8 +121,10 @@ def test_the_label_names_the_mapped_service(floor):
     assert floor.order_json(oid)["carrier_service"]["id"] == "ups-express"
     wave(floor)
     floor.pick_all()
-    ship = pack(floor, "FAST-1", ["CAP"])["shipment"]
+    done = pack(floor, "FAST-1", ["CAP"])
+    ship = done["shipment"]
     assert ship["carrier"] == "ups" and ship["tracking"].startswith("1Z9A1B2C")
+    assert done["session"]["order"]["carrier_service"] == "UPS Express Saver"   # the station
     zpl = label_of(floor, "FAST-1")
     assert "^FDUPS^FS" in zpl and "^FDExpress Saver^FS" in zpl and "Royal Mail" not in zpl
 
