@@ -40,21 +40,38 @@ def parse_json(raw: bytes, *, replace_bad_unicode: bool = False) -> Any:
     return value
 
 
-def refuse_lone_surrogates(value: Any, path: str = "") -> None:
+def refuse_lone_surrogates(value: Any) -> None:
     """BadRequest(invalid_unicode) naming the first string (or key) holding a lone
-    surrogate; for JSON decoded elsewhere (Socket.IO event payloads) as well."""
+    surrogate; for JSON decoded elsewhere (Socket.IO event payloads) as well. Every handheld
+    scan passes here: ASCII strings (barcodes, ids) are skipped without a regex."""
+    if _has_surrogate(value):
+        where = _where(value)       # a key may hold one too: the answer must stay encodable
+        raise BadRequest("text holds an invalid Unicode escape (a lone surrogate such "
+                         "as \\ud800)", code="invalid_unicode",
+                         field=_SURROGATE.sub(REPLACEMENT, where) if where else None)
+
+
+def _has_surrogate(value: Any) -> bool:
     if isinstance(value, str):
-        if _SURROGATE.search(value):
-            raise BadRequest("text holds an invalid Unicode escape (a lone surrogate such "
-                             "as \\ud800)", code="invalid_unicode", field=path or None)
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            where = f"{path}.{key}" if path else str(key)
-            refuse_lone_surrogates(key, where)
-            refuse_lone_surrogates(item, where)
-    elif isinstance(value, (list, tuple)):
-        for i, item in enumerate(value):
-            refuse_lone_surrogates(item, f"{path}.{i}" if path else str(i))
+        return not value.isascii() and _SURROGATE.search(value) is not None
+    if isinstance(value, dict):
+        return any(_has_surrogate(k) or _has_surrogate(v) for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return any(_has_surrogate(v) for v in value)
+    return False
+
+
+def _where(value: Any, path: str = "") -> str | None:
+    """The dotted path of the first bad string (None: the value itself)."""
+    items = value.items() if isinstance(value, dict) else \
+        enumerate(value) if isinstance(value, (list, tuple)) else ()
+    for key, item in items:
+        here = f"{path}.{key}" if path else str(key)
+        if _has_surrogate(key) or isinstance(item, str) and _has_surrogate(item):
+            return here
+        if _has_surrogate(item):
+            return _where(item, here)
+    return path or None
 
 
 def replace_lone_surrogates(value: Any) -> Any:
