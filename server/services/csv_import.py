@@ -48,12 +48,18 @@ def import_orders_csv(data: bytes, channel: Channel, actor: str, *, dry_run: boo
                              "reasons": [{"line": e.line, "field": e.field, "message": e.message}
                                          for e in errs]})
     ref = channels.ref(channel)
-    # one import: its contact tally and its chunks span the whole file
-    results = intake.import_orders(ref, [o.draft for o in parsed.orders], actor,
-                                   dry_run=dry_run, progress=progress)
-    for res in results:
-        _count(report, res, list(parsed.orders[res.index].lines))
-    report.lines.sort(key=lambda r: r["lines"][0] if r["lines"] else 0)
+    # no full garbage collection until the parsed file and the results are gone (it would
+    # walk them all, the whole server stopped: see intake.young_gc_only)
+    with intake.young_gc_only(len(parsed.orders) >= intake.YOUNG_GC_FROM):
+        # one import: its contact tally and its chunks span the whole file
+        results = intake.import_orders(ref, [o.draft for o in parsed.orders], actor,
+                                       dry_run=dry_run, progress=progress)
+        for n, res in enumerate(results, 1):
+            _count(report, res, list(parsed.orders[res.index].lines))
+            if n % intake.PAUSE_EVERY == 0:
+                intake.let_others_run()
+        report.lines.sort(key=lambda r: r["lines"][0] if r["lines"] else 0)
+        del parsed, results
     return report
 
 

@@ -72,7 +72,7 @@ def import_orders(channel: ChannelRef, drafts: Sequence[OrderDraft], actor: str,
     `chunk` or `intake.bulk_chunk_orders`), because on SQLite every scan waits for the one
     write lock; and between chunks the import lets every other request and socket event
     that is ready run first (`let_others_run`). From YOUNG_GC_FROM orders on, no full
-    garbage collection runs until the import ends (`_young_gc_only`)."""
+    garbage collection runs until the import ends (`young_gc_only`)."""
     cfg = current_app.config["WAVEPACK"]
     cap = chunk or cfg.intake.bulk_chunk_orders
     target = cfg.intake.max_write_ms / 1000
@@ -80,7 +80,7 @@ def import_orders(channel: ChannelRef, drafts: Sequence[OrderDraft], actor: str,
     drafts = _normalised(drafts)    # before the tally: stored phones are normalised too
     results: list[IntakeResult] = []
     big = len(drafts) >= YOUNG_GC_FROM
-    with _young_gc_only(big):
+    with young_gc_only(big):
         tally = _stored_tally(drafts)
         start = 0
         while start < len(drafts):
@@ -111,7 +111,7 @@ class _GcHeld:
 
 
 @contextmanager
-def _young_gc_only(on: bool) -> Iterator[None]:
+def young_gc_only(on: bool) -> Iterator[None]:
     """No automatic garbage collection while a big import runs; `let_others_run` collects
     the young generations between chunks (other requests' cyclic garbage dies young).
     A full collection walks every object alive, the import's drafts and results first:

@@ -1,6 +1,7 @@
-"""Scan verdicts during a big CSV import (issue W9 #2): one `wavepack serve` (gevent) on
-SQLite, then on PostgreSQL, simulated handhelds scanning while a 100,000-line orders CSV
-goes through POST /api/v1/orders:import, against the same load with no import.
+"""Scan verdicts while a 100,000-line orders CSV is imported, against none (issue W9 #2).
+
+One `wavepack serve` (gevent) on SQLite, then on PostgreSQL; simulated handhelds scan
+while the CSV goes through POST /api/v1/orders:import, and the same load runs without it.
 
     python -m tests.bench.imports [--quick] [--no-pg] [--lines 100000] [--handhelds 300]
         [--seconds 30] [--same-contact]

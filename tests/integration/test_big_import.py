@@ -124,14 +124,18 @@ def test_a_big_import_runs_no_full_garbage_collection(db_url, monkeypatch):
     """A full collection walks every object alive, with 100,000 orders the import's own
     drafts (~250 ms of CPU, every request and scan of the server stopped): while a big
     import runs, automatic collection is off and only the young generations are collected,
-    between parts; it is back on after the import, also after one that failed."""
+    between parts; it is back on once the import and its report are done, also after
+    an import that failed."""
     app = make_app(db_url)
     seed(app, stock=1000)
     monkeypatch.setattr(intake, "YOUNG_GC_FROM", 50)
-    generations, enabled = [], []
+    generations, enabled, counting = [], [], []
     real = intake._with_retries
     monkeypatch.setattr(intake, "_with_retries",
                         lambda *a: enabled.append(gc.isenabled()) or real(*a))
+    count = csv_import._count       # the report of the results: still without full ones
+    monkeypatch.setattr(csv_import, "_count",
+                        lambda *a: counting.append(gc.isenabled()) or count(*a))
 
     def seen(phase, info):
         if phase == "start":
@@ -145,7 +149,8 @@ def test_a_big_import_runs_no_full_garbage_collection(db_url, monkeypatch):
     finally:
         gc.callbacks.remove(seen)
     assert report.created == 200 and gc.isenabled()
-    assert len(enabled) > 1 and not any(enabled), enabled       # off in every chunk
+    assert len(enabled) > 1 and not any(enabled), enabled       # off in every chunk …
+    assert len(counting) == 200 and not any(counting)           # … and in the report
     # young ones between parts (and none full: a gen-0 one may come before or after)
     assert 2 not in generations and generations.count(1) >= len(enabled) - 1, generations
 
