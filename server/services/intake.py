@@ -77,6 +77,10 @@ def import_orders(channel: ChannelRef, drafts: Sequence[OrderDraft], actor: str,
     cap = chunk or cfg.intake.bulk_chunk_orders
     target = cfg.intake.max_write_ms / 1000
     size = cap if chunk or len(drafts) <= MIN_CHUNK else min(cap, MIN_CHUNK)
+    # PostgreSQL has no one write lock that scans wait for, and a chunk's wall time there
+    # counts the other requests run while it waits on the database: timing it would shrink
+    # chunks to MIN_CHUNK (~150 orders/s). Fixed chunks of PG_CHUNK, others run between.
+    pg = store_db.is_postgres()
     drafts = _normalised(drafts)    # before the tally: stored phones are normalised too
     results: list[IntakeResult] = []
     big = len(drafts) >= YOUNG_GC_FROM
@@ -94,7 +98,8 @@ def import_orders(channel: ChannelRef, drafts: Sequence[OrderDraft], actor: str,
                 progress(len(part))
             if start < len(drafts):
                 if not chunk:
-                    size = next_chunk_size(size, took, target, cap)
+                    size = next_chunk_size(size, took, target, cap) if not pg \
+                        else min(cap, PG_CHUNK)
                 let_others_run()
     return results
 
@@ -134,6 +139,7 @@ def young_gc_only(on: bool) -> Iterator[None]:
 
 
 MIN_CHUNK = 10
+PG_CHUNK = 100             # orders per transaction of a big import on PostgreSQL
 NORMALISE_BATCH = 500       # addresses normalised between two let_others_run()
 
 

@@ -73,7 +73,8 @@ def test_every_state_change_and_stock_movement_is_audited(app):
     client = app.test_client()
     order = {"ref": "AUD-1", "placed_at": "2025-06-02T09:12:00+01:00", "currency": "GBP",
              "paid": True, "ship_to": {"name": "A", "phone": "+447700900101",
-                                       "address1": "1 St", "city": "Leeds", "country": "GB"},
+                                       "address1": "1 St", "city": "Leeds", "postcode": "LS1 1AA",
+                                       "country": "GB"},
              "lines": [{"sku": "WP-TEE-BLK-M", "quantity": 2, "unit_price": "5.00"}]}
     h = {"Authorization": f"Bearer {token}"}
     oid = client.post("/api/v1/orders", json=order, headers=h).get_json()["id"]
