@@ -414,7 +414,12 @@ def _move_shortfall(stock_id: int, shortfall: int, actor: str, now: dt.datetime,
         "SELECT a.id, a.quantity - a.picked, o.priority, o.placed_at FROM allocation a "
         "JOIN order_line ol ON ol.id = a.order_line_id JOIN sales_order o ON o.id = ol.order_id "
         "WHERE a.stock_id = ? AND a.quantity > a.picked ORDER BY a.id", (stock_id,)).fetchall()
-    for alloc_id, units in give_up([Claim(*c) for c in claims], shortfall):
+    try:
+        giving = give_up([Claim(*c) for c in claims], shortfall)
+    except ValueError:     # reserved units no reservation holds: the books disagree
+        raise Conflict("the bin's reserved units disagree with its reservations; nothing was "
+                       "recorded", code="stock_mismatch") from None
+    for alloc_id, units in giving:
         left = units
         for task_id in [r[0] for r in execute(
                 "SELECT id FROM pick_task WHERE allocation_id = ? AND status = 'open' "

@@ -421,6 +421,46 @@ def test_a_short_picks_count_comes_before_older_scheduled_ones(floor):
 
 # ---- a count racing picks of the same bin ------------------------------------------------------
 
+def _race(app, pickers, counter, extra=()) -> tuple[list, list]:
+    """Run `pickers` (until they end) beside `counter(stop)`, `extra` and a monitor that
+    reads every stock row's committed state; returns (errors raised, bad states seen:
+    reserved above on-hand or not what the bin's reservations hold)."""
+    from server.store.db import db, execute
+    stop, errors, bad = threading.Event(), [], []
+
+    def run(fn, *args):
+        try:
+            with app.app_context():
+                fn(*args)
+        except BaseException as err:     # noqa: BLE001 (reported by the test)
+            errors.append(repr(err))
+        finally:
+            if not db.is_closed():
+                db.close()
+
+    def monitor(_stop):
+        while not stop.is_set():
+            with db.connection_context():
+                for on_hand, reserved, held in execute(
+                        "SELECT s.on_hand, s.reserved, (SELECT COALESCE(SUM(a.quantity), 0) "
+                        "FROM allocation a WHERE a.stock_id = s.id) FROM stock s"):
+                    if not 0 <= reserved <= on_hand or reserved != held:
+                        bad.append((on_hand, reserved, held))
+            stop.wait(0.01)
+
+    first = [threading.Thread(target=run, args=(fn,)) for fn in pickers]
+    rest = [threading.Thread(target=run, args=(fn, stop)) for fn in (counter, monitor)] + \
+        [threading.Thread(target=run, args=(fn,)) for fn in extra]
+    for t in first + rest:
+        t.start()
+    for t in first:
+        t.join()
+    stop.set()
+    for t in rest:
+        t.join()
+    return errors, bad
+
+
 def test_a_count_racing_picks_of_the_same_bin_loses_nothing(db_url):
     """Pickers scan units out of a bin while a supervisor counts it again and again and
     new orders reserve from it: reserved <= on_hand at every moment seen, every count
@@ -435,23 +475,7 @@ def test_a_count_racing_picks_of_the_same_bin_loses_nothing(db_url):
     floor.wave(totes=6)                              # two carts of 6 orders
     with app.app_context(), db.connection_context():
         users = dict(execute("SELECT badge, id FROM app_user").fetchall())
-    stop = threading.Event()
-    errors: list = []
-    bad: list = []
 
-    def guarded(fn):
-        def run(*args):
-            try:
-                with app.app_context():
-                    fn(*args)
-            except BaseException as err:     # noqa: BLE001 (reported by the test)
-                errors.append(repr(err))
-            finally:
-                if not db.is_closed():
-                    db.close()
-        return run
-
-    @guarded
     def picker(badge):
         who = picking.Picker(users[badge], badge, "picker", f"HH-{badge}")
         task = picking.next_task(who)["task"]
@@ -460,37 +484,18 @@ def test_a_count_racing_picks_of_the_same_bin_loses_nothing(db_url):
             assert got["verdict"] == "ok", got
             task = got["next"]
 
-    @guarded
-    def counter():
+    def counter(stop):
         n = 0
         while not stop.is_set() or n < 3:
             got = counts.record_count("main", BIN["SOCK"], [("SOCK", 150)], "user:s1")
             assert got["lines"][0]["on_hand"] == 150 + got["lines"][0]["in_transit"]
             n += 1
 
-    @guarded
     def orders():
         for i in range(6):
             floor.order(f"N-{i}", (("SOCK", 1),))
 
-    @guarded
-    def monitor():
-        while not stop.is_set():
-            with db.connection_context():
-                for on_hand, reserved in execute("SELECT on_hand, reserved FROM stock"):
-                    if not 0 <= reserved <= on_hand:
-                        bad.append((on_hand, reserved))
-            stop.wait(0.01)
-
-    workers = [threading.Thread(target=picker, args=(b,)) for b in ("p1", "p2")]
-    others = [threading.Thread(target=f) for f in (counter, orders, monitor)]
-    for t in workers + others:
-        t.start()
-    for t in workers:
-        t.join()
-    stop.set()
-    for t in others:
-        t.join()
+    errors, bad = _race(app, [lambda: picker("p1"), lambda: picker("p2")], counter, [orders])
     assert errors == [] and bad == []
     lines = query(floor, "SELECT cl.on_hand_before, cl.on_hand_after, cl.in_transit, "
                          "cl.counted FROM count_line cl JOIN stock s ON s.id = cl.stock_id "
@@ -535,17 +540,6 @@ def test_a_count_racing_short_picks_of_the_same_bin_keeps_the_books(db_url):
     floor.wave(totes=1)                              # eight carts of one order each
     with app.app_context(), db.connection_context():
         users = dict(execute("SELECT badge, id FROM app_user").fetchall())
-    stop, errors, bad = threading.Event(), [], []
-
-    def run(fn, *args):
-        try:
-            with app.app_context():
-                fn(*args)
-        except BaseException as err:     # noqa: BLE001 (reported by the test)
-            errors.append(repr(err))
-        finally:
-            if not db.is_closed():
-                db.close()
 
     def picker(badge):
         who = picking.Picker(users[badge], badge, "picker", f"HH-{badge}")
@@ -554,31 +548,13 @@ def test_a_count_racing_short_picks_of_the_same_bin_keeps_the_books(db_url):
                                            "found": 0})
             assert got["ok"], got
 
-    def counter():
+    def counter(stop):
         n = 0
         while not stop.is_set() or n < 3:
             counts.record_count("main", BIN["SOCK"], [("SOCK", 100)], "user:s1")
             n += 1
 
-    def monitor():
-        while not stop.is_set():
-            with db.connection_context():
-                for on_hand, reserved, held in execute(
-                        "SELECT s.on_hand, s.reserved, (SELECT COALESCE(SUM(a.quantity), 0) "
-                        "FROM allocation a WHERE a.stock_id = s.id) FROM stock s"):
-                    if not 0 <= reserved <= on_hand:
-                        bad.append((on_hand, reserved))
-            stop.wait(0.01)
-
-    pickers = [threading.Thread(target=run, args=(picker, b)) for b in ("p1", "p2")]
-    others = [threading.Thread(target=run, args=(f,)) for f in (counter, monitor)]
-    for t in pickers + others:
-        t.start()
-    for t in pickers:
-        t.join()
-    stop.set()
-    for t in others:
-        t.join()
+    errors, bad = _race(app, [lambda: picker("p1"), lambda: picker("p2")], counter)
     assert errors == [] and bad == []
     lines = query(floor, "SELECT cl.on_hand_before, cl.on_hand_after, cl.in_transit "
                          "FROM count_line cl JOIN stock s ON s.id = cl.stock_id JOIN location l "
