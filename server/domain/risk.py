@@ -63,12 +63,19 @@ class ContactTally:
 
     def count(self, keys: set[str], at: dt.datetime) -> int:
         """Orders placed in [at - 1 h, at] to the busiest of these keys."""
-        best = 0
+        best, since = 0, hour_before(at)
         for key in keys:
             seen = self.times.get(key)
             if seen:
-                best = max(best, bisect.bisect_right(seen, at) - bisect.bisect_left(seen, at - HOUR))
+                best = max(best, bisect.bisect_right(seen, at) - bisect.bisect_left(seen, since))
         return best
+
+
+def hour_before(at: dt.datetime) -> dt.datetime:
+    """at - 1 h, or the earliest time there is (an order placed in year 1 is refused by
+    validation, but is assessed first and must not crash the intake)."""
+    return at - HOUR if at - dt.datetime.min.replace(tzinfo=at.tzinfo) >= HOUR \
+        else dt.datetime.min.replace(tzinfo=at.tzinfo)
 
 
 def contact_keys(phone: str, address: str) -> set[str]:
