@@ -8,6 +8,8 @@ from ..domain.errors import BadRequest
 from ..services import counts
 from .common import int_arg, json_body, require_staff
 
+_INT64 = {"minimum": -2**63, "maximum": 2**63 - 1}   # every integer bounded (OverflowError on SQLite)
+
 bp = Blueprint("counts", __name__, url_prefix="/api/v1")
 
 
@@ -54,7 +56,7 @@ def _count_task() -> dict:
         "required": ["id", "warehouse", "location", "state", "reason", "pick_task",
                      "assigned_to", "created_by", "created_at", "counted_by", "counted_at"],
         "properties": {
-            "id": {"type": "integer"}, "warehouse": {"type": "string"},
+            "id": {"type": "integer", **_INT64}, "warehouse": {"type": "string"},
             "location": {"type": "string"},
             "state": {"type": "string", "enum": list(counts.STATES)},
             "reason": {"type": "string", "enum": ["pick_short", "scheduled", "spot_check"],
@@ -75,7 +77,7 @@ RESPONSE_SCHEMAS = {
         "required": ["count_id", "warehouse", "location", "counted_at", "lines", "reallocated",
                      "backordered", "exceptions_resolved", "orders_reserved"],
         "properties": {
-            "count_id": {"type": "integer"}, "warehouse": {"type": "string"},
+            "count_id": {"type": "integer", **_INT64}, "warehouse": {"type": "string"},
             "location": {"type": "string"},
             "counted_at": {"type": "string", "format": "date-time"},
             "lines": {"type": "array", "items": {
@@ -84,22 +86,22 @@ RESPONSE_SCHEMAS = {
                              "variance", "reserved", "shortfall"],
                 "properties": {
                     "sku": {"type": "string"},
-                    "on_hand_before": {"type": "integer"},
-                    "in_transit": {"type": "integer", "description": "picked from the bin, "
+                    "on_hand_before": {"type": "integer", **_INT64},
+                    "in_transit": {"type": "integer", **_INT64, "description": "picked from the bin, "
                                    "not shipped yet: on its books, not in it"},
-                    "counted": {"type": "integer"},
-                    "on_hand": {"type": "integer", "description": "counted + in_transit"},
-                    "variance": {"type": "integer", "description": "on_hand − on_hand_before"},
-                    "reserved": {"type": "integer"},
-                    "shortfall": {"type": "integer", "description": "reserved units the bin "
+                    "counted": {"type": "integer", **_INT64},
+                    "on_hand": {"type": "integer", **_INT64, "description": "counted + in_transit"},
+                    "variance": {"type": "integer", **_INT64, "description": "on_hand − on_hand_before"},
+                    "reserved": {"type": "integer", **_INT64},
+                    "shortfall": {"type": "integer", **_INT64, "description": "reserved units the bin "
                                   "could not give: re-reserved elsewhere or backordered"}}}},
             "reallocated": {"type": "array", "items": {
                 "type": "object", "required": ["task_id", "location", "quantity", "order"],
-                "properties": {"task_id": {"type": "integer"}, "location": {"type": "string"},
-                               "quantity": {"type": "integer"}, "order": {"type": "string"}}}},
-            "backordered": {"type": "integer"},
-            "exceptions_resolved": {"type": "array", "items": {"type": "integer"}},
-            "orders_reserved": {"type": "integer",
+                "properties": {"task_id": {"type": "integer", **_INT64}, "location": {"type": "string"},
+                               "quantity": {"type": "integer", **_INT64}, "order": {"type": "string"}}}},
+            "backordered": {"type": "integer", **_INT64},
+            "exceptions_resolved": {"type": "array", "items": {"type": "integer", **_INT64}},
+            "orders_reserved": {"type": "integer", **_INT64,
                                 "description": "waiting orders that got stock after it"},
         },
     },
@@ -111,7 +113,7 @@ def openapi_paths() -> dict:
     from .openapi import _json_body, _ok, _query, _responses, ref
     scheduled = {"type": "array", "items": {
         "type": "object", "required": ["count_id", "location"],
-        "properties": {"count_id": {"type": "integer"}, "location": {"type": "string"}}}}
+        "properties": {"count_id": {"type": "integer", **_INT64}, "location": {"type": "string"}}}}
     schedule_result = {"type": "object", "required": ["warehouse", "created", "already_open"],
                        "properties": {"warehouse": {"type": "string"}, "created": scheduled,
                                       "already_open": scheduled}}

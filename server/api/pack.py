@@ -7,6 +7,8 @@ from flask import Blueprint, Response, jsonify
 from ..services import pack_documents, pack_queue, packing
 from .common import json_body, require_staff
 
+_INT64 = {"minimum": -2**63, "maximum": 2**63 - 1}   # every integer bounded (OverflowError on SQLite)
+
 bp = Blueprint("pack", __name__, url_prefix="/api/v1")
 ROLES = ("packer", "supervisor", "admin")
 
@@ -258,13 +260,13 @@ RESPONSE_SCHEMAS = {
                           "type": "object",
                           "required": ["order_id", "order", "totes", "ship_by", "age_s"],
                           "properties": {
-                              "order_id": {"type": "integer"}, "order": {"type": "string"},
+                              "order_id": {"type": "integer", **_INT64}, "order": {"type": "string"},
                               "ship_by": {"type": ["string", "null"]},
                               "picked_at": {"type": ["string", "null"]},
-                              "age_s": {"type": ["integer", "null"]},
-                              "units": {"type": "integer"},
-                              "cart": {"type": ["integer", "null"]},
-                              "tote": {"type": ["integer", "null"]},
+                              "age_s": {"type": ["integer", "null"], **_INT64},
+                              "units": {"type": "integer", **_INT64},
+                              "cart": {"type": ["integer", "null"], **_INT64},
+                              "tote": {"type": ["integer", "null"], **_INT64},
                               "packing_at": {"type": ["string", "null"]},
                               "totes": {"type": "array", "items": {"type": "object"}}}}}},
                   "description": "docs/pack-api.md, 'Pack queue'"},

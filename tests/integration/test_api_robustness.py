@@ -111,6 +111,8 @@ JSON_ROUTES = [
     "/api/v1/pack/sessions/1/weight", "/api/v1/pack/sessions/1/carton",
     "/api/v1/pack/sessions/1/hold", "/api/v1/pack/sessions/1/release",
     "/api/v1/shipments/dispatch", "/api/v1/print-jobs/1/reprint",
+    "/api/v1/counts", "/api/v1/counts:schedule", "/api/v1/orders/1/carrier",
+    "/api/v1/pack/stations/1/labels",
 ]
 LONE_SURROGATE = b'{"note": "a \\ud800 b", "badge": "B\\udfff", "reason": "\\ud83d"}'
 
