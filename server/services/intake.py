@@ -18,7 +18,8 @@ from ..domain import lifecycle
 from ..domain.money import to_minor
 from ..domain.orders import OrderDraft, address_key, phone_key
 from ..domain.risk import ContactTally, assess, contact_keys
-from ..domain.validation import Problem, normalise_draft, storage_problems, validate_order
+from ..domain.validation import (EARLIEST, LATEST, Problem, normalise_draft, storage_problems,
+                                 validate_order)
 from ..store import db as store_db
 from ..store.bulk import insert_many, insert_returning, select_in
 from . import audit
@@ -327,15 +328,24 @@ def _contact(d: OrderDraft) -> tuple[set[str], dt.datetime]:
             clock.naive_utc(d.placed_at))
 
 
+def _storable_time(at: dt.datetime) -> bool:
+    """placed_at within what can be stored: an order placed in year 1 is refused later
+    (storage_problems), and an hour before it, or its UTC time, is no datetime at all."""
+    try:
+        return EARLIEST <= at <= LATEST
+    except (OverflowError, TypeError):
+        return False
+
+
 def _stored_tally(drafts: Sequence[OrderDraft]) -> ContactTally:
     """The stored orders to these drafts' phones and addresses in the hour before the
     earliest of them up to the latest: read once per import, then each new order of the
     import is added as it is decided (a per-import tally, linear in the import's size)."""
     tally = ContactTally()
-    if not drafts:
-        return tally
     keys = [(phone_key(d.ship_to.phone), address_key(d.ship_to), clock.naive_utc(d.placed_at))
-            for d in drafts]
+            for d in drafts if _storable_time(d.placed_at)]
+    if not keys:
+        return tally
     lo = min(k[2] for k in keys) - HOUR
     hi = max(k[2] for k in keys)
     phones = sorted({k[0] for k in keys if k[0]})
