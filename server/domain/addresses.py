@@ -120,11 +120,35 @@ _COMPLETE: set[str] = set()
 _COMPLETE_MAX = 200_000
 
 
+_E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
+
+
+def _e164_as_sent(text: str) -> phonenumbers.PhoneNumber | None:
+    """A number already written in E.164 ('+447700900123', as most storefronts send it),
+    read without phonenumbers.parse (its normalising is most of the cost of a bulk import's
+    address checks): country codes are prefix-free, so the first 1-3 digits that are one
+    split it. None when the text is not plainly E.164; a number found incomplete this way
+    goes to the full parse too, which may read a trunk prefix after the country code."""
+    if not _E164.match(text):
+        return None
+    digits = text[1:]
+    for n in (1, 2, 3):
+        code = int(digits[:n])
+        if code in phonenumbers.COUNTRY_CODE_TO_REGION_CODE:
+            rest = digits[n:]
+            if not rest or rest[0] == "0":   # Italian-style leading zero: let parse decide
+                return None
+            return phonenumbers.PhoneNumber(country_code=code, national_number=int(rest))
+    return None
+
+
 def phone_e164(text: str, country: str) -> str | None:
     """The number in E.164 ('+447700900123'), or None when it is not a complete number."""
     if text in _COMPLETE:
         return text
-    number = _parse_phone(text, country)
+    number = _e164_as_sent(text)
+    if number is None or phonenumbers.is_possible_number_with_reason(number) != _R.IS_POSSIBLE:
+        number = _parse_phone(text, country)    # the full parse, lenient about prefixes
     if number is None or phonenumbers.is_possible_number_with_reason(number) != _R.IS_POSSIBLE:
         return None
     e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)

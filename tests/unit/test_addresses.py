@@ -161,3 +161,17 @@ def test_chinese_and_taiwanese_addresses_pass_unchanged() -> None:
     for address in (cn, tw):
         assert normalise_address(address) == (address, {})
         assert address_problems(address) == []
+
+
+@pytest.mark.parametrize("sent, e164", [
+    ("+447700900123", "+447700900123"), ("+8613800138000", "+8613800138000"),
+    ("+886912345678", "+886912345678"), ("+35315550104", "+35315550104"),
+    ("+390612345678", "+390612345678"),      # Italy keeps its leading zero: full parse
+    ("+112125550148", "+12125550148"),       # a trunk 1 after +1: the full parse reads it
+    ("+4412345", None), ("+9991234567", None),
+])
+def test_e164_as_sent_agrees_with_the_full_parse(sent: str, e164: str | None) -> None:
+    from server.domain import addresses
+    addresses._COMPLETE.clear()
+    assert phone_e164(sent, "GB") == e164
+    assert phone_e164(sent, "GB") == e164           # and again, remembered
