@@ -14,8 +14,8 @@ hands the drawing to a worker process and waits for it in a way that yields to t
   start data through a pipe, while a forkserver start waits (in a blocking read, in the
   hub) until the forkserver has forked, and for its imports the first time (measured:
   the event loop stalled ~7 s starting the pool on a loaded machine). Workers run at a
-  lower CPU priority (`worker_nice`) so a busy pool cannot starve the hub of the cores it
-  shares with it.
+  lower CPU priority (`worker_nice`), each in a session of its own (autogroups: see
+  `_own_cpu_group`), so a busy pool cannot starve the hub of the cores it shares.
 - Waiting: ``Future.result()``. Under `wavepack serve` threading is gevent-patched, so the
   wait is a gevent wait and the hub keeps serving; in threads (tests, `flask run`) it blocks
   the calling thread only.
