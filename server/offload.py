@@ -61,7 +61,7 @@ class JobTimeout(RuntimeError):
 class PoolSettings:
     workers: int = 2
     timeout_seconds: float = 30.0
-    worker_nice: int = 10
+    worker_nice: int = 5
     max_jobs_per_worker: int = 500
     start_method: str = "spawn"
 
@@ -89,18 +89,20 @@ def _watch_server(pid: int) -> None:
     os._exit(0)
 
 
-def _own_cpu_group() -> None:
-    """A session of its own, so Linux's autogroup scheduling (desktops, shells, this CI)
-    charges the worker's CPU to a group of its own rather than to the server's: nice only
-    ranks tasks inside one group, and a worker busy in the server's group used up that
-    group's share, so a handheld's request then waited for the other groups' turns
-    (measured on a shared 2-core machine: scan median ~2x with the workers at nice 10 or
-    19 alike, ~1.1x in a session of their own). The group keeps the default weight: at a
-    lower one the workers starved among the other groups and documents timed out. Under a
-    systemd service the cgroup, not the session, is the group and this changes nothing."""
+def _own_cpu_group(priority: int) -> None:
+    """A session of its own at `priority`, for Linux's autogroup scheduling (shell sessions,
+    desktops, this CI; a systemd service's cgroup is not affected): nice only ranks tasks
+    inside one group, and a worker busy in the server's group used up that group's CPU
+    share, so handheld requests waited for the other groups' turns. Measured on the shared
+    2-core machine, 4 stations drawing back to back: scan median ~2.5x in the server's
+    group (worker nice 10 or 19 alike); in groups of their own at the default weight ~1.3x
+    to 2.7x (two worker groups outweighed the server's one); at nice 5 ~1.0x, PDFs ~5 s;
+    at nice 10 the workers starved among the other groups and documents timed out."""
     try:
         os.setsid()
-    except OSError:              # a session leader already: as it was
+        with open("/proc/self/autogroup", "w", encoding="ascii") as f:
+            f.write(str(priority))
+    except OSError:              # not Linux, no autogroup, or not allowed: as it was
         pass
 
 
@@ -114,7 +116,7 @@ def _worker_start(priority: int, warm: Callable[[], Any] | None, server_pid: int
             os.setpriority(os.PRIO_PROCESS, 0, priority)
     except OSError:              # not allowed here: run at the server's priority
         pass
-    _own_cpu_group()
+    _own_cpu_group(priority)
     if warm is not None:
         try:
             warm()
