@@ -128,7 +128,7 @@ class DocumentsConfig:
     # serves the handhelds (server/offload.py; README "Documents and the worker pool")
     workers: int = 2                 # 0 = draw in the request's own process (no pool)
     timeout_seconds: float = 30.0    # one document; over it: 503 and the pool is replaced
-    worker_nice: int = 10            # workers' CPU priority below the server's (0 = same)
+    worker_nice: int = 5             # workers' CPU priority below the server's (0 = same)
     max_jobs_per_worker: int = 500   # a worker is replaced after this many (0 = never)
     start_method: str = "spawn"      # or forkserver; never fork (of a gevent process)
     cache_mb: float = 64             # drawn PDFs kept per server process (0 = no cache)

@@ -21,6 +21,10 @@ def whoami() -> tuple[int, int]:
     return os.getpid(), os.getpriority(os.PRIO_PROCESS, 0)
 
 
+def session() -> int:
+    return os.getsid(0)
+
+
 def die_once(flag: str) -> str:
     if not os.path.exists(flag):
         open(flag, "w").close()
@@ -71,6 +75,7 @@ def test_jobs_run_in_a_worker_process_started_on_the_first_job(pool):
     assert pid != os.getpid() and pool.pids() == [pid] and pool.starts == 1
     assert nice >= min(19, os.getpriority(os.PRIO_PROCESS, 0) + 10)   # below the server
     assert pool.run(whoami)[0] == pid                      # the same worker again
+    assert pool.run(session) not in (os.getsid(0), 0)      # a CPU group of its own
 
 
 def test_a_jobs_exception_is_raised_in_the_caller_and_the_pool_carries_on(pool):
