@@ -46,38 +46,48 @@ class OrderFacts:
     postcode: str
     priority: int
     currency: str
-    items: list[CustomsItem]
-
-    @property
-    def heaviest_unit_g(self) -> int:
-        """The lightest parcel the order can go in (heavier orders ship in parcels)."""
-        return max((i.weight_g // max(i.quantity, 1) for i in self.items), default=0)
+    heaviest_unit_g: int            # the lightest parcel it can go in (heavier: parcels)
+    items: list[CustomsItem]        # its lines as customs items (loaded when asked for)
 
 
 def _setup():
     return current_app.config["WAVEPACK"]
 
 
-def load_facts(order_ids: list[int]) -> dict[int, OrderFacts]:
-    """The gate's view of these orders (two queries whatever their number)."""
-    cfg = _setup()
+def load_facts(order_ids: list[int], *, items: bool = True) -> dict[int, OrderFacts]:
+    """The gate's view of these orders: one query, and one more for their lines as
+    customs items when `items` (the gate asks only for orders leaving their customs area)."""
+    default_w = int(_setup().packing.default_weight_g)
     if not order_ids:
         return {}
     rows = select_in(
         "SELECT o.id, o.status, c.kind, o.shipping_method, o.carrier_service, o.carrier_source, "
-        "w.code, o.ship_country, o.ship_postcode, o.priority, o.currency FROM sales_order o "
+        "w.code, o.ship_country, o.ship_postcode, o.priority, o.currency, "
+        "(SELECT MAX(CASE WHEN p.weight_g > 0 THEN p.weight_g ELSE " + str(default_w) + " END) "
+        "FROM order_line ol JOIN product p ON p.id = ol.product_id WHERE ol.order_id = o.id) "
+        "FROM sales_order o "
         "JOIN channel c ON c.id = o.channel_id LEFT JOIN warehouse w ON w.id = o.warehouse_id "
         "WHERE o.id IN ({in})", sorted(set(order_ids)))
     facts = {r[0]: OrderFacts(r[0], r[1], r[2], tuple(json.loads(r[3]) if r[3] else ()),
                               r[4] or "", r[5] or "", r[6], (r[7] or "").upper(), r[8] or "",
-                              r[9] or 0, r[10], []) for r in rows}
-    default_w = cfg.packing.default_weight_g
+                              r[9] or 0, r[10], r[11] or 0, []) for r in rows}
+    if items:
+        load_items(list(facts.values()))
+    return facts
+
+
+def load_items(facts: list[OrderFacts]) -> None:
+    """Fill each order's customs items from its lines and the catalogue."""
+    default_w = _setup().packing.default_weight_g
+    by_id = {f.id: f for f in facts}
+    if not by_id:
+        return
     for oid, sku, line_name, qty, total, name, weight, hs, origin in select_in(
             "SELECT ol.order_id, ol.sku, ol.name, ol.quantity, ol.line_total_minor, p.name, "
             "p.weight_g, p.hs_code, p.origin_country FROM order_line ol "
             "LEFT JOIN product p ON p.id = ol.product_id WHERE ol.order_id IN ({in}) "
-            "ORDER BY ol.order_id, ol.line_no", sorted(facts)):
-        f = facts[oid]
+            "ORDER BY ol.order_id, ol.line_no", sorted(by_id)):
+        f = by_id[oid]
         f.items.append(CustomsItem(sku=sku, description=name or line_name or sku, quantity=qty,
                                    hs_code=hs or "", origin_country=origin or "",
                                    value=Decimal(from_minor(total or 0, f.currency)),
@@ -107,12 +117,19 @@ def origin_country(warehouse: str | None) -> str:
     return sender.country.upper() if sender and sender.country else ""
 
 
-def customs_problem(f: OrderFacts) -> str:
-    """Why the order cannot be declared ('' when it need not be, or can be). A warehouse
-    without a sender country is not checked (its customs area is unknown)."""
+def leaves_customs_area(f: OrderFacts) -> bool:
+    """The parcel leaves its warehouse's customs area. A warehouse without a sender
+    country is not checked (its customs area is unknown)."""
     origin = origin_country(f.warehouse)
-    if not origin or not crosses_customs(origin, f.country):
+    return bool(origin) and crosses_customs(origin, f.country)
+
+
+def customs_problem(f: OrderFacts) -> str:
+    """Why the order cannot be declared ('' when it need not be, or can be); its items
+    are loaded."""
+    if not leaves_customs_area(f):
         return ""
+    origin = origin_country(f.warehouse)
     missing = missing_data(f.items)
     if not missing:
         return ""
@@ -126,7 +143,8 @@ def check_orders(order_ids: list[int], actor: str, now: dt.datetime | None = Non
     with none, or with customs data missing. Returns order id → hold code for orders held
     now. Inside the caller's write transaction."""
     now = now or clock.now()
-    facts = [f for f in load_facts(order_ids).values() if f.status in _GATED]
+    facts = [f for f in load_facts(order_ids, items=False).values() if f.status in _GATED]
+    load_items([f for f in facts if leaves_customs_area(f)])
     chosen, held = [], {}
     for f in facts:
         choice = choose(f)
@@ -168,7 +186,7 @@ def _hold(rows: list[tuple[OrderFacts, str, str, dict]], actor: str, now: dt.dat
 def service_of(order_id: int) -> tuple[CarrierService | None, Choice]:
     """The order's service now (for packing): its stored one if still configured for its
     warehouse, else chosen afresh (orders stored before services existed)."""
-    f = load_facts([order_id])[order_id]
+    f = load_facts([order_id], items=False)[order_id]
     svc = _setup().setup.service(f.service_id) if f.service_id else None
     if svc is not None and svc.warehouse == f.warehouse:
         return svc, Choice(svc, f.source or "mapped")

@@ -104,12 +104,13 @@ def declaration(order_id: int, units: dict[str, int] | None = None,
                 gross_weight_g: int | None = None) -> Declaration | None:
     """The customs declaration of the order (or of one parcel's `units`), None when the
     parcel stays in its warehouse's customs area (or the warehouse's country is unknown)."""
-    facts = carrier_gate.load_facts([order_id]).get(order_id)
+    facts = carrier_gate.load_facts([order_id], items=False).get(order_id)
     if facts is None:
         raise NotFound(f"no order {order_id}", field="order")
     origin = carrier_gate.origin_country(facts.warehouse)
     if not origin or not crosses_customs(origin, facts.country):
         return None
+    carrier_gate.load_items([facts])
     items = facts.items if units is None else _share(facts.items, units)
     net = sum(i.weight_g for i in items)
     return declare(items, currency=facts.currency, gross_weight_g=gross_weight_g or net,

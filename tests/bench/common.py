@@ -132,11 +132,12 @@ def close_db() -> None:
         db.close()
 
 
-def open_app(url: str):
-    """The real app (create_app) on `url`, migrated, with the default warehouse `main`."""
+def open_app(url: str, **sections):
+    """The real app (create_app) on `url`, migrated, with the default warehouse `main`
+    (`sections`: config laid over the defaults)."""
     from server import create_app
     from server.services import setup
-    app = create_app({"database": {"url": url}, "testing": True})
+    app = create_app({"database": {"url": url}, "testing": True, **sections})
     with app.app_context():
         setup.init_db()
     return app

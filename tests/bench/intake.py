@@ -21,6 +21,10 @@ SKU_COUNT = 200
 LINES_PER_ORDER = 3
 MAX_QTY = 3                      # units per line: 1..3, mean 2
 WAREHOUSES = (("main", "uk"), ("north", "uk"))   # `main` exists after init_db
+# the second warehouse ships too (without a carrier service its orders would be held)
+NORTH_SERVICES = {"north": {"north-tracked-48": {
+    "carrier": "royal-mail", "service": "TPN", "label": "Tracked 48", "countries": ["GB"],
+    "max_weight_g": 20000}}}
 PLACED_FROM = dt.datetime(2025, 6, 1, 8, 0, tzinfo=UTC)
 ACTOR = "bench"
 
@@ -104,7 +108,7 @@ def run_intake(url: str, orders: int, chunk: int, *, progress_every: float = 15.
     """Seed a catalogue on `url`, import `orders` orders `chunk` at a time through
     intake.import_orders (one call per chunk, timed), then check the books balance."""
     from server.services import channels, intake
-    app = open_app(url)
+    app = open_app(url, carrier_services=NORTH_SERVICES)
     channel_id = seed_catalogue(app, orders)
     run = IntakeRun(orders, 0.0)
     outcomes: dict[str, int] = {}
