@@ -540,7 +540,8 @@ def submit_count(picker: picking.Picker, msg: object) -> dict:
     scanned_at = picking._when(msg)
     raw_lines = _socket_lines(msg.get("lines"))
     request_hash = once.request_hash("count", {"count": count_ref, "location": scanned_loc,
-                                               "lines": raw_lines})
+                                               "lines": raw_lines},
+                                     user_id=picker.user_id, device=picker.device)
 
     def work() -> dict:
         now = clock.now()

@@ -40,7 +40,8 @@ def confirm_put(picker: Picker, msg: object) -> dict:
     task_ref = _int(msg, "task", required=True)
     raw = _text(msg, "raw", MAX_TOTE, required=False)
     scanned_at = _when(msg)
-    request_hash = _hash("put", {"task": task_ref, "raw": raw})
+    request_hash = _hash("put", {"task": task_ref, "raw": raw}, user_id=picker.user_id,
+                         device=picker.device)
 
     def work() -> dict:
         now = clock.now()

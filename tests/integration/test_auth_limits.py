@@ -194,6 +194,7 @@ def test_logins_work_with_redis_unreachable_and_limits_hold_in_memory(db_url, ca
 def test_serve_says_when_the_rate_limit_redis_is_unreachable(tmp_path):
     from ..conftest import free_port, wavepack_serve
     closed = f"redis://127.0.0.1:{free_port()}"
+    make_app(f"sqlite:///{tmp_path}/wavepack.db")    # serve takes an existing database only
     with wavepack_serve(tmp_path, "--async-mode", "threading",
                         WAVEPACK_AUTH_RATE_LIMIT_STORAGE=closed,
                         WAVEPACK_JOBS_ENABLED="false") as served:

@@ -15,7 +15,7 @@ def _order(ref: str, qty: int) -> dict:
     return {"ref": ref, "placed_at": "2025-06-02T09:12:00+00:00", "currency": "GBP",
             "paid": True, "ship_to": {"name": "N", "phone": f"+44770{abs(hash(ref)) % 10**7:07d}",
                                       "address1": f"{ref} Road", "city": "Leeds",
-                                      "postcode": "LS1", "country": "GB"},
+                                      "postcode": "LS1 1AA", "country": "GB"},
             "lines": [{"sku": "WP-TEE-BLK-M", "quantity": qty, "unit_price": "1.00"}]}
 
 

@@ -12,7 +12,7 @@ from ..factories import seed
 def _order(lines: int, name_len: int) -> dict:
     return {"ref": "BIG-1", "placed_at": "2025-06-02T09:12:00+01:00", "currency": "GBP",
             "paid": True, "ship_to": {"name": "B", "phone": "+447700900101", "address1": "1 St",
-                                      "city": "Leeds", "postcode": "LS1", "country": "GB"},
+                                      "city": "Leeds", "postcode": "LS1 1AA", "country": "GB"},
             "lines": [{"sku": "WP-TEE-BLK-M", "quantity": 1, "unit_price": "1.00",
                        "name": f"{i:04d}" + "x" * (name_len - 4)} for i in range(lines)]}
 
