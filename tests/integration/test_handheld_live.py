@@ -402,7 +402,9 @@ def test_short_pick_over_the_wire_backorders_and_replays(live_floor):
     done = counter.call("count.submit", submit)
     assert done["ok"] and done["lines"][0]["variance"] == -1, done
     assert counter.call("count.submit", submit) == done
-    assert hh.call("count.submit", submit) == done            # replay, another connection
+    assert live.connect("p2").call("count.submit", submit) == done   # replay, new connection
+    clash = hh.call("count.submit", submit)                  # another picker's scan_id
+    assert clash["ok"] is False and clash["error"]["code"] == "scan_id_conflict", clash
     status, stock = live.http("GET", "/api/v1/stock?sku=SOCK")
     sock = {r["location"]: r for r in stock["locations"]}[BIN["SOCK"]]
     # the count freed the bin: the backordered sock is reserved from it again

@@ -54,7 +54,7 @@ def _migrate_and_check(db, Runner, MIGRATIONS_DIR, upgrade) -> None:
                 f"(1, {db.param}, {db.param}, {db.param}, {db.param}, 'GBP', {db.param}, "
                 f"{db.param}, {db.param}, {db.param})",
                 (ref, ref, status, hold, now, carrier, now, now))
-        assert upgrade()[-1] == "0009_carrier_services"
+        assert "0009_carrier_services" in upgrade()
         got = {r[0]: r[1:] for r in db.execute_sql(
             "SELECT ref, shipping_method, carrier_service, hold_code FROM sales_order")}
         assert got["OPEN-1"] == (json.dumps(["royal mail tracked 48"]), "", "")
