@@ -47,7 +47,10 @@ ORDERS = {
     "E2E-RELOAD": [("WP-TEE-BLK-L", 2), ("WP-NOTE-A5-DOT", 1)],
     "E2E-PARCELS": [(HEAVY_SKU, 4)],
 }
-FIELDS = {"E2E-DOCS": {"invoice": True}}      # the native API's "invoice": an invoice insert
+FIELDS = {"E2E-DOCS": {"invoice": True},      # the native API's "invoice": an invoice insert
+          # DPD Classic takes parcels up to 31.5 kg, so the plan is L + M (Royal Mail's 20 kg
+          # would make it two L of two units each)
+          "E2E-PARCELS": {"carrier": "DPD"}}
 OWNER = f"pack:{PACKER_BADGE}:{STATION}"      # the page's records in the IndexedDB outbox
 SCAN_ORDER = "Scan a tote or the order's packing slip"
 CARTONS = ["XS", "S", "M", "L"]               # config.yaml's cartons, smallest first
