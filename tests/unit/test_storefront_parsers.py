@@ -6,7 +6,6 @@ import csv
 import datetime as dt
 import json
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
