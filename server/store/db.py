@@ -193,13 +193,19 @@ def check_sqlite_file(*, create: bool) -> None:
         return
     if not os.path.isfile(path):
         raise DatabaseFileError(f"{path} is not a file")
-    try:
-        with open(path, "rb") as fh:
-            head = fh.read(len(SQLITE_MAGIC))
-    except OSError as err:
-        raise DatabaseFileError(f"cannot read {path}: {err.strerror}") from err
-    if head and head != SQLITE_MAGIC:
-        raise DatabaseFileError(f"{path} is not an SQLite database (corrupt or another file)")
+    # Read the header only before this process has the database open: closing any file
+    # descriptor of a file drops every POSIX lock the process holds on it, SQLite's
+    # included, and another process (a `wavepack import` beside the server) would then
+    # take the server's WAL for its own and delete it on exit ("disk I/O error").
+    if path not in _identity:
+        try:
+            with open(path, "rb") as fh:
+                head = fh.read(len(SQLITE_MAGIC))
+        except OSError as err:
+            raise DatabaseFileError(f"cannot read {path}: {err.strerror}") from err
+        if head and head != SQLITE_MAGIC:
+            raise DatabaseFileError(f"{path} is not an SQLite database (corrupt or another "
+                                    "file)")
     if not os.access(path, os.W_OK):
         raise DatabaseFileError(f"{path} is read-only: wavepack writes to its database")
     if not os.access(folder, os.W_OK | os.X_OK):

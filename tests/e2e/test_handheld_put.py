@@ -94,9 +94,12 @@ def test_a_stop_put_to_tote_and_the_cart_done(demo_server, browser_context_facto
         if now["put"] is not None:
             before = verdict(page)["seq"]
             page.click("#put-confirm")
+            # a tap shows the next task at once; wait for the tote.confirm's own answer so
+            # the next scan's verdict is not mistaken for it (and nothing is left queued)
             page.wait_for_function(
-                "n => document.getElementById('put').hidden || "
-                "Number(document.getElementById('verdict').dataset.seq) > n", arg=before)
+                "n => Number(document.getElementById('verdict').dataset.seq) > n && "
+                "Number(document.getElementById('pending').dataset.count || 0) === 0",
+                arg=before)
             continue
         if now["task"] is None:
             page.wait_for_timeout(100)

@@ -11,6 +11,7 @@ import subprocess
 import urllib.error
 import urllib.request
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -123,3 +124,44 @@ def test_the_test_apps_still_create_their_database(tmp_path):
     """make_app (init_db with create) is how tests and `wavepack init-db` make a database."""
     make_app(f"sqlite:///{tmp_path}/new/wavepack.db")
     assert (tmp_path / "new" / "wavepack.db").is_file()
+
+
+def test_a_command_beside_the_running_server_leaves_its_database_whole(tmp_path):
+    """The start-up check reads the file's header only before the process opens it: a
+    second read while the server's connections were open dropped their POSIX locks, and a
+    `wavepack import` run beside the server could then delete the server's WAL on exit
+    (later requests: 'disk I/O error'). This is the scenario; what reproduced the failure
+    every time was the pack-page e2e module (two catalogue imports beside its server, then
+    the print worker's and the pages' connections)."""
+    data = tmp_path / "data"
+    with wavepack_serve(data, "--demo") as srv:
+        csv = tmp_path / "catalogue.csv"
+        csv.write_text("sku,gtin,name,unit_weight_g,location\n"
+                       "WP-NEW-1,9506000299990,New thing,120,A-09-01-1\n", encoding="utf-8")
+        for _ in range(2):
+            proc = _wavepack("import", "catalogue", str(csv), env_extra={
+                "DATABASE_URL": f"sqlite:///{data / 'wavepack.db'}",
+                "WAVEPACK_SERVER_DATA_DIR": str(data)})
+            assert proc.returncode == 0, proc.stderr
+        token = re.search(r"demo-api channel: (wpc_\S+)", srv.banner).group(1)
+        # many at once: the server opens new pooled connections, which find the WAL gone
+        with ThreadPoolExecutor(12) as pool:
+            answers = list(pool.map(lambda _: _call(srv.base + "/api/v1/stock?sku=WP-NEW-1",
+                                                    headers={"Authorization":
+                                                             f"Bearer {token}"})[0],
+                                    range(48)))
+        assert set(answers) <= {200, 403}, answers
+        for n in range(3):
+            status, body = _call(srv.base + "/healthz")
+            assert status == 200, body
+            order = {"ref": f"BESIDE-{n}", "placed_at": "2025-06-02T09:12:00+01:00",
+                     "currency": "GBP", "paid": True,
+                     "ship_to": {"name": "O B", "phone": "+447700900101",
+                                 "address1": "27 Granby St", "city": "Leicester",
+                                 "postcode": "LE1 6EJ", "country": "GB"},
+                     "lines": [{"sku": "WP-TEE-BLK-M", "quantity": 1, "unit_price": "24.00"}]}
+            status, body = _call(srv.base + "/api/v1/orders", "POST", json.dumps(order).encode(),
+                                 {"Authorization": f"Bearer {token}",
+                                  "Content-Type": "application/json"})
+            assert status == 201, body
+        assert "disk I/O error" not in srv.banner
