@@ -140,7 +140,6 @@ def young_gc_only(on: bool) -> Iterator[None]:
 
 MIN_CHUNK = 10
 PG_CHUNK = 100             # orders per transaction of a big import on PostgreSQL
-NORMALISE_BATCH = 500       # addresses normalised between two let_others_run()
 
 
 def _normalised(drafts: Sequence[OrderDraft]) -> list[OrderDraft]:
@@ -149,7 +148,7 @@ def _normalised(drafts: Sequence[OrderDraft]) -> list[OrderDraft]:
     out = []
     for n, d in enumerate(drafts, 1):
         out.append(normalise_draft(d))
-        if n % NORMALISE_BATCH == 0 and n < len(drafts):
+        if n % PAUSE_EVERY == 0 and n < len(drafts):
             let_others_run()
     return out
 
