@@ -251,13 +251,15 @@ def is_postgres() -> bool:
 def write_tx() -> Iterator[None]:
     """A write transaction: BEGIN IMMEDIATE on SQLite (the write lock up front, so a
     read never has to upgrade and fail with 'database is locked'); a plain
-    transaction on PostgreSQL, where rows are locked explicitly."""
+    transaction on PostgreSQL, where rows are locked explicitly. Events published inside
+    (server/events.py) are delivered after the outermost one commits."""
+    from .. import events
     if db.transaction_depth() > 0:
         with db.atomic():
             yield
         return
     if is_postgres():
-        with db.atomic():
+        with events.transaction(), db.atomic():
             yield
     else:
         problem = sqlite_file_problem()
@@ -268,7 +270,7 @@ def write_tx() -> Iterator[None]:
         # SQLite has one writer at a time; queueing this process's writers on a lock keeps
         # them from sleep-polling the busy handler (which starves some of them for seconds
         # under 30 threads). Other processes still wait through busy_timeout.
-        with _sqlite_writer, db.atomic("IMMEDIATE"):
+        with events.transaction(), _sqlite_writer, db.atomic("IMMEDIATE"):
             yield
 
 
