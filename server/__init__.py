@@ -73,6 +73,8 @@ def create_app(config: Config | Mapping[str, Any] | None = None, *,
     register_cli(app)
     from .sockets import init_sockets
     init_sockets(app)
+    from .jobs import wakeups
+    wakeups.install()     # after-commit events wake this process's workers
     if store_db.is_postgres() and cfg.picking.group_commit:
         from .services.scan_pg import GroupCommit
         app.extensions["wavepack.group_commit"] = GroupCommit(app)

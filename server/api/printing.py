@@ -110,9 +110,7 @@ def reprint_job(job_id: int):
     p = require_staff(*ROLES)
     reason = _reprint_reason()
     new_id = print_queue.reprint(job_id, p.actor, reason)
-    from ..jobs import print_worker
     job = print_queue.get_job(new_id)
-    print_worker.wake(job["printer_url"])
     return jsonify(_job_out(job)), 201
 
 

@@ -38,6 +38,7 @@ from .. import clock
 from ..domain import fulfilment as ful
 from ..domain.errors import BadRequest, Conflict, DomainError, NotFound
 from ..domain.exactjson import parse_json
+from .. import events
 from ..store.db import execute, is_postgres, write_tx
 from . import audit, exceptions
 from .webhooks import header
@@ -412,10 +413,13 @@ def retry(outbox_id: int, actor: str) -> dict:
     return get_outbox(outbox_id)
 
 
+OUTBOX_QUEUED = "outbox.queued"      # after the commit that queued or released a message
+
+
 def wake() -> None:
-    """Nudge this process's outbox worker; call it after the commit that queued or
-    released a message (the worker polls anyway, and so does one in another process)."""
-    wake_event.set()
+    """Announce that a message is due (after commit when inside a write transaction); the
+    jobs' subscriber (server/jobs/wakeups.py) nudges the outbox worker."""
+    events.publish(OUTBOX_QUEUED)
 
 
 def payload(outbox_id: int) -> dict:

@@ -12,7 +12,6 @@ from .. import clock
 from ..domain import lifecycle
 from ..domain.errors import Conflict, NotFound, Unprocessable
 from ..domain.totes import cart_label, tote_label
-from ..jobs import print_worker
 from ..store.bulk import select_in
 from ..store.db import execute
 from . import print_queue
@@ -113,5 +112,4 @@ def print_label(packer: Packer, station_name: str, body: dict) -> dict:
         job_id = print_queue.enqueue(st.name, url, kind, reference, zpl, packer.actor)
     except ValueError as err:     # a tote barcode the label cannot carry: nothing kept
         raise Unprocessable(f"the label cannot be made: {err}", code="bad_label") from None
-    print_worker.wake(url)
     return {"job": print_queue.get_job(job_id), "kind": kind, "cart": cart_id, "slot": slot}

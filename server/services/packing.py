@@ -33,7 +33,6 @@ from ..domain.totes import parse_label
 from ..domain.tracking import TrackingRangeExhausted, next_tracking
 from ..store.bulk import select_in
 from ..store.db import execute, is_postgres, write_tx
-from ..jobs import print_worker
 from . import audit, carrier_labels, once, outbox, pack_documents, print_queue, printer_state
 from .exceptions import open_exception, resolve_for_order
 
@@ -1013,7 +1012,6 @@ def confirm(packer: Packer, session_id: int) -> tuple[dict, bool]:
                       lifecycle.PACKED), *trail,
             audit.row(now, packer.actor, "pack.confirm", "pack_session", s.id, "open",
                       "confirmed", {"parcels": count})])
-    _wake_printer(url)
     if pack_documents.declaration(s.order_id) is not None:
         inserts = [*inserts, "customs_declaration"]
     pack_documents.print_in_background(current_app._get_current_object(), st.document_printer,
@@ -1033,8 +1031,6 @@ def _units_into_parcel(session_id: int, parcel: int, units: dict[str, int]) -> N
             execute("UPDATE pack_unit SET parcel_no = ? WHERE id = ?", (parcel, unit_id))
 
 
-def _wake_printer(url: str) -> None:
-    print_worker.wake(url)     # a worker in this process sends at once; others poll
 
 
 # ---- shipments ---------------------------------------------------------------------------
@@ -1109,10 +1105,9 @@ def dispatch(actor: str, shipment_id: int) -> tuple[dict, bool]:
             trail.append(audit.row(now, actor, "order.status", "order", order_id,
                                    lifecycle.PACKED, lifecycle.SHIPPED))
         audit.write(trail)
-        queued = outbox.enqueue_shipped(shipment_id, actor)
+        if outbox.enqueue_shipped(shipment_id, actor) is not None:
+            outbox.wake()                  # delivered after this transaction commits
         result = shipment_view(shipment_id)
-    if queued is not None:
-        outbox.wake()
     return result, True
 
 

@@ -43,6 +43,7 @@ from printers.status import PrinterError, PrinterStatus
 
 from .. import clock
 from ..domain.errors import DomainError
+from .. import events
 from ..store.db import execute, is_postgres, write_tx
 from . import audit, exceptions
 
@@ -94,6 +95,9 @@ def _check_zpl(text: object) -> str:
     return text
 
 
+PRINT_JOB_QUEUED = "print_job.queued"   # after commit: {printer_url, job_id}
+
+
 def enqueue(station: str, printer_url: str, kind: str, reference: str,
             zpl: str | Callable[[int], str], actor: str, *, reprint_of: int | None = None) -> int:
     """Commit a queued print job and return its id; nothing is sent here.
@@ -128,6 +132,7 @@ def enqueue(station: str, printer_url: str, kind: str, reference: str,
                                "queued", {"station": station, "printer": printer_url,
                                           "kind": kind, "reference": reference,
                                           "reprint_of": reprint_of})])
+        events.publish(PRINT_JOB_QUEUED, printer_url=printer_url, job_id=job_id)
     return job_id
 
 

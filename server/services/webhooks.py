@@ -30,7 +30,7 @@ from typing import Callable, Mapping
 from flask import current_app
 from peewee import OperationalError
 
-from .. import clock
+from .. import clock, events
 from ..domain.errors import DomainError, NotFound, Unauthorized
 from ..domain import lifecycle
 from ..domain.orders import Address, OrderDraft
@@ -125,6 +125,9 @@ def answer(result: tuple[str, int | None] | None) -> tuple[int, dict]:
     return 200, {"ok": True, "outcome": outcome, "order_id": order_id}
 
 
+WEBHOOK_RECEIVED = "webhook.received"   # after commit: {event_id}, for the inbox worker
+
+
 def enqueue(channel: ChannelRef, event_key: str, topic: str, body: bytes
             ) -> tuple[str, int | None] | None:
     """Record the delivery (None when this event was recorded before). The UNIQUE
@@ -141,8 +144,7 @@ def enqueue(channel: ChannelRef, event_key: str, topic: str, body: bytes
     if current_app.config["WAVEPACK"].webhooks.process == "inline":
         done = process_event(got[0])
         return done if done is not None else ("queued", None)
-    from ..jobs import inbox
-    inbox.wake()
+    events.publish(WEBHOOK_RECEIVED, event_id=got[0])   # the inbox worker's wake-up
     return "queued", None
 
 
