@@ -5,10 +5,11 @@ sender of a printer (`print:<url>`) is whichever process holds its lock.
   lock's own, kept open while this process holds it. A process that dies, kill -9
   included, drops its connection and with it the lock, so another takes over at once.
 - SQLite: a row of `worker_lease` (migration 0014) taken by a guarded UPDATE (free, or
-  already ours) or an INSERT, renewed every RENEW_EVERY_S by the keeper thread while
-  held, free to others once it has not been renewed for LEASE_S. The holder counts its
-  lease as valid only until LEASE_S after the last renewal *began*, minus the margin the
-  caller asks for, so it stops sending before anyone else may start.
+  already ours) or an INSERT, renewed by the keeper thread every fifth of the lease while
+  held, free to others once it has not been renewed for `jobs.lease_seconds` (15 s).
+  The holder counts its lease as valid only until that long after the last renewal
+  *began*, minus the margin the caller asks for (at most what the renewals leave), so it
+  stops beginning jobs before anyone else may start.
 
 `Leases(app)` is one process's set; `lease(name)` gives the lock, `hold()` takes it or
 confirms it is still ours, `close()` releases them all (SIGTERM)."""
@@ -29,8 +30,6 @@ from ..store.db import execute, write_tx
 
 log = logging.getLogger(__name__)
 
-LEASE_S = 15.0           # an SQLite lease not renewed for this long is free to others
-RENEW_EVERY_S = 3.0      # the keeper renews (SQLite) or checks (PostgreSQL) this often
 HOLDER = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
@@ -110,8 +109,10 @@ class _PgLock:
 
 
 class _SqliteLease:
-    def __init__(self, app: Flask, name: str):
-        self.app, self.name = app, name
+    def __init__(self, app: Flask, name: str, lease_s: float, renew_every_s: float):
+        self.app, self.name, self.lease_s = app, name, lease_s
+        # a renewal late by up to one period still leaves this much: the largest margin
+        self.max_margin_s = max(0.0, lease_s - 2 * renew_every_s)
         self.valid_until = float("-inf")      # time.monotonic(): ours until then
         self._lock = threading.Lock()
 
@@ -120,7 +121,7 @@ class _SqliteLease:
         return self.valid_until > time.monotonic()
 
     def valid(self, margin_s: float = 0.0) -> bool:
-        return self.valid_until - margin_s > time.monotonic()
+        return self.valid_until - min(margin_s, self.max_margin_s) > time.monotonic()
 
     def _write(self, take: bool) -> bool:
         began = time.monotonic()
@@ -129,13 +130,14 @@ class _SqliteLease:
             free = " OR expires_at < ?" if take else ""   # renewing: only while ours
             got = execute("UPDATE worker_lease SET holder = ?, expires_at = ? WHERE name = ? "
                           f"AND (holder = ?{free})",
-                          (HOLDER, now + LEASE_S, self.name, HOLDER, *([now] if take else []))
+                          (HOLDER, now + self.lease_s, self.name, HOLDER,
+                           *([now] if take else []))
                           ).rowcount == 1
             if not got and take:
                 got = execute("INSERT INTO worker_lease (name, holder, expires_at) "
                               "VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
-                              (self.name, HOLDER, now + LEASE_S)).rowcount == 1
-        self.valid_until = began + LEASE_S if got else float("-inf")
+                              (self.name, HOLDER, now + self.lease_s)).rowcount == 1
+        self.valid_until = began + self.lease_s if got else float("-inf")
         return got
 
     def take(self) -> bool:
@@ -185,12 +187,17 @@ class Leases:
     def __init__(self, app: Flask, stop: threading.Event):
         self.app, self.stop = app, stop
         self.pg = store_db.is_postgres()
+        self.lease_s = float(app.config["WAVEPACK"].jobs.lease_seconds)
+        if not self.lease_s >= 1:
+            raise ValueError(f"jobs.lease_seconds must be 1 or more, not {self.lease_s!r}")
+        self.renew_every_s = self.lease_s / 5
         self._leases: dict[str, _PgLock | _SqliteLease] = {}
         self._keeper: threading.Thread | None = None
 
     def lease(self, name: str) -> Lease:
         if name not in self._leases:
-            self._leases[name] = _PgLock(name) if self.pg else _SqliteLease(self.app, name)
+            self._leases[name] = _PgLock(name) if self.pg else _SqliteLease(
+                self.app, name, self.lease_s, self.renew_every_s)
             if self._keeper is None:
                 self._keeper = threading.Thread(target=self._keep, name="wavepack-leases",
                                                 daemon=True)
@@ -198,7 +205,7 @@ class Leases:
         return Lease(self._leases[name])
 
     def _keep(self) -> None:
-        while not self.stop.wait(RENEW_EVERY_S):
+        while not self.stop.wait(self.renew_every_s):
             for name, lease in list(self._leases.items()):
                 if lease.held and not lease.renew():
                     log.warning("lost the lock %s", name)
