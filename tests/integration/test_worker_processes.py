@@ -115,6 +115,17 @@ def test_a_bad_only_is_refused(tmp_path):
     assert not (tmp_path / "no.db").exists()              # nothing was opened or created
 
 
+def test_a_worker_with_nothing_to_run_says_so(tmp_path, db_url):
+    make_app(db_url, webhooks={"process": "inline"})
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WAVEPACK_")}
+    done = subprocess.run([console_script("wavepack"), "worker", "--only", "print,inbox"],
+                          env={**env, "DATABASE_URL": db_url, "WAVEPACK_WEBHOOKS_PROCESS":
+                               "inline"}, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1, done
+    assert done.stderr == ("error: nothing to run: print (no printers configured), inbox "
+                           "(webhooks.process is inline)\n")
+
+
 def test_two_workers_print_every_label_exactly_once(tmp_path, db_url, printer):
     app = make_app(db_url)
     config = _printing(printer)
