@@ -247,6 +247,7 @@ def run_inprocess(serve_url: str, token: str, scans: int) -> InProcess:
         with store_db.db.connection_context():
             who = auth.principal(token)
         picker = picking.Picker(who.user_id, who.badge, who.role, "BENCH-INPROC")
+        settings = app.config["WAVEPACK"]
         # counted at the driver (BEGIN and COMMIT included): the PostgreSQL scan path
         # sends its statements through psycopg directly, not through peewee
         import psycopg
@@ -264,7 +265,7 @@ def run_inprocess(serve_url: str, token: str, scans: int) -> InProcess:
                 cpu0, wall0 = time.process_time(), time.perf_counter()
             if task is None:
                 with store_db.db.connection_context():
-                    task = picking.next_task(picker, {})["task"]
+                    task = picking.next_task(picker, {}, settings=settings)["task"]
                 if task is None:
                     raise RuntimeError("in-process picker ran out of work")
             item = task["needs"] == "item"
@@ -272,7 +273,7 @@ def run_inprocess(serve_url: str, token: str, scans: int) -> InProcess:
                    "raw": task["gtins"][0] if item else task["location"]}
             t0 = time.perf_counter()
             with store_db.db.connection_context():
-                ack = picking.record_scan(picker, msg)
+                ack = picking.record_scan(picker, msg, settings=settings)
             lat.append((time.perf_counter() - t0) * 1000)
             acks += 1
             ok_items += ack["verdict"] == "ok" and item
