@@ -2,7 +2,10 @@
 
 One function per thing a picker does; each runs in one write transaction and returns
 the acknowledgement to send, which exists only once that transaction has committed.
-Protocol and meanings: docs/handheld-protocol.md.
+Protocol and meanings: docs/handheld-protocol.md. A pick scan is decided once, as a
+ScanPlan (its verdict and guarded statements), which run_alone runs here and
+services/scan_pg.py runs pipelined or in a group commit on PostgreSQL. Settings come as an
+argument (`settings: Config`); a stored pick scan is announced as `scan.recorded`.
 
 Exactly once: every scan/short/tote scan carries the client's scan_id, stored UNIQUE with
 the first answer. A replay (same id, same content) gets that answer back unchanged and
