@@ -104,10 +104,12 @@ def _ratio(new: float | None, old: float | None) -> str:
     return f"{new / old:.2f}×" if new and old else "-"
 
 
-def rows(results: list[tuple[str, dict]]) -> list[Row]:
+def rows(results: list[tuple[str, dict]], ratios: dict | None = None) -> list[Row]:
     """The table: each measurement of each side, REV first; the ratio (this ÷ REV) on the
-    row of this tree, paired with the REV run just before it."""
+    row of this tree, paired with the REV run just before it (and kept in `ratios`:
+    measurement → [(p99, median, rate) ratio of each round])."""
     out: list[Row] = []
+    ratios = {} if ratios is None else ratios
     steady_t, sat_t = "p99 ≤ 10 ms", "≥ 1,000 verdicts/s"
 
     def add(what, db, label, lat_ms, server, rate, old, target, met, unit="verdicts/s"):
@@ -118,6 +120,9 @@ def rows(results: list[tuple[str, dict]]) -> list[Row]:
         if old is not None:
             ratio = f"p99 {_ratio(top, old[0])}, median {_ratio(med, old[1])}, rate " \
                     f"{_ratio(rate, old[2])}"
+            if top and med and rate and all(old):
+                ratios.setdefault(f"{what.split(' (')[0]}, {db}", []).append(
+                    (top / old[0], med / old[1], rate / old[2]))
         verdict = ("met" if met(top, rate) else "not met") if target else "informative"
         out.append(Row(f"{what} [{label}]", db, n, med, top, rate, ratio, target, verdict,
                        unit=unit))
@@ -184,6 +189,7 @@ def run(args, argv: list[str]) -> int:
     started, load_before = time.perf_counter(), loadavg()
     child = child_argv(argv)
     rev = short_rev(args.against)
+    name = rev if args.against.startswith(rev) else f"{args.against} {rev}"
     here = short_rev("HEAD")
     dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
                            capture_output=True, text=True, check=False).stdout.strip()
@@ -191,15 +197,19 @@ def run(args, argv: list[str]) -> int:
     results: list[tuple[str, dict]] = []
     with checked_out(args.against) as old:
         for _ in range(args.rounds):
-            results.append((f"{args.against} {rev}",
-                            measure(old, child, args.sqlite_inproc, f"{args.against} {rev}")))
+            results.append((name, measure(old, child, args.sqlite_inproc, name)))
             results.append((this, measure(ROOT, child, args.sqlite_inproc, this)))
     when = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     print(f"wavepack scan bench, {args.against} ({rev}) against {this} — {when}, Python "
           f"{platform.python_version()}, {server_versions()}, {os.cpu_count()} CPUs, load "
           f"average at start {load_before}, at end {loadavg()}\n")
-    print(_table(rows(results)))
+    ratios: dict[str, list[tuple]] = {}
+    print(_table(rows(results, ratios)))
     print()
+    for what, got in ratios.items():
+        print(f"- {what}: this tree ÷ {name}, median of {len(got)} round(s): p99 "
+              f"{median([r[0] for r in got]):.2f}×, median {median([r[1] for r in got]):.2f}×, "
+              f"rate {median([r[2] for r in got]):.2f}×")
     print(f"- each side run by a child process of this .venv with PYTHONPATH and cwd set to "
           f"its tree ({args.against} checked out into a temporary git worktree); sides "
           f"alternate, {args.rounds} round(s); ratio = this tree ÷ the {args.against} run "
