@@ -24,6 +24,7 @@ import psycopg
 from peewee import OperationalError
 
 from .. import clock
+from ..config import Config
 from ..domain import lifecycle
 from ..domain.barcodes import parse_scan
 from ..domain.counts import (BLOCK_COUNT_PENDING, MAX_COUNT, Book, Claim, give_up, merge_lines,
@@ -171,7 +172,7 @@ def schedule_counts(warehouse: str, *, from_location: str | None = None,
                              if i in before]}
 
 
-def cancel_count(count_id: int, actor: str) -> dict:
+def cancel_count(count_id: int, actor: str, *, settings: Config) -> dict:
     """Cancel an open count task (a schedule made too wide) and free its bin. Refused for a
     count that settles open stock discrepancies (a short pick's): only a count does that."""
     now = clock.now()
@@ -197,7 +198,8 @@ def cancel_count(count_id: int, actor: str) -> dict:
         audit.write(trail)
         product_ids = [r[0] for r in execute("SELECT product_id FROM stock WHERE location_id = ?",
                                              (c.location_id,)).fetchall()]
-        reserve_backorders(product_ids, actor, now)     # the bin is open to them again
+        # the bin is open to them again
+        reserve_backorders(product_ids, actor, now, settings=settings)
         return _Count(*execute(_COUNT + "WHERE c.id = ?", (c.id,)).fetchone()).as_dict()
 
 
@@ -227,8 +229,8 @@ def _key(loc) -> tuple:
 
 # ---- a count --------------------------------------------------------------------------------
 
-def record_count(warehouse: str, location: str, lines: list[tuple[str, int]], actor: str
-                 ) -> dict:
+def record_count(warehouse: str, location: str, lines: list[tuple[str, int]], actor: str, *,
+                 settings: Config) -> dict:
     """A count of one bin through the API (supervisor): every SKU in it and its quantity
     (SKUs on the bin's books that are not listed were counted as 0). Settles the bin's
     open count task if it has one."""
@@ -241,7 +243,8 @@ def record_count(warehouse: str, location: str, lines: list[tuple[str, int]], ac
 
     def work() -> dict:
         with store_db.write_tx():
-            return _apply(wh.id, wh.code, loc_id, loc_code, counted, actor, clock.now(), None)
+            return _apply(wh.id, wh.code, loc_id, loc_code, counted, actor, clock.now(), None,
+                          settings)
     return _retrying(work)
 
 
@@ -307,7 +310,7 @@ class _Outcome:
 
 def _apply(wh_id: int, wh_code: str, loc_id: int, loc_code: str,
            counted: dict[tuple[int, str], int], actor: str, now: dt.datetime,
-           count_id: int | None) -> dict:
+           count_id: int | None, settings: Config) -> dict:
     """Apply a count of the bin inside the caller's write transaction; the API answer."""
     naive = clock.naive_utc(now)
     if count_id is None:    # first, as the handheld's path locks its count task first
@@ -350,7 +353,7 @@ def _apply(wh_id: int, wh_code: str, loc_id: int, loc_code: str,
         _close_alert_if_refilled(sid, now)
     replenishment_alerts(stock_ids, actor, now)
     # the bin is free again and may hold more than thought: waiting orders get first call
-    orders = reserve_backorders(product_ids, actor, now)
+    orders = reserve_backorders(product_ids, actor, now, settings=settings)
     return {"count_id": count_id, "warehouse": wh_code, "location": loc_code,
             "counted_at": clock.aware_utc(naive).isoformat(), "lines": out.lines,
             "reallocated": out.reallocated, "backordered": out.backordered,
@@ -530,7 +533,7 @@ def _count_payload(c: _Count) -> dict:
                      for s, n, g in skus]}
 
 
-def submit_count(picker: picking.Picker, msg: object) -> dict:
+def submit_count(picker: picking.Picker, msg: object, *, settings: Config) -> dict:
     """The counter's result for their count task: the bin's code as scanned there and each
     SKU (by SKU text or a product barcode) with its quantity. Exactly once by scan_id."""
     msg = picking._only(msg, {"scan_id", "count", "location", "lines", "scanned_at"})
@@ -559,7 +562,8 @@ def submit_count(picker: picking.Picker, msg: object) -> dict:
                                code="wrong_location", field="location")
             counted = _merged(_resolve_socket_lines(raw_lines))
             result = _apply(c.warehouse_id, c.warehouse, c.location_id, c.location, counted,
-                            picker.actor, now, c.id)
+                            picker.actor, now, c.id, settings)
+
             response = {"ok": True, "scan_id": scan_id, "count": c.id, **{
                 k: result[k] for k in ("location", "lines", "reallocated", "backordered")}}
             picking._store_scan(scan_id, "count", picker, None, f"count:{c.location}", None,

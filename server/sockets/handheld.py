@@ -28,7 +28,7 @@ from typing import Any, Callable
 from flask import Flask, request
 from flask_socketio import ConnectionRefusedError, SocketIO
 
-from .. import clock, logs
+from .. import clock, logs, settings
 from ..domain.errors import DomainError
 from ..domain.exactjson import refuse_lone_surrogates
 from ..services import auth, counts, pick_put, picking
@@ -206,7 +206,13 @@ def _whoami(picker: picking.Picker, _data: Any) -> dict:
             "settings": picking.settings()}
 
 
+def _with_settings(app: Flask, fn: Callable[..., dict]) -> Callable[[picking.Picker, Any], dict]:
+    """`fn(picker, data, settings=…)` as a handler: the app's settings read per event."""
+    return lambda picker, data: fn(picker, data, settings=settings.of(app))
+
+
 def register(sio: SocketIO, app: Flask) -> None:
+
     sio.on("connect", namespace=NAMESPACE)(_on_connect)
     sio.on("disconnect", namespace=NAMESPACE)(_on_disconnect)
     for event, fn in (("whoami", _whoami), ("task.next", picking.next_task),
@@ -214,6 +220,7 @@ def register(sio: SocketIO, app: Flask) -> None:
                       ("tote.scan", picking.tote_scan), ("tote.confirm", pick_put.confirm_put),
                       ("cart.summary", pick_put.cart_summary),
                       # count mode: cycle counts of bins (services/counts.py)
-                      ("count.next", counts.next_count), ("count.submit", counts.submit_count)):
+                      ("count.next", counts.next_count),
+                      ("count.submit", _with_settings(app, counts.submit_count))):
         # on python-socketio's server itself: no Flask request context per event
         sio.server.on(event, _handler(sio, app, event, fn), namespace=NAMESPACE)

@@ -467,6 +467,7 @@ def test_a_count_racing_picks_of_the_same_bin_loses_nothing(db_url):
     starts from the previous count's figure (no update lost between them), and the book
     ends as the last count plus every unit picked since."""
     from server.services import counts, picking
+    from server.settings import of
     from server.store.db import db, execute
     app = make_app(db_url, picking={**PICK_CFG, "require_location_scan": False})
     floor = build_floor(app, stock=200)
@@ -487,7 +488,8 @@ def test_a_count_racing_picks_of_the_same_bin_loses_nothing(db_url):
     def counter(stop):
         n = 0
         while not stop.is_set() or n < 3:
-            got = counts.record_count("main", BIN["SOCK"], [("SOCK", 150)], "user:s1")
+            got = counts.record_count("main", BIN["SOCK"], [("SOCK", 150)], "user:s1",
+                                      settings=of(app))
             assert got["lines"][0]["on_hand"] == 150 + got["lines"][0]["in_transit"]
             n += 1
 
@@ -532,6 +534,7 @@ def test_a_count_racing_short_picks_of_the_same_bin_keeps_the_books(db_url):
     always equals its reservations and never passes on-hand, every unit of every order is
     reserved or backordered, and nothing fails (no deadlock between the two paths)."""
     from server.services import counts, picking
+    from server.settings import of
     from server.store.db import db, execute
     app = make_app(db_url, picking={**PICK_CFG, "require_location_scan": False})
     floor = build_floor(app, stock=100)
@@ -551,7 +554,7 @@ def test_a_count_racing_short_picks_of_the_same_bin_keeps_the_books(db_url):
     def counter(stop):
         n = 0
         while not stop.is_set() or n < 3:
-            counts.record_count("main", BIN["SOCK"], [("SOCK", 100)], "user:s1")
+            counts.record_count("main", BIN["SOCK"], [("SOCK", 100)], "user:s1", settings=of(app))
             n += 1
 
     errors, bad = _race(app, [lambda: picker("p1"), lambda: picker("p2")], counter)
