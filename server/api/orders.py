@@ -10,6 +10,8 @@ from ..domain.native import parse_native_order
 from ..services import channels, csv_import, idempotency, intake, orders
 from ..store import db as store_db
 from ..store.models import Channel
+from ..store.retry import retry_transaction
+
 from .common import caller, int_arg, json_body, require_staff
 
 bp = Blueprint("orders", __name__, url_prefix="/api/v1")
@@ -40,12 +42,18 @@ def create_order():
         replay = idempotency.claim(p.channel_id, key, digest)
         if replay is not None:
             return jsonify(replay.body), replay.status
-    try:
+    def create() -> tuple[int, dict]:
         with store_db.write_tx():
             status, answer = _create(p, draft)
             if key is not None:
                 idempotency.finish(p.channel_id, key, status, answer)
+        return status, answer
+
+    try:
+        # a deadlock with another intake rolled it back whole: run it again
+        status, answer = retry_transaction(create, what=f"order {draft.ref}")
         return jsonify(answer), status
+
     except InvalidOrder:
         if key is not None:  # nothing was done: the key is free for the corrected order
             idempotency.abandon(p.channel_id, key)

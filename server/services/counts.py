@@ -12,16 +12,12 @@ Lock order (as picking's, so that a count, a short pick, a scan and a reservatio
 deadlock on SQLite's single writer and rarely on PostgreSQL): the open pick tasks at the
 bin → the stock rows of every product involved (all bins, by id) → allocations, order
 lines, orders. A deadlock PostgreSQL still finds (a pack or a cancel touching the same bin
-at the same moment) rolls the count back; it is then run again, up to three times.
+at the same moment) rolls the count back; it is then run again (store.retry).
 """
 from __future__ import annotations
 
 import datetime as dt
-import time
 from dataclasses import dataclass
-
-import psycopg
-from peewee import OperationalError
 
 from .. import clock
 from ..config import Config
@@ -34,6 +30,8 @@ from ..domain.locations import parse_location
 from ..store import db as store_db
 from ..store.bulk import insert_returning, select_in
 from ..store.db import execute, is_postgres
+from ..store.retry import retry_transaction
+
 from . import audit, once, picking
 from .exceptions import open_exception, resolve_for_count
 from .reservation import lock_stock, replenishment_alerts
@@ -280,25 +278,10 @@ def _merged(lines: list[tuple[tuple[int, str], int]]) -> dict[tuple[int, str], i
 
 
 def _retrying(work):
-    """Run a count's transaction; on PostgreSQL a deadlock or serialisation failure (which
-    rolled it back whole) runs it again, up to three times."""
-    for attempt in range(3):
-        try:
-            return work()
-        except (OperationalError, psycopg.Error) as err:
-            if _sqlstate(err) not in ("40P01", "40001") or attempt == 2:
-                raise
-            time.sleep(0.05 * (attempt + 1))
-    raise AssertionError("unreachable")
+    """Run a count's transaction; one the database rolled back (on PostgreSQL a deadlock
+    or a serialisation failure) runs again whole (store.retry)."""
+    return retry_transaction(work, what="count")
 
-
-def _sqlstate(err: BaseException) -> str | None:
-    """The SQLSTATE of a database error, psycopg's own or wrapped by peewee."""
-    for e in (err, err.__cause__, err.__context__, *err.args[:1]):
-        code = getattr(e, "sqlstate", None)
-        if code:
-            return code
-    return None
 
 
 @dataclass

@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Callable, Iterator, Sequence
 
-from peewee import IntegrityError, OperationalError
+from peewee import IntegrityError
 
 from .. import clock
 from ..config import Config
@@ -23,6 +23,8 @@ from ..domain.risk import ContactTally, assess, contact_keys, hour_before
 from ..domain.validation import Problem, normalise_draft, storage_problems, validate_order
 from ..store import db as store_db
 from ..store.bulk import insert_many, insert_returning, select_in
+from ..store.retry import retry_transaction
+
 from . import audit
 from .reservation import OrderNeed, reserve
 
@@ -187,10 +189,14 @@ def _gevent_patched() -> bool:
 
 def _with_retries(channel, part, offset, actor, dry_run, tally,
                   refuse_invalid, settings: Config) -> list[IntakeResult]:
-    for attempt in range(8):
+    """One chunk in its own transaction, run again (store.retry) when the database rolled
+    it back (a deadlock, a serialization failure, a lost connection before COMMIT, SQLite
+    busy) or when another import stored one of its orders first (_Race, a unique key):
+    the next run reads those as duplicates."""
+    def chunk() -> list[IntakeResult]:
         added: list[tuple[set[str], dt.datetime]] = []
+        out: list[IntakeResult] = []
         try:
-            out: list[IntakeResult] = []
             with store_db.write_tx():
                 out = _import_chunk(channel, part, offset, actor, clock.now(), tally, added,
                                     settings, refuse_invalid)
@@ -199,15 +205,16 @@ def _with_retries(channel, part, offset, actor, dry_run, tally,
             return out
         except _DryRun:
             return out
-        except (_Race, IntegrityError):
-            _untally(tally, added)
-            if attempt == 7:
-                raise
-        except OperationalError as err:  # PostgreSQL deadlock / serialization: retry
-            _untally(tally, added)
-            if "deadlock" not in str(err).lower() or attempt == 7:
-                raise
-    raise AssertionError("unreachable")
+        except BaseException:
+            _untally(tally, added)      # its orders were not stored: they count for nobody
+            raise
+
+    return retry_transaction(chunk, what="intake chunk", attempts=CHUNK_ATTEMPTS,
+                             also=(_Race, IntegrityError))
+
+
+CHUNK_ATTEMPTS = 8
+
 
 
 def _untally(tally: ContactTally, added: list[tuple[set[str], dt.datetime]]) -> None:

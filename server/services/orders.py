@@ -14,6 +14,8 @@ from ..domain.money import from_minor
 from ..store import db as store_db
 from ..store.db import execute
 from ..store.models import Allocation, Location, Order, OrderLine, Stock, Warehouse
+from ..store.retry import retry_transaction
+
 from . import audit, carrier_gate, exceptions
 from .reservation import OrderNeed, release_order, reserve
 
@@ -141,19 +143,27 @@ def cancel(order_id: int, actor: str, *, channel_id: int | None = None, reason: 
     if settings is None:    # TRANSITIONAL: jobs/expiry.py does not pass settings yet
         from ..settings import current
         settings = current()
-    now = clock.now()
-    with store_db.write_tx():
-        order = load(order_id, channel_id)
-        if order.status == lifecycle.CANCELLED:
-            return to_dict(order, settings=settings)
-        if expect_status and order.status != expect_status:
-            raise Conflict(f"order {order_id} is now {order.status}", code="status_changed")
-        lifecycle.check_move(order.status, lifecycle.CANCELLED)
-        freed = release_order(order.id, actor, now)
-        set_status(order, lifecycle.CANCELLED, actor, now, {"reason": reason} if reason else "")
-        from .stock import reserve_backorders
-        reserve_backorders(freed, actor, now, settings=settings)
-    return to_dict(load(order_id), settings=settings)
+    from .stock import reserve_backorders
+
+    def once() -> None:
+        now = clock.now()
+        with store_db.write_tx():
+            order = load(order_id, channel_id)
+            if order.status == lifecycle.CANCELLED:
+                return
+            if expect_status and order.status != expect_status:
+                raise Conflict(f"order {order_id} is now {order.status}", code="status_changed")
+            lifecycle.check_move(order.status, lifecycle.CANCELLED)
+            freed = release_order(order.id, actor, now)
+            set_status(order, lifecycle.CANCELLED, actor, now,
+                       {"reason": reason} if reason else "")
+            # the freed stock goes to waiting orders: rows locked across products, where a
+            # deadlock with a pick or an intake is possible; the whole cancel runs again
+            reserve_backorders(freed, actor, now, settings=settings)
+
+    retry_transaction(once, what=f"cancel order {order_id}")
+    return to_dict(load(order_id, channel_id), settings=settings)
+
 
 
 def _need(order: Order, pinned: bool, hold: bool) -> OrderNeed:

@@ -15,6 +15,8 @@ from ..store import db as store_db
 from ..store.bulk import select_in
 from ..store.db import execute
 from ..store.models import Location, Product, ProductGtin, Stock, Warehouse
+from ..store.retry import retry_transaction
+
 from . import audit
 from .reservation import OrderNeed, replenishment_alerts, reserve
 
@@ -140,18 +142,25 @@ def _close_alert_if_refilled(stock_id: int, now: dt.datetime) -> None:
 
 def receive(lines: Iterable[tuple[str, str, str, int]], actor: str, reference: str = "", *,
             settings: Config) -> dict:
-    """Goods in: (warehouse, location, sku, quantity) each; then backorders get first call."""
-    now = clock.now()
-    with store_db.write_tx():
-        products = set()
-        for wh, loc, sku, qty in lines:
-            if qty <= 0:
-                raise Unprocessable("quantity must be at least 1", code="bad_quantity",
-                                    field="quantity")
-            row = change_stock(wh, loc, sku, add=qty, actor=actor, now=now, reason="receive")
-            products.add(row.product_id)
-        filled = reserve_backorders(products, actor, now, settings=settings)
-    return {"received": len(products), "orders_reserved": filled, "reference": reference}
+    """Goods in: (warehouse, location, sku, quantity) each; then backorders get first call
+    (a deadlock there rolls the receipt back whole and it runs again)."""
+    lines = list(lines)
+
+    def once() -> dict:
+        now = clock.now()
+        with store_db.write_tx():
+            products = set()
+            for wh, loc, sku, qty in lines:
+                if qty <= 0:
+                    raise Unprocessable("quantity must be at least 1", code="bad_quantity",
+                                        field="quantity")
+                row = change_stock(wh, loc, sku, add=qty, actor=actor, now=now,
+                                   reason="receive")
+                products.add(row.product_id)
+            filled = reserve_backorders(products, actor, now, settings=settings)
+        return {"received": len(products), "orders_reserved": filled, "reference": reference}
+    return retry_transaction(once, what="goods receipt")
+
 
 
 WAITING = (lifecycle.BACKORDERED, lifecycle.AWAITING_PAYMENT, lifecycle.ON_HOLD)

@@ -27,8 +27,6 @@ import logging
 from dataclasses import replace
 from typing import Callable, Mapping
 
-from peewee import OperationalError
-
 from .. import clock, events
 from ..config import Config
 from ..domain.errors import DomainError, NotFound, Unauthorized
@@ -41,6 +39,7 @@ from ..store import db as store_db
 from ..store.bulk import insert_returning
 from ..store.db import execute
 from ..store.models import Channel
+from ..store.retry import retry_transaction
 from . import audit, channels, exceptions, updates
 from .intake import ChannelRef
 
@@ -155,15 +154,9 @@ def process_event(event_id: int, *, settings: Config | None = None
     if settings is None:    # TRANSITIONAL: jobs/inbox.py does not pass settings yet
         from ..settings import current
         settings = current()
-    for attempt in range(5):
-        try:
-            return _process_once(event_id, settings)
-        except OperationalError as err:
-            # PostgreSQL may pick this transaction as a deadlock victim: run it again whole
-            if "deadlock" not in str(err).lower() or attempt == 4 \
-                    or store_db.db.transaction_depth() > 0:
-                raise
-    raise AssertionError("unreachable")
+    # PostgreSQL may pick this transaction as a deadlock victim: it is run again whole
+    return retry_transaction(lambda: _process_once(event_id, settings),
+                             what=f"webhook event {event_id}")
 
 
 def _process_once(event_id: int, settings: Config) -> tuple[str, int | None] | None:
@@ -251,15 +244,20 @@ def _insert_invalid(channel: ChannelRef, draft: OrderDraft, problem: Problem, ev
 def deliver(channel: ChannelRef, event_key: str, topic: str, handle: Handler
             ) -> tuple[str, int | None] | None:
     """Record an event and apply it in one transaction (the WooCommerce pull, which has
-    the order in hand and wants its outcome); None when the event was recorded before."""
-    now = clock.now()
-    with store_db.write_tx():
-        got = _record(channel, event_key, topic, now, processed=True)
-        if got is None:
-            return None
-        outcome, order_id = _apply(channel, event_key, topic, handle, now)
-        execute("UPDATE webhook_event SET outcome = ? WHERE id = ?", (outcome[:200], got[0]))
-    return outcome, order_id
+    the order in hand and wants its outcome); None when the event was recorded before.
+    A transaction the database rolled back recorded nothing and is run again whole."""
+    def once() -> tuple[str, int | None] | None:
+        now = clock.now()
+        with store_db.write_tx():
+            got = _record(channel, event_key, topic, now, processed=True)
+            if got is None:
+                return None
+            outcome, order_id = _apply(channel, event_key, topic, handle, now)
+            execute("UPDATE webhook_event SET outcome = ? WHERE id = ?",
+                    (outcome[:200], got[0]))
+        return outcome, order_id
+    return retry_transaction(once, what=f"{topic} event {event_key}")
+
 
 
 def _record(channel: ChannelRef, event_key: str, topic: str, now: dt.datetime, *,

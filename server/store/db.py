@@ -252,12 +252,28 @@ def write_tx() -> Iterator[None]:
     """A write transaction: BEGIN IMMEDIATE on SQLite (the write lock up front, so a
     read never has to upgrade and fail with 'database is locked'); a plain
     transaction on PostgreSQL, where rows are locked explicitly. Events published inside
-    (server/events.py) are delivered after the outermost one commits."""
-    from .. import events
+    (server/events.py) are delivered after the outermost one commits. An error raised
+    before the outermost COMMIT was sent is marked so (store.retry.mark_uncommitted): a
+    lost connection behind it left nothing committed and the work may be redone."""
     if db.transaction_depth() > 0:
         with db.atomic():
             yield
         return
+    from .retry import mark_uncommitted
+    committing = False
+    try:
+        with _outermost():
+            yield
+            committing = True       # the body is done: what fails from here is the COMMIT
+    except BaseException as err:
+        if not committing:
+            mark_uncommitted(err)
+        raise
+
+
+@contextlib.contextmanager
+def _outermost() -> Iterator[None]:
+    from .. import events
     if is_postgres():
         with events.transaction(), db.atomic():
             yield
