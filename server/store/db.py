@@ -102,13 +102,7 @@ def is_unavailable(err: BaseException) -> bool:
     """Whether `err` (or what it wraps: peewee puts the driver's error in args[0]) means the
     database cannot be reached, rather than a refused statement: a deadlock or a lock
     timeout is an OperationalError too, but the database is there."""
-    seen: set[int] = set()
-    stack: list = [err]
-    while stack:
-        e = stack.pop()
-        if not isinstance(e, BaseException) or id(e) in seen:
-            continue
-        seen.add(id(e))
+    for e in error_chain(err):
         if isinstance(e, psycopg.OperationalError | psycopg.InterfaceError):
             state = getattr(e, "sqlstate", None)
             if state is None or state.startswith(_UNAVAILABLE_STATES):
@@ -117,8 +111,22 @@ def is_unavailable(err: BaseException) -> bool:
             return True
         if isinstance(e, MaxConnectionsExceeded):
             return False
-        stack.extend([e.__cause__, e.__context__, *(e.args[:1] if e.args else ())])
     return False
+
+
+def error_chain(err: BaseException) -> Iterator[BaseException]:
+    """`err` and every error it wraps: peewee puts the driver's error in args[0] (and in
+    __context__), and code may raise its own from it (__cause__)."""
+    seen: set[int] = set()
+    stack: list = [err]
+    while stack:
+        e = stack.pop()
+        if not isinstance(e, BaseException) or id(e) in seen:
+            continue
+        seen.add(id(e))
+        yield e
+        stack.extend([e.__cause__, e.__context__, *(e.args[:1] if e.args else ())])
+
 
 
 def open_database(url: str, pool_size: int = POOL_SIZE):

@@ -56,19 +56,6 @@ _LOST_STATES = ("08", "57P01", "57P02", "57P03")
 _MARK = "_wavepack_uncommitted"
 
 
-def _chain(err: BaseException):
-    """`err` and what it wraps: peewee puts the driver's error in args[0] and __context__."""
-    seen: set[int] = set()
-    stack: list = [err]
-    while stack:
-        e = stack.pop()
-        if not isinstance(e, BaseException) or id(e) in seen:
-            continue
-        seen.add(id(e))
-        yield e
-        stack.extend([e.__cause__, e.__context__, *(e.args[:1] if e.args else ())])
-
-
 def mark_uncommitted(err: BaseException) -> None:
     """Note on `err` that it ended a write transaction before its COMMIT was sent (called
     by store.db.write_tx), so a lost connection behind it left nothing committed."""
@@ -80,13 +67,13 @@ def mark_uncommitted(err: BaseException) -> None:
 
 def uncommitted(err: BaseException) -> bool:
     """Whether `err` (or an error it wraps) was marked by mark_uncommitted."""
-    return any(getattr(e, _MARK, False) for e in _chain(err))
+    return any(getattr(e, _MARK, False) for e in store_db.error_chain(err))
 
 
 def transient(err: BaseException) -> str | None:
     """Why the database refused the transaction for a reason a retry can cure (one of the
     names above), or None. By class and code only, never by message."""
-    for e in _chain(err):
+    for e in store_db.error_chain(err):
         if isinstance(e, psycopg.Error):
             state = e.sqlstate
             if isinstance(e, psycopg.errors.DeadlockDetected) or state == "40P01":
