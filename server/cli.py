@@ -101,7 +101,6 @@ def serve(host: str | None, port: int | None, demo: bool, async_mode: str | None
         setup.init_db(create=demo)
         if demo:
             logins = setup.ensure_demo(cfg)
-
             base = f"http://{host}:{port}"
             click.echo(f"wavepack serving on {base}")
             click.echo(f"  health   {base}/healthz")

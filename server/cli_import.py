@@ -76,7 +76,6 @@ def import_stock(file: str) -> None:
         from .store.db import db
         with db.connection_context():
             result = csv_import.import_stock_csv(_read(file), "cli", settings=settings.of(app))
-
     _report_rows(result, "stock rows")
 
 

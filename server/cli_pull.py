@@ -22,7 +22,6 @@ def pull_woocommerce(channel: str) -> None:
         from .store.db import db
         with db.connection_context():
             res = woo_pull.pull_woocommerce(channel, settings=settings.of(app))
-
     click.echo(f"pulled {res['fetched']} order(s) from {channel} modified after "
                f"{res['modified_after']}Z: {res['created']} created, {res['updated']} updated, "
                f"{res['unchanged']} unchanged, {res['duplicate']} duplicate, "

@@ -14,4 +14,3 @@ bp = Blueprint("auth", __name__, url_prefix="/api/v1/auth")
 def badge_login():
     body = json_body("BadgeLogin")
     return jsonify(auth.login_badge(body["badge"], body["pin"], settings=settings.current()))
-

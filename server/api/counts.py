@@ -48,7 +48,6 @@ def cancel_count(count_id: int):
     return jsonify(counts.cancel_count(count_id, p.actor, settings=settings.current()))
 
 
-
 # --- OpenAPI ------------------------------------------------------------------------------
 
 def _count_task() -> dict:

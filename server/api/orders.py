@@ -11,7 +11,6 @@ from ..services import channels, csv_import, idempotency, intake, orders
 from ..store import db as store_db
 from ..store.models import Channel
 from ..store.retry import retry_transaction
-
 from .common import caller, int_arg, json_body, require_staff
 
 bp = Blueprint("orders", __name__, url_prefix="/api/v1")
@@ -152,7 +151,6 @@ def import_orders_csv():
     dry_run = request.args.get("dry_run", "").lower() in ("1", "true", "yes")
     report = csv_import.import_orders_csv(upload.read(), ch, p.actor, dry_run=dry_run,
                                           settings=settings.current())
-
     body = report.to_dict()
     body["dry_run"] = dry_run
     return jsonify(body), 200 if dry_run else 201

@@ -27,4 +27,3 @@ def post_receipt():
     lines = [(ln["warehouse"], ln["location"], ln["sku"], ln["quantity"]) for ln in body["lines"]]
     return jsonify(stock.receive(lines, p.actor, body.get("reference", ""),
                                  settings=settings.current())), 201
-

@@ -18,7 +18,6 @@ def create_wave():
     wave = waves.plan_wave(body["warehouse"],
                            body.get("max_orders", cfg.picking.max_orders_per_wave),
                            body.get("totes", cfg.picking.totes_per_cart), p.actor, settings=cfg)
-
     return jsonify(wave), 201
 
 

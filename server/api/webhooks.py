@@ -24,5 +24,4 @@ def woocommerce(channel: str):
     status, body = webhooks.receive_woocommerce(channel, request.headers, request.get_data(),
                                                 request.headers.get("Content-Type", ""),
                                                 settings=settings.current())
-
     return jsonify(body), status

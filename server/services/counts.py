@@ -31,7 +31,6 @@ from ..store import db as store_db
 from ..store.bulk import insert_returning, select_in
 from ..store.db import execute, is_postgres
 from ..store.retry import retry_transaction
-
 from . import audit, once, picking
 from .exceptions import open_exception, resolve_for_count
 from .reservation import lock_stock, replenishment_alerts
@@ -546,7 +545,6 @@ def submit_count(picker: picking.Picker, msg: object, *, settings: Config) -> di
             counted = _merged(_resolve_socket_lines(raw_lines))
             result = _apply(c.warehouse_id, c.warehouse, c.location_id, c.location, counted,
                             picker.actor, now, c.id, settings)
-
             response = {"ok": True, "scan_id": scan_id, "count": c.id, **{
                 k: result[k] for k in ("location", "lines", "reallocated", "backordered")}}
             picking._store_scan(scan_id, "count", picker, None, f"count:{c.location}", None,

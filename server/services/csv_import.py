@@ -117,7 +117,6 @@ def import_stock_csv(data: bytes, actor: str, *, settings: Config) -> dict:
                 row = stock.change_stock(r.warehouse, r.location, r.sku, set_to=r.quantity,
                                          min_qty=r.min_qty, actor=actor, now=now, reason="count")
                 stock.reserve_backorders([row.product_id], actor, now, settings=settings)
-
             done += 1
         except DomainError as err:  # unknown warehouse or SKU, count below reserved …
             rejected.append({"line": r.line, "field": err.field, "message": err.message})

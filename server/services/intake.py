@@ -24,7 +24,6 @@ from ..domain.validation import Problem, normalise_draft, storage_problems, vali
 from ..store import db as store_db
 from ..store.bulk import insert_many, insert_returning, select_in
 from ..store.retry import retry_transaction
-
 from . import audit
 from .reservation import OrderNeed, reserve
 
@@ -216,7 +215,6 @@ def _with_retries(channel, part, offset, actor, dry_run, tally,
 CHUNK_ATTEMPTS = 8
 
 
-
 def _untally(tally: ContactTally, added: list[tuple[set[str], dt.datetime]]) -> None:
     for keys, at in added:
         tally.remove(keys, at)
@@ -275,7 +273,6 @@ def _import_chunk(channel: ChannelRef, drafts: Sequence[OrderDraft], offset: int
                        paid=d.paid, hold=bool(holds))
              for _, d, problems, holds in decided if not problems and not d.cancelled]
     outcome = reserve(needs, actor, now, settings=cfg)
-
     _trail(channel, decided, ids, actor, now)
     for i, d, problems, holds in decided:
         oid = ids[d.external_id]

@@ -15,7 +15,6 @@ from ..store import db as store_db
 from ..store.db import execute
 from ..store.models import Allocation, Location, Order, OrderLine, Stock, Warehouse
 from ..store.retry import retry_transaction
-
 from . import audit, carrier_gate, exceptions
 from .reservation import OrderNeed, release_order, reserve
 
@@ -165,7 +164,6 @@ def cancel(order_id: int, actor: str, *, channel_id: int | None = None, reason: 
     return to_dict(load(order_id, channel_id), settings=settings)
 
 
-
 def _need(order: Order, pinned: bool, hold: bool) -> OrderNeed:
     rows = execute("SELECT id, product_id, quantity - reserved FROM order_line "
                    "WHERE order_id = ? AND product_id IS NOT NULL ORDER BY line_no",
@@ -214,7 +212,6 @@ def release_hold(order_id: int, actor: str, *, settings: Config) -> dict:
 def _release(order: Order, actor: str, now: dt.datetime, settings: Config) -> None:
     before = order.hold_code or "risk_hold"
     settle(order, actor, now, settings=settings, release_hold=True)
-
     after = load(order.id)
     if after.status == lifecycle.ON_HOLD and after.hold_code == before:
         hint = {"carrier_unmapped": "assign a carrier service first "
@@ -264,7 +261,6 @@ def assign_carrier(order_id: int, carrier: str, service: str, actor: str, *,
         if order.status == lifecycle.ON_HOLD and order.hold_code == carrier_gate.UNMAPPED:
             _release(load(order.id), actor, now, settings)
     return to_dict(load(order_id), settings=settings)
-
 
 def _assignable_service(order: Order, carrier: str, service: str, cfg: Config):
 

@@ -79,7 +79,6 @@ def reserve(needs: Sequence[OrderNeed], actor: str, now: dt.datetime | None = No
     pool = StockPool(lock_stock(p for n in needs for _, p, _ in n.lines))
     available_before = {sid: row.available for sid, row in pool.rows.items()}
     zones, wz = settings.zones, warehouse_zones()
-
     allocations: list[tuple[int, int, int]] = []
     for need in needs:
         if need.pinned and need.warehouse_id is not None:

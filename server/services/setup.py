@@ -98,7 +98,6 @@ def _demo_orders(settings: Config) -> None:
                          settings=settings)
 
 
-
 def add_warehouse(code: str, name: str, zone: str = "") -> int:
     from ..domain.errors import Unprocessable
     from . import audit

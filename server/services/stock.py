@@ -16,7 +16,6 @@ from ..store.bulk import select_in
 from ..store.db import execute
 from ..store.models import Location, Product, ProductGtin, Stock, Warehouse
 from ..store.retry import retry_transaction
-
 from . import audit
 from .reservation import OrderNeed, replenishment_alerts, reserve
 
@@ -162,7 +161,6 @@ def receive(lines: Iterable[tuple[str, str, str, int]], actor: str, reference: s
     return retry_transaction(once, what="goods receipt")
 
 
-
 WAITING = (lifecycle.BACKORDERED, lifecycle.AWAITING_PAYMENT, lifecycle.ON_HOLD)
 
 
@@ -191,7 +189,6 @@ def reserve_backorders(product_ids: Iterable[int], actor: str, now: dt.datetime,
     if not needs:
         return 0
     outcome = reserve(list(needs.values()), actor, now, settings=settings)
-
     return sum(1 for n in needs.values() if any(outcome.reserved[lid] for lid, _, _ in n.lines))
 
 

@@ -318,7 +318,6 @@ def _plan_risk(plan: _Plan, order: Order, draft: OrderDraft, actor: str,
                now: dt.datetime, settings: Config) -> None:
     """New lines are assessed like a new order; a new reason adds to the hold."""
     rules = settings.risk
-
     held = [r for r in (order.hold_reason or "").split("; ") if r]
     fresh = [r for r in assess(draft, rules) if r not in held]
     if fresh:

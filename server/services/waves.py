@@ -378,7 +378,6 @@ def auto_waves(actor: str = "job:auto-wave", *, settings: Config | None = None) 
         try:
             wave = plan_wave(code, cfg.picking.max_orders_per_wave, cfg.picking.totes_per_cart,
                              actor, settings=settings)
-
         except (Unprocessable, NotFound):
             continue
         release(wave["id"], actor)

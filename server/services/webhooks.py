@@ -259,7 +259,6 @@ def deliver(channel: ChannelRef, event_key: str, topic: str, handle: Handler
     return retry_transaction(once, what=f"{topic} event {event_key}")
 
 
-
 def _record(channel: ChannelRef, event_key: str, topic: str, now: dt.datetime, *,
             body: str = "", processed: bool = False) -> tuple | None:
     """Insert the event unless its key is taken (then None): the dedupe itself."""
@@ -298,7 +297,6 @@ def _cancel(channel: ChannelRef, external_id: str, actor: str,
             settings: Config) -> tuple[str, int | None]:
     """Cancel an order named only by its id (a delete); (outcome, order id)."""
     outcome = updates.cancel_external(channel, external_id, actor, settings=settings)
-
     return outcome, updates.order_id_for(channel.id, external_id)
 
 

@@ -85,7 +85,6 @@ def _apply_one(ref: ChannelRef, payload: object, counts: dict, settings: Config)
         result = webhooks.deliver(ref, woocommerce.event_key(payload, "pull"), "pull",
                                   lambda: webhooks.apply_draft(ref, draft, actor,
                                                                settings=settings))
-
     except DomainError as err:
         counts["rejected"] += 1
         counts["errors"].append({"id": payload.get("id") if isinstance(payload, dict) else None,

@@ -142,4 +142,3 @@ def _reconnect() -> None:
         log.debug("closing the lost connection failed", exc_info=True)
     database.connect(reuse_if_open=True)
     database._state.ctx = held
-

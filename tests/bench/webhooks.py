@@ -143,7 +143,6 @@ def run_webhooks(url: str, n: int, dupes: int) -> WebhookRun:
         cfg = of(app)
         run.applied, run.applied_wall, results = _timed(
             lambda event_id: process_event(event_id, settings=cfg), inbox.pending(10 ** 9))
-
         failed = [r for r in results if r is None or r[0] != "created"]
         if failed:
             run.problems.append(f"{len(failed)} deliveries not applied as new orders, "
