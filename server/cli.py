@@ -57,11 +57,12 @@ def init_db() -> None:
 @main.command(name="demo")
 def demo() -> None:
     """Create the demo warehouse (once) and print its logins and tokens."""
+    from . import settings
     from .services import setup
     app = get_app(create_db=True)
     with app.app_context():
         setup.init_db()
-        for line in setup.ensure_demo():
+        for line in setup.ensure_demo(settings.of(app)):
             click.echo(line)
 
 
@@ -103,7 +104,7 @@ def serve(host: str | None, port: int | None, demo: bool, async_mode: str | None
     with app.app_context():
         setup.init_db(create=demo)
         if demo:
-            logins = setup.ensure_demo()
+            logins = setup.ensure_demo(cfg)
             base = f"http://{host}:{port}"
             click.echo(f"wavepack serving on {base}")
             click.echo(f"  health   {base}/healthz")

@@ -24,16 +24,19 @@ def _read(path: str) -> bytes:
 @click.option("--dry-run", is_flag=True, help="check and report, store nothing")
 def import_orders(file: str, channel: str | None, dry_run: bool) -> None:
     """Import orders (one row per order line). Exit 1 if any row was refused."""
+    from . import settings
     from .services import channels, csv_import
     data = _read(file)
-    with get_app().app_context():
+    app = get_app()
+    with app.app_context():
         from .store.db import db
         with db.connection_context():
             ch = channels.get_channel(channel) if channel else csv_import.default_channel()
             total = max(1, data.count(b"\n"))
             with click.progressbar(length=total, label="importing", file=sys.stderr) as bar:
                 report = csv_import.import_orders_csv(data, ch, "cli", dry_run=dry_run,
-                                                      progress=bar.update)
+                                                      progress=bar.update,
+                                                      settings=settings.of(app))
     for entry in report.lines:
         if entry["outcome"] == "rejected" or entry.get("reasons"):
             where = ",".join(str(n) for n in entry["lines"])
@@ -66,11 +69,13 @@ def import_catalogue(file: str, warehouse: str) -> None:
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
 def import_stock(file: str) -> None:
     """Import stock counts (warehouse,location,sku,quantity): sets on-hand per location."""
+    from . import settings
     from .services import csv_import
-    with get_app().app_context():
+    app = get_app()
+    with app.app_context():
         from .store.db import db
         with db.connection_context():
-            result = csv_import.import_stock_csv(_read(file), "cli")
+            result = csv_import.import_stock_csv(_read(file), "cli", settings=settings.of(app))
     _report_rows(result, "stock rows")
 
 

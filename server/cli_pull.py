@@ -15,11 +15,13 @@ def pull() -> None:
 @click.argument("channel")
 def pull_woocommerce(channel: str) -> None:
     """Fetch WooCommerce orders modified since the last pull of CHANNEL and apply them."""
+    from . import settings
     from .services import woo_pull
-    with get_app().app_context():
+    app = get_app()
+    with app.app_context():
         from .store.db import db
         with db.connection_context():
-            res = woo_pull.pull_woocommerce(channel)
+            res = woo_pull.pull_woocommerce(channel, settings=settings.of(app))
     click.echo(f"pulled {res['fetched']} order(s) from {channel} modified after "
                f"{res['modified_after']}Z: {res['created']} created, {res['updated']} updated, "
                f"{res['unchanged']} unchanged, {res['duplicate']} duplicate, "

@@ -6,6 +6,7 @@ import uuid
 from dataclasses import dataclass, field
 
 from server.domain.gtin import normalize_gtin
+from server.settings import current
 
 from .factories import draft
 
@@ -49,7 +50,7 @@ class Floor:
         from server.store.models import Channel
         with self.app.app_context(), db.connection_context():
             ch = channel_ref(Channel.get(Channel.name == "api"))
-            [res] = intake.import_orders(ch, [draft(ref, lines, **kw)], "test")
+            [res] = intake.import_orders(ch, [draft(ref, lines, **kw)], "test", settings=current())
         assert res.outcome == "created", res
         return res.order_id
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, jsonify, request
 
+from .. import settings
 from ..domain.errors import BadRequest
 from ..services import counts
 from .common import int_arg, json_body, require_staff
@@ -19,7 +20,7 @@ def post_count():
     body = json_body("CountRequest")
     lines = [(ln["sku"], ln["quantity"]) for ln in body["lines"]]
     return jsonify(counts.record_count(body["warehouse"], body["location"], lines,
-                                       p.actor)), 201
+                                       p.actor, settings=settings.current())), 201
 
 
 @bp.post("/counts:schedule")
@@ -44,7 +45,7 @@ def list_counts():
 @bp.post("/counts/<id:count_id>/cancel")
 def cancel_count(count_id: int):
     p = require_staff("supervisor", "admin")
-    return jsonify(counts.cancel_count(count_id, p.actor))
+    return jsonify(counts.cancel_count(count_id, p.actor, settings=settings.current()))
 
 
 # --- OpenAPI ------------------------------------------------------------------------------

@@ -3,12 +3,14 @@ from __future__ import annotations
 
 from flask import Blueprint, jsonify, request
 
+from .. import settings
 from ..domain import lifecycle
 from ..domain.errors import BadRequest, Conflict, DomainError, InvalidOrder
 from ..domain.native import parse_native_order
 from ..services import channels, csv_import, idempotency, intake, orders
 from ..store import db as store_db
 from ..store.models import Channel
+from ..store.retry import retry_transaction
 from .common import caller, int_arg, json_body, require_staff
 
 bp = Blueprint("orders", __name__, url_prefix="/api/v1")
@@ -39,12 +41,18 @@ def create_order():
         replay = idempotency.claim(p.channel_id, key, digest)
         if replay is not None:
             return jsonify(replay.body), replay.status
-    try:
+    def create() -> tuple[int, dict]:
         with store_db.write_tx():
             status, answer = _create(p, draft)
             if key is not None:
                 idempotency.finish(p.channel_id, key, status, answer)
+        return status, answer
+
+    try:
+        # a deadlock with another intake rolled it back whole: run it again
+        status, answer = retry_transaction(create, what=f"order {draft.ref}")
         return jsonify(answer), status
+
     except InvalidOrder:
         if key is not None:  # nothing was done: the key is free for the corrected order
             idempotency.abandon(p.channel_id, key)
@@ -62,13 +70,14 @@ def create_order():
 
 def _create(p, draft) -> tuple[int, dict]:
     ch = channels.ref(Channel.get_by_id(p.channel_id))
-    [result] = intake.import_orders(ch, [draft], p.actor, refuse_invalid=True)
+    cfg = settings.current()
+    [result] = intake.import_orders(ch, [draft], p.actor, refuse_invalid=True, settings=cfg)
     if result.outcome == "duplicate":
         raise Conflict(f"order {draft.ref!r} was already received", code="duplicate_order",
                        field="ref", detail={"id": result.order_id})
     if result.outcome == "rejected":
         raise InvalidOrder(result.problems)
-    answer = orders.to_dict(orders.load(result.order_id))
+    answer = orders.to_dict(orders.load(result.order_id), settings=cfg)
     answer["hold_reasons"] = result.hold_reasons
     return 201, answer
 
@@ -77,7 +86,7 @@ def _create(p, draft) -> tuple[int, dict]:
 def get_order(order_id: int):
     order = orders.load(order_id, _channel_scope())
     p = caller()
-    return jsonify(orders.view_for(order, p.role, p.user_id))
+    return jsonify(orders.view_for(order, p.role, p.user_id, settings=settings.current()))
 
 
 @bp.get("/orders")
@@ -90,6 +99,7 @@ def list_orders():
     after = int_arg("cursor", 0, 0, 2**62)
     scope = _channel_scope()
     page, nxt = orders.list_orders(channel_id=scope, status=status, after=after, limit=limit,
+                                   settings=settings.current(),
                                    floor=caller().role in ("picker", "packer"))
     return jsonify({"orders": page, "next_cursor": nxt})
 
@@ -101,15 +111,16 @@ def cancel_order(order_id: int):
     if request.content_length:
         reason = json_body("CancelRequest").get("reason", "")
     if p.kind == "channel":
-        return jsonify(orders.cancel(order_id, p.actor, channel_id=p.channel_id, reason=reason))
+        return jsonify(orders.cancel(order_id, p.actor, channel_id=p.channel_id, reason=reason,
+                                     settings=settings.current()))
     require_staff("supervisor", "admin")
-    return jsonify(orders.cancel(order_id, p.actor, reason=reason))
+    return jsonify(orders.cancel(order_id, p.actor, reason=reason, settings=settings.current()))
 
 
 @bp.post("/orders/<id:order_id>/release")
 def release_order(order_id: int):
     p = require_staff("supervisor", "admin")
-    return jsonify(orders.release_hold(order_id, p.actor))
+    return jsonify(orders.release_hold(order_id, p.actor, settings=settings.current()))
 
 
 @bp.post("/orders/<id:order_id>/carrier")
@@ -117,7 +128,8 @@ def assign_carrier(order_id: int):
     """A supervisor names the carrier service; an order held for carrier_unmapped goes on."""
     p = require_staff("supervisor", "admin")
     body = json_body("CarrierAssignment")
-    return jsonify(orders.assign_carrier(order_id, body["carrier"], body["service"], p.actor))
+    return jsonify(orders.assign_carrier(order_id, body["carrier"], body["service"], p.actor,
+                                         settings=settings.current()))
 
 
 @bp.post("/orders:import")
@@ -137,7 +149,8 @@ def import_orders_csv():
     if upload is None:
         raise BadRequest("multipart field `file` is missing", field="file")
     dry_run = request.args.get("dry_run", "").lower() in ("1", "true", "yes")
-    report = csv_import.import_orders_csv(upload.read(), ch, p.actor, dry_run=dry_run)
+    report = csv_import.import_orders_csv(upload.read(), ch, p.actor, dry_run=dry_run,
+                                          settings=settings.current())
     body = report.to_dict()
     body["dry_run"] = dry_run
     return jsonify(body), 200 if dry_run else 201

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from flask import Blueprint, jsonify, request
 
+from .. import settings
 from ..domain.errors import BadRequest
 from ..services import stock
 from .common import json_body, require_staff
@@ -24,4 +25,5 @@ def post_receipt():
     p = require_staff("supervisor", "admin")
     body = json_body("StockReceipt")
     lines = [(ln["warehouse"], ln["location"], ln["sku"], ln["quantity"]) for ln in body["lines"]]
-    return jsonify(stock.receive(lines, p.actor, body.get("reference", ""))), 201
+    return jsonify(stock.receive(lines, p.actor, body.get("reference", ""),
+                                 settings=settings.current())), 201

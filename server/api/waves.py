@@ -1,8 +1,9 @@
 """Waves API (supervisor or admin): plan a draft wave, release it to pickers, cancel it."""
 from __future__ import annotations
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, jsonify, request
 
+from .. import settings
 from ..services import waves
 from .common import int_arg, json_body, require_staff
 
@@ -13,9 +14,10 @@ bp = Blueprint("waves", __name__, url_prefix="/api/v1")
 def create_wave():
     p = require_staff("supervisor", "admin")
     body = json_body("WaveRequest")
-    cfg = current_app.config["WAVEPACK"].picking
-    wave = waves.plan_wave(body["warehouse"], body.get("max_orders", cfg.max_orders_per_wave),
-                           body.get("totes", cfg.totes_per_cart), p.actor)
+    cfg = settings.current()
+    wave = waves.plan_wave(body["warehouse"],
+                           body.get("max_orders", cfg.picking.max_orders_per_wave),
+                           body.get("totes", cfg.picking.totes_per_cart), p.actor, settings=cfg)
     return jsonify(wave), 201
 
 

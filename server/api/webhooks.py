@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, jsonify, request
 
+from .. import settings
 from ..services import webhooks
 
 bp = Blueprint("webhooks", __name__, url_prefix="/webhooks")
@@ -12,7 +13,8 @@ bp = Blueprint("webhooks", __name__, url_prefix="/webhooks")
 @bp.post("/shopify/<channel>")
 def shopify(channel: str):
     """A Shopify order webhook (orders/create, paid, updated, cancelled, delete)."""
-    status, body = webhooks.receive_shopify(channel, request.headers, request.get_data())
+    status, body = webhooks.receive_shopify(channel, request.headers, request.get_data(),
+                                            settings=settings.current())
     return jsonify(body), status
 
 
@@ -20,5 +22,6 @@ def shopify(channel: str):
 def woocommerce(channel: str):
     """A WooCommerce order webhook (order.created, updated, restored, deleted) or its ping."""
     status, body = webhooks.receive_woocommerce(channel, request.headers, request.get_data(),
-                                                request.headers.get("Content-Type", ""))
+                                                request.headers.get("Content-Type", ""),
+                                                settings=settings.current())
     return jsonify(body), status

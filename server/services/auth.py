@@ -10,10 +10,10 @@ from dataclasses import dataclass
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from flask import current_app
 from peewee import Case
 
 from .. import clock
+from ..config import Config
 from ..offload import beside_the_loop
 from ..domain.errors import NotFound, TooManyRequests, Unauthorized, Unprocessable
 from ..store import db as store_db
@@ -150,7 +150,7 @@ def set_user_active(badge: str, active: bool, actor: str = "cli") -> None:
         _sessions_generation[0] += 1
 
 
-def login_badge(badge: str, pin: str) -> dict:
+def login_badge(badge: str, pin: str, *, settings: Config) -> dict:
     """Badge + PIN → a session token. Too many failures lock the badge for a while.
 
     The attempt is counted BEFORE the PIN is checked, by one guarded write (see
@@ -158,8 +158,9 @@ def login_badge(badge: str, pin: str) -> dict:
     lockouts however many arrive at once. Unknown badges are counted and locked the same
     way and their PIN is checked against a dummy hash: the answers (codes, statuses,
     timing) do not tell which badges exist."""
-    cfg = current_app.config["WAVEPACK"].auth
+    cfg = settings.auth
     now = clock.now()
+
     attempt = _claim_attempt(badge, now, cfg.max_failed_logins, cfg.lockout_minutes)
     if attempt is None:
         raise TooManyRequests("too many failed logins; badge locked, try again later",

@@ -12,18 +12,15 @@ Lock order (as picking's, so that a count, a short pick, a scan and a reservatio
 deadlock on SQLite's single writer and rarely on PostgreSQL): the open pick tasks at the
 bin → the stock rows of every product involved (all bins, by id) → allocations, order
 lines, orders. A deadlock PostgreSQL still finds (a pack or a cancel touching the same bin
-at the same moment) rolls the count back; it is then run again, up to three times.
+at the same moment) rolls the count back; it is then run again (store.retry).
 """
 from __future__ import annotations
 
 import datetime as dt
-import time
 from dataclasses import dataclass
 
-import psycopg
-from peewee import OperationalError
-
 from .. import clock
+from ..config import Config
 from ..domain import lifecycle
 from ..domain.barcodes import parse_scan
 from ..domain.counts import (BLOCK_COUNT_PENDING, MAX_COUNT, Book, Claim, give_up, merge_lines,
@@ -33,6 +30,7 @@ from ..domain.locations import parse_location
 from ..store import db as store_db
 from ..store.bulk import insert_returning, select_in
 from ..store.db import execute, is_postgres
+from ..store.retry import retry_transaction
 from . import audit, once, picking
 from .exceptions import open_exception, resolve_for_count
 from .reservation import lock_stock, replenishment_alerts
@@ -171,7 +169,7 @@ def schedule_counts(warehouse: str, *, from_location: str | None = None,
                              if i in before]}
 
 
-def cancel_count(count_id: int, actor: str) -> dict:
+def cancel_count(count_id: int, actor: str, *, settings: Config) -> dict:
     """Cancel an open count task (a schedule made too wide) and free its bin. Refused for a
     count that settles open stock discrepancies (a short pick's): only a count does that."""
     now = clock.now()
@@ -197,7 +195,8 @@ def cancel_count(count_id: int, actor: str) -> dict:
         audit.write(trail)
         product_ids = [r[0] for r in execute("SELECT product_id FROM stock WHERE location_id = ?",
                                              (c.location_id,)).fetchall()]
-        reserve_backorders(product_ids, actor, now)     # the bin is open to them again
+        # the bin is open to them again
+        reserve_backorders(product_ids, actor, now, settings=settings)
         return _Count(*execute(_COUNT + "WHERE c.id = ?", (c.id,)).fetchone()).as_dict()
 
 
@@ -227,8 +226,8 @@ def _key(loc) -> tuple:
 
 # ---- a count --------------------------------------------------------------------------------
 
-def record_count(warehouse: str, location: str, lines: list[tuple[str, int]], actor: str
-                 ) -> dict:
+def record_count(warehouse: str, location: str, lines: list[tuple[str, int]], actor: str, *,
+                 settings: Config) -> dict:
     """A count of one bin through the API (supervisor): every SKU in it and its quantity
     (SKUs on the bin's books that are not listed were counted as 0). Settles the bin's
     open count task if it has one."""
@@ -241,7 +240,8 @@ def record_count(warehouse: str, location: str, lines: list[tuple[str, int]], ac
 
     def work() -> dict:
         with store_db.write_tx():
-            return _apply(wh.id, wh.code, loc_id, loc_code, counted, actor, clock.now(), None)
+            return _apply(wh.id, wh.code, loc_id, loc_code, counted, actor, clock.now(), None,
+                          settings)
     return _retrying(work)
 
 
@@ -277,25 +277,10 @@ def _merged(lines: list[tuple[tuple[int, str], int]]) -> dict[tuple[int, str], i
 
 
 def _retrying(work):
-    """Run a count's transaction; on PostgreSQL a deadlock or serialisation failure (which
-    rolled it back whole) runs it again, up to three times."""
-    for attempt in range(3):
-        try:
-            return work()
-        except (OperationalError, psycopg.Error) as err:
-            if _sqlstate(err) not in ("40P01", "40001") or attempt == 2:
-                raise
-            time.sleep(0.05 * (attempt + 1))
-    raise AssertionError("unreachable")
+    """Run a count's transaction; one the database rolled back (on PostgreSQL a deadlock
+    or a serialisation failure) runs again whole (store.retry)."""
+    return retry_transaction(work, what="count")
 
-
-def _sqlstate(err: BaseException) -> str | None:
-    """The SQLSTATE of a database error, psycopg's own or wrapped by peewee."""
-    for e in (err, err.__cause__, err.__context__, *err.args[:1]):
-        code = getattr(e, "sqlstate", None)
-        if code:
-            return code
-    return None
 
 
 @dataclass
@@ -307,7 +292,7 @@ class _Outcome:
 
 def _apply(wh_id: int, wh_code: str, loc_id: int, loc_code: str,
            counted: dict[tuple[int, str], int], actor: str, now: dt.datetime,
-           count_id: int | None) -> dict:
+           count_id: int | None, settings: Config) -> dict:
     """Apply a count of the bin inside the caller's write transaction; the API answer."""
     naive = clock.naive_utc(now)
     if count_id is None:    # first, as the handheld's path locks its count task first
@@ -350,7 +335,7 @@ def _apply(wh_id: int, wh_code: str, loc_id: int, loc_code: str,
         _close_alert_if_refilled(sid, now)
     replenishment_alerts(stock_ids, actor, now)
     # the bin is free again and may hold more than thought: waiting orders get first call
-    orders = reserve_backorders(product_ids, actor, now)
+    orders = reserve_backorders(product_ids, actor, now, settings=settings)
     return {"count_id": count_id, "warehouse": wh_code, "location": loc_code,
             "counted_at": clock.aware_utc(naive).isoformat(), "lines": out.lines,
             "reallocated": out.reallocated, "backordered": out.backordered,
@@ -530,7 +515,7 @@ def _count_payload(c: _Count) -> dict:
                      for s, n, g in skus]}
 
 
-def submit_count(picker: picking.Picker, msg: object) -> dict:
+def submit_count(picker: picking.Picker, msg: object, *, settings: Config) -> dict:
     """The counter's result for their count task: the bin's code as scanned there and each
     SKU (by SKU text or a product barcode) with its quantity. Exactly once by scan_id."""
     msg = picking._only(msg, {"scan_id", "count", "location", "lines", "scanned_at"})
@@ -559,7 +544,7 @@ def submit_count(picker: picking.Picker, msg: object) -> dict:
                                code="wrong_location", field="location")
             counted = _merged(_resolve_socket_lines(raw_lines))
             result = _apply(c.warehouse_id, c.warehouse, c.location_id, c.location, counted,
-                            picker.actor, now, c.id)
+                            picker.actor, now, c.id, settings)
             response = {"ok": True, "scan_id": scan_id, "count": c.id, **{
                 k: result[k] for k in ("location", "lines", "reallocated", "backordered")}}
             picking._store_scan(scan_id, "count", picker, None, f"count:{c.location}", None,

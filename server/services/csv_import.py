@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from .. import clock
+from ..config import Config
 from ..domain.errors import DomainError, Unprocessable
 from ..domain.native import parse_catalogue_csv, parse_orders_csv, parse_stock_csv
 from ..store import db as store_db
@@ -35,7 +36,8 @@ def default_channel() -> Channel:
 
 
 def import_orders_csv(data: bytes, channel: Channel, actor: str, *, dry_run: bool = False,
-                      progress: Callable[[int], None] | None = None) -> ImportReport:
+                      progress: Callable[[int], None] | None = None,
+                      settings: Config) -> ImportReport:
     parsed = parse_orders_csv(_no_nul(data), pause=intake.let_others_run)
     report = ImportReport()
     rejected_refs: dict[str, list] = {}
@@ -53,7 +55,7 @@ def import_orders_csv(data: bytes, channel: Channel, actor: str, *, dry_run: boo
     with intake.young_gc_only(len(parsed.orders) >= intake.YOUNG_GC_FROM):
         # one import: its contact tally and its chunks span the whole file
         results = intake.import_orders(ref, [o.draft for o in parsed.orders], actor,
-                                       dry_run=dry_run, progress=progress)
+                                       dry_run=dry_run, progress=progress, settings=settings)
         for n, res in enumerate(results, 1):
             _count(report, res, list(parsed.orders[res.index].lines))
             if n % intake.PAUSE_EVERY == 0:
@@ -102,7 +104,7 @@ def import_catalogue_csv(data: bytes, actor: str, warehouse: str = "main") -> di
     return {"imported": len(specs), "rejected": [_err(e) for e in parsed.errors]}
 
 
-def import_stock_csv(data: bytes, actor: str) -> dict:
+def import_stock_csv(data: bytes, actor: str, *, settings: Config) -> dict:
     """Stock counts: each row sets on_hand at a location (creating the bin if new); stock
     that is now free goes to waiting backorders. A bad row is reported and skipped."""
     parsed = parse_stock_csv(_no_nul(data))
@@ -114,7 +116,7 @@ def import_stock_csv(data: bytes, actor: str) -> dict:
             with store_db.write_tx():
                 row = stock.change_stock(r.warehouse, r.location, r.sku, set_to=r.quantity,
                                          min_qty=r.min_qty, actor=actor, now=now, reason="count")
-                stock.reserve_backorders([row.product_id], actor, now)
+                stock.reserve_backorders([row.product_id], actor, now, settings=settings)
             done += 1
         except DomainError as err:  # unknown warehouse or SKU, count below reserved …
             rejected.append({"line": r.line, "field": err.field, "message": err.message})

@@ -12,10 +12,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Callable, Iterator, Sequence
 
-from flask import current_app
-from peewee import IntegrityError, OperationalError
+from peewee import IntegrityError
 
 from .. import clock
+from ..config import Config
 from ..domain import lifecycle
 from ..domain.money import to_minor
 from ..domain.orders import OrderDraft, address_key, phone_key
@@ -23,6 +23,7 @@ from ..domain.risk import ContactTally, assess, contact_keys, hour_before
 from ..domain.validation import Problem, normalise_draft, storage_problems, validate_order
 from ..store import db as store_db
 from ..store.bulk import insert_many, insert_returning, select_in
+from ..store.retry import retry_transaction
 from . import audit
 from .reservation import OrderNeed, reserve
 
@@ -60,7 +61,7 @@ class _DryRun(Exception):
 def import_orders(channel: ChannelRef, drafts: Sequence[OrderDraft], actor: str, *,
                   dry_run: bool = False, chunk: int | None = None,
                   progress: Callable[[int], None] | None = None,
-                  refuse_invalid: bool = False) -> list[IntakeResult]:
+                  refuse_invalid: bool = False, settings: Config) -> list[IntakeResult]:
     """Store new orders (duplicates by the storefront's id are reported, not stored again),
     normalise their addresses, validate, assess risk and reserve stock. Each chunk commits
     on its own. An order with problems is stored as `invalid` with an exception for a
@@ -73,7 +74,7 @@ def import_orders(channel: ChannelRef, drafts: Sequence[OrderDraft], actor: str,
     write lock; and between chunks the import lets every other request and socket event
     that is ready run first (`let_others_run`). From YOUNG_GC_FROM orders on, no full
     garbage collection runs until the import ends (`young_gc_only`)."""
-    cfg = current_app.config["WAVEPACK"]
+    cfg = settings
     cap = chunk or cfg.intake.bulk_chunk_orders
     target = cfg.intake.max_write_ms / 1000
     size = cap if chunk or len(drafts) <= MIN_CHUNK else min(cap, MIN_CHUNK)
@@ -91,7 +92,7 @@ def import_orders(channel: ChannelRef, drafts: Sequence[OrderDraft], actor: str,
             part = drafts[start:start + size]
             began = time.perf_counter()
             results.extend(_with_retries(channel, part, start, actor, dry_run, tally,
-                                         refuse_invalid))
+                                         refuse_invalid, settings))
             took = time.perf_counter() - began
             start += len(part)
             if progress:
@@ -186,28 +187,32 @@ def _gevent_patched() -> bool:
 
 
 def _with_retries(channel, part, offset, actor, dry_run, tally,
-                  refuse_invalid) -> list[IntakeResult]:
-    for attempt in range(8):
+                  refuse_invalid, settings: Config) -> list[IntakeResult]:
+    """One chunk in its own transaction, run again (store.retry) when the database rolled
+    it back (a deadlock, a serialization failure, a lost connection before COMMIT, SQLite
+    busy) or when another import stored one of its orders first (_Race, a unique key):
+    the next run reads those as duplicates."""
+    def chunk() -> list[IntakeResult]:
         added: list[tuple[set[str], dt.datetime]] = []
+        out: list[IntakeResult] = []
         try:
-            out: list[IntakeResult] = []
             with store_db.write_tx():
                 out = _import_chunk(channel, part, offset, actor, clock.now(), tally, added,
-                                    refuse_invalid)
+                                    settings, refuse_invalid)
                 if dry_run:
                     raise _DryRun
             return out
         except _DryRun:
             return out
-        except (_Race, IntegrityError):
-            _untally(tally, added)
-            if attempt == 7:
-                raise
-        except OperationalError as err:  # PostgreSQL deadlock / serialization: retry
-            _untally(tally, added)
-            if "deadlock" not in str(err).lower() or attempt == 7:
-                raise
-    raise AssertionError("unreachable")
+        except BaseException:
+            _untally(tally, added)      # its orders were not stored: they count for nobody
+            raise
+
+    return retry_transaction(chunk, what="intake chunk", attempts=CHUNK_ATTEMPTS,
+                             also=(_Race, IntegrityError))
+
+
+CHUNK_ATTEMPTS = 8
 
 
 def _untally(tally: ContactTally, added: list[tuple[set[str], dt.datetime]]) -> None:
@@ -218,9 +223,8 @@ def _untally(tally: ContactTally, added: list[tuple[set[str], dt.datetime]]) -> 
 
 def _import_chunk(channel: ChannelRef, drafts: Sequence[OrderDraft], offset: int, actor: str,
                   now: dt.datetime, tally: ContactTally,
-                  added: list[tuple[set[str], dt.datetime]],
+                  added: list[tuple[set[str], dt.datetime]], cfg: Config,
                   refuse_invalid: bool = False) -> list[IntakeResult]:
-    cfg = current_app.config["WAVEPACK"]
     existing = {r[0]: (r[1], r[2]) for r in select_in(
         "SELECT external_id, id, status FROM sales_order WHERE channel_id = ? "
         "AND external_id IN ({in})", list({d.external_id for d in drafts}), before=(channel.id,))}
@@ -268,7 +272,7 @@ def _import_chunk(channel: ChannelRef, drafts: Sequence[OrderDraft], offset: int
                        [(lid, pid, q) for lid, pid, q in lines[ids[d.external_id]] if q > 0],
                        paid=d.paid, hold=bool(holds))
              for _, d, problems, holds in decided if not problems and not d.cancelled]
-    outcome = reserve(needs, actor, now)
+    outcome = reserve(needs, actor, now, settings=cfg)
     _trail(channel, decided, ids, actor, now)
     for i, d, problems, holds in decided:
         oid = ids[d.external_id]

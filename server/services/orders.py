@@ -5,9 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 
-from flask import current_app
-
 from .. import clock
+from ..config import Config
 from ..domain import lifecycle
 from ..domain.carriers import ShippingRequest, find_service, fits
 from ..domain.errors import BadTransition, Conflict, NotFound, Unprocessable
@@ -15,6 +14,7 @@ from ..domain.money import from_minor
 from ..store import db as store_db
 from ..store.db import execute
 from ..store.models import Allocation, Location, Order, OrderLine, Stock, Warehouse
+from ..store.retry import retry_transaction
 from . import audit, carrier_gate, exceptions
 from .reservation import OrderNeed, release_order, reserve
 
@@ -32,7 +32,7 @@ def load(order_id: int, channel_id: int | None = None) -> Order:
     return order
 
 
-def to_dict(order: Order, *, full: bool = True) -> dict:
+def to_dict(order: Order, *, settings: Config, full: bool = True) -> dict:
     cur = order.currency
     wh = Warehouse.get_by_id(order.warehouse_id).code if order.warehouse_id else None
     body = {"id": order.id, "ref": order.ref, "external_id": order.external_id,
@@ -55,7 +55,7 @@ def to_dict(order: Order, *, full: bool = True) -> dict:
         "hold_reason": order.hold_reason or None,
         "hold_code": (order.hold_code or None) if order.status == lifecycle.ON_HOLD else None,
         "shipping_method": json.loads(order.shipping_method) if order.shipping_method else [],
-        "carrier_service": carrier_service_view(order),
+        "carrier_service": carrier_service_view(order, settings=settings),
         "problems": json.loads(order.problems) if order.problems else [],
         "source_updated_at": order.source_updated_at.isoformat()
         if order.source_updated_at else None,
@@ -74,10 +74,10 @@ FLOOR_LINE_FIELDS = ("sku", "name", "quantity", "reserved", "backordered", "pick
 BENCH_ADDRESS_FIELDS = ("name", "address1", "address2", "city", "postcode", "country", "region")
 
 
-def view_for(order: Order, role: str, user_id: int | None) -> dict:
+def view_for(order: Order, role: str, user_id: int | None, *, settings: Config) -> dict:
     """The order as `role` may see it (channel, supervisor, admin: all of it)."""
     if role not in ("picker", "packer"):
-        return to_dict(order)
+        return to_dict(order, settings=settings)
     body = floor_view(order)
     if role == "packer" and user_id is not None and _on_bench_of(order.id, user_id):
         body["ship_to"] = {f: getattr(order, f"ship_{f}") for f in BENCH_ADDRESS_FIELDS}
@@ -111,7 +111,7 @@ def _on_bench_of(order_id: int, user_id: int) -> bool:
 
 
 def list_orders(*, channel_id: int | None, status: str | None, after: int, limit: int,
-                floor: bool = False) -> tuple[list[dict], int | None]:
+                settings: Config, floor: bool = False) -> tuple[list[dict], int | None]:
     """A page of orders by id (keyset pagination); returns (orders, next cursor or None).
     `floor`: each as floor_view without locations (pickers and packers)."""
     q = Order.select().where(Order.id > after)
@@ -122,7 +122,8 @@ def list_orders(*, channel_id: int | None, status: str | None, after: int, limit
     rows = list(q.order_by(Order.id).limit(limit + 1))
     more = len(rows) > limit
     rows = rows[:limit]
-    page = [floor_view(o, locations=False) if floor else to_dict(o, full=False) for o in rows]
+    page = [floor_view(o, locations=False) if floor
+            else to_dict(o, settings=settings, full=False) for o in rows]
     return page, (rows[-1].id if more else None)
 
 
@@ -135,22 +136,32 @@ def set_status(order: Order, new: str, actor: str, now: dt.datetime, detail: obj
 
 
 def cancel(order_id: int, actor: str, *, channel_id: int | None = None, reason: str = "",
-           expect_status: str | None = None) -> dict:
+           expect_status: str | None = None, settings: Config | None = None) -> dict:
     """Cancel and give the stock back; refused once the order is packed. With
     `expect_status`, only an order still in that state is cancelled (jobs use it)."""
-    now = clock.now()
-    with store_db.write_tx():
-        order = load(order_id, channel_id)
-        if order.status == lifecycle.CANCELLED:
-            return to_dict(order)
-        if expect_status and order.status != expect_status:
-            raise Conflict(f"order {order_id} is now {order.status}", code="status_changed")
-        lifecycle.check_move(order.status, lifecycle.CANCELLED)
-        freed = release_order(order.id, actor, now)
-        set_status(order, lifecycle.CANCELLED, actor, now, {"reason": reason} if reason else "")
-        from .stock import reserve_backorders
-        reserve_backorders(freed, actor, now)
-    return to_dict(load(order_id))
+    if settings is None:    # TRANSITIONAL: jobs/expiry.py does not pass settings yet
+        from ..settings import current
+        settings = current()
+    from .stock import reserve_backorders
+
+    def once() -> None:
+        now = clock.now()
+        with store_db.write_tx():
+            order = load(order_id, channel_id)
+            if order.status == lifecycle.CANCELLED:
+                return
+            if expect_status and order.status != expect_status:
+                raise Conflict(f"order {order_id} is now {order.status}", code="status_changed")
+            lifecycle.check_move(order.status, lifecycle.CANCELLED)
+            freed = release_order(order.id, actor, now)
+            set_status(order, lifecycle.CANCELLED, actor, now,
+                       {"reason": reason} if reason else "")
+            # the freed stock goes to waiting orders: rows locked across products, where a
+            # deadlock with a pick or an intake is possible; the whole cancel runs again
+            reserve_backorders(freed, actor, now, settings=settings)
+
+    retry_transaction(once, what=f"cancel order {order_id}")
+    return to_dict(load(order_id, channel_id), settings=settings)
 
 
 def _need(order: Order, pinned: bool, hold: bool) -> OrderNeed:
@@ -163,7 +174,7 @@ def _need(order: Order, pinned: bool, hold: bool) -> OrderNeed:
                      hold=hold, pinned=pinned)
 
 
-def settle(order: Order, actor: str, now: dt.datetime, *,
+def settle(order: Order, actor: str, now: dt.datetime, *, settings: Config,
            release_hold: bool = False) -> str:
     """Reserve what the order still needs and move it to where it now stands. A risk hold
     (on_hold, or a hold reason found at intake) stays unless a supervisor releases it:
@@ -174,7 +185,7 @@ def settle(order: Order, actor: str, now: dt.datetime, *,
                  hold=hold)
     if release_hold:   # cleared first: the carrier gate inside reserve may set a new hold
         Order.update(hold_reason="", hold_code="").where(Order.id == order.id).execute()
-    outcome = reserve([need], actor, now)
+    outcome = reserve([need], actor, now, settings=settings)
     return outcome.status[order.id]
 
 
@@ -183,7 +194,7 @@ def _has_allocations(order_id: int) -> bool:
                    "WHERE ol.order_id = ? LIMIT 1", (order_id,)).fetchone() is not None
 
 
-def release_hold(order_id: int, actor: str) -> dict:
+def release_hold(order_id: int, actor: str, *, settings: Config) -> dict:
     """A supervisor lets a held order go on (to awaiting_payment, ready or backordered).
     The carrier gate looks at it again: a carrier or customs hold whose cause is still
     there is refused (409 with that hold's code, nothing changed); an order released from a
@@ -194,13 +205,13 @@ def release_hold(order_id: int, actor: str) -> dict:
         if order.status != lifecycle.ON_HOLD:
             raise BadTransition(f"order {order_id} is {order.status}, not on hold",
                                           code="not_on_hold")
-        _release(order, actor, now)
-    return to_dict(load(order_id))
+        _release(order, actor, now, settings)
+    return to_dict(load(order_id), settings=settings)
 
 
-def _release(order: Order, actor: str, now: dt.datetime) -> None:
+def _release(order: Order, actor: str, now: dt.datetime, settings: Config) -> None:
     before = order.hold_code or "risk_hold"
-    settle(order, actor, now, release_hold=True)
+    settle(order, actor, now, settings=settings, release_hold=True)
     after = load(order.id)
     if after.status == lifecycle.ON_HOLD and after.hold_code == before:
         hint = {"carrier_unmapped": "assign a carrier service first "
@@ -212,9 +223,9 @@ def _release(order: Order, actor: str, now: dt.datetime) -> None:
     exceptions.resolve_for_order(order.id, before, actor, now)
 
 
-def carrier_service_view(order: Order) -> dict | None:
+def carrier_service_view(order: Order, *, settings: Config) -> dict | None:
     """The order's carrier service as the API shows it (None until one is chosen)."""
-    setup = current_app.config["WAVEPACK"].setup
+    setup = settings.setup
     svc = setup.service(order.carrier_service) if order.carrier_service else None
     if svc is None:
         return None
@@ -230,7 +241,8 @@ _ASSIGNABLE = frozenset({lifecycle.RECEIVED, lifecycle.AWAITING_PAYMENT, lifecyc
                          lifecycle.PICKING, lifecycle.PICKED})
 
 
-def assign_carrier(order_id: int, carrier: str, service: str, actor: str) -> dict:
+def assign_carrier(order_id: int, carrier: str, service: str, actor: str, *,
+                   settings: Config) -> dict:
     """A supervisor names the order's carrier service (one of its warehouse's, serving its
     address and weight). An order held for carrier_unmapped is released in the same
     transaction (then checked for customs like any release)."""
@@ -240,19 +252,18 @@ def assign_carrier(order_id: int, carrier: str, service: str, actor: str) -> dic
         if order.status not in _ASSIGNABLE:
             raise Conflict(f"order {order_id} is {order.status}: its carrier can no longer "
                            "change", code=f"order_{order.status}")
-        svc = _assignable_service(order, carrier, service)
+        svc = _assignable_service(order, carrier, service, settings)
         Order.update(carrier_service=svc.id, carrier_source="supervisor",
                      updated_at=clock.naive_utc(now)).where(Order.id == order.id).execute()
         audit.write([audit.row(now, actor, "order.carrier", "order", order.id,
                                order.carrier_service or "", svc.id,
                                {"carrier": svc.carrier, "service": svc.service})])
         if order.status == lifecycle.ON_HOLD and order.hold_code == carrier_gate.UNMAPPED:
-            _release(load(order.id), actor, now)
-    return to_dict(load(order_id))
+            _release(load(order.id), actor, now, settings)
+    return to_dict(load(order_id), settings=settings)
 
+def _assignable_service(order: Order, carrier: str, service: str, cfg: Config):
 
-def _assignable_service(order: Order, carrier: str, service: str):
-    cfg = current_app.config["WAVEPACK"]
     wh = Warehouse.get_by_id(order.warehouse_id).code if order.warehouse_id else None
     if wh is None:
         raise Conflict(f"order {order.id} has no warehouse yet (no stock reserved)",

@@ -11,9 +11,8 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Iterable, Sequence
 
-from flask import current_app
-
 from .. import clock
+from ..config import Config
 from ..domain import lifecycle
 from ..domain.allocation import LineNeed, StockPool, StockRow, warehouse_ranks
 from ..domain.errors import InsufficientStock
@@ -51,10 +50,6 @@ OPEN_BIN = ("NOT EXISTS (SELECT 1 FROM location bl WHERE bl.id = stock.location_
             "AND bl.blocked IS NOT NULL)")
 
 
-def _zones():
-    return current_app.config["WAVEPACK"].zones
-
-
 def lock_stock(product_ids: Iterable[int]) -> list[StockRow]:
     """The stock rows of these products, locked for this transaction (blocked bins too,
     with their reason: callers that reserve skip them)."""
@@ -74,8 +69,8 @@ def warehouse_zones() -> dict[int, str]:
     return {r[0]: r[1] for r in execute("SELECT id, zone FROM warehouse").fetchall()}
 
 
-def reserve(needs: Sequence[OrderNeed], actor: str, now: dt.datetime | None = None
-            ) -> ReserveOutcome:
+def reserve(needs: Sequence[OrderNeed], actor: str, now: dt.datetime | None = None, *,
+            settings: Config) -> ReserveOutcome:
     """Reserve what each order still needs, in the order given (callers sort by priority)."""
     now = now or clock.now()
     out = ReserveOutcome()
@@ -83,7 +78,7 @@ def reserve(needs: Sequence[OrderNeed], actor: str, now: dt.datetime | None = No
         return out
     pool = StockPool(lock_stock(p for n in needs for _, p, _ in n.lines))
     available_before = {sid: row.available for sid, row in pool.rows.items()}
-    zones, wz = _zones(), warehouse_zones()
+    zones, wz = settings.zones, warehouse_zones()
     allocations: list[tuple[int, int, int]] = []
     for need in needs:
         if need.pinned and need.warehouse_id is not None:

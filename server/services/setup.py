@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .. import clock, demo_data
+from ..config import Config
 from ..store import db as store_db
 from ..store.migrate import prepare, schema_version
 from ..store.models import Channel, Warehouse
@@ -22,16 +23,14 @@ def init_db(*, create: bool = True) -> dict:
         return {"database": store_db.kind(), "schema_version": schema_version()}
 
 
-def ensure_demo() -> list[str]:
+def ensure_demo(settings: Config) -> list[str]:
     """Create the demo warehouse on first start (catalogue, bins, stock in two warehouses,
     users, a Shopify, a WooCommerce and a native channel); return the logins to print.
     The demo API tokens are kept in <data_dir>/demo-tokens.txt so they can be shown again."""
-    from flask import current_app
-    cfg = current_app.config["WAVEPACK"]
-    tokens_file = Path(cfg.server.data_dir) / "demo-tokens.txt"
+    tokens_file = Path(settings.server.data_dir) / "demo-tokens.txt"
     with store_db.db.connection_context():
         if Channel.get_or_none(Channel.name == demo_data.CHANNELS[0][0]) is None:
-            _create_demo(tokens_file)
+            _create_demo(tokens_file, settings)
     lines = [f"login  badge {b} PIN {pin}  ({role})" for b, role, pin, _ in demo_data.USERS]
     lines.append(f"orders  {len(demo_data.DEMO_ORDERS)} ready in warehouse rtm: plan a wave with "
                  "POST /api/v1/waves {\"warehouse\": \"rtm\"} (supervisor token), "
@@ -46,7 +45,7 @@ def ensure_demo() -> list[str]:
     return lines
 
 
-def _create_demo(tokens_file: Path) -> None:
+def _create_demo(tokens_file: Path, settings: Config) -> None:
     from ..domain.gtin import normalize_gtin
     from . import auth, channels, stock
     for code, name, zone, _ in demo_data.WAREHOUSES:
@@ -68,7 +67,7 @@ def _create_demo(tokens_file: Path) -> None:
         auth.add_user(badge, role, pin, name)
     for name, kind, secret in demo_data.CHANNELS:
         channels.add_channel(name, kind, secret=secret, actor="demo")
-    _demo_orders()
+    _demo_orders(settings)
     api = auth.create_token(channel="demo-api", label="demo")
     sup = auth.create_token(role="supervisor", label="demo")
     tokens_file.parent.mkdir(parents=True, exist_ok=True)
@@ -76,7 +75,7 @@ def _create_demo(tokens_file: Path) -> None:
                            encoding="utf-8")
 
 
-def _demo_orders() -> None:
+def _demo_orders(settings: Config) -> None:
     """Ready orders for the Rotterdam warehouse, through the same intake as real ones."""
     import datetime as dt
     from decimal import Decimal
@@ -95,7 +94,8 @@ def _demo_orders() -> None:
                          payment_method="card")
               for n, (ref, name, city, postcode, country, lines, carrier)
               in enumerate(demo_data.DEMO_ORDERS + demo_data.HELD_ORDERS, 1)]
-    intake.import_orders(channels.ref(Channel.get(Channel.name == "demo-api")), drafts, "demo")
+    intake.import_orders(channels.ref(Channel.get(Channel.name == "demo-api")), drafts, "demo",
+                         settings=settings)
 
 
 def add_warehouse(code: str, name: str, zone: str = "") -> int:

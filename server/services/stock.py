@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Iterable, Sequence
 
 from .. import clock
+from ..config import Config
 from ..domain import lifecycle
 from ..domain.errors import NotFound, Unprocessable
 from ..domain.locations import parse_location, pick_sequence
@@ -14,6 +15,7 @@ from ..store import db as store_db
 from ..store.bulk import select_in
 from ..store.db import execute
 from ..store.models import Location, Product, ProductGtin, Stock, Warehouse
+from ..store.retry import retry_transaction
 from . import audit
 from .reservation import OrderNeed, replenishment_alerts, reserve
 
@@ -137,26 +139,33 @@ def _close_alert_if_refilled(stock_id: int, now: dt.datetime) -> None:
             (now.astimezone(dt.timezone.utc).replace(tzinfo=None), stock_id))
 
 
-def receive(lines: Iterable[tuple[str, str, str, int]], actor: str, reference: str = ""
-            ) -> dict:
-    """Goods in: (warehouse, location, sku, quantity) each; then backorders get first call."""
-    now = clock.now()
-    with store_db.write_tx():
-        products = set()
-        for wh, loc, sku, qty in lines:
-            if qty <= 0:
-                raise Unprocessable("quantity must be at least 1", code="bad_quantity",
-                                    field="quantity")
-            row = change_stock(wh, loc, sku, add=qty, actor=actor, now=now, reason="receive")
-            products.add(row.product_id)
-        filled = reserve_backorders(products, actor, now)
-    return {"received": len(products), "orders_reserved": filled, "reference": reference}
+def receive(lines: Iterable[tuple[str, str, str, int]], actor: str, reference: str = "", *,
+            settings: Config) -> dict:
+    """Goods in: (warehouse, location, sku, quantity) each; then backorders get first call
+    (a deadlock there rolls the receipt back whole and it runs again)."""
+    lines = list(lines)
+
+    def once() -> dict:
+        now = clock.now()
+        with store_db.write_tx():
+            products = set()
+            for wh, loc, sku, qty in lines:
+                if qty <= 0:
+                    raise Unprocessable("quantity must be at least 1", code="bad_quantity",
+                                        field="quantity")
+                row = change_stock(wh, loc, sku, add=qty, actor=actor, now=now,
+                                   reason="receive")
+                products.add(row.product_id)
+            filled = reserve_backorders(products, actor, now, settings=settings)
+        return {"received": len(products), "orders_reserved": filled, "reference": reference}
+    return retry_transaction(once, what="goods receipt")
 
 
 WAITING = (lifecycle.BACKORDERED, lifecycle.AWAITING_PAYMENT, lifecycle.ON_HOLD)
 
 
-def reserve_backorders(product_ids: Iterable[int], actor: str, now: dt.datetime) -> int:
+def reserve_backorders(product_ids: Iterable[int], actor: str, now: dt.datetime, *,
+                       settings: Config) -> int:
     """Offer stock of these products to orders waiting for it (priority, then oldest).
     Inside a write transaction. Returns how many orders got something."""
     ids = sorted(set(product_ids))
@@ -179,7 +188,7 @@ def reserve_backorders(product_ids: Iterable[int], actor: str, now: dt.datetime)
         needs[oid].lines.append((lid, pid, short))
     if not needs:
         return 0
-    outcome = reserve(list(needs.values()), actor, now)
+    outcome = reserve(list(needs.values()), actor, now, settings=settings)
     return sum(1 for n in needs.values() if any(outcome.reserved[lid] for lid, _, _ in n.lines))
 
 

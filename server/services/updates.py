@@ -15,9 +15,8 @@ import json
 from collections import Counter
 from dataclasses import dataclass, field
 
-from flask import current_app
-
 from .. import clock
+from ..config import Config
 from ..domain import lifecycle
 from ..domain.money import to_minor
 from ..domain.orders import OrderDraft, address_key, phone_key
@@ -59,7 +58,8 @@ class _Plan:
         return diff
 
 
-def apply_update(channel: ChannelRef, draft: OrderDraft, actor: str) -> str:
+def apply_update(channel: ChannelRef, draft: OrderDraft, actor: str, *,
+                 settings: Config) -> str:
     """Apply `draft`, the storefront's current view of one of its orders; see the module
     docstring for the outcomes. An order not stored yet is created through intake."""
     draft = normalise_draft(checked(draft))   # compared with the stored, normalised address
@@ -67,7 +67,7 @@ def apply_update(channel: ChannelRef, draft: OrderDraft, actor: str) -> str:
     with store_db.write_tx():
         order = _locked(channel.id, draft.external_id)
         if order is None:
-            [result] = intake.import_orders(channel, [draft], actor)
+            [result] = intake.import_orders(channel, [draft], actor, settings=settings)
             if result.outcome == "created":
                 return "created"
             if result.outcome == "rejected":    # checked() should have caught it already
@@ -77,10 +77,10 @@ def apply_update(channel: ChannelRef, draft: OrderDraft, actor: str) -> str:
         if _is_stale(order, draft):
             return "stale"
         if draft.cancelled:
-            return _cancel(order, draft.source_updated_at, actor, now)
+            return _cancel(order, draft.source_updated_at, actor, now, settings)
         if order.status == lifecycle.CANCELLED:
             return _after_cancel(order, draft, actor, now)
-        return _update(channel, order, draft, actor, now)
+        return _update(channel, order, draft, actor, now, settings)
 
 
 def checked(draft: OrderDraft) -> OrderDraft:
@@ -94,7 +94,8 @@ def checked(draft: OrderDraft) -> OrderDraft:
     return draft
 
 
-def cancel_external(channel: ChannelRef, external_id: str, actor: str) -> str:
+def cancel_external(channel: ChannelRef, external_id: str, actor: str, *,
+                    settings: Config) -> str:
     """The storefront deleted or cancelled an order it names only by id (WooCommerce's
     order.deleted may carry nothing else). 'unknown_order' when we never stored it."""
     now = clock.now()
@@ -102,7 +103,7 @@ def cancel_external(channel: ChannelRef, external_id: str, actor: str) -> str:
         order = _locked(channel.id, external_id)
         if order is None:
             return "unknown_order"
-        return _cancel(order, None, actor, now)
+        return _cancel(order, None, actor, now, settings)
 
 
 def order_id_for(channel_id: int, external_id: str) -> int | None:
@@ -134,7 +135,8 @@ def _touch(order: Order, seen: dt.datetime | None, now: dt.datetime) -> None:
             Order.id == order.id).execute()
 
 
-def _cancel(order: Order, seen: dt.datetime | None, actor: str, now: dt.datetime) -> str:
+def _cancel(order: Order, seen: dt.datetime | None, actor: str, now: dt.datetime,
+            settings: Config) -> str:
     """Cancel and release the stock, unless the parcel is packed or gone: then a person
     must stop it (or arrange a return), so only an exception is opened."""
     _touch(order, seen, now)
@@ -145,7 +147,7 @@ def _cancel(order: Order, seen: dt.datetime | None, actor: str, now: dt.datetime
                    f"the storefront cancelled order {order.ref} but it is already {order.status}",
                    order.id, {"status": order.status}, actor, now)
         return "exception"
-    orders.cancel(order.id, actor, reason="cancelled by the storefront")
+    orders.cancel(order.id, actor, reason="cancelled by the storefront", settings=settings)
     return "cancelled"
 
 
@@ -173,9 +175,8 @@ def _open_once(type_: str, message: str, order_id: int, detail: object, actor: s
 
 
 def _update(channel: ChannelRef, order: Order, draft: OrderDraft, actor: str,
-            now: dt.datetime) -> str:
+            now: dt.datetime, cfg: Config) -> str:
     """Plan every change the order's status allows, then write it."""
-    cfg = current_app.config["WAVEPACK"]
     products = dict(select_in("SELECT sku, id FROM product WHERE sku IN ({in})",
                               sorted({ln.sku for ln in draft.lines})))
     problems = validate_order(draft, products, channel_currency=channel.currency,
@@ -201,7 +202,7 @@ def _update(channel: ChannelRef, order: Order, draft: OrderDraft, actor: str,
     if order.status == lifecycle.INVALID:  # it validates now: store it afresh and reserve
         plan.replace_lines = plan.settle = True
         plan.change(order, {"problems": ""})
-    _write(plan, channel, order, draft, products, actor, now)
+    _write(plan, channel, order, draft, products, actor, now, cfg)
     if plan.exception:
         return "exception"
     return "updated" if plan.before else "unchanged"
@@ -285,7 +286,7 @@ def _plan_lines(plan: _Plan, order: Order, draft: OrderDraft, actor: str,
 
 
 def _write(plan: _Plan, channel: ChannelRef, order: Order, draft: OrderDraft,
-           products: dict[str, int], actor: str, now: dt.datetime) -> None:
+           products: dict[str, int], actor: str, now: dt.datetime, settings: Config) -> None:
     """Release, replace lines, write the columns, reserve again, offer freed stock on."""
     freed: set[int] = set()
     if plan.release or plan.replace_lines:
@@ -296,16 +297,16 @@ def _write(plan: _Plan, channel: ChannelRef, order: Order, draft: OrderDraft,
         insert_many("order_line", intake.LINE_COLUMNS,
                     intake.line_rows(order.id, draft, products))
     if plan.replace_lines and plan.settle:
-        _plan_risk(plan, order, draft, actor, now)
+        _plan_risk(plan, order, draft, actor, now, settings)
     values = {**plan.values, "updated_at": clock.naive_utc(now)}
     if draft.source_updated_at is not None:
         values["source_updated_at"] = clock.naive_utc(draft.source_updated_at)
     Order.update(**values).where(Order.id == order.id).execute()
     if plan.settle:
-        orders.settle(Order.get_by_id(order.id), actor, now)
+        orders.settle(Order.get_by_id(order.id), actor, now, settings=settings)
     if freed:
         from .stock import reserve_backorders   # stock imports reservation, as we do
-        reserve_backorders(freed, actor, now)
+        reserve_backorders(freed, actor, now, settings=settings)
     if plan.before:
         audit.write([audit.row(now, actor, "order.updated", "order", order.id,
                                plan.before, plan.after, {"ref": order.ref})])
@@ -314,9 +315,9 @@ def _write(plan: _Plan, channel: ChannelRef, order: Order, draft: OrderDraft,
 
 
 def _plan_risk(plan: _Plan, order: Order, draft: OrderDraft, actor: str,
-               now: dt.datetime) -> None:
+               now: dt.datetime, settings: Config) -> None:
     """New lines are assessed like a new order; a new reason adds to the hold."""
-    rules = current_app.config["WAVEPACK"].risk
+    rules = settings.risk
     held = [r for r in (order.hold_reason or "").split("; ") if r]
     fresh = [r for r in assess(draft, rules) if r not in held]
     if fresh:

@@ -16,9 +16,8 @@ import json
 import math
 from dataclasses import dataclass
 
-from flask import current_app
-
 from .. import clock
+from ..config import Config
 from ..domain import lifecycle
 from ..domain.batching import OrderPicks, fcfs_batches, plan_batches
 from ..domain.errors import Conflict, NotFound, Unprocessable
@@ -50,8 +49,8 @@ class _Pick:
     volume_l: float
 
 
-def layout_for(warehouse_code: str) -> Layout:
-    layout = current_app.config["WAVEPACK"].layouts.get(warehouse_code)
+def layout_for(warehouse_code: str, settings: Config) -> Layout:
+    layout = settings.layouts.get(warehouse_code)
     if layout is None:
         raise Unprocessable(f"warehouse {warehouse_code!r} has no layout in the config "
                             "(layouts.<code>)", code="no_layout", field="warehouse")
@@ -77,21 +76,21 @@ def _gate_unchecked(warehouse_id: int, actor: str, now: dt.datetime) -> None:
         carrier_gate.check_orders(ids, actor, now)
 
 
-def _express(service_id: str) -> bool:
+def _express(service_id: str, settings: Config) -> bool:
     """An order goes out first when its carrier service is an express one."""
-    svc = current_app.config["WAVEPACK"].setup.service(service_id) if service_id else None
+    svc = settings.setup.service(service_id) if service_id else None
     return bool(svc and svc.express)
 
 
 def plan_wave(warehouse_code: str, max_orders: int, totes: int, actor: str,
-              now: dt.datetime | None = None) -> dict:
+              now: dt.datetime | None = None, *, settings: Config) -> dict:
     """Plan a draft wave of up to `max_orders` ready orders of the warehouse onto carts of
     `totes` totes. Unprocessable (nothing changed) when there is nothing to plan."""
     max_orders, totes = _check_numbers(max_orders, totes)
-    cfg = current_app.config["WAVEPACK"].picking
+    cfg = settings.picking
     now = now or clock.now()
     wh = warehouse_by_code(warehouse_code)
-    layout = layout_for(wh.code)
+    layout = layout_for(wh.code, settings)
     _gate_unchecked(wh.id, actor, now)
     with store_db.write_tx():
         lock = " FOR UPDATE" if is_postgres() else ""
@@ -116,7 +115,7 @@ def plan_wave(warehouse_code: str, max_orders: int, totes: int, actor: str,
                                         + dt.timedelta(hours=cfg.ship_within_hours))
             candidates.append(OrderPicks(str(oid), tuple(p.location for p in mine),
                                          priority=priority, cutoff=cutoff,
-                                         express=_express(service_id),
+                                         express=_express(service_id, settings),
                                          totes=need))
         if not candidates:
             raise Unprocessable(f"no ready orders to pick in warehouse {wh.code}",
@@ -363,9 +362,12 @@ def list_waves(status: str | None, after: int, limit: int) -> tuple[list[dict], 
     return [wave_dict(i) for i in ids], (ids[-1] if more else None)
 
 
-def auto_waves(actor: str = "job:auto-wave") -> list[int]:
+def auto_waves(actor: str = "job:auto-wave", *, settings: Config | None = None) -> list[int]:
     """Plan and release one wave per warehouse with a layout and enough ready orders."""
-    cfg = current_app.config["WAVEPACK"]
+    if settings is None:    # TRANSITIONAL: jobs/scheduler.py does not pass settings yet
+        from ..settings import current
+        settings = current()
+    cfg = settings
     made = []
     for code in cfg.layouts:
         row = execute("SELECT COUNT(*) FROM sales_order o JOIN warehouse w ON w.id = "
@@ -375,7 +377,7 @@ def auto_waves(actor: str = "job:auto-wave") -> list[int]:
             continue
         try:
             wave = plan_wave(code, cfg.picking.max_orders_per_wave, cfg.picking.totes_per_cart,
-                             actor)
+                             actor, settings=settings)
         except (Unprocessable, NotFound):
             continue
         release(wave["id"], actor)

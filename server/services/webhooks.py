@@ -27,10 +27,8 @@ import logging
 from dataclasses import replace
 from typing import Callable, Mapping
 
-from flask import current_app
-from peewee import OperationalError
-
 from .. import clock, events
+from ..config import Config
 from ..domain.errors import DomainError, NotFound, Unauthorized
 from ..domain import lifecycle
 from ..domain.orders import Address, OrderDraft
@@ -41,6 +39,7 @@ from ..store import db as store_db
 from ..store.bulk import insert_returning
 from ..store.db import execute
 from ..store.models import Channel
+from ..store.retry import retry_transaction
 from . import audit, channels, exceptions, updates
 from .intake import ChannelRef
 
@@ -66,7 +65,8 @@ def header(headers: Mapping, name: str) -> str:
     return str(value).strip() if value is not None else ""
 
 
-def receive_shopify(channel_name: str, headers: Mapping, body: bytes) -> tuple[int, dict]:
+def receive_shopify(channel_name: str, headers: Mapping, body: bytes, *,
+                    settings: Config) -> tuple[int, dict]:
     """One Shopify order webhook delivery → (HTTP status, JSON body)."""
     ch = _channel(channel_name, "shopify")
     _verify(ch, body, header(headers, "X-Shopify-Hmac-Sha256"))
@@ -79,12 +79,12 @@ def receive_shopify(channel_name: str, headers: Mapping, body: bytes) -> tuple[i
     # only one delivery, so it is a fallback for deliveries that lack the Event-Id.
     key = header(headers, "X-Shopify-Event-Id") or header(headers, "X-Shopify-Webhook-Id") \
         or "body:" + hashlib.sha256(topic.encode() + b"\n" + body).hexdigest()
-    handler(ch, topic, payload)          # parse now: a body no table can hold is a 422
-    return answer(enqueue(channels.ref(ch), key, topic, body))
+    handler(ch, topic, payload, settings)   # parse now: a body no table can hold is a 422
+    return answer(enqueue(channels.ref(ch), key, topic, body, settings=settings))
 
 
 def receive_woocommerce(channel_name: str, headers: Mapping, body: bytes,
-                        content_type: str = "") -> tuple[int, dict]:
+                        content_type: str = "", *, settings: Config) -> tuple[int, dict]:
     """One WooCommerce webhook delivery (or the ping) → (HTTP status, JSON body)."""
     ch = _channel(channel_name, "woocommerce")
     sent = header(headers, "X-WC-Webhook-Signature")
@@ -99,22 +99,22 @@ def receive_woocommerce(channel_name: str, headers: Mapping, body: bytes,
     if topic not in WOO_TOPICS:
         return 200, {"ok": True, "ignored": topic}
     key = _key(woocommerce.event_key(payload, topic))
-    handler(ch, topic, payload)
-    return answer(enqueue(channels.ref(ch), key, topic, body))
+    handler(ch, topic, payload, settings)
+    return answer(enqueue(channels.ref(ch), key, topic, body, settings=settings))
 
 
-def handler(ch: Channel, topic: str, payload: object) -> Handler:
+def handler(ch: Channel, topic: str, payload: object, settings: Config) -> Handler:
     """What applying this delivery means, built from its parsed body (Unprocessable when
     the body holds no usable order)."""
     ref, actor = channels.ref(ch), f"webhook:{ch.name}"
     if topic in ("orders/delete", "order.deleted"):   # the body may be just {"id": N}
         external_id = exact_id(require_object(payload).get("id"), "id")
-        return lambda: _cancel(ref, external_id, actor)
+        return lambda: _cancel(ref, external_id, actor, settings)
     parser = shopify if ch.kind == "shopify" else woocommerce
     draft = updates.checked(parser.parse_order(require_object(payload)))
     if topic == "orders/cancelled":    # the topic says so even if cancelled_at is missing
         draft = replace(draft, cancelled=True)
-    return lambda: apply_draft(ref, draft, actor)
+    return lambda: apply_draft(ref, draft, actor, settings=settings)
 
 
 def answer(result: tuple[str, int | None] | None) -> tuple[int, dict]:
@@ -128,8 +128,8 @@ def answer(result: tuple[str, int | None] | None) -> tuple[int, dict]:
 WEBHOOK_RECEIVED = "webhook.received"   # after commit: {event_id}, for the inbox worker
 
 
-def enqueue(channel: ChannelRef, event_key: str, topic: str, body: bytes
-            ) -> tuple[str, int | None] | None:
+def enqueue(channel: ChannelRef, event_key: str, topic: str, body: bytes, *,
+            settings: Config) -> tuple[str, int | None] | None:
     """Record the delivery (None when this event was recorded before). The UNIQUE
     (channel_id, event_key) decides, not a read: a concurrent copy waits for the first
     one's commit and then inserts nothing. Then apply it now (inline) or let the worker."""
@@ -141,27 +141,25 @@ def enqueue(channel: ChannelRef, event_key: str, topic: str, body: bytes
             got = _record(channel, event_key, topic, clock.now(), body=body.decode("utf-8"))
     if got is None:
         return None
-    if current_app.config["WAVEPACK"].webhooks.process == "inline":
-        done = process_event(got[0])
+    if settings.webhooks.process == "inline":
+        done = process_event(got[0], settings=settings)
         return done if done is not None else ("queued", None)
     events.publish(WEBHOOK_RECEIVED, event_id=got[0])   # the inbox worker's wake-up
     return "queued", None
 
 
-def process_event(event_id: int) -> tuple[str, int | None] | None:
+def process_event(event_id: int, *, settings: Config | None = None
+                  ) -> tuple[str, int | None] | None:
     """Apply one recorded delivery, once; None when it is not (or no longer) pending."""
-    for attempt in range(5):
-        try:
-            return _process_once(event_id)
-        except OperationalError as err:
-            # PostgreSQL may pick this transaction as a deadlock victim: run it again whole
-            if "deadlock" not in str(err).lower() or attempt == 4 \
-                    or store_db.db.transaction_depth() > 0:
-                raise
-    raise AssertionError("unreachable")
+    if settings is None:    # TRANSITIONAL: jobs/inbox.py does not pass settings yet
+        from ..settings import current
+        settings = current()
+    # PostgreSQL may pick this transaction as a deadlock victim: it is run again whole
+    return retry_transaction(lambda: _process_once(event_id, settings),
+                             what=f"webhook event {event_id}")
 
 
-def _process_once(event_id: int) -> tuple[str, int | None] | None:
+def _process_once(event_id: int, settings: Config) -> tuple[str, int | None] | None:
     now = clock.now()
     lock = " FOR UPDATE SKIP LOCKED" if store_db.is_postgres() else ""
     with store_db.write_tx():
@@ -173,7 +171,7 @@ def _process_once(event_id: int) -> tuple[str, int | None] | None:
         ch = Channel.get_by_id(channel_id)
         payload = _parse_json(body.encode("utf-8"))
         outcome, order_id = _apply(channels.ref(ch), event_key, topic,
-                                   lambda: handler(ch, topic, payload)(), now)
+                                   lambda: handler(ch, topic, payload, settings)(), now)
         execute("UPDATE webhook_event SET outcome = ?, state = 'done', processed_at = ? "
                 "WHERE id = ?", (outcome[:200], clock.naive_utc(now), event_id))
     return outcome, order_id
@@ -246,15 +244,19 @@ def _insert_invalid(channel: ChannelRef, draft: OrderDraft, problem: Problem, ev
 def deliver(channel: ChannelRef, event_key: str, topic: str, handle: Handler
             ) -> tuple[str, int | None] | None:
     """Record an event and apply it in one transaction (the WooCommerce pull, which has
-    the order in hand and wants its outcome); None when the event was recorded before."""
-    now = clock.now()
-    with store_db.write_tx():
-        got = _record(channel, event_key, topic, now, processed=True)
-        if got is None:
-            return None
-        outcome, order_id = _apply(channel, event_key, topic, handle, now)
-        execute("UPDATE webhook_event SET outcome = ? WHERE id = ?", (outcome[:200], got[0]))
-    return outcome, order_id
+    the order in hand and wants its outcome); None when the event was recorded before.
+    A transaction the database rolled back recorded nothing and is run again whole."""
+    def once() -> tuple[str, int | None] | None:
+        now = clock.now()
+        with store_db.write_tx():
+            got = _record(channel, event_key, topic, now, processed=True)
+            if got is None:
+                return None
+            outcome, order_id = _apply(channel, event_key, topic, handle, now)
+            execute("UPDATE webhook_event SET outcome = ? WHERE id = ?",
+                    (outcome[:200], got[0]))
+        return outcome, order_id
+    return retry_transaction(once, what=f"{topic} event {event_key}")
 
 
 def _record(channel: ChannelRef, event_key: str, topic: str, now: dt.datetime, *,
@@ -284,15 +286,17 @@ def _apply(channel: ChannelRef, event_key: str, topic: str, handle: Handler,
         return f"rejected:{err.code}", None
 
 
-def apply_draft(channel: ChannelRef, draft: OrderDraft, actor: str) -> tuple[str, int | None]:
+def apply_draft(channel: ChannelRef, draft: OrderDraft, actor: str, *,
+                settings: Config) -> tuple[str, int | None]:
     """Apply one order view (created or updated); (outcome, order id) for `deliver`."""
-    outcome = updates.apply_update(channel, draft, actor)
+    outcome = updates.apply_update(channel, draft, actor, settings=settings)
     return outcome, updates.order_id_for(channel.id, draft.external_id)
 
 
-def _cancel(channel: ChannelRef, external_id: str, actor: str) -> tuple[str, int | None]:
+def _cancel(channel: ChannelRef, external_id: str, actor: str,
+            settings: Config) -> tuple[str, int | None]:
     """Cancel an order named only by its id (a delete); (outcome, order id)."""
-    outcome = updates.cancel_external(channel, external_id, actor)
+    outcome = updates.cancel_external(channel, external_id, actor, settings=settings)
     return outcome, updates.order_id_for(channel.id, external_id)
 
 

@@ -20,9 +20,8 @@ import urllib.parse
 import urllib.request
 from typing import Callable, Mapping
 
-from flask import current_app
-
 from .. import clock
+from ..config import Config
 from ..domain.errors import DomainError, NotFound
 from ..domain.storefronts import woocommerce
 from ..store import db as store_db
@@ -46,7 +45,7 @@ class PullFailed(DomainError):
 
 
 def pull_woocommerce(channel_name: str, *, now: dt.datetime | None = None,
-                     fetch: Fetch | None = None) -> dict:
+                     fetch: Fetch | None = None, settings: Config | None = None) -> dict:
     """Pull every order modified since the last pull (the last 7 days the first time) and
     apply each one; returns counts by outcome. On an HTTP error or timeout raises
     PullFailed (502) and leaves last_pulled_at as it was, so the next pull asks again."""
@@ -55,7 +54,10 @@ def pull_woocommerce(channel_name: str, *, now: dt.datetime | None = None,
         raise NotFound(f"no woocommerce channel {channel_name!r}", code="unknown_channel")
     if not ch.base_url:
         raise PullFailed(f"channel {channel_name} has no shop URL (channel add --url)")
-    cfg = current_app.config["WAVEPACK"].woocommerce
+    if settings is None:    # TRANSITIONAL: jobs/scheduler.py does not pass settings yet
+        from ..settings import current
+        settings = current()
+    cfg = settings.woocommerce
     start = now or clock.now()
     since = (ch.last_pulled_at - dt.timedelta(minutes=cfg.pull_overlap_minutes)
              if ch.last_pulled_at else start - FIRST_PULL)
@@ -64,14 +66,14 @@ def pull_woocommerce(channel_name: str, *, now: dt.datetime | None = None,
     for page in _pages(ch, since, cfg.pull_page_size, fetch or _urllib_fetch):
         counts["fetched"] += len(page)
         for payload in page:
-            _apply_one(ref, payload, counts)
+            _apply_one(ref, payload, counts, settings)
     with store_db.write_tx():
         Channel.update(last_pulled_at=start).where(Channel.id == ch.id).execute()
     counts["modified_after"] = _iso(since)
     return counts
 
 
-def _apply_one(ref: ChannelRef, payload: object, counts: dict) -> None:
+def _apply_one(ref: ChannelRef, payload: object, counts: dict, settings: Config) -> None:
     """One pulled order through the webhook path; a bad one is counted, not fatal, so one
     broken order cannot stop every later order from arriving."""
     actor = f"pull:{ref.name}"
@@ -81,7 +83,8 @@ def _apply_one(ref: ChannelRef, payload: object, counts: dict) -> None:
                               code="unprocessable")
         draft = updates.checked(woocommerce.parse_order(payload))
         result = webhooks.deliver(ref, woocommerce.event_key(payload, "pull"), "pull",
-                                  lambda: webhooks.apply_draft(ref, draft, actor))
+                                  lambda: webhooks.apply_draft(ref, draft, actor,
+                                                               settings=settings))
     except DomainError as err:
         counts["rejected"] += 1
         counts["errors"].append({"id": payload.get("id") if isinstance(payload, dict) else None,

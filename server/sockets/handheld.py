@@ -224,7 +224,13 @@ def _scan_handler(app: Flask) -> Callable[[picking.Picker, Any], dict]:
                                                     committer=committer)
 
 
+def _with_settings(app: Flask, fn: Callable[..., dict]) -> Callable[[picking.Picker, Any], dict]:
+    """`fn(picker, data, settings=…)` as a handler: the app's settings read per event."""
+    return lambda picker, data: fn(picker, data, settings=settings.of(app))
+
+
 def register(sio: SocketIO, app: Flask) -> None:
+
     sio.on("connect", namespace=NAMESPACE)(_on_connect)
     sio.on("disconnect", namespace=NAMESPACE)(_on_disconnect)
     for event, fn in (("whoami", _with_settings(app, _whoami)),
@@ -235,6 +241,7 @@ def register(sio: SocketIO, app: Flask) -> None:
                       ("tote.confirm", pick_put.confirm_put),
                       ("cart.summary", _with_settings(app, pick_put.cart_summary)),
                       # count mode: cycle counts of bins (services/counts.py)
-                      ("count.next", counts.next_count), ("count.submit", counts.submit_count)):
+                      ("count.next", counts.next_count),
+                      ("count.submit", _with_settings(app, counts.submit_count))):
         # on python-socketio's server itself: no Flask request context per event
         sio.server.on(event, _handler(sio, app, event, fn), namespace=NAMESPACE)

@@ -102,13 +102,7 @@ def is_unavailable(err: BaseException) -> bool:
     """Whether `err` (or what it wraps: peewee puts the driver's error in args[0]) means the
     database cannot be reached, rather than a refused statement: a deadlock or a lock
     timeout is an OperationalError too, but the database is there."""
-    seen: set[int] = set()
-    stack: list = [err]
-    while stack:
-        e = stack.pop()
-        if not isinstance(e, BaseException) or id(e) in seen:
-            continue
-        seen.add(id(e))
+    for e in error_chain(err):
         if isinstance(e, psycopg.OperationalError | psycopg.InterfaceError):
             state = getattr(e, "sqlstate", None)
             if state is None or state.startswith(_UNAVAILABLE_STATES):
@@ -117,8 +111,22 @@ def is_unavailable(err: BaseException) -> bool:
             return True
         if isinstance(e, MaxConnectionsExceeded):
             return False
-        stack.extend([e.__cause__, e.__context__, *(e.args[:1] if e.args else ())])
     return False
+
+
+def error_chain(err: BaseException) -> Iterator[BaseException]:
+    """`err` and every error it wraps: peewee puts the driver's error in args[0] (and in
+    __context__), and code may raise its own from it (__cause__)."""
+    seen: set[int] = set()
+    stack: list = [err]
+    while stack:
+        e = stack.pop()
+        if not isinstance(e, BaseException) or id(e) in seen:
+            continue
+        seen.add(id(e))
+        yield e
+        stack.extend([e.__cause__, e.__context__, *(e.args[:1] if e.args else ())])
+
 
 
 def open_database(url: str, pool_size: int = POOL_SIZE):
@@ -252,12 +260,28 @@ def write_tx() -> Iterator[None]:
     """A write transaction: BEGIN IMMEDIATE on SQLite (the write lock up front, so a
     read never has to upgrade and fail with 'database is locked'); a plain
     transaction on PostgreSQL, where rows are locked explicitly. Events published inside
-    (server/events.py) are delivered after the outermost one commits."""
-    from .. import events
+    (server/events.py) are delivered after the outermost one commits. An error raised
+    before the outermost COMMIT was sent is marked so (store.retry.mark_uncommitted): a
+    lost connection behind it left nothing committed and the work may be redone."""
     if db.transaction_depth() > 0:
         with db.atomic():
             yield
         return
+    from .retry import mark_uncommitted
+    committing = False
+    try:
+        with _outermost():
+            yield
+            committing = True       # the body is done: what fails from here is the COMMIT
+    except BaseException as err:
+        if not committing:
+            mark_uncommitted(err)
+        raise
+
+
+@contextlib.contextmanager
+def _outermost() -> Iterator[None]:
+    from .. import events
     if is_postgres():
         with events.transaction(), db.atomic():
             yield

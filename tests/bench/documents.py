@@ -72,6 +72,7 @@ def seed_stations(url: str, n: int, overlay: dict) -> Stations:
     from server.services import auth, channels, intake, setup, stock
     from server.store import db as store_db
     from server.store.models import Channel
+    from server.settings import current
 
     from .common import close_db, connected
     from .scans import gtin, location, sku
@@ -106,7 +107,7 @@ def seed_stations(url: str, n: int, overlay: dict) -> Stations:
                                       external_id=f"D{k}-{i}") for i in range(3)),
                 total=Decimal("41.45"), shipping=Decimal("3.95"), payment_method="card",
                 carrier="Royal Mail Tracked 48", invoice_requested=True))
-        results = intake.import_orders(ch, drafts, "bench")
+        results = intake.import_orders(ch, drafts, "bench", settings=current())
         if [r.outcome for r in results] != ["created"] * n:
             raise RuntimeError(f"intake: {[r.outcome for r in results]}")
         picker = auth.create_token(role="picker", label="bench", hours=12,

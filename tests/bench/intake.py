@@ -13,6 +13,7 @@ from decimal import Decimal
 from typing import Callable
 
 from server.domain.orders import Address, LineDraft, OrderDraft
+from server.settings import current
 
 from .common import connected, log, open_app
 
@@ -122,7 +123,7 @@ def run_intake(url: str, orders: int, chunk: int, *, progress_every: float = 15.
             if profile is not None:
                 results = profile(intake.import_orders, ch, drafts, ACTOR, chunk=chunk)
             else:
-                results = intake.import_orders(ch, drafts, ACTOR, chunk=chunk)
+                results = intake.import_orders(ch, drafts, ACTOR, chunk=chunk, settings=current())
             took = time.perf_counter() - t0
             run.seconds += took
             run.latencies.append(took)

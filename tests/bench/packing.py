@@ -114,6 +114,7 @@ def seed(url: str, orders: int, stations: int) -> Seeded:
     from server import create_app
     from server.services import auth, intake, setup
     from server.services.channels import ref as channel_ref
+    from server.settings import current
     from server.store.db import db, execute
     from server.store.models import Channel
 
@@ -135,7 +136,7 @@ def seed(url: str, orders: int, stations: int) -> Seeded:
         made.append(Order(ref, [gtin[s] for s, q in lines for _ in range(q)]))
     with app.app_context(), db.connection_context():
         ch = channel_ref(Channel.get(Channel.name == "api"))
-        results = intake.import_orders(ch, drafts, "bench", chunk=500)
+        results = intake.import_orders(ch, drafts, "bench", chunk=500, settings=current())
         packers = []
         for i in range(stations):
             user = auth.add_user(f"PK{i + 1:02d}", "packer", "1234", f"Bench packer {i + 1}")

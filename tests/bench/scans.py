@@ -94,6 +94,7 @@ def seed_floor(url: str, orders: int, pickers: int) -> Floor:
     from server.services import auth, channels, intake, setup, stock
     from server.store import db as store_db
     from server.store.models import Channel, User
+    from server.settings import current
 
     from .common import connected
     t0 = time.perf_counter()
@@ -135,7 +136,7 @@ def seed_floor(url: str, orders: int, pickers: int) -> Floor:
                                    actor=ACTOR, now=now, reason="count")
         ch_id = channels.add_channel("bench", "native", currency="GBP", actor=ACTOR)
         ch = channels.ref(Channel.get_by_id(ch_id))
-        results = intake.import_orders(ch, drafts, ACTOR, chunk=500)
+        results = intake.import_orders(ch, drafts, ACTOR, chunk=500, settings=current())
         created = sum(r.outcome == "created" for r in results)
         if created != orders:
             raise RuntimeError(f"intake created {created} of {orders} orders")

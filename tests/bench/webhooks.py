@@ -139,7 +139,10 @@ def run_webhooks(url: str, n: int, dupes: int) -> WebhookRun:
     with connected(app):
         from server.jobs import inbox
         from server.services.webhooks import process_event
-        run.applied, run.applied_wall, results = _timed(process_event, inbox.pending(10 ** 9))
+        from server.settings import of
+        cfg = of(app)
+        run.applied, run.applied_wall, results = _timed(
+            lambda event_id: process_event(event_id, settings=cfg), inbox.pending(10 ** 9))
         failed = [r for r in results if r is None or r[0] != "created"]
         if failed:
             run.problems.append(f"{len(failed)} deliveries not applied as new orders, "

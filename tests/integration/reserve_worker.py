@@ -6,6 +6,7 @@ import sys
 def main(url: str, prefix: str, count: int) -> int:
     from server import create_app
     from server.services import channels, intake
+    from server.settings import current
     from server.store.db import db
     from tests.factories import draft
     app = create_app({"database": {"url": url}})
@@ -14,7 +15,8 @@ def main(url: str, prefix: str, count: int) -> int:
         ch = channels.ref(channels.get_channel("api"))
         for i in range(count):
             [res] = intake.import_orders(
-                ch, [draft(f"{prefix}-{i}", [("WP-TEE-BLK-M", quantities[i % 4])])], "test")
+                ch, [draft(f"{prefix}-{i}", [("WP-TEE-BLK-M", quantities[i % 4])])], "test",
+                settings=current())
             assert res.outcome == "created" and res.status in ("ready", "backordered"), res
     return 0
 

@@ -7,6 +7,7 @@ from server import clock
 from server.services import auth, stock as stock_svc
 from server.store import db as store_db
 from server.store.models import Alert, Audit
+from server.settings import current
 
 from ..at_once import at_once
 from ..conftest import make_app, need
@@ -55,14 +56,14 @@ def test_replenishment_alert_opens_below_minimum_and_closes_on_refill(app, dbcon
         from server.services import channels, intake
         from ..factories import draft
         ch = channels.ref(channels.get_channel("api"))
-        intake.import_orders(ch, [draft("R1", [("WP-TEE-BLK-M", 4)])], "test")
+        intake.import_orders(ch, [draft("R1", [("WP-TEE-BLK-M", 4)])], "test", settings=current())
         assert Alert.select().count() == 0            # 6 available, minimum 5
-        intake.import_orders(ch, [draft("R2", [("WP-TEE-BLK-M", 3)])], "test")
-        intake.import_orders(ch, [draft("R3", [("WP-TEE-BLK-M", 1)])], "test")
+        intake.import_orders(ch, [draft("R2", [("WP-TEE-BLK-M", 3)])], "test", settings=current())
+        intake.import_orders(ch, [draft("R3", [("WP-TEE-BLK-M", 1)])], "test", settings=current())
         alerts = list(Alert.select())
         assert len(alerts) == 1 and alerts[0].state == "open"   # one alert, not one per order
         assert "WP-TEE-BLK-M" in alerts[0].message
-        stock_svc.receive([("main", "A-01-02-3", "WP-TEE-BLK-M", 20)], "test")
+        stock_svc.receive([("main", "A-01-02-3", "WP-TEE-BLK-M", 20)], "test", settings=current())
         assert Alert.get().state == "closed"
 
 

@@ -15,6 +15,7 @@ import pytest
 from server.services import csv_import, intake
 from server.store import db as store_db
 from server.store.models import Channel
+from server.settings import current
 
 from ..conftest import make_app, wavepack_serve
 from ..factories import seed
@@ -50,9 +51,10 @@ def test_same_contact_rule_holds_across_chunks_reading_stored_orders_once(db_url
         ch = _native_channel()
         # two earlier orders to the same phone, already stored, 10 and 30 min before the file
         before = _csv(2, minutes=lambda i: -30 + 20 * i).replace(b"R-0000", b"S-0000")
-        csv_import.import_orders_csv(before, ch, "test")
+        csv_import.import_orders_csv(before, ch, "test", settings=current())
         reads.clear()
-        report = csv_import.import_orders_csv(_csv(12, minutes=lambda i: 20 * i), ch, "test")
+        report = csv_import.import_orders_csv(_csv(12, minutes=lambda i: 20 * i), ch, "test",
+                                              settings=current())
     assert len(reads) == 1                       # one read of stored contacts per import
     held = [r["order_ref"] for r in report.lines if r.get("hold_reasons")]
     # R-0 (0 min) has S-0 (-30) and S-1 (-10) in its hour: the 3rd, not held; R-1 (+20) has
@@ -75,7 +77,8 @@ def test_an_import_never_lets_others_run_inside_its_transaction(db_url, monkeypa
                         lambda ch, part, *a: sizes.append(len(part)) or real(ch, part, *a))
     with app.app_context(), store_db.db.connection_context():
         report = csv_import.import_orders_csv(
-            _csv(200, phone=lambda i: f"+4477009{i:05d}"), _native_channel(), "test")
+            _csv(200, phone=lambda i: f"+4477009{i:05d}"), _native_channel(), "test",
+            settings=current())
     assert report.created == 200 and sum(sizes) == 200
     if db_url.startswith("postgres"):        # no one write lock: fixed chunks after the first
         assert sizes == [intake.MIN_CHUNK, intake.PG_CHUNK, 200 - intake.MIN_CHUNK
@@ -149,7 +152,8 @@ def test_a_big_import_runs_no_full_garbage_collection(db_url, monkeypatch):
     try:
         with app.app_context(), store_db.db.connection_context():
             report = csv_import.import_orders_csv(
-                _csv(200, phone=lambda i: f"+4477009{i:05d}"), _native_channel(), "test")
+                _csv(200, phone=lambda i: f"+4477009{i:05d}"), _native_channel(), "test",
+                settings=current())
     finally:
         gc.callbacks.remove(seen)
     assert report.created == 200 and gc.isenabled()
@@ -165,5 +169,5 @@ def test_a_big_import_runs_no_full_garbage_collection(db_url, monkeypatch):
     with app.app_context(), store_db.db.connection_context(), \
             pytest.raises(RuntimeError, match="database gone"):
         csv_import.import_orders_csv(_csv(60, phone=lambda i: f"+4477010{i:05d}"),
-                                     _native_channel(), "test")
+                                     _native_channel(), "test", settings=current())
     assert gc.isenabled()

@@ -490,7 +490,8 @@ def test_a_count_racing_picks_of_the_same_bin_loses_nothing(db_url):
     def counter(stop):
         n = 0
         while not stop.is_set() or n < 3:
-            got = counts.record_count("main", BIN["SOCK"], [("SOCK", 150)], "user:s1")
+            got = counts.record_count("main", BIN["SOCK"], [("SOCK", 150)], "user:s1",
+                                      settings=of(app))
             assert got["lines"][0]["on_hand"] == 150 + got["lines"][0]["in_transit"]
             n += 1
 
@@ -555,7 +556,7 @@ def test_a_count_racing_short_picks_of_the_same_bin_keeps_the_books(db_url):
     def counter(stop):
         n = 0
         while not stop.is_set() or n < 3:
-            counts.record_count("main", BIN["SOCK"], [("SOCK", 100)], "user:s1")
+            counts.record_count("main", BIN["SOCK"], [("SOCK", 100)], "user:s1", settings=of(app))
             n += 1
 
     errors, bad = _race(app, [lambda: picker("p1"), lambda: picker("p2")], counter)

@@ -9,6 +9,7 @@ from server.jobs import inbox
 from server.services import updates
 from server.store.db import db
 from server.store.models import Order, WebhookEvent, WmsException
+from server.settings import current
 
 from ..conftest import make_app
 from .test_webhooks import SHOPIFY_ID, seed_shops, shopify_delivery, shopify_payload
@@ -140,10 +141,12 @@ def test_import_stock_fills_backorders(db_url):
     app = _async_app(db_url)
     with app.app_context(), db.connection_context():
         ch = channels.ref(channels.get_channel("api"))
-        [res] = intake.import_orders(ch, [draft("S1", [("WP-TEE-BLK-M", 30)])], "test")
+        [res] = intake.import_orders(ch, [draft("S1", [("WP-TEE-BLK-M", 30)])], "test",
+                                     settings=current())
         assert res.status == "backordered"                 # 10 in stock
         report = csv_import.import_stock_csv(
-            b"warehouse,location,sku,quantity\nmain,A-01-02-3,WP-TEE-BLK-M,50\n", "test")
+            b"warehouse,location,sku,quantity\nmain,A-01-02-3,WP-TEE-BLK-M,50\n", "test",
+            settings=current())
         assert report == {"imported": 1, "rejected": []}
         assert Order.get_by_id(res.order_id).status == "ready"
 

@@ -3,6 +3,7 @@ import json
 from server.domain import lifecycle
 from server.services import channels, intake, orders, stock as stock_svc
 from server.store.models import Audit, Order, Stock, WmsException
+from server.settings import current
 
 from ..factories import draft, seed
 
@@ -10,7 +11,7 @@ from ..factories import draft, seed
 def _import(app, drafts, **kw):
     with app.app_context():
         ch = channels.ref(channels.get_channel("api"))
-        return intake.import_orders(ch, drafts, "test", **kw)
+        return intake.import_orders(ch, drafts, "test", **kw, settings=current())
 
 
 def test_order_is_reserved_and_ready(app, dbconn):
@@ -18,7 +19,7 @@ def test_order_is_reserved_and_ready(app, dbconn):
     [res] = _import(app, [draft("A1", [("WP-TEE-BLK-M", 2), ("WP-MUG-350-SAGE", 1)])])
     assert res.outcome == "created" and res.status == lifecycle.READY
     with app.app_context():
-        body = orders.to_dict(orders.load(res.order_id))
+        body = orders.to_dict(orders.load(res.order_id), settings=current())
         assert [(ln["sku"], ln["reserved"]) for ln in body["lines"]] == [
             ("WP-TEE-BLK-M", 2), ("WP-MUG-350-SAGE", 1)]
         assert body["warehouse"] == "main"
@@ -40,10 +41,10 @@ def test_short_stock_backorders_then_arrival_reserves(app, dbconn):
     [res] = _import(app, [draft("B1", [("WP-TEE-BLK-M", 3)])])
     assert res.status == lifecycle.BACKORDERED
     with app.app_context():
-        line = orders.to_dict(orders.load(res.order_id))["lines"][0]
+        line = orders.to_dict(orders.load(res.order_id), settings=current())["lines"][0]
         assert (line["reserved"], line["backordered"]) == (1, 2)
-        stock_svc.receive([("main", "A-01-02-3", "WP-TEE-BLK-M", 5)], "test")
-        body = orders.to_dict(orders.load(res.order_id))
+        stock_svc.receive([("main", "A-01-02-3", "WP-TEE-BLK-M", 5)], "test", settings=current())
+        body = orders.to_dict(orders.load(res.order_id), settings=current())
         assert body["status"] == lifecycle.READY
         assert (body["lines"][0]["reserved"], body["lines"][0]["backordered"]) == (3, 0)
     for s in Stock.select():
@@ -67,7 +68,7 @@ def test_unpaid_waits_and_risky_is_held(app, dbconn):
     assert unpaid.status == lifecycle.AWAITING_PAYMENT
     assert risky.status == lifecycle.ON_HOLD and "101" in risky.hold_reasons[0]
     with app.app_context():
-        released = orders.release_hold(risky.order_id, "user:sup")
+        released = orders.release_hold(risky.order_id, "user:sup", settings=current())
     assert released["status"] == lifecycle.BACKORDERED   # only 100 in stock
 
 
@@ -76,8 +77,10 @@ def test_cancel_releases_stock_and_hands_it_to_backorders(app, dbconn):
     a, b = _import(app, [draft("C1", [("WP-TEE-BLK-M", 2)]), draft("C2", [("WP-TEE-BLK-M", 1)])])
     assert (a.status, b.status) == (lifecycle.READY, lifecycle.BACKORDERED)
     with app.app_context():
-        assert orders.cancel(a.order_id, "test")["status"] == lifecycle.CANCELLED
-        assert orders.to_dict(orders.load(b.order_id))["status"] == lifecycle.READY
+        assert orders.cancel(a.order_id, "test",
+                             settings=current())["status"] == lifecycle.CANCELLED
+        assert orders.to_dict(orders.load(b.order_id),
+                              settings=current())["status"] == lifecycle.READY
 
 
 def test_dry_run_writes_nothing(app, dbconn):
@@ -98,7 +101,8 @@ def test_csv_import_stores_bad_addresses_invalid_with_the_problem_list(app, dbco
             "2025-06-01T10:00:00Z\n")
     with app.app_context():
         ch = channels.get_channel("api")
-        report = csv_import.import_orders_csv((head + rows).encode(), ch, "test").to_dict()
+        report = csv_import.import_orders_csv((head + rows).encode(), ch, "test",
+                                              settings=current()).to_dict()
     assert (report["created"], report["rejected"]) == (2, 0)
     bad = Order.get(Order.ref == "C-BAD")
     expected = [("ship_to.phone", "bad_phone"), ("ship_to.postcode", "bad_postcode")]

@@ -28,6 +28,7 @@ from server.api import openapi
 from server.api.schemas import SCHEMAS
 from server.services import auth, channels, intake
 from server.store.db import db
+from server.settings import current
 
 from ..factories import draft, seed
 
@@ -111,7 +112,8 @@ def tokens(api_app: Flask) -> dict[str, str]:
     # an invalid order comes from a storefront or a CSV (the API refuses one with a 422)
     with api_app.app_context(), db.connection_context():
         [res] = intake.import_orders(channels.ref(channels.get_channel("api")),
-                                     [draft("SEED-INVALID", [("NO-SUCH-SKU", 1)])], "test")
+                                     [draft("SEED-INVALID", [("NO-SUCH-SKU", 1)])], "test",
+                                     settings=current())
     assert res.status == "invalid"
     return raw
 

@@ -17,6 +17,7 @@ from server.domain.orders import LineDraft
 from server.jobs import outbox_worker
 from server.services import auth, channels, intake, outbox
 from server.store.db import db, execute, write_tx
+from server.settings import current
 
 from ..factories import draft, seed
 from ..fake_storefront import FakeStorefront
@@ -73,7 +74,7 @@ def ship(app, shop, channel: str, order_id: int = ORDER_ID, *, enqueue: bool = T
                          external_id=str(LINE_B))))
     with ctx(app):
         ch = channels.get_channel(channel)
-        [result] = intake.import_orders(channels.ref(ch), [d], "test")
+        [result] = intake.import_orders(channels.ref(ch), [d], "test", settings=current())
         stamp = clock.naive_utc(NOW)
         with write_tx():
             sid = execute(

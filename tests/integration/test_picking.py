@@ -420,9 +420,10 @@ def test_scheduled_waves_plan_and_release_by_themselves(db_url):
     floor.order("A-1", (("SOCK", 1),))
     with app.app_context():
         from server.services.waves import auto_waves
+        from server.settings import current
         from server.store.db import db
         with db.connection_context():
-            assert auto_waves() == []                 # one ready order: below the minimum
+            assert auto_waves(settings=current()) == []    # one ready order: below the minimum
     floor.order("B-1", (("MUG", 1),))
     stop = threading.Event()
     thread = scheduler.start(app, stop)

@@ -12,6 +12,7 @@ from server.domain.orders import Address
 from server.services import channels, intake, updates
 from server.store.db import execute
 from server.store.models import Audit, Order, OrderLine, WmsException
+from server.settings import current
 
 from ..factories import UTC, draft, seed
 from .test_webhooks import ctx
@@ -21,7 +22,8 @@ T0 = dt.datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
 
 def _apply(app, d) -> str:
     with ctx(app):
-        return updates.apply_update(channels.ref(channels.get_channel("api")), d, "test")
+        return updates.apply_update(channels.ref(channels.get_channel("api")), d, "test",
+                                    settings=current())
 
 
 def _v(d, minutes: int, **changes):
@@ -143,7 +145,8 @@ def test_an_invalid_order_fixed_by_the_storefront_becomes_ready(app):
     seed(app)
     with ctx(app):
         ch = channels.ref(channels.get_channel("api"))
-        [res] = intake.import_orders(ch, [_v(draft("I1", [("NO-SUCH-SKU", 1)]), 0)], "test")
+        [res] = intake.import_orders(ch, [_v(draft("I1", [("NO-SUCH-SKU", 1)]), 0)], "test",
+                                     settings=current())
     assert res.status == "invalid"
     assert _apply(app, _v(draft("I1", [("NO-SUCH-SKU", 2)]), 3)) == "unchanged"
     assert _exceptions(app) == ["invalid_order"]        # no second exception for it

@@ -14,6 +14,7 @@ from server.domain.storefronts.signature import sign
 from server.services import channels, webhooks
 from server.store.db import db, execute
 from server.store.models import Audit, Order, OrderLine, Stock, WebhookEvent, WmsException
+from server.settings import current
 
 from ..conftest import STOREFRONTS, make_app
 from ..factories import seed
@@ -441,7 +442,7 @@ def test_header_names_match_in_any_case(shop):
     body, headers = fixture("shopify", "orders-paid.json")
     lower = {k.lower(): v for k, v in headers.items()}
     with ctx(shop):
-        status, answer = webhooks.receive_shopify("shop", lower, body)
+        status, answer = webhooks.receive_shopify("shop", lower, body, settings=current())
     assert status == 200 and answer["outcome"] == "created"
 
 

@@ -12,6 +12,7 @@ from server.domain.errors import DomainError
 from server.services import channels, woo_pull
 from server.store.db import db
 from server.store.models import Channel, Order
+from server.settings import current
 
 from ..conftest import make_app
 from ..fake_woocommerce import FakeWooCommerce
@@ -38,7 +39,7 @@ def _setup(app, shop: FakeWooCommerce, name: str = "woo") -> None:
 
 def _pull(app, name: str = "woo", now: dt.datetime = NOW, **kw) -> dict:
     with ctx(app):
-        return woo_pull.pull_woocommerce(name, now=now, **kw)
+        return woo_pull.pull_woocommerce(name, now=now, **kw, settings=current())
 
 
 def _last_pulled(app, name: str = "woo"):
@@ -106,7 +107,8 @@ def test_an_order_already_delivered_by_webhook_comes_out_unchanged(app, shop):
     with ctx(app):
         ref = channels.ref(channels.get_channel("woo"))
         webhooks.deliver(ref, woocommerce.event_key(payload, "order.created"), "order.created",
-                         lambda: webhooks.apply_draft(ref, woocommerce.parse_order(payload), "t"))
+                         lambda: webhooks.apply_draft(ref, woocommerce.parse_order(payload), "t",
+                                                      settings=current()))
     shop.put(payload)
     result = _pull(app)
     assert (result["fetched"], result["unchanged"], result["created"]) == (1, 1, 0)
