@@ -26,6 +26,7 @@ def _shipment_dict(r) -> dict:
 
 
 def shipment_view(shipment_id: int) -> dict:
+    """One shipment (a parcel): carrier, tracking number, SSCC, carton, weights, label job."""
     row = execute(_SHIPMENT + "WHERE sh.id = ?", (shipment_id,)).fetchone()
     if row is None:
         raise NotFound(f"no shipment {shipment_id}", field="shipment")
@@ -33,6 +34,7 @@ def shipment_view(shipment_id: int) -> dict:
 
 
 def shipments_for_order(order_id: int) -> list[dict]:
+    """The order's shipments, by parcel number."""
     return [_shipment_dict(r) for r in execute(_SHIPMENT + "WHERE sh.order_id = ? ORDER BY "
                                                 "sh.parcel_no", (order_id,)).fetchall()]
 
