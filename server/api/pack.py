@@ -2,9 +2,11 @@
 The flow and the session object: docs/pack-api.md."""
 from __future__ import annotations
 
-from flask import Blueprint, Response, jsonify
+from flask import Blueprint, Flask, Response, current_app, jsonify
 
-from ..services import pack_documents, pack_queue, packing
+from .. import settings
+from ..services import pack_queue, packing
+from ..services.packing import documents
 from .common import json_body, require_staff
 
 _INT64 = {"minimum": -2**63, "maximum": 2**63 - 1}   # every integer bounded (OverflowError on SQLite)
@@ -17,99 +19,120 @@ def _packer() -> packing.Packer:
     return packing.packer_from(require_staff(*ROLES))
 
 
+def documents_renderer(app: Flask | None = None) -> documents.Renderer:
+    """The app's document renderer, built on first use from its settings (its worker pool
+    starts on the first PDF): one per app, so its cache is the app's."""
+    app = app or current_app._get_current_object()  # type: ignore[attr-defined]
+    found = app.extensions.get("wavepack.documents")
+    if found is None:
+        found = app.extensions.setdefault("wavepack.documents",
+                                          documents.Renderer.for_settings(settings.of(app)))
+    return found
+
+
 @bp.get("/pack/stations")
 def list_stations():
     require_staff(*ROLES)
-    return jsonify({"stations": packing.stations()})
+    return jsonify({"stations": packing.stations(settings=settings.current())})
 
 
 @bp.get("/pack/stations/<station>")
 def get_station(station: str):
     require_staff(*ROLES)
-    return jsonify(packing.station_view(station))
+    return jsonify(packing.station_view(station, settings=settings.current()))
 
 
 @bp.get("/pack/stations/<station>/queue")
 def station_queue(station: str):
     require_staff(*ROLES)
-    return jsonify(pack_queue.queue(station))
+    return jsonify(pack_queue.queue(station, settings=settings.current()))
 
 
 @bp.post("/pack/stations/<station>/labels")
 def station_label(station: str):
     packer = _packer()
-    return jsonify(pack_queue.print_label(packer, station, json_body("PackLabel"))), 201
+    return jsonify(pack_queue.print_label(packer, station, json_body("PackLabel"),
+                                          settings=settings.current())), 201
 
 
 @bp.post("/pack/sessions")
 def open_session():
     packer = _packer()
     body = json_body("PackOpen")
-    session, created = packing.open_session(packer, body["station"], body["scan"])
+    session, created = packing.open_session(packer, body["station"], body["scan"],
+                                            settings=settings.current())
     return jsonify(session), 201 if created else 200
 
 
 @bp.get("/pack/sessions/<id:session_id>")
 def get_session(session_id: int):
     require_staff(*ROLES)
-    return jsonify(packing.session_view(session_id))
+    return jsonify(packing.session_view(session_id, settings=settings.current()))
 
 
 @bp.post("/pack/sessions/<id:session_id>/scan")
 def scan(session_id: int):
     packer = _packer()
-    return jsonify(packing.scan(packer, session_id, json_body("PackScan")))
+    return jsonify(packing.scan(packer, session_id, json_body("PackScan"),
+                                settings=settings.current()))
 
 
 @bp.post("/pack/sessions/<id:session_id>/qc")
 def quality_check(session_id: int):
     packer = _packer()
-    return jsonify(packing.answer_check(packer, session_id, json_body("PackCheck")))
+    return jsonify(packing.answer_check(packer, session_id, json_body("PackCheck"),
+                                        settings=settings.current()))
 
 
 @bp.post("/pack/sessions/<id:session_id>/weight")
 def weight(session_id: int):
     packer = _packer()
-    return jsonify(packing.weigh(packer, session_id, json_body("PackWeight")["grams"]))
+    return jsonify(packing.weigh(packer, session_id, json_body("PackWeight")["grams"],
+                                 settings=settings.current()))
 
 
 @bp.post("/pack/sessions/<id:session_id>/carton")
 def carton(session_id: int):
     packer = _packer()
-    return jsonify(packing.set_carton(packer, session_id, json_body("PackCarton")["carton"]))
+    return jsonify(packing.set_carton(packer, session_id, json_body("PackCarton")["carton"],
+                                      settings=settings.current()))
 
 
 @bp.post("/pack/sessions/<id:session_id>/hold")
 def hold(session_id: int):
     packer = _packer()
-    return jsonify(packing.hold(packer, session_id, json_body("PackHold")["reason"]))
+    return jsonify(packing.hold(packer, session_id, json_body("PackHold")["reason"],
+                                settings=settings.current()))
 
 
 @bp.post("/pack/sessions/<id:session_id>/release")
 def release(session_id: int):
     packer = _packer()
-    return jsonify(packing.release(packer, session_id, json_body("PackRelease").get("note", "")))
+    return jsonify(packing.release(packer, session_id, json_body("PackRelease").get("note", ""),
+                                   settings=settings.current()))
 
 
 @bp.post("/pack/sessions/<id:session_id>/confirm")
 def confirm(session_id: int):
     packer = _packer()
-    result, created = packing.confirm(packer, session_id)
+    result, created = packing.confirm(packer, session_id, settings=settings.current(),
+                                      renderer=documents_renderer())
     return jsonify(result), 201 if created else 200
 
 
 @bp.post("/pack/sessions/<id:session_id>/cancel")
 def cancel(session_id: int):
     packer = _packer()
-    return jsonify(packing.cancel(packer, session_id))
+    return jsonify(packing.cancel(packer, session_id, settings=settings.current()))
 
 
 @bp.get("/pack/sessions/<id:session_id>/documents/<kind>.pdf")
 def document(session_id: int, kind: str):
     """The packing slip or invoice of the session's order, as PDF."""
     require_staff(*ROLES)
-    order_id = packing.session_view(session_id)["order"]["id"]
-    pdf = pack_documents.render(order_id, kind)
+    cfg = settings.current()
+    order_id = packing.session_view(session_id, settings=cfg)["order"]["id"]
+    pdf = documents.render(order_id, kind, settings=cfg, renderer=documents_renderer())
     return Response(pdf, mimetype="application/pdf",
                     headers={"Content-Disposition": f'inline; filename="{kind}-{order_id}.pdf"'})
 

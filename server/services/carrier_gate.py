@@ -16,9 +16,8 @@ import json
 from dataclasses import dataclass
 from decimal import Decimal
 
-from flask import current_app
-
 from .. import clock
+from ..config import Config
 from ..domain import lifecycle
 from ..domain.carriers import UNMAPPED, CarrierService, Choice, ShippingRequest, choose_service
 from ..domain.customs import MISSING, CustomsItem, crosses_customs, missing_data
@@ -50,14 +49,11 @@ class OrderFacts:
     items: list[CustomsItem]        # its lines as customs items (loaded when asked for)
 
 
-def _setup():
-    return current_app.config["WAVEPACK"]
-
-
-def load_facts(order_ids: list[int], *, items: bool = True) -> dict[int, OrderFacts]:
+def load_facts(order_ids: list[int], *, items: bool = True,
+               settings: Config) -> dict[int, OrderFacts]:
     """The gate's view of these orders: one query, and one more for their lines as
     customs items when `items` (the gate asks only for orders leaving their customs area)."""
-    default_w = int(_setup().packing.default_weight_g)
+    default_w = int(settings.packing.default_weight_g)
     if not order_ids:
         return {}
     rows = select_in(
@@ -72,13 +68,13 @@ def load_facts(order_ids: list[int], *, items: bool = True) -> dict[int, OrderFa
                               r[4] or "", r[5] or "", r[6], (r[7] or "").upper(), r[8] or "",
                               r[9] or 0, r[10], r[11] or 0, []) for r in rows}
     if items:
-        load_items(list(facts.values()))
+        load_items(list(facts.values()), settings=settings)
     return facts
 
 
-def load_items(facts: list[OrderFacts]) -> None:
+def load_items(facts: list[OrderFacts], *, settings: Config) -> None:
     """Fill each order's customs items from its lines and the catalogue."""
-    default_w = _setup().packing.default_weight_g
+    default_w = settings.packing.default_weight_g
     by_id = {f.id: f for f in facts}
     if not by_id:
         return
@@ -95,10 +91,10 @@ def load_items(facts: list[OrderFacts]) -> None:
     return facts
 
 
-def choose(f: OrderFacts) -> Choice:
+def choose(f: OrderFacts, *, settings: Config) -> Choice:
     """The order's service: the supervisor's if one was assigned (and still configured),
     else by the shipping-method table and the rules (domain.carriers)."""
-    setup = _setup().setup
+    setup = settings.setup
     if f.warehouse is None:
         return Choice(None, "none", UNMAPPED, {"message": "no warehouse ships this order yet"})
     if f.source == "supervisor" and f.service_id:
@@ -109,27 +105,28 @@ def choose(f: OrderFacts) -> Choice:
                           f.heaviest_unit_g,
                           express=f.priority > 0)
     return choose_service(f.warehouse, setup.services, setup.shipping_methods, req,
-                          _setup().zones)
+                          settings.zones)
 
 
-def origin_country(warehouse: str | None) -> str:
-    sender = _setup().setup.senders.get(warehouse or "")
+def origin_country(warehouse: str | None, *, settings: Config) -> str:
+    """The country the warehouse ships from (its sender address), '' when unknown."""
+    sender = settings.setup.senders.get(warehouse or "")
     return sender.country.upper() if sender and sender.country else ""
 
 
-def leaves_customs_area(f: OrderFacts) -> bool:
+def leaves_customs_area(f: OrderFacts, *, settings: Config) -> bool:
     """The parcel leaves its warehouse's customs area. A warehouse without a sender
     country is not checked (its customs area is unknown)."""
-    origin = origin_country(f.warehouse)
+    origin = origin_country(f.warehouse, settings=settings)
     return bool(origin) and crosses_customs(origin, f.country)
 
 
-def customs_problem(f: OrderFacts) -> str:
+def customs_problem(f: OrderFacts, *, settings: Config) -> str:
     """Why the order cannot be declared ('' when it need not be, or can be); its items
     are loaded."""
-    if not leaves_customs_area(f):
+    if not leaves_customs_area(f, settings=settings):
         return ""
-    origin = origin_country(f.warehouse)
+    origin = origin_country(f.warehouse, settings=settings)
     missing = missing_data(f.items)
     if not missing:
         return ""
@@ -137,23 +134,25 @@ def customs_problem(f: OrderFacts) -> str:
             f"or country of origin for {', '.join(sorted(set(missing)))}")
 
 
-def check_orders(order_ids: list[int], actor: str, now: dt.datetime | None = None
-                 ) -> dict[int, str]:
+def check_orders(order_ids: list[int], actor: str, now: dt.datetime | None = None, *,
+                 settings: Config) -> dict[int, str]:
     """Choose a service for each ready or backordered order of `order_ids` and hold those
     with none, or with customs data missing. Returns order id → hold code for orders held
     now. Inside the caller's write transaction."""
     now = now or clock.now()
-    facts = [f for f in load_facts(order_ids, items=False).values() if f.status in _GATED]
-    load_items([f for f in facts if leaves_customs_area(f)])
+    facts = [f for f in load_facts(order_ids, items=False, settings=settings).values()
+             if f.status in _GATED]
+    load_items([f for f in facts if leaves_customs_area(f, settings=settings)],
+               settings=settings)
     chosen, held = [], {}
     for f in facts:
-        choice = choose(f)
+        choice = choose(f, settings=settings)
         if choice.service is None:
             held[f.id] = (UNMAPPED, choice.detail.get("message", "no carrier service"),
                           choice.detail)
             continue
         chosen.append((f.id, choice.service.id, choice.source))
-        problem = customs_problem(f)
+        problem = customs_problem(f, settings=settings)
         if problem:
             held[f.id] = (MISSING, problem, {"missing": sorted(set(missing_data(f.items)))})
     update_many("sales_order", "id", (("id", "bigint"), ("svc", "varchar"), ("src", "varchar")),
@@ -183,12 +182,12 @@ def _hold(rows: list[tuple[OrderFacts, str, str, dict]], actor: str, now: dt.dat
                  for f, code, message, _ in rows])
 
 
-def service_of(order_id: int) -> tuple[CarrierService | None, Choice]:
+def service_of(order_id: int, *, settings: Config) -> tuple[CarrierService | None, Choice]:
     """The order's service now (for packing): its stored one if still configured for its
     warehouse, else chosen afresh (orders stored before services existed)."""
-    f = load_facts([order_id], items=False)[order_id]
-    svc = _setup().setup.service(f.service_id) if f.service_id else None
+    f = load_facts([order_id], items=False, settings=settings)[order_id]
+    svc = settings.setup.service(f.service_id) if f.service_id else None
     if svc is not None and svc.warehouse == f.warehouse:
         return svc, Choice(svc, f.source or "mapped")
-    choice = choose(f)
+    choice = choose(f, settings=settings)
     return choice.service, choice

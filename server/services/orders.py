@@ -275,7 +275,7 @@ def _assignable_service(order: Order, carrier: str, service: str, cfg: Config):
                             f"{carrier!r} (it has: {', '.join(offered) or 'none'})",
                             code="unknown_service", field="service",
                             detail={"services": offered})
-    facts = carrier_gate.load_facts([order.id], items=False)[order.id]
+    facts = carrier_gate.load_facts([order.id], items=False, settings=cfg)[order.id]
     problem = fits(svc, ShippingRequest(facts.channel_kind, (), facts.country, facts.postcode,
                                         facts.heaviest_unit_g), cfg.zones)
     if problem:

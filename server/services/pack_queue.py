@@ -3,12 +3,11 @@ totes, order, age, ship-by), and the cart and tote labels printed at the station
 (docs/pack-api.md, "Pack queue" and "Cart and tote labels")."""
 from __future__ import annotations
 
-from flask import current_app
 from printers.cart_labels import (CartLabelSpec, ToteLabelSpec, build_cart_label,
                                   build_tote_label)
-from printers.labels import LabelFont
 
 from .. import clock
+from ..config import Config
 from ..domain import lifecycle
 from ..domain.errors import Conflict, NotFound, Unprocessable
 from ..domain.totes import cart_label, tote_label
@@ -16,6 +15,7 @@ from ..store.bulk import select_in
 from ..store.db import execute
 from . import print_queue
 from .packing import Packer, station
+from .packing.labels import label_font
 
 MAX_ROWS = 200
 
@@ -36,10 +36,10 @@ def _iso(value) -> str | None:
     return clock.aware_utc(value).isoformat() if value else None
 
 
-def queue(station_name: str) -> dict:
+def queue(station_name: str, *, settings: Config) -> dict:
     """The orders picked and waiting to be packed in the station's warehouse, most urgent
     first (priority, then ship-by), each with the totes (and carts) holding it."""
-    st = station(station_name)
+    st = station(station_name, settings=settings)
     now = clock.now()
     rows = execute(_QUEUE, (lifecycle.PICKED, st.warehouse, MAX_ROWS)).fetchall()
     totes: dict[int, list[dict]] = {}
@@ -67,15 +67,10 @@ def queue(station_name: str) -> dict:
             "truncated": len(rows) == MAX_ROWS}
 
 
-def _font() -> LabelFont | None:
-    path = current_app.config["WAVEPACK"].printing.label_font
-    return LabelFont(path) if path else None
-
-
-def print_label(packer: Packer, station_name: str, body: dict) -> dict:
+def print_label(packer: Packer, station_name: str, body: dict, *, settings: Config) -> dict:
     """Queue a cart label ({"kind": "cart", "cart"}) or a tote label ({"kind": "tote",
     "cart", "slot"}) for the station's label printer; the job as the print queue shows it."""
-    st = station(station_name)
+    st = station(station_name, settings=settings)
     kind, cart_id, slot = body["kind"], body["cart"], body.get("slot")
     row = execute("SELECT c.wave_id, w.code FROM cart c JOIN wave v ON v.id = c.wave_id "
                   "JOIN warehouse w ON w.id = v.warehouse_id WHERE c.id = ?",
@@ -86,7 +81,7 @@ def print_label(packer: Packer, station_name: str, body: dict) -> dict:
     if warehouse != st.warehouse:
         raise Conflict(f"cart {cart_id} is in warehouse {warehouse}, station {st.name} in "
                        f"{st.warehouse}", code="wrong_warehouse", field="cart")
-    font = _font()
+    font = label_font(settings)
     if kind == "cart":
         reference = f"cart:{cart_id}"
 
@@ -107,7 +102,7 @@ def print_label(packer: Packer, station_name: str, body: dict) -> dict:
         def zpl(job_id: int) -> str:
             return build_tote_label(ToteLabelSpec(tote_label(cart_id, slot, barcode), cart_id,
                                                   slot, ref[:60], job_id), font=font)
-    url = current_app.config["WAVEPACK"].printers[st.printer]
+    url = settings.printers[st.printer]
     try:
         job_id = print_queue.enqueue(st.name, url, kind, reference, zpl, packer.actor)
     except ValueError as err:     # a tote barcode the label cannot carry: nothing kept

@@ -73,7 +73,7 @@ def _gate_unchecked(warehouse_id: int, actor: str, now: dt.datetime) -> None:
         return                          # the usual case: no write transaction
     with store_db.write_tx():
         ids = [r[0] for r in execute(query, (lifecycle.READY, warehouse_id)).fetchall()]
-        carrier_gate.check_orders(ids, actor, now)
+        carrier_gate.check_orders(ids, actor, now, settings=current_app.config["WAVEPACK"])
 
 
 def _express(service_id: str, settings: Config) -> bool:

@@ -83,7 +83,9 @@ def seed_stations(url: str, n: int, overlay: dict) -> Stations:
     with connected(app):
         stock.upsert_products([stock.ProductSpec(sku=sku(i), name=f"Scan item {i}",
                                                  gtins=(gtin(i),), length_mm=100, width_mm=80,
-                                                 height_mm=50) for i in range(3)], "bench")
+                                                 height_mm=50, hs_code="090210",
+                                                 origin_country="CN")   # green tea: customs
+                                for i in range(3)], "bench")
         with store_db.write_tx():
             for i in range(3):
                 stock.change_stock("main", location(i), sku(i), set_to=2 * n, actor="bench",

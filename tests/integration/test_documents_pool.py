@@ -18,7 +18,8 @@ import requests
 import yaml
 
 from server.offload import PoolSettings, WorkerPool
-from server.services import pack_documents
+from server.api.pack import documents_renderer
+from server.services.packing import documents
 
 from ..conftest import descendants, make_app, need, wavepack_serve
 from ..floor import PICK_CFG, build_floor
@@ -62,7 +63,7 @@ def sql(floor, statement: str, params=()) -> None:
 
 
 def test_reopening_is_the_same_pdf_without_drawing_and_a_change_draws_it_anew(floor):
-    renderer = pack_documents.renderer(floor.app)
+    renderer = documents_renderer(floor.app)
     assert renderer.pool is not None and renderer.cache is not None
     jobs = renderer.pool.jobs
     first = get_pdf(floor, "packing_slip")
@@ -89,7 +90,7 @@ def test_reopening_is_the_same_pdf_without_drawing_and_a_change_draws_it_anew(fl
 
 
 def test_killed_workers_are_replaced_and_the_packer_gets_the_pdf(floor):
-    pool = pack_documents.renderer(floor.app).pool
+    pool = documents_renderer(floor.app).pool
     assert get_pdf(floor, "packing_slip").status_code == 200
     pids = pool.pids()
     assert pids
@@ -103,8 +104,8 @@ def test_killed_workers_are_replaced_and_the_packer_gets_the_pdf(floor):
 def test_a_pool_that_cannot_run_is_a_clear_503_and_nothing_is_kept(floor):
     closed = WorkerPool(PoolSettings(workers=1))
     closed.close()
-    renderer = pack_documents.renderer(floor.app)
-    floor.app.extensions["wavepack.documents"] = pack_documents.Renderer(closed, renderer.cache)
+    renderer = documents_renderer(floor.app)
+    floor.app.extensions["wavepack.documents"] = documents.Renderer(closed, renderer.cache)
     r = get_pdf(floor, "packing_slip")
     assert r.status_code == 503
     assert r.get_json()["error"]["code"] == "documents_unavailable"
@@ -123,7 +124,7 @@ def test_without_a_pool_the_documents_are_drawn_in_process(db_url):
     r = floor.api("post", "/api/v1/pack/sessions", floor.tokens["k1"],
                   json={"station": "pack-1", "scan": "DOC-2"})
     floor.session = r.get_json()["id"]
-    renderer = pack_documents.renderer(app)
+    renderer = documents_renderer(app)
     assert renderer.pool is None and renderer.cache is None
     r = get_pdf(floor, "packing_slip")
     assert r.status_code == 200 and "DOC-2" in pdf_text(r.data)

@@ -73,10 +73,14 @@ def test_the_pack_page_words_every_error_hold_and_instruction(words):
     verdicts = {v for k, v in vars(packcheck).items() if k.isupper() and isinstance(v, str)}
     assert "over_pack" in verdicts
     assert sorted(v for v in verdicts if f"v.{v}" not in en) == []
-    errors = _codes("packing.py", "pack_queue.py", "once.py") | {
+    # the modules that were packing.py; documents.py and labels.py (pack_documents.py and
+    # carrier_labels.py before) were never held to this, and nine of their codes have no words
+    packing = [f"packing/{f.name}" for f in sorted((SERVICES / "packing").glob("*.py"))
+               if f.name not in ("documents.py", "labels.py")]
+    errors = _codes(*packing, "pack_queue.py", "once.py") | {
         "bad_request", "not_found", "forbidden", "conflict", "unprocessable", "internal"}
     assert sorted(c for c in errors if f"e.{c}" not in en) == []
-    source = (SERVICES / "packing.py").read_text(encoding="utf-8")
+    source = "".join((SERVICES / f).read_text(encoding="utf-8") for f in packing)
     assert all(f'"{code}"' in source for code in HOLD_CODES)
     assert sorted(c for c in HOLD_CODES if f"hold.{c}" not in en) == []
     instructions = {code for rules in HANDLING_RULES.values() for code, _, _ in rules}

@@ -1,7 +1,7 @@
 """Paper for the parcel: the addresses printed on labels and documents, the packing slip
 and the invoice (PDF, printers/documents.py), printed on the station's document printer.
 
-Which documents go into a parcel is the order's inserts (config `inserts:`); a station
+Which documents go into a parcel is the order's inserts (config `inserts:`, `inserts()`); a station
 with a `document_printer` (a CUPS queue) prints them after the packing is confirmed, and
 the pack page can always fetch them as PDF. A document that fails to print opens an
 exception naming the order (the label, which must never be lost, is on the durable label
@@ -19,8 +19,6 @@ import logging
 import threading
 from decimal import Decimal
 
-from flask import Flask, current_app
-
 from printers import documents as pdf_documents
 from printers.documents import (CustomsDeclaration, CustomsLine, FontMissing, Invoice,
                                 InvoiceLine, PackingSlip, SlipLine, build_document,
@@ -28,13 +26,15 @@ from printers.documents import (CustomsDeclaration, CustomsLine, FontMissing, In
 from printers.labels import Address
 from printers.status import PrinterError
 
-from .. import clock, offload
-from ..domain.customs import CustomsItem, Declaration, crosses_customs, declare
-from ..domain.errors import Conflict, DomainError, NotFound
-from ..domain.money import from_minor
-from ..store.db import db, execute
-from . import carrier_gate
-from .exceptions import open_exception
+from ... import clock, offload
+from ...config import Config
+from ...domain.customs import CustomsItem, Declaration, crosses_customs, declare
+from ...domain.errors import Conflict, DomainError, NotFound
+from ...domain.money import from_minor
+from ...store.db import db, execute
+from .. import carrier_gate
+from ..exceptions import open_exception
+from ._common import SHIPPED_STATES, SessionRow
 
 log = logging.getLogger(__name__)
 DOCUMENTS = ("packing_slip", "invoice", "customs_declaration")
@@ -57,8 +57,8 @@ def recipient(order_id: int) -> Address:
                    country=(o[6] or "").upper(), phone=o[7])
 
 
-def sender(warehouse_code: str | None) -> Address:
-    s = current_app.config["WAVEPACK"].setup.senders.get(warehouse_code or "")
+def sender(warehouse_code: str | None, *, settings: Config) -> Address:
+    s = settings.setup.senders.get(warehouse_code or "")
     if s is None:
         raise Conflict(f"no sender address for warehouse {warehouse_code!r} (senders: in "
                        f"config.yaml)", code="no_sender")
@@ -101,37 +101,39 @@ def _share(items: list[CustomsItem], units: dict[str, int]) -> list[CustomsItem]
 
 
 def declaration(order_id: int, units: dict[str, int] | None = None,
-                gross_weight_g: int | None = None) -> Declaration | None:
+                gross_weight_g: int | None = None, *, settings: Config) -> Declaration | None:
     """The customs declaration of the order (or of one parcel's `units`), None when the
     parcel stays in its warehouse's customs area (or the warehouse's country is unknown)."""
-    facts = carrier_gate.load_facts([order_id], items=False).get(order_id)
+    facts = carrier_gate.load_facts([order_id], items=False, settings=settings).get(order_id)
     if facts is None:
         raise NotFound(f"no order {order_id}", field="order")
-    origin = carrier_gate.origin_country(facts.warehouse)
+    origin = carrier_gate.origin_country(facts.warehouse, settings=settings)
     if not origin or not crosses_customs(origin, facts.country):
         return None
-    carrier_gate.load_items([facts])
+    carrier_gate.load_items([facts], settings=settings)
     items = facts.items if units is None else _share(facts.items, units)
     net = sum(i.weight_g for i in items)
     return declare(items, currency=facts.currency, gross_weight_g=gross_weight_g or net,
                    origin=origin, destination=facts.country,
-                   sdr_rates=current_app.config["WAVEPACK"].setup.customs.sdr_rates)
+                   sdr_rates=settings.setup.customs.sdr_rates)
 
 
-def _customs_document(order_id: int, ref: str, warehouse: str | None) -> CustomsDeclaration:
-    decl = declaration(order_id)
+def _customs_document(order_id: int, ref: str, warehouse: str | None, *,
+                      settings: Config) -> CustomsDeclaration:
+    decl = declaration(order_id, settings=settings)
     if decl is None:
         raise Conflict(f"order {ref} stays in its customs area: no declaration",
                        code="no_customs_declaration")
     return CustomsDeclaration(
-        form=decl.form, sender=sender(warehouse), ship_to=recipient(order_id),
+        form=decl.form, sender=sender(warehouse, settings=settings), ship_to=recipient(order_id),
         order_number=ref, date=clock.now().date(), currency=decl.currency,
         lines=tuple(CustomsLine(i.description[:200], i.quantity, i.hs_code, i.origin_country,
                                 i.value, i.weight_g) for i in decl.items),
         gross_weight_g=decl.gross_weight_g)
 
 
-def document(order_id: int, kind: str) -> PackingSlip | Invoice | CustomsDeclaration:
+def document(order_id: int, kind: str, *,
+             settings: Config) -> PackingSlip | Invoice | CustomsDeclaration:
     """The packing slip, invoice or customs declaration of an order as data: everything
     its PDF shows."""
     if kind not in DOCUMENTS:
@@ -141,14 +143,14 @@ def document(order_id: int, kind: str) -> PackingSlip | Invoice | CustomsDeclara
     day = (clock.aware_utc(placed_at) or clock.now()).date()
     try:
         if kind == "customs_declaration":
-            return _customs_document(order_id, ref, warehouse)
+            return _customs_document(order_id, ref, warehouse, settings=settings)
         if kind == "packing_slip":
-            return PackingSlip(sender=sender(warehouse), ship_to=recipient(order_id),
+            return PackingSlip(sender=sender(warehouse, settings=settings), ship_to=recipient(order_id),
                                order_number=ref, order_date=day,
                                lines=tuple(SlipLine(sku, (name or sku)[:200], qty)
                                            for sku, name, qty, _ in _lines(order_id)),
                                note=(note or "")[:500])
-        return Invoice(seller=sender(warehouse), buyer=recipient(order_id),
+        return Invoice(seller=sender(warehouse, settings=settings), buyer=recipient(order_id),
                        invoice_number=f"INV-{order_id}", invoice_date=clock.now().date(),
                        order_number=ref, currency=currency,
                        lines=tuple(InvoiceLine(sku, (name or sku)[:200],
@@ -170,6 +172,22 @@ class Renderer:
     def __init__(self, pool: offload.WorkerPool | None, cache: offload.RenderCache | None):
         self.pool, self.cache = pool, cache
 
+    @classmethod
+    def for_settings(cls, settings: Config) -> "Renderer":
+        """A renderer as config `documents:` asks (the pool, shared by every renderer of
+        the process with the same settings, starts on the first PDF). The web layer keeps
+        one per app."""
+        cfg = settings.documents
+        pool = None
+        if cfg.workers > 0:
+            pool = offload.shared_pool(offload.PoolSettings(
+                workers=cfg.workers, timeout_seconds=cfg.timeout_seconds,
+                worker_nice=cfg.worker_nice, max_jobs_per_worker=cfg.max_jobs_per_worker,
+                start_method=cfg.start_method), warm=pdf_documents.warm_up)
+        cache = offload.RenderCache(int(cfg.cache_mb * 1024 * 1024)) if cfg.cache_mb > 0 \
+            else None
+        return cls(pool, cache)
+
     def pdf(self, doc: PackingSlip | Invoice, language: str) -> bytes:
         def draw() -> bytes:
             if self.pool is None:
@@ -183,30 +201,12 @@ class Renderer:
         return self.cache.get_or_make(key, draw)
 
 
-def renderer(app: Flask | None = None) -> Renderer:
-    """The app's document renderer (built on first use; the pool starts on the first PDF)."""
-    app = app or current_app
-    found = app.extensions.get("wavepack.documents")
-    if found is None:
-        cfg = app.config["WAVEPACK"].documents
-        pool = None
-        if cfg.workers > 0:
-            pool = offload.shared_pool(offload.PoolSettings(
-                workers=cfg.workers, timeout_seconds=cfg.timeout_seconds,
-                worker_nice=cfg.worker_nice, max_jobs_per_worker=cfg.max_jobs_per_worker,
-                start_method=cfg.start_method), warm=pdf_documents.warm_up)
-        cache = offload.RenderCache(int(cfg.cache_mb * 1024 * 1024)) if cfg.cache_mb > 0 \
-            else None
-        found = app.extensions.setdefault("wavepack.documents", Renderer(pool, cache))
-    return found
-
-
-def render(order_id: int, kind: str) -> bytes:
+def render(order_id: int, kind: str, *, settings: Config, renderer: Renderer) -> bytes:
     """The PDF of one document of an order (kind: packing_slip | invoice |
-    customs_declaration), drawn in the worker pool and kept by content."""
-    doc = document(order_id, kind)
+    customs_declaration), drawn by `renderer` (in its worker pool, kept by content)."""
+    doc = document(order_id, kind, settings=settings)
     try:
-        return renderer().pdf(doc, _language(doc.buyer.country if isinstance(doc, Invoice)
+        return renderer.pdf(doc, _language(doc.buyer.country if isinstance(doc, Invoice)
                                              else doc.ship_to.country))
     except FontMissing as err:
         raise DomainError(str(err), code="font_missing", status=503) from None
@@ -220,8 +220,8 @@ def render(order_id: int, kind: str) -> bytes:
         raise _cannot_make(kind, err) from None
 
 
-def print_in_background(app: Flask, queue: str, order_id: int, kinds: list[str],
-                        actor: str) -> threading.Thread | None:
+def print_in_background(queue: str, order_id: int, kinds: list[str], actor: str, *,
+                        settings: Config, renderer: Renderer) -> threading.Thread | None:
     """Print the order's documents on a CUPS queue after the confirm has committed, without
     holding up the packer; a failure opens a `document_print_failed` exception."""
     kinds = [k for k in kinds if k in DOCUMENTS]
@@ -229,10 +229,11 @@ def print_in_background(app: Flask, queue: str, order_id: int, kinds: list[str],
         return None
 
     def run() -> None:
-        with app.app_context(), db.connection_context():
+        with db.connection_context():
             for kind in kinds:
                 try:
-                    print_document(render(order_id, kind), f"cups://{queue}")
+                    print_document(render(order_id, kind, settings=settings, renderer=renderer),
+                                   f"cups://{queue}")
                 except (DomainError, PrinterError, ValueError, OSError) as err:
                     log.warning("document %s of order %s not printed: %s", kind, order_id, err)
                     message = getattr(err, "message", None) or str(err)
@@ -248,5 +249,37 @@ def print_in_background(app: Flask, queue: str, order_id: int, kinds: list[str],
     return thread
 
 
-__all__ = ["DOCUMENTS", "Renderer", "address", "declaration", "document",
-           "print_in_background", "recipient", "render", "renderer", "sender"]
+# ---- what goes into the parcel ---------------------------------------------------------
+
+def inserts(s: SessionRow, *, settings: Config) -> list[str]:
+    """The inserts of the session's order (config `inserts:`, each with the facts that
+    call for it: always, invoice_requested, international, gift, first_order)."""
+    sender_ = settings.setup.senders.get(s.warehouse or "")
+    facts = {"always": True, "invoice_requested": s.invoice_requested,
+             "international": bool(sender_ and sender_.country and s.ship_country
+                                   and sender_.country.upper() != s.ship_country.upper()),
+             "gift": "gift" in (s.note or "").lower()}
+    out = []
+    for code, when in settings.setup.inserts.items():
+        if "first_order" in when and not any(facts.get(w) for w in when):
+            facts["first_order"] = _first_order(s)
+        if any(facts.get(w) for w in when):
+            out.append(code)
+    return out
+
+
+def _first_order(s: SessionRow) -> bool:
+    """No earlier order to the same e-mail address or phone number was packed."""
+    email, phone = execute("SELECT ship_email, phone_key FROM sales_order WHERE id = ?",
+                           (s.order_id,)).fetchone()
+    if not email and not phone:
+        return False
+    states = ", ".join("?" for _ in SHIPPED_STATES)
+    return execute(f"SELECT 1 FROM sales_order WHERE id <> ? AND status IN ({states}) AND "
+                   f"((ship_email = ? AND ship_email <> '') OR (phone_key = ? AND "
+                   f"phone_key <> '')) LIMIT 1",
+                   (s.order_id, *SHIPPED_STATES, email or "", phone or "")).fetchone() is None
+
+
+__all__ = ["DOCUMENTS", "Renderer", "address", "declaration", "document", "inserts",
+           "print_in_background", "recipient", "render", "sender"]

@@ -1,25 +1,34 @@
 """Shipping labels for a confirm: the order's carrier service, its tracking numbers (from
-our own ranges, or bought from the carrier through its adapter) and the label's customs
-block for parcels that leave their customs area.
+our own ranges, or bought from the carrier through its adapter), the label itself (the
+carrier's, or ours with a customs block for parcels that leave their customs area) and the
+returns slip; `label_font` for every label a station prints.
 
-Called by services.packing before its write transaction: a carrier's API is never called
-while rows are locked. A label bought for a confirm that then fails is left unused (the
+Services and numbers are bought by the confirm before its write transaction: a carrier's
+API is never called while rows are locked. A label bought for a confirm that then fails is left unused (the
 carrier bills only labels that are scanned at the depot; voiding is the carrier's
 `cancel` and not done here).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from flask import current_app
+from typing import Callable
 
 from printers.customs import CustomsItemLine, CustomsSummary, customs_block, with_customs_block
+from printers.labels import (LabelFont, ReturnsSlip, ShippingLabel, build_returns_slip,
+                             build_shipping_label)
 
-from ..carrier_adapters import CarrierError, KarrioAdapter, ParcelRequest, Party, customs_lines
-from ..config_packing import Carrier
-from ..domain.carriers import CarrierService
-from ..domain.customs import Declaration
-from ..domain.errors import Conflict
-from . import carrier_gate, pack_documents
+from ...carrier_adapters import CarrierError, KarrioAdapter, ParcelRequest, Party, customs_lines
+from ...config import Config
+from ...config_packing import Carrier
+from ...domain.carriers import CarrierService
+from ...domain.customs import Declaration
+from ...domain.errors import Conflict
+from .. import carrier_gate
+from . import documents
+from ._common import SessionRow
+
+# a label's ZPL, given the id of its print job (printed on the label)
+LabelBuilder = Callable[[int], str]
 
 
 @dataclass(frozen=True)
@@ -29,10 +38,11 @@ class Bought:
     label: str | None = None             # the carrier's ZPL, printed as it is
 
 
-def service_for(order_id: int, ref: str) -> tuple[CarrierService, Carrier]:
+def service_for(order_id: int, ref: str, *, settings: Config
+                ) -> tuple[CarrierService, Carrier]:
     """The order's carrier service and account, or 409 carrier_unmapped / no_carrier."""
-    setup = current_app.config["WAVEPACK"].setup
-    svc, choice = carrier_gate.service_of(order_id)
+    setup = settings.setup
+    svc, choice = carrier_gate.service_of(order_id, settings=settings)
     if svc is None:
         raise Conflict(f"order {ref} has no carrier service: "
                        f"{choice.detail.get('message', 'none configured')}; a supervisor "
@@ -60,18 +70,19 @@ def _party(address) -> Party:
 
 
 def buy(order_id: int, ref: str, warehouse: str | None, svc: CarrierService,
-        carrier: Carrier, parcels: list[dict], grams: list[int]) -> list[Bought]:
+        carrier: Carrier, parcels: list[dict], grams: list[int], *,
+        settings: Config) -> list[Bought]:
     """The carrier's tracking number and label for each parcel, bought through karrio
     (services with `adapter: karrio`; local services draw from our ranges instead)."""
     if carrier.karrio is None:
         raise Conflict(f"service {svc.id} uses karrio but carriers.{carrier.code} has no "
                        "karrio account", code="carrier_unconfigured")
     adapter = KarrioAdapter(svc, carrier.karrio)
-    shipper = _party(pack_documents.sender(warehouse))
-    recipient = _party(pack_documents.recipient(order_id))
+    shipper = _party(documents.sender(warehouse, settings=settings))
+    recipient = _party(documents.recipient(order_id))
     out = []
     for parcel, weight in zip(parcels, grams):
-        decl = pack_documents.declaration(order_id, parcel["units"], weight)
+        decl = documents.declaration(order_id, parcel["units"], weight, settings=settings)
         request = ParcelRequest(reference=f"{ref}/{parcel['parcel']}", shipper=shipper,
                                 recipient=recipient, weight_g=weight,
                                 currency=decl.currency if decl else "",
@@ -99,7 +110,48 @@ def summary(decl: Declaration | None) -> CustomsSummary | None:
                                       for i in decl.items))
 
 
-def with_customs(zpl: str, order_id: int, units: dict[str, int], grams: int) -> str:
+def with_customs(zpl: str, order_id: int, units: dict[str, int], grams: int, *,
+                 settings: Config) -> str:
     """Our label with its customs block when the parcel leaves its customs area."""
-    found = summary(pack_documents.declaration(order_id, units, grams))
+    found = summary(documents.declaration(order_id, units, grams, settings=settings))
     return with_customs_block(zpl, customs_block(found)) if found else zpl
+
+
+def label_font(settings: Config) -> LabelFont | None:
+    """The font for text the printer's own fonts lack (printing.label_font), if set."""
+    path = settings.printing.label_font
+    return LabelFont(path) if path else None
+
+
+def shipping_label(s: SessionRow, carrier: Carrier, service: CarrierService, bought: Bought,
+                   sscc: str, weight_g: int, parcel: dict, parcels: int = 1, *,
+                   settings: Config) -> LabelBuilder:
+    """The shipping label's builder: the carrier's own label when it made one, else ours,
+    with a customs block for a parcel leaving its customs area."""
+    if bought.label is not None:
+        return lambda job_id: bought.label
+    to = documents.recipient(s.order_id)
+    from_ = documents.sender(s.warehouse, settings=settings)
+    font = label_font(settings)
+    k = parcel["parcel"]
+
+    def zpl(job_id: int) -> str:
+        label = build_shipping_label(ShippingLabel(
+            sender=from_, recipient=to, order_number=s.ref, carrier=carrier.label,
+            service=service.label or "-", tracking_number=bought.tracking, sscc=sscc,
+            weight_g=max(weight_g, 1), parcel_index=k, parcel_count=parcels,
+            job_id=job_id), font=font)
+        return with_customs(label, s.order_id, parcel["units"], weight_g, settings=settings)
+    return zpl
+
+
+def returns_slip(s: SessionRow, rma: str, *, settings: Config) -> LabelBuilder:
+    """The returns slip's builder (the `returns_slip` insert), printed with the label."""
+    to = documents.recipient(s.order_id)
+    from_ = documents.sender(s.warehouse, settings=settings)
+    font = label_font(settings)
+
+    def zpl(job_id: int) -> str:
+        return build_returns_slip(ReturnsSlip(order_number=s.ref, rma_number=rma, customer=to,
+                                              return_to=from_, job_id=job_id), font=font)
+    return zpl
