@@ -98,8 +98,9 @@ def serve(host: str | None, port: int | None, demo: bool, async_mode: str | None
     cfg = app.config["WAVEPACK"]
     host = host or cfg.server.host
     port = port or cfg.server.port
-    if app.extensions.get("wavepack.rate_limit_warning"):
-        click.echo(f"warning: {app.extensions['wavepack.rate_limit_warning']}")
+    for warning in ("wavepack.rate_limit_warning", "wavepack.message_queue_warning"):
+        if app.extensions.get(warning):
+            click.echo(f"warning: {app.extensions[warning]}")
     with app.app_context():
         setup.init_db(create=demo)
         if demo:

@@ -55,7 +55,8 @@ def room(warehouse: str | None) -> str:
 @dataclass
 class _Console:
     token: str
-    user_id: int
+    user_id: int | None              # None: a role token of no user (`wavepack token`)
+    actor: str                       # how logs name it: user:B17, token:3(admin)
     badge: str
     role: str
     warehouse: str | None
@@ -162,7 +163,7 @@ def _on_connect(auth_data: Any = None) -> bool:
     join_room(room(who.warehouse), namespace=NAMESPACE)
     feed.start()                       # it also rechecks the sessions
     logs.socket_event("connect", NAMESPACE, {"ok": True}, time.perf_counter() - started,
-                      f"user:{who.badge}")
+                      who.actor)
     return True
 
 
@@ -194,7 +195,8 @@ def _connect(auth_data: Any) -> _Console:
     if who.role not in ROLES:
         raise _refuse("forbidden", f"a {who.role} cannot open the console: supervisors "
                       "and admins only")
-    return _Console(token, who.user_id or 0, who.badge, who.role, warehouse, who.expires_at)
+    return _Console(token, who.user_id, who.actor, who.badge, who.role, warehouse,
+                    who.expires_at)
 
 
 def _app_feed() -> _Feed:
@@ -205,7 +207,7 @@ def _app_feed() -> _Feed:
 def _on_disconnect(*_args) -> None:
     who = _app_feed().consoles.pop(request.sid, None)
     logs.socket_event("disconnect", NAMESPACE, {"ok": True}, 0.0,
-                      f"user:{who.badge}" if who else None)
+                      who.actor if who else None)
 
 
 def _logged(event: str, fn):
@@ -214,7 +216,7 @@ def _logged(event: str, fn):
         answer = fn(*args)
         who = _app_feed().consoles.get(request.sid)
         logs.socket_event(event, NAMESPACE, answer, time.perf_counter() - started,
-                          f"user:{who.badge}" if who else None)
+                          who.actor if who else None)
         return answer
     handle.__name__ = f"console_{fn.__name__.strip('_')}"
     return handle
