@@ -104,16 +104,19 @@ def test_a_scan_through_nginx_reaches_consoles_on_both_processes_and_a_label_pri
     direct = [_Console(f"http://127.0.0.1:{p}", sup) for p in backends]
     polling = _Console(front, sup, transport="polling")
 
-    # a picker is refused by /console, through nginx, with the reason
+    # a picker is refused by /console, through nginx, with the reason (beside the scan:
+    # after a refusal python-socketio waits seconds for the WebSocket's close)
     refused: list = []
     picker_console = socketio.Client(reconnection=False)
     picker_console.on("connect_error", refused.append, namespace="/console")
-    with pytest.raises(socketio.exceptions.ConnectionError):
-        picker_console.connect(front, namespaces=["/console"], transports=["websocket"],
-                               auth={"token": floor.tokens["p1"]}, wait_timeout=10)
-    # python-socketio hands the refusal's data over as {"message", "data": {"code", ...}}
-    codes = [(r.get("data") or r).get("code") for r in refused if isinstance(r, dict)]
-    assert codes == ["forbidden"], refused
+
+    def picker_tries() -> None:
+        with pytest.raises(socketio.exceptions.ConnectionError):
+            picker_console.connect(front, namespaces=["/console"], transports=["websocket"],
+                                   auth={"token": floor.tokens["p1"]}, wait_timeout=10)
+        refused.append("done")
+
+    threading.Thread(target=picker_tries, daemon=True).start()
 
     # the handheld scans through nginx
     hh = socketio.Client(reconnection=False)
@@ -126,12 +129,16 @@ def test_a_scan_through_nginx_reaches_consoles_on_both_processes_and_a_label_pri
                       namespace="/handheld", timeout=15)
         assert got["verdict"] == "ok", got
     finally:
-        hh.disconnect()
+        threading.Thread(target=hh.disconnect, daemon=True).start()
     for console in direct + [polling]:
         _until(lambda c=console: c.seen("scan.recorded"), what="the scan on a console")
         [seen] = console.seen("scan.recorded")
         assert (seen["scan_id"], seen["user"], seen["device"], seen["location"]) == \
             (scan_id, "p1", "HH-cluster", task["location"])
+    _until(lambda: "done" in refused, what="the picker's refusal")
+    # python-socketio hands the refusal's data over as {"message", "data": {"code", ...}}
+    codes = [(r.get("data") or r).get("code") for r in refused if isinstance(r, dict)]
+    assert codes == ["forbidden"], refused
     served_by = [name for name in ("web1", "web2")
                  if any(x.startswith(f"{name} |") and "/handheld scan" in x for x in lines)]
     assert len(served_by) == 1, served_by        # one process held the handheld's socket
