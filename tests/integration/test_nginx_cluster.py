@@ -66,7 +66,8 @@ def cluster(tmp_path, request):
             f'printers:\n  label-1: {{url: "{printer.url}"}}\n'
             "printing: {poll_seconds: 0.2, timeout_seconds: 2}\n"
             "picking: {plan_time_budget_s: 0.2}\n"
-            "jobs: {enabled: false}\n", encoding="utf-8")
+            "jobs: {enabled: false}\n"
+            "server: {max_body_bytes: 65536}\n", encoding="utf-8")
         port, backends = free_port(), [free_port(), free_port()]
         env = {k: v for k, v in os.environ.items() if not k.startswith("WAVEPACK_")}
         env.update(DATABASE_URL=db_url, SOCKETIO_MESSAGE_QUEUE="redis://127.0.0.1:6379/0",
@@ -163,6 +164,14 @@ def test_a_scan_through_nginx_reaches_consoles_on_both_processes_and_a_label_pri
     assert len(printer.jobs) == 2, printer.jobs
     assert b"REPRINT" in printer.jobs[1] and b"REPRINT" not in printer.jobs[0]
     assert any(x.startswith("worker |") for x in lines)
+
+    # nginx refuses a body over server.max_body_bytes itself, in the server's JSON shape
+    big = requests.post(f"{front}/api/v1/orders", data=b"{" + b" " * 70_000 + b"}",
+                        headers={"Authorization": f"Bearer {sup}",
+                                 "Content-Type": "application/json"}, timeout=15)
+    assert big.status_code == 413
+    assert big.json()["error"]["code"] == "request_entity_too_large"
+    assert not any("POST /api/v1/orders" in x for x in lines)     # no process saw it
     for console in direct + [polling]:
         console.sio.disconnect()
 
