@@ -177,22 +177,29 @@ class Supervisor:
         return 0
 
     def stop(self) -> None:
-        """nginx first, then the web processes, the worker last; SIGKILL after a while."""
-        for child in self.children:           # started in the order they are stopped
-            proc = child.proc
-            if proc is None or proc.poll() is not None:
-                continue
-            proc.send_signal(signal.SIGQUIT if child.name == "nginx" else signal.SIGTERM)
+        """In the children's order, a phase at a time: nginx (so no new request reaches a
+        stopping server), then every web process together, the worker last (it finishes
+        the job in hand). SIGTERM, SIGKILL after STOP_TIMEOUT_S."""
+        phases: list[list[Child]] = []
         for child in self.children:
-            proc = child.proc
-            if proc is None:
-                continue
-            try:
-                proc.wait(timeout=STOP_TIMEOUT_S)
-            except subprocess.TimeoutExpired:
-                self.say(f"serve-prod: {child.name} did not stop; killed")
-                proc.kill()
-                proc.wait(timeout=10)
+            if phases and phases[-1][0].name.rstrip("0123456789") == \
+                    child.name.rstrip("0123456789"):
+                phases[-1].append(child)
+            else:
+                phases.append([child])
+        for phase in phases:
+            running = [c for c in phase if c.proc is not None and c.proc.poll() is None]
+            for child in running:
+                assert child.proc is not None
+                child.proc.terminate()
+            for child in running:
+                assert child.proc is not None
+                try:
+                    child.proc.wait(timeout=STOP_TIMEOUT_S)
+                except subprocess.TimeoutExpired:
+                    self.say(f"serve-prod: {child.name} did not stop; killed")
+                    child.proc.kill()
+                    child.proc.wait(timeout=10)
 
 
 def wait_listening(host: str, port: int, proc: subprocess.Popen, timeout: float = 15.0) -> None:

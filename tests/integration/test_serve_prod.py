@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -63,3 +65,45 @@ def test_the_site_renders_with_this_runs_ports_and_nginx_accepts_it(tmp_path):
     check = subprocess.run([nginx, *args, "-t"], capture_output=True, text=True, timeout=30)
     assert check.returncode == 0, check.stderr
     assert "syntax is ok" in check.stderr
+
+
+def _stand_in(name: str, log: str, ready: str | None = "up") -> prod.Child:
+    """A child that says it is up, and writes its name to `log` when it is stopped."""
+    code = ("import signal, sys, time\n"
+            "def bye(*_):\n"
+            f"    open({log!r}, 'a').write({name!r} + '\\n'); sys.exit(0)\n"
+            "signal.signal(signal.SIGTERM, bye)\n"
+            "print('up', flush=True)\n"
+            "time.sleep(60)\n")
+    return prod.Child(name, [sys.executable, "-c", code], ready=ready)
+
+
+def test_a_dead_child_stops_the_others_in_order(tmp_path):
+    """One process dying ends serve-prod (exit 1, for systemd to restart the whole): the
+    rest are stopped nginx first, the web processes, the worker last."""
+    log = str(tmp_path / "stopped")
+    children = [_stand_in("nginx", log), _stand_in("web1", log), _stand_in("web2", log),
+                _stand_in("worker", log)]
+    said: list[str] = []
+    sup = prod.Supervisor(children, dict(os.environ), said.append)
+    for child in children:
+        sup.start(child)
+    for child in children:
+        sup.wait_up(child, timeout=30)
+    children[2].proc.kill()                          # web2 dies
+    assert sup.watch() == 1
+    sup.stop()
+    assert all(c.proc.poll() is not None for c in children)
+    stopped = Path(log).read_text().split()
+    assert stopped[0] == "nginx" and stopped[-1] == "worker" and sorted(stopped) == \
+        ["nginx", "web1", "worker"]
+    assert any("web2 exited with -9; stopping the others" in line for line in said)
+
+
+def test_a_child_that_dies_while_starting_is_said(tmp_path):
+    sup = prod.Supervisor([], dict(os.environ), lambda _line: None)
+    child = prod.Child("web1", [sys.executable, "-c", "print('no database'); raise SystemExit(1)"],
+                       ready="Running on")
+    sup.start(child)
+    with pytest.raises(prod.NotReady, match="web1 exited with 1 while starting"):
+        sup.wait_up(child, timeout=30)
