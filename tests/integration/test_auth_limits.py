@@ -9,7 +9,7 @@ from server.store import db as store_db
 from server.store.models import Alert, Audit
 
 from ..at_once import at_once
-from ..conftest import make_app, need
+from ..conftest import make_app, need, redis_up
 from ..factories import seed
 
 
@@ -45,16 +45,8 @@ def test_behind_a_proxy_each_forwarded_client_has_its_own_limit(db_url):
     assert codes(direct, ["203.0.113.1", "203.0.113.2", "203.0.113.3"]) == [401, 401, 429]
 
 
-def _redis_up() -> bool:
-    try:
-        import redis
-        return bool(redis.Redis(host="127.0.0.1", port=6379, socket_timeout=2).ping())
-    except Exception:
-        return False
-
-
 def test_rate_limit_is_shared_through_redis(db_url):
-    need(_redis_up(), "Redis at 127.0.0.1:6379")
+    need(redis_up(), "Redis at 127.0.0.1:6379")
     cfg = {"login_rate_limit": "4 per minute", "rate_limit_storage": "redis://127.0.0.1:6379",
            "rate_limit_prefix": f"t{uuid.uuid4().hex}"}
     one = make_app(db_url, auth=cfg)

@@ -17,9 +17,8 @@ from server.sockets import console
 from server.store.db import db, write_tx
 from server.store.models import ApiToken
 
-from ..conftest import make_app, need
+from ..conftest import make_app, need, redis_up
 from ..floor import PICK_CFG, build_floor, sid
-from .test_auth_limits import _redis_up
 
 NS = "/console"
 
@@ -153,7 +152,7 @@ def test_through_redis_an_event_of_one_process_reaches_a_console_on_another(db_u
     """Two apps on one Redis channel stand for two processes: the console is on the first;
     the event hook of this process feeds the newest app (the second), whose emit travels
     through Redis."""
-    need(_redis_up(), "Redis at 127.0.0.1:6379")
+    need(redis_up(), "Redis at 127.0.0.1:6379")
     server = {"message_queue": "redis://127.0.0.1:6379/0",
               "message_queue_channel": f"wavepack-test-{uuid.uuid4().hex}"}
     one = make_app(db_url, picking=PICK_CFG, server=server)
