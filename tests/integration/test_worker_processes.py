@@ -245,34 +245,60 @@ def test_two_workers_send_each_outbox_message_once(tmp_path, db_url, wh, shop): 
     assert len(shop.deliveries) == len(shipments)          # each message once
 
 
-def test_two_workers_apply_each_webhook_delivery_once(tmp_path, db_url):
+def _deliveries(db_url: str, n: int):
+    """An app on `db_url` with `n` Shopify deliveries (n orders) recorded, not applied."""
     app = make_app(db_url, webhooks={"process": "async", "max_attempts": 3})
     seed_shops(app, stock=100)
     client = app.test_client()
-    for i in range(12):
+    for i in range(n):
         payload = shopify_payload()
         payload["id"] = int(SHOPIFY_ID) + i
         payload["name"] = f"#{2000 + i}"
         body, headers = shopify_delivery(payload, "orders/paid")
         answer = client.post("/webhooks/shopify/shop", data=body, headers=headers)
         assert answer.get_json()["outcome"] == "queued"
-    config = "webhooks: {process: async}\n"
+    return app
+
+
+def _pending(app) -> int:
     from server.store.db import execute
-    with wavepack_worker(db_url, config, "--only", "inbox", data_dir=tmp_path), \
-            wavepack_worker(db_url, config, "--only", "inbox", data_dir=tmp_path):
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            with ctx(app):
-                if execute("SELECT COUNT(*) FROM webhook_event WHERE state = 'pending'"
-                           ).fetchone()[0] == 0:
-                    break
-            time.sleep(0.1)
+    with ctx(app):
+        return execute("SELECT COUNT(*) FROM webhook_event WHERE state = 'pending'"
+                       ).fetchone()[0]
+
+
+def _applied_once(app, n: int) -> None:
+    deadline = time.monotonic() + 30
+    while _pending(app) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    from server.store.db import execute
     with ctx(app):
         events = execute("SELECT state, attempts, outcome FROM webhook_event").fetchall()
         orders = execute("SELECT COUNT(*), COUNT(DISTINCT external_id) FROM sales_order"
                          ).fetchone()
-    assert sorted(events) == [("done", 0, "created")] * 12, events
-    assert tuple(orders) == (12, 12)
+    assert sorted(events) == [("done", 0, "created")] * n, events
+    assert tuple(orders) == (n, n)
+
+
+def test_two_workers_apply_each_webhook_delivery_once(tmp_path, db_url):
+    app = _deliveries(db_url, 12)
+    config = "webhooks: {process: async}\n"
+    with wavepack_worker(db_url, config, "--only", "inbox", data_dir=tmp_path), \
+            wavepack_worker(db_url, config, "--only", "inbox", data_dir=tmp_path):
+        _applied_once(app, 12)
+
+
+def test_a_killed_inbox_worker_loses_and_doubles_nothing(tmp_path, db_url):
+    app = _deliveries(db_url, 30)
+    config = "webhooks: {process: async}\n"
+    with wavepack_worker(db_url, config, "--only", "inbox", data_dir=tmp_path) as one, \
+            wavepack_worker(db_url, config, "--only", "inbox", data_dir=tmp_path):
+        deadline = time.monotonic() + 30
+        while _pending(app) > 25 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        one.proc.kill()                                   # kill -9, likely mid-delivery
+        one.proc.wait(10)
+        _applied_once(app, 30)                            # the other applies the rest
 
 
 def test_serve_no_workers_leaves_the_printer_to_a_worker_process(tmp_path, db_url, printer):
