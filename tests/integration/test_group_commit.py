@@ -154,10 +154,18 @@ def test_a_failure_in_a_batch_rolls_it_back_and_each_scan_runs_alone(floor, monk
         real(self, picker, task, scan, now, cfg)
 
     monkeypatch.setattr(picking.ScanPlan, "__init__", plan)
+    from server import events
+    heard: list = []
+    stop = events.subscribe(picking.SCAN_RECORDED, lambda e: heard.append(e.data["scan_id"]))
     tasks = floor.tasks
     scans = [(b, {"scan_id": boom if b == "p3" else sid(), "raw": tasks[b]["location"]})
              for b in tasks]
-    answers, batches = _together(floor, scans)
+    try:
+        answers, batches = _together(floor, scans)
+    finally:
+        stop()
+    # the rolled-back batch announced nothing; each scan run again alone, once
+    assert sorted(heard) == sorted(m["scan_id"] for b, m in scans if b != "p3")
     assert batches == 1
     for badge, answer in zip(tasks, answers):
         if badge == "p3":

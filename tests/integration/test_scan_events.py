@@ -129,3 +129,76 @@ def test_a_racing_duplicate_is_answered_from_the_winner_without_an_event(floor, 
                         lambda task, scan_id: (real(task, scan_id)[0], None))
     assert _ack(hh, "scan", {"scan_id": same, "raw": task["location"]}) == first
     assert len(heard) == 1
+
+
+# ---- one plan, three executors -------------------------------------------------------------
+
+_STATE = {
+    "pick_task": "SELECT id, picked, short, status, location_confirmed FROM pick_task "
+                 "ORDER BY id",
+    "allocation": "SELECT id, quantity, picked FROM allocation ORDER BY id",
+    "order_line": "SELECT id, reserved, picked FROM order_line ORDER BY id",
+    "sales_order": "SELECT id, status FROM sales_order ORDER BY id",
+    "cart": "SELECT id, status, done_at IS NOT NULL FROM cart ORDER BY id",
+    "wave": "SELECT id, status FROM wave ORDER BY id",
+    "tote": "SELECT id, active_barcode FROM tote ORDER BY id",
+    "audit": "SELECT action, entity, entity_id, before, after FROM audit ORDER BY id",
+    "scan": "SELECT kind, task_id, cart_id, raw, gtin, verdict, counted FROM scan ORDER BY id",
+}
+
+
+def _picked_through(url: str, how: str) -> tuple[list, dict]:
+    """A cart picked with one scan sequence, each scan run by `how`: "alone" (run_alone:
+    SQLite, or PostgreSQL inside a caller's transaction), "pipelined" (scan_pg, one scan)
+    or "group" (scan_pg's group commit). The answers (without scan_id) and the rows."""
+    import datetime as dt
+
+    from server import clock
+    from server.services import picking
+    from server.settings import of
+    from server.store import db as store_db
+    from server.store.db import db, execute
+    from ..integration.test_group_commit import _picker
+    clock.set_clock(lambda: dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.timezone.utc))
+    app = make_app(url, picking={**PICK_CFG, "group_commit": how == "group"})
+    floor = build_floor(app)
+    floor.order("P-1", (("SOCK", 2), ("MUG", 1)))
+    floor.order("P-2", (("TEE", 1),))
+    floor.wave(totes=4)
+    hh = floor.socket("p1")
+    task = _ack(hh, "task.next")["task"]
+    picker = _picker(floor, "p1")
+    answers = []
+    with app.app_context(), db.connection_context():
+        while task is not None:
+            for raw in (GTIN["CAP"], task["location"], UNSTOCKED[1],
+                        *[GTIN[task["sku"]]] * task["remaining"]):
+                msg = {"scan_id": sid(), "raw": raw}
+                if how == "alone":
+                    with store_db.write_tx():
+                        got = picking.record_scan(picker, msg, settings=of(app))
+                else:
+                    got = picking.record_scan(
+                        picker, msg, settings=of(app),
+                        committer=app.extensions.get("wavepack.group_commit"))
+                answers.append({k: v for k, v in got.items() if k != "scan_id"})
+            task = got["next"]
+        state = {table: [tuple(r) for r in execute(q).fetchall()] for table, q in _STATE.items()}
+    clock.set_clock(None)
+    return answers, state
+
+
+def test_the_same_plan_writes_the_same_rows_and_answers_on_every_executor(tmp_path,
+                                                                          pg_schema):
+    """One scan sequence through every way a ScanPlan is run gives the same answers and
+    the same rows: bin, wrong item and unit scans, tasks, the order picked, the cart and
+    the wave done."""
+    from ..conftest import PG_BASE
+    answers, state = _picked_through(f"sqlite:///{tmp_path}/wavepack.db", "alone")
+    assert [a["verdict"] for a in answers].count("ok") == 3 + 4     # 3 bins + 4 units
+    assert {r[1] for r in state["sales_order"]} == {"picked"}
+    assert state["cart"][0][1] == "done" and state["wave"][0][1] == "done"
+    for how in ("alone", "pipelined", "group"):
+        got = _picked_through(f"{PG_BASE}?schema={pg_schema}", how)
+        assert got[0] == answers, how
+        assert got[1] == state, how
