@@ -99,8 +99,9 @@ def serve(host: str | None, port: int | None, demo: bool, async_mode: str | None
     cfg = app.config["WAVEPACK"]
     host = host or cfg.server.host
     port = port or cfg.server.port
-    if app.extensions.get("wavepack.rate_limit_warning"):
-        click.echo(f"warning: {app.extensions['wavepack.rate_limit_warning']}")
+    for warning in ("wavepack.rate_limit_warning", "wavepack.message_queue_warning"):
+        if app.extensions.get(warning):
+            click.echo(f"warning: {app.extensions[warning]}")
     with app.app_context():
         setup.init_db(create=demo)
         if demo:
@@ -205,7 +206,7 @@ def register_cli(app: Flask) -> None:
 
 
 # The other command modules add their groups to `main` when imported.
-from . import cli_admin, cli_import, cli_plan, cli_pull, cli_route, cli_worker  # noqa: E402,F401
+from . import cli_admin, cli_import, cli_plan, cli_pull, cli_prod, cli_route, cli_worker  # noqa: E402,F401
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

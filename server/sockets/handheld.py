@@ -35,7 +35,8 @@ from ..config import Config
 from ..services import auth, counts, pick_put, picking
 from ..services.scan_pg import GroupCommit
 from ..store import db as store_db
-from . import metrics
+from . import connect, metrics
+from .connect import refuse as _refuse
 
 log = logging.getLogger(__name__)
 NAMESPACE = "/handheld"
@@ -64,12 +65,6 @@ def _error(code: str, message: str, field: str | None = None) -> dict:
     return {"ok": False, "error": {"code": code, "message": message, "field": field}}
 
 
-def _refuse(code: str, message: str) -> ConnectionRefusedError:
-    """A refused connect: the client's connect_error has message = the text and
-    data = {"code", "message"} (python-socketio puts a second argument in `data`)."""
-    return ConnectionRefusedError(message, {"code": code, "message": message})
-
-
 def _on_connect(auth_data: Any = None) -> bool:
     started = time.perf_counter()
     try:
@@ -91,23 +86,10 @@ def _user(sid: str) -> str | None:
 
 def _connect(auth_data: Any) -> None:
     data = auth_data if isinstance(auth_data, dict) else {}
-    token, device = data.get("token"), data.get("device") or ""
-    if not isinstance(token, str) or not token or len(token) > 200:
-        raise _refuse("unauthenticated", "connect with auth={'token': ...}")
+    token, device = connect.token_of(data), data.get("device") or ""
     if not isinstance(device, str) or len(device) > 64:
         raise _refuse("bad_request", "device must be text of up to 64 characters")
-    try:
-        refuse_lone_surrogates([token, device])
-    except DomainError as err:
-        raise _refuse(err.code, err.message) from None
-    try:
-        with store_db.db.connection_context():
-            who = auth.principal(token)
-    except Exception as err:
-        if store_db.is_unavailable(err):
-            raise _refuse("database_unavailable", "the database cannot be reached just now; "
-                          "connect again shortly") from None
-        raise
+    who = connect.principal(token, [device])
     if who is None or who.kind != "staff" or who.user_id is None:
         raise _refuse("unauthenticated", "unknown, expired or revoked token")
     if who.role not in ROLES:

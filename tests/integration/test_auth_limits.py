@@ -10,7 +10,7 @@ from server.store.models import Alert, Audit
 from server.settings import current
 
 from ..at_once import at_once
-from ..conftest import make_app, need
+from ..conftest import make_app, need, redis_up
 from ..factories import seed
 
 
@@ -28,16 +28,26 @@ def test_login_attempts_are_rate_limited(db_url):
     assert answers[-1].get_json()["error"]["code"] == "too_many_requests"
 
 
-def _redis_up() -> bool:
-    try:
-        import redis
-        return bool(redis.Redis(host="127.0.0.1", port=6379, socket_timeout=2).ping())
-    except Exception:
-        return False
+def test_behind_a_proxy_each_forwarded_client_has_its_own_limit(db_url):
+    """With server.proxy_hops the limit is per X-Forwarded-For client (nginx's address is
+    every client's); without it the header is ignored, so it cannot dodge the limit."""
+    limits = {"login_rate_limit": "2 per minute", "rate_limit_prefix": f"t{uuid.uuid4().hex}"}
+
+    def codes(app, clients):
+        c = app.test_client()
+        return [c.post("/api/v1/auth/badge", json={"badge": f"nobody{i}", "pin": "0000"},
+                       headers={"X-Forwarded-For": ip}).status_code
+                for i, ip in enumerate(clients)]
+
+    proxied = make_app(db_url, auth=limits, server={"proxy_hops": 1})
+    assert codes(proxied, ["203.0.113.1"] * 3 + ["203.0.113.2"] * 2) == \
+        [401, 401, 429, 401, 401]
+    direct = make_app(db_url, auth={**limits, "rate_limit_prefix": f"t{uuid.uuid4().hex}"})
+    assert codes(direct, ["203.0.113.1", "203.0.113.2", "203.0.113.3"]) == [401, 401, 429]
 
 
 def test_rate_limit_is_shared_through_redis(db_url):
-    need(_redis_up(), "Redis at 127.0.0.1:6379")
+    need(redis_up(), "Redis at 127.0.0.1:6379")
     cfg = {"login_rate_limit": "4 per minute", "rate_limit_storage": "redis://127.0.0.1:6379",
            "rate_limit_prefix": f"t{uuid.uuid4().hex}"}
     one = make_app(db_url, auth=cfg)
@@ -193,10 +203,15 @@ def test_logins_work_with_redis_unreachable_and_limits_hold_in_memory(db_url, ca
 
 
 def test_serve_says_when_the_rate_limit_redis_is_unreachable(tmp_path):
+    """... and the Socket.IO message queue's: a warning, no traceback, and it serves."""
     from ..conftest import free_port, wavepack_serve
     closed = f"redis://127.0.0.1:{free_port()}"
     make_app(f"sqlite:///{tmp_path}/wavepack.db")    # serve takes an existing database only
     with wavepack_serve(tmp_path, "--async-mode", "threading",
-                        WAVEPACK_AUTH_RATE_LIMIT_STORAGE=closed,
+                        WAVEPACK_AUTH_RATE_LIMIT_STORAGE=closed, SOCKETIO_MESSAGE_QUEUE=closed,
                         WAVEPACK_JOBS_ENABLED="false") as served:
         assert f"warning: rate-limit storage {closed} is unreachable" in served.banner
+        assert f"warning: Socket.IO message queue {closed} is unreachable" in served.banner
+        assert "Traceback" not in served.banner
+        import requests
+        assert requests.get(f"{served.base}/healthz", timeout=10).status_code == 200
