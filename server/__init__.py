@@ -73,6 +73,14 @@ def create_app(config: Config | Mapping[str, Any] | None = None, *,
     register_cli(app)
     from .sockets import init_sockets
     init_sockets(app)
+    if cfg.server.proxy_hops > 0:
+        # behind nginx: the client's address and scheme come from X-Forwarded-For/-Proto
+        # (request logs, login rate limits, Socket.IO's same-origin check), set by the
+        # last `proxy_hops` proxies only; wrapped outside Socket.IO's middleware so its
+        # requests see them too. Without it the headers are ignored: anyone could send them
+        from werkzeug.middleware.proxy_fix import ProxyFix
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=cfg.server.proxy_hops,  # type: ignore[method-assign]
+                                x_proto=cfg.server.proxy_hops)
     from .jobs import wakeups
     wakeups.install()     # after-commit events wake this process's workers
     if store_db.is_postgres() and cfg.picking.group_commit:

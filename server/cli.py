@@ -71,8 +71,12 @@ def demo() -> None:
 @click.option("--demo", is_flag=True, help="create the demo warehouse on first start")
 @click.option("--async-mode", type=click.Choice(["auto", "gevent", "threading"]), default=None,
               help="Socket.IO server (config server.async_mode; auto = gevent)")
-def serve(host: str | None, port: int | None, demo: bool, async_mode: str | None) -> None:
-    """Serve the web apps, the API and the handheld Socket.IO namespace."""
+@click.option("--no-workers", is_flag=True,
+              help="run no background work here (production: `wavepack worker` runs it)")
+def serve(host: str | None, port: int | None, demo: bool, async_mode: str | None,
+          no_workers: bool) -> None:
+    """Serve the web apps, the API and the handheld Socket.IO namespace, and (unless
+    --no-workers) the background work, as `wavepack worker` would."""
     import os
     from .services import setup
     from .sockets import async_mode as running_mode
@@ -94,8 +98,9 @@ def serve(host: str | None, port: int | None, demo: bool, async_mode: str | None
     cfg = app.config["WAVEPACK"]
     host = host or cfg.server.host
     port = port or cfg.server.port
-    if app.extensions.get("wavepack.rate_limit_warning"):
-        click.echo(f"warning: {app.extensions['wavepack.rate_limit_warning']}")
+    for warning in ("wavepack.rate_limit_warning", "wavepack.message_queue_warning"):
+        if app.extensions.get(warning):
+            click.echo(f"warning: {app.extensions[warning]}")
     with app.app_context():
         setup.init_db(create=demo)
         if demo:
@@ -110,29 +115,13 @@ def serve(host: str | None, port: int | None, demo: bool, async_mode: str | None
                 click.echo(f"  station pack-{code}: fake label printer {printer.url}")
             for line in logins:
                 click.echo(f"  {line}")
-    if cfg.jobs.enabled:
-        from .jobs import scheduler
-        scheduler.start(app)
-    if cfg.webhooks.process == "async":
-        from .jobs import inbox
-        inbox.start(app)
-    if cfg.printers:
-        import threading
-
-        from .jobs import print_worker
-        print_worker.start_all(app, list(cfg.printers.values()), threading.Event(),
-                               max_attempts=cfg.printing.max_attempts,
-                               timeout=cfg.printing.timeout_seconds,
-                               poll_s=cfg.printing.poll_seconds)
-    if cfg.jobs.enabled:
-        import threading
-
-        from .jobs import outbox_worker
-        outbox_worker.start(app, threading.Event(), poll_s=cfg.jobs.outbox_poll_seconds,
-                            max_attempts=cfg.outbox.max_attempts,
-                            backoff_base_s=cfg.outbox.backoff_base_seconds,
-                            backoff_cap_s=cfg.outbox.backoff_cap_seconds,
-                            timeout_s=cfg.outbox.timeout_seconds)
+    workers = None
+    if no_workers:
+        click.echo(" * workers: none here (--no-workers)")
+    else:
+        from .jobs import runner
+        workers = runner.start_workers(app)
+        click.echo(f" * workers: {workers.describe()}")
     mode = app.extensions["socketio"].async_mode
     if mode == "gevent":
         server = _gevent_server(host, port, app)
@@ -146,6 +135,8 @@ def serve(host: str | None, port: int | None, demo: bool, async_mode: str | None
     try:
         server.serve_forever()
     finally:
+        if workers is not None:
+            workers.shutdown()  # the job in hand finishes, the printers' locks are released
         from .offload import close_pools
         close_pools()          # the document workers stop with the server
 
@@ -214,7 +205,7 @@ def register_cli(app: Flask) -> None:
 
 
 # The other command modules add their groups to `main` when imported.
-from . import cli_admin, cli_import, cli_plan, cli_pull, cli_route  # noqa: E402,F401
+from . import cli_admin, cli_import, cli_plan, cli_pull, cli_route, cli_worker  # noqa: E402,F401
 
 from . import cli_backup  # noqa: E402,F401  (the SQLite online backup)
 

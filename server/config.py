@@ -1,6 +1,6 @@
 """Configuration: config.yaml (defaults) → frozen dataclasses, then environment overrides.
 
-Environment: DATABASE_URL, PORT, WAVEPACK_CONFIG (another yaml file laid over the
+Environment: DATABASE_URL, PORT, SOCKETIO_MESSAGE_QUEUE, WAVEPACK_CONFIG (another yaml file laid over the
 defaults), WAVEPACK_SECRET_KEY, and WAVEPACK_<SECTION>_<KEY> for any scalar setting
 (e.g. WAVEPACK_RISK_MAX_SKU_QUANTITY=50).
 """
@@ -37,6 +37,15 @@ class ServerConfig:
     # Socket.IO server: auto = gevent under `wavepack serve` (it re-executes itself under
     # gevent's monkey patching), threading elsewhere (tests, the flask CLI)
     async_mode: str = "auto"
+    # Socket.IO message queue shared by every web and worker process (redis://…; env
+    # SOCKETIO_MESSAGE_QUEUE): an event emitted in one process reaches sockets on all of
+    # them. Empty = this process only (one `wavepack serve`).
+    message_queue: str = ""
+    # the Redis pub/sub channel; deployments (or test runs) sharing one Redis use their own
+    message_queue_channel: str = "wavepack"
+    # proxies in front that set X-Forwarded-For / -Proto (nginx: 1). 0 = trust no such
+    # header: a client could otherwise claim any address to dodge the login rate limit
+    proxy_hops: int = 0
 
 
 @dataclass(frozen=True)
@@ -238,6 +247,8 @@ def _env_overrides(raw: dict, env: Mapping[str, str]) -> dict:
                 raw.setdefault(section, {})[f.name] = env[name]
     if env.get("DATABASE_URL"):
         raw.setdefault("database", {})["url"] = env["DATABASE_URL"]
+    if env.get("SOCKETIO_MESSAGE_QUEUE") and "WAVEPACK_SERVER_MESSAGE_QUEUE" not in env:
+        raw.setdefault("server", {})["message_queue"] = env["SOCKETIO_MESSAGE_QUEUE"]
     if env.get("PORT"):
         raw.setdefault("server", {})["port"] = env["PORT"]
     return raw

@@ -6,7 +6,8 @@ text; `LOG_LEVEL` (default INFO) filters. create_app calls `configure` (one hand
 (the request hooks).
 
 A request line has method, path (never the query string), status, duration_ms,
-request_id and user; a socket line has event, namespace, ok, code, duration_ms and user.
+request_id, user and client (the caller's address: X-Forwarded-For's when
+server.proxy_hops says a proxy sets it); a socket line has event, namespace, ok, code, duration_ms and user.
 The request id is the caller's `X-Request-Id` when it is a sane token (up to 128
 characters of letters, digits and `-_.:`), else a new one; it is echoed in the response's
 `X-Request-Id` so a support ticket can quote it. `user` is who the token belongs to
@@ -117,9 +118,9 @@ def install(app: Flask) -> None:
         ms = round((time.perf_counter() - started) * 1000, 2) if started else 0.0
         fields = {"method": request.method, "path": request.path,
                   "status": response.status_code, "duration_ms": ms, "request_id": rid,
-                  "user": _who()}
-        ACCESS.info("%s %s %s %.1fms rid=%s user=%s", request.method, request.path,
-                    response.status_code, ms, rid, fields["user"] or "-",
+                  "user": _who(), "client": request.remote_addr}
+        ACCESS.info("%s %s %s %.1fms rid=%s user=%s client=%s", request.method, request.path,
+                    response.status_code, ms, rid, fields["user"] or "-", fields["client"],
                     extra={"fields": fields})
         return response
 

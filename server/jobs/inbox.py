@@ -2,7 +2,15 @@
 arrived. A delivery that fails is tried again later (back-off), and after
 `webhooks.max_attempts` it becomes an exception for a person and, when its order does not
 exist yet, an order in state `invalid` (the raw body stays in webhook_event); nothing is
-dropped."""
+dropped.
+
+Any number of processes may drain one inbox: each delivery is taken in a transaction that
+holds it (FOR UPDATE SKIP LOCKED on PostgreSQL, so the others take the next one; SQLite's
+one writer otherwise) until it is applied or its failed try is counted, so no delivery is
+applied twice and no failure is counted twice; a process killed mid-way rolls back and the
+delivery is simply still pending. Deliveries are taken oldest first; two processes may
+apply two deliveries at once (an order's own rows serialise them, and updates older than
+what is stored are ignored by their date)."""
 from __future__ import annotations
 
 import datetime as dt
@@ -17,6 +25,7 @@ from ..domain.exactjson import replace_lone_surrogates
 from ..services.webhooks import park_unapplied, process_event
 from ..store import db as store_db
 from ..store.db import execute
+from .print_worker import _sleep  # wait until stop, wake or the poll is up
 
 log = logging.getLogger(__name__)
 _wake = threading.Event()
@@ -34,17 +43,38 @@ def pending(limit: int = 500) -> list[int]:
         "OR available_at <= ?) ORDER BY id LIMIT ?", (now, limit)).fetchall()]
 
 
-def drain(limit: int = 500) -> int:
-    """Apply pending deliveries (oldest first); returns how many were applied."""
+def drain(limit: int = 500, stop: threading.Event | None = None) -> int:
+    """Apply pending deliveries (oldest first) until none is due, `limit` were taken or
+    `stop`; returns how many were applied."""
     done = 0
-    for event_id in pending(limit):
-        try:
-            if process_event(event_id) is not None:
-                done += 1
-        except Exception as err:  # the delivery stays recorded: count the try, retry later
-            log.exception("webhook event %s failed", event_id)
-            record_failure(event_id, err)
+    for _ in range(limit):
+        if stop is not None and stop.is_set():
+            break
+        taken = apply_next()
+        if taken is None:
+            break
+        done += taken
     return done
+
+
+def apply_next() -> int | None:
+    """Take the oldest due delivery and apply it, or count its failed try, in one
+    transaction holding it: 1 applied, 0 failed (retried later), None when none is due."""
+    now = clock.naive_utc(clock.now())
+    lock = " FOR UPDATE SKIP LOCKED" if store_db.is_postgres() else ""
+    with store_db.write_tx():
+        row = execute("SELECT id FROM webhook_event WHERE state = 'pending' AND (available_at "
+                      "IS NULL OR available_at <= ?) ORDER BY id LIMIT 1" + lock,
+                      (now,)).fetchone()
+        if row is None:
+            return None
+        try:
+            applied = process_event(row[0])      # a savepoint: a failure undoes only it
+        except Exception as err:  # the delivery stays recorded: count the try, retry later
+            log.exception("webhook event %s failed", row[0])
+            record_failure(row[0], err)
+            return 0
+    return 0 if applied is None else 1
 
 
 def record_failure(event_id: int, err: Exception) -> None:
@@ -76,7 +106,8 @@ def record_failure(event_id: int, err: Exception) -> None:
 
 
 def start(app: Flask, stop: threading.Event | None = None) -> threading.Thread:
-    """The worker thread (daemon): drains whenever woken, and at least every second."""
+    """The worker thread: drains whenever woken, and at least every second, until `stop`
+    (then it ends after the delivery in hand)."""
     stop = stop or threading.Event()
 
     def loop() -> None:
@@ -84,10 +115,10 @@ def start(app: Flask, stop: threading.Event | None = None) -> threading.Thread:
             _wake.clear()
             try:
                 with app.app_context(), store_db.db.connection_context():
-                    drain()
+                    drain(stop=stop)
             except Exception:  # keep the worker alive; the next round tries again
                 log.exception("inbox worker round failed")
-            _wake.wait(1.0)
+            _sleep(stop, _wake, 1.0)
 
     thread = threading.Thread(target=loop, name="wavepack-inbox", daemon=True)
     thread.start()

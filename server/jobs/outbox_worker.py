@@ -18,15 +18,16 @@ from .print_worker import _sleep  # wait until stop, wake or the poll is up
 log = logging.getLogger(__name__)
 
 
-def run_round(**options) -> int:
-    """Send what is due, in batches, until nothing is (needs an app context and a
-    connection); returns how many tries were made. `options` go to deliver_due()."""
+def run_round(stop: threading.Event | None = None, **options) -> int:
+    """Send what is due, in batches, until nothing is or `stop` (needs an app context and
+    a connection); returns how many tries were made. `options` go to deliver_due()."""
     tries = 0
-    while True:
+    while not (stop is not None and stop.is_set()):
         done = outbox.deliver_due(**options)
         tries += len(done)
         if len(done) < options.get("limit", outbox.BATCH):
-            return tries
+            break
+    return tries
 
 
 def start(app: Flask, stop_event: threading.Event, *, poll_s: float = 5.0,
@@ -39,7 +40,7 @@ def start(app: Flask, stop_event: threading.Event, *, poll_s: float = 5.0,
             outbox.wake_event.clear()
             try:
                 with app.app_context(), store_db.db.connection_context():
-                    run_round(**options)
+                    run_round(stop=stop_event, **options)
             except Exception:  # keep the worker alive; the next round tries again
                 log.exception("outbox worker round failed")
             _sleep(stop_event, outbox.wake_event, poll_s)

@@ -10,14 +10,18 @@ backed-off worker asks its printer every `status_every_s` seconds, so a station 
 "paper out" within seconds even with no jobs, and a printer that is fixed gets its
 waiting jobs at once instead of after the rest of a long back-off.
 
-One worker per printer is the design: check_sending() would treat a job that a worker in
-another process is sending right now as a crash leftover.
+One sender per printer across every process is the design: check_sending() would treat a
+job that a worker in another process is sending right now as a crash leftover. So a worker
+given a lease (server/jobs/leases.py, `print:<url>`; the runner gives one) sends, settles
+and polls only while its process holds that printer's lock, and otherwise keeps trying to
+take it (every `lock_retry_s`), so a second process takes over when the first dies.
 """
 from __future__ import annotations
 
 import logging
 import threading
 import time
+from typing import TYPE_CHECKING, Callable
 
 from flask import Flask
 
@@ -26,6 +30,9 @@ from printers.status import PrinterError, PrinterStatus
 
 from ..services import print_queue, printer_state
 from ..store import db as store_db
+
+if TYPE_CHECKING:
+    from .leases import Lease
 
 log = logging.getLogger(__name__)
 _wakes: dict[str, threading.Event] = {}
@@ -86,12 +93,15 @@ class StatusRecorder:
 
 def run_round(printer_url: str, *, max_attempts: int = print_queue.MAX_ATTEMPTS,
               timeout: float = DEFAULT_TIMEOUT_S, stop: threading.Event | None = None,
-              on_status: print_queue.StatusListener | None = None) -> bool:
+              on_status: print_queue.StatusListener | None = None,
+              holding: Callable[[], bool] | None = None) -> bool:
     """One round (needs an app context and a connection). Returns True when the printer
-    is in trouble (a fault, no answer, a label waiting in it), i.e. the worker backs off."""
+    is in trouble (a fault, no answer, a label waiting in it), i.e. the worker backs off.
+    `holding` (the printer's lock still ours) is asked before each job: once it says no,
+    the round ends after the job in hand."""
     trouble = any(o.state == "sending" for o in print_queue.check_sending(
         printer_url, max_attempts=max_attempts, timeout=timeout, on_status=on_status))
-    while not (stop and stop.is_set()):
+    while not (stop and stop.is_set()) and (holding is None or holding()):
         outcome = print_queue.send_next(printer_url, max_attempts=max_attempts, timeout=timeout,
                                         on_status=on_status)
         if outcome.job_id is None:
@@ -118,10 +128,12 @@ def start(app: Flask, printer_url: str, stop: threading.Event | None = None, *,
           max_attempts: int = print_queue.MAX_ATTEMPTS, timeout: float = DEFAULT_TIMEOUT_S,
           poll_s: float = 1.0, max_backoff_s: float = 30.0,
           status_every_s: float = printer_state.STATUS_EVERY_S,
-          names: list[str] | None = None) -> threading.Thread:
-    """The worker thread (daemon) of one printer, until `stop` is set. Statuses are
-    recorded under `names` (default: the printer's names in the app's config; none, and
-    nothing is recorded or polled)."""
+          names: list[str] | None = None, lease: Lease | None = None,
+          lock_retry_s: float = 1.0) -> threading.Thread:
+    """The worker thread of one printer, until `stop` is set (then it ends after the job
+    in hand). Statuses are recorded under `names` (default: the printer's names in the
+    app's config; none, and nothing is recorded or polled). With a `lease`, it works only
+    while this process holds it."""
     stop = stop or threading.Event()
     wake_event = _wake_event(printer_url)
     recorder = StatusRecorder(printer_url,
@@ -130,20 +142,32 @@ def start(app: Flask, printer_url: str, stop: threading.Event | None = None, *,
 
     def poll_if_due() -> bool:
         """Ask the printer if it is due; True when it answered ready."""
-        if not (watching and recorder.due(status_every_s)):
+        if not (watching and recorder.due(status_every_s) and holding()):
             return False
         with app.app_context(), store_db.db.connection_context():
             return recorder.poll(timeout)
 
+    # a job is begun only while the lock stays ours for as long as one job can take
+    # (status, send, status), as far as a lease that is renewed every few seconds allows
+    from .leases import LEASE_S, RENEW_EVERY_S
+    margin_s = min(3 * timeout + 1, LEASE_S - RENEW_EVERY_S - 1)
+
+    def holding() -> bool:
+        return lease is None or lease.valid(margin_s)
+
     def loop() -> None:
         backoff = 0.0
         while not stop.is_set():
+            if lease is not None and not _hold(lease, margin_s, printer_url):
+                _sleep(stop, None, lock_retry_s)   # another process sends: try again later
+                continue
             wake_event.clear()
             try:
                 with app.app_context(), store_db.db.connection_context():
                     trouble = run_round(printer_url, max_attempts=max_attempts,
                                         timeout=timeout, stop=stop,
-                                        on_status=recorder if watching else None)
+                                        on_status=recorder if watching else None,
+                                        holding=holding)
             except Exception:  # keep the worker alive; the next round tries again
                 log.exception("print worker round for %s failed", printer_url)
                 trouble = True
@@ -163,6 +187,17 @@ def start(app: Flask, printer_url: str, stop: threading.Event | None = None, *,
     thread = threading.Thread(target=loop, name=f"wavepack-print {printer_url}", daemon=True)
     thread.start()
     return thread
+
+
+def _hold(lease: Lease, margin_s: float, printer_url: str) -> bool:
+    """Take or keep the printer's lock; says so in the log when that changes."""
+    was = lease.held
+    now = lease.hold(margin_s)
+    if now and not was:
+        log.info("print: this process now sends to %s", printer_url)
+    elif was and not now:
+        log.warning("print: this process no longer sends to %s", printer_url)
+    return now
 
 
 def _guarded(poll) -> bool:

@@ -1,6 +1,12 @@
-"""Scheduled jobs inside `wavepack serve`: expire unpaid orders, pull WooCommerce orders
-that a webhook missed, plan and release automatic pick waves (when configured). One daemon thread; each job runs in its own app context and
-connection, and a failing job is logged and tried again next time."""
+"""Scheduled jobs: expire unpaid orders, pull WooCommerce orders that a webhook missed,
+plan and release automatic pick waves (when configured). One thread per process that runs
+them (`wavepack serve`, `wavepack worker`); each job runs in its own app context and
+connection, and a failing job is logged and tried again next tick.
+
+Time is cut into ticks of each job's period (tick = floor(epoch seconds / period)), and a
+tick runs once across every process sharing the database: the process whose INSERT of
+(job, tick) into job_tick lands runs it, the others' INSERT … ON CONFLICT DO NOTHING
+inserts nothing. A process that starts runs the current tick unless another already did."""
 from __future__ import annotations
 
 import logging
@@ -9,6 +15,9 @@ import time
 from typing import Callable
 
 from flask import Flask
+
+from .. import clock
+from .leases import HOLDER
 
 log = logging.getLogger(__name__)
 
@@ -50,15 +59,39 @@ def start(app: Flask, stop: threading.Event | None = None) -> threading.Thread:
     return thread
 
 
+KEEP_TICKS_S = 7 * 86400      # job_tick rows older than this are deleted by the winners
+
+
 def _loop(app: Flask, jobs, stop: threading.Event) -> None:
-    due = {name: time.monotonic() for name, _, _ in jobs}
+    seen: dict[str, int] = {}
     while not stop.is_set():
-        now = time.monotonic()
+        now = time.time()        # the wall clock: ticks are shared with other machines
         for name, every, fn in jobs:
-            if now >= due[name]:
-                due[name] = now + every
-                run_job(app, name, fn)
-        stop.wait(1.0)
+            tick = int(now // every)
+            if seen.get(name) != tick and not stop.is_set():
+                seen[name] = tick
+                if claim_tick(app, name, tick, every):
+                    log.info("job %s tick %d runs in %s", name, tick, HOLDER)
+                    run_job(app, name, fn)
+        stop.wait(min(1.0, min((every for _, every, _ in jobs), default=1.0) / 4))
+
+
+def claim_tick(app: Flask, job: str, tick: int, every: float) -> bool:
+    """Whether this process runs `job`'s `tick` (its INSERT landed); False also when the
+    database cannot say (the tick is left to the others, or skipped)."""
+    from ..store.db import db, execute, write_tx
+    try:
+        with app.app_context(), db.connection_context(), write_tx():
+            won = execute("INSERT INTO job_tick (job, tick, holder, started_at) "
+                          "VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                          (job, tick, HOLDER, clock.naive_utc(clock.now()))).rowcount == 1
+            if won:
+                execute("DELETE FROM job_tick WHERE job = ? AND tick < ?",
+                        (job, tick - max(1, int(KEEP_TICKS_S // every))))
+            return won
+    except Exception:  # noqa: BLE001 (no database: nobody here runs it)
+        log.exception("job %s: could not claim tick %d", job, tick)
+        return False
 
 
 def run_job(app: Flask, name: str, fn: Callable[[Flask], None]) -> bool:

@@ -1,15 +1,26 @@
 """Flask-SocketIO namespaces: thin layers that check the caller, call a service and
-return its answer as the ack (/handheld now; /pack and /dashboard later)."""
+return its answer as the ack (/handheld), or push what happened to supervisors (/console).
+
+With `server.message_queue` (Redis) every process of a deployment shares one Socket.IO
+message queue: an emit in any of them (a web process, `wavepack worker`) reaches the
+sockets connected to all of them. A connection itself stays on one process: the clients
+use the WebSocket transport only, and nginx pins anything else by client address
+(deploy/nginx/wavepack.conf)."""
 from __future__ import annotations
 
 import gc
 import logging
 import sys
 
+from urllib.parse import urlsplit
+
 from flask import Flask
 from flask_socketio import SocketIO
 
 log = logging.getLogger(__name__)
+
+# a Redis that does not answer must not hold a start-up or an emit for long
+REDIS_CONNECT_TIMEOUT_S = 1.0
 
 
 def async_mode(configured: str) -> str:
@@ -28,20 +39,62 @@ def init_sockets(app: Flask) -> SocketIO:
     """One SocketIO server per app (tests build many apps in one process)."""
     cfg = app.config["WAVEPACK"].server
     origins = [o.strip() for o in cfg.allowed_origins.split(",") if o.strip()]
+    queue = {}
+    if cfg.message_queue:
+        queue["client_manager"] = message_queue(cfg.message_queue, cfg.message_queue_channel)
+        app.extensions["wavepack.message_queue_warning"] = check_message_queue(
+            cfg.message_queue)
     # None = the server's own origin only: a page from another site cannot drive a handheld
-    sio = SocketIO(app, async_mode=async_mode(cfg.async_mode),
+    sio = SocketIO(app, async_mode=async_mode(cfg.async_mode), **queue,
                    cors_allowed_origins=origins or None, json=app.json,
                    max_http_buffer_size=64 * 1024, ping_interval=10, ping_timeout=10,
                    # the handlers keep who is connected themselves; Flask-SocketIO's own
                    # per-socket copy of the Flask session would be saved on every event
                    manage_session=False)
-    from .handheld import register
-    register(sio, app)
+    from . import console, handheld
+    handheld.register(sio, app)
+    console.register(sio, app)
     if sio.async_mode == "gevent":
         cooperative_postgres_waits()
         untracked_greenlets()
         settle_heap()
     return sio
+
+
+def redacted(url: str) -> str:
+    """A Redis URL fit for a message: without its password."""
+    parts = urlsplit(url)
+    return parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
+
+
+def message_queue(url: str, channel: str):
+    """python-socketio's Redis client manager on `channel`. Only the connect has a timeout:
+    the subscriber's connection sits idle between events, and a read timeout would drop it."""
+    import socketio
+    if not url.startswith(("redis://", "rediss://", "unix://")):
+        raise ValueError(f"server.message_queue must be a redis://, rediss:// or unix:// URL, "
+                         f"not {redacted(url)!r}")
+    return socketio.RedisManager(url, channel=channel, redis_options={
+        "socket_connect_timeout": REDIS_CONNECT_TIMEOUT_S, "socket_keepalive": True,
+        "health_check_interval": 30})
+
+
+def check_message_queue(url: str) -> str | None:
+    """A warning when the message queue's Redis does not answer now (None when it does).
+    The server still starts: handheld scans need no Redis, and the queue's subscriber keeps
+    trying, so pushes to consoles on other processes resume once Redis is back."""
+    import redis
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=REDIS_CONNECT_TIMEOUT_S,
+                             socket_timeout=REDIS_CONNECT_TIMEOUT_S).ping()
+        return None
+    except Exception as err:   # noqa: BLE001 (any failure to answer means: unreachable)
+        first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        message = (f"Socket.IO message queue {redacted(url)} is unreachable ({first}): "
+                   f"console events reach only the consoles on the process that made them "
+                   f"until Redis answers")
+        log.warning(message)
+        return message
 
 
 def untracked_greenlets() -> None:

@@ -27,6 +27,24 @@ def test_login_attempts_are_rate_limited(db_url):
     assert answers[-1].get_json()["error"]["code"] == "too_many_requests"
 
 
+def test_behind_a_proxy_each_forwarded_client_has_its_own_limit(db_url):
+    """With server.proxy_hops the limit is per X-Forwarded-For client (nginx's address is
+    every client's); without it the header is ignored, so it cannot dodge the limit."""
+    limits = {"login_rate_limit": "2 per minute", "rate_limit_prefix": f"t{uuid.uuid4().hex}"}
+
+    def codes(app, clients):
+        c = app.test_client()
+        return [c.post("/api/v1/auth/badge", json={"badge": f"nobody{i}", "pin": "0000"},
+                       headers={"X-Forwarded-For": ip}).status_code
+                for i, ip in enumerate(clients)]
+
+    proxied = make_app(db_url, auth=limits, server={"proxy_hops": 1})
+    assert codes(proxied, ["203.0.113.1"] * 3 + ["203.0.113.2"] * 2) == \
+        [401, 401, 429, 401, 401]
+    direct = make_app(db_url, auth={**limits, "rate_limit_prefix": f"t{uuid.uuid4().hex}"})
+    assert codes(direct, ["203.0.113.1", "203.0.113.2", "203.0.113.3"]) == [401, 401, 429]
+
+
 def _redis_up() -> bool:
     try:
         import redis

@@ -44,12 +44,35 @@ def test_each_request_logs_status_duration_id_and_user(app, client, caplog):
     assert first.fields == {"method": "POST", "path": "/api/v1/orders", "status": 422,
                             "duration_ms": first.fields["duration_ms"],
                             "request_id": "ticket-42.a", "user": "token:" + first.fields[
-                                "user"].split(":", 1)[1]}
+                                "user"].split(":", 1)[1], "client": "127.0.0.1"}
     assert first.fields["duration_ms"] > 0 and "channel:api" in first.fields["user"]
     assert (second.fields["path"], second.fields["status"], second.fields["request_id"],
             second.fields["user"]) == ("/healthz", ok.status_code, minted, None)
     text = "\n".join(r.getMessage() + json.dumps(r.fields) for r in caplog.records)
     assert token not in text and "Bearer" not in text and "query-secret" not in text
+
+
+def test_forwarded_client_is_believed_only_behind_a_proxy(db_url, caplog):
+    """X-Forwarded-For/-Proto name the client in the log (and the rate-limit key) only
+    when server.proxy_hops says a proxy sets them; otherwise anyone could claim any
+    address. With one hop only the last address (the one nginx appended) counts."""
+    caplog.set_level(logging.INFO, logger="server.access")
+    forwarded = {"X-Forwarded-For": "10.9.9.9, 203.0.113.7", "X-Forwarded-Proto": "https"}
+    direct = make_app(db_url).test_client()
+    assert direct.get("/healthz", headers=forwarded).status_code == 200
+    proxied = make_app(db_url, server={"proxy_hops": 1})
+    seen = {}
+
+    @proxied.get("/test-scheme")
+    def _scheme():
+        from flask import request
+        seen["scheme"] = request.scheme
+        return "ok"
+
+    assert proxied.test_client().get("/test-scheme", headers=forwarded).status_code == 200
+    assert [r.fields["client"] for r in _lines(caplog, "server.access")] == \
+        ["127.0.0.1", "203.0.113.7"]
+    assert seen["scheme"] == "https"
 
 
 def test_a_bad_request_id_is_replaced(app, client, caplog):

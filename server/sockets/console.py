@@ -1,0 +1,273 @@
+"""The `/console` namespace: a live feed of the floor for supervisors (docs/console-protocol.md).
+
+Connect with auth={"token": T, "warehouse": "main"} (warehouse optional: none = every
+warehouse); T is a supervisor's or an admin's (POST /api/v1/auth/badge or an API token
+of that role). Pickers and packers are refused at connect (`forbidden`).
+
+A console sits in one room: `warehouse:<code>` or `all`. The after-commit event hook
+(server/events.py) feeds it: `scan.recorded` goes to its warehouse's room and to `all`;
+`print_job.queued` and `outbox.queued` (which carry no warehouse) to every console. The
+subscriber only puts the event on a queue; one sender per process emits them, so a scan's
+ack never waits for Redis, and a Redis that is down costs the handhelds nothing.
+
+With the Socket.IO message queue (server.message_queue), `socketio.emit` publishes through
+Redis: an event committed in any process (a web process, `wavepack worker`) reaches the
+consoles connected to every process. Without it, only this process's consoles hear it.
+
+A console's login is checked again every SESSION_RECHECK_S seconds by the sender; an
+expired or revoked one gets `session.ended` and is disconnected.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import queue
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from flask import Flask, current_app, request
+from flask_socketio import ConnectionRefusedError, SocketIO, join_room, leave_room
+
+from .. import clock, events, logs
+from ..domain.errors import DomainError
+from ..domain.exactjson import refuse_lone_surrogates
+from ..services import auth, stock
+from ..services.outbox import OUTBOX_QUEUED
+from ..services.print_queue import PRINT_JOB_QUEUED
+from ..store import db as store_db
+
+log = logging.getLogger(__name__)
+NAMESPACE = "/console"
+ROLES = ("supervisor", "admin")
+ALL = "all"
+SCAN_RECORDED = "scan.recorded"      # published by the pick-scan path after its commit
+PUSHED = (SCAN_RECORDED, PRINT_JOB_QUEUED, OUTBOX_QUEUED)
+
+SESSION_RECHECK_S = 5.0     # how stale a revoked or expired console login may be seen
+QUEUE_MAX = 10_000          # events waiting for the sender; beyond it they are dropped
+
+
+def room(warehouse: str | None) -> str:
+    return f"warehouse:{warehouse}" if warehouse else ALL
+
+
+@dataclass
+class _Console:
+    token: str
+    user_id: int | None              # None: a role token of no user (`wavepack token`)
+    actor: str                       # how logs name it: user:B17, token:3(admin)
+    badge: str
+    role: str
+    warehouse: str | None
+    expires_at: dt.datetime | None
+
+
+class _Feed:
+    """One app's consoles and the sender that pushes events to them."""
+
+    def __init__(self, sio: SocketIO, app: Flask) -> None:
+        self.sio, self.app = sio, app
+        self.queued: queue.Queue = queue.Queue(maxsize=QUEUE_MAX)
+        self.consoles: dict[str, _Console] = {}       # socket id → who (this process only)
+        self.shared = bool(app.config["WAVEPACK"].server.message_queue)
+        self.running = False
+        self.dropped = 0
+
+    def push(self, event: events.Event) -> None:
+        """The event hook's subscriber: queue it for the sender (never blocks)."""
+        if not self.shared and not self.consoles:
+            return                  # nobody can hear it: no console here, no other process
+        try:
+            self.queued.put_nowait(event)
+        except queue.Full:
+            self.dropped += 1
+            if self.dropped % 1000 == 1:
+                log.warning("console feed: %d events dropped (the sender cannot keep up)",
+                            self.dropped)
+        self.start()
+
+    def start(self) -> None:
+        if not self.running:
+            self.running = True
+            self.sio.start_background_task(self._run)
+
+    def _run(self) -> None:
+        checked = time.monotonic()
+        while _feed is self:
+            try:
+                event = self.queued.get(timeout=SESSION_RECHECK_S)
+            except queue.Empty:
+                event = None
+            if event is not None:
+                self.emit(event)
+            if time.monotonic() - checked >= SESSION_RECHECK_S:
+                checked = time.monotonic()
+                self.recheck_sessions()
+        self.running = False
+
+    def emit(self, event: events.Event) -> None:
+        warehouse = event.data.get("warehouse")
+        to = [room(warehouse), ALL] if warehouse else None     # None: every console
+        try:
+            self.sio.emit(event.name, dict(event.data), namespace=NAMESPACE, to=to)
+        except Exception:  # noqa: BLE001 (a lost push must not stop the feed)
+            log.exception("console feed: could not emit %s", event.name)
+
+    def recheck_sessions(self) -> None:
+        """End the consoles whose login expired, was revoked or whose user was disabled."""
+        if not self.consoles:
+            return
+        ended = []
+        try:
+            with self.app.app_context(), store_db.db.connection_context():
+                for sid, who in list(self.consoles.items()):
+                    if who.expires_at is not None and clock.now() >= who.expires_at:
+                        ended.append(sid)
+                        continue
+                    now = auth.principal(who.token)
+                    if now is None or now.user_id != who.user_id:
+                        ended.append(sid)
+        except Exception as err:  # noqa: BLE001 (the next round asks again)
+            log.warning("console feed: sessions not checked: %s", err)
+            return
+        for sid in ended:
+            self.consoles.pop(sid, None)
+            self.sio.emit("session.ended", {"code": "session_expired",
+                                            "message": "the session has ended (expired, "
+                                            "revoked or user disabled); log in again"},
+                          namespace=NAMESPACE, to=sid)
+            self.sio.server.disconnect(sid, namespace=NAMESPACE)
+
+
+# the feed the event hook pushes to: the newest app's (a process serves one app; tests
+# build many, and two feeds both emitting through Redis would push every event twice)
+_feed: _Feed | None = None
+
+
+def _refuse(code: str, message: str) -> ConnectionRefusedError:
+    return ConnectionRefusedError(message, {"code": code, "message": message})
+
+
+def _on_connect(auth_data: Any = None) -> bool:
+    started = time.perf_counter()
+    try:
+        who = _connect(auth_data)
+    except ConnectionRefusedError as refused:
+        data = refused.args[1] if len(refused.args) > 1 else {}
+        logs.socket_event("connect", NAMESPACE, {"ok": False, "code": data.get("code")},
+                          time.perf_counter() - started, None)
+        raise
+    feed = _app_feed()
+    feed.consoles[request.sid] = who
+    join_room(room(who.warehouse), namespace=NAMESPACE)
+    feed.start()                       # it also rechecks the sessions
+    logs.socket_event("connect", NAMESPACE, {"ok": True}, time.perf_counter() - started,
+                      who.actor)
+    return True
+
+
+def _connect(auth_data: Any) -> _Console:
+    data = auth_data if isinstance(auth_data, dict) else {}
+    token, warehouse = data.get("token"), data.get("warehouse") or None
+    if not isinstance(token, str) or not token or len(token) > 200:
+        raise _refuse("unauthenticated", "connect with auth={'token': ...}")
+    if warehouse is not None and (not isinstance(warehouse, str) or len(warehouse) > 64):
+        raise _refuse("bad_request", "warehouse must be a warehouse code")
+    try:
+        refuse_lone_surrogates([token, warehouse])
+    except DomainError as err:
+        raise _refuse(err.code, err.message) from None
+    try:
+        with store_db.db.connection_context():
+            who = auth.principal(token)
+            if who is not None and who.is_staff(*ROLES) and warehouse is not None:
+                stock.warehouse_by_code(warehouse)
+    except DomainError as err:
+        raise _refuse(err.code, err.message) from None
+    except Exception as err:
+        if store_db.is_unavailable(err):
+            raise _refuse("database_unavailable", "the database cannot be reached just now; "
+                          "connect again shortly") from None
+        raise
+    if who is None or who.kind != "staff":
+        raise _refuse("unauthenticated", "unknown, expired or revoked token")
+    if who.role not in ROLES:
+        raise _refuse("forbidden", f"a {who.role} cannot open the console: supervisors "
+                      "and admins only")
+    return _Console(token, who.user_id, who.actor, who.badge, who.role, warehouse,
+                    who.expires_at)
+
+
+def _app_feed() -> _Feed:
+    """The feed of the app handling this socket (tests build many apps in one process)."""
+    return current_app.extensions["wavepack.console"]
+
+
+def _on_disconnect(*_args) -> None:
+    who = _app_feed().consoles.pop(request.sid, None)
+    logs.socket_event("disconnect", NAMESPACE, {"ok": True}, 0.0,
+                      who.actor if who else None)
+
+
+def _logged(event: str, fn):
+    def handle(*args: Any) -> dict:
+        started = time.perf_counter()
+        answer = fn(*args)
+        who = _app_feed().consoles.get(request.sid)
+        logs.socket_event(event, NAMESPACE, answer, time.perf_counter() - started,
+                          who.actor if who else None)
+        return answer
+    handle.__name__ = f"console_{fn.__name__.strip('_')}"
+    return handle
+
+
+def _whoami(*_args) -> dict:
+    who = _app_feed().consoles.get(request.sid)
+    if who is None:
+        return {"ok": False, "error": {"code": "unauthenticated",
+                                       "message": "connect again with a token",
+                                       "field": None}}
+    return {"ok": True, "user": {"badge": who.badge, "role": who.role},
+            "warehouse": who.warehouse, "room": room(who.warehouse), "events": list(PUSHED)}
+
+
+def _watch(data: Any = None, *_rest) -> dict:
+    """Switch the console to another warehouse ({"warehouse": "main"}) or to all (null)."""
+    who = _app_feed().consoles.get(request.sid)
+    if who is None:
+        return _whoami()
+    warehouse = data.get("warehouse") if isinstance(data, dict) else None
+    if warehouse is not None and (not isinstance(warehouse, str) or not warehouse
+                                  or len(warehouse) > 64):
+        return {"ok": False, "error": {"code": "bad_request", "field": "warehouse",
+                                       "message": "warehouse must be a code or null"}}
+    if warehouse is not None:
+        try:
+            refuse_lone_surrogates(warehouse)
+            with store_db.db.connection_context():
+                stock.warehouse_by_code(warehouse)
+        except DomainError as err:
+            return {"ok": False, "error": {"code": err.code, "message": err.message,
+                                           "field": err.field}}
+    leave_room(room(who.warehouse), namespace=NAMESPACE)
+    who.warehouse = warehouse
+    join_room(room(warehouse), namespace=NAMESPACE)
+    return _whoami()
+
+
+def register(sio: SocketIO, app: Flask) -> None:
+    """The namespace's handlers, and this app's feed on the event hook."""
+    global _feed
+    _feed = app.extensions["wavepack.console"] = _Feed(sio, app)
+    sio.on("connect", namespace=NAMESPACE)(_on_connect)
+    sio.on("disconnect", namespace=NAMESPACE)(_on_disconnect)
+    sio.on("whoami", namespace=NAMESPACE)(_logged("whoami", _whoami))
+    sio.on("watch", namespace=NAMESPACE)(_logged("watch", _watch))
+    for name in PUSHED:
+        events.subscribe(name, _push)
+
+
+def _push(event: events.Event) -> None:
+    if _feed is not None:
+        _feed.push(event)
