@@ -255,8 +255,11 @@ class HandheldClient:
 
             def attempt() -> None:
                 try:
+                    # WebSocket only: the whole session is one TCP connection, so behind
+                    # nginx and several server processes it stays on one process (long
+                    # polling is many requests, which a balancer may spread)
                     self._sio.connect(self.url, auth=self._auth, namespaces=[NAMESPACE],
-                                      wait_timeout=5)
+                                      transports=["websocket"], wait_timeout=5)
                     failure.append(None)
                 except Exception as err:     # noqa: BLE001 - any failure: try again later
                     failure.append(err)

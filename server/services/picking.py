@@ -22,7 +22,7 @@ from dataclasses import dataclass, replace
 from flask import current_app
 from peewee import IntegrityError
 
-from .. import clock
+from .. import clock, events
 from ..domain import lifecycle
 from ..domain.barcodes import ParsedScan, parse_scan
 from ..domain.errors import Conflict, DomainError, Forbidden
@@ -151,6 +151,20 @@ def _scan_row(scan_id, kind, picker, task, raw, symbology, parsed, verdict, coun
             json.dumps(response, ensure_ascii=False), scanned_at, clock.naive_utc(now))
 
 
+SCAN_RECORDED = "scan.recorded"   # after the commit that stored a pick scan's verdict
+
+
+def scan_recorded(scan_id: str, kind: str, picker: Picker, task: _Task, verdict: str,
+                  counted: int) -> None:
+    """Announce a stored scan (held until its transaction commits; at once after a COMMIT
+    made outside write_tx, as the PostgreSQL path does). Consoles and metrics subscribe."""
+    events.publish(SCAN_RECORDED, scan_id=scan_id, user_id=picker.user_id, user=picker.badge,
+                   device=picker.device, warehouse=task.warehouse, order_id=task.order_id,
+                   order_ref=task.order_ref, task_id=task.id, cart_id=task.cart_id,
+                   sku=task.sku, location=task.location, verdict=verdict, counted=counted,
+                   kind=kind)
+
+
 def _store_scan(*args) -> None:
     """Store a scan row with its answer (arguments as _scan_row's)."""
     execute(f"INSERT INTO scan ({', '.join(_SCAN_COLUMNS)}) VALUES "
@@ -170,7 +184,7 @@ _TASK = (
     "AND x.status <> 'cancelled'), "
     "(SELECT {agg}(g.gtin, ',') FROM product_gtin g WHERE g.product_id = t.product_id), "
     "(SELECT COUNT(*) FROM tote u WHERE u.cart_id = t.cart_id AND u.barcode IS NULL), "
-    "{stop}, {stored} "
+    "{stop}, {stored}, (SELECT w.code FROM warehouse w WHERE w.id = o.warehouse_id) "
     "FROM pick_task t JOIN tote tt ON tt.id = t.tote_id "
     "JOIN sales_order o ON o.id = t.order_id JOIN product p ON p.id = t.product_id "
     "JOIN cart c ON c.id = t.cart_id ")
@@ -232,6 +246,7 @@ class _Task:
     unbound: int                 # totes of the cart without a barcode yet
     stop: tuple[dict, ...] = ()  # the cart's open tasks at this bin, route order (this one too)
     stored: str | None = None    # "request_hash|response" of the scan_id asked about, if any
+    warehouse: str | None = None  # the order's warehouse code
 
     @property
     def remaining(self) -> int:
@@ -478,6 +493,7 @@ def record_scan(picker: Picker, msg: object) -> dict:
         response = {"scan_id": scan_id, **response}
         _store_scan(scan_id, "pick", picker, task, raw, symbology, parsed, response["verdict"],
                     counted, request_hash, response, scanned_at, now)
+        scan_recorded(scan_id, "pick", picker, task, response["verdict"], counted)
         return response
 
     if is_postgres() and store_db.db.transaction_depth() == 0:

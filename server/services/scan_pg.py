@@ -43,12 +43,12 @@ from ..domain.verdicts import OK
 from ..sockets import metrics
 from ..store import db as store_db
 from ..store.db import execute, sql
-from . import audit
+from . import audit, picking
 from .picking import (_ALLOCATION_PICKED, _CONFIRM_UPDATE, _LINE_PICKED, _ORDER_STATUS,
                       _ORDER_UNPICKED, _PICK_UPDATE, _SCAN_COLUMNS, Picker, _changed_under,
                       _check_task, _close_cart_if_done, _confirm_params, _judge, _lock, _once,
                       _payload, _picked, _replay, _response, _scan_row, _stop_confirmed, _Task,
-                      _target_where, _task_of, _task_sql, _with_stored)
+                      _target_where, _task_of, _task_sql, scan_recorded)
 
 log = logging.getLogger(__name__)
 
@@ -142,7 +142,7 @@ def _scan_tx(conn, picker: Picker, task_ref: int | None, scan: ScanIn) -> dict:
     with conn.pipeline():
         conn.execute("BEGIN")
         row = conn.execute(*_select(picker, task_ref, scan)).fetchone()
-    task, stored = _with_stored(_task_of(row), scan.scan_id)
+    task, stored = picking._with_stored(_task_of(row), scan.scan_id)
     if stored:
         answer = _replay(stored, scan.request_hash)
         conn.execute("COMMIT")
@@ -155,6 +155,7 @@ def _scan_tx(conn, picker: Picker, task_ref: int | None, scan: ScanIn) -> dict:
         with conn.pipeline():
             conn.execute(*last)
             conn.execute("COMMIT")
+        step.announce()
         return step.response
     statement = step.statement()
     with conn.pipeline():
@@ -162,6 +163,7 @@ def _scan_tx(conn, picker: Picker, task_ref: int | None, scan: ScanIn) -> dict:
         conn.execute("COMMIT")
     if step.writes.guarded and counts.fetchone()[0] != 1:
         raise _changed_under(step.task)   # nothing was written: every write is guarded
+    step.announce()
     return step.response
 
 
@@ -197,6 +199,11 @@ class _Step:
         self.trail.append(audit.row(self.now, self.picker.actor, "order.status", "order",
                                     self.task.order_id, old, new))
         return _ORDER_STATUS, (new, clock.naive_utc(self.now), self.task.order_id, old)
+
+    def announce(self) -> None:
+        """After the COMMIT that holds this scan's row: the scan.recorded event."""
+        scan_recorded(self.scan.scan_id, "pick", self.picker, self.task, self.verdict.code,
+                      self.verdict.count)
 
     def _row(self) -> tuple:
         s, v = self.scan, self.verdict
@@ -405,7 +412,7 @@ def _batch_tx(conn, batch: list[_Waiting]) -> tuple[dict, list[_Waiting]]:
     pending: list[tuple[_Waiting, _Step, tuple[str, tuple], bool]] = []
     finishing: list[tuple[_Waiting, _Step]] = []
     for item, row in zip(batch, rows):
-        task, stored = _with_stored(_task_of(row), item.scan.scan_id)
+        task, stored = picking._with_stored(_task_of(row), item.scan.scan_id)
         if task is not None:
             keys = {("task", task.id), ("order", task.order_id), ("cart", task.cart_id)}
             if keys & touched:
@@ -441,7 +448,8 @@ def _batch_tx(conn, batch: list[_Waiting]) -> tuple[dict, list[_Waiting]]:
         conn.execute("COMMIT")
     _check_sent(pending, sent, results)
     for item, step in decided:
-        results.setdefault(item, (step.response, None))
+        if results.setdefault(item, (step.response, None))[1] is None:
+            step.announce()
     return results, alone
 
 

@@ -259,6 +259,10 @@
   function connect() {
     const socket = io("/handheld", {
       auth: { token: state.session.token, device: deviceId() },
+      // WebSocket only: the session is one TCP connection, so behind nginx and several
+      // server processes it stays on the process that authenticated it (long polling is
+      // many requests a balancer could spread); every browser we support has WebSocket
+      transports: ["websocket"],
       reconnectionDelay: 500,
       reconnectionDelayMax: 3000,
     });
