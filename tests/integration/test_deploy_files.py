@@ -19,9 +19,10 @@ from ..conftest import console_script, need, wavepack_serve
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
 SYSTEMD = DEPLOY / "systemd"
-UNITS = sorted(SYSTEMD.glob("*.service")) + sorted(SYSTEMD.glob("*.target"))
+UNITS = sorted(p for ext in ("service", "target", "timer") for p in SYSTEMD.glob(f"*.{ext}"))
 WAVEPACK = console_script("wavepack")
 INSTALLED = "/opt/wavepack/current/.venv/bin/wavepack"     # where docs/deploy.md installs it
+INSTALLED_BACKUP = "/opt/wavepack/current/deploy/backup.sh"
 # what a unit's instance name stands for in these tests: a port, a --only list
 INSTANCES = {"wavepack-web@.service": "8001", "wavepack-worker@.service": "print,outbox"}
 
@@ -84,8 +85,12 @@ def _help_ok(argv: list[str]) -> None:
 def test_units_run_commands_that_exist():
     services = [u for u in UNITS if u.suffix == ".service"]
     assert {u.name for u in services} == {"wavepack-web@.service", "wavepack-worker.service",
-                                          "wavepack-worker@.service"}
+                                          "wavepack-worker@.service", "wavepack-backup.service"}
     for unit in services:
+        if unit.name == "wavepack-backup.service":
+            (command,) = _values(unit, "ExecStart")
+            assert command == INSTALLED_BACKUP and (DEPLOY / "backup.sh").is_file()
+            continue
         (command,) = _values(unit, "ExecStart")
         instance = INSTANCES.get(unit.name, "")
         argv = shlex.split(command.replace("%i", instance).replace("%I", instance))
@@ -100,13 +105,14 @@ def test_units_run_commands_that_exist():
 def test_units_are_hardened_and_stop_gently():
     from server.jobs.runner import Workers
     finish_s = inspect.signature(Workers.shutdown).parameters["timeout"].default
-    for unit in [u for u in UNITS if u.suffix == ".service"]:
+    hardened = {"User": "wavepack", "NoNewPrivileges": "yes", "ProtectSystem": "strict",
+                "ProtectHome": "yes", "PrivateTmp": "yes", "CapabilityBoundingSet": "",
+                "EnvironmentFile": "/etc/wavepack/wavepack.env"}
+    backup = {k: v for _, k, v in _unit(SYSTEMD / "wavepack-backup.service")}
+    assert {k: backup.get(k) for k in hardened} == hardened
+    for unit in [u for u in UNITS if u.suffix == ".service" and "backup" not in u.name]:
         got = {k: v for _, k, v in _unit(unit)}
-        for key, want in {"User": "wavepack", "NoNewPrivileges": "yes",
-                          "ProtectSystem": "strict", "ProtectHome": "yes",
-                          "PrivateTmp": "yes", "CapabilityBoundingSet": "",
-                          "Restart": "on-failure", "KillSignal": "SIGTERM",
-                          "EnvironmentFile": "/etc/wavepack/wavepack.env",
+        for key, want in {**hardened, "Restart": "on-failure", "KillSignal": "SIGTERM",
                           "PartOf": "wavepack.target", "WantedBy": "wavepack.target"}.items():
             assert got.get(key) == want, (unit.name, key, got.get(key))
         stop_s = int(got["TimeoutStopSec"])
@@ -121,10 +127,12 @@ def test_units_pass_systemd_analyze_verify(tmp_path):
     need(analyze is not None, "systemd-analyze (Debian systemd)")
     for unit in UNITS:      # as installed, but with this checkout's wavepack
         text = unit.read_text(encoding="utf-8").replace(INSTALLED, WAVEPACK)
+        text = text.replace(INSTALLED_BACKUP, str(DEPLOY / "backup.sh"))
         text = text.replace("EnvironmentFile=/etc/", "EnvironmentFile=-/etc/")
         (tmp_path / unit.name).write_text(text, encoding="utf-8")
     names = ["wavepack.target", "wavepack-web@8001.service", "wavepack-worker.service",
-             r"wavepack-worker@print\x2coutbox.service"]
+             r"wavepack-worker@print\x2coutbox.service", "wavepack-backup.service",
+             "wavepack-backup.timer"]
     proc = subprocess.run([analyze, "verify", "--man=no", *[str(tmp_path / n) for n in names]],
                           capture_output=True, text=True, timeout=60,
                           env={**os.environ, "SYSTEMD_LOG_LEVEL": "notice"})
