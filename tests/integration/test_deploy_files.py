@@ -246,12 +246,17 @@ def test_container_healthcheck_tells_a_live_server_from_a_dead_one(tmp_path):
 def test_deploy_doc_names_real_commands_and_variables():
     doc = (ROOT / "docs" / "deploy.md").read_text(encoding="utf-8")
     from server.cli import main
-    commands = set(re.findall(r"\bwavepack ([a-z][a-z-]+)", doc)) - {"serve-prod"}
+    fenced = re.findall(r"```.*?```", doc, re.S)
+    inline = re.findall(r"`[^`\n]+`", re.sub(r"```.*?```", "", doc, flags=re.S))
+    code = "\n".join(fenced + inline)
+    commands = set(re.findall(r'(?<![\w/=.-])wavepack"? ([a-z][a-z-]+)(?![\w/])', code))
+    commands |= set(re.findall(r"\$WP ([a-z][a-z-]+)", code))
+    commands -= {"wavepack"}          # `createdb -O wavepack wavepack`: a role and a database
     assert commands and commands <= set(main.commands), commands - set(main.commands)
     known = _known_names() | {"PATH", "PGPASSWORD", "PGHOST", "PGPORT", "PGUSER", "PGDATABASE"}
     names = set(re.findall(r"\b((?:WAVEPACK|SOCKETIO|LOG|DATABASE)_[A-Z0-9_]+)\b", doc))
     assert names and sorted(names - known) == []
-    for path in re.findall(r"\((?!https?:)([^()#\s]+\.(?:md|service|target|sh|example|conf))\)",
+    for path in re.findall(r"\]\((?!https?:)([^()#\s]+)\)",
                            doc):
         assert (ROOT / "docs" / path).resolve().exists(), path
     for name in ("README.md", "docs/architecture.md"):
@@ -263,3 +268,40 @@ def test_backup_scripts_are_executable_and_parse(script):
     path = DEPLOY / script
     assert os.access(path, os.X_OK)
     assert subprocess.run(["bash", "-n", str(path)], capture_output=True).returncode == 0
+
+
+def _sharding_bullets(doc: str) -> list[tuple[int, set[str]]]:
+    """The three bullets of docs/deploy.md that sort the tables by warehouse: (the count in
+    bold, the backticked names)."""
+    part = doc[doc.index("**Sharding one deployment by warehouse**"):]
+    bullets = re.findall(r"^- \*\*(\d+) [^*]+\*\*(.*?)(?=^- |^$)", part, re.M | re.S)[:3]
+    return [(int(n), set(re.findall(r"`([a-z_]+)`", text))) for n, text in bullets]
+
+
+def test_deploy_doc_sorts_every_table_by_warehouse_as_the_schema_does(tmp_path):
+    """The 'every table carries the warehouse' question, answered from the schema itself:
+    a new table or column makes this fail until docs/deploy.md says where it stands."""
+    import sqlite3
+
+    from ..conftest import make_app
+    make_app(f"sqlite:///{tmp_path}/wavepack.db")
+    conn = sqlite3.connect(tmp_path / "wavepack.db")
+    tables = {r[0] for r in conn.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")}
+    columns = {t: {r[1] for r in conn.execute(f'PRAGMA table_info("{t}")')} for t in tables}
+    refs = {t: {r[2] for r in conn.execute(f'PRAGMA foreign_key_list("{t}")')} for t in tables}
+    conn.close()
+    direct = {t for t in tables if "warehouse_id" in columns[t]}
+    reach = set(direct)
+    while True:        # tables whose foreign keys lead to one that carries the warehouse
+        more = {t for t in tables - reach - {"warehouse"} if refs[t] & reach}
+        if not more:
+            break
+        reach |= more
+    via_keys, none = reach - direct, tables - reach - {"warehouse"}
+    doc = (ROOT / "docs" / "deploy.md").read_text(encoding="utf-8")
+    assert f"of the {len(tables)} tables" in doc
+    (n1, b1), (n2, b2), (n3, b3) = _sharding_bullets(doc)
+    assert (n1, b1 & tables) == (len(direct), direct)
+    assert (n2, b2 & tables - direct) == (len(via_keys), via_keys)
+    assert (n3, b3 & tables - {"warehouse"}) == (len(none), none)
