@@ -81,6 +81,9 @@ class JobsConfig:
     woocommerce_pull_every_minutes: float = 15
     auto_wave_every_minutes: float = 0.0   # 0 = off; else plan and release a wave per warehouse
     outbox_poll_seconds: float = 5.0     # how often the storefront outbox looks for due messages
+    # SQLite: a printer's sender lease not renewed for this long passes to another process
+    # (PostgreSQL's advisory lock goes with its holder's connection at once)
+    lease_seconds: float = 15.0
 
 
 @dataclass(frozen=True)

@@ -1,14 +1,16 @@
 """Named locks that one process holds among all the processes sharing the database: the
 sender of a printer (`print:<url>`) is whichever process holds its lock.
 
-- PostgreSQL: a session advisory lock (pg_try_advisory_lock) on a connection of the
-  lock's own, kept open while this process holds it. A process that dies, kill -9
-  included, drops its connection and with it the lock, so another takes over at once.
+- PostgreSQL: a session advisory lock (pg_try_advisory_lock) on a connection of this
+  process's own (one for all its locks), kept open while it holds them. A process that
+  dies, kill -9 included, drops its connection and with it the locks, so another takes
+  over at once.
 - SQLite: a row of `worker_lease` (migration 0014) taken by a guarded UPDATE (free, or
-  already ours) or an INSERT, renewed every RENEW_EVERY_S by the keeper thread while
-  held, free to others once it has not been renewed for LEASE_S. The holder counts its
-  lease as valid only until LEASE_S after the last renewal *began*, minus the margin the
-  caller asks for, so it stops sending before anyone else may start.
+  already ours) or an INSERT, renewed by the keeper thread every fifth of the lease while
+  held, free to others once it has not been renewed for `jobs.lease_seconds` (15 s).
+  The holder counts its lease as valid only until that long after the last renewal
+  *began*, minus the margin the caller asks for (at most what the renewals leave), so it
+  stops beginning jobs before anyone else may start.
 
 `Leases(app)` is one process's set; `lease(name)` gives the lock, `hold()` takes it or
 confirms it is still ours, `close()` releases them all (SIGTERM)."""
@@ -29,8 +31,6 @@ from ..store.db import execute, write_tx
 
 log = logging.getLogger(__name__)
 
-LEASE_S = 15.0           # an SQLite lease not renewed for this long is free to others
-RENEW_EVERY_S = 3.0      # the keeper renews (SQLite) or checks (PostgreSQL) this often
 HOLDER = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
@@ -51,67 +51,88 @@ def advisory_key(name: str) -> int:
                           signed=True)
 
 
-class _PgLock:
-    def __init__(self, name: str):
-        self.name, self.key = name, advisory_key(name)
+class _PgSession:
+    """This process's session for its advisory locks: one connection holds them all (a
+    process with 40 printers takes one connection, not 40). If it drops, every lock went
+    with it; the next take opens a new one."""
+
+    def __init__(self):
         self.conn = None
-        self._lock = threading.Lock()      # one connection, used by the worker and keeper
+        self.keys: set[int] = set()           # the locks this session holds
+        self._lock = threading.Lock()          # used by the workers and the keeper
 
-    @property
-    def held(self) -> bool:
-        return self.conn is not None
-
-    def take(self) -> bool:
+    def try_lock(self, key: int) -> bool:
         with self._lock:
-            if self.conn is not None:
+            if key in self.keys:
                 return True
-            conn = dedicated_connection()
+            if self.conn is None:
+                self.conn = dedicated_connection()
             try:
-                got = conn.execute("SELECT pg_try_advisory_lock(%s)", (self.key,)).fetchone()[0]
+                got = self.conn.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()[0]
             except Exception:
-                conn.close()
+                self._drop()
                 raise
             if got:
-                self.conn = conn
-            else:
-                conn.close()
+                self.keys.add(key)
             return bool(got)
 
-    def valid(self, margin_s: float = 0.0) -> bool:
-        return self.held            # the connection holds it; the keeper notices a loss
-
-    def renew(self) -> bool:
-        """Still ours: the session is alive (a dropped session has dropped the lock)."""
+    def alive(self) -> bool:
+        """The session still answers (a dropped session has dropped its locks)."""
         with self._lock:
             if self.conn is None:
                 return False
             try:
                 self.conn.execute("SELECT 1").fetchone()
                 return True
-            except Exception:  # noqa: BLE001 (the lock went with the session)
+            except Exception:  # noqa: BLE001 (the locks went with the session)
                 self._drop()
                 return False
 
-    def release(self) -> None:
+    def unlock(self, key: int) -> None:
         with self._lock:
-            if self.conn is not None:
-                try:
-                    self.conn.execute("SELECT pg_advisory_unlock(%s)", (self.key,))
-                except Exception:  # noqa: BLE001 (closing the session releases it anyway)
-                    pass
+            if key not in self.keys:
+                return
+            self.keys.discard(key)
+            try:
+                self.conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
+            except Exception:  # noqa: BLE001 (closing the session releases it anyway)
                 self._drop()
 
     def _drop(self) -> None:
         conn, self.conn = self.conn, None
+        self.keys.clear()
         try:
             conn.close()
         except Exception:  # noqa: BLE001
             pass
 
 
+class _PgLock:
+    def __init__(self, session: _PgSession, name: str):
+        self.session, self.name, self.key = session, name, advisory_key(name)
+
+    @property
+    def held(self) -> bool:
+        return self.key in self.session.keys
+
+    def take(self) -> bool:
+        return self.session.try_lock(self.key)
+
+    def valid(self, margin_s: float = 0.0) -> bool:
+        return self.held            # the session holds it; the keeper notices a loss
+
+    def renew(self) -> bool:
+        return self.session.alive() and self.held
+
+    def release(self) -> None:
+        self.session.unlock(self.key)
+
+
 class _SqliteLease:
-    def __init__(self, app: Flask, name: str):
-        self.app, self.name = app, name
+    def __init__(self, app: Flask, name: str, lease_s: float, renew_every_s: float):
+        self.app, self.name, self.lease_s = app, name, lease_s
+        # a renewal late by up to one period still leaves this much: the largest margin
+        self.max_margin_s = max(0.0, lease_s - 2 * renew_every_s)
         self.valid_until = float("-inf")      # time.monotonic(): ours until then
         self._lock = threading.Lock()
 
@@ -120,7 +141,7 @@ class _SqliteLease:
         return self.valid_until > time.monotonic()
 
     def valid(self, margin_s: float = 0.0) -> bool:
-        return self.valid_until - margin_s > time.monotonic()
+        return self.valid_until - min(margin_s, self.max_margin_s) > time.monotonic()
 
     def _write(self, take: bool) -> bool:
         began = time.monotonic()
@@ -129,13 +150,14 @@ class _SqliteLease:
             free = " OR expires_at < ?" if take else ""   # renewing: only while ours
             got = execute("UPDATE worker_lease SET holder = ?, expires_at = ? WHERE name = ? "
                           f"AND (holder = ?{free})",
-                          (HOLDER, now + LEASE_S, self.name, HOLDER, *([now] if take else []))
+                          (HOLDER, now + self.lease_s, self.name, HOLDER,
+                           *([now] if take else []))
                           ).rowcount == 1
             if not got and take:
                 got = execute("INSERT INTO worker_lease (name, holder, expires_at) "
                               "VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
-                              (self.name, HOLDER, now + LEASE_S)).rowcount == 1
-        self.valid_until = began + LEASE_S if got else float("-inf")
+                              (self.name, HOLDER, now + self.lease_s)).rowcount == 1
+        self.valid_until = began + self.lease_s if got else float("-inf")
         return got
 
     def take(self) -> bool:
@@ -185,12 +207,18 @@ class Leases:
     def __init__(self, app: Flask, stop: threading.Event):
         self.app, self.stop = app, stop
         self.pg = store_db.is_postgres()
+        self._session = _PgSession() if self.pg else None
+        self.lease_s = float(app.config["WAVEPACK"].jobs.lease_seconds)
+        if not self.lease_s >= 1:
+            raise ValueError(f"jobs.lease_seconds must be 1 or more, not {self.lease_s!r}")
+        self.renew_every_s = self.lease_s / 5
         self._leases: dict[str, _PgLock | _SqliteLease] = {}
         self._keeper: threading.Thread | None = None
 
     def lease(self, name: str) -> Lease:
         if name not in self._leases:
-            self._leases[name] = _PgLock(name) if self.pg else _SqliteLease(self.app, name)
+            self._leases[name] = _PgLock(self._session, name) if self.pg else _SqliteLease(
+                self.app, name, self.lease_s, self.renew_every_s)
             if self._keeper is None:
                 self._keeper = threading.Thread(target=self._keep, name="wavepack-leases",
                                                 daemon=True)
@@ -198,15 +226,24 @@ class Leases:
         return Lease(self._leases[name])
 
     def _keep(self) -> None:
-        while not self.stop.wait(RENEW_EVERY_S):
+        while not self.stop.wait(self.renew_every_s):
+            if self._session is not None:            # one session holds every lock
+                held = [n for n, lease in self._leases.items() if lease.held]
+                if held and not self._session.alive():
+                    log.warning("lost the locks %s with their session", ", ".join(held))
+                continue
             for name, lease in list(self._leases.items()):
                 if lease.held and not lease.renew():
                     log.warning("lost the lock %s", name)
 
     def close(self) -> None:
-        """Release every lock this process holds."""
+        """Release every lock this process holds (and close the PostgreSQL session)."""
         for lease in list(self._leases.values()):
             lease.release()
+        if self._session is not None:
+            with self._session._lock:
+                if self._session.conn is not None:
+                    self._session._drop()
 
 
 class Lease:

@@ -148,9 +148,8 @@ def start(app: Flask, printer_url: str, stop: threading.Event | None = None, *,
             return recorder.poll(timeout)
 
     # a job is begun only while the lock stays ours for as long as one job can take
-    # (status, send, status), as far as a lease that is renewed every few seconds allows
-    from .leases import LEASE_S, RENEW_EVERY_S
-    margin_s = min(3 * timeout + 1, LEASE_S - RENEW_EVERY_S - 1)
+    # (status, send, status), as far as a lease renewed every few seconds can promise
+    margin_s = 3 * timeout + 1
 
     def holding() -> bool:
         return lease is None or lease.valid(margin_s)
