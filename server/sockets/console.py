@@ -34,6 +34,7 @@ from ..domain.errors import DomainError
 from ..domain.exactjson import refuse_lone_surrogates
 from ..services import auth, stock
 from ..services.outbox import OUTBOX_QUEUED
+from ..services.picking import SCAN_RECORDED
 from ..services.print_queue import PRINT_JOB_QUEUED
 from ..store import db as store_db
 
@@ -41,7 +42,6 @@ log = logging.getLogger(__name__)
 NAMESPACE = "/console"
 ROLES = ("supervisor", "admin")
 ALL = "all"
-SCAN_RECORDED = "scan.recorded"      # published by the pick-scan path after its commit
 PUSHED = (SCAN_RECORDED, PRINT_JOB_QUEUED, OUTBOX_QUEUED)
 
 SESSION_RECHECK_S = 5.0     # how stale a revoked or expired console login may be seen

@@ -18,7 +18,7 @@ from server.store.db import db, write_tx
 from server.store.models import ApiToken
 
 from ..conftest import make_app, need
-from ..floor import PICK_CFG, build_floor
+from ..floor import PICK_CFG, build_floor, sid
 from .test_auth_limits import _redis_up
 
 NS = "/console"
@@ -93,6 +93,21 @@ def test_scans_reach_the_consoles_of_their_warehouse_after_commit(floor):
                       namespace=NS)["error"]["code"] == "unknown_warehouse"
     events.publish("scan.recorded", **_scan(scan_id=3))
     assert _received(there, "scan.recorded") == [_scan(scan_id=3)]
+
+
+def test_a_handheld_scan_reaches_the_console(floor):
+    floor.order("C-1", [("SOCK", 1)])
+    floor.wave()
+    watcher = _console(floor.app, floor.tokens["s1"], warehouse="main")
+    hh = floor.socket("p1")
+    task = hh.emit("task.next", {}, namespace="/handheld", callback=True)["task"]
+    got = hh.emit("scan", {"scan_id": sid(), "raw": task["location"]}, namespace="/handheld",
+                  callback=True)
+    assert got["verdict"] == "ok", got
+    [seen] = _received(watcher, "scan.recorded")
+    assert (seen["user"], seen["device"], seen["warehouse"], seen["location"],
+            seen["verdict"], seen["order_ref"]) == ("p1", "HH-p1", "main", task["location"],
+                                                    "ok", "C-1")
 
 
 def test_pickers_packers_and_strangers_are_refused_with_a_reason(floor):
