@@ -305,3 +305,16 @@ def test_deploy_doc_sorts_every_table_by_warehouse_as_the_schema_does(tmp_path):
     assert (n1, b1 & tables) == (len(direct), direct)
     assert (n2, b2 & tables - direct) == (len(via_keys), via_keys)
     assert (n3, b3 & tables - {"warehouse"}) == (len(none), none)
+
+
+def test_deploy_doc_lists_every_setting_the_environment_can_set():
+    """The WAVEPACK_<SECTION>_<KEY> table of docs/deploy.md is the config's, key for key."""
+    import dataclasses
+
+    from server.config import SECTIONS
+    doc = (ROOT / "docs" / "deploy.md").read_text(encoding="utf-8")
+    rows = dict(re.findall(r"^\| `([A-Z]+)` \| ((?:`[A-Z0-9_]+`(?:, )?)+) \|$", doc, re.M))
+    listed = {section: set(re.findall(r"`([A-Z0-9_]+)`", keys)) for section, keys in rows.items()}
+    wanted = {s.upper(): {f.name.upper() for f in dataclasses.fields(cls)}
+              for s, cls in SECTIONS.items()}
+    assert listed == wanted
