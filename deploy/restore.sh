@@ -7,8 +7,8 @@
 #   DATABASE_URL=postgresql://wavepack:…@host/wavepack_restored deploy/restore.sh FILE.dump
 #
 # DATABASE_URL names the target. A dump of one schema (?schema=NAME at backup) comes back
-# under the same schema name: give the target URL that ?schema=NAME. A target that already
-# holds tables there is refused, nothing is changed. The restore is one transaction: it
+# under the same schema name: give the target URL that ?schema=NAME. A dump without that
+# schema, or a target that already holds tables there, is refused and nothing is changed. The restore is one transaction: it
 # lands whole or not at all. Objects are owned by the user of DATABASE_URL.
 # WAVEPACK (default: the wavepack of this release, else the one on PATH) runs init-db.
 set -euo pipefail
@@ -34,6 +34,13 @@ if [ -z "$wavepack" ]; then
 fi
 
 schema=${WAVEPACK_PG_SCHEMA:-public}
+# the schemas of the dump that hold a wavepack database (its migration history table)
+held=$(pg_restore --list "$dump" | awk '$4 == "TABLE" && $6 == "schema_migration" {print $5}' | sort -u | paste -sd, -)
+case ",$held," in
+    *",$schema,"*) ;;
+    *) echo "error: $dump holds no wavepack schema named $schema (it holds: ${held:-none}); give DATABASE_URL ?schema=NAME" >&2
+       exit 1 ;;
+esac
 sql() { psql -X -q -At -v ON_ERROR_STOP=1 -v schema="$schema" "$@"; }
 tables=$(sql <<<"SELECT count(*) FROM pg_tables WHERE schemaname = :'schema'")
 if [ "$tables" != 0 ]; then
@@ -45,9 +52,5 @@ pg_restore --no-owner --no-privileges --exit-on-error --single-transaction \
     --dbname="$PGDATABASE" "$dump"
 
 found=$(sql <<<"SELECT to_regclass(format('%I.schema_migration', :'schema')) IS NOT NULL")
-if [ "$found" != t ]; then
-    held=$(sql <<<"SELECT string_agg(DISTINCT schemaname, ', ') FROM pg_tables WHERE tablename = 'schema_migration'")
-    echo "error: the dump holds no wavepack schema named $schema (wavepack schemas restored: ${held:-none}); give DATABASE_URL ?schema=NAME" >&2
-    exit 1
-fi
+[ "$found" = t ] || { echo "error: schema $schema has no schema_migration table after the restore" >&2; exit 1; }
 "$wavepack" init-db

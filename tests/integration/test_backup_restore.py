@@ -92,6 +92,12 @@ def test_postgres_backup_restores_into_a_fresh_database(pg_schema, fresh_databas
     assert not old.exists(), "a backup past the retention is removed"
     assert not list(backups.glob("*.partial"))
 
+    # a URL naming another schema than the dump's is refused before anything is restored
+    wrong = _run([RESTORE, dump], _env(fresh_database, tmp_path), ok=False)
+    assert f"holds no wavepack schema named public (it holds: {pg_schema})" in wrong.stderr
+    assert rows(fresh_database, "SELECT count(*) FROM pg_tables WHERE schemaname "
+                                "NOT IN ('pg_catalog', 'information_schema')") == [(0,)]
+
     target_url = f"{fresh_database}?schema={pg_schema}"
     restored = _run([RESTORE, dump], _env(target_url, tmp_path))
     assert "database ready (postgresql, schema version" in restored.stdout
