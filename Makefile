@@ -10,12 +10,15 @@ APT_PACKAGES := libzbar0 chromium cups cups-bsd fonts-noto-cjk poppler-utils ngi
 STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
 
-.PHONY: run test bench lint setup apt clean
+.PHONY: run serve-prod test bench lint setup apt clean
 
 setup: apt $(STAMP) $(NODE_STAMP)
 
 # Debian packages, installed only when missing (root or sudo needed the first time);
 # Node.js and npm too when the machine has no npm (the ZPL label renderer runs on Node).
+# Debian's nginx package starts the system nginx on port 80 when it is installed (and fails
+# the install when that start fails); wavepack runs its own nginx (make serve-prod), so a
+# temporary policy-rc.d, only where the machine has none, tells it not to start.
 apt:
 	@missing=""; for p in $(APT_PACKAGES); do \
 	  dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -23,8 +26,12 @@ apt:
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
 	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  policy=""; if [ ! -e /usr/sbin/policy-rc.d ]; then policy=/usr/sbin/policy-rc.d; \
+	    printf '#!/bin/sh\n[ "$$1" = nginx ] && exit 101\nexit 0\n' | $$SUDO tee $$policy >/dev/null; \
+	    $$SUDO chmod 755 $$policy; fi; \
 	  $$SUDO apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	  rc=$$?; [ -z "$$policy" ] || $$SUDO rm -f $$policy; exit $$rc; \
 	fi
 
 $(STAMP): pyproject.toml
@@ -45,6 +52,12 @@ $(NODE_STAMP): package.json package-lock.json
 
 run: setup
 	@$(VENV)/bin/wavepack serve --demo
+
+# production on one machine: one web process per core behind nginx, one worker
+# (`wavepack serve-prod`, server/prod.py; docs/deploy.md). Needs DATABASE_URL=postgresql://…
+# and SOCKETIO_MESSAGE_QUEUE=redis://…; SERVE_PROD_ARGS="-n 4 --port 8080" to choose.
+serve-prod: setup
+	@$(VENV)/bin/wavepack serve-prod $(SERVE_PROD_ARGS)
 
 test: setup
 	@$(PY) -m pytest -n auto -q $(PYTEST_ARGS)

@@ -46,6 +46,24 @@ def need(condition: bool, what: str) -> None:
     pytest.skip(f"{what} not available")
 
 
+def need_nginx() -> str:
+    """The nginx binary (Debian package nginx, in APT_PACKAGES): skipped locally without
+    it, a failure under CI=true."""
+    from server.prod import find_nginx
+    path = find_nginx()
+    need(path is not None, "nginx (Debian package nginx: make setup installs it)")
+    return str(path)
+
+
+def redis_up() -> bool:
+    """Redis answers at 127.0.0.1:6379 (tests sharing it use their own keys and channels)."""
+    try:
+        import redis
+        return bool(redis.Redis(host="127.0.0.1", port=6379, socket_timeout=2).ping())
+    except Exception:   # noqa: BLE001 (any failure means: not usable)
+        return False
+
+
 _pg_problem: list[str] = []
 
 
