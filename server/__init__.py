@@ -83,8 +83,5 @@ def create_app(config: Config | Mapping[str, Any] | None = None, *,
                                 x_proto=cfg.server.proxy_hops)
     from .jobs import wakeups
     wakeups.install()     # after-commit events wake this process's workers
-    if store_db.is_postgres() and cfg.picking.group_commit:
-        from .services.scan_pg import GroupCommit
-        app.extensions["wavepack.group_commit"] = GroupCommit(app)
     _ = g  # flask.g holds the request's principal (api/auth.py)
     return app

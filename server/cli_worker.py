@@ -28,8 +28,8 @@ def worker(only: str | None) -> None:
     signal.signal(signal.SIGINT, on_signal)
     app = get_app()
     workers = runner.start_workers(app, kinds, stop)
-    if not workers.running:
-        raise click.ClickException(f"nothing to run: {workers.describe()}")
+    if not workers.running:                      # error: …, exit 1
+        raise ValueError(f"nothing to run: {', '.join(workers.skipped)}")
     click.echo(f"wavepack worker {os.getpid()} running {workers.describe()}")
     sys.stdout.flush()
     while not stop.wait(0.5):

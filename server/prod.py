@@ -233,7 +233,8 @@ def serve_prod(cfg: Config, *, processes: int, host: str, port: int,
     env = child_env(cfg, os.environ)
     init = subprocess.run([wavepack, "init-db"], env=env, capture_output=True, text=True)
     if init.returncode != 0:
-        raise NotReady((init.stderr or init.stdout).strip() or "wavepack init-db failed")
+        said = (init.stderr or init.stdout).strip().removeprefix("error: ")
+        raise NotReady(f"wavepack init-db failed: {said or init.returncode}")
     say(f"serve-prod: {init.stdout.strip()}")
     args = write_nginx(run_dir, backends=[("127.0.0.1", p) for p in ports], listen=(host, port),
                        body_bytes=cfg.server.max_body_bytes, workers=min(len(ports), 4))

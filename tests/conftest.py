@@ -207,12 +207,19 @@ def wavepack_serve(data_dir, *args: str, db_url: str | None = None, **env_extra:
         threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True).start()
         yield Served(f"http://127.0.0.1:{port}", lines, proc)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+        stop_process(proc)
+
+
+def stop_process(proc: subprocess.Popen, timeout: float = 20.0) -> None:
+    """SIGTERM, as a service manager stops it; SIGKILL if it has not exited in `timeout`."""
+    if proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=10)
 
 
 def descendants(pid: int) -> list[int]:

@@ -143,9 +143,19 @@ class _SqliteLease:
     def valid(self, margin_s: float = 0.0) -> bool:
         return self.valid_until - min(margin_s, self.max_margin_s) > time.monotonic()
 
+    def _taken_by_another(self, now: float) -> bool:
+        """A read first: a process waiting for a busy lease does not queue for SQLite's
+        one write lock every second."""
+        with self.app.app_context(), _connection():
+            row = execute("SELECT holder, expires_at FROM worker_lease WHERE name = ?",
+                          (self.name,)).fetchone()
+        return row is not None and row[0] != HOLDER and row[1] >= now
+
     def _write(self, take: bool) -> bool:
         began = time.monotonic()
         now = time.time()
+        if take and self._taken_by_another(now):
+            return False
         with self.app.app_context(), _connection(), write_tx():
             free = " OR expires_at < ?" if take else ""   # renewing: only while ours
             got = execute("UPDATE worker_lease SET holder = ?, expires_at = ? WHERE name = ? "
@@ -258,8 +268,8 @@ class Lease:
         holds it for at least `margin_s` more seconds. A database error is 'not held'."""
         try:
             return self._impl.take() and self._impl.valid(margin_s)
-        except Exception:  # noqa: BLE001 (the database is away: certainly not ours to use)
-            log.exception("taking the lock %s failed", self.name)
+        except Exception as err:  # noqa: BLE001 (the database is away: not ours to use)
+            log.warning("taking the lock %s failed: %s", self.name, err)
             return False
 
     def valid(self, margin_s: float = 0.0) -> bool:

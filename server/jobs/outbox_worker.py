@@ -19,14 +19,15 @@ log = logging.getLogger(__name__)
 
 
 def run_round(stop: threading.Event | None = None, **options) -> int:
-    """Send what is due, in batches, until nothing is or `stop` (needs an app context and
-    a connection); returns how many tries were made. `options` go to deliver_due()."""
+    """Send what is due, one message at a time, until nothing is or `stop` (then after
+    the message in hand); needs an app context and a connection. Returns how many tries
+    were made. `options` go to deliver_due()."""
     tries = 0
     while not (stop is not None and stop.is_set()):
-        done = outbox.deliver_due(**options)
-        tries += len(done)
-        if len(done) < options.get("limit", outbox.BATCH):
+        done = outbox.deliver_due(**{**options, "limit": 1})   # claims one at a time anyway
+        if not done:
             break
+        tries += 1
     return tries
 
 

@@ -19,8 +19,12 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from flask import Flask
+
+if TYPE_CHECKING:
+    from .leases import Leases
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +52,7 @@ class Workers:
     running: list[str] = field(default_factory=list)   # "print (2 printers)", "outbox"…
     skipped: list[str] = field(default_factory=list)   # "jobs (jobs.enabled is false)"
     threads: list[threading.Thread] = field(default_factory=list)
-    leases: object | None = None
+    leases: Leases | None = None
 
     def describe(self) -> str:
         text = ", ".join(self.running) or "nothing"

@@ -13,16 +13,15 @@ goes: the packing stations of its warehouse (`stations:` in config.yaml).
 """
 from __future__ import annotations
 
-from flask import current_app
-
 from .. import clock
+from ..config import Config
 from ..domain.errors import Conflict, Forbidden, NotFound
 from ..domain.totes import cart_label, is_tote_of, tote_label
 from ..store import db as store_db
 from ..store.db import execute
 from . import audit
-from .picking import (MAX_TOTE, AckError, Picker, _hash, _int, _once, _only, _replay,
-                      _scan_id, _store_scan, _task, _text, _Task, _when, _with_stored)
+from .picking import (MAX_TOTE, AckError, Picker, _hash, _int, _only, _scan_id, _store_scan,
+                      _task, _Task, _text, _when, _with_stored, exactly_once, replay)
 
 OK, WRONG_TOTE = "ok", "wrong_tote"
 
@@ -49,7 +48,7 @@ def confirm_put(picker: Picker, msg: object) -> dict:
             task, stored = _with_stored(_task("WHERE t.id = ?", (task_ref,), lock=True,
                                               scan_id=scan_id), scan_id)
             if stored:
-                return _replay(stored, request_hash)
+                return replay(stored, request_hash)
             if task is None:
                 raise AckError(f"no task {task_ref}", code="no_task", field="task")
             if task.picker_id != picker.user_id:
@@ -73,10 +72,10 @@ def confirm_put(picker: Picker, msg: object) -> dict:
                         None, None, verdict, 0, request_hash, response, scanned_at, now)
             return response
 
-    return _once(scan_id, request_hash, work)
+    return exactly_once(scan_id, request_hash, work)
 
 
-def cart_summary(picker: Picker, msg: object) -> dict:
+def cart_summary(picker: Picker, msg: object, *, settings: Config) -> dict:
     """A cart of this picker: its orders (tote, units picked, short), totals, and the
     packing stations of its warehouse to take it to."""
     msg = _only(msg, {"cart"})
@@ -91,7 +90,7 @@ def cart_summary(picker: Picker, msg: object) -> dict:
         raise Forbidden(f"cart {cart_id} is another picker's", code="not_your_task")
     orders = _orders(cart_id)
     stations = [{"station": st.name, "warehouse": st.warehouse}
-                for st in current_app.config["WAVEPACK"].setup.stations.values()
+                for st in settings.setup.stations.values()
                 if st.warehouse == warehouse]
     return {"ok": True, "cart": {
         "id": cart_id, "wave": wave_id, "status": status, "warehouse": warehouse,

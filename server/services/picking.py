@@ -2,7 +2,10 @@
 
 One function per thing a picker does; each runs in one write transaction and returns
 the acknowledgement to send, which exists only once that transaction has committed.
-Protocol and meanings: docs/handheld-protocol.md.
+Protocol and meanings: docs/handheld-protocol.md. A pick scan is decided once, as a
+ScanPlan (its verdict and guarded statements), which run_alone runs here and
+services/scan_pg.py runs pipelined or in a group commit on PostgreSQL. Settings come as an
+argument (`settings: Config`); a stored pick scan is announced as `scan.recorded`.
 
 Exactly once: every scan/short/tote scan carries the client's scan_id, stored UNIQUE with
 the first answer. A replay (same id, same content) gets that answer back unchanged and
@@ -18,11 +21,12 @@ import datetime as dt
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import Protocol
 
-from flask import current_app
 from peewee import IntegrityError
 
 from .. import clock, events
+from ..config import Config, PickingConfig
 from ..domain import lifecycle
 from ..domain.barcodes import ParsedScan, parse_scan
 from ..domain.errors import Conflict, DomainError, Forbidden
@@ -31,6 +35,7 @@ from ..domain.verdicts import OK, PickTask, Verdict, decide
 from ..store import db as store_db
 from ..store.bulk import insert_returning
 from ..store.db import execute, is_postgres
+from ..store.guarded import Guarded
 from . import audit, once
 from .exceptions import open_exception
 from .reservation import OPEN_BIN, lock_stock, replenishment_alerts
@@ -57,8 +62,9 @@ class AckError(DomainError):
     code, status = "bad_request", 400
 
 
-def settings() -> dict:
-    cfg = current_app.config["WAVEPACK"].picking
+def handheld_settings(settings: Config) -> dict:
+    """What the handheld must know of the picking settings (the whoami ack)."""
+    cfg = settings.picking
     return {"require_location_scan": cfg.require_location_scan,
             "require_tote_scan": cfg.require_tote_scan, "confirm_tote": cfg.confirm_tote}
 
@@ -125,11 +131,11 @@ def _stored(scan_id: str) -> tuple[str, str] | None:
     return once.stored("scan", scan_id)
 
 
-def _replay(stored: tuple[str, str], request_hash: str) -> dict:
+def replay(stored: tuple[str, str], request_hash: str) -> dict:
     return once.replay(stored, request_hash, AckError)
 
 
-def _once(scan_id: str, request_hash: str, work) -> dict:
+def exactly_once(scan_id: str, request_hash: str, work) -> dict:
     """Run `work()`, which answers a known scan_id from its stored row (checked inside
     the transaction, after the task's row lock) or stores the new one; a racing
     duplicate that loses on the UNIQUE constraint gets the winner's answer."""
@@ -284,19 +290,18 @@ def _first_open(cart_id: int, lock: bool = False) -> _Task | None:
                  (cart_id,), lock)
 
 
-def _unbound_totes(task: _Task) -> int:
+def _unbound_totes(task: _Task, cfg: PickingConfig) -> int:
     """Totes still to bind before picking (0 unless the config asks for tote scans)."""
-    if not current_app.config["WAVEPACK"].picking.require_tote_scan:
+    if not cfg.require_tote_scan:
         return 0
     return task.unbound
 
 
-def _payload(task: _Task | None) -> dict | None:
+def _payload(task: _Task | None, cfg: PickingConfig) -> dict | None:
     """The task as the handheld shows it (docs/handheld-protocol.md)."""
     if task is None or task.status != "open":
         return None
-    cfg = current_app.config["WAVEPACK"].picking
-    if _unbound_totes(task):
+    if _unbound_totes(task, cfg):
         needs = "tote"
     elif cfg.require_location_scan and not task.location_confirmed:
         needs = "location"
@@ -335,12 +340,6 @@ def _stop(task: _Task) -> dict:
 def _stop_confirmed(task: _Task) -> bool:
     """Every open task of the stop has its bin confirmed (so a bin scan writes nothing)."""
     return task.location_confirmed and all(m["confirmed"] for m in task.stop)
-
-
-def _next_after(task: _Task) -> dict | None:
-    if task.status == "open":
-        return _payload(task)
-    return _payload(_first_open(task.cart_id))
 
 
 def _cart_summary(cart_id: int) -> dict:
@@ -383,7 +382,7 @@ def _claim_cart(picker: Picker, warehouse: str | None, now: dt.datetime) -> int 
     return cart_id
 
 
-def next_task(picker: Picker, msg: object = None) -> dict:
+def next_task(picker: Picker, msg: object = None, *, settings: Config) -> dict:
     """The picker's current task; claims a cart when the picker has none."""
     msg = _only(msg or {}, {"warehouse"})
     warehouse = _text(msg, "warehouse", 32, required=False)
@@ -403,7 +402,8 @@ def next_task(picker: Picker, msg: object = None) -> dict:
             task = _first_open(cart_id) if cart_id is not None else None
         if cart_id is None:
             return {"ok": True, "task": None, "cart": None}
-        return {"ok": True, "task": _payload(task), "cart": _cart_summary(cart_id)}
+        return {"ok": True, "task": _payload(task, settings.picking),
+                "cart": _cart_summary(cart_id)}
 
 
 # the picker's current stop: the bin of their first open task (one statement the
@@ -437,6 +437,18 @@ def _target(picker: Picker, task_ref: int | None, scan_id: str, gtin: str | None
     return _with_stored(_task(where, params, lock=True, scan_id=scan_id), scan_id)
 
 
+def target_select(picker: Picker, task_ref: int | None, scan: ScanIn) -> tuple[str, tuple]:
+    """The locking SELECT of the task a pick scan is for, with the stored answer of its
+    scan_id ('?' placeholders; its row goes to locate)."""
+    where, params = _target_where(picker, task_ref, scan.parsed.gtin)
+    return _task_sql(True) + where + _lock(), (scan.scan_id, *params)
+
+
+def locate(row: tuple | None, scan_id: str) -> tuple[_Task | None, tuple[str, str] | None]:
+    """The task of target_select's row, and the stored answer if the scan is a replay."""
+    return _with_stored(_task_of(row), scan_id)
+
+
 def _with_stored(task: _Task | None, scan_id: str
                  ) -> tuple[_Task | None, tuple[str, str] | None]:
     if task is None:
@@ -446,22 +458,23 @@ def _with_stored(task: _Task | None, scan_id: str
 
 
 def _on_task(picker: Picker, task_ref: int | None, scan_id: str, request_hash: str,
-             act: Callable[[_Task, dt.datetime], dict], gtin: str | None = None) -> dict:
+             act: Callable[[_Task | None, dt.datetime], dict], cfg: PickingConfig,
+             gtin: str | None = None) -> dict:
     """One write transaction for a message about a task (scan, short): lock the task, answer
-    a replay from its stored row, check the task is the picker's and open, then `act`
-    (which stores the scan row with its answer)."""
+    a replay from its stored row, else `act` (which checks the task is the picker's and
+    open, and stores the scan row with its answer)."""
     def work() -> dict:
         now = clock.now()
         with store_db.write_tx():
             task, stored = _target(picker, task_ref, scan_id, gtin)
             if stored:
-                return _replay(stored, request_hash)
-            return act(_check_task(picker, task), now)
+                return replay(stored, request_hash)
+            return act(task, now)
 
-    return _once(scan_id, request_hash, work)
+    return exactly_once(scan_id, request_hash, work)
 
 
-def _check_task(picker: Picker, task: _Task | None) -> _Task:
+def _check_task(picker: Picker, task: _Task | None, cfg: PickingConfig) -> _Task:
     if task is None:
         raise AckError("no task to scan for: ask for task.next first", code="no_task")
     if task.picker_id != picker.user_id:
@@ -469,15 +482,29 @@ def _check_task(picker: Picker, task: _Task | None) -> _Task:
                         code="not_your_task")
     if task.status != "open":
         raise Conflict(f"task {task.id} is {task.status}", code="task_closed")
-    if _unbound_totes(task):
+    if _unbound_totes(task, cfg):
         raise Conflict("scan the cart's totes first", code="tote_required")
     return task
 
 
 # ---- scan -----------------------------------------------------------------------------------
 
-def record_scan(picker: Picker, msg: object) -> dict:
-    """Verify one scan against the task and count it; the verdict ack."""
+@dataclass(frozen=True)
+class ScanIn:
+    """A pick scan as the handheld sent it, checked (record_scan's input to a plan)."""
+    scan_id: str
+    raw: str
+    symbology: str | None
+    parsed: ParsedScan
+    scanned_at: dt.datetime | None
+    request_hash: str
+
+
+def record_scan(picker: Picker, msg: object, *, settings: Config,
+                committer: GroupCommitter | None = None) -> dict:
+    """Verify one scan against the task and count it; the verdict ack. On PostgreSQL (not
+    inside a caller's transaction) the scan goes through `committer` (group commit) or
+    services/scan_pg.py alone; else through run_alone. Every path runs the same ScanPlan."""
     msg = _only(msg, {"scan_id", "raw", "symbology", "scanned_at", "task"})
     scan_id = _scan_id(msg)
     raw = _text(msg, "raw", MAX_RAW)
@@ -486,57 +513,168 @@ def record_scan(picker: Picker, msg: object) -> dict:
     task_ref = _int(msg, "task", required=False)
     request_hash = _hash("scan", {"raw": raw, "symbology": symbology, "task": task_ref},
                          user_id=picker.user_id, device=picker.device)
-    parsed = parse_scan(raw, symbology)
-
-    def act(task: _Task, now: dt.datetime) -> dict:
-        response, counted = _verdict(picker, task, parsed, now)
-        response = {"scan_id": scan_id, **response}
-        _store_scan(scan_id, "pick", picker, task, raw, symbology, parsed, response["verdict"],
-                    counted, request_hash, response, scanned_at, now)
-        scan_recorded(scan_id, "pick", picker, task, response["verdict"], counted)
-        return response
-
+    scan = ScanIn(scan_id, raw, symbology, parse_scan(raw, symbology), scanned_at,
+                  request_hash)
+    cfg = settings.picking
     if is_postgres() and store_db.db.transaction_depth() == 0:
-        from . import scan_pg     # its module imports this one
-        scan = scan_pg.ScanIn(scan_id, raw, symbology, parsed, scanned_at, request_hash)
-        committer = current_app.extensions.get("wavepack.group_commit")
         if committer is not None:
-            return committer.submit(picker, task_ref, scan)
-        return _once(scan_id, request_hash, lambda: scan_pg.scan_one(picker, task_ref, scan))
-    return _on_task(picker, task_ref, scan_id, request_hash, act, parsed.gtin)
+            return committer.submit(picker, task_ref, scan, cfg)
+        from . import scan_pg     # its module imports this one
+        return exactly_once(scan_id, request_hash, lambda: scan_pg.scan_one(picker, task_ref, scan,
+                                                                     cfg))
+    return _on_task(picker, task_ref, scan_id, request_hash,
+                    lambda task, now: run_alone(ScanPlan(picker, task, scan, now, cfg)), cfg,
+                    scan.parsed.gtin)
 
 
-def _verdict(picker: Picker, task: _Task, parsed: ParsedScan, now: dt.datetime
-             ) -> tuple[dict, int]:
-    verdict = _judge(task, parsed, now)
-    after = task
-    if verdict.code == OK:
-        after = _apply(picker, task, verdict.location_confirmed, verdict.count, now)
-    return _response(verdict, task, after, _next_after(after)), verdict.count
+class GroupCommitter(Protocol):
+    """services/scan_pg.GroupCommit, as record_scan uses it."""
+
+    def submit(self, picker: Picker, task_ref: int | None, scan: ScanIn,
+               cfg: PickingConfig) -> dict: ...
 
 
-def _response(verdict: Verdict, task: _Task, after: _Task, next_task: dict | None) -> dict:
+# The statements of an accepted scan, in lock order (pick_task → allocation → order_line →
+# sales_order → cart → wave). The guard: the task's own row, still open with room for the
+# units (cannot fail under the row lock; refuses rather than over-counts if it does).
+_PICK_UPDATE = ("UPDATE pick_task SET picked = picked + ?, location_confirmed = ?, status = ?, "
+                "updated_at = ? WHERE id = ? AND status = 'open' AND picked + short + ? <= "
+                "quantity")
+# a bin scan confirms the bin for every open task of the cart there (the whole stop)
+_CONFIRM_UPDATE = ("UPDATE pick_task SET location_confirmed = ?, updated_at = ? WHERE "
+                   "cart_id = ? AND location_code = ? AND status = 'open'")
+_ALLOCATION_PICKED = "UPDATE allocation SET picked = picked + ? WHERE id = ?"
+_LINE_PICKED = "UPDATE order_line SET picked = picked + ? WHERE id = ?"
+_ORDER_STATUS = "UPDATE sales_order SET status = ?, updated_at = ? WHERE id = ? AND status = ?"
+# what the answer to a task's last unit reads after the writes
+_ORDER_UNPICKED = "SELECT 1 FROM order_line WHERE order_id = ? AND picked < quantity"
+_NEXT_OPEN = "WHERE t.cart_id = ? AND t.status = 'open' ORDER BY t.seq LIMIT 1"
+
+
+class ScanPlan:
+    """One pick scan of a task, decided: its verdict and the statements that record it, the
+    one description every executor runs (run_alone below; services/scan_pg.py pipelined
+    and in a group commit).
+
+    - `writes` (store/guarded.py): the guard (the task's UPDATE, for units) and the writes
+      it guards: allocation, order line, the order waved → picking (a bin scan: the stop's
+      confirmation, unguarded); when the scan leaves its task open, its audit rows and
+      scan row too. A refused verdict writes only its scan row.
+    - `reads`: after a task's last unit, what the answer reads after those writes: is the
+      order picked, the cart's next open task (none: the cart is done).
+    - `finish(unpicked, following)`: given those rows, the order picked and, after the
+      cart's last task, the cart (and maybe its wave) closed by close_cart_if_done's own
+      statements, run at once (once a cart); returns the rest, unguarded: the order's
+      status, audit rows and scan row. `response` is the ack from then on.
+    """
+
+    def __init__(self, picker: Picker, task: _Task | None, scan: ScanIn, now: dt.datetime,
+                 cfg: PickingConfig):
+        self.task = task = _check_task(picker, task, cfg)
+        self.picker, self.scan, self.now, self.cfg = picker, scan, now, cfg
+        self.verdict = verdict = _judge(task, scan.parsed, now, cfg)
+        self.trail: list[tuple] = []
+        self.writes = writes = Guarded()
+        self.response: dict | None = None
+        naive = clock.naive_utc(now)
+        after = task
+        if verdict.code == OK and verdict.count == 0:
+            if not _stop_confirmed(task):     # the whole stop: not one row, so no guard
+                writes.update(_CONFIRM_UPDATE, (True, naive, task.cart_id, task.location))
+            after = replace(task, location_confirmed=verdict.location_confirmed)
+        elif verdict.code == OK:
+            after = _picked(task, verdict.location_confirmed, verdict.count)
+            writes.guard_with(_PICK_UPDATE, (verdict.count, verdict.location_confirmed,
+                                             after.status, naive, task.id, verdict.count))
+            if task.allocation_id is not None:
+                writes.update(_ALLOCATION_PICKED, (verdict.count, task.allocation_id))
+            writes.update(_LINE_PICKED, (verdict.count, task.line_id))
+            if task.order_status == lifecycle.WAVED:
+                writes.update(*self._status_move(lifecycle.WAVED, lifecycle.PICKING))
+        self.after = after
+        self.reads: list[tuple[str, tuple]] = []
+        if after.status == "done":
+            self.reads = [(_ORDER_UNPICKED, (task.order_id,)),
+                          (_task_sql(False) + _NEXT_OPEN, (task.cart_id,))]
+        else:
+            self._record(writes, _payload(after, cfg))
+
+    def _status_move(self, old: str, new: str) -> tuple[str, tuple]:
+        """The order status UPDATE (its audit row added to the trail)."""
+        update, row = _status_change(self.task.order_id, old, new, self.picker.actor, self.now)
+        self.trail.append(row)
+        return update
+
+    def finish(self, unpicked: tuple | None, following: tuple | None) -> Guarded:
+        """After a task's last unit, given the rows of `reads` (see the class)."""
+        task = self.task
+        status = lifecycle.PICKING if task.order_status == lifecycle.WAVED else task.order_status
+        picked = None
+        if status == lifecycle.PICKING and unpicked is None:
+            picked = self._status_move(status, lifecycle.PICKED)
+        next_task = _task_of(following)
+        rest = Guarded()
+        if next_task is None:        # the cart's last task: close it (and maybe its wave)
+            if picked:
+                execute(*picked)
+            _close_cart_if_done(task.cart_id, task.wave_id, self.picker, self.now, self.trail)
+        elif picked:
+            rest.update(*picked)
+        self._record(rest, _payload(next_task, self.cfg))
+        return rest
+
+    def _record(self, writes: Guarded, next_task: dict | None) -> None:
+        """The answer, and the audit and scan rows that go with it."""
+        s, v = self.scan, self.verdict
+        self.response = {"scan_id": s.scan_id,
+                         **_response(v, self.task, self.after, next_task, self.cfg)}
+        writes.insert("audit", audit.COLUMNS, self.trail)
+        writes.insert("scan", _SCAN_COLUMNS, [
+            _scan_row(s.scan_id, "pick", self.picker, self.task, s.raw, s.symbology, s.parsed,
+                      v.code, v.count, s.request_hash, self.response, s.scanned_at, self.now)])
+
+    def changed_under(self) -> Conflict:
+        """The error of a scan whose guard matched nothing (so nothing of it was written)."""
+        return Conflict(f"task {self.task.id} changed under this scan", code="task_closed")
+
+    def announce(self) -> None:
+        """scan.recorded; call it inside the scan's write transaction, or after its COMMIT."""
+        scan_recorded(self.scan.scan_id, "pick", self.picker, self.task, self.verdict.code,
+                      self.verdict.count)
+
+
+def run_alone(plan: ScanPlan) -> dict:
+    """A plan run one statement after another inside the caller's write transaction
+    (SQLite; PostgreSQL inside a transaction): the guard's row count decides."""
+    if not plan.writes.run():
+        raise plan.changed_under()
+    if plan.reads:
+        plan.finish(*(execute(q, p).fetchone() for q, p in plan.reads)).run()
+    plan.announce()
+    return plan.response
+
+
+def _response(verdict: Verdict, task: _Task, after: _Task, next_task: dict | None,
+              cfg: PickingConfig) -> dict:
     answer = {"ok": verdict.code == OK, "verdict": verdict.code, "expected": verdict.expected,
               "task": task.id, "remaining": after.remaining, "next": next_task}
     if verdict.count:
-        answer["put"] = _put(task, after, verdict.count)
+        answer["put"] = _put(task, after, verdict.count, cfg)
     return answer
 
 
-def _put(task: _Task, after: _Task, count: int) -> dict:
+def _put(task: _Task, after: _Task, count: int, cfg: PickingConfig) -> dict:
     """Where the unit(s) just counted go: the task's tote; after its last unit the handheld
     asks for the tote to be confirmed (`picking.confirm_tote`) before the next task."""
     done = after.status == "done"
     return {"task_id": task.id, "units": count, "tote": task.slot,
             "tote_barcode": task.tote_barcode, "order": task.order_ref,
             "label": tote_label(task.cart_id, task.slot, task.tote_barcode),
-            "task_done": done,
-            "confirm": done and current_app.config["WAVEPACK"].picking.confirm_tote}
+            "task_done": done, "confirm": done and cfg.confirm_tote}
 
 
-def _judge(task: _Task, parsed: ParsedScan, now: dt.datetime) -> Verdict:
+def _judge(task: _Task, parsed: ParsedScan, now: dt.datetime, cfg: PickingConfig) -> Verdict:
     """The verdict on a scan of `task` (a GTIN that is not the task's is looked up)."""
-    cfg = current_app.config["WAVEPACK"].picking
     own = task.gtins
     gtin = parsed.gtin
     known: set[str] = set()
@@ -567,64 +705,19 @@ def _picked(task: _Task, confirmed: bool, count: int) -> _Task:
                    status="done" if done else "open")
 
 
-_PICK_UPDATE = ("UPDATE pick_task SET picked = picked + ?, location_confirmed = ?, status = ?, "
-                "updated_at = ? WHERE id = ? AND status = 'open' AND picked + short + ? <= "
-                "quantity")
-# a bin scan confirms the bin for every open task of the cart there (the whole stop)
-_CONFIRM_UPDATE = ("UPDATE pick_task SET location_confirmed = ?, updated_at = ? WHERE "
-                   "cart_id = ? AND location_code = ? AND status = 'open'")
-
-_ALLOCATION_PICKED = "UPDATE allocation SET picked = picked + ? WHERE id = ?"
-_LINE_PICKED = "UPDATE order_line SET picked = picked + ? WHERE id = ?"
-_ORDER_STATUS = "UPDATE sales_order SET status = ?, updated_at = ? WHERE id = ? AND status = ?"
-_ORDER_UNPICKED = "SELECT 1 FROM order_line WHERE order_id = ? AND picked < quantity"
-
-
-def _confirm_params(task: _Task, naive: dt.datetime) -> tuple:
-    """_CONFIRM_UPDATE's parameters for a bin scan of `task`."""
-    return (True, naive, task.cart_id, task.location)
-
-
-def _changed_under(task: _Task) -> Conflict:
-    return Conflict(f"task {task.id} changed under this scan", code="task_closed")
-
-
-def _apply(picker: Picker, task: _Task, confirmed: bool, count: int, now: dt.datetime
-           ) -> _Task:
-    """Write an accepted scan: the location confirmation, or one unit picked."""
-    naive = clock.naive_utc(now)
-    if count == 0:
-        if not _stop_confirmed(task):
-            execute(_CONFIRM_UPDATE, _confirm_params(task, naive))
-        return replace(task, location_confirmed=confirmed)
-    after = _picked(task, confirmed, count)
-    done = after.status == "done"
-    changed = execute(_PICK_UPDATE, (count, confirmed, after.status, naive, task.id,
-                                     count)).rowcount
-    if changed != 1:   # cannot happen under the row lock; refuse rather than over-count
-        raise _changed_under(task)
-    if task.allocation_id is not None:
-        execute(_ALLOCATION_PICKED, (count, task.allocation_id))
-    execute(_LINE_PICKED, (count, task.line_id))
-    trail: list[tuple] = []
-    status = task.order_status
-    if status == lifecycle.WAVED:
-        _order_status(task.order_id, status, lifecycle.PICKING, picker, now, trail)
-        status = lifecycle.PICKING
-    if done:
-        if status == lifecycle.PICKING and not execute(_ORDER_UNPICKED,
-                                                        (task.order_id,)).fetchone():
-            _order_status(task.order_id, status, lifecycle.PICKED, picker, now, trail)
-        _close_cart_if_done(task.cart_id, task.wave_id, picker, now, trail)
-    audit.write(trail)
-    return after
+def _status_change(order_id: int, old: str, new: str, actor: str, now: dt.datetime
+                   ) -> tuple[tuple[str, tuple], tuple]:
+    """An order's status move, checked: its UPDATE (statement, parameters) and audit row."""
+    lifecycle.check_move(old, new)
+    return ((_ORDER_STATUS, (new, clock.naive_utc(now), order_id, old)),
+            audit.row(now, actor, "order.status", "order", order_id, old, new))
 
 
 def _order_status(order_id: int, old: str, new: str, picker: Picker, now: dt.datetime,
                   trail: list) -> None:
-    lifecycle.check_move(old, new)
-    execute(_ORDER_STATUS, (new, clock.naive_utc(now), order_id, old))
-    trail.append(audit.row(now, picker.actor, "order.status", "order", order_id, old, new))
+    update, row = _status_change(order_id, old, new, picker.actor, now)
+    execute(*update)
+    trail.append(row)
 
 
 def _close_cart_if_done(cart_id: int, wave_id: int, picker: Picker, now: dt.datetime,
@@ -647,7 +740,7 @@ def _close_cart_if_done(cart_id: int, wave_id: int, picker: Picker, now: dt.date
 
 # ---- short pick ---------------------------------------------------------------------------
 
-def short_pick(picker: Picker, msg: object) -> dict:
+def short_pick(picker: Picker, msg: object, *, settings: Config) -> dict:
     """The bin does not hold the rest of the task (a pick denial): the missing units leave
     the reservation (re-reserved elsewhere in the warehouse, a new task on the same cart
     and tote, or backordered) and the bin is blocked for new reservations and sent for a
@@ -662,20 +755,24 @@ def short_pick(picker: Picker, msg: object) -> dict:
     request_hash = _hash("short", {"task": task_ref, "found": found, "reason": reason},
                          user_id=picker.user_id, device=picker.device)
 
-    def act(task: _Task, now: dt.datetime) -> dict:
+    cfg = settings.picking
+
+    def act(task: _Task | None, now: dt.datetime) -> dict:
+        task = _check_task(picker, task, cfg)
         if found != task.picked:
             raise AckError(f"found ({found}) must equal the units already scanned on "
                            f"this task ({task.picked}): scan each unit found first",
                            code="bad_found", field="found")
-        response = {"scan_id": scan_id, **_short(picker, task, reason, now)}
+        response = {"scan_id": scan_id, **_short(picker, task, reason, now, cfg)}
         _store_scan(scan_id, "short", picker, task, f"short:{found}", None, None, "short", 0,
                     request_hash, response, scanned_at, now)
         return response
 
-    return _on_task(picker, task_ref, scan_id, request_hash, act)
+    return _on_task(picker, task_ref, scan_id, request_hash, act, cfg)
 
 
-def _short(picker: Picker, task: _Task, reason: str, now: dt.datetime) -> dict:
+def _short(picker: Picker, task: _Task, reason: str, now: dt.datetime, cfg: PickingConfig
+           ) -> dict:
     from .counts import request_count     # counts imports this module
     missing = task.remaining
     trail: list[tuple] = []
@@ -706,7 +803,7 @@ def _short(picker: Picker, task: _Task, reason: str, now: dt.datetime) -> dict:
                             for tid, loc, n in new_tasks],
             "backordered": backordered, "remaining": 0, "count": count_id,
             "notice": short_notice(task.location, new_tasks, backordered),
-            "next": _payload(_first_open(task.cart_id))}
+            "next": _payload(_first_open(task.cart_id), cfg)}
 
 
 def short_notice(location: str, new_tasks: list[tuple[int, str, int]], backordered: int
@@ -844,7 +941,7 @@ def _new_tasks(task: _Task, moved: list[tuple[str, int, int]], now: dt.datetime
 
 # ---- totes ----------------------------------------------------------------------------------
 
-def tote_scan(picker: Picker, msg: object) -> dict:
+def tote_scan(picker: Picker, msg: object, *, settings: Config) -> dict:
     """Bind a tote barcode to the next unbound slot of the picker's cart."""
     msg = _only(msg, {"scan_id", "raw", "scanned_at"})
     scan_id = _scan_id(msg)
@@ -861,7 +958,7 @@ def tote_scan(picker: Picker, msg: object) -> dict:
             cart_id = _current_cart(picker.user_id)
             stored = _stored(scan_id)
             if stored:
-                return _replay(stored, request_hash)
+                return replay(stored, request_hash)
             if cart_id is None:
                 raise AckError("no cart: ask for task.next first", code="no_task")
             if execute("SELECT 1 FROM tote WHERE active_barcode = ?", (raw,)).fetchone():
@@ -880,13 +977,13 @@ def tote_scan(picker: Picker, msg: object) -> dict:
             task = _first_open(cart_id)
             response = {"scan_id": scan_id, "ok": True,
                         "tote": {"slot": slot, "barcode": raw, "order": ref},
-                        "next": _payload(task)}
+                        "next": _payload(task, settings.picking)}
             _store_scan(scan_id, "tote", picker, task, raw, None, None, "ok", 0, request_hash,
                         response, scanned_at, now)
             return response
 
     try:
-        return _once(scan_id, request_hash, work)
+        return exactly_once(scan_id, request_hash, work)
     except IntegrityError:   # the same barcode bound by a racing request
         raise Conflict(f"tote {raw} is already on an open cart", code="tote_in_use",
                        field="raw") from None

@@ -37,6 +37,8 @@ from ..services.outbox import OUTBOX_QUEUED
 from ..services.picking import SCAN_RECORDED
 from ..services.print_queue import PRINT_JOB_QUEUED
 from ..store import db as store_db
+from . import connect
+from .connect import refuse as _refuse
 
 log = logging.getLogger(__name__)
 NAMESPACE = "/console"
@@ -145,10 +147,6 @@ class _Feed:
 _feed: _Feed | None = None
 
 
-def _refuse(code: str, message: str) -> ConnectionRefusedError:
-    return ConnectionRefusedError(message, {"code": code, "message": message})
-
-
 def _on_connect(auth_data: Any = None) -> bool:
     started = time.perf_counter()
     try:
@@ -169,27 +167,15 @@ def _on_connect(auth_data: Any = None) -> bool:
 
 def _connect(auth_data: Any) -> _Console:
     data = auth_data if isinstance(auth_data, dict) else {}
-    token, warehouse = data.get("token"), data.get("warehouse") or None
-    if not isinstance(token, str) or not token or len(token) > 200:
-        raise _refuse("unauthenticated", "connect with auth={'token': ...}")
+    token, warehouse = connect.token_of(data), data.get("warehouse") or None
     if warehouse is not None and (not isinstance(warehouse, str) or len(warehouse) > 64):
         raise _refuse("bad_request", "warehouse must be a warehouse code")
-    try:
-        refuse_lone_surrogates([token, warehouse])
-    except DomainError as err:
-        raise _refuse(err.code, err.message) from None
-    try:
-        with store_db.db.connection_context():
-            who = auth.principal(token)
-            if who is not None and who.is_staff(*ROLES) and warehouse is not None:
-                stock.warehouse_by_code(warehouse)
-    except DomainError as err:
-        raise _refuse(err.code, err.message) from None
-    except Exception as err:
-        if store_db.is_unavailable(err):
-            raise _refuse("database_unavailable", "the database cannot be reached just now; "
-                          "connect again shortly") from None
-        raise
+
+    def known_warehouse(who: auth.Principal) -> None:
+        if who.is_staff(*ROLES) and warehouse is not None:
+            stock.warehouse_by_code(warehouse)
+
+    who = connect.principal(token, [warehouse], known_warehouse)
     if who is None or who.kind != "staff":
         raise _refuse("unauthenticated", "unknown, expired or revoked token")
     if who.role not in ROLES:

@@ -28,12 +28,15 @@ from typing import Any, Callable
 from flask import Flask, request
 from flask_socketio import ConnectionRefusedError, SocketIO
 
-from .. import clock, logs
+from .. import clock, logs, settings
 from ..domain.errors import DomainError
 from ..domain.exactjson import refuse_lone_surrogates
+from ..config import Config
 from ..services import auth, counts, pick_put, picking
+from ..services.scan_pg import GroupCommit
 from ..store import db as store_db
-from . import metrics
+from . import connect, metrics
+from .connect import refuse as _refuse
 
 log = logging.getLogger(__name__)
 NAMESPACE = "/handheld"
@@ -62,12 +65,6 @@ def _error(code: str, message: str, field: str | None = None) -> dict:
     return {"ok": False, "error": {"code": code, "message": message, "field": field}}
 
 
-def _refuse(code: str, message: str) -> ConnectionRefusedError:
-    """A refused connect: the client's connect_error has message = the text and
-    data = {"code", "message"} (python-socketio puts a second argument in `data`)."""
-    return ConnectionRefusedError(message, {"code": code, "message": message})
-
-
 def _on_connect(auth_data: Any = None) -> bool:
     started = time.perf_counter()
     try:
@@ -89,23 +86,10 @@ def _user(sid: str) -> str | None:
 
 def _connect(auth_data: Any) -> None:
     data = auth_data if isinstance(auth_data, dict) else {}
-    token, device = data.get("token"), data.get("device") or ""
-    if not isinstance(token, str) or not token or len(token) > 200:
-        raise _refuse("unauthenticated", "connect with auth={'token': ...}")
+    token, device = connect.token_of(data), data.get("device") or ""
     if not isinstance(device, str) or len(device) > 64:
         raise _refuse("bad_request", "device must be text of up to 64 characters")
-    try:
-        refuse_lone_surrogates([token, device])
-    except DomainError as err:
-        raise _refuse(err.code, err.message) from None
-    try:
-        with store_db.db.connection_context():
-            who = auth.principal(token)
-    except Exception as err:
-        if store_db.is_unavailable(err):
-            raise _refuse("database_unavailable", "the database cannot be reached just now; "
-                          "connect again shortly") from None
-        raise
+    who = connect.principal(token, [device])
     if who is None or who.kind != "staff" or who.user_id is None:
         raise _refuse("unauthenticated", "unknown, expired or revoked token")
     if who.role not in ROLES:
@@ -200,19 +184,38 @@ def _answer(sio: SocketIO, fn: Callable[[picking.Picker, Any], dict], sid: str,
             store_db.db.close()
 
 
-def _whoami(picker: picking.Picker, _data: Any) -> dict:
+def _whoami(picker: picking.Picker, _data: Any, *, settings: Config) -> dict:
     return {"ok": True, "user": {"badge": picker.badge, "role": picker.role,
                                  "device": picker.device},
-            "settings": picking.settings()}
+            "settings": picking.handheld_settings(settings)}
+
+
+def _with_settings(app: Flask, fn: Callable[..., dict]) -> Callable[[picking.Picker, Any], dict]:
+    """`fn(picker, data, settings=…)` as a handler: the app's settings read per event."""
+    return lambda picker, data: fn(picker, data, settings=settings.of(app))
+
+
+def _scan_handler(app: Flask) -> Callable[[picking.Picker, Any], dict]:
+    """record_scan with the app's settings and, on PostgreSQL with `picking.group_commit`,
+    its group committer (made here: its batch times go to metrics as `scan.batch`)."""
+    committer = None
+    if store_db.is_postgres() and settings.of(app).picking.group_commit:
+        committer = GroupCommit(on_batch=lambda seconds: metrics.record("scan.batch", seconds))
+        app.extensions["wavepack.group_commit"] = committer
+    return lambda picker, data: picking.record_scan(picker, data, settings=settings.of(app),
+                                                    committer=committer)
 
 
 def register(sio: SocketIO, app: Flask) -> None:
     sio.on("connect", namespace=NAMESPACE)(_on_connect)
     sio.on("disconnect", namespace=NAMESPACE)(_on_disconnect)
-    for event, fn in (("whoami", _whoami), ("task.next", picking.next_task),
-                      ("scan", picking.record_scan), ("short", picking.short_pick),
-                      ("tote.scan", picking.tote_scan), ("tote.confirm", pick_put.confirm_put),
-                      ("cart.summary", pick_put.cart_summary),
+    for event, fn in (("whoami", _with_settings(app, _whoami)),
+                      ("task.next", _with_settings(app, picking.next_task)),
+                      ("scan", _scan_handler(app)),
+                      ("short", _with_settings(app, picking.short_pick)),
+                      ("tote.scan", _with_settings(app, picking.tote_scan)),
+                      ("tote.confirm", pick_put.confirm_put),
+                      ("cart.summary", _with_settings(app, pick_put.cart_summary)),
                       # count mode: cycle counts of bins (services/counts.py)
                       ("count.next", counts.next_count), ("count.submit", counts.submit_count)):
         # on python-socketio's server itself: no Flask request context per event

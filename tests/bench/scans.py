@@ -2,6 +2,7 @@
 handhelds on /handheld sending real scans, gevent server against the threading baseline.
 
     python -m tests.bench.scans [--quick] [--no-pg] [--handhelds 300] [--sat-clients 48]
+    python -m tests.bench.scans --against main [--rounds 2] [--sqlite-inproc 300] [...]
 
 For each server mode (gevent, then `--async-mode threading`) a fresh PostgreSQL schema gets
 a floor: SKUS products with GTINs, one bin each over the 10 × 30 `main` layout, stock for
@@ -247,6 +248,7 @@ def run_inprocess(serve_url: str, token: str, scans: int) -> InProcess:
         with store_db.db.connection_context():
             who = auth.principal(token)
         picker = picking.Picker(who.user_id, who.badge, who.role, "BENCH-INPROC")
+        settings = app.config["WAVEPACK"]
         # counted at the driver (BEGIN and COMMIT included): the PostgreSQL scan path
         # sends its statements through psycopg directly, not through peewee
         import psycopg
@@ -264,7 +266,7 @@ def run_inprocess(serve_url: str, token: str, scans: int) -> InProcess:
                 cpu0, wall0 = time.process_time(), time.perf_counter()
             if task is None:
                 with store_db.db.connection_context():
-                    task = picking.next_task(picker, {})["task"]
+                    task = picking.next_task(picker, {}, settings=settings)["task"]
                 if task is None:
                     raise RuntimeError("in-process picker ran out of work")
             item = task["needs"] == "item"
@@ -272,7 +274,7 @@ def run_inprocess(serve_url: str, token: str, scans: int) -> InProcess:
                    "raw": task["gtins"][0] if item else task["location"]}
             t0 = time.perf_counter()
             with store_db.db.connection_context():
-                ack = picking.record_scan(picker, msg)
+                ack = picking.record_scan(picker, msg, settings=settings)
             lat.append((time.perf_counter() - t0) * 1000)
             acks += 1
             ok_items += ack["verdict"] == "ok" and item
@@ -716,11 +718,21 @@ def _parser() -> argparse.ArgumentParser:
                    help="serve with ?schema= in DATABASE_URL (SET search_path on every pool "
                         "checkout) instead of a role whose default search_path is the schema")
     p.add_argument("--mode", choices=("both", "gevent", "threading"), default="both")
+    p.add_argument("--against", metavar="REV", default=None,
+                   help="also run this bench on REV's code (a temporary git worktree) and "
+                        "print both in one table with the ratio (tests/bench/scans_against.py)")
+    p.add_argument("--rounds", type=int, default=1,
+                   help="with --against: REV and this tree alternately, this many times each")
+    p.add_argument("--sqlite-inproc", type=int, default=0, metavar="N",
+                   help="with --against: also N in-process record_scan calls on SQLite")
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.against:
+        from . import scans_against
+        return scans_against.run(args, sys.argv[1:] if argv is None else list(argv))
     args.steady = args.steady or (15.0 if args.quick else 45.0)
     args.saturation = args.saturation or (8.0 if args.quick else 20.0)
     args.orders = args.orders or (3000 if args.quick else 6000)

@@ -210,10 +210,15 @@ def test_logins_work_with_redis_unreachable_and_limits_hold_in_memory(db_url, ca
 
 
 def test_serve_says_when_the_rate_limit_redis_is_unreachable(tmp_path):
+    """... and the Socket.IO message queue's: a warning, no traceback, and it serves."""
     from ..conftest import free_port, wavepack_serve
     closed = f"redis://127.0.0.1:{free_port()}"
     make_app(f"sqlite:///{tmp_path}/wavepack.db")    # serve takes an existing database only
     with wavepack_serve(tmp_path, "--async-mode", "threading",
-                        WAVEPACK_AUTH_RATE_LIMIT_STORAGE=closed,
+                        WAVEPACK_AUTH_RATE_LIMIT_STORAGE=closed, SOCKETIO_MESSAGE_QUEUE=closed,
                         WAVEPACK_JOBS_ENABLED="false") as served:
         assert f"warning: rate-limit storage {closed} is unreachable" in served.banner
+        assert f"warning: Socket.IO message queue {closed} is unreachable" in served.banner
+        assert "Traceback" not in served.banner
+        import requests
+        assert requests.get(f"{served.base}/healthz", timeout=10).status_code == 200

@@ -467,6 +467,7 @@ def test_a_count_racing_picks_of_the_same_bin_loses_nothing(db_url):
     starts from the previous count's figure (no update lost between them), and the book
     ends as the last count plus every unit picked since."""
     from server.services import counts, picking
+    from server.settings import of
     from server.store.db import db, execute
     app = make_app(db_url, picking={**PICK_CFG, "require_location_scan": False})
     floor = build_floor(app, stock=200)
@@ -478,9 +479,11 @@ def test_a_count_racing_picks_of_the_same_bin_loses_nothing(db_url):
 
     def picker(badge):
         who = picking.Picker(users[badge], badge, "picker", f"HH-{badge}")
-        task = picking.next_task(who)["task"]
+        task = picking.next_task(who, settings=of(app))["task"]
         while task is not None:
-            got = picking.record_scan(who, {"scan_id": sid(), "raw": GTIN["SOCK"]})
+            got = picking.record_scan(who, {"scan_id": sid(), "raw": GTIN["SOCK"]},
+                                      settings=of(app),
+                                      committer=app.extensions.get("wavepack.group_commit"))
             assert got["verdict"] == "ok", got
             task = got["next"]
 
@@ -532,6 +535,7 @@ def test_a_count_racing_short_picks_of_the_same_bin_keeps_the_books(db_url):
     always equals its reservations and never passes on-hand, every unit of every order is
     reserved or backordered, and nothing fails (no deadlock between the two paths)."""
     from server.services import counts, picking
+    from server.settings import of
     from server.store.db import db, execute
     app = make_app(db_url, picking={**PICK_CFG, "require_location_scan": False})
     floor = build_floor(app, stock=100)
@@ -543,9 +547,9 @@ def test_a_count_racing_short_picks_of_the_same_bin_keeps_the_books(db_url):
 
     def picker(badge):
         who = picking.Picker(users[badge], badge, "picker", f"HH-{badge}")
-        while (task := picking.next_task(who)["task"]) is not None:
+        while (task := picking.next_task(who, settings=of(app))["task"]) is not None:
             got = picking.short_pick(who, {"scan_id": sid(), "task": task["task_id"],
-                                           "found": 0})
+                                           "found": 0}, settings=of(app))
             assert got["ok"], got
 
     def counter(stop):

@@ -55,6 +55,7 @@ def _together(floor, scans):
     and the committer."""
     from server.services import picking
     from server.domain.errors import DomainError
+    from server.settings import of
     committer = floor.app.extensions["wavepack.group_commit"]
     pickers = {badge: _picker(floor, badge) for badge, _ in scans}
     answers: list = [None] * len(scans)
@@ -72,7 +73,8 @@ def _together(floor, scans):
     def one(k, badge, msg):
         with floor.app.app_context():
             try:
-                answers[k] = picking.record_scan(pickers[badge], msg)
+                answers[k] = picking.record_scan(pickers[badge], msg, settings=of(floor.app),
+                                                 committer=committer)
             except DomainError as err:
                 answers[k] = {"error": err.code}
             except Exception as err:      # noqa: BLE001 — reported to the test
@@ -142,16 +144,16 @@ def test_scans_waiting_together_share_one_transaction_and_answer_as_alone(floor)
 
 
 def test_a_failure_in_a_batch_rolls_it_back_and_each_scan_runs_alone(floor, monkeypatch):
-    from server.services import scan_pg
-    real = scan_pg._Step.statement
+    from server.services import picking
+    real = picking.ScanPlan.__init__
     boom = sid()
 
-    def statement(self):
-        if self.scan.scan_id == boom:
-            raise RuntimeError("this scan's statement fails")
-        return real(self)
+    def plan(self, picker, task, scan, now, cfg):
+        if scan.scan_id == boom:
+            raise RuntimeError("this scan's plan fails")
+        real(self, picker, task, scan, now, cfg)
 
-    monkeypatch.setattr(scan_pg._Step, "statement", statement)
+    monkeypatch.setattr(picking.ScanPlan, "__init__", plan)
     tasks = floor.tasks
     scans = [(b, {"scan_id": boom if b == "p3" else sid(), "raw": tasks[b]["location"]})
              for b in tasks]

@@ -90,6 +90,7 @@ def test_no_event_for_a_scan_whose_transaction_rolled_back(floor, heard):
     """record_scan inside a write transaction that then fails: its scan row and its event
     go together (on PostgreSQL inside a transaction the scan takes the generic path)."""
     from server.services import picking
+    from server.settings import of
     from server.store import db as store_db
     from server.store.db import db, execute
     from ..integration.test_group_commit import _picker
@@ -100,7 +101,8 @@ def test_no_event_for_a_scan_whose_transaction_rolled_back(floor, heard):
     picker = _picker(floor, "p1")
     with floor.app.app_context(), db.connection_context():
         with pytest.raises(RuntimeError), store_db.write_tx():
-            got = picking.record_scan(picker, {"scan_id": sid(), "raw": task["location"]})
+            got = picking.record_scan(picker, {"scan_id": sid(), "raw": task["location"]},
+                                      settings=of(floor.app))
             assert got["verdict"] == "ok"
             raise RuntimeError("after the scan, the transaction fails")
         assert execute("SELECT COUNT(*) FROM scan").fetchone()[0] == 0

@@ -19,7 +19,7 @@ import pytest
 
 from printers.fake import FakePrinter
 
-from ..conftest import PG_BASE, console_script, make_app
+from ..conftest import PG_BASE, console_script, make_app, stop_process, wavepack_serve
 from .test_outbox import ORDER_ID, ship, shop, wh  # noqa: F401 (fixtures)
 from .test_webhooks import SHOPIFY_ID, ctx, seed_shops, shopify_delivery, shopify_payload
 
@@ -62,13 +62,7 @@ def wavepack_worker(db_url: str, config: str, *args: str, data_dir: Path):
         assert worker.wait_for(" running ", 60), worker.output
         yield worker
     finally:
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=10)
+        stop_process(proc, 30)
 
 
 def _printing(printer: FakePrinter, poll_s: float = 0.2) -> str:
@@ -119,6 +113,17 @@ def test_a_bad_only_is_refused(tmp_path):
         assert done.returncode == 1, done
         assert done.stderr.startswith("error: --only takes") and "Traceback" not in done.stderr
     assert not (tmp_path / "no.db").exists()              # nothing was opened or created
+
+
+def test_a_worker_with_nothing_to_run_says_so(tmp_path, db_url):
+    make_app(db_url, webhooks={"process": "inline"})
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WAVEPACK_")}
+    done = subprocess.run([console_script("wavepack"), "worker", "--only", "print,inbox"],
+                          env={**env, "DATABASE_URL": db_url, "WAVEPACK_WEBHOOKS_PROCESS":
+                               "inline"}, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1, done
+    assert done.stderr == ("error: nothing to run: print (no printers configured), inbox "
+                           "(webhooks.process is inline)\n")
 
 
 def test_two_workers_print_every_label_exactly_once(tmp_path, db_url, printer):
@@ -268,3 +273,18 @@ def test_two_workers_apply_each_webhook_delivery_once(tmp_path, db_url):
                          ).fetchone()
     assert sorted(events) == [("done", 0, "created")] * 12, events
     assert tuple(orders) == (12, 12)
+
+
+def test_serve_no_workers_leaves_the_printer_to_a_worker_process(tmp_path, db_url, printer):
+    app = make_app(db_url)
+    overlay = tmp_path / "serve.yaml"
+    overlay.write_text(_printing(printer), encoding="utf-8")
+    with wavepack_serve(tmp_path / "data", "--no-workers", db_url=db_url,
+                        WAVEPACK_CONFIG=str(overlay)) as served:
+        assert " * workers: none here (--no-workers)" in served.banner
+        [job] = _enqueue(app, printer, 1)
+        time.sleep(1.5)                                   # many of its 0.2 s polls
+        assert _jobs(app, [job])[job]["state"] == "queued" and printer.jobs == []
+        with wavepack_worker(db_url, _printing(printer), data_dir=tmp_path):
+            assert _settled(app, [job])[job]["state"] == "printed"
+    assert _on_printer(printer) == [job]
