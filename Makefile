@@ -6,7 +6,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
-APT_PACKAGES := libzbar0 chromium cups cups-bsd fonts-noto-cjk poppler-utils nginx
+APT_PACKAGES := libzbar0 chromium cups cups-bsd fonts-noto-cjk poppler-utils nginx postgresql-client
 STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
 

@@ -208,5 +208,7 @@ def register_cli(app: Flask) -> None:
 # The other command modules add their groups to `main` when imported.
 from . import cli_admin, cli_import, cli_plan, cli_pull, cli_prod, cli_route, cli_worker  # noqa: E402,F401
 
+from . import cli_backup  # noqa: E402,F401  (the SQLite online backup)
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())
