@@ -69,7 +69,7 @@ def apply_next() -> int | None:
         if row is None:
             return None
         try:
-            applied = process_event(row[0])      # a savepoint: a failure undoes only it
+            applied = process_event(row[0], settings=current_app.config["WAVEPACK"])  # a savepoint: a failure undoes only it
         except Exception as err:  # the delivery stays recorded: count the try, retry later
             log.exception("webhook event %s failed", row[0])
             record_failure(row[0], err)

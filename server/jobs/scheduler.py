@@ -33,12 +33,13 @@ def _pull_woocommerce(app: Flask) -> None:
     from ..services.woo_pull import pull_woocommerce
     from ..store.models import Channel
     for ch in Channel.select().where((Channel.kind == "woocommerce") & (Channel.base_url != "")):
-        log.info("woocommerce pull %s: %s", ch.name, pull_woocommerce(ch.name))
+        log.info("woocommerce pull %s: %s", ch.name,
+                 pull_woocommerce(ch.name, settings=app.config["WAVEPACK"]))
 
 
 def _auto_wave(app: Flask) -> None:
     from ..services.waves import auto_waves
-    made = auto_waves()
+    made = auto_waves(settings=app.config["WAVEPACK"])
     if made:
         log.info("automatic waves planned and released: %s", made)
 

@@ -136,12 +136,9 @@ def set_status(order: Order, new: str, actor: str, now: dt.datetime, detail: obj
 
 
 def cancel(order_id: int, actor: str, *, channel_id: int | None = None, reason: str = "",
-           expect_status: str | None = None, settings: Config | None = None) -> dict:
+           expect_status: str | None = None, settings: Config) -> dict:
     """Cancel and give the stock back; refused once the order is packed. With
     `expect_status`, only an order still in that state is cancelled (jobs use it)."""
-    if settings is None:    # TRANSITIONAL: jobs/expiry.py does not pass settings yet
-        from ..settings import current
-        settings = current()
     from .stock import reserve_backorders
 
     def once() -> None:

@@ -99,7 +99,7 @@ def reserve(needs: Sequence[OrderNeed], actor: str, now: dt.datetime | None = No
     # no order goes on towards picking without a carrier service (and customs data)
     held = carrier_gate.check_orders([oid for oid, st in out.status.items()
                                       if st in (lifecycle.READY, lifecycle.BACKORDERED)],
-                                     actor, now, settings=current_app.config["WAVEPACK"])
+                                     actor, now, settings=settings)
     out.status.update({oid: lifecycle.ON_HOLD for oid in held})
     out.held.update(held)
     return out

@@ -64,7 +64,7 @@ def _check_numbers(max_orders: object, totes: object) -> tuple[int, int]:
     return max_orders, totes  # type: ignore[return-value]
 
 
-def _gate_unchecked(warehouse_id: int, actor: str, now: dt.datetime) -> None:
+def _gate_unchecked(warehouse_id: int, actor: str, now: dt.datetime, settings: Config) -> None:
     """Ready orders that never passed the carrier gate (stored before it existed) pass it
     now, in a transaction of their own, so a hold sticks even if nothing can be planned."""
     query = ("SELECT id FROM sales_order WHERE status = ? AND warehouse_id = ? AND "
@@ -73,7 +73,7 @@ def _gate_unchecked(warehouse_id: int, actor: str, now: dt.datetime) -> None:
         return                          # the usual case: no write transaction
     with store_db.write_tx():
         ids = [r[0] for r in execute(query, (lifecycle.READY, warehouse_id)).fetchall()]
-        carrier_gate.check_orders(ids, actor, now, settings=current_app.config["WAVEPACK"])
+        carrier_gate.check_orders(ids, actor, now, settings=settings)
 
 
 def _express(service_id: str, settings: Config) -> bool:
@@ -91,7 +91,7 @@ def plan_wave(warehouse_code: str, max_orders: int, totes: int, actor: str,
     now = now or clock.now()
     wh = warehouse_by_code(warehouse_code)
     layout = layout_for(wh.code, settings)
-    _gate_unchecked(wh.id, actor, now)
+    _gate_unchecked(wh.id, actor, now, settings)
     with store_db.write_tx():
         lock = " FOR UPDATE" if is_postgres() else ""
         orders = execute(
@@ -362,11 +362,8 @@ def list_waves(status: str | None, after: int, limit: int) -> tuple[list[dict], 
     return [wave_dict(i) for i in ids], (ids[-1] if more else None)
 
 
-def auto_waves(actor: str = "job:auto-wave", *, settings: Config | None = None) -> list[int]:
+def auto_waves(actor: str = "job:auto-wave", *, settings: Config) -> list[int]:
     """Plan and release one wave per warehouse with a layout and enough ready orders."""
-    if settings is None:    # TRANSITIONAL: jobs/scheduler.py does not pass settings yet
-        from ..settings import current
-        settings = current()
     cfg = settings
     made = []
     for code in cfg.layouts:

@@ -148,12 +148,9 @@ def enqueue(channel: ChannelRef, event_key: str, topic: str, body: bytes, *,
     return "queued", None
 
 
-def process_event(event_id: int, *, settings: Config | None = None
+def process_event(event_id: int, *, settings: Config
                   ) -> tuple[str, int | None] | None:
     """Apply one recorded delivery, once; None when it is not (or no longer) pending."""
-    if settings is None:    # TRANSITIONAL: jobs/inbox.py does not pass settings yet
-        from ..settings import current
-        settings = current()
     # PostgreSQL may pick this transaction as a deadlock victim: it is run again whole
     return retry_transaction(lambda: _process_once(event_id, settings),
                              what=f"webhook event {event_id}")

@@ -45,7 +45,7 @@ class PullFailed(DomainError):
 
 
 def pull_woocommerce(channel_name: str, *, now: dt.datetime | None = None,
-                     fetch: Fetch | None = None, settings: Config | None = None) -> dict:
+                     fetch: Fetch | None = None, settings: Config) -> dict:
     """Pull every order modified since the last pull (the last 7 days the first time) and
     apply each one; returns counts by outcome. On an HTTP error or timeout raises
     PullFailed (502) and leaves last_pulled_at as it was, so the next pull asks again."""
@@ -54,9 +54,6 @@ def pull_woocommerce(channel_name: str, *, now: dt.datetime | None = None,
         raise NotFound(f"no woocommerce channel {channel_name!r}", code="unknown_channel")
     if not ch.base_url:
         raise PullFailed(f"channel {channel_name} has no shop URL (channel add --url)")
-    if settings is None:    # TRANSITIONAL: jobs/scheduler.py does not pass settings yet
-        from ..settings import current
-        settings = current()
     cfg = settings.woocommerce
     start = now or clock.now()
     since = (ch.last_pulled_at - dt.timedelta(minutes=cfg.pull_overlap_minutes)
