@@ -93,6 +93,7 @@ class TrackEvent:
     code: str
     description: str
     location: str = ""
+    status: str = ""        # karrio's status of the event (TrackerStatus name), when it says
 
 
 class CarrierAdapter(Protocol):
@@ -251,9 +252,15 @@ class KarrioAdapter:
                                code="carrier_unavailable") from None
         if not found and messages:
             raise CarrierError(f"{self.account.carrier_name}: {_messages(messages)}")
-        return [TrackEvent(at=f"{e.date or ''}T{e.time or ''}".strip("T"), code=e.code or "",
-                           description=e.description or "", location=e.location or "")
-                for t in found for e in (t.events or [])]
+        out = []
+        for t in found:
+            for i, e in enumerate(t.events or []):
+                # karrio lists the newest first; the tracker's own status names the newest
+                status = getattr(e, "status", None) or (t.status if i == 0 else "") or ""
+                out.append(TrackEvent(at=f"{e.date or ''}T{e.time or ''}".strip("T"),
+                                      code=e.code or "", description=e.description or "",
+                                      location=e.location or "", status=str(status)))
+        return out
 
 
 def adapter_for(service: CarrierService, account: KarrioAccount | None,

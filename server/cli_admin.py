@@ -97,18 +97,28 @@ def token_group() -> None:
 @click.option("--channel", default=None, help="a channel token, scoped to that channel's orders")
 @click.option("--role", type=click.Choice(["picker", "packer", "supervisor", "admin"]),
               default=None, help="a staff token with this role")
+@click.option("--carrier", default=None,
+              help="a carrier token (a carrier under carriers: in config): it may only post "
+                   "tracking events for that carrier")
 @click.option("--label", default="")
 @click.option("--hours", type=float, default=None, help="expire after this many hours")
-def token_create(channel, role, label, hours) -> None:
+def token_create(channel, role, carrier, label, hours) -> None:
     """Create an API token; it is printed once, alone on the last line."""
     from .services import auth
-    if bool(channel) == bool(role):
-        raise click.UsageError("give exactly one of --channel or --role")
-    with get_app().app_context():
+    from .settings import of
+    if sum(map(bool, (channel, role, carrier))) != 1:
+        raise click.UsageError("give exactly one of --channel, --role or --carrier")
+    app = get_app()
+    if carrier and carrier not in of(app).setup.carriers:
+        raise click.UsageError(f"no carrier {carrier!r} under carriers: in config (known: "
+                               f"{', '.join(sorted(of(app).setup.carriers)) or 'none'})")
+    with app.app_context():
         from .store.db import db
         with db.connection_context():
-            raw = auth.create_token(channel=channel, role=role, label=label, hours=hours)
-    click.echo(f"token for {'channel ' + channel if channel else role} (shown once):")
+            raw = auth.create_token(channel=channel, role=role, carrier=carrier, label=label,
+                                    hours=hours)
+    who = f"channel {channel}" if channel else f"carrier {carrier}" if carrier else role
+    click.echo(f"token for {who} (shown once):")
     click.echo(raw)
 
 

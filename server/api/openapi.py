@@ -646,8 +646,8 @@ def _version() -> str:
 
 def _blueprint_modules() -> list:
     """Blueprints that describe their own paths (openapi_paths, RESPONSE_SCHEMAS)."""
-    from . import counts, outbox, pack, printing
-    return [pack, printing, outbox, counts]
+    from . import counts, outbox, pack, printing, tracking
+    return [pack, printing, outbox, counts, tracking]
 
 
 @lru_cache(maxsize=1)

@@ -139,6 +139,12 @@ def document(session_id: int, kind: str):
 
 @bp.get("/shipments/<id:shipment_id>")
 def get_shipment(shipment_id: int):
+    # an all-digit tracking number (DPD, DHL Express …) looks like an id: when a shipment
+    # has it as its tracking number, it is that shipment's timeline (api/tracking.py)
+    from ..services.tracking import has_tracking_number
+    from .tracking import timeline_for_caller
+    if has_tracking_number(str(shipment_id)):
+        return jsonify(timeline_for_caller(str(shipment_id)))
     require_staff(*ROLES)
     return jsonify(packing.shipment_view(shipment_id))
 

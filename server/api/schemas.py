@@ -166,6 +166,26 @@ PACK_LABEL = {"type": "object", "additionalProperties": False, "required": ["kin
                                       "description": "the tote's slot on the cart (kind "
                                                      "tote)"}}}
 
+TRACKING_EVENT = {
+    "type": "object", "additionalProperties": False,
+    "required": ["event_id", "tracking_number", "status", "occurred_at"],
+    "properties": {
+        "event_id": {**_s(128, 1), "description": "the carrier's id of the event: resent, it "
+                                                  "counts as a duplicate"},
+        "tracking_number": _s(64, 1),
+        "status": {"type": "string", "enum": ["picked_up", "in_transit", "out_for_delivery",
+                                              "delivered", "failed_attempt",
+                                              "returned_to_sender", "exception"]},
+        "occurred_at": {"type": "string", "format": "date-time", "maxLength": 40,
+                        "description": "with its UTC offset"},
+        "location": _s(300), "detail": _s(2000),
+    },
+}
+
+TRACKING_EVENTS = {"type": "object", "additionalProperties": False, "required": ["events"],
+                   "properties": {"events": {"type": "array", "minItems": 1, "maxItems": 500,
+                                             "items": TRACKING_EVENT}}}
+
 SCHEMAS = {
     "NativeOrder": NATIVE_ORDER, "OrderLineIn": ORDER_LINE, "Address": ADDRESS,
     "CancelRequest": CANCEL, "BadgeLogin": BADGE_LOGIN, "StockReceipt": STOCK_RECEIPT,
@@ -174,7 +194,7 @@ SCHEMAS = {
     "PackWeight": PACK_WEIGHT, "PackCarton": PACK_CARTON, "PackHold": PACK_HOLD,
     "PackRelease": PACK_RELEASE, "Dispatch": DISPATCH, "CarrierAssignment": CARRIER_ASSIGNMENT,
     "CountRequest": COUNT_REQUEST, "CountLine": COUNT_LINE, "CountSchedule": COUNT_SCHEDULE,
-    "PackLabel": PACK_LABEL,
+    "PackLabel": PACK_LABEL, "TrackingEvent": TRACKING_EVENT, "TrackingEvents": TRACKING_EVENTS,
 }
 
 

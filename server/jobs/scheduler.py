@@ -1,5 +1,6 @@
 """Scheduled jobs: expire unpaid orders, pull WooCommerce orders that a webhook missed,
-plan and release automatic pick waves (when configured). One thread per process that runs
+plan and release automatic pick waves (when configured), flag shipments gone quiet as
+delayed or lost (tracking sweep) and poll karrio-connected carriers for tracking. One thread per process that runs
 them (`wavepack serve`, `wavepack worker`); each job runs in its own app context and
 connection, and a failing job is logged and tried again next tick.
 
@@ -44,6 +45,20 @@ def _auto_wave(app: Flask) -> None:
         log.info("automatic waves planned and released: %s", made)
 
 
+def _tracking_sweep(app: Flask) -> None:
+    from ..services.tracking import sweep
+    found = sweep(settings=app.config["WAVEPACK"])
+    if any(found.values()):
+        log.info("tracking sweep: %s", found)
+
+
+def _tracking_poll(app: Flask) -> None:
+    from ..services.tracking import poll_karrio
+    done = poll_karrio(settings=app.config["WAVEPACK"])
+    if done["polled"] or done["failed"]:
+        log.info("karrio tracking poll: %s", done)
+
+
 def start(app: Flask, stop: threading.Event | None = None) -> threading.Thread:
     """Start the scheduler thread (daemon); set `stop` to end it."""
     cfg = app.config["WAVEPACK"].jobs
@@ -53,6 +68,12 @@ def start(app: Flask, stop: threading.Event | None = None) -> threading.Thread:
     ]
     if cfg.auto_wave_every_minutes > 0:
         jobs.append(("auto-wave", cfg.auto_wave_every_minutes * 60, _auto_wave))
+    track = app.config["WAVEPACK"].tracking
+    if track.sweep_every_minutes > 0:
+        jobs.append(("tracking-sweep", track.sweep_every_minutes * 60, _tracking_sweep))
+    if track.poll_every_minutes > 0 and any(s.adapter == "karrio"
+                                            for s in app.config["WAVEPACK"].setup.services):
+        jobs.append(("tracking-poll", track.poll_every_minutes * 60, _tracking_poll))
     stop = stop or threading.Event()
     thread = threading.Thread(target=_loop, args=(app, jobs, stop), name="wavepack-jobs",
                               daemon=True)

@@ -28,20 +28,23 @@ _DUMMY_HASH = _hasher.hash("not-a-pin")
 
 @dataclass(frozen=True)
 class Principal:
-    kind: str                  # channel | staff
-    role: str                  # channel, picker, packer, supervisor, admin
+    kind: str                  # channel | staff | carrier
+    role: str                  # channel, carrier, picker, packer, supervisor, admin
     token_id: int
     channel_id: int | None = None
     channel_name: str = ""
     user_id: int | None = None
     badge: str = ""
     expires_at: dt.datetime | None = None     # aware UTC; None = does not expire
+    carrier: str = ""          # kind carrier: the carrier (carriers: in config) it speaks for
 
     @property
     def actor(self) -> str:
         """How the audit names this caller."""
         if self.kind == "channel":
             return f"token:{self.token_id}(channel:{self.channel_name})"
+        if self.kind == "carrier":
+            return f"token:{self.token_id}(carrier:{self.carrier})"
         return f"user:{self.badge}" if self.badge else f"token:{self.token_id}({self.role})"
 
     def is_staff(self, *roles: str) -> bool:
@@ -76,11 +79,14 @@ def add_user(badge: str, role: str, pin: str, name: str = "") -> int:
 
 def create_token(*, channel: str | None = None, role: str | None = None, label: str = "",
                  hours: float | None = None, user_id: int | None = None,
-                 actor: str = "cli") -> str:
-    """A new API token for a channel or a staff role; only its hash is kept."""
+                 actor: str = "cli", carrier: str | None = None) -> str:
+    """A new API token for a channel, a staff role or a carrier (which may only post
+    tracking events; the caller checks the carrier is configured); only its hash is kept."""
     now = clock.now()
-    if bool(channel) == bool(role):
-        raise Unprocessable("give either a channel or a staff role", field="channel")
+    if sum(map(bool, (channel, role, carrier))) != 1:
+        raise Unprocessable("give one of a channel, a staff role or a carrier", field="channel")
+    if carrier:
+        return _create_carrier_token(carrier, label, hours, actor, now)
     raw = _new_token("wpc" if channel else "wps")
     with store_db.write_tx():
         ch = None
@@ -99,18 +105,32 @@ def create_token(*, channel: str | None = None, role: str | None = None, label: 
     return raw
 
 
+def _create_carrier_token(carrier: str, label: str, hours: float | None, actor: str,
+                          now: dt.datetime) -> str:
+    if len(carrier) > 64 or not carrier.strip():
+        raise Unprocessable("a carrier name is 1 to 64 characters", field="carrier")
+    raw = _new_token("wpk")
+    with store_db.write_tx():
+        tok = ApiToken.create(token_hash=token_hash(raw), kind="carrier", role="carrier",
+                              carrier=carrier, label=label, created_at=now,
+                              expires_at=now + dt.timedelta(hours=hours) if hours else None)
+        audit.write([audit.row(now, actor, "token.create", "token", tok.id, "",
+                               f"carrier:{carrier}", {"label": label})])
+    return raw
+
+
 def principal(raw: str | None) -> Principal | None:
     """The caller behind a bearer token, or None when the token is unknown, revoked or expired."""
     if not raw:
         return None
     row = execute(
         "SELECT t.id, t.kind, t.role, t.expires_at, t.revoked_at, c.id, c.name, u.id, u.badge, "
-        "u.active FROM api_token t LEFT JOIN channel c ON c.id = t.channel_id "
+        "u.active, t.carrier FROM api_token t LEFT JOIN channel c ON c.id = t.channel_id "
         "LEFT JOIN app_user u ON u.id = t.user_id WHERE t.token_hash = ?",
         (token_hash(raw),)).fetchone()
     if row is None:
         return None
-    tid, kind, role, expires, revoked, cid, cname, uid, badge, active = row
+    tid, kind, role, expires, revoked, cid, cname, uid, badge, active, carrier = row
     if revoked is not None or (uid is not None and not active):
         return None
     expires = clock.aware_utc(expires) if expires is not None else None
@@ -118,7 +138,7 @@ def principal(raw: str | None) -> Principal | None:
         return None
     return Principal(kind=kind, role=role, token_id=tid, channel_id=cid,
                      channel_name=cname or "", user_id=uid, badge=badge or "",
-                     expires_at=expires)
+                     expires_at=expires, carrier=carrier or "")
 
 
 # Bumped when this process disables a user: whoever caches sessions (the /handheld

@@ -125,6 +125,7 @@ class ApiToken(Base):
     created_at = UtcDateTimeField()
     expires_at = UtcDateTimeField(null=True)
     revoked_at = UtcDateTimeField(null=True)
+    carrier = CharField(default="")   # kind carrier: the carrier it speaks for
 
 
 class Order(Base):

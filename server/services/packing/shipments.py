@@ -91,8 +91,8 @@ def dispatch(actor: str, shipment_id: int) -> tuple[dict, bool]:
             raise Conflict(f"the label of shipment {shipment_id} is not printed yet "
                            f"({job_state or 'no label'})", code="label_not_printed")
         at = naive(now)
-        execute("UPDATE shipment SET state = 'shipped', shipped_at = ? WHERE id = ?",
-                (at, shipment_id))
+        execute("UPDATE shipment SET state = 'shipped', shipped_at = ?, quiet_since = ? "
+                "WHERE id = ?", (at, at, shipment_id))   # quiet_since: the delay sweep's clock
         trail = [audit.row(now, actor, "shipment.dispatch", "shipment", shipment_id, "packed",
                            "shipped")]
         if order_status == lifecycle.PACKED and not execute(
