@@ -257,7 +257,9 @@ class KarrioAdapter:
             for i, e in enumerate(t.events or []):
                 # karrio lists the newest first; the tracker's own status names the newest
                 status = getattr(e, "status", None) or (t.status if i == 0 else "") or ""
-                out.append(TrackEvent(at=f"{e.date or ''}T{e.time or ''}".strip("T"),
+                # karrio's ISO timestamp when the connector gives one, else date and time
+                at = getattr(e, "timestamp", None) or f"{e.date or ''}T{e.time or ''}".strip("T")
+                out.append(TrackEvent(at=at,
                                       code=e.code or "", description=e.description or "",
                                       location=e.location or "", status=str(status)))
         return out

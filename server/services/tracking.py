@@ -212,7 +212,7 @@ def poll_karrio(*, settings: Config, adapter_for: Callable | None = None,
             status = te.karrio_status(getattr(ev, "status", ""))
             if status is None:
                 continue
-            try:
+            try:       # carriers' local times without an offset are taken as UTC
                 at = te.parse_time(ev.at if "+" in ev.at[10:] or ev.at.endswith("Z")
                                    else ev.at + "+00:00")
             except ValueError:
