@@ -403,3 +403,27 @@ def test_token_create_carrier(app, db_url):
     assert bad.exit_code != 0 and "no carrier" in bad.output
     both = cli("token", "create", "--carrier", "ups", "--role", "admin")
     assert both.exit_code != 0
+
+
+def test_a_big_batch_in_any_order_leaves_each_shipment_at_its_latest_event(app, client):
+    """Enough rows for the set-at-a-time paths (PostgreSQL arrays above 20 rows)."""
+    import random
+    numbers = [ship(app)[0] for _ in range(30)]
+    batch = []
+    for i, tn in enumerate(numbers):
+        batch += [ev(f"{tn}-1", tn, "picked_up", NOW + H), ev(f"{tn}-2", tn, "in_transit",
+                                                                NOW + 2 * H),
+                  ev(f"{tn}-3", tn, "delivered" if i % 2 else "failed_attempt", NOW + 3 * H)]
+    random.Random(7).shuffle(batch)
+    rm = token(app, carrier="royal-mail")
+    r = post(client, rm, *batch[:45])
+    assert r.get_json()["accepted"] == 45
+    r = post(client, rm, *batch)                       # the first 45 again, and the rest
+    assert r.get_json() == {"accepted": 45, "duplicates": 45, "unknown": []}
+    with ctx(app):
+        got = dict(execute("SELECT tracking, tracking_status FROM shipment").fetchall())
+        orders = dict(execute("SELECT sh.tracking, o.status FROM shipment sh JOIN sales_order "
+                              "o ON o.id = sh.order_id").fetchall())
+    for i, tn in enumerate(numbers):
+        assert got[tn] == ("delivered" if i % 2 else "failed_attempt")
+        assert orders[tn] == ("delivered" if i % 2 else "shipped")
