@@ -90,18 +90,13 @@ def tracking_config(raw: Any) -> TrackingConfig:
         raise ValueError(f"unknown config keys tracking.{', tracking.'.join(sorted(unknown))}")
     base = _rule({k: raw[k] for k in ("delayed_after_hours", "lost_after_days") if k in raw},
                  "tracking", TrackingRule(48.0, 10.0))
-    every = {}
-    for key in ("sweep_every_minutes", "poll_every_minutes"):
+    numbers: dict[str, Any] = {}
+    for key, kind, least in (("sweep_every_minutes", float, 0), ("poll_every_minutes", float, 0),
+                             ("sweep_limit", int, 1), ("poll_limit", int, 1)):
         if key in raw:
-            every[key] = float(raw[key])
-            if every[key] < 0:
-                raise ValueError(f"config tracking.{key} must be >= 0")
-    limits = {}
-    for key in ("sweep_limit", "poll_limit"):
-        if key in raw:
-            limits[key] = int(raw[key])
-            if limits[key] < 1:
-                raise ValueError(f"config tracking.{key} must be >= 1")
+            numbers[key] = kind(raw[key])
+            if numbers[key] < least:
+                raise ValueError(f"config tracking.{key} must be >= {least}")
     services = {}
     for sid, value in (raw.get("services") or {}).items():
         services[str(sid)] = _rule(value, f"tracking.services.{sid}", base)
@@ -122,4 +117,4 @@ def tracking_config(raw: Any) -> TrackingConfig:
         feeds[str(name)] = TrackingFeed(str(name), str(value["kind"]), str(value["secret_env"]))
     return TrackingConfig(delayed_after_hours=base.delayed_after_hours,
                           lost_after_days=base.lost_after_days, services=services, feeds=feeds,
-                          **every, **limits)
+                          **numbers)

@@ -195,10 +195,11 @@ def poll_karrio(*, settings: Config, adapter_for: Callable | None = None,
     open_rows = select_in(
         "SELECT id, tracking, carrier_service, carrier FROM shipment WHERE state = 'shipped' "
         "AND tracking_status NOT IN ('delivered', 'returned_to_sender') "
-        "AND carrier_service IN ({in}) ORDER BY quiet_since, id", list(karrio_services))
+        "AND carrier_service IN ({in}) ORDER BY quiet_since, id "
+        f"LIMIT {int(settings.tracking.poll_limit)}", list(karrio_services))
     polled = accepted = failed = 0
     adapters: dict[str, Any] = {}
-    for sid, tracking, service_id, carrier in open_rows[:settings.tracking.poll_limit]:
+    for _sid, tracking, service_id, carrier in open_rows:
         svc = karrio_services[service_id]
         try:
             adapter = adapters.get(service_id) or adapters.setdefault(service_id, make(svc))
