@@ -112,7 +112,7 @@ JSON_ROUTES = [
     "/api/v1/pack/sessions/1/hold", "/api/v1/pack/sessions/1/release",
     "/api/v1/shipments/dispatch", "/api/v1/print-jobs/1/reprint",
     "/api/v1/counts", "/api/v1/counts:schedule", "/api/v1/orders/1/carrier",
-    "/api/v1/pack/stations/1/labels",
+    "/api/v1/pack/stations/1/labels", "/api/v1/tracking-events",
 ]
 LONE_SURROGATE = b'{"note": "a \\ud800 b", "badge": "B\\udfff", "reason": "\\ud83d"}'
 
@@ -148,7 +148,7 @@ def test_a_lone_surrogate_is_refused_at_the_json_edge(app: Flask, client: FlaskC
         packer = auth.add_user("K1", "packer", "1234")
         tokens = [auth.create_token(channel="api"), auth.create_token(role="supervisor"),
                   auth.create_token(role="packer", hours=1, user_id=packer),
-                  auth.create_token(role="admin")]
+                  auth.create_token(role="admin"), auth.create_token(carrier="royal-mail")]
     before = _row_counts()
     for token in tokens:        # the first caller this route lets through
         resp = client.post(path, data=LONE_SURROGATE, content_type="application/json",
