@@ -60,7 +60,7 @@ def openapi_paths() -> dict:
             "description": "the feed's name under tracking.feeds in config",
             "schema": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,48}$"}}
     number = {"name": "tracking_number", "in": "path", "required": True,
-              "schema": {"type": "string", "minLength": 1, "maxLength": 64}}
+              "schema": {"type": "string", "pattern": "^[A-Za-z0-9-]{1,64}$"}}
     return {
         "/api/v1/tracking-events": {"post": {
             "tags": ["shipments"], "operationId": "postTrackingEvents",

@@ -50,6 +50,8 @@ PATHS = (
     "/api/v1/print-jobs/{job_id}/preview.png", "/api/v1/print-jobs/{job_id}/reprint",
     "/api/v1/outbox", "/api/v1/outbox/{outbox_id}/retry",
     "/api/v1/counts", "/api/v1/counts:schedule", "/api/v1/counts/{count_id}/cancel",
+    "/api/v1/tracking-events", "/api/v1/shipments/{tracking_number}",
+    "/webhooks/tracking/{feed}",
 )
 
 # Which tokens make sense for an operation; hypothesis draws one per example, so both a
@@ -60,6 +62,7 @@ TOKENS_FOR: dict[tuple[str, str], tuple[str, ...]] = {
     ("POST", "/api/v1/stock/receipts"): ("supervisor",),
     ("POST", "/api/v1/orders/{order_id}/release"): ("supervisor", "channel"),
     ("POST", "/api/v1/orders/{order_id}/carrier"): ("supervisor", "channel"),
+    ("POST", "/api/v1/tracking-events"): ("carrier", "supervisor"),
 }
 DEFAULT_TOKENS = ("channel", "supervisor")
 # The bench and the printers act for a badge-holding user: a packer's session token is
@@ -94,7 +97,8 @@ def tokens(api_app: Flask) -> dict[str, str]:
         raw = {"channel": auth.create_token(channel="api"),
                "supervisor": auth.create_token(role="supervisor"),
                "packer": auth.create_token(role="packer", label="login K1", hours=12,
-                                           user_id=packer)}
+                                           user_id=packer),
+               "carrier": auth.create_token(carrier="royal-mail")}
     client = api_app.test_client()
     bearer = {"Authorization": f"Bearer {raw['channel']}"}
     variants = [
