@@ -23,7 +23,8 @@ from ..domain import lifecycle
 from ..domain import tracking_events as te
 from ..domain.errors import NotFound, Unauthorized, Unprocessable
 from ..store.bulk import insert_returning, select_in, update_many
-from ..store.db import execute, write_tx
+from ..store.db import execute, is_postgres, write_tx
+from ..store.retry import retry_transaction
 from . import audit, exceptions
 
 _COLUMNS = ("carrier", "event_id", "shipment_id", "status", "occurred_at", "location",
@@ -71,6 +72,14 @@ def record_events(carrier: str, batch: list[te.TrackingEvent], *, actor: str,
     for ev in batch:
         first.setdefault(ev.event_id, ev)
     numbers = list(dict.fromkeys(ev.tracking_number for ev in first.values()))
+    # two batches touching the same parcels in another order may deadlock on PostgreSQL:
+    # the loser was rolled back whole (nothing published) and is run again
+    return retry_transaction(lambda: _record(carrier, batch, first, numbers, actor,
+                                             only_carrier, now), what="tracking events")
+
+
+def _record(carrier: str, batch: list[te.TrackingEvent], first: dict, numbers: list[str],
+            actor: str, only_carrier: str | None, now: dt.datetime) -> dict:
     with write_tx():
         found = select_in("SELECT id, tracking, order_id, carrier FROM shipment "
                           "WHERE tracking IN ({in})", numbers) if numbers else []
@@ -100,7 +109,7 @@ def _move_shipments(accepted: list[te.TrackingEvent], ships: dict, actor: str,
         return 0
     rows = [(sid, ev.status, _naive(ev.occurred_at),
              _naive(ev.occurred_at) if ev.status == te.DELIVERED else None)
-            for sid, ev in by_shipment.items()]
+            for sid, ev in sorted(by_shipment.items())]       # one lock order
     update_many("shipment", "id", [("id", "bigint"), ("status", "varchar"),
                                    ("at", "timestamp"), ("delivered", "timestamp")], rows,
                 sets="tracking_status = {status}, last_event_at = {at}, quiet_since = {at}, "
@@ -120,24 +129,32 @@ def _move_shipments(accepted: list[te.TrackingEvent], ships: dict, actor: str,
                        occurred_at=ev.occurred_at.isoformat())
         if status == te.DELIVERED:
             delivered_orders.add(oid)
-    for oid in sorted(delivered_orders):
-        _deliver_order(oid, actor, now)
+    _deliver_orders(sorted(delivered_orders), actor, now)
     return moved
 
 
-def _deliver_order(order_id: int, actor: str, now: dt.datetime) -> None:
-    """Every parcel of the order delivered → the order is delivered (from shipped only)."""
-    if execute("SELECT 1 FROM shipment WHERE order_id = ? AND state <> 'cancelled' AND "
-               "tracking_status <> 'delivered'", (order_id,)).fetchone():
+def _deliver_orders(order_ids: list[int], actor: str, now: dt.datetime) -> None:
+    """Orders whose every parcel is delivered → delivered (from shipped only), with the
+    time of their last delivery; a few statements whatever the number of orders."""
+    if not order_ids:
         return
-    at = execute("SELECT MAX(delivered_at) FROM shipment WHERE order_id = ? AND "
-                 "state <> 'cancelled'", (order_id,)).fetchone()[0]
-    done = execute("UPDATE sales_order SET status = ?, delivered_at = ?, updated_at = ? "
-                   "WHERE id = ? AND status = ?",
-                   (lifecycle.DELIVERED, at, _naive(now), order_id, lifecycle.SHIPPED)).rowcount
-    if done:
-        audit.write([audit.row(now, actor, "order.status", "order", order_id,
-                               lifecycle.SHIPPED, lifecycle.DELIVERED)])
+    done = select_in("SELECT order_id, MAX(delivered_at) FROM shipment WHERE order_id IN ({in}) "
+                     "AND state <> 'cancelled' GROUP BY order_id HAVING SUM(CASE WHEN "
+                     "tracking_status = 'delivered' THEN 0 ELSE 1 END) = 0", order_ids)
+    if not done:
+        return
+    lock = " FOR UPDATE" if is_postgres() else ""
+    shipped = {r[0] for r in select_in("SELECT id FROM sales_order WHERE id IN ({in}) AND "
+                                       "status = ?" + lock, [r[0] for r in done],
+                                       after=[lifecycle.SHIPPED])}
+    rows = [(oid, at) for oid, at in sorted(done) if oid in shipped]
+    update_many("sales_order", "id", [("id", "bigint"), ("at", "timestamp"),
+                                      ("updated", "timestamp"), ("was", "varchar")],
+                [(oid, at, _naive(now), lifecycle.SHIPPED) for oid, at in rows],
+                sets=f"status = '{lifecycle.DELIVERED}', delivered_at = {{at}}, "
+                     "updated_at = {updated}", where="status = {was}")
+    audit.write([audit.row(now, actor, "order.status", "order", oid, lifecycle.SHIPPED,
+                           lifecycle.DELIVERED) for oid, _ in rows])
 
 
 # ---- feeds (AfterShip, 17TRACK) ----------------------------------------------------------
@@ -282,45 +299,57 @@ def _groups(settings: Config) -> Iterable[tuple[str, tuple, Any]]:
         yield "1 = 1", (), base
 
 
+SWEEP_CHUNK = 200      # shipments flagged per transaction (SQLite's one writer waits less)
+
+
 def sweep(*, settings: Config, now: dt.datetime | None = None) -> dict:
     """Flag travelling shipments with no event for their service's delayed_after_hours as
     delayed, and for lost_after_days as lost, each with an exception (shipment_delayed,
-    shipment_lost). A shipment is flagged once per silence: a new event clears its flag."""
+    shipment_lost). A shipment is flagged once per silence: a new event clears its flag.
+    Up to tracking.sweep_limit per run, SWEEP_CHUNK per transaction."""
     now = now or clock.now()
-    limit = settings.tracking.sweep_limit
     found = {"delayed": 0, "lost": 0}
-    with write_tx():
-        for cond, params, rule in _groups(settings):
-            lost_before = _naive(now - dt.timedelta(days=rule.lost_after_days))
-            delayed_before = _naive(now - dt.timedelta(hours=rule.delayed_after_hours))
-            for flag, before, flags in (("lost", lost_before, ("", "delayed")),
-                                        ("delayed", delayed_before, ("",))):
-                left = limit - found["delayed"] - found["lost"]
+    for cond, params, rule in _groups(settings):
+        lost_before = _naive(now - dt.timedelta(days=rule.lost_after_days))
+        delayed_before = _naive(now - dt.timedelta(hours=rule.delayed_after_hours))
+        for flag, before, flags in (("lost", lost_before, ("", "delayed")),
+                                    ("delayed", delayed_before, ("",))):
+            while True:
+                left = min(SWEEP_CHUNK, settings.tracking.sweep_limit - sum(found.values()))
                 if left <= 0:
+                    return found
+                n = _flag_chunk(flag, cond, params, flags, before, left, rule, now)
+                found[flag] += n
+                if n < left:
                     break
-                marks = ", ".join("?" * len(flags))
-                rows = execute(
-                    f"SELECT id, order_id, tracking, carrier, quiet_since FROM shipment "
-                    f"WHERE {_TRAVELLING} AND {cond} AND tracking_flag IN ({marks}) "
-                    f"AND quiet_since < ? ORDER BY quiet_since LIMIT {int(left)}",
-                    (*params, *flags, before)).fetchall()
-                if not rows:
-                    continue
-                update_many("shipment", "id", [("id", "bigint"), ("flag", "varchar")],
-                            [(r[0], flag) for r in rows], sets="tracking_flag = {flag}")
-                trail = []
-                for sid, oid, tracking, carrier, quiet in rows:
-                    hours = (now - clock.aware_utc(quiet)).total_seconds() / 3600
-                    exceptions.open_exception(
-                        f"shipment_{flag}",
-                        f"shipment {tracking} ({carrier}) has had no tracking event for "
-                        f"{hours:.0f} h: {flag}", order_id=oid, now=now,
-                        detail={"shipment_id": sid, "tracking_number": tracking,
-                                "carrier": carrier, "quiet_since": _iso(quiet),
-                                "delayed_after_hours": rule.delayed_after_hours,
-                                "lost_after_days": rule.lost_after_days})
-                    trail.append(audit.row(now, "system", f"shipment.{flag}", "shipment", sid,
-                                           "", flag))
-                audit.write(trail)
-                found[flag] += len(rows)
     return found
+
+
+def _flag_chunk(flag: str, cond: str, params: tuple, flags: tuple, before: dt.datetime,
+                limit: int, rule, now: dt.datetime) -> int:
+    marks = ", ".join("?" * len(flags))
+    with write_tx():
+        rows = execute(
+            f"SELECT id, order_id, tracking, carrier, quiet_since FROM shipment "
+            f"WHERE {_TRAVELLING} AND {cond} AND tracking_flag IN ({marks}) "
+            f"AND quiet_since < ? ORDER BY quiet_since LIMIT {int(limit)}",
+            (*params, *flags, before)).fetchall()
+        if not rows:
+            return 0
+        update_many("shipment", "id", [("id", "bigint"), ("flag", "varchar")],
+                    [(r[0], flag) for r in rows], sets="tracking_flag = {flag}")
+        trail = []
+        for sid, oid, tracking, carrier, quiet in rows:
+            hours = (now - clock.aware_utc(quiet)).total_seconds() / 3600
+            exceptions.open_exception(
+                f"shipment_{flag}",
+                f"shipment {tracking} ({carrier}) has had no tracking event for "
+                f"{hours:.0f} h: {flag}", order_id=oid, now=now,
+                detail={"shipment_id": sid, "tracking_number": tracking, "carrier": carrier,
+                        "quiet_since": _iso(quiet),
+                        "delayed_after_hours": rule.delayed_after_hours,
+                        "lost_after_days": rule.lost_after_days})
+            trail.append(audit.row(now, "system", f"shipment.{flag}", "shipment", sid, "",
+                                   flag))
+        audit.write(trail)
+    return len(rows)

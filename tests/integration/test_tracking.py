@@ -427,3 +427,18 @@ def test_a_big_batch_in_any_order_leaves_each_shipment_at_its_latest_event(app, 
     for i, tn in enumerate(numbers):
         assert got[tn] == ("delivered" if i % 2 else "failed_attempt")
         assert orders[tn] == ("delivered" if i % 2 else "shipped")
+
+
+def test_the_sweep_flags_at_most_its_limit_a_chunk_per_transaction(app, monkeypatch):
+    import dataclasses
+    for _ in range(5):
+        ship(app, shipped_at=NOW - 49 * H)
+    monkeypatch.setattr(tracking, "SWEEP_CHUNK", 2)
+    with ctx(app):
+        cfg = current()
+        small = dataclasses.replace(cfg, tracking=dataclasses.replace(cfg.tracking,
+                                                                      sweep_limit=3))
+        assert tracking.sweep(settings=small, now=NOW) == {"delayed": 3, "lost": 0}
+        assert tracking.sweep(settings=small, now=NOW) == {"delayed": 2, "lost": 0}
+        assert tracking.sweep(settings=small, now=NOW) == {"delayed": 0, "lost": 0}
+    assert len(exceptions_of(app, "shipment_delayed")) == 5
