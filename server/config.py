@@ -293,6 +293,10 @@ def build_config(raw: Mapping[str, Any], secret_key: str = "") -> Config:
     printers = _printers(raw.get("printers") or {})
     setup = packing_setup(raw, printers)
     tracking = tracking_config(raw.get("tracking"))
+    unknown_services = set(tracking.services) - {svc.id for svc in setup.services}
+    if unknown_services:
+        raise ValueError(f"config tracking.services: {', '.join(sorted(unknown_services))} "
+                         "not under carrier_services:")
     unknown = set(raw) - set(SECTIONS) - set(PACKING_SECTIONS) - {
         "zones", "layouts", "printers", "testing", "secret_key", "tracking"}
     if unknown:

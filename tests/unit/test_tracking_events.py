@@ -91,3 +91,12 @@ def test_tracking_config():
                 {"feeds": {"as": {"kind": "aftership"}}}, {"sweep_limit": 0}):
         with pytest.raises(ValueError):
             tracking_config(bad)
+
+
+def test_tracking_services_must_be_configured_carrier_services():
+    from server.config import load_config
+    assert load_config({"tracking": {"services": {"ups-express": {"lost_after_days": 3}}}},
+                       env={}).tracking.rule("ups-express").lost_after_days == 3
+    with pytest.raises(ValueError, match="no-such-service"):
+        load_config({"tracking": {"services": {"no-such-service": {"lost_after_days": 3}}}},
+                    env={})
