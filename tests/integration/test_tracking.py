@@ -255,14 +255,17 @@ def aftership_sig(body: bytes, secret=AFTERSHIP_SECRET) -> str:
     return base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha256).digest()).decode()
 
 
+def feed_post(client, feed: str, body: bytes, headers: dict):
+    return client.post(f"/webhooks/tracking/{feed}", data=body,
+                       headers={**headers, "Content-Type": "application/json"})
+
+
 def test_aftership_webhook_maps_its_tags_and_repeats_are_duplicates(app, client):
     [tn] = ship(app)
     body = aftership_body(tn, ("2026-03-02T10:00:00+00:00", "InfoReceived", "label"),
                           ("2026-03-02T11:00:00+00:00", "InTransit", "accepted"),
                           ("2026-03-02T15:00:00+01:00", "OutForDelivery", "van"))
-    r = client.post("/webhooks/tracking/as", data=body,
-                    headers={"aftership-hmac-sha256": aftership_sig(body),
-                             "Content-Type": "application/json"})
+    r = feed_post(client, "as", body, {"aftership-hmac-sha256": aftership_sig(body)})
     assert r.status_code == 200 and r.get_json() == {"accepted": 2, "duplicates": 0,
                                                      "unknown": []}
     body2 = aftership_body(tn, ("2026-03-02T11:00:00+00:00", "InTransit", "accepted"),
@@ -298,8 +301,7 @@ def test_17track_push_maps_its_stages(app, client):
     body = seventeen_body(tn, ("2026-03-03T08:00:00Z", "Delivered", "delivered"),
                           ("2026-03-02T18:00:00Z", "Arrival", "at depot"),
                           ("2026-03-02T12:00:00Z", "PickedUp", "collected"))
-    r = client.post("/webhooks/tracking/seventeen", data=body,
-                    headers={"sign": seventeen_sign(body), "Content-Type": "application/json"})
+    r = feed_post(client, "seventeen", body, {"sign": seventeen_sign(body)})
     assert r.status_code == 200 and r.get_json()["accepted"] == 3
     view = shipment(client, token(app, role="supervisor"), tn)
     assert [e["status"] for e in view["events"]] == ["picked_up", "in_transit", "delivered"]
@@ -321,8 +323,7 @@ def test_bad_signatures_are_401_and_write_nothing(app, client, feed, how):
     headers = {"wrong": {header: "AAAA"}, "missing": {}, "other_key": {header: other},
                "tampered": {header: good}}[how]
     sent = body.replace(b"Delivered", b"Exception") if how == "tampered" else body
-    r = client.post(f"/webhooks/tracking/{feed}", data=sent,
-                    headers={**headers, "Content-Type": "application/json"})
+    r = feed_post(client, feed, sent, headers)
     assert r.status_code == 401 and r.get_json()["error"]["code"] == "bad_signature"
     assert one(app, "SELECT COUNT(*) FROM tracking_event")[0] == 0
     assert one(app, "SELECT tracking_status FROM shipment WHERE tracking = ?", tn)[0] == ""
