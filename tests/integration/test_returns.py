@@ -451,3 +451,85 @@ def test_orders_close_when_the_window_passes_with_no_open_return(wh, shop, clien
                                             now=NOW + dt.timedelta(days=2)) == 1
         assert returns.close_expired_orders(settings=current(),
                                             now=NOW + dt.timedelta(days=2)) == 0
+
+
+# ---------------------------------------------------------------- storefront webhooks
+
+@pytest.fixture
+def hooks(app):
+    from .test_webhooks import register, seed_shops
+    register(app)
+    seed_shops(app)
+    clock.set_clock(lambda: NOW)
+    return app
+
+
+def ship_stored(app, order_id: int) -> None:
+    n = next(_serial)
+    stamp = clock.naive_utc(SHIPPED)
+    with ctx(app), write_tx():
+        execute("UPDATE sales_order SET status = 'shipped' WHERE id = ?", (order_id,))
+        execute("UPDATE order_line SET reserved = 0 WHERE order_id = ?", (order_id,))
+        execute("DELETE FROM allocation WHERE order_line_id IN (SELECT id FROM order_line "
+                "WHERE order_id = ?)", (order_id,))
+        execute("INSERT INTO shipment (order_id, station, carrier, service, tracking, sscc, "
+                "state, created_by, created_at, shipped_at) VALUES (?, 'P1', 'Royal Mail', "
+                "'Tracked 48', ?, ?, 'shipped', 'packer:1', ?, ?)",
+                (order_id, f"RW{n:08d}5GB", f"{n:018d}", stamp, stamp))
+
+
+def test_shopify_return_and_refund_webhooks(hooks, client):
+    from .test_webhooks import SECRET, SHOPIFY_ID, post, shopify_delivery, shopify_payload
+    order = shopify_payload()
+    resp = post(client, "shopify", *shopify_delivery(order, "orders/paid"))
+    oid = resp.get_json()["order_id"]
+    ship_stored(hooks, oid)
+    [first_line] = order["line_items"][:1]
+    asked = {"id": 9001, "name": "#1001-R1", "status": "requested",
+             "order": {"id": int(SHOPIFY_ID)},
+             "return_line_items": [{"id": 1, "quantity": 1, "return_reason": "size_too_small",
+                                    "fulfillment_line_item": {"line_item": {
+                                        "id": first_line["id"]}}}]}
+    before = snapshot(hooks)
+    bad = shopify_delivery(asked, "returns/request", secret="wrong")
+    assert post(client, "shopify", *bad).status_code == 401
+    assert snapshot(hooks) == before
+    body, headers = shopify_delivery(asked, "returns/request", event_id="ev-ret-1")
+    resp = post(client, "shopify", body, headers)
+    assert resp.status_code == 200 and resp.get_json()["outcome"].startswith("return_authorised")
+    assert post(client, "shopify", body, headers).get_json()["duplicate"] is True
+    with ctx(hooks):
+        rid, source, ext = execute("SELECT id, source, external_id FROM return_request").fetchone()
+        assert (source, ext) == ("shopify_return", "return:9001")
+        assert execute("SELECT sku, quantity FROM return_line WHERE return_id = ?",
+                       (rid,)).fetchall() == [(first_line["sku"], 1)]
+    refund = {"id": 777, "order_id": int(SHOPIFY_ID), "note": "returned",
+              "refund_line_items": [{"line_item_id": first_line["id"], "quantity": 1}]}
+    resp = post(client, "shopify", *shopify_delivery(refund, "refunds/create"))
+    assert resp.get_json()["outcome"] == "return_refunded_by_shop"
+    ours = {**refund, "id": 778, "note": "Refund for return RMA0000001 (wavepack)"}
+    assert post(client, "shopify", *shopify_delivery(ours, "refunds/create")
+                ).get_json()["outcome"] == "own_refund"
+    assert count(hooks, "SELECT COUNT(*) FROM return_request") == 1
+    assert SECRET
+
+
+def test_woocommerce_full_refund_becomes_a_return(hooks, client):
+    from .test_webhooks import post, woo_delivery, woo_payload
+    order = woo_payload()
+    oid = post(client, "woocommerce", *woo_delivery(order, "order.created")).get_json()["order_id"]
+    ship_stored(hooks, oid)
+    partial = {**order, "date_modified_gmt": "2025-06-12T10:00:00",
+               "refunds": [{"id": 55, "reason": "late", "total": "-5.00"}]}
+    resp = post(client, "woocommerce", *woo_delivery(partial, "order.updated"))
+    assert "refund_without_lines" in resp.get_json()["outcome"]
+    whole = {**order, "date_modified_gmt": "2025-06-12T11:00:00", "status": "refunded",
+             "refunds": [{"id": 56, "reason": "broken", "total": "-" + order["total"]}]}
+    resp = post(client, "woocommerce", *woo_delivery(whole, "order.updated"))
+    assert "return_authorised" in resp.get_json()["outcome"], resp.get_json()
+    with ctx(hooks):
+        rid, source = execute("SELECT id, source FROM return_request").fetchone()
+        got = sorted(execute("SELECT sku, quantity FROM return_line WHERE return_id = ?",
+                             (rid,)).fetchall())
+    assert source == "woo_refund"
+    assert got == sorted((li["sku"], li["quantity"]) for li in order["line_items"])
