@@ -533,3 +533,13 @@ def test_woocommerce_full_refund_becomes_a_return(hooks, client):
                              (rid,)).fetchall())
     assert source == "woo_refund"
     assert got == sorted((li["sku"], li["quantity"]) for li in order["line_items"])
+
+
+def test_the_scheduled_job_closes_orders_past_their_window(wh, shop):
+    from server.jobs import scheduler
+    old = shipped_order(wh, shop, "cb", shipped_at=NOW - dt.timedelta(days=31))
+    assert scheduler.run_job(wh, "close-orders", scheduler._close_orders) is True
+    assert count(wh, "SELECT COUNT(*) FROM sales_order WHERE id = ? AND status = 'closed'",
+                 old) == 1
+    assert count(wh, "SELECT COUNT(*) FROM audit WHERE action = 'order.close' AND "
+                     "entity_id = ?", str(old)) == 1
