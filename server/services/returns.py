@@ -276,9 +276,10 @@ def create_return(order: object, kind: str, reason: str, lines: Sequence[dict], 
         audit.write([audit.row(now, actor, "return.authorise", "return", return_id, "",
                                "authorised", {"rma": rma, "order": order_id, "kind": kind,
                                               "source": source})])
+        printed = print_label(return_id, actor, settings=settings) if label else None
         answer = view(return_id)
-        if label:
-            answer["label"] = print_label(return_id, actor, settings=settings)
+        if printed is not None:
+            answer["label"] = printed
     return answer
 
 

@@ -412,22 +412,39 @@ def test_idempotency_key_replays_the_first_answer(wh, shop, client):
 
 def test_returns_label_as_zpl_without_a_printer(wh, shop, client):
     oid = shipped_order(wh, shop, "cb")
-    with ctx(wh):
-        wh_code = execute("SELECT w.code FROM sales_order o JOIN warehouse w ON "
-                          "w.id = o.warehouse_id WHERE o.id = ?", (oid,)).fetchone()
     resp = ask(client, token(wh), oid, [(TEE, 1)], label=True)
-    if wh_code and wh_code[0] in current_senders(wh):
+    assert resp.status_code == 201, resp.get_json()
+    label = resp.get_json()["label"]
+    assert label["barcode"] == resp.get_json()["rma"] and label["zpl"].startswith("^XA")
+    assert resp.get_json()["rma"] in label["zpl"]
+    assert count(wh, "SELECT COUNT(*) FROM print_job") == 0
+
+
+def test_returns_label_printed_on_the_returns_printer(db_url, shop, tmp_path):
+    from ..conftest import make_app
+    app = make_app(db_url, printers={"ret-1": {"url": f"file://{tmp_path}/r.zpl"}},
+                   returns={"label_printer": "ret-1", "label_station": "returns-1"})
+    try:
+        seed(app)
+        clock.set_clock(lambda: NOW)
+        with ctx(app):
+            channels.add_channel("cb", "native", secret="s", callback_url=shop.callback_url)
+        oid = shipped_order(app, shop, "cb")
+        client = app.test_client()
+        resp = ask(client, token(app), oid, [(TEE, 1)], label=True)
         assert resp.status_code == 201, resp.get_json()
         label = resp.get_json()["label"]
-        assert label["barcode"] == resp.get_json()["rma"] and "^XA" in label["zpl"]
-    else:                                  # no sender address: refused, nothing written
-        assert resp.status_code == 409
-        assert count(wh, "SELECT COUNT(*) FROM return_request") == 0
-
-
-def current_senders(app) -> set[str]:
-    from server import settings
-    return set(settings.of(app).setup.senders)
+        with ctx(app):
+            station_, kind, ref = execute("SELECT station, kind, reference FROM print_job "
+                                          "WHERE id = ?", (label["job_id"],)).fetchone()
+            job = execute("SELECT label_job_id FROM return_request").fetchone()[0]
+        assert (station_, kind, ref, job) == ("returns-1", "returns", resp.get_json()["rma"],
+                                              label["job_id"])
+        found = client.get(f"/api/v1/returns/find?code={label['barcode']}",
+                           headers=token(app, "packer")).get_json()
+        assert found["return"]["label_job_id"] == label["job_id"]
+    finally:
+        clock.set_clock(None)
 
 
 # ---------------------------------------------------------------- closing orders
