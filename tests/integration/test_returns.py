@@ -16,34 +16,19 @@ from server.settings import current
 from server.store.db import execute, write_tx
 
 from ..factories import draft, seed
-from ..fake_storefront import FakeStorefront
+from . import test_outbox
+from .test_outbox import NOW
 from .test_webhooks import ctx
 
 SHIPPED = dt.datetime(2025, 6, 10, 12, 0, tzinfo=dt.UTC)
-NOW = dt.datetime(2025, 6, 13, 12, 0, tzinfo=dt.UTC)
 LINE_A, LINE_B = 7300000000000000501, 7300000000000000502
 FAST = {"timeout_s": 0.5, "backoff_base_s": 30.0, "backoff_cap_s": 600.0}
 TEE, MUG, BOTL = "WP-TEE-BLK-M", "WP-MUG-350-SAGE", "WP-BOTL-750-STL"
 
 
-@pytest.fixture
-def shop():
-    with FakeStorefront() as fake:
-        yield fake
-
-
-@pytest.fixture
-def wh(app, shop):
-    seed(app)
-    clock.set_clock(lambda: NOW)
-    with ctx(app):
-        channels.add_channel("shop", "shopify", secret="s", base_url=shop.base_url,
-                             api_secret=shop.token)
-        channels.add_channel("woo", "woocommerce", secret="s", base_url=shop.base_url,
-                             api_key=shop.key, api_secret=shop.secret)
-        channels.add_channel("cb", "native", secret=shop.signing_secret,
-                             callback_url=shop.callback_url)
-    return app
+# `shop` (a local fake storefront) and `wh` (catalogue, stock, channels shop / woo / cb
+# pointing at it, the clock at NOW) are test_outbox's fixtures.
+shop, wh = test_outbox.shop, test_outbox.wh
 
 
 _serial = iter(range(1, 10**6))
