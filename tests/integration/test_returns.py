@@ -320,6 +320,13 @@ def test_an_unannounced_parcel_opens_a_return_with_an_exception(wh, shop, client
                    {"barcode": TEE}).get_json()["verdict"] == "not_in_return"
     nothing = station(client, packer, "unannounced", {})
     assert nothing.status_code == 201 and nothing.get_json()["order_id"] is None
+    again = station(client, packer, "unannounced", {"code": code})    # its return is open:
+    assert (again.status_code, again.get_json()["error"]["code"]) == (409, "return_exists")
+    settle(client, packer, ret["id"], disposition="quarantine")
+    closed = station(client, packer, f"{ret['id']}/close").get_json()
+    assert (closed["status"], closed["refund_minor"], closed["refund_outbox_id"]) == \
+        ("closed", 0, None)                  # nothing announced: a person settles the refund
+    assert count(wh, "SELECT COUNT(*) FROM outbox") == 0
 
 
 def test_restock_re_reserves_a_backorder(wh, shop, client):
