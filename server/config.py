@@ -18,6 +18,7 @@ import yaml
 
 from .config_packing import SECTIONS as PACKING_SECTIONS, PackingSetup, packing_setup
 from .config_tracking import TrackingConfig, tracking_config
+from .config_returns import ReturnsSetup, returns_setup
 from .domain.allocation import Zone
 from .domain.layout import Layout
 from .domain.risk import RiskRules
@@ -179,6 +180,7 @@ class Config:
     documents: DocumentsConfig = field(default_factory=DocumentsConfig)
     setup: PackingSetup = field(default_factory=PackingSetup)    # stations, cartons, carriers…
     tracking: TrackingConfig = field(default_factory=TrackingConfig)   # after dispatch
+    returns: ReturnsSetup = field(default_factory=ReturnsSetup)  # return policy per channel
     printers: Mapping[str, str] = field(default_factory=dict)     # printer name → URL
     layouts: Mapping[str, Layout] = field(default_factory=dict)   # warehouse code → layout
     secret_key: str = ""
@@ -297,12 +299,13 @@ def build_config(raw: Mapping[str, Any], secret_key: str = "") -> Config:
     if unknown_services:
         raise ValueError(f"config tracking.services: {', '.join(sorted(unknown_services))} "
                          "not under carrier_services:")
+    returns = returns_setup(raw.get("returns"), printers)
     unknown = set(raw) - set(SECTIONS) - set(PACKING_SECTIONS) - {
-        "zones", "layouts", "printers", "testing", "secret_key", "tracking"}
+        "zones", "layouts", "printers", "testing", "secret_key", "tracking", "returns"}
     if unknown:
         raise ValueError(f"unknown config sections: {', '.join(sorted(unknown))}")
     return Config(**parts, zones=tuple(zones), layouts=layouts, printers=printers, setup=setup,
-                  tracking=tracking,
+                  tracking=tracking, returns=returns,
                   secret_key=str(raw.get("secret_key") or secret_key),
                   testing=bool(raw.get("testing", False)))
 

@@ -18,8 +18,9 @@ def register_blueprints(app: Flask) -> None:
     from .printing import bp as printing
     from .counts import bp as counts
     from .tracking import bp as tracking
-    for bp in (health, auth, orders, stock, counts, waves, pack, printing, outbox, webhooks,
-               tracking, openapi, pages):
+    from .returns import bp as returns
+    for bp in (health, auth, orders, stock, counts, waves, pack, printing, outbox, returns,
+               webhooks, tracking, openapi, pages):
         app.register_blueprint(bp)
     from .limits import init_limiter
     init_limiter(app)

@@ -57,6 +57,11 @@ def _tracking_poll(app: Flask) -> None:
     done = poll_karrio(settings=app.config["WAVEPACK"])
     if done["polled"] or done["failed"]:
         log.info("karrio tracking poll: %s", done)
+def _close_orders(app: Flask) -> None:
+    from ..services.returns import close_expired_orders
+    n = close_expired_orders(settings=app.config["WAVEPACK"])
+    if n:
+        log.info("closed %d orders whose return window passed", n)
 
 
 def start(app: Flask, stop: threading.Event | None = None) -> threading.Thread:
@@ -74,6 +79,9 @@ def start(app: Flask, stop: threading.Event | None = None) -> threading.Thread:
     if track.poll_every_minutes > 0 and any(s.adapter == "karrio"
                                             for s in app.config["WAVEPACK"].setup.services):
         jobs.append(("tracking-poll", track.poll_every_minutes * 60, _tracking_poll))
+    close_every = app.config["WAVEPACK"].returns.close_orders_every_minutes
+    if close_every > 0:
+        jobs.append(("close-orders", close_every * 60, _close_orders))
     stop = stop or threading.Event()
     thread = threading.Thread(target=_loop, args=(app, jobs, stop), name="wavepack-jobs",
                               daemon=True)
