@@ -16,6 +16,7 @@ from typing import Any, Mapping
 
 import yaml
 
+from .config_notify import SECTIONS as NOTIFY_SECTIONS, NotifySetup, notify_setup
 from .config_packing import SECTIONS as PACKING_SECTIONS, PackingSetup, packing_setup
 from .domain.allocation import Zone
 from .domain.layout import Layout
@@ -80,6 +81,7 @@ class JobsConfig:
     expire_unpaid_every_minutes: float = 5
     woocommerce_pull_every_minutes: float = 15
     auto_wave_every_minutes: float = 0.0   # 0 = off; else plan and release a wave per warehouse
+    at_risk_every_minutes: float = 5     # the ship-by at-risk sweep (0 = off)
     outbox_poll_seconds: float = 5.0     # how often the storefront outbox looks for due messages
     # SQLite: a printer's sender lease not renewed for this long passes to another process
     # (PostgreSQL's advisory lock goes with its holder's connection at once)
@@ -177,6 +179,7 @@ class Config:
     outbox: OutboxConfig = field(default_factory=OutboxConfig)
     documents: DocumentsConfig = field(default_factory=DocumentsConfig)
     setup: PackingSetup = field(default_factory=PackingSetup)    # stations, cartons, carriers…
+    notify: NotifySetup = field(default_factory=NotifySetup)     # ship-by promise, notifications
     printers: Mapping[str, str] = field(default_factory=dict)     # printer name → URL
     layouts: Mapping[str, Layout] = field(default_factory=dict)   # warehouse code → layout
     secret_key: str = ""
@@ -290,11 +293,13 @@ def build_config(raw: Mapping[str, Any], secret_key: str = "") -> Config:
             raise ValueError(f"config layouts.{code}: {err}") from err
     printers = _printers(raw.get("printers") or {})
     setup = packing_setup(raw, printers)
-    unknown = set(raw) - set(SECTIONS) - set(PACKING_SECTIONS) - {
+    notify = notify_setup(raw)
+    unknown = set(raw) - set(SECTIONS) - set(PACKING_SECTIONS) - set(NOTIFY_SECTIONS) - {
         "zones", "layouts", "printers", "testing", "secret_key"}
     if unknown:
         raise ValueError(f"unknown config sections: {', '.join(sorted(unknown))}")
     return Config(**parts, zones=tuple(zones), layouts=layouts, printers=printers, setup=setup,
+                  notify=notify,
                   secret_key=str(raw.get("secret_key") or secret_key),
                   testing=bool(raw.get("testing", False)))
 

@@ -1,5 +1,6 @@
 """Scheduled jobs: expire unpaid orders, pull WooCommerce orders that a webhook missed,
-plan and release automatic pick waves (when configured). One thread per process that runs
+flag orders at risk of missing their ship-by (services/notify.py), plan and release
+automatic pick waves (when configured). One thread per process that runs
 them (`wavepack serve`, `wavepack worker`); each job runs in its own app context and
 connection, and a failing job is logged and tried again next tick.
 
@@ -44,6 +45,13 @@ def _auto_wave(app: Flask) -> None:
         log.info("automatic waves planned and released: %s", made)
 
 
+def _ship_by_at_risk(app: Flask) -> None:
+    from ..services.notify import flag_at_risk
+    flagged = flag_at_risk(settings=app.config["WAVEPACK"])
+    if flagged:
+        log.info("orders at risk of missing their ship-by: %s", flagged)
+
+
 def start(app: Flask, stop: threading.Event | None = None) -> threading.Thread:
     """Start the scheduler thread (daemon); set `stop` to end it."""
     cfg = app.config["WAVEPACK"].jobs
@@ -51,6 +59,8 @@ def start(app: Flask, stop: threading.Event | None = None) -> threading.Thread:
         ("expire-unpaid", cfg.expire_unpaid_every_minutes * 60, _expire),
         ("woocommerce-pull", cfg.woocommerce_pull_every_minutes * 60, _pull_woocommerce),
     ]
+    if cfg.at_risk_every_minutes > 0:
+        jobs.append(("ship-by-at-risk", cfg.at_risk_every_minutes * 60, _ship_by_at_risk))
     if cfg.auto_wave_every_minutes > 0:
         jobs.append(("auto-wave", cfg.auto_wave_every_minutes * 60, _auto_wave))
     stop = stop or threading.Event()
