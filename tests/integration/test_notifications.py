@@ -230,3 +230,47 @@ def test_config_refuses_a_bad_promise_or_notify_url():
         load_config({"notifications": {"channels": {"cb": {"url": "ftp://x"}}}}, env={})
     with pytest.raises(ValueError, match="tracking"):
         load_config({"notifications": {"tracking_urls": {"ups": "https://x/"}}}, env={})
+
+
+def test_dispatch_queues_shipped_in_its_own_transaction(db_url, tmp_path, shop, monkeypatch):
+    """The real packing path: picked, packed, label printed, dispatched → one `shipped`
+    with carrier, tracking number and tracking link."""
+    from server.jobs import print_worker
+
+    from ..floor import PICK_CFG, PRODUCTS, STATIONS, build_floor, sid
+    monkeypatch.setenv(SECRET_ENV, shop.signing_secret)
+    labels = tmp_path / "labels.zpl"
+    app = make_app(db_url, picking=PICK_CFG, printers={"label-1": {"url": f"file://{labels}"}},
+                   stations=STATIONS, notifications={"channels": {"api": {
+                       "url": shop.callback_url, "secret_env": SECRET_ENV}}})
+    floor = build_floor(app)
+    floor.labels = labels
+    try:
+        gtin = {sku: g for sku, g, _, _ in PRODUCTS}
+        floor.order("M-1", (("SOCK", 1),))
+        floor.wave()
+        floor.pick_all()
+        api = lambda m, p, **kw: floor.api(m, p, floor.tokens["k1"], **kw)  # noqa: E731
+        s = api("post", "/api/v1/pack/sessions", json={"station": "pack-1", "scan": "M-1"}
+                ).get_json()
+        api("post", f"/api/v1/pack/sessions/{s['id']}/scan", json={"scan_id": sid(),
+                                                                    "raw": gtin["SOCK"]})
+        api("post", f"/api/v1/pack/sessions/{s['id']}/weight",
+            json={"grams": s["weight"]["expected_g"]})
+        ship = api("post", f"/api/v1/pack/sessions/{s['id']}/confirm").get_json()["shipment"]
+        with ctx(app):
+            print_worker.run_round(f"file://{labels}")
+        for _ in range(2):              # dispatched twice: told once
+            r = api("post", f"/api/v1/shipments/{ship['id']}/dispatch")
+            assert r.status_code == 200, r.get_json()
+        deliver(app, clock.now() + dt.timedelta(seconds=1))
+        shipped = [b for b in received(shop) if b["event"] == "order.shipped"]
+        assert len(shipped) == 1
+        got = shipped[0]["shipment"]
+        assert got["id"] == ship["id"] and got["tracking"] == ship["tracking"]
+        assert got["tracking_url"] and ship["tracking"] in got["tracking_url"]
+        assert {b["event"] for b in received(shop)} >= {"order.received", "order.shipped"}
+    finally:
+        clock.set_clock(None)
+        if not db.is_closed():
+            db.close()
