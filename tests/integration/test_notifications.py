@@ -235,9 +235,8 @@ def test_config_refuses_a_bad_promise_or_notify_url():
 def test_dispatch_queues_shipped_in_its_own_transaction(db_url, tmp_path, shop, monkeypatch):
     """The real packing path: picked, packed, label printed, dispatched → one `shipped`
     with carrier, tracking number and tracking link."""
-    from server.jobs import print_worker
-
-    from ..floor import PICK_CFG, PRODUCTS, STATIONS, build_floor, sid
+    from ..floor import PICK_CFG, STATIONS, build_floor
+    from .test_migration_0010 import _shipped
     monkeypatch.setenv(SECRET_ENV, shop.signing_secret)
     labels = tmp_path / "labels.zpl"
     app = make_app(db_url, picking=PICK_CFG, printers={"label-1": {"url": f"file://{labels}"}},
@@ -246,23 +245,9 @@ def test_dispatch_queues_shipped_in_its_own_transaction(db_url, tmp_path, shop, 
     floor = build_floor(app)
     floor.labels = labels
     try:
-        gtin = {sku: g for sku, g, _, _ in PRODUCTS}
-        floor.order("M-1", (("SOCK", 1),))
-        floor.wave()
-        floor.pick_all()
-        api = lambda m, p, **kw: floor.api(m, p, floor.tokens["k1"], **kw)  # noqa: E731
-        s = api("post", "/api/v1/pack/sessions", json={"station": "pack-1", "scan": "M-1"}
-                ).get_json()
-        api("post", f"/api/v1/pack/sessions/{s['id']}/scan", json={"scan_id": sid(),
-                                                                    "raw": gtin["SOCK"]})
-        api("post", f"/api/v1/pack/sessions/{s['id']}/weight",
-            json={"grams": s["weight"]["expected_g"]})
-        ship = api("post", f"/api/v1/pack/sessions/{s['id']}/confirm").get_json()["shipment"]
-        with ctx(app):
-            print_worker.run_round(f"file://{labels}")
-        for _ in range(2):              # dispatched twice: told once
-            r = api("post", f"/api/v1/shipments/{ship['id']}/dispatch")
-            assert r.status_code == 200, r.get_json()
+        ship = _shipped(floor)          # picked, packed, label printed, dispatched
+        r = floor.api("post", f"/api/v1/shipments/{ship['id']}/dispatch", floor.tokens["k1"])
+        assert r.status_code == 200, r.get_json()       # dispatched again: told once
         deliver(app, clock.now() + dt.timedelta(seconds=1))
         shipped = [b for b in received(shop) if b["event"] == "order.shipped"]
         assert len(shipped) == 1

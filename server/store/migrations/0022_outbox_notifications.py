@@ -11,7 +11,7 @@ import re
 
 from peewee import PostgresqlDatabase
 
-from server.store.dialect import run_ddl
+from server.store.dialect import rebuild_sqlite_table, run_ddl
 
 _NOT_NULL = re.compile(r"shipment_id\s+BIGINT\s+NOT\s+NULL", re.IGNORECASE)
 
@@ -35,21 +35,9 @@ def up(migrator, db):
     if postgres:
         run_ddl(db, "ALTER TABLE outbox ALTER COLUMN shipment_id DROP NOT NULL")
         return
-    table = db.execute_sql("SELECT sql FROM sqlite_master WHERE type = 'table' AND "
-                           "name = 'outbox'").fetchone()[0]
-    new, n = _NOT_NULL.subn("shipment_id BIGINT", table, count=1)
-    if n != 1:
-        return          # already nullable
-    indexes = [r[0] for r in db.execute_sql(
-        "SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'outbox' "
-        "AND sql IS NOT NULL").fetchall()]
-    new = re.sub(r"^CREATE TABLE\s+\"?outbox\"?", "CREATE TABLE outbox_0022", new)
-    db.execute_sql(new)
-    db.execute_sql("INSERT INTO outbox_0022 SELECT * FROM outbox")
-    db.execute_sql("DROP TABLE outbox")
-    db.execute_sql("ALTER TABLE outbox_0022 RENAME TO outbox")
-    for statement in indexes:
-        db.execute_sql(statement)
-    broken = db.execute_sql("PRAGMA foreign_key_check").fetchall()
-    if broken:
-        raise RuntimeError(f"foreign keys broken by the outbox rebuild: {broken[:5]}")
+    rebuild_sqlite_table(db, "outbox", _nullable)
+
+
+def _nullable(stored: str) -> str | None:
+    new, n = _NOT_NULL.subn("shipment_id BIGINT", stored, count=1)
+    return new if n == 1 else None          # None: already nullable
