@@ -259,3 +259,15 @@ def test_dispatch_queues_shipped_in_its_own_transaction(db_url, tmp_path, shop, 
         clock.set_clock(None)
         if not db.is_closed():
             db.close()
+
+
+def test_notifications_are_listed_with_the_outbox_and_retryable(app, shop, client):
+    oid = take(app, "cb", "L-1")
+    hdr = staff(app)
+    got = client.get("/api/v1/outbox", headers=hdr).get_json()["outbox"]
+    assert [(m["kind"], m["order_id"], m["shipment_id"], m["state"]) for m in got] == [
+        ("notify.received", oid, None, "pending")]
+    shop.mode = "down"
+    deliver(app)
+    r = client.post(f"/api/v1/outbox/{got[0]['id']}/retry", headers=hdr)
+    assert r.status_code == 200 and r.get_json()["state"] == "pending"
