@@ -333,6 +333,16 @@ def ship_original(d: OrderDraft) -> str:
     return json.dumps(original, ensure_ascii=False, sort_keys=True) if original else ""
 
 
+def promised_ship_by(channel: ChannelRef, d: OrderDraft, now: dt.datetime,
+                     cfg: Config) -> tuple[dt.datetime | None, str]:
+    """(ship_by, ship_by_source) of one order stored now: the storefront's, else the
+    channel's promise, else (None, '')."""
+    if d.ship_by:
+        return d.ship_by, "storefront"
+    promised = _promise(channel, now, cfg)
+    return (promised, "promise") if promised else (None, "")
+
+
 def _promise(channel: ChannelRef, now: dt.datetime, cfg: Config) -> dt.datetime | None:
     """The ship-by promised to every order of a chunk that names none: one computation per
     chunk (its orders are received at the same `now`), None when the channel has no rule."""

@@ -271,3 +271,24 @@ def test_notifications_are_listed_with_the_outbox_and_retryable(app, shop, clien
     deliver(app)
     r = client.post(f"/api/v1/outbox/{got[0]['id']}/retry", headers=hdr)
     assert r.status_code == 200 and r.get_json()["state"] == "pending"
+
+
+def test_an_invalid_order_made_valid_by_an_update_gets_its_promise_and_received(app, shop):
+    from server.services import updates
+    clock.set_clock(lambda: dt.datetime(2026, 12, 7, 15, 0, tzinfo=dt.UTC))   # after cut-off
+    oid = take(app, "cb", "U-1", (("NO-SUCH-SKU", 1),))
+    assert rows(app, "SELECT status, ship_by, ship_by_source FROM sales_order WHERE id = ?",
+                oid) == [("invalid", None, "")]
+    with ctx(app):
+        assert notify.order_notices("received", [], settings=current(), actor="t") == []
+        assert rows(app, "SELECT COUNT(*) FROM outbox") == [(0,)]
+        ch = channels.ref(channels.get_channel("cb"))
+        fixed = draft("U-1", source_updated_at=dt.datetime(2026, 12, 7, 15, 0, tzinfo=dt.UTC))
+        assert updates.apply_update(ch, fixed, "test", settings=current()) == "updated"
+    [(status, source)] = rows(app, "SELECT status, ship_by_source FROM sales_order "
+                              "WHERE id = ?", oid)
+    assert (status, source) == ("ready", "promise")
+    deliver(app, dt.datetime(2026, 12, 7, 15, 0, tzinfo=dt.UTC))
+    [body] = received(shop)
+    assert body["event"] == "order.received"
+    assert body["order"]["ship_by"] == "2026-12-08T18:00:00+00:00"      # Tuesday
