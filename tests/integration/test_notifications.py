@@ -292,3 +292,33 @@ def test_an_invalid_order_made_valid_by_an_update_gets_its_promise_and_received(
     [body] = received(shop)
     assert body["event"] == "order.received"
     assert body["order"]["ship_by"] == "2026-12-08T18:00:00+00:00"      # Tuesday
+
+
+def test_migrations_0021_0022_schema(app, db_url):
+    """outbox.shipment_id nullable with its indexes, foreign keys and the dedupe key kept
+    UNIQUE; sales_order's at-risk index in place."""
+    with ctx(app):
+        if db_url.startswith("postgres"):
+            nullable = execute("SELECT is_nullable FROM information_schema.columns WHERE "
+                               "table_name = 'outbox' AND column_name = 'shipment_id' AND "
+                               "table_schema = current_schema()").fetchone()[0]
+            assert nullable == "YES"
+            names = {r[0] for r in execute("SELECT indexname FROM pg_indexes WHERE "
+                                           "schemaname = current_schema()").fetchall()}
+        else:
+            cols = {r[1]: r[3] for r in execute("PRAGMA table_info(outbox)").fetchall()}
+            assert cols["shipment_id"] == 0 and "dedupe_key" in cols and "order_id" in cols
+            refs = {r[2] for r in execute("PRAGMA foreign_key_list(outbox)").fetchall()}
+            assert refs == {"channel", "shipment", "sales_order"}
+            names = {r[0] for r in execute("SELECT name FROM sqlite_master WHERE "
+                                           "type = 'index'").fetchall()}
+        assert {"outbox_due", "outbox_dedupe_key", "sales_order_ship_by_open"} <= names
+        stamp = clock.naive_utc(MONDAY_10)
+        cid = channels.get_channel("cb").id
+        insert = ("INSERT INTO outbox (channel_id, kind, payload, state, attempts, "
+                  "next_attempt_at, created_at, updated_at, dedupe_key) VALUES "
+                  "(?, 'notify.received', '{}', 'pending', 0, ?, ?, ?, 'k:1') "
+                  "ON CONFLICT DO NOTHING RETURNING id")
+        with write_tx():
+            assert execute(insert, (cid, stamp, stamp, stamp)).fetchone() is not None
+            assert execute(insert, (cid, stamp, stamp, stamp)).fetchone() is None
