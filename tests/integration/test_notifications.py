@@ -322,3 +322,17 @@ def test_migrations_0021_0022_schema(app, db_url):
         with write_tx():
             assert execute(insert, (cid, stamp, stamp, stamp)).fetchone() is not None
             assert execute(insert, (cid, stamp, stamp, stamp)).fetchone() is None
+
+
+def test_the_at_risk_sweep_reads_through_its_partial_index(app, db_url):
+    horizon = clock.naive_utc(MONDAY_10)
+    with ctx(app):
+        if db_url.startswith("postgres"):
+            with write_tx():        # a table this small is scanned unless told otherwise
+                execute("SET LOCAL enable_seqscan = off")
+                plan = " ".join(r[0] for r in execute("EXPLAIN " + notify.at_risk_sql(),
+                                                      (horizon, 10)).fetchall())
+        else:
+            plan = " ".join(str(r[-1]) for r in execute(
+                "EXPLAIN QUERY PLAN " + notify.at_risk_sql(), (horizon, 10)).fetchall())
+    assert "sales_order_ship_by_open" in plan, plan
