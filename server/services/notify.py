@@ -204,7 +204,8 @@ def flag_at_risk(*, settings: Config, now: dt.datetime | None = None,
     """Orders not picked `notifications.at_risk_hours` before their ship-by, not flagged
     yet: each gets at_risk_at, one `ship_by_at_risk` exception and a `delayed`
     notification, in one transaction (the conditional UPDATE flags each order once, even
-    when two sweeps race). Returns the orders flagged."""
+    when two sweeps race). The exceptions of orders picked (or cancelled) since are
+    resolved. Returns the orders flagged."""
     now = now or clock.now()
     horizon = clock.naive_utc(now + dt.timedelta(hours=settings.notify.at_risk_hours))
     with write_tx():
@@ -221,12 +222,23 @@ def flag_at_risk(*, settings: Config, now: dt.datetime | None = None,
                 order_id=oid, detail={"ship_by": _iso(ship_by), "status": status,
                                       "hours_before": settings.notify.at_risk_hours},
                 now=now, actor=actor)
+        _settle_at_risk(actor, now)
         if flagged:
             audit.write([audit.row(now, actor, "order.at_risk", "order", oid, "", "at_risk")
                          for oid in flagged])
             order_notices("delayed", flagged, settings=settings, actor=actor, now=now,
                           reason="at_risk")
     return flagged
+
+
+def _settle_at_risk(actor: str, now: dt.datetime) -> None:
+    """Open at-risk exceptions of orders picked since (or cancelled) resolve by themselves."""
+    done = [r[0] for r in execute(
+        "SELECT DISTINCT e.order_id FROM wms_exception e JOIN sales_order o "
+        "ON o.id = e.order_id WHERE e.type = ? AND e.state = 'open' AND o.status NOT IN ("
+        + ", ".join(f"'{s}'" for s in NOT_PICKED) + ")", (AT_RISK,)).fetchall()]
+    for oid in done:
+        exceptions.resolve_for_order(oid, AT_RISK, actor, now)
 
 
 # ---------------------------------------------------------------- subscribers

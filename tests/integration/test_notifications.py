@@ -165,6 +165,13 @@ def test_at_risk_sweep_opens_one_exception_and_one_delayed(app, shop, client):
     deliver(app, dt.datetime(2026, 12, 7, 14, 0, tzinfo=dt.UTC))
     delays = [b for b in received(shop) if b["event"] == "order.delayed"]
     assert [(b["order"]["wavepack_id"], b["reason"]) for b in delays] == [(late, "at_risk")]
+    with ctx(app), write_tx():      # picked at last: its exception settles on the next sweep
+        execute("UPDATE sales_order SET status = 'picked' WHERE id = ?", (late,))
+    with app.app_context(), db.connection_context():
+        scheduler._ship_by_at_risk(app)
+    assert rows(app, "SELECT order_id, state, resolved_by FROM wms_exception "
+                "ORDER BY order_id") == [(late, "resolved", "job:ship-by"),
+                                         (quiet, "open", "")]
 
 
 def test_shipped_delivered_returns_and_refunds_each_once(app, shop):
