@@ -83,5 +83,7 @@ def create_app(config: Config | Mapping[str, Any] | None = None, *,
                                 x_proto=cfg.server.proxy_hops)
     from .jobs import wakeups
     wakeups.install()     # after-commit events wake this process's workers
+    from .services import notify
+    notify.install(cfg)   # tracking and return events queue the customer's notifications
     _ = g  # flask.g holds the request's principal (api/auth.py)
     return app

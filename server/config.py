@@ -16,6 +16,7 @@ from typing import Any, Mapping
 
 import yaml
 
+from .config_notify import SECTIONS as NOTIFY_SECTIONS, NotifySetup, notify_setup
 from .config_packing import SECTIONS as PACKING_SECTIONS, PackingSetup, packing_setup
 from .config_tracking import TrackingConfig, tracking_config
 from .config_returns import ReturnsSetup, returns_setup
@@ -82,6 +83,7 @@ class JobsConfig:
     expire_unpaid_every_minutes: float = 5
     woocommerce_pull_every_minutes: float = 15
     auto_wave_every_minutes: float = 0.0   # 0 = off; else plan and release a wave per warehouse
+    at_risk_every_minutes: float = 5     # the ship-by at-risk sweep (0 = off)
     outbox_poll_seconds: float = 5.0     # how often the storefront outbox looks for due messages
     # SQLite: a printer's sender lease not renewed for this long passes to another process
     # (PostgreSQL's advisory lock goes with its holder's connection at once)
@@ -181,6 +183,7 @@ class Config:
     setup: PackingSetup = field(default_factory=PackingSetup)    # stations, cartons, carriers…
     tracking: TrackingConfig = field(default_factory=TrackingConfig)   # after dispatch
     returns: ReturnsSetup = field(default_factory=ReturnsSetup)  # return policy per channel
+    notify: NotifySetup = field(default_factory=NotifySetup)     # ship-by promise, notifications
     printers: Mapping[str, str] = field(default_factory=dict)     # printer name → URL
     layouts: Mapping[str, Layout] = field(default_factory=dict)   # warehouse code → layout
     secret_key: str = ""
@@ -300,12 +303,13 @@ def build_config(raw: Mapping[str, Any], secret_key: str = "") -> Config:
         raise ValueError(f"config tracking.services: {', '.join(sorted(unknown_services))} "
                          "not under carrier_services:")
     returns = returns_setup(raw.get("returns"), printers)
-    unknown = set(raw) - set(SECTIONS) - set(PACKING_SECTIONS) - {
+    notify = notify_setup(raw)
+    unknown = set(raw) - set(SECTIONS) - set(PACKING_SECTIONS) - set(NOTIFY_SECTIONS) - {
         "zones", "layouts", "printers", "testing", "secret_key", "tracking", "returns"}
     if unknown:
         raise ValueError(f"unknown config sections: {', '.join(sorted(unknown))}")
     return Config(**parts, zones=tuple(zones), layouts=layouts, printers=printers, setup=setup,
-                  tracking=tracking, returns=returns,
+                  tracking=tracking, returns=returns, notify=notify,
                   secret_key=str(raw.get("secret_key") or secret_key),
                   testing=bool(raw.get("testing", False)))
 

@@ -139,7 +139,15 @@ ORDER = {
                 "description": "the address fields as sent, where intake normalised them "
                                "(country upper-cased, postcode layout, phone in E.164)"},
             "source_updated_at": _nullable("string", format="date-time"),
-            "ship_by": _nullable("string", format="date-time"),
+            "ship_by": _nullable("string", format="date-time",
+                                 description="when the order is promised to leave: sent by "
+                                             "the storefront, or computed at intake from the "
+                                             "channel's cut-off and working days (promise:)"),
+            "ship_by_source": _nullable("string", enum=["storefront", "promise", None],
+                                        description="where ship_by came from"),
+            "at_risk_at": _nullable("string", format="date-time",
+                                    description="when the order was found not picked "
+                                                "notifications.at_risk_hours before ship_by"),
             "invoice": {"type": "boolean"},
             "created_at": _TIME, "updated_at": _TIME,
         },

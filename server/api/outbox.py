@@ -37,9 +37,12 @@ def openapi_paths() -> dict:
             "id": {"type": "integer", "minimum": 0, "maximum": 2**63 - 1},
             "channel": {"type": "string"},
             "channel_kind": {"type": "string", "enum": ["shopify", "woocommerce", "native"]},
-            "shipment_id": {"type": "integer", "minimum": 0, "maximum": 2**63 - 1},
+            "shipment_id": {"type": ["integer", "null"], "minimum": 0, "maximum": 2**63 - 1,
+                            "description": "null for a customer notification about an "
+                                           "order or a return (docs/notifications.md)"},
             "order_id": {"type": "integer", "minimum": 0, "maximum": 2**63 - 1},
-            "tracking": {"type": "string"}, "kind": {"type": "string", "examples": ["fulfilment"]},
+            "tracking": {"type": ["string", "null"]},
+            "kind": {"type": "string", "examples": ["fulfilment", "notify.shipped"]},
             "state": {"type": "string", "enum": list(outbox.STATES)},
             "attempts": {"type": "integer", "minimum": 0, "maximum": 2**63 - 1,
                          "description": "tries so far (since the last retry)"},
@@ -60,7 +63,8 @@ def openapi_paths() -> dict:
     return {
         "/api/v1/outbox": {"get": {
             "tags": ["outbox"], "operationId": "listOutbox",
-            "summary": "Fulfilment messages to storefronts, newest first (supervisor or admin)",
+            "summary": "Fulfilment messages to storefronts and customer notifications "
+                       "(kind notify.*), newest first (supervisor or admin)",
             "description": "A message that keeps failing shows its tries, the storefront's "
                            "last status and error; after the last try it is `failed` and "
                            "an exception is open for it.",

@@ -153,14 +153,14 @@ def get_shipment(shipment_id: int):
 def dispatch_scanned():
     p = require_staff(*ROLES)
     shipment_id = packing.find_shipment(json_body("Dispatch")["raw"])
-    shipment, _ = packing.dispatch(p.actor, shipment_id)
+    shipment, _ = packing.dispatch(p.actor, shipment_id, settings=settings.current())
     return jsonify(shipment)
 
 
 @bp.post("/shipments/<id:shipment_id>/dispatch")
 def dispatch(shipment_id: int):
     p = require_staff(*ROLES)
-    shipment, _ = packing.dispatch(p.actor, shipment_id)
+    shipment, _ = packing.dispatch(p.actor, shipment_id, settings=settings.current())
     return jsonify(shipment)
 
 

@@ -1,6 +1,8 @@
 """Scheduled jobs: expire unpaid orders, pull WooCommerce orders that a webhook missed,
-plan and release automatic pick waves (when configured), flag shipments gone quiet as
-delayed or lost (tracking sweep) and poll karrio-connected carriers for tracking. One thread per process that runs
+plan and release automatic pick waves (when configured), flag orders at risk of missing
+their ship-by (services/notify.py), flag shipments gone quiet as delayed or lost (tracking
+sweep), poll karrio-connected carriers for tracking and close orders whose return window
+passed. One thread per process that runs
 them (`wavepack serve`, `wavepack worker`); each job runs in its own app context and
 connection, and a failing job is logged and tried again next tick.
 
@@ -57,11 +59,20 @@ def _tracking_poll(app: Flask) -> None:
     done = poll_karrio(settings=app.config["WAVEPACK"])
     if done["polled"] or done["failed"]:
         log.info("karrio tracking poll: %s", done)
+
+
 def _close_orders(app: Flask) -> None:
     from ..services.returns import close_expired_orders
     n = close_expired_orders(settings=app.config["WAVEPACK"])
     if n:
         log.info("closed %d orders whose return window passed", n)
+
+
+def _ship_by_at_risk(app: Flask) -> None:
+    from ..services.notify import flag_at_risk
+    flagged = flag_at_risk(settings=app.config["WAVEPACK"])
+    if flagged:
+        log.info("orders at risk of missing their ship-by: %s", flagged)
 
 
 def start(app: Flask, stop: threading.Event | None = None) -> threading.Thread:
@@ -71,6 +82,8 @@ def start(app: Flask, stop: threading.Event | None = None) -> threading.Thread:
         ("expire-unpaid", cfg.expire_unpaid_every_minutes * 60, _expire),
         ("woocommerce-pull", cfg.woocommerce_pull_every_minutes * 60, _pull_woocommerce),
     ]
+    if cfg.at_risk_every_minutes > 0:
+        jobs.append(("ship-by-at-risk", cfg.at_risk_every_minutes * 60, _ship_by_at_risk))
     if cfg.auto_wave_every_minutes > 0:
         jobs.append(("auto-wave", cfg.auto_wave_every_minutes * 60, _auto_wave))
     track = app.config["WAVEPACK"].tracking

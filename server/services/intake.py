@@ -16,7 +16,7 @@ from peewee import IntegrityError
 
 from .. import clock
 from ..config import Config
-from ..domain import lifecycle
+from ..domain import lifecycle, promise
 from ..domain.money import to_minor
 from ..domain.orders import OrderDraft, address_key, phone_key
 from ..domain.risk import ContactTally, assess, contact_keys, hour_before
@@ -24,7 +24,7 @@ from ..domain.validation import Problem, normalise_draft, storage_problems, vali
 from ..store import db as store_db
 from ..store.bulk import insert_many, insert_returning, select_in
 from ..store.retry import retry_transaction
-from . import audit
+from . import audit, notify
 from .reservation import OrderNeed, reserve
 
 HOUR = dt.timedelta(hours=1)
@@ -263,7 +263,7 @@ def _import_chunk(channel: ChannelRef, drafts: Sequence[OrderDraft], offset: int
         decided.append((i, d, problems, holds))
     if not decided:
         return results  # type: ignore[return-value]
-    ids = _insert_orders(channel, decided, now)
+    ids = _insert_orders(channel, decided, now, _promise(channel, now, cfg))
     if len(ids) != len(decided):
         raise _Race()
     lines = _insert_lines(decided, ids, products)
@@ -272,6 +272,9 @@ def _import_chunk(channel: ChannelRef, drafts: Sequence[OrderDraft], offset: int
                        [(lid, pid, q) for lid, pid, q in lines[ids[d.external_id]] if q > 0],
                        paid=d.paid, hold=bool(holds))
              for _, d, problems, holds in decided if not problems and not d.cancelled]
+    if channel.name in cfg.notify.targets:    # the customer hears of it with this commit
+        notify.order_notices("received", [n.order_id for n in needs], settings=cfg,
+                             actor=actor, now=now)    # before a "delayed" reserve() may queue
     outcome = reserve(needs, actor, now, settings=cfg)
     _trail(channel, decided, ids, actor, now)
     for i, d, problems, holds in decided:
@@ -297,13 +300,18 @@ ORDER_COLUMNS = (
     "ship_address1", "ship_address2", "ship_city", "ship_region", "ship_postcode", "ship_country",
     "ship_original", "note", "carrier", "source", "total_minor", "shipping_minor",
     "discount_minor", "problems", "phone_key", "address_key", "source_updated_at", "ship_by",
-    "invoice_requested", "created_at", "updated_at", "shipping_method", "hold_code")
+    "invoice_requested", "created_at", "updated_at", "shipping_method", "hold_code",
+    "ship_by_source")
 
 
 def order_row(channel_id: int, d: OrderDraft, status: str, problems: list[Problem],
-              holds: list[str], now: dt.datetime) -> tuple:
-    """A sales_order row (ORDER_COLUMNS) for a draft."""
+              holds: list[str], now: dt.datetime, *,
+              promised: dt.datetime | None = None) -> tuple:
+    """A sales_order row (ORDER_COLUMNS) for a draft; `promised`: the ship-by computed from
+    the channel's promise rule, used when the storefront sent none."""
     s, cur, at = d.ship_to, d.currency, clock.naive_utc(now)
+    ship_by, source = (d.ship_by, "storefront") if d.ship_by else \
+        (promised, "promise") if promised else (None, "")
     return (
         channel_id, d.external_id, d.ref, status, "; ".join(holds), cur, d.paid,
         d.payment_method, d.priority, clock.naive_utc(d.placed_at), s.name, s.phone, s.email,
@@ -312,10 +320,10 @@ def order_row(channel_id: int, d: OrderDraft, status: str, problems: list[Proble
         to_minor(d.total, cur) if d.total is not None else None,
         to_minor(d.shipping, cur), to_minor(d.discount, cur),
         json.dumps([p.to_dict() for p in problems], ensure_ascii=False) if problems else "",
-        phone_key(s.phone), address_key(s), clock.naive_utc(d.source_updated_at), clock.naive_utc(d.ship_by),
+        phone_key(s.phone), address_key(s), clock.naive_utc(d.source_updated_at), clock.naive_utc(ship_by),
         d.invoice_requested, at, at,
         json.dumps(list(d.shipping_method), ensure_ascii=False) if d.shipping_method else "",
-        "risk_hold" if holds else "")
+        "risk_hold" if holds else "", source)
 
 
 def ship_original(d: OrderDraft) -> str:
@@ -325,8 +333,27 @@ def ship_original(d: OrderDraft) -> str:
     return json.dumps(original, ensure_ascii=False, sort_keys=True) if original else ""
 
 
-def _insert_orders(channel: ChannelRef, decided, now) -> dict[str, int]:
-    rows = [order_row(channel.id, d, _initial_status(d, problems), problems, holds, now)
+def promised_ship_by(channel: ChannelRef, d: OrderDraft, now: dt.datetime,
+                     cfg: Config) -> tuple[dt.datetime | None, str]:
+    """(ship_by, ship_by_source) of one order stored now: the storefront's, else the
+    channel's promise, else (None, '')."""
+    if d.ship_by:
+        return d.ship_by, "storefront"
+    promised = _promise(channel, now, cfg)
+    return (promised, "promise") if promised else (None, "")
+
+
+def _promise(channel: ChannelRef, now: dt.datetime, cfg: Config) -> dt.datetime | None:
+    """The ship-by promised to every order of a chunk that names none: one computation per
+    chunk (its orders are received at the same `now`), None when the channel has no rule."""
+    rule = cfg.notify.promise_for(channel.name)
+    return promise.ship_by(rule, now) if rule is not None else None
+
+
+def _insert_orders(channel: ChannelRef, decided, now,
+                   promised: dt.datetime | None = None) -> dict[str, int]:
+    rows = [order_row(channel.id, d, _initial_status(d, problems), problems, holds, now,
+                      promised=promised if not problems and not d.cancelled else None)
             for _, d, problems, holds in decided]
     got = insert_returning("sales_order", ORDER_COLUMNS, rows, ("external_id", "id"),
                            ignore_conflicts=True)

@@ -60,6 +60,8 @@ def to_dict(order: Order, *, settings: Config, full: bool = True) -> dict:
         "source_updated_at": order.source_updated_at.isoformat()
         if order.source_updated_at else None,
         "ship_by": order.ship_by.isoformat() if order.ship_by else None,
+        "ship_by_source": order.ship_by_source or None,
+        "at_risk_at": order.at_risk_at.isoformat() if order.at_risk_at else None,
         "invoice": bool(order.invoice_requested),
         "created_at": order.created_at.isoformat(), "updated_at": order.updated_at.isoformat(),
     })

@@ -37,11 +37,13 @@ from dataclasses import dataclass
 from .. import clock
 from ..domain import fulfilment as ful
 from ..domain import refunds as rf
+from ..domain import notify as notice
 from ..domain.errors import BadRequest, Conflict, DomainError, NotFound
 from ..domain.exactjson import parse_json
 from .. import events
 from ..store.db import execute, is_postgres, write_tx
 from . import audit, exceptions
+from .notify import secret_for
 from .webhooks import header
 
 log = logging.getLogger(__name__)
@@ -225,25 +227,52 @@ def _deliver_one(outbox_id: int, attempts: int, policy: _Policy,
                  now: dt.datetime | None) -> Outcome:
     channel_id, payload, kind = execute("SELECT channel_id, payload, kind FROM outbox "
                                         "WHERE id = ?", (outbox_id,)).fetchone()
-    refund = rf.is_refund(kind)
-    snap = rf.RefundSnapshot.from_json(payload) if refund \
-        else ful.ShipmentSnapshot.from_json(payload)
-    shop = _storefront(channel_id)
     call = _Caller(policy.send, policy.timeout_s)
+    if kind.startswith(notice.PREFIX):     # a customer notification (services/notify.py)
+        message = json.loads(payload)
+        order_id, what = message["body"]["order"]["wavepack_id"], \
+            f"the customer was not sent {message['body']['event']}"
+        flow = _notice_flow(channel_id, message)
+    elif rf.is_refund(kind):               # a return's refund (services/returns.py)
+        refund = rf.RefundSnapshot.from_json(payload)
+        order_id, what = refund.order_id, f"storefront was not told that return " \
+            f"{refund.rma} was refunded"
+        shop = _storefront(channel_id)
+        flow = lambda c: _REFUND_FLOWS[shop.kind](shop, refund, c, attempts > 1)  # noqa: E731
+    else:
+        snap = ful.ShipmentSnapshot.from_json(payload)
+        order_id, what = snap.order_id, f"storefront was not told that shipment " \
+            f"{snap.shipment_id} (tracking {snap.tracking}) shipped"
+        shop = _storefront(channel_id)
+        flow = lambda c: _FLOWS[shop.kind](shop, snap, c, attempts > 1)  # noqa: E731
     try:
-        flows = _REFUND_FLOWS if refund else _FLOWS
-        remote_id = flows[shop.kind](shop, snap, call, attempts > 1)
+        remote_id = flow(call)
     except (StorefrontError, DomainError) as err:
         permanent = isinstance(err, DomainError) or err.permanent
-        return _record_failure(outbox_id, snap, attempts, call.last_status, str(err),
+        return _record_failure(outbox_id, order_id, what, attempts, call.last_status, str(err),
                                permanent or attempts >= policy.max_attempts,
                                policy.wait_s(attempts), now)
     except Exception as err:  # a bug must not stop the worker: count it as a failed try
         log.exception("outbox message %s failed", outbox_id)
-        return _record_failure(outbox_id, snap, attempts, call.last_status,
+        return _record_failure(outbox_id, order_id, what, attempts, call.last_status,
                                f"{type(err).__name__}: {err}",
                                attempts >= policy.max_attempts, policy.wait_s(attempts), now)
     return _record_sent(outbox_id, attempts, call.last_status, remote_id, now)
+
+
+def _notice_flow(channel_id: int, message: dict) -> Callable[[_Caller], str]:
+    """One signed POST of a customer notification (domain/notify.py); the receiver
+    deduplicates on the delivery id, which every retry repeats."""
+    secret = secret_for(message, _storefront(channel_id).signing_secret)
+
+    def flow(call: _Caller) -> str:
+        if not secret:
+            raise ful.FulfilmentRefused("no secret to sign customer notifications with "
+                                        "(notifications.channels.*.secret_env or the "
+                                        "channel's secret)")
+        call(notice.request(message["url"], secret, message))
+        return message["body"]["delivery_id"]
+    return flow
 
 
 def _record_sent(outbox_id: int, attempts: int, status: int | None, remote_id: str | None,
@@ -261,8 +290,7 @@ def _record_sent(outbox_id: int, attempts: int, status: int | None, remote_id: s
     return Outcome(outbox_id, "sent", attempts, status, "", remote_id)
 
 
-def _record_failure(outbox_id: int, snap: ful.ShipmentSnapshot | rf.RefundSnapshot,
-                    attempts: int,
+def _record_failure(outbox_id: int, order_id: int, what: str, attempts: int,
                     status: int | None, error: str, give_up: bool, wait_s: float,
                     now: dt.datetime | None) -> Outcome:
     now = now or clock.now()
@@ -275,12 +303,9 @@ def _record_failure(outbox_id: int, snap: ful.ShipmentSnapshot | rf.RefundSnapsh
             (state, status, error, clock.naive_utc(now + dt.timedelta(seconds=wait_s)),
              clock.naive_utc(now), outbox_id, attempts)).rowcount
         if changed and give_up:
-            what = f"return {snap.rma} was refunded" if isinstance(snap, rf.RefundSnapshot) \
-                else f"shipment {snap.shipment_id} (tracking {snap.tracking}) shipped"
             exceptions.open_exception(
-                "outbox_failed", f"storefront was not told that {what} after {attempts} "
-                f"tries: {error}",
-                order_id=snap.order_id, detail={"outbox_id": outbox_id, "status": status},
+                "outbox_failed", f"{what} after {attempts} tries: {error}",
+                order_id=order_id, detail={"outbox_id": outbox_id, "status": status},
                 now=now, actor="job:outbox")
     log.warning("outbox %s try %s: %s", outbox_id, attempts, error)
     return Outcome(outbox_id, state, attempts, status, error)
@@ -424,7 +449,8 @@ def urllib_send(req: ful.Request, timeout_s: float) -> tuple[int, Mapping[str, s
 
 # ---------------------------------------------------------------- people
 
-_FIELDS = ("o.id", "c.name", "c.kind", "o.shipment_id", "s.order_id", "s.tracking", "o.kind",
+_FIELDS = ("o.id", "c.name", "c.kind", "o.shipment_id", "COALESCE(s.order_id, o.order_id)",
+           "s.tracking", "o.kind",
            "o.state", "o.attempts", "o.next_attempt_at", "o.last_status", "o.last_error",
            "o.remote_id", "o.created_at", "o.updated_at", "o.sent_at", "o.return_id")
 _KEYS = ("id", "channel", "channel_kind", "shipment_id", "order_id", "tracking", "kind",
@@ -441,14 +467,14 @@ def list_outbox(state: str | None = None, limit: int = 100) -> list[dict]:
                             field="state")
     where, params = ("WHERE o.state = ?", [state]) if state else ("", [])
     rows = execute(f"SELECT {', '.join(_FIELDS)} FROM outbox o "
-                   "JOIN channel c ON c.id = o.channel_id JOIN shipment s ON s.id = o.shipment_id "
+                   "JOIN channel c ON c.id = o.channel_id LEFT JOIN shipment s ON s.id = o.shipment_id "
                    f"{where} ORDER BY o.id DESC LIMIT ?", (*params, limit)).fetchall()
     return [_item(r) for r in rows]
 
 
 def get_outbox(outbox_id: int) -> dict:
     row = execute(f"SELECT {', '.join(_FIELDS)} FROM outbox o "
-                  "JOIN channel c ON c.id = o.channel_id JOIN shipment s ON s.id = o.shipment_id "
+                  "JOIN channel c ON c.id = o.channel_id LEFT JOIN shipment s ON s.id = o.shipment_id "
                   "WHERE o.id = ?", (outbox_id,)).fetchone()
     if row is None:
         raise NotFound(f"no outbox message {outbox_id}", field="outbox_id")

@@ -18,7 +18,7 @@ from ..domain.allocation import LineNeed, StockPool, StockRow, warehouse_ranks
 from ..domain.errors import InsufficientStock
 from ..store.bulk import insert_many, select_in, update_many
 from ..store.db import execute, executemany, is_postgres
-from . import audit, carrier_gate
+from . import audit, carrier_gate, notify
 
 
 @dataclass
@@ -102,6 +102,10 @@ def reserve(needs: Sequence[OrderNeed], actor: str, now: dt.datetime | None = No
                                      actor, now, settings=settings)
     out.status.update({oid: lifecycle.ON_HOLD for oid in held})
     out.held.update(held)
+    late = [oid for oid, st in out.status.items() if st == lifecycle.BACKORDERED]
+    if late and settings.notify.targets:    # the customer is told once (outbox dedupe key)
+        notify.order_notices("delayed", late, settings=settings, actor=actor, now=now,
+                             reason="backordered")
     return out
 
 

@@ -27,7 +27,7 @@ from ..store import db as store_db
 from ..store.bulk import insert_many, select_in
 from ..store.db import execute
 from ..store.models import Order, WmsException
-from . import audit, exceptions, intake, orders
+from . import audit, exceptions, intake, notify, orders
 from .intake import ChannelRef
 from .reservation import release_order
 
@@ -202,10 +202,23 @@ def _update(channel: ChannelRef, order: Order, draft: OrderDraft, actor: str,
     if order.status == lifecycle.INVALID:  # it validates now: store it afresh and reserve
         plan.replace_lines = plan.settle = True
         plan.change(order, {"problems": ""})
+        _promise_once_valid(channel, order, draft, actor, now, cfg)
     _write(plan, channel, order, draft, products, actor, now, cfg)
     if plan.exception:
         return "exception"
     return "updated" if plan.before else "unchanged"
+
+
+def _promise_once_valid(channel: ChannelRef, order: Order, draft: OrderDraft, actor: str,
+                        now: dt.datetime, cfg: Config) -> None:
+    """An invalid order got no ship-by and no "received" notice at intake: it gets them
+    when an update makes it valid (the promise counted from now)."""
+    if order.ship_by is None:
+        ship_by, source = intake.promised_ship_by(channel, draft, now, cfg)
+        if ship_by is not None:
+            execute("UPDATE sales_order SET ship_by = ?, ship_by_source = ? WHERE id = ? "
+                    "AND ship_by IS NULL", (clock.naive_utc(ship_by), source, order.id))
+    notify.order_notices("received", [order.id], settings=cfg, actor=actor, now=now)
 
 
 def _plan_method(plan: _Plan, order: Order, draft: OrderDraft, actor: str,

@@ -161,6 +161,8 @@ class Order(Base):
     address_key = CharField(default="")
     source_updated_at = UtcDateTimeField(null=True)
     ship_by = UtcDateTimeField(null=True)
+    ship_by_source = CharField(default="")     # '' | storefront | promise (0021)
+    at_risk_at = UtcDateTimeField(null=True)   # flagged not picked in time (0021)
     invoice_requested = BooleanField(default=False)
     shipping_method = TextField(default="")    # JSON list of normalised method keys
     carrier_service = CharField(default="")    # service id under carrier_services:

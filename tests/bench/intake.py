@@ -104,12 +104,20 @@ class IntakeRun:
         return self.orders / self.seconds if self.seconds else 0.0
 
 
+# --notify: the channel promises a ship-by (computed per chunk) and has a notify URL, so
+# every order also gets its "received" notification queued in the outbox (never sent here)
+NOTIFY_CONFIG = {
+    "promise": {"default": {"cutoff": "14:00", "dispatch": "18:00", "timezone": "Europe/London"}},
+    "notifications": {"channels": {"bench": {"url": "http://127.0.0.1:9/notify"}}},
+}
+
+
 def run_intake(url: str, orders: int, chunk: int, *, progress_every: float = 15.0,
-               profile: Callable | None = None) -> IntakeRun:
+               profile: Callable | None = None, notify: bool = False) -> IntakeRun:
     """Seed a catalogue on `url`, import `orders` orders `chunk` at a time through
     intake.import_orders (one call per chunk, timed), then check the books balance."""
     from server.services import channels, intake
-    app = open_app(url, carrier_services=NORTH_SERVICES)
+    app = open_app(url, carrier_services=NORTH_SERVICES, **(NOTIFY_CONFIG if notify else {}))
     channel_id = seed_catalogue(app, orders)
     run = IntakeRun(orders, 0.0)
     outcomes: dict[str, int] = {}

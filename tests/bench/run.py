@@ -128,6 +128,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--deliveries", type=int, default=2_000, help="webhook deliveries")
     p.add_argument("--dupes", type=int, default=500, help="webhook re-deliveries")
     p.add_argument("--no-pg", action="store_true", help="SQLite only")
+    p.add_argument("--notify", action="store_true",
+                   help="intake with a ship-by promise rule and a notify URL on the channel "
+                        "(each order also queues its 'received' notification)")
     p.add_argument("--profile", action="store_true",
                    help="cProfile the bulk intake runs; top functions go to stderr")
     return p
@@ -139,7 +142,8 @@ def _intake_rows(kind: str, args, skip: str, notes: list[str]) -> list[Row]:
     from .intake import run_intake
     floor = INTAKE_SQLITE_MIN if kind == "sqlite" else INTAKE_PG_MIN
     target = f"≥ {floor:,} orders/s"
-    bulk_what = f"intake bulk, {args.chunk}/tx (latency per chunk)"
+    bulk_what = f"intake bulk, {args.chunk}/tx (latency per chunk)" + (
+        ", ship-by + notify" if args.notify else "")
     naive_what = "intake naive, 1 order/tx (baseline; latency per order)"
     if skip:
         return [Row.skipped(bulk_what, kind, skip, target), Row.skipped(naive_what, kind, skip)]
@@ -150,7 +154,8 @@ def _intake_rows(kind: str, args, skip: str, notes: list[str]) -> list[Row]:
     profiler = cProfile.Profile() if args.profile else None
     with fresh_database(kind) as url:
         bulk = run_intake(url, args.orders, args.chunk,
-                          profile=profiler.runcall if profiler else None)
+                          profile=profiler.runcall if profiler else None,
+                          notify=args.notify)
     if profiler:
         _print_profile(profiler, f"{kind} bulk intake, {args.orders:,} orders")
         notes.append(f"{kind} bulk ran under cProfile (--profile): its rate is understated")

@@ -3,11 +3,12 @@ when the parcel leaves with the carrier, which queues the fulfilment for the sto
 from __future__ import annotations
 
 from ... import clock
+from ...config import Config
 from ...domain import lifecycle
 from ...domain.barcodes import parse_scan
 from ...domain.errors import Conflict, NotFound
 from ...store.db import execute, write_tx
-from .. import audit, outbox, print_queue
+from .. import audit, notify, outbox, print_queue
 from ._common import naive, row_lock
 
 _SHIPMENT = ("SELECT sh.id, sh.order_id, o.ref, sh.station, sh.carrier, sh.service, "
@@ -71,9 +72,12 @@ def find_shipment(raw: str) -> int:
     return row[0]
 
 
-def dispatch(actor: str, shipment_id: int) -> tuple[dict, bool]:
+def dispatch(actor: str, shipment_id: int, *,
+             settings: Config | None = None) -> tuple[dict, bool]:
     """The parcel leaves with the carrier: shipment and order → shipped, and the
-    fulfilment is queued for the storefront in the same transaction. Again → unchanged."""
+    fulfilment is queued for the storefront in the same transaction, with the customer's
+    `shipped` notification when `settings` name a notify URL for its channel. Again →
+    unchanged."""
     now = clock.now()
     with write_tx():
         row = execute("SELECT sh.state, sh.order_id, o.status, sh.label_job_id FROM shipment sh "
@@ -105,5 +109,8 @@ def dispatch(actor: str, shipment_id: int) -> tuple[dict, bool]:
         audit.write(trail)
         if outbox.enqueue_shipped(shipment_id, actor) is not None:
             outbox.wake()                  # delivered after this transaction commits
+        if settings is not None:
+            notify.shipment_notice("shipped", shipment_id, settings=settings, actor=actor,
+                                   now=now)
         result = shipment_view(shipment_id)
     return result, True
