@@ -32,7 +32,7 @@ def words() -> dict:
     node = shutil.which("node")
     need(node is not None, "node (apt-get install nodejs)")
     files = [STATIC / "common" / "i18n.js", STATIC / "handheld" / "i18n.js",
-             STATIC / "pack" / "i18n.js"]
+             STATIC / "pack" / "i18n.js", STATIC / "returns" / "i18n.js"]
     script = ("const fs = require('fs'); global.window = {};"
               "for (const f of JSON.parse(process.argv[1])) eval(fs.readFileSync(f, 'utf8'));"
               "process.stdout.write(JSON.stringify(window));")
@@ -43,14 +43,16 @@ def words() -> dict:
     return {"handheld": {lang: {**common[lang], **got["WP_STRINGS"][lang]}
                          for lang in ("en", "zh-CN")},
             "pack": {lang: {**common[lang], **got["WP_PACK_STRINGS"][lang]}
-                     for lang in ("en", "zh-CN")}}
+                     for lang in ("en", "zh-CN")},
+            "returns": {lang: {**common[lang], **got["WP_RETURNS_STRINGS"][lang]}
+                        for lang in ("en", "zh-CN")}}
 
 
 def _codes(*files: str) -> set[str]:
     return {c for f in files for c in CODE.findall((SERVICES / f).read_text(encoding="utf-8"))}
 
 
-@pytest.mark.parametrize("page", ["handheld", "pack"])
+@pytest.mark.parametrize("page", ["handheld", "pack", "returns"])
 def test_both_languages_have_the_same_words(words, page):
     en, zh = words[page]["en"], words[page]["zh-CN"]
     assert sorted(set(en) ^ set(zh)) == []
@@ -88,3 +90,35 @@ def test_the_pack_page_words_every_error_hold_and_instruction(words):
     assert '"no_cartons"' in source and '"no_size"' in source   # no_carton_fits: its class's
     for code in ("no_cartons", "no_size", "no_carton_fits"):
         assert f"carton_error.{code}" in en, code
+
+
+# the keys static/returns/ looks up: data-i18n="…" in its HTML, t("…") / has("…") and the
+# "x." + code families in its script (each family's members listed in RETURNS_FAMILIES)
+RETURNS_FAMILIES = {
+    "k.": ("refund", "exchange", "repair"),
+    "s.": ("authorised", "received", "in_repair", "repaired", "shipped_back", "closed",
+           "cancelled"),
+    "g.": ("resellable", "damaged", "missing_parts"),
+    "d.": ("restock", "quarantine", "repair", "scrap"),
+    "v.": ("ok", "not_in_return", "over_return", "unknown_barcode"),
+}
+
+
+def test_every_word_the_returns_page_uses_exists_in_both_languages(words):
+    html = (STATIC / "returns" / "index.html").read_text(encoding="utf-8")
+    script = (STATIC / "returns" / "app.js").read_text(encoding="utf-8")
+    used = set(re.findall(r'data-i18n="([\w.]+)"', html))
+    used |= set(re.findall(r'\b(?:t|show)\([^"()]*?"([a-z_][\w.]*)"', script))
+    used |= set(re.findall(r'"(e\.[a-z_]+)"', script))
+    used |= {"title", "scan_placeholder", "forbidden", "session_expired", "bad_credentials",
+             "locked", "login_failed", "network_error", "logging_in", "log_in"}  # common/page.js
+    families = set(re.findall(r'"([a-z])\." \+', script))
+    assert families == set(RETURNS_FAMILIES), families
+    used |= {prefix + code for prefix, codes in RETURNS_FAMILIES.items() for code in codes}
+    # the grade and disposition buttons carry the codes the families list
+    assert set(re.findall(r'data-grade="(\w+)"', html)) == set(RETURNS_FAMILIES["g."])
+    assert set(re.findall(r'data-disposition="(\w+)"', html)) == set(RETURNS_FAMILIES["d."])
+    assert len(used) > 60, sorted(used)
+    for lang in ("en", "zh-CN"):
+        table = words["returns"][lang]
+        assert sorted(k for k in used if k not in table) == [], lang

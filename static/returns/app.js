@@ -1,0 +1,394 @@
+// The returns station page: badge login, a keyboard-wedge scan field, and the returns REST
+// API (/api/v1/returns/…). A parcel is found by its RMA, its return label or the original
+// tracking number (nothing found: it is opened as an unannounced return); each item scanned
+// is verified by the server (ok, not_in_return, over_return, unknown_barcode), graded and
+// disposed of (restock to a location, quarantine, repair, scrap); then the return is closed.
+// The server decides every verdict; this page shows it.
+"use strict";
+
+(function () {
+  const RETRY_MS = [500, 1000, 2000, 4000];   // no answer: the same scan_id sent again
+  const VERDICT_KIND = { ok: "ok", not_in_return: "error", over_return: "error",
+                         unknown_barcode: "warn" };
+  const WARN_ERRORS = new Set(["network", "location_required", "grade_required",
+                               "disposition_required", "not_disposed", "not_received"]);
+  const ROLES = ["packer", "supervisor", "admin"];
+  const OPEN = new Set(["authorised", "received"]);
+
+  const $ = WP.$;
+  const words = WP.words(window.WP_RETURNS_STRINGS, "wp.returns.lang");
+  const { t, has } = words;
+  const savedAuth = WP.stored(sessionStorage, "wp.returns.auth");
+  const state = {
+    auth: null,          // {token, badge, role}
+    ret: null,           // the return as the server last sent it
+    chosen: null,        // the line id being graded
+    grade: "",
+    disposition: "",
+    missing: null,       // the code a search found nothing for
+    pending: 0,          // scans sent and not yet answered
+  };
+
+  // ---- feedback ------------------------------------------------------------------------
+
+  const sound = WP.sound({
+    ok: [[1320, 90, "sine"]],
+    warn: [[660, 160, "triangle"], [660, 160, "triangle"]],
+    error: [[220, 200, "square"], [220, 200, "square"], [220, 200, "square"]],
+  });
+
+  /** The banner: `kind` ok | warn | error, `code` the server's, the words of `key` (said
+   *  again when the language changes). */
+  function show(kind, code, key, params) {
+    const box = $("verdict");
+    box.dataset.kind = kind;
+    box.dataset.key = key;
+    box.dataset.params = JSON.stringify(params || {});
+    WP.showBanner(kind, code, t(key, params), 3000);
+    sound.play(kind);
+  }
+
+  function showError(status, body) {
+    const err = (body && body.error) || {};
+    const code = err.code || (status >= 500 ? "internal" : status === 0 ? "network" : String(status));
+    const detail = err.detail || {};
+    const params = { code, message: err.message || "", status: detail.status || "",
+                     missing: Array.isArray(detail.missing) ? detail.missing.join(", ") : "" };
+    const key = has("e." + code) ? "e." + code
+      : code.startsWith("return_") && params.status ? "e.return_status" : "e.unknown";
+    show(WARN_ERRORS.has(code) ? "warn" : "error", code, key, params);
+  }
+
+  // ---- the API -------------------------------------------------------------------------
+
+  /** One call with the staff token: {status, ok, body}; status 0 when no answer came. A
+   *  401 ends the login. */
+  async function api(method, path, body) {
+    const headers = { Authorization: "Bearer " + state.auth.token };
+    if (body !== undefined) headers["Content-Type"] = "application/json";
+    let resp;
+    try {
+      resp = await fetch(path, { method, headers, cache: "no-store",
+                                 body: body === undefined ? undefined : JSON.stringify(body) });
+    } catch {
+      return { status: 0, ok: false, body: null };
+    }
+    const data = await resp.json().catch(() => null);
+    if (resp.status === 401 && state.auth) {
+      logout();
+      WP.loginRefused("session_expired", t("session_expired"));
+    }
+    return { status: resp.status, ok: resp.ok, body: data };
+  }
+
+  /** A call that changes something, sent again (same body, so the same scan_id) while no
+   *  answer comes back. */
+  async function send(method, path, body) {
+    for (let i = 0; ; i++) {
+      const res = await api(method, path, body);
+      if (res.status !== 0 || i >= RETRY_MS.length || !state.auth) return res;
+      show("warn", "network", "e.network");
+      await new Promise((r) => setTimeout(r, RETRY_MS[i]));
+    }
+  }
+
+  const ROUTES = {
+    find: (raw) => send("POST", "/api/v1/returns/receive", { scan: raw }),
+    unannounced: (raw, note) => send("POST", "/api/v1/returns/unannounced", { scan: raw, note }),
+    item: (id, raw, scanId) => send("POST", `/api/v1/returns/${id}/scan`,
+                                    { scan_id: scanId, raw }),
+    dispose: (id, lineId, body) => send("POST", `/api/v1/returns/${id}/lines/${lineId}/disposition`, body),
+    close: (id) => send("POST", `/api/v1/returns/${id}/close`, {}),
+  };
+
+  function returnFrom(body) {
+    if (!body || typeof body !== "object") return null;
+    if (body.return && typeof body.return === "object") return body.return;
+    return body.rma !== undefined && Array.isArray(body.lines) ? body : null;
+  }
+
+  // ---- rendering -----------------------------------------------------------------------
+
+  const isOpen = (r) => !!(r && OPEN.has(r.status));
+  const lineOf = (id) => (state.ret ? state.ret.lines.find((l) => l.id === id) : null) || null;
+  const undisposed = (l) => l.received > (l.disposed || 0);
+
+  function needsText() {
+    const r = state.ret;
+    if (!r) return t("scan_return");
+    if (!isOpen(r)) return t("return_closed");
+    if (state.chosen !== null) return t("choose_disposition");
+    const received = r.lines.some((l) => l.received > 0);
+    if (received && !r.lines.some(undisposed)) return t("all_disposed");
+    return t("scan_items");
+  }
+
+  function render() {
+    const loggedIn = !!state.auth;
+    WP.showLoggedIn(loggedIn, loggedIn ? state.auth.badge : "");
+    $("work-view").hidden = !loggedIn;
+    WP.showPending(state.pending, t("sending", { n: state.pending }));
+    if (!loggedIn) return;
+    $("needs").textContent = needsText();
+    renderUnannounced();
+    renderReturn();
+    renderDispose();
+  }
+
+  function renderUnannounced() {
+    const box = $("unannounced");
+    box.hidden = state.missing === null || !!state.ret;
+    if (!box.hidden) $("unannounced-title").textContent = t("unannounced_title", { code: state.missing });
+  }
+
+  function renderReturn() {
+    const r = state.ret;
+    $("return").hidden = !r;
+    $("close-return").hidden = !isOpen(r);
+    $("next-return").hidden = !r || isOpen(r);
+    if (!r) return;
+    $("r-rma").textContent = r.rma;
+    $("r-order").textContent = (r.order && (r.order.ref || r.order.id)) || r.order_ref || "—";
+    $("r-kind").textContent = t("k." + r.kind);
+    const st = $("r-status");
+    st.dataset.state = r.status;
+    st.textContent = t("s." + r.status);
+    const exc = $("r-exception");
+    exc.hidden = !r.unannounced;
+    exc.textContent = r.unannounced ? t("unannounced_exception", { id: r.exception_id ?? "" }) : "";
+    const body = $("lines").tBodies[0];
+    body.textContent = "";
+    for (const l of r.lines) {
+      const tr = document.createElement("tr");
+      tr.dataset.line = String(l.id);
+      tr.dataset.sku = l.sku;
+      tr.classList.toggle("chosen", l.id === state.chosen);
+      tr.classList.toggle("extra", !l.quantity);
+      tr.classList.toggle("over", l.received > l.quantity);
+      tr.classList.toggle("done", l.received > 0 && !undisposed(l));
+      const cells = [
+        ["sku", l.sku + (l.quantity ? "" : " · " + t("extra_item"))],
+        ["quantity n", String(l.quantity)], ["received n", String(l.received)],
+        ["grade", l.grade ? t("g." + l.grade) : ""],
+        ["disposition", !l.disposition ? ""
+          : l.location ? t("disposed_at", { disposition: t("d." + l.disposition), location: l.location })
+          : t("d." + l.disposition)],
+      ];
+      for (const [cls, text] of cells) {
+        const td = document.createElement("td");
+        td.className = cls;
+        td.textContent = text;
+        tr.appendChild(td);
+      }
+      tr.addEventListener("click", () => choose(l.id));
+      body.appendChild(tr);
+    }
+  }
+
+  function renderDispose() {
+    const l = isOpen(state.ret) ? lineOf(state.chosen) : null;
+    $("dispose").hidden = !l;
+    if (!l) return;
+    $("dispose-title").textContent = t("dispose_title", { sku: l.sku, n: l.received });
+    document.querySelectorAll("#grades button").forEach((b) => {
+      b.setAttribute("aria-pressed", String(b.dataset.grade === state.grade));
+    });
+    document.querySelectorAll("#dispositions button").forEach((b) => {
+      b.setAttribute("aria-pressed", String(b.dataset.disposition === state.disposition));
+    });
+    $("location-form").hidden = state.disposition !== "restock";
+    $("dispose-save").disabled = !state.grade || !state.disposition
+      || (state.disposition === "restock" && !$("location").value.trim());
+  }
+
+  function applyLanguage() {
+    words.apply();
+    const v = $("verdict");
+    if (!v.hidden && v.dataset.key) v.textContent = t(v.dataset.key, JSON.parse(v.dataset.params || "{}"));
+    render();
+  }
+
+  // ---- the work ------------------------------------------------------------------------
+
+  function setReturn(r) {
+    state.ret = r;
+    if (state.chosen !== null && !lineOf(state.chosen)) choose(null);
+  }
+
+  /** The line to grade: its grade and disposition as saved, or none chosen yet. */
+  function choose(lineId) {
+    const l = lineOf(lineId);
+    state.chosen = l && l.received > 0 ? l.id : null;
+    state.grade = (l && l.grade) || "";
+    state.disposition = (l && l.disposition) || "";
+    $("location").value = (l && l.location) || "";
+    render();
+  }
+
+  // scans are answered in the order they were scanned: each waits for the one before
+  let chain = Promise.resolve();
+  function submitScan(raw) {
+    const text = WP.normaliseScan(raw).trim();
+    if (!text || !state.auth) return;
+    sound.unlock();
+    state.pending += 1;
+    render();
+    const scanId = WP.newId();
+    chain = chain.then(() => handleScan(text, scanId)).catch((e) => console.error(e))
+      .finally(() => { state.pending -= 1; render(); });
+  }
+
+  async function handleScan(text, scanId) {
+    if (!state.auth) return;
+    if (isOpen(state.ret)) return scanItem(text, scanId);
+    return findReturn(text);
+  }
+
+  async function findReturn(text) {
+    const res = await ROUTES.find(text);
+    const r = returnFrom(res.body);
+    if (res.ok && r) {
+      state.missing = null;
+      setReturn(r);
+      choose(null);
+      return show("ok", "opened", "opened", { rma: r.rma });
+    }
+    if (res.status === 404) {
+      state.missing = text;
+      state.ret = null;
+      render();
+      $("unannounced-note").focus();
+    }
+    showError(res.status, res.body);
+  }
+
+  async function scanItem(text, scanId) {
+    const id = state.ret.id;
+    const res = await ROUTES.item(id, text, scanId);
+    if (!res.ok) return showError(res.status, res.body);
+    const body = res.body || {};
+    const r = returnFrom(body);
+    if (r && state.ret && state.ret.id === id) setReturn(r);
+    const verdict = body.verdict || "ok";
+    const lineId = body.line_id ?? (body.line && body.line.id);
+    if (verdict === "ok" || verdict === "not_in_return" || verdict === "over_return") {
+      if (lineId !== undefined && lineId !== null) choose(lineId);
+    }
+    const key = "v." + verdict;
+    show(VERDICT_KIND[verdict] || "error", verdict, has(key) ? key : "e.unknown",
+         { code: verdict, message: "" });
+    render();
+  }
+
+  async function openUnannounced() {
+    sound.unlock();
+    if (state.missing === null) return;
+    const res = await ROUTES.unannounced(state.missing, $("unannounced-note").value.trim());
+    const r = returnFrom(res.body);
+    if (!res.ok || !r) return showError(res.status, res.body);
+    state.missing = null;
+    $("unannounced-note").value = "";
+    setReturn(r);
+    choose(null);
+    show("warn", "unannounced", "unannounced_opened", { rma: r.rma });
+    $("scan").focus();
+  }
+
+  async function saveDisposition() {
+    sound.unlock();
+    const l = lineOf(state.chosen);
+    if (!l || !state.grade || !state.disposition) return;
+    const body = { grade: state.grade, disposition: state.disposition };
+    if (state.disposition === "restock") body.location = $("location").value.trim();
+    const res = await ROUTES.dispose(state.ret.id, l.id, body);
+    if (!res.ok) return showError(res.status, res.body);
+    const r = returnFrom(res.body);
+    if (r) setReturn(r);
+    show("ok", "disposed", "disposed", { sku: l.sku, disposition: t("d." + state.disposition) });
+    choose(null);
+    $("scan").focus();
+  }
+
+  async function closeReturn() {
+    sound.unlock();
+    if (!isOpen(state.ret)) return;
+    const res = await ROUTES.close(state.ret.id);
+    if (!res.ok) return showError(res.status, res.body);
+    const r = returnFrom(res.body) || Object.assign({}, state.ret, { status: "closed" });
+    setReturn(r);
+    choose(null);
+    show("ok", "closed", "closed", { rma: r.rma });
+    $("scan").focus();
+  }
+
+  function nextReturn() {
+    state.ret = null;
+    state.missing = null;
+    choose(null);
+    $("verdict").hidden = true;
+    $("scan").focus();
+  }
+
+  // ---- login ---------------------------------------------------------------------------
+
+  function login(ev) {
+    sound.unlock();
+    return WP.logIn(ev, t, (body) => {
+      state.auth = { token: body.token, badge: body.badge, role: body.role };
+      savedAuth.save(state.auth);
+      render();
+      $("scan").focus();
+    }, ROLES);
+  }
+
+  function logout() {
+    state.auth = null;
+    savedAuth.save(null);
+    state.ret = null;
+    state.missing = null;
+    state.chosen = null;
+    $("verdict").hidden = true;
+    render();
+    $("badge").focus();
+  }
+
+  // ---- start ---------------------------------------------------------------------------
+
+  function wire() {
+    $("login-form").addEventListener("submit", login);
+    $("logout").addEventListener("click", logout);
+    $("lang").addEventListener("click", () => { words.toggle(); applyLanguage(); });
+    WP.wireScanField(submitScan, sound.unlock);
+    $("grades").addEventListener("click", (ev) => {
+      const b = ev.target.closest("button[data-grade]");
+      if (!b) return;
+      state.grade = b.dataset.grade;
+      render();
+    });
+    $("dispositions").addEventListener("click", (ev) => {
+      const b = ev.target.closest("button[data-disposition]");
+      if (!b) return;
+      state.disposition = b.dataset.disposition;
+      render();
+      if (state.disposition === "restock") $("location").focus();   // the wedge types the bin here
+    });
+    $("location").addEventListener("input", renderDispose);
+    $("location-form").addEventListener("submit", (ev) => {
+      ev.preventDefault();
+      $("location").value = WP.normaliseScan($("location").value).trim();
+      renderDispose();
+      if (!$("dispose-save").disabled) saveDisposition();
+    });
+    $("dispose-save").addEventListener("click", saveDisposition);
+    $("close-return").addEventListener("click", closeReturn);
+    $("next-return").addEventListener("click", nextReturn);
+    $("unannounced-open").addEventListener("click", openUnannounced);
+    $("unannounced-back").addEventListener("click", () => { state.missing = null; render(); $("scan").focus(); });
+  }
+
+  wire();
+  applyLanguage();
+  state.auth = savedAuth.load();
+  render();
+  if (state.auth) $("scan").focus(); else $("badge").focus();
+})();
