@@ -251,3 +251,47 @@ class Alert(Base):
     message = TextField(default="")
     created_at = UtcDateTimeField()
     closed_at = UtcDateTimeField(null=True)
+
+
+class ReturnRequest(Base):
+    """A return (RMA) against an order; see migration 0019 and services/returns.py."""
+    rma = CharField(unique=True)
+    order = ForeignKeyField(Order, null=True, backref="returns")
+    channel = ForeignKeyField(Channel, null=True)
+    kind = CharField()                      # refund | exchange | repair
+    status = CharField(default="authorised")
+    reason = TextField(default="")
+    source = CharField(default="api")       # api | shopify | woocommerce | station
+    external_id = CharField(default="")
+    return_tracking = CharField(null=True)
+    label_job_id = BigIntegerField(null=True)
+    exchange_lines = TextField(default="")  # JSON [{"sku", "quantity"}]
+    exchange_order = ForeignKeyField(Order, null=True, column_name="exchange_order_id",
+                                     backref="+")
+    refund_minor = BigIntegerField(null=True)
+    refund_outbox_id = BigIntegerField(null=True)
+    exception = ForeignKeyField(WmsException, null=True)
+    unannounced = BooleanField(default=False)
+    created_by = CharField()
+    created_at = UtcDateTimeField()
+    updated_at = UtcDateTimeField()
+    received_by = CharField(default="")
+    received_at = UtcDateTimeField(null=True)
+    closed_at = UtcDateTimeField(null=True)
+
+
+class ReturnLine(Base):
+    ret = ForeignKeyField(ReturnRequest, column_name="return_id", backref="lines")
+    line_no = IntegerField()
+    order_line = ForeignKeyField(OrderLine, null=True)
+    sku = CharField()
+    product = ForeignKeyField(Product, null=True)
+    quantity = IntegerField()               # authorised (0: an extra item found in the parcel)
+    reason = TextField(default="")
+    received = IntegerField(default=0)
+    grade = CharField(default="")           # resellable | damaged | missing_parts
+    disposition = CharField(default="")     # restock | quarantine | repair | scrap
+    location = ForeignKeyField(Location, null=True)
+    disposed = IntegerField(default=0)
+    disposed_by = CharField(default="")
+    disposed_at = UtcDateTimeField(null=True)
