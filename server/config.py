@@ -17,6 +17,7 @@ from typing import Any, Mapping
 import yaml
 
 from .config_packing import SECTIONS as PACKING_SECTIONS, PackingSetup, packing_setup
+from .config_returns import ReturnsSetup, returns_setup
 from .domain.allocation import Zone
 from .domain.layout import Layout
 from .domain.risk import RiskRules
@@ -177,6 +178,7 @@ class Config:
     outbox: OutboxConfig = field(default_factory=OutboxConfig)
     documents: DocumentsConfig = field(default_factory=DocumentsConfig)
     setup: PackingSetup = field(default_factory=PackingSetup)    # stations, cartons, carriers…
+    returns: ReturnsSetup = field(default_factory=ReturnsSetup)  # return policy per channel
     printers: Mapping[str, str] = field(default_factory=dict)     # printer name → URL
     layouts: Mapping[str, Layout] = field(default_factory=dict)   # warehouse code → layout
     secret_key: str = ""
@@ -290,11 +292,13 @@ def build_config(raw: Mapping[str, Any], secret_key: str = "") -> Config:
             raise ValueError(f"config layouts.{code}: {err}") from err
     printers = _printers(raw.get("printers") or {})
     setup = packing_setup(raw, printers)
+    returns = returns_setup(raw.get("returns"), printers)
     unknown = set(raw) - set(SECTIONS) - set(PACKING_SECTIONS) - {
-        "zones", "layouts", "printers", "testing", "secret_key"}
+        "zones", "layouts", "printers", "testing", "secret_key", "returns"}
     if unknown:
         raise ValueError(f"unknown config sections: {', '.join(sorted(unknown))}")
     return Config(**parts, zones=tuple(zones), layouts=layouts, printers=printers, setup=setup,
+                  returns=returns,
                   secret_key=str(raw.get("secret_key") or secret_key),
                   testing=bool(raw.get("testing", False)))
 
