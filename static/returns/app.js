@@ -7,11 +7,11 @@
 "use strict";
 
 (function () {
-  const RETRY_MS = [500, 1000, 2000, 4000];   // no answer: the same scan_id sent again
+  const RETRY_MS = [500, 1000, 2000, 4000];   // a read with no answer is asked again
   const VERDICT_KIND = { ok: "ok", not_in_return: "error", over_return: "error",
                          unknown_barcode: "warn" };
-  const WARN_ERRORS = new Set(["network", "location_required", "grade_required",
-                               "disposition_required", "not_disposed", "not_received"]);
+  const WARN_ERRORS = new Set(["network", "not_disposed", "nothing_received", "unknown_code",
+                               "return_exists"]);
   const ROLES = ["packer", "supervisor", "admin"];
   const OPEN = new Set(["authorised", "received"]);
 
@@ -25,7 +25,7 @@
     chosen: null,        // the line id being graded
     grade: "",
     disposition: "",
-    missing: null,       // the code a search found nothing for
+    missing: null,       // {code, order}: a code that named no open return
     pending: 0,          // scans sent and not yet answered
   };
 
@@ -52,10 +52,10 @@
     const err = (body && body.error) || {};
     const code = err.code || (status >= 500 ? "internal" : status === 0 ? "network" : String(status));
     const detail = err.detail || {};
-    const params = { code, message: err.message || "", status: detail.status || "",
-                     missing: Array.isArray(detail.missing) ? detail.missing.join(", ") : "" };
-    const key = has("e." + code) ? "e." + code
-      : code.startsWith("return_") && params.status ? "e.return_status" : "e.unknown";
+    // not_disposed names line ids: said as their SKUs
+    const skus = (detail.lines || []).map((id) => (lineOf(id) || { sku: "#" + id }).sku);
+    const params = { code, message: err.message || "", missing: skus.join(", ") };
+    const key = has("e." + code) ? "e." + code : "e.unknown";
     show(WARN_ERRORS.has(code) ? "warn" : "error", code, key, params);
   }
 
@@ -81,24 +81,26 @@
     return { status: resp.status, ok: resp.ok, body: data };
   }
 
-  /** A call that changes something, sent again (same body, so the same scan_id) while no
-   *  answer comes back. */
-  async function send(method, path, body) {
+  /** A read sent again while no answer comes back (a change is not: the item scan has no
+   *  id the server could know it again by, so the packer sees the error and scans again). */
+  async function read(path) {
     for (let i = 0; ; i++) {
-      const res = await api(method, path, body);
+      const res = await api("GET", path);
       if (res.status !== 0 || i >= RETRY_MS.length || !state.auth) return res;
       show("warn", "network", "e.network");
       await new Promise((r) => setTimeout(r, RETRY_MS[i]));
     }
   }
 
+  // the routes of api/returns.py (docs: GET /api/v1/openapi.json, tag "returns")
   const ROUTES = {
-    find: (raw) => send("POST", "/api/v1/returns/receive", { scan: raw }),
-    unannounced: (raw, note) => send("POST", "/api/v1/returns/unannounced", { scan: raw, note }),
-    item: (id, raw, scanId) => send("POST", `/api/v1/returns/${id}/scan`,
-                                    { scan_id: scanId, raw }),
-    dispose: (id, lineId, body) => send("POST", `/api/v1/returns/${id}/lines/${lineId}/disposition`, body),
-    close: (id) => send("POST", `/api/v1/returns/${id}/close`, {}),
+    find: (code) => read("/api/v1/returns/find?code=" + encodeURIComponent(code)),
+    receive: (id) => api("POST", `/api/v1/returns/${id}/receive`, {}),
+    unannounced: (code, reason) => api("POST", "/api/v1/returns/unannounced",
+                                       Object.assign({ code }, reason ? { reason } : {})),
+    item: (id, barcode) => api("POST", `/api/v1/returns/${id}/scan`, { barcode }),
+    dispose: (id, lineId, body) => api("POST", `/api/v1/returns/${id}/lines/${lineId}/disposition`, body),
+    close: (id) => api("POST", `/api/v1/returns/${id}/close`, {}),
   };
 
   function returnFrom(body) {
@@ -138,7 +140,11 @@
   function renderUnannounced() {
     const box = $("unannounced");
     box.hidden = state.missing === null || !!state.ret;
-    if (!box.hidden) $("unannounced-title").textContent = t("unannounced_title", { code: state.missing });
+    if (box.hidden) return;
+    const m = state.missing;
+    $("unannounced-title").textContent = m.order
+      ? t("unannounced_order", { code: m.code, order: m.order })
+      : t("unannounced_title", { code: m.code });
   }
 
   function renderReturn() {
@@ -148,7 +154,7 @@
     $("next-return").hidden = !r || isOpen(r);
     if (!r) return;
     $("r-rma").textContent = r.rma;
-    $("r-order").textContent = (r.order && (r.order.ref || r.order.id)) || r.order_ref || "—";
+    $("r-order").textContent = r.order_ref || "—";
     $("r-kind").textContent = t("k." + r.kind);
     const st = $("r-status");
     st.dataset.state = r.status;
@@ -197,6 +203,7 @@
       b.setAttribute("aria-pressed", String(b.dataset.disposition === state.disposition));
     });
     $("location-form").hidden = state.disposition !== "restock";
+    $("warehouse-label").hidden = !!state.ret.order_id;
     $("dispose-save").disabled = !state.grade || !state.disposition
       || (state.disposition === "restock" && !$("location").value.trim());
   }
@@ -233,47 +240,53 @@
     sound.unlock();
     state.pending += 1;
     render();
-    const scanId = WP.newId();
-    chain = chain.then(() => handleScan(text, scanId)).catch((e) => console.error(e))
+    chain = chain.then(() => handleScan(text)).catch((e) => console.error(e))
       .finally(() => { state.pending -= 1; render(); });
   }
 
-  async function handleScan(text, scanId) {
+  async function handleScan(text) {
     if (!state.auth) return;
-    if (isOpen(state.ret)) return scanItem(text, scanId);
+    if (isOpen(state.ret)) return scanItem(text);
     return findReturn(text);
   }
 
-  async function findReturn(text) {
-    const res = await ROUTES.find(text);
-    const r = returnFrom(res.body);
-    if (res.ok && r) {
+  /** An RMA, our returns label, the original tracking number or returns slip: its open
+   *  return is received here; an order with none, or nothing at all, is offered as an
+   *  unannounced parcel. */
+  async function findReturn(code) {
+    const res = await ROUTES.find(code);
+    const found = res.ok && res.body ? res.body : null;
+    if (found && found.return) {
+      let r = found.return;
+      if (r.status === "authorised") {
+        const got = await ROUTES.receive(r.id);
+        if (!got.ok) return showError(got.status, got.body);
+        r = returnFrom(got.body) || r;
+      }
       state.missing = null;
       setReturn(r);
       choose(null);
       return show("ok", "opened", "opened", { rma: r.rma });
     }
-    if (res.status === 404) {
-      state.missing = text;
+    if (found || res.status === 404) {
+      state.missing = { code, order: found && found.order ? found.order.ref : null };
       state.ret = null;
       render();
-      $("unannounced-note").focus();
+      if (found) show("warn", "no_open_return", "no_open_return", { order: state.missing.order });
+      else showError(res.status, res.body);
+      return;
     }
     showError(res.status, res.body);
   }
 
-  async function scanItem(text, scanId) {
+  async function scanItem(barcode) {
     const id = state.ret.id;
-    const res = await ROUTES.item(id, text, scanId);
+    const res = await ROUTES.item(id, barcode);
     if (!res.ok) return showError(res.status, res.body);
     const body = res.body || {};
-    const r = returnFrom(body);
-    if (r && state.ret && state.ret.id === id) setReturn(r);
-    const verdict = body.verdict || "ok";
-    const lineId = body.line_id ?? (body.line && body.line.id);
-    if (verdict === "ok" || verdict === "not_in_return" || verdict === "over_return") {
-      if (lineId !== undefined && lineId !== null) choose(lineId);
-    }
+    if (body.return && state.ret && state.ret.id === id) setReturn(body.return);
+    const verdict = body.verdict;
+    if (body.line) choose(body.line.id);
     const key = "v." + verdict;
     show(VERDICT_KIND[verdict] || "error", verdict, has(key) ? key : "e.unknown",
          { code: verdict, message: "" });
@@ -283,7 +296,7 @@
   async function openUnannounced() {
     sound.unlock();
     if (state.missing === null) return;
-    const res = await ROUTES.unannounced(state.missing, $("unannounced-note").value.trim());
+    const res = await ROUTES.unannounced(state.missing.code, $("unannounced-note").value.trim());
     const r = returnFrom(res.body);
     if (!res.ok || !r) return showError(res.status, res.body);
     state.missing = null;
@@ -299,7 +312,11 @@
     const l = lineOf(state.chosen);
     if (!l || !state.grade || !state.disposition) return;
     const body = { grade: state.grade, disposition: state.disposition };
-    if (state.disposition === "restock") body.location = $("location").value.trim();
+    if (state.disposition === "restock") {
+      body.location = $("location").value.trim();
+      // a return with no order (an unannounced parcel) has no warehouse of its own
+      if (!state.ret.order_id) body.warehouse = $("warehouse").value.trim() || undefined;
+    }
     const res = await ROUTES.dispose(state.ret.id, l.id, body);
     if (!res.ok) return showError(res.status, res.body);
     const r = returnFrom(res.body);
