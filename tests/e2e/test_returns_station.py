@@ -24,7 +24,7 @@ from server.demo_data import PRODUCTS
 
 from ..conftest import console_script
 from ..fake_storefront import FakeStorefront
-from .pages import call, log_in, new_page, scan, verdict
+from .pages import after, call, log_in, new_page, scan, verdict
 from .test_pack_page import _picked_orders, serve_pack_station
 
 GTIN = {sku: gtin for sku, gtin, *_ in PRODUCTS}
@@ -131,7 +131,172 @@ def _lines(page) -> dict[str, tuple[int, int, str, str]]:
     return {sku: (int(q), int(r), g, d) for sku, q, r, g, d in rows}
 
 
-def test_smoke_shipped(returns_server, shipped):
-    status, order = call(returns_server, "GET", f"/api/v1/orders/{shipped}",
-                         token=returns_server.supervisor_token)
-    assert order["status"] == "shipped", order
+
+def _authorise(server, lines) -> dict:
+    """A refund return of ORDER authorised through the API by its channel."""
+    status, body = call(server, "POST", "/api/v1/returns",
+                        {"order": ORDER, "kind": "refund", "reason": "too small",
+                         "lines": [{"sku": sku, "quantity": q, "reason": "size"}
+                                   for sku, q in lines]}, server.api_token)
+    assert status == 201 and body["status"] == "authorised", body
+    return body
+
+
+def _refund_requests(shop, rma: str) -> list[dict]:
+    """The native callbacks that carry `rma` (the shipment's fulfilment is another)."""
+    return [r for r in shop.calls("POST", "/callback") if rma.encode() in r["body"]]
+
+
+def _wait_outbox_sent(server, return_id: int) -> dict:
+    for _ in range(200):
+        status, body = call(server, "GET", f"/api/v1/returns/{return_id}",
+                            token=server.supervisor_token)
+        assert status == 200, body
+        status, box = call(server, "GET", "/api/v1/outbox?state=sent",
+                           token=server.supervisor_token)
+        assert status == 200, box
+        items = box["items"] if isinstance(box, dict) else box
+        sent = [m for m in items if m["id"] == body["refund_outbox_id"]]
+        if sent:
+            return sent[0]
+        time.sleep(0.05)
+    pytest.fail(f"the refund was never sent: {body} {server.log()}")
+
+
+def _tap(page, selector: str, expect: str) -> dict:
+    """Tap a button; what the banner then shows, which must carry the code `expect`."""
+    before = verdict(page)["seq"]
+    page.click(selector)
+    shown = after(page, before)
+    assert shown["code"] == expect, (selector, shown)
+    return shown
+
+
+def _log_in_at_station(context, server):
+    page, errors = _open_page(context, server)
+    log_in(page, PACKER_BADGE, PACKER_PIN)
+    page.wait_for_selector("#work-view:not([hidden])")
+    return page, errors
+
+
+# ---- the tests ----------------------------------------------------------------------------
+
+def test_a_return_is_received_restocked_and_refunded_once(returns_server, shipped, shop,
+                                                         browser_context_factory):
+    server = returns_server
+    ret = _authorise(server, [(TEE, 1)])
+    tee_before = _on_hand(server, TEE, HOME[TEE])
+    context = browser_context_factory(locale="en-GB", viewport={"width": 1280, "height": 900})
+    page, errors = _log_in_at_station(context, server)
+    assert page.text_content("#needs") == \
+        "Scan the RMA, the return label or the original tracking number"
+
+    # the RMA opens the return and receives its parcel
+    shown = scan(page, ret["rma"], expect="opened")
+    assert shown["text"] == f"Return {ret['rma']}" and shown["kind"] == "ok"
+    assert page.text_content("#r-rma") == ret["rma"]
+    assert page.text_content("#r-order") == ORDER
+    assert page.text_content("#r-status") == "Received"
+    assert _lines(page) == {TEE: (1, 0, "", "")}
+    assert page.text_content("#needs") == "Scan each item in the parcel"
+
+    # the tee: ok; the mug shipped in the same order but not returned: red, a line of its own
+    shown = scan(page, GTIN[TEE], expect="ok")
+    assert shown["kind"] == "ok" and shown["text"] == "OK"
+    shown = scan(page, GTIN[MUG], expect="not_in_return")
+    assert shown["text"] == "Not in this return" and shown["colour"] == "rgb(185, 28, 28)"
+    assert _lines(page) == {TEE: (1, 1, "", ""), MUG: (0, 1, "", "")}
+    assert page.get_attribute(f"#lines tr[data-sku='{MUG}']", "class").split().count("extra") == 1
+
+    # closing before every item has its disposition is refused, and said so
+    shown = _tap(page, "#close-return", "not_disposed")
+    assert MUG in shown["text"] and TEE in shown["text"]
+
+    # the mug (the line last scanned is the one being graded): damaged, quarantined
+    assert page.text_content("#dispose-title") == f"{MUG}: 1 received"
+    page.click("#grades button[data-grade=damaged]")
+    page.click("#dispositions button[data-disposition=quarantine]")
+    _tap(page, "#dispose-save", "disposed")
+    assert page.is_hidden("#dispose")
+
+    # the tee, tapped: resellable, restocked to its bin scanned with the wedge
+    page.click(f"#lines tr[data-sku='{TEE}']")
+    page.click("#grades button[data-grade=resellable]")
+    page.click("#dispositions button[data-disposition=restock]")
+    assert page.evaluate("document.activeElement.id") == "location"
+    before = verdict(page)["seq"]
+    page.keyboard.type(HOME[TEE])
+    page.keyboard.press("Enter")
+    assert after(page, before)["code"] == "disposed"
+    assert _lines(page) == {TEE: (1, 1, "Resellable", f"Restock → {HOME[TEE]}"),
+                            MUG: (0, 1, "Damaged", "Quarantine")}
+    assert page.text_content("#needs") == "Every item is graded: close the return"
+
+    # closed: on hand one up at the bin, the refund at the storefront exactly once
+    shown = _tap(page, "#close-return", "closed")
+    assert shown["text"] == f"Return {ret['rma']} closed"
+    assert page.text_content("#r-status") == "Closed"
+    assert page.is_visible("#next-return") and page.is_hidden("#close-return")
+    assert _on_hand(server, TEE, HOME[TEE]) == tee_before + 1
+    sent = _wait_outbox_sent(server, ret["id"])
+    assert sent["attempts"] == 1, sent
+    refunds = _refund_requests(shop, ret["rma"])
+    assert len(refunds) == 1, refunds
+    assert refunds[0]["headers"].get("x-wavepack-event") == "return.refunded", refunds[0]
+    status, body = call(server, "POST", f"/api/v1/returns/{ret['id']}/close", {},
+                        server.supervisor_token)
+    assert status == 409, body
+    assert len(_refund_requests(shop, ret["rma"])) == 1
+
+    page.click("#next-return")
+    assert page.is_hidden("#return")
+    assert errors == []
+
+
+def test_chinese_words_and_an_unannounced_parcel(returns_server, browser_context_factory):
+    server = returns_server
+    context = browser_context_factory(locale="zh-CN")
+    page, errors = _log_in_at_station(context, server)
+    assert page.evaluate("document.documentElement.lang") == "zh-CN"
+    assert page.title() == "wavepack 退货工作台"
+    assert page.text_content("#needs") == "扫描退货授权号（RMA）、退货面单或原运单号"
+    assert page.get_attribute("#scan", "placeholder") == "扫描或输入条码，然后回车"
+
+    # a parcel nothing knows: said in Chinese, then opened as an unannounced return
+    shown = scan(page, "PARCEL-NOBODY-SENT-1", expect="unknown_code")
+    assert shown["text"] == "无法识别此条码"
+    assert page.text_content("#unannounced-title") == "未找到 PARCEL-NOBODY-SENT-1 对应的退货"
+    page.fill("#unannounced-note", "一件T恤，无寄件人")
+    shown = _tap(page, "#unannounced-open", "unannounced")
+    assert shown["text"].startswith("未预报退货 ")
+    rma = page.text_content("#r-rma")
+    assert shown["text"] == f"未预报退货 {rma} 已登记：已通知主管"
+    assert page.text_content("#r-status") == "已收货"
+    assert page.text_content("#r-exception").startswith("未预报包裹：已为主管创建异常 ")
+    shown = scan(page, GTIN[TEE], expect="not_in_return")
+    assert shown["text"] == "不在此退货单中"
+    assert page.text_content("#grades button[data-grade=missing_parts]") == "缺少配件"
+    assert page.text_content("#close-return") == "关闭退货单"
+
+    # back to English with the button, remembered
+    page.click("#lang")
+    assert page.text_content("#close-return") == "Close the return"
+    assert page.evaluate("localStorage.getItem('wp.returns.lang')") == "en"
+    assert errors == []
+
+
+def test_a_picker_badge_is_refused(returns_server, browser_context_factory):
+    server = returns_server
+    context = browser_context_factory(locale="en-GB")
+    page, errors = _open_page(context, server)
+    log_in(page, PICKER_BADGE, PICKER_PIN)
+    page.wait_for_selector("#login-error:not([hidden])")
+    assert page.get_attribute("#login-error", "data-code") == "forbidden"
+    assert page.text_content("#login-error") == "This badge may not receive returns"
+    assert page.is_hidden("#work-view")
+    assert page.evaluate("sessionStorage.getItem('wp.returns.auth')") is None
+    # and the server says the same to the picker's token
+    picker = _staff_token(server, PICKER_BADGE, PICKER_PIN)
+    status, body = call(server, "GET", "/api/v1/returns/find?code=X", token=picker)
+    assert status == 403, body
+    assert errors == []
