@@ -390,7 +390,11 @@
       if (state.disposition === "restock") $("location").focus();   // the wedge types the bin here
     });
     $("location").addEventListener("input", renderDispose);
-    $("location-form").addEventListener("submit", (ev) => {
+    // the bin scanned into #location (a wedge ends it with Enter) saves the disposition; the
+    // form has two fields, so Enter would not submit it by itself
+    $("location-form").addEventListener("submit", (ev) => ev.preventDefault());
+    $("location-form").addEventListener("keydown", (ev) => {
+      if (ev.key !== "Enter") return;
       ev.preventDefault();
       $("location").value = WP.normaliseScan($("location").value).trim();
       renderDispose();

@@ -148,15 +148,15 @@ def _refund_requests(shop, rma: str) -> list[dict]:
 
 
 def _wait_outbox_sent(server, return_id: int) -> dict:
+    """The return's refund message once the outbox worker has sent it."""
+    status, body = call(server, "GET", f"/api/v1/returns/{return_id}",
+                        token=server.supervisor_token)
+    assert status == 200 and body["refund_outbox_id"], body
     for _ in range(200):
-        status, body = call(server, "GET", f"/api/v1/returns/{return_id}",
-                            token=server.supervisor_token)
-        assert status == 200, body
         status, box = call(server, "GET", "/api/v1/outbox?state=sent",
                            token=server.supervisor_token)
         assert status == 200, box
-        items = box["items"] if isinstance(box, dict) else box
-        sent = [m for m in items if m["id"] == body["refund_outbox_id"]]
+        sent = [m for m in box["outbox"] if m["id"] == body["refund_outbox_id"]]
         if sent:
             return sent[0]
         time.sleep(0.05)
