@@ -13,6 +13,7 @@ The page also speaks Chinese, and a picker's badge is refused.
 from __future__ import annotations
 
 import dataclasses
+import os
 import subprocess
 import time
 import uuid
@@ -22,7 +23,7 @@ import pytest
 from printers.fake import FakePrinter
 from server.demo_data import PRODUCTS
 
-from ..conftest import console_script
+from ..conftest import PG_BASE, _pg_available, console_script, need
 from ..fake_storefront import FakeStorefront
 from .pages import after, call, log_in, new_page, scan, verdict
 from .test_pack_page import _picked_orders, serve_pack_station
@@ -45,27 +46,37 @@ def shop():
         yield fake
 
 
-@pytest.fixture(scope="module")
-def returns_server(tmp_path_factory, shop):
-    """The demo server, with a native channel CHANNEL whose callbacks go to `shop`; its
-    api_token is CHANNEL's token, so the orders made with it are CHANNEL's."""
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def returns_server(request, tmp_path_factory, shop):
+    """The demo server on each database, with a native channel CHANNEL whose callbacks go
+    to `shop`; its api_token is CHANNEL's token, so the orders made with it are CHANNEL's."""
     data = tmp_path_factory.mktemp("e2e-returns")
-    with FakePrinter() as printer, serve_pack_station(data, printer) as server:
-        wavepack = _cli(data, server)
-        wavepack("channel", "add", CHANNEL, "--kind", "native", "--secret", shop.signing_secret,
-                 "--callback-url", shop.callback_url)
-        token = wavepack("token", "create", "--channel", CHANNEL).strip().splitlines()[-1]
-        yield dataclasses.replace(server, api_token=token)
+    env = {}
+    if request.param == "postgresql":
+        need(_pg_available(), "PostgreSQL at 127.0.0.1:5432 (database test)")
+        schema = f"wp_e2e_returns_{uuid.uuid4().hex[:8]}"
+        env["DATABASE_URL"] = f"{PG_BASE}?schema={schema}"
+    try:
+        with FakePrinter() as printer, serve_pack_station(data, printer, **env) as server:
+            wavepack = _cli(data, server, env)
+            wavepack("channel", "add", CHANNEL, "--kind", "native", "--secret",
+                     shop.signing_secret, "--callback-url", shop.callback_url)
+            token = wavepack("token", "create", "--channel", CHANNEL).strip().splitlines()[-1]
+            yield dataclasses.replace(server, api_token=token)
+    finally:
+        if env:
+            import psycopg
+            with psycopg.connect(PG_BASE, autocommit=True) as conn:
+                conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
 
 
-def _cli(data, server):
-    """`wavepack ARGS` on the served server's database (SQLite: the same data dir)."""
-    env_out = {"WAVEPACK_SERVER_DATA_DIR": str(data / "data"),
-               "WAVEPACK_CONFIG": str(data / "pack-station.yaml")}
+def _cli(data, server, env_extra: dict):
+    """`wavepack ARGS` on the served server's database (its data dir, its DATABASE_URL)."""
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    env.update(WAVEPACK_SERVER_DATA_DIR=str(data / "data"),
+               WAVEPACK_CONFIG=str(data / "pack-station.yaml"), **env_extra)
 
     def run(*args: str) -> str:
-        import os
-        env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"} | env_out
         done = subprocess.run([console_script("wavepack"), *args], env=env, text=True,
                               capture_output=True, timeout=60)
         assert done.returncode == 0, (args, done.stdout, done.stderr, server.log())
