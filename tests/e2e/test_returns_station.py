@@ -13,8 +13,6 @@ The page also speaks Chinese, and a picker's badge is refused.
 from __future__ import annotations
 
 import dataclasses
-import os
-import subprocess
 import time
 import uuid
 
@@ -23,7 +21,7 @@ import pytest
 from printers.fake import FakePrinter
 from server.demo_data import PRODUCTS
 
-from ..conftest import PG_BASE, _pg_available, console_script, need
+from ..conftest import PG_BASE, _pg_available, need
 from ..fake_storefront import FakeStorefront
 from .pages import after, call, log_in, new_page, scan, verdict
 from .test_pack_page import _picked_orders, serve_pack_station
@@ -40,16 +38,11 @@ CHANNEL = "e2e-shop"
 
 # ---- the server, its storefront, a shipped order, an authorised return ----------------------
 
-@pytest.fixture(scope="module")
-def shop():
-    with FakeStorefront() as fake:
-        yield fake
-
-
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def returns_server(request, tmp_path_factory, shop):
-    """The demo server on each database, with a native channel CHANNEL whose callbacks go
-    to `shop`; its api_token is CHANNEL's token, so the orders made with it are CHANNEL's."""
+def station(request, tmp_path_factory):
+    """(server, shop): the demo server on each database, with a native channel CHANNEL
+    whose callbacks go to the fake storefront `shop` (one per server); the server's
+    api_token is CHANNEL's token, so the orders made with it are CHANNEL's."""
     data = tmp_path_factory.mktemp("e2e-returns")
     env = {}
     if request.param == "postgresql":
@@ -57,12 +50,11 @@ def returns_server(request, tmp_path_factory, shop):
         schema = f"wp_e2e_returns_{uuid.uuid4().hex[:8]}"
         env["DATABASE_URL"] = f"{PG_BASE}?schema={schema}"
     try:
-        with FakePrinter() as printer, serve_pack_station(data, printer, **env) as server:
-            wavepack = _cli(data, server, env)
-            wavepack("channel", "add", CHANNEL, "--kind", "native", "--secret",
-                     shop.signing_secret, "--callback-url", shop.callback_url)
-            token = wavepack("token", "create", "--channel", CHANNEL).strip().splitlines()[-1]
-            yield dataclasses.replace(server, api_token=token)
+        with FakeStorefront() as shop, FakePrinter() as printer, \
+                serve_pack_station(data, printer, **env) as server:
+            url = env.get("DATABASE_URL") or f"sqlite:///{data / 'data' / 'wavepack.db'}"
+            token = _add_channel(url, shop.callback_url, shop.signing_secret)
+            yield dataclasses.replace(server, api_token=token), shop
     finally:
         if env:
             import psycopg
@@ -70,19 +62,27 @@ def returns_server(request, tmp_path_factory, shop):
                 conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
 
 
-def _cli(data, server, env_extra: dict):
-    """`wavepack ARGS` on the served server's database (its data dir, its DATABASE_URL)."""
-    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
-    env.update(WAVEPACK_SERVER_DATA_DIR=str(data / "data"),
-               WAVEPACK_CONFIG=str(data / "pack-station.yaml"), **env_extra)
+@pytest.fixture(scope="module")
+def returns_server(station):
+    return station[0]
 
-    def run(*args: str) -> str:
-        done = subprocess.run([console_script("wavepack"), *args], env=env, text=True,
-                              capture_output=True, timeout=60)
-        assert done.returncode == 0, (args, done.stdout, done.stderr, server.log())
-        return done.stdout
 
-    return run
+@pytest.fixture(scope="module")
+def shop(station):
+    return station[1]
+
+
+def _add_channel(url: str, callback_url: str, secret: str) -> str:
+    """Channel CHANNEL (native, callbacks to `callback_url`) in the served server's
+    database at `url`, as `wavepack channel add` does, and a token of it (in this process:
+    two CLI runs cost ~13 s)."""
+    from server import create_app
+    from server.services import auth, channels
+    from server.store.db import db
+    app = create_app({"database": {"url": url}, "testing": True}, create_db=False)
+    with app.app_context(), db.connection_context():
+        channels.add_channel(CHANNEL, "native", secret=secret, callback_url=callback_url)
+        return auth.create_token(channel=CHANNEL, label="e2e returns")
 
 
 def _staff_token(server, badge: str, pin: str) -> str:
