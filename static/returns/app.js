@@ -19,6 +19,7 @@
   const words = WP.words(window.WP_RETURNS_STRINGS, "wp.returns.lang");
   const { t, has } = words;
   const savedAuth = WP.stored(sessionStorage, "wp.returns.auth");
+  const savedReturn = WP.stored(sessionStorage, "wp.returns.open");
   const state = {
     auth: null,          // {token, badge, role}
     ret: null,           // the return as the server last sent it
@@ -217,9 +218,21 @@
 
   // ---- the work ------------------------------------------------------------------------
 
+  /** The return shown (or none); its id is kept for a reload of the page. */
   function setReturn(r) {
     state.ret = r;
+    savedReturn.save(r ? r.id : null);
     if (state.chosen !== null && !lineOf(state.chosen)) choose(null);
+  }
+
+  /** After a reload: the return that was open here, as the server has it now. */
+  async function reopenSaved() {
+    const id = savedReturn.load();
+    if (!id || !state.auth) return;
+    const res = await api("GET", `/api/v1/returns/${id}`);
+    const r = res.ok ? returnFrom(res.body) : null;
+    setReturn(isOpen(r) ? r : null);
+    render();
   }
 
   /** The line to grade: its grade and disposition as saved, or none chosen yet. */
@@ -270,7 +283,7 @@
     }
     if (found || res.status === 404) {
       state.missing = { code, order: found && found.order ? found.order.ref : null };
-      state.ret = null;
+      setReturn(null);
       render();
       if (found) show("warn", "no_open_return", "no_open_return", { order: state.missing.order });
       else showError(res.status, res.body);
@@ -339,7 +352,7 @@
   }
 
   function nextReturn() {
-    state.ret = null;
+    setReturn(null);
     state.missing = null;
     choose(null);
     $("verdict").hidden = true;
@@ -361,7 +374,7 @@
   function logout() {
     state.auth = null;
     savedAuth.save(null);
-    state.ret = null;
+    setReturn(null);
     state.missing = null;
     state.chosen = null;
     $("verdict").hidden = true;
@@ -411,5 +424,5 @@
   applyLanguage();
   state.auth = savedAuth.load();
   render();
-  if (state.auth) $("scan").focus(); else $("badge").focus();
+  if (state.auth) { $("scan").focus(); reopenSaved(); } else $("badge").focus();
 })();

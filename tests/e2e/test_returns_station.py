@@ -210,6 +210,9 @@ def test_a_return_is_received_restocked_and_refunded_once(returns_server, shippe
     assert page.text_content("#r-status") == "Received"
     assert _lines(page) == {TEE: (1, 0, "", "")}
     assert page.text_content("#needs") == "Scan each item in the parcel"
+    page.reload()                      # the open return is shown again, as the server has it
+    page.wait_for_selector("#return:not([hidden])")
+    assert page.text_content("#r-rma") == ret["rma"] and _lines(page) == {TEE: (1, 0, "", "")}
 
     # the tee: ok; the mug shipped in the same order but not returned: red, a line of its own
     shown = scan(page, GTIN[TEE], expect="ok")
