@@ -27,9 +27,9 @@ import re
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-SHOPIFY = re.compile(r"^/admin/api/2025-07/(?:orders/(\d+)/(fulfillment_orders|fulfillments)"
-                     r"|(fulfillments))\.json$")
-WOO = re.compile(r"^/wp-json/wc/v3/orders/(\d+)(/notes)?$")
+SHOPIFY = re.compile(r"^/admin/api/2025-07/(?:orders/(\d+)/(fulfillment_orders|fulfillments"
+                     r"|refunds/calculate|refunds)|(fulfillments))\.json$")
+WOO = re.compile(r"^/wp-json/wc/v3/orders/(\d+)(/notes|/refunds)?$")
 
 
 class FakeStorefront:
@@ -64,13 +64,14 @@ class FakeStorefront:
                   "quantity": qty, "fulfillable_quantity": qty, "variant_id": next(self._ids)}
                  for line_id, qty in lines.items()]
         with self._lock:
-            self.shopify[str(order_id)] = {"fulfillments": [], "fulfillment_orders": [{
+            self.shopify[str(order_id)] = {"fulfillments": [], "refunds": [], "fulfillment_orders": [{
                 "id": fo_id, "order_id": order_id, "status": "open",
                 "supported_actions": ["create_fulfillment"], "line_items": items}]}
 
     def add_woo_order(self, order_id: int, status: str = "processing") -> None:
         with self._lock:
-            self.woo[str(order_id)] = {"id": order_id, "status": status, "notes": []}
+            self.woo[str(order_id)] = {"id": order_id, "status": status, "notes": [],
+                                       "refunds": []}
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -88,6 +89,11 @@ class FakeStorefront:
 
     def notes(self, order_id: int) -> list[dict]:
         return self.woo[str(order_id)]["notes"]
+
+    def refunds(self, order_id: int) -> list[dict]:
+        """Refunds made on a Shopify or WooCommerce order."""
+        key = str(order_id)
+        return (self.shopify.get(key) or self.woo.get(key) or {}).get("refunds", [])
 
     def calls(self, method: str, fragment: str = "") -> list[dict]:
         return [r for r in self.requests if r["method"] == method and fragment in r["path"]]
@@ -144,7 +150,7 @@ class FakeStorefront:
             expected = "Basic " + base64.b64encode(f"{self.key}:{self.secret}".encode()).decode()
             if headers.get("authorization") != expected:
                 return 401, {"code": "woocommerce_rest_cannot_edit", "message": "Sorry"}
-            return self._woo(method, m.group(1), bool(m.group(2)), body)
+            return self._woo(method, m.group(1), m.group(2) or False, body)
         return 404, {"errors": "Not Found"}
 
     def _shopify(self, method: str, order_id: str | None, what: str, body: bytes
@@ -152,6 +158,19 @@ class FakeStorefront:
         if what == "fulfillments" and method == "POST" and order_id is None:
             return self._shopify_create(json.loads(body)["fulfillment"])
         order = self.shopify.get(order_id or "")
+        if order is not None and what == "refunds/calculate" and method == "POST":
+            asked = json.loads(body)["refund"]
+            return 200, {"refund": {"refund_line_items": asked.get("refund_line_items", []),
+                                    "transactions": [{"parent_id": 1, "amount": "1.00",
+                                                      "kind": "suggested_refund",
+                                                      "gateway": "manual"}]}}
+        if order is not None and what == "refunds" and method == "POST":
+            refund = json.loads(body)["refund"]
+            made = {"id": next(self._ids), "order_id": int(order_id), "note": refund.get("note"),
+                    "refund_line_items": refund.get("refund_line_items", []),
+                    "transactions": refund.get("transactions", [])}
+            order["refunds"].append(made)
+            return 201, {"refund": made}
         if order is None or method != "GET":
             return 404, {"errors": "Not Found"}
         return 200, {what: order[what]}
@@ -187,11 +206,21 @@ class FakeStorefront:
         self.shopify[oid]["fulfillments"].append(made)
         return 201, {"fulfillment": made}
 
-    def _woo(self, method: str, order_id: str, notes: bool, body: bytes) -> tuple[int, object]:
+    def _woo(self, method: str, order_id: str, notes: bool | str, body: bytes
+             ) -> tuple[int, object]:
         order = self.woo.get(order_id)
         if order is None:
             return 404, {"code": "woocommerce_rest_shop_order_invalid_id",
                          "message": "Invalid ID."}
+        if notes == "/refunds":
+            if method == "GET":
+                return 200, order["refunds"]
+            sent = json.loads(body)
+            made = {"id": next(self._ids) % 10**6, "reason": sent.get("reason", ""),
+                    "amount": sent.get("amount"), "line_items": sent.get("line_items", []),
+                    "refunded_payment": bool(sent.get("api_refund"))}
+            order["refunds"].append(made)
+            return 201, made
         if notes and method == "GET":
             return 200, order["notes"]
         if notes and method == "POST":

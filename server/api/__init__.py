@@ -17,8 +17,9 @@ def register_blueprints(app: Flask) -> None:
     from .outbox import bp as outbox
     from .printing import bp as printing
     from .counts import bp as counts
-    for bp in (health, auth, orders, stock, counts, waves, pack, printing, outbox, webhooks,
-               openapi, pages):
+    from .returns import bp as returns
+    for bp in (health, auth, orders, stock, counts, waves, pack, printing, outbox, returns,
+               webhooks, openapi, pages):
         app.register_blueprint(bp)
     from .limits import init_limiter
     init_limiter(app)

@@ -166,6 +166,48 @@ PACK_LABEL = {"type": "object", "additionalProperties": False, "required": ["kin
                                       "description": "the tote's slot on the cart (kind "
                                                      "tote)"}}}
 
+RETURN_LINE = {"type": "object", "additionalProperties": False, "required": ["sku", "quantity"],
+               "properties": {"sku": _s(64, 1),
+                              "quantity": {"type": "integer", "minimum": 1, "maximum": 1000000},
+                              "reason": _s(500)}}
+
+RETURN_REQUEST = {
+    "type": "object", "additionalProperties": False, "required": ["order", "kind", "lines"],
+    "properties": {
+        "order": {"type": ["string", "integer"], "maxLength": 64, "minLength": 1,
+                  "minimum": 1, "maximum": 2**62,
+                  "description": "the order's id, ref or storefront id"},
+        "kind": {"type": "string", "enum": ["refund", "exchange", "repair"]},
+        "reason": _s(500),
+        "lines": {"type": "array", "minItems": 1, "maxItems": 200, "items": RETURN_LINE},
+        "exchange_lines": {"type": "array", "maxItems": 200, "items": RETURN_LINE,
+                           "description": "what to send instead (kind exchange)"},
+        "label": {"type": "boolean", "description": "print (or answer) a returns label"},
+    },
+}
+
+RETURN_UNANNOUNCED = {
+    "type": "object", "additionalProperties": False,
+    "properties": {"code": {**_s(64, 1), "description": "what the parcel carries: tracking "
+                                                        "number, returns slip, label"},
+                   "kind": {"type": "string", "enum": ["refund", "exchange", "repair"]},
+                   "reason": _s(500)}}
+
+RETURN_SCAN = {"type": "object", "additionalProperties": False, "required": ["barcode"],
+               "properties": {"barcode": _s(200, 1)}}
+
+RETURN_DISPOSITION = {
+    "type": "object", "additionalProperties": False, "required": ["grade", "disposition"],
+    "properties": {"grade": {"type": "string", "enum": ["resellable", "damaged", "missing_parts"]},
+                   "disposition": {"type": "string",
+                                   "enum": ["restock", "quarantine", "repair", "scrap"]},
+                   "location": {**_s(32, 1), "description": "restock: the bin"},
+                   "warehouse": {**_s(32, 1), "description": "restock: default the order's"}}}
+
+RETURN_REPAIR = {"type": "object", "additionalProperties": False, "required": ["status"],
+                 "properties": {"status": {"type": "string",
+                                           "enum": ["in_repair", "repaired", "shipped_back"]}}}
+
 SCHEMAS = {
     "NativeOrder": NATIVE_ORDER, "OrderLineIn": ORDER_LINE, "Address": ADDRESS,
     "CancelRequest": CANCEL, "BadgeLogin": BADGE_LOGIN, "StockReceipt": STOCK_RECEIPT,
@@ -175,6 +217,9 @@ SCHEMAS = {
     "PackRelease": PACK_RELEASE, "Dispatch": DISPATCH, "CarrierAssignment": CARRIER_ASSIGNMENT,
     "CountRequest": COUNT_REQUEST, "CountLine": COUNT_LINE, "CountSchedule": COUNT_SCHEDULE,
     "PackLabel": PACK_LABEL,
+    "ReturnRequest": RETURN_REQUEST, "ReturnLineIn": RETURN_LINE,
+    "ReturnUnannounced": RETURN_UNANNOUNCED, "ReturnScan": RETURN_SCAN,
+    "ReturnDisposition": RETURN_DISPOSITION, "ReturnRepair": RETURN_REPAIR,
 }
 
 

@@ -36,6 +36,7 @@ from dataclasses import dataclass
 
 from .. import clock
 from ..domain import fulfilment as ful
+from ..domain import refunds as rf
 from ..domain.errors import BadRequest, Conflict, DomainError, NotFound
 from ..domain.exactjson import parse_json
 from .. import events
@@ -222,13 +223,16 @@ def _claim(now: dt.datetime, lease_s: float) -> tuple[int, int] | None:
 
 def _deliver_one(outbox_id: int, attempts: int, policy: _Policy,
                  now: dt.datetime | None) -> Outcome:
-    channel_id, payload = execute("SELECT channel_id, payload FROM outbox WHERE id = ?",
-                                  (outbox_id,)).fetchone()
-    snap = ful.ShipmentSnapshot.from_json(payload)
+    channel_id, payload, kind = execute("SELECT channel_id, payload, kind FROM outbox "
+                                        "WHERE id = ?", (outbox_id,)).fetchone()
+    refund = rf.is_refund(kind)
+    snap = rf.RefundSnapshot.from_json(payload) if refund \
+        else ful.ShipmentSnapshot.from_json(payload)
     shop = _storefront(channel_id)
     call = _Caller(policy.send, policy.timeout_s)
     try:
-        remote_id = _FLOWS[shop.kind](shop, snap, call, attempts > 1)
+        flows = _REFUND_FLOWS if refund else _FLOWS
+        remote_id = flows[shop.kind](shop, snap, call, attempts > 1)
     except (StorefrontError, DomainError) as err:
         permanent = isinstance(err, DomainError) or err.permanent
         return _record_failure(outbox_id, snap, attempts, call.last_status, str(err),
@@ -257,7 +261,8 @@ def _record_sent(outbox_id: int, attempts: int, status: int | None, remote_id: s
     return Outcome(outbox_id, "sent", attempts, status, "", remote_id)
 
 
-def _record_failure(outbox_id: int, snap: ful.ShipmentSnapshot, attempts: int,
+def _record_failure(outbox_id: int, snap: ful.ShipmentSnapshot | rf.RefundSnapshot,
+                    attempts: int,
                     status: int | None, error: str, give_up: bool, wait_s: float,
                     now: dt.datetime | None) -> Outcome:
     now = now or clock.now()
@@ -270,9 +275,11 @@ def _record_failure(outbox_id: int, snap: ful.ShipmentSnapshot, attempts: int,
             (state, status, error, clock.naive_utc(now + dt.timedelta(seconds=wait_s)),
              clock.naive_utc(now), outbox_id, attempts)).rowcount
         if changed and give_up:
+            what = f"return {snap.rma} was refunded" if isinstance(snap, rf.RefundSnapshot) \
+                else f"shipment {snap.shipment_id} (tracking {snap.tracking}) shipped"
             exceptions.open_exception(
-                "outbox_failed", f"storefront was not told that shipment {snap.shipment_id} "
-                f"(tracking {snap.tracking}) shipped after {attempts} tries: {error}",
+                "outbox_failed", f"storefront was not told that {what} after {attempts} "
+                f"tries: {error}",
                 order_id=snap.order_id, detail={"outbox_id": outbox_id, "status": status},
                 now=now, actor="job:outbox")
     log.warning("outbox %s try %s: %s", outbox_id, attempts, error)
@@ -337,6 +344,71 @@ def _native(shop: ful.Storefront, snap: ful.ShipmentSnapshot, call: _Caller,
 _FLOWS = {"shopify": _shopify, "woocommerce": _woocommerce, "native": _native}
 
 
+def _shopify_refund(shop: ful.Storefront, snap: rf.RefundSnapshot, call: _Caller,
+                    retry: bool) -> str | None:
+    if retry:   # the last try may have made it: never refund twice
+        found = rf.find_shopify_refund(snap, call(rf.shopify_refunds_request(shop, snap)))
+        if found:
+            return found
+    calculated = call(rf.shopify_calculate_request(shop, snap))
+    return rf.shopify_created_id(call(rf.shopify_create_request(shop, snap, calculated))) \
+        or None
+
+
+def _woocommerce_refund(shop: ful.Storefront, snap: rf.RefundSnapshot, call: _Caller,
+                        retry: bool) -> str | None:
+    if retry:
+        found = rf.find_woo_refund(snap, call(rf.woo_refunds_request(shop, snap)))
+        if found:
+            return found
+    made = call(rf.woo_create_request(shop, snap))
+    return (str(made.get("id", "")) if isinstance(made, dict) else "") or None
+
+
+def _native_refund(shop: ful.Storefront, snap: rf.RefundSnapshot, call: _Caller,
+                   retry: bool) -> str | None:
+    call(rf.native_request(shop, snap))             # the receiver dedupes on the delivery id
+    return snap.delivery_id
+
+
+_REFUND_FLOWS = {"shopify": _shopify_refund, "woocommerce": _woocommerce_refund,
+                 "native": _native_refund}
+
+
+def enqueue_refund(return_id: int, snap_of: Callable[[str, int], rf.RefundSnapshot],
+                   actor: str) -> int | None:
+    """Queue the refund message of a closed return (inside the closing transaction; one
+    per return: the partial UNIQUE index on outbox.return_id). `snap_of(delivery_id,
+    shipment_id)` builds the snapshot. Returns the row id, or None when the channel has
+    nowhere to send or the order never shipped."""
+    now = clock.now()
+    with write_tx():
+        row = execute("SELECT r.channel_id, (SELECT MIN(s.id) FROM shipment s WHERE "
+                      "s.order_id = r.order_id AND s.state = 'shipped') FROM return_request r "
+                      "WHERE r.id = ?", (return_id,)).fetchone()
+        if row is None:
+            raise NotFound(f"no return {return_id}", field="return_id")
+        channel_id, shipment_id = row
+        if channel_id is None or shipment_id is None \
+                or not _storefront(channel_id).reachable():
+            return None
+        snap = snap_of(str(uuid.uuid4()), shipment_id)
+        stamp = clock.naive_utc(now)
+        got = execute(
+            "INSERT INTO outbox (channel_id, shipment_id, return_id, kind, payload, state, "
+            "attempts, next_attempt_at, created_at, updated_at) VALUES (?, ?, ?, ?, ?, "
+            "'pending', 0, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING id",
+            (channel_id, shipment_id, return_id, rf.kind_for(return_id), snap.to_json(), stamp,
+             stamp, stamp)).fetchone()
+        if got is None:
+            return execute("SELECT id FROM outbox WHERE return_id = ?",
+                           (return_id,)).fetchone()[0]
+        audit.write([audit.row(now, actor, "outbox.enqueue", "outbox", got[0], "", "pending",
+                               {"return": return_id, "order": snap.order_id})])
+        wake()
+    return got[0]
+
+
 def urllib_send(req: ful.Request, timeout_s: float) -> tuple[int, Mapping[str, str], bytes]:
     """One HTTP request with a timeout: (status, headers, body) for any status; OSError
     when no answer came (refused, reset, timeout)."""
@@ -354,10 +426,10 @@ def urllib_send(req: ful.Request, timeout_s: float) -> tuple[int, Mapping[str, s
 
 _FIELDS = ("o.id", "c.name", "c.kind", "o.shipment_id", "s.order_id", "s.tracking", "o.kind",
            "o.state", "o.attempts", "o.next_attempt_at", "o.last_status", "o.last_error",
-           "o.remote_id", "o.created_at", "o.updated_at", "o.sent_at")
+           "o.remote_id", "o.created_at", "o.updated_at", "o.sent_at", "o.return_id")
 _KEYS = ("id", "channel", "channel_kind", "shipment_id", "order_id", "tracking", "kind",
          "state", "attempts", "next_attempt_at", "last_status", "last_error", "remote_id",
-         "created_at", "updated_at", "sent_at")
+         "created_at", "updated_at", "sent_at", "return_id")
 _TIMES = frozenset({"next_attempt_at", "created_at", "updated_at", "sent_at"})
 
 
