@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from server.domain import packcheck
+from server.domain import returns as returns_domain
 from server.domain.cartons import HANDLING_RULES
 from server.domain.verdicts import VERDICT_CODES
 
@@ -94,14 +95,9 @@ def test_the_pack_page_words_every_error_hold_and_instruction(words):
 
 # the keys static/returns/ looks up: data-i18n="…" in its HTML, t("…") / has("…") and the
 # "x." + code families in its script (each family's members listed in RETURNS_FAMILIES)
-RETURNS_FAMILIES = {
-    "k.": ("refund", "exchange", "repair"),
-    "s.": ("authorised", "received", "in_repair", "repaired", "shipped_back", "closed",
-           "cancelled"),
-    "g.": ("resellable", "damaged", "missing_parts"),
-    "d.": ("restock", "quarantine", "repair", "scrap"),
-    "v.": ("ok", "not_in_return", "over_return", "unknown_barcode"),
-}
+RETURNS_FAMILIES = {"k.": returns_domain.KINDS, "s.": returns_domain.STATUSES,
+                    "g.": returns_domain.GRADES, "d.": returns_domain.DISPOSITIONS,
+                    "v.": returns_domain.VERDICTS}
 
 
 def test_every_word_the_returns_page_uses_exists_in_both_languages(words):
@@ -117,6 +113,8 @@ def test_every_word_the_returns_page_uses_exists_in_both_languages(words):
     families = {f + "." for f in re.findall(r'"([a-z])\." \+', script)} - {"e."}
     assert families == set(RETURNS_FAMILIES), families
     used |= {prefix + code for prefix, codes in RETURNS_FAMILIES.items() for code in codes}
+    assert {"over_return", "missing_parts", "quarantine"} <= {
+        c for codes in RETURNS_FAMILIES.values() for c in codes}
     # the grade and disposition buttons carry the codes the families list
     assert set(re.findall(r'data-grade="(\w+)"', html)) == set(RETURNS_FAMILIES["g."])
     assert set(re.findall(r'data-disposition="(\w+)"', html)) == set(RETURNS_FAMILIES["d."])
@@ -124,3 +122,18 @@ def test_every_word_the_returns_page_uses_exists_in_both_languages(words):
     for lang in ("en", "zh-CN"):
         table = words["returns"][lang]
         assert sorted(k for k in used if k not in table) == [], lang
+
+
+def test_the_returns_page_words_every_error_the_station_can_meet(words):
+    en = words["returns"]["en"]
+    # codes of asking for a return and printing its label: the station never calls those
+    not_at_station = {"ambiguous_order", "unknown_order", "no_order"}
+    station = CODE.findall((SERVICES / "returns.py").read_text(encoding="utf-8"))
+    assert {"not_in_return", "not_disposed", "unknown_code"} & set(station) == {
+        "not_disposed", "unknown_code"}        # codes, not verdicts (those are v.<code>)
+    restock = {"bad_location", "unknown_warehouse", "unknown_sku", "out_of_range"}
+    assert restock <= _codes("stock.py")
+    errors = (set(station) - not_at_station) | restock | {
+        "bad_request", "bad_transition", "not_found", "forbidden", "conflict", "unprocessable",
+        "internal", "network"}
+    assert sorted(c for c in errors if f"e.{c}" not in en) == []
