@@ -41,11 +41,7 @@
   /** The banner: `kind` ok | warn | error, `code` the server's, the words of `key` (said
    *  again when the language changes). */
   function show(kind, code, key, params) {
-    const box = $("verdict");
-    box.dataset.kind = kind;
-    box.dataset.key = key;
-    box.dataset.params = JSON.stringify(params || {});
-    WP.showBanner(kind, code, t(key, params), 3000);
+    WP.say(kind, code, key, params, t, 3000);
     sound.play(kind);
   }
 
@@ -65,21 +61,18 @@
   /** One call with the staff token: {status, ok, body}; status 0 when no answer came. A
    *  401 ends the login. */
   async function api(method, path, body) {
-    const headers = { Authorization: "Bearer " + state.auth.token };
-    if (body !== undefined) headers["Content-Type"] = "application/json";
-    let resp;
+    let res;
     try {
-      resp = await fetch(path, { method, headers, cache: "no-store",
-                                 body: body === undefined ? undefined : JSON.stringify(body) });
-    } catch {
+      res = await WP.fetchJson(state.auth.token, method, path, body);
+    } catch (e) {
+      if (!(e instanceof WP.NetworkError)) throw e;
       return { status: 0, ok: false, body: null };
     }
-    const data = await resp.json().catch(() => null);
-    if (resp.status === 401 && state.auth) {
+    if (res.status === 401 && state.auth) {
       logout();
       WP.loginRefused("session_expired", t("session_expired"));
     }
-    return { status: resp.status, ok: resp.ok, body: data };
+    return res;
   }
 
   /** A read sent again while no answer comes back (a change is not: the item scan has no
@@ -211,8 +204,7 @@
 
   function applyLanguage() {
     words.apply();
-    const v = $("verdict");
-    if (!v.hidden && v.dataset.key) v.textContent = t(v.dataset.key, JSON.parse(v.dataset.params || "{}"));
+    WP.sayAgain(t);          // the banner shown is said again in the new language
     render();
   }
 
