@@ -44,6 +44,13 @@ def _auto_wave(app: Flask) -> None:
         log.info("automatic waves planned and released: %s", made)
 
 
+def _close_orders(app: Flask) -> None:
+    from ..services.returns import close_expired_orders
+    n = close_expired_orders(settings=app.config["WAVEPACK"])
+    if n:
+        log.info("closed %d orders whose return window passed", n)
+
+
 def start(app: Flask, stop: threading.Event | None = None) -> threading.Thread:
     """Start the scheduler thread (daemon); set `stop` to end it."""
     cfg = app.config["WAVEPACK"].jobs
@@ -53,6 +60,9 @@ def start(app: Flask, stop: threading.Event | None = None) -> threading.Thread:
     ]
     if cfg.auto_wave_every_minutes > 0:
         jobs.append(("auto-wave", cfg.auto_wave_every_minutes * 60, _auto_wave))
+    close_every = app.config["WAVEPACK"].returns.close_orders_every_minutes
+    if close_every > 0:
+        jobs.append(("close-orders", close_every * 60, _close_orders))
     stop = stop or threading.Event()
     thread = threading.Thread(target=_loop, args=(app, jobs, stop), name="wavepack-jobs",
                               daemon=True)

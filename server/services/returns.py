@@ -276,9 +276,10 @@ def create_return(order: object, kind: str, reason: str, lines: Sequence[dict], 
         audit.write([audit.row(now, actor, "return.authorise", "return", return_id, "",
                                "authorised", {"rma": rma, "order": order_id, "kind": kind,
                                               "source": source})])
+        printed = print_label(return_id, actor, settings=settings) if label else None
         answer = view(return_id)
-        if label:
-            answer["label"] = print_label(return_id, actor, settings=settings)
+        if printed is not None:
+            answer["label"] = printed
     return answer
 
 
@@ -701,3 +702,51 @@ def close_expired_orders(*, settings: Config, now: dt.datetime | None = None,
                                "closed", {"reason": "return window passed"})
                      for oid, status in due])
     return closed
+
+
+# ---------------------------------------------------------------- from the storefronts
+
+def from_storefront(channel_id: int, sr, *, actor: str, settings: Config
+                    ) -> tuple[str, int | None]:
+    """A return or refund a storefront told us of (domain/storefronts/returns.py) →
+    (outcome, order id). Our own refund coming back and one seen before change nothing;
+    a storefront refund of a return it asked for before marks that return refunded by the
+    shop (closing it sends nothing); otherwise a return is authorised for its lines (the
+    storefront has decided: the window is not checked, the quantities are)."""
+    row = execute("SELECT id FROM sales_order WHERE channel_id = ? AND external_id = ?",
+                  (channel_id, sr.order_external_id)).fetchone()
+    if row is None:
+        raise NotFound(f"no order {sr.order_external_id} on this channel",
+                       code="unknown_order", field="order_id")
+    order_id = row[0]
+    if sr.ours:
+        return "own_refund", order_id
+    if execute("SELECT 1 FROM return_request WHERE channel_id = ? AND external_id = ?",
+               (channel_id, sr.external_id)).fetchone():
+        return "duplicate_return", order_id
+    with write_tx():
+        if sr.source == "shopify_refund":
+            asked = execute("SELECT id FROM return_request WHERE order_id = ? AND source = "
+                            "'shopify_return' AND status IN ('authorised', 'received') "
+                            "ORDER BY id LIMIT 1", (order_id,)).fetchone()
+            if asked:
+                execute("UPDATE return_request SET source = 'shopify_refund', updated_at = ? "
+                        "WHERE id = ?", (clock.naive_utc(clock.now()), asked[0]))
+                audit.write([audit.row(clock.now(), actor, "return.refunded_by_shop", "return",
+                                       asked[0], "", sr.external_id)])
+                return "return_refunded_by_shop", order_id
+        if not sr.lines:
+            return "refund_without_lines", order_id
+        skus = dict(execute("SELECT external_id, sku FROM order_line WHERE order_id = ?",
+                            (order_id,)).fetchall())
+        lines = []
+        for ln in sr.lines:
+            if ln.line_external_id not in skus:
+                raise Unprocessable(f"order line {ln.line_external_id} is not in order "
+                                    f"{sr.order_external_id}", code="unknown_line")
+            lines.append({"sku": skus[ln.line_external_id], "quantity": ln.quantity,
+                          "reason": ln.reason})
+        made = create_return(order_id, "refund", sr.reason, lines, actor=actor,
+                             settings=settings, source=sr.source,
+                             external_id=sr.external_id[:64], check_policy=False)
+    return f"return_authorised:{made['rma']}", order_id

@@ -33,7 +33,7 @@ from ..domain.errors import DomainError, NotFound, Unauthorized
 from ..domain import lifecycle
 from ..domain.orders import Address, OrderDraft
 from ..domain.validation import Problem
-from ..domain.storefronts import shopify, signature, woocommerce
+from ..domain.storefronts import returns as sf_returns, shopify, signature, woocommerce
 from ..domain.storefronts._fields import exact_id, require_object
 from ..store import db as store_db
 from ..store.bulk import insert_returning
@@ -48,7 +48,7 @@ log = logging.getLogger(__name__)
 ROTATION_GRACE = dt.timedelta(hours=1)   # Shopify signs with the old secret for up to an hour
 MAX_KEY = 200                            # webhook_event.event_key VARCHAR(200)
 SHOPIFY_TOPICS = frozenset({"orders/create", "orders/paid", "orders/updated",
-                            "orders/cancelled", "orders/delete"})
+                            "orders/cancelled", "orders/delete"}) | sf_returns.RETURN_TOPICS
 WOO_TOPICS = frozenset({"order.created", "order.updated", "order.restored", "order.deleted"})
 PING_TYPES = frozenset({"", "application/x-www-form-urlencoded"})
 
@@ -110,11 +110,34 @@ def handler(ch: Channel, topic: str, payload: object, settings: Config) -> Handl
     if topic in ("orders/delete", "order.deleted"):   # the body may be just {"id": N}
         external_id = exact_id(require_object(payload).get("id"), "id")
         return lambda: _cancel(ref, external_id, actor, settings)
+    if topic in sf_returns.RETURN_TOPICS:      # Shopify returns and refunds
+        parse = sf_returns.shopify_refund if topic == "refunds/create" \
+            else sf_returns.shopify_return
+        told = parse(require_object(payload))
+        from . import returns          # it imports the outbox, which imports this module
+        return lambda: returns.from_storefront(ref.id, told, actor=actor, settings=settings)
     parser = shopify if ch.kind == "shopify" else woocommerce
     draft = updates.checked(parser.parse_order(require_object(payload)))
     if topic == "orders/cancelled":    # the topic says so even if cancelled_at is missing
         draft = replace(draft, cancelled=True)
+    refunds = sf_returns.woo_refunds(payload) if topic == "order.updated" else []
+    if refunds:                        # WooCommerce refunds ride on the order view
+        def with_refunds() -> tuple[str, int | None]:
+            told = [_storefront_return(ref, r, actor, settings) for r in refunds]
+            outcome, order_id = apply_draft(ref, draft, actor, settings=settings)
+            return f"{outcome}; refunds: {', '.join(told)}", order_id
+        return with_refunds
     return lambda: apply_draft(ref, draft, actor, settings=settings)
+
+
+def _storefront_return(ref: ChannelRef, told, actor: str, settings: Config) -> str:
+    """One storefront refund applied in its own savepoint; a refusal is its outcome."""
+    from . import returns
+    try:
+        with store_db.write_tx():
+            return returns.from_storefront(ref.id, told, actor=actor, settings=settings)[0]
+    except DomainError as err:
+        return f"rejected:{err.code}"
 
 
 def answer(result: tuple[str, int | None] | None) -> tuple[int, dict]:

@@ -50,6 +50,11 @@ PATHS = (
     "/api/v1/print-jobs/{job_id}/preview.png", "/api/v1/print-jobs/{job_id}/reprint",
     "/api/v1/outbox", "/api/v1/outbox/{outbox_id}/retry",
     "/api/v1/counts", "/api/v1/counts:schedule", "/api/v1/counts/{count_id}/cancel",
+    "/api/v1/returns", "/api/v1/returns/find", "/api/v1/returns/unannounced",
+    "/api/v1/returns/{return_id}",
+    *(f"/api/v1/returns/{{return_id}}/{action}" for action in (
+        "cancel", "label", "receive", "scan", "close", "repair")),
+    "/api/v1/returns/{return_id}/lines/{line_id}/disposition",
 )
 
 # Which tokens make sense for an operation; hypothesis draws one per example, so both a

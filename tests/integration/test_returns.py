@@ -16,34 +16,19 @@ from server.settings import current
 from server.store.db import execute, write_tx
 
 from ..factories import draft, seed
-from ..fake_storefront import FakeStorefront
+from . import test_outbox
+from .test_outbox import NOW
 from .test_webhooks import ctx
 
 SHIPPED = dt.datetime(2025, 6, 10, 12, 0, tzinfo=dt.UTC)
-NOW = dt.datetime(2025, 6, 13, 12, 0, tzinfo=dt.UTC)
 LINE_A, LINE_B = 7300000000000000501, 7300000000000000502
 FAST = {"timeout_s": 0.5, "backoff_base_s": 30.0, "backoff_cap_s": 600.0}
 TEE, MUG, BOTL = "WP-TEE-BLK-M", "WP-MUG-350-SAGE", "WP-BOTL-750-STL"
 
 
-@pytest.fixture
-def shop():
-    with FakeStorefront() as fake:
-        yield fake
-
-
-@pytest.fixture
-def wh(app, shop):
-    seed(app)
-    clock.set_clock(lambda: NOW)
-    with ctx(app):
-        channels.add_channel("shop", "shopify", secret="s", base_url=shop.base_url,
-                             api_secret=shop.token)
-        channels.add_channel("woo", "woocommerce", secret="s", base_url=shop.base_url,
-                             api_key=shop.key, api_secret=shop.secret)
-        channels.add_channel("cb", "native", secret=shop.signing_secret,
-                             callback_url=shop.callback_url)
-    return app
+# `shop` (a local fake storefront) and `wh` (catalogue, stock, channels shop / woo / cb
+# pointing at it, the clock at NOW) are test_outbox's fixtures.
+shop, wh = test_outbox.shop, test_outbox.wh
 
 
 _serial = iter(range(1, 10**6))
@@ -412,22 +397,39 @@ def test_idempotency_key_replays_the_first_answer(wh, shop, client):
 
 def test_returns_label_as_zpl_without_a_printer(wh, shop, client):
     oid = shipped_order(wh, shop, "cb")
-    with ctx(wh):
-        wh_code = execute("SELECT w.code FROM sales_order o JOIN warehouse w ON "
-                          "w.id = o.warehouse_id WHERE o.id = ?", (oid,)).fetchone()
     resp = ask(client, token(wh), oid, [(TEE, 1)], label=True)
-    if wh_code and wh_code[0] in current_senders(wh):
+    assert resp.status_code == 201, resp.get_json()
+    label = resp.get_json()["label"]
+    assert label["barcode"] == resp.get_json()["rma"] and label["zpl"].startswith("^XA")
+    assert resp.get_json()["rma"] in label["zpl"]
+    assert count(wh, "SELECT COUNT(*) FROM print_job") == 0
+
+
+def test_returns_label_printed_on_the_returns_printer(db_url, shop, tmp_path):
+    from ..conftest import make_app
+    app = make_app(db_url, printers={"ret-1": {"url": f"file://{tmp_path}/r.zpl"}},
+                   returns={"label_printer": "ret-1", "label_station": "returns-1"})
+    try:
+        seed(app)
+        clock.set_clock(lambda: NOW)
+        with ctx(app):
+            channels.add_channel("cb", "native", secret="s", callback_url=shop.callback_url)
+        oid = shipped_order(app, shop, "cb")
+        client = app.test_client()
+        resp = ask(client, token(app), oid, [(TEE, 1)], label=True)
         assert resp.status_code == 201, resp.get_json()
         label = resp.get_json()["label"]
-        assert label["barcode"] == resp.get_json()["rma"] and "^XA" in label["zpl"]
-    else:                                  # no sender address: refused, nothing written
-        assert resp.status_code == 409
-        assert count(wh, "SELECT COUNT(*) FROM return_request") == 0
-
-
-def current_senders(app) -> set[str]:
-    from server import settings
-    return set(settings.of(app).setup.senders)
+        with ctx(app):
+            station_, kind, ref = execute("SELECT station, kind, reference FROM print_job "
+                                          "WHERE id = ?", (label["job_id"],)).fetchone()
+            job = execute("SELECT label_job_id FROM return_request").fetchone()[0]
+        assert (station_, kind, ref, job) == ("returns-1", "returns", resp.get_json()["rma"],
+                                              label["job_id"])
+        found = client.get(f"/api/v1/returns/find?code={label['barcode']}",
+                           headers=token(app, "packer")).get_json()
+        assert found["return"]["label_job_id"] == label["job_id"]
+    finally:
+        clock.set_clock(None)
 
 
 # ---------------------------------------------------------------- closing orders
@@ -451,3 +453,95 @@ def test_orders_close_when_the_window_passes_with_no_open_return(wh, shop, clien
                                             now=NOW + dt.timedelta(days=2)) == 1
         assert returns.close_expired_orders(settings=current(),
                                             now=NOW + dt.timedelta(days=2)) == 0
+
+
+# ---------------------------------------------------------------- storefront webhooks
+
+@pytest.fixture
+def hooks(app):
+    from .test_webhooks import register, seed_shops
+    register(app)
+    seed_shops(app)
+    clock.set_clock(lambda: NOW)
+    return app
+
+
+def ship_stored(app, order_id: int) -> None:
+    n = next(_serial)
+    stamp = clock.naive_utc(SHIPPED)
+    with ctx(app), write_tx():
+        execute("UPDATE sales_order SET status = 'shipped' WHERE id = ?", (order_id,))
+        execute("UPDATE order_line SET reserved = 0 WHERE order_id = ?", (order_id,))
+        execute("DELETE FROM allocation WHERE order_line_id IN (SELECT id FROM order_line "
+                "WHERE order_id = ?)", (order_id,))
+        execute("INSERT INTO shipment (order_id, station, carrier, service, tracking, sscc, "
+                "state, created_by, created_at, shipped_at) VALUES (?, 'P1', 'Royal Mail', "
+                "'Tracked 48', ?, ?, 'shipped', 'packer:1', ?, ?)",
+                (order_id, f"RW{n:08d}5GB", f"{n:018d}", stamp, stamp))
+
+
+def test_shopify_return_and_refund_webhooks(hooks, client):
+    from .test_webhooks import SECRET, SHOPIFY_ID, post, shopify_delivery, shopify_payload
+    order = shopify_payload()
+    resp = post(client, "shopify", *shopify_delivery(order, "orders/paid"))
+    oid = resp.get_json()["order_id"]
+    ship_stored(hooks, oid)
+    [first_line] = order["line_items"][:1]
+    asked = {"id": 9001, "name": "#1001-R1", "status": "requested",
+             "order": {"id": int(SHOPIFY_ID)},
+             "return_line_items": [{"id": 1, "quantity": 1, "return_reason": "size_too_small",
+                                    "fulfillment_line_item": {"line_item": {
+                                        "id": first_line["id"]}}}]}
+    before = snapshot(hooks)
+    bad = shopify_delivery(asked, "returns/request", secret="wrong")
+    assert post(client, "shopify", *bad).status_code == 401
+    assert snapshot(hooks) == before
+    body, headers = shopify_delivery(asked, "returns/request", event_id="ev-ret-1")
+    resp = post(client, "shopify", body, headers)
+    assert resp.status_code == 200 and resp.get_json()["outcome"].startswith("return_authorised")
+    assert post(client, "shopify", body, headers).get_json()["duplicate"] is True
+    with ctx(hooks):
+        rid, source, ext = execute("SELECT id, source, external_id FROM return_request").fetchone()
+        assert (source, ext) == ("shopify_return", "return:9001")
+        assert execute("SELECT sku, quantity FROM return_line WHERE return_id = ?",
+                       (rid,)).fetchall() == [(first_line["sku"], 1)]
+    refund = {"id": 777, "order_id": int(SHOPIFY_ID), "note": "returned",
+              "refund_line_items": [{"line_item_id": first_line["id"], "quantity": 1}]}
+    resp = post(client, "shopify", *shopify_delivery(refund, "refunds/create"))
+    assert resp.get_json()["outcome"] == "return_refunded_by_shop"
+    ours = {**refund, "id": 778, "note": "Refund for return RMA0000001 (wavepack)"}
+    assert post(client, "shopify", *shopify_delivery(ours, "refunds/create")
+                ).get_json()["outcome"] == "own_refund"
+    assert count(hooks, "SELECT COUNT(*) FROM return_request") == 1
+    assert SECRET
+
+
+def test_woocommerce_full_refund_becomes_a_return(hooks, client):
+    from .test_webhooks import post, woo_delivery, woo_payload
+    order = woo_payload()
+    oid = post(client, "woocommerce", *woo_delivery(order, "order.created")).get_json()["order_id"]
+    ship_stored(hooks, oid)
+    partial = {**order, "date_modified_gmt": "2025-06-12T10:00:00",
+               "refunds": [{"id": 55, "reason": "late", "total": "-5.00"}]}
+    resp = post(client, "woocommerce", *woo_delivery(partial, "order.updated"))
+    assert "refund_without_lines" in resp.get_json()["outcome"]
+    whole = {**order, "date_modified_gmt": "2025-06-12T11:00:00", "status": "refunded",
+             "refunds": [{"id": 56, "reason": "broken", "total": "-" + order["total"]}]}
+    resp = post(client, "woocommerce", *woo_delivery(whole, "order.updated"))
+    assert "return_authorised" in resp.get_json()["outcome"], resp.get_json()
+    with ctx(hooks):
+        rid, source = execute("SELECT id, source FROM return_request").fetchone()
+        got = sorted(execute("SELECT sku, quantity FROM return_line WHERE return_id = ?",
+                             (rid,)).fetchall())
+    assert source == "woo_refund"
+    assert got == sorted((li["sku"], li["quantity"]) for li in order["line_items"])
+
+
+def test_the_scheduled_job_closes_orders_past_their_window(wh, shop):
+    from server.jobs import scheduler
+    old = shipped_order(wh, shop, "cb", shipped_at=NOW - dt.timedelta(days=31))
+    assert scheduler.run_job(wh, "close-orders", scheduler._close_orders) is True
+    assert count(wh, "SELECT COUNT(*) FROM sales_order WHERE id = ? AND status = 'closed'",
+                 old) == 1
+    assert count(wh, "SELECT COUNT(*) FROM audit WHERE action = 'order.close' AND "
+                     "entity_id = ?", str(old)) == 1
