@@ -1,18 +1,22 @@
-"""The returns station web page in headless Chromium against a real `wavepack serve --demo`.
+"""The returns station web page in headless Chromium against a real `wavepack serve --demo`,
+on SQLite and on PostgreSQL.
 
 The server runs as the pack page's e2e runs it (station pack-1 printing on a fake ZPL
 printer), with one more native channel whose callback URL is a fake storefront in this
 process (tests/fake_storefront.py). An order of that channel is picked over Socket.IO,
 packed and dispatched through the API, and a refund return of one of its tees is
-authorised through the API. At the station a packer scans the RMA, the tee (ok) and the
-order's mug that is not in the return (not_in_return, shown in red), grades the tee
-resellable and restocks it to a bin, puts the mug in quarantine, and closes the return:
-the tee's on-hand is one up and the refund signal reaches the storefront exactly once.
-The page also speaks Chinese, and a picker's badge is refused.
+authorised through the API. At the station a packer scans the RMA, the tee (ok), a second
+tee (over_return), a label that is no product (unknown_barcode) and the order's mug that
+is not in the return (not_in_return, shown in red), puts the mug in quarantine, grades the
+tees resellable and restocks them to their bin, and closes the return: the tee's on-hand
+is two up, and the refund of the one tee authorised reaches the storefront exactly once.
+The page also speaks Chinese (an unannounced parcel opened there), and a picker's badge
+is refused.
 """
 from __future__ import annotations
 
 import dataclasses
+import json
 import time
 import uuid
 
@@ -214,12 +218,18 @@ def test_a_return_is_received_restocked_and_refunded_once(returns_server, shippe
     page.wait_for_selector("#return:not([hidden])")
     assert page.text_content("#r-rma") == ret["rma"] and _lines(page) == {TEE: (1, 0, "", "")}
 
-    # the tee: ok; the mug shipped in the same order but not returned: red, a line of its own
+    # the tee: ok; a second tee (one was authorised): over_return; a label that is no
+    # product: unknown_barcode, nothing counted; the mug shipped in the same order but not
+    # returned: red, a line of its own
     shown = scan(page, GTIN[TEE], expect="ok")
     assert shown["kind"] == "ok" and shown["text"] == "OK"
+    shown = scan(page, GTIN[TEE], expect="over_return")
+    assert shown["text"] == "More than the return allows" and shown["kind"] == "error"
+    shown = scan(page, "NOT-A-PRODUCT-7", expect="unknown_barcode")
+    assert shown["kind"] == "warn"
     shown = scan(page, GTIN[MUG], expect="not_in_return")
     assert shown["text"] == "Not in this return" and shown["colour"] == "rgb(185, 28, 28)"
-    assert _lines(page) == {TEE: (1, 1, "", ""), MUG: (0, 1, "", "")}
+    assert _lines(page) == {TEE: (1, 2, "", ""), MUG: (0, 1, "", "")}
     assert page.get_attribute(f"#lines tr[data-sku='{MUG}']", "class").split().count("extra") == 1
 
     # closing before every item has its disposition is refused, and said so
@@ -242,21 +252,23 @@ def test_a_return_is_received_restocked_and_refunded_once(returns_server, shippe
     page.keyboard.type(HOME[TEE])
     page.keyboard.press("Enter")
     assert after(page, before)["code"] == "disposed"
-    assert _lines(page) == {TEE: (1, 1, "Resellable", f"Restock → {HOME[TEE]}"),
+    assert _lines(page) == {TEE: (1, 2, "Resellable", f"Restock → {HOME[TEE]}"),
                             MUG: (0, 1, "Damaged", "Quarantine")}
     assert page.text_content("#needs") == "Every item is graded: close the return"
 
-    # closed: on hand one up at the bin, the refund at the storefront exactly once
+    # closed: on hand two up at the bin (both tees came back), the refund of the one
+    # authorised (10.00) at the storefront exactly once
     shown = _tap(page, "#close-return", "closed")
     assert shown["text"] == f"Return {ret['rma']} closed"
     assert page.text_content("#r-status") == "Closed"
     assert page.is_visible("#next-return") and page.is_hidden("#close-return")
-    assert _on_hand(server, TEE, HOME[TEE]) == tee_before + 1
+    assert _on_hand(server, TEE, HOME[TEE]) == tee_before + 2
     sent = _wait_outbox_sent(server, ret["id"])
     assert sent["attempts"] == 1, sent
     refunds = _refund_requests(shop, ret["rma"])
     assert len(refunds) == 1, refunds
     assert refunds[0]["headers"].get("x-wavepack-event") == "return.refunded", refunds[0]
+    assert json.loads(refunds[0]["body"])["refund"]["amount"] == "10.00", refunds[0]
     status, body = call(server, "POST", f"/api/v1/returns/{ret['id']}/close", {},
                         server.supervisor_token)
     assert status == 409, body
