@@ -578,10 +578,10 @@ def close(return_id: int, actor: str, *, settings: Config,
                 snap_holder.append(_refund_snapshot(r, delivery_id, shipment_id))
                 return snap_holder[0]
             refunded_by_shop = r["source"] in ("shopify_refund", "woo_refund")
-            outbox_id = None if refunded_by_shop else outbox.enqueue_refund(return_id, snap_of,
-                                                                            actor)
-            amount = snap_holder[0].amount_minor if snap_holder else \
-                _refund_snapshot(r, "", 0).amount_minor
+            owed = _refund_snapshot(r, "", 0)     # nothing announced came back: nothing to say
+            outbox_id = None if refunded_by_shop or not owed.lines else \
+                outbox.enqueue_refund(return_id, snap_of, actor)
+            amount = snap_holder[0].amount_minor if snap_holder else owed.amount_minor
             updates.update(refund_outbox_id=outbox_id, refund_minor=amount)
             events.publish("return.refunded", return_id=return_id, order_id=r["order_id"])
         if r["kind"] == "exchange" and r["order_id"] is not None:

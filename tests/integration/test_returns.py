@@ -167,7 +167,7 @@ def test_refund_end_to_end_reaches_shopify_once(wh, shop, client):
         == "closed"
 
 
-@pytest.mark.parametrize("channel", ["woo", "cb"])
+@pytest.mark.parametrize("channel", ["shop", "woo", "cb"])
 def test_refund_sent_once_even_when_the_storefront_fails_first(wh, shop, client, channel):
     oid = shipped_order(wh, shop, channel)
     packer = token(wh, "packer")
@@ -184,7 +184,10 @@ def test_refund_sent_once_even_when_the_storefront_fails_first(wh, shop, client,
     shop.mode = "up"
     [third] = deliver(wh, NOW + dt.timedelta(hours=1))
     assert third.state == "sent"
-    if channel == "woo":
+    if channel == "shop":
+        [refund] = shop.refunds(next(iter(shop.shopify)))
+        assert ret["rma"] in refund["note"] and refund["transactions"][0]["kind"] == "refund"
+    elif channel == "woo":
         [refund] = shop.refunds(next(iter(shop.woo)))
         assert ret["rma"] in refund["reason"] and refund["amount"] == "10.00"
         assert refund["line_items"][0]["quantity"] == 1
@@ -317,6 +320,13 @@ def test_an_unannounced_parcel_opens_a_return_with_an_exception(wh, shop, client
                    {"barcode": TEE}).get_json()["verdict"] == "not_in_return"
     nothing = station(client, packer, "unannounced", {})
     assert nothing.status_code == 201 and nothing.get_json()["order_id"] is None
+    again = station(client, packer, "unannounced", {"code": code})    # its return is open:
+    assert (again.status_code, again.get_json()["error"]["code"]) == (409, "return_exists")
+    settle(client, packer, ret["id"], disposition="quarantine")
+    closed = station(client, packer, f"{ret['id']}/close").get_json()
+    assert (closed["status"], closed["refund_minor"], closed["refund_outbox_id"]) == \
+        ("closed", 0, None)                  # nothing announced: a person settles the refund
+    assert count(wh, "SELECT COUNT(*) FROM outbox") == 0
 
 
 def test_restock_re_reserves_a_backorder(wh, shop, client):
@@ -393,6 +403,9 @@ def test_idempotency_key_replays_the_first_answer(wh, shop, client):
     assert ask(client, refused, oid, [(TEE, 5)]).status_code == 422
     assert ask(client, refused, oid, [(TEE, 5)]).status_code == 422
     assert count(wh, "SELECT COUNT(*) FROM return_request") == 1
+    staff = {**token(wh), "Idempotency-Key": "ret-1"}      # a supervisor's keys: the order's channel
+    replayed = ask(client, staff, oid, [(TEE, 1)])
+    assert replayed.status_code == 201 and replayed.get_json()["id"] == first.get_json()["id"]
 
 
 def test_returns_label_as_zpl_without_a_printer(wh, shop, client):
@@ -545,3 +558,16 @@ def test_the_scheduled_job_closes_orders_past_their_window(wh, shop):
                  old) == 1
     assert count(wh, "SELECT COUNT(*) FROM audit WHERE action = 'order.close' AND "
                      "entity_id = ?", str(old)) == 1
+
+
+def test_two_closes_at_once_queue_one_refund(wh, shop, client):
+    from ..at_once import at_once
+    oid = shipped_order(wh, shop, "cb")
+    packer = token(wh, "packer")
+    ret = ask(client, token(wh), oid, [(TEE, 1)]).get_json()
+    station(client, packer, f"{ret['id']}/scan", {"barcode": TEE})
+    settle(client, packer, ret["id"], disposition="quarantine")
+    codes = at_once(4, lambda _i: station(wh.test_client(), packer,
+                                           f"{ret['id']}/close").status_code)
+    assert sorted(codes) == [200, 409, 409, 409]
+    assert count(wh, "SELECT COUNT(*) FROM outbox WHERE return_id = ?", ret["id"]) == 1
