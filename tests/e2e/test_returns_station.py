@@ -301,12 +301,20 @@ def test_chinese_words_and_an_unannounced_parcel(returns_server, browser_context
     assert page.text_content("#r-exception").startswith("未预报包裹：已为主管创建异常 ")
     shown = scan(page, GTIN[TEE], expect="not_in_return")
     assert shown["text"] == "不在此退货单中"
+    assert page.text_content("#r-order") == "—"          # no order matched
     assert page.text_content("#grades button[data-grade=missing_parts]") == "缺少配件"
+    page.click("#grades button[data-grade=damaged]")
+    page.click("#dispositions button[data-disposition=scrap]")
+    shown = _tap(page, "#dispose-save", "disposed")
+    assert shown["text"] == f"{TEE}：报废"
     assert page.text_content("#close-return") == "关闭退货单"
+    shown = _tap(page, "#close-return", "closed")
+    assert shown["text"] == f"退货单 {rma} 已关闭" and page.text_content("#r-status") == "已关闭"
 
     # back to English with the button, remembered
     page.click("#lang")
-    assert page.text_content("#close-return") == "Close the return"
+    assert page.text_content("#next-return") == "Next parcel"
+    assert page.text_content("#r-status") == "Closed"
     assert page.evaluate("localStorage.getItem('wp.returns.lang')") == "en"
     assert errors == []
 
