@@ -13,7 +13,8 @@
   const WARN_ERRORS = new Set(["network", "not_disposed", "nothing_received", "unknown_code",
                                "return_exists"]);
   const ROLES = ["packer", "supervisor", "admin"];
-  const OPEN = new Set(["authorised", "received"]);
+  const OPEN = new Set(["authorised", "received"]);            // items are still scanned in
+  const REPAIR_NEXT = { received: "in_repair", in_repair: "repaired", repaired: "shipped_back" };
 
   const $ = WP.$;
   const words = WP.words(window.WP_RETURNS_STRINGS, "wp.returns.lang");
@@ -95,6 +96,7 @@
     item: (id, barcode) => api("POST", `/api/v1/returns/${id}/scan`, { barcode }),
     dispose: (id, lineId, body) => api("POST", `/api/v1/returns/${id}/lines/${lineId}/disposition`, body),
     close: (id) => api("POST", `/api/v1/returns/${id}/close`, {}),
+    repair: (id, status) => api("POST", `/api/v1/returns/${id}/repair`, { status }),
   };
 
   function returnFrom(body) {
@@ -112,6 +114,9 @@
   function needsText() {
     const r = state.ret;
     if (!r) return t("scan_return");
+    if (r.kind === "repair" && REPAIR_NEXT[r.status] && r.status !== "received") {
+      return t("repair_next");
+    }
     if (!isOpen(r)) return t("return_closed");
     if (state.chosen !== null) return t("choose_disposition");
     const received = r.lines.some((l) => l.received > 0);
@@ -144,7 +149,14 @@
   function renderReturn() {
     const r = state.ret;
     $("return").hidden = !r;
-    $("close-return").hidden = !isOpen(r);
+    // a repair is not closed: it goes on through its own steps until shipped back
+    const repairNext = r && r.kind === "repair" ? REPAIR_NEXT[r.status] : undefined;
+    $("close-return").hidden = !isOpen(r) || r.kind === "repair";
+    $("repair-step").hidden = !repairNext;
+    if (repairNext) {
+      $("repair-step").dataset.to = repairNext;
+      $("repair-step").textContent = t("r." + repairNext);
+    }
     $("next-return").hidden = !r || isOpen(r);
     if (!r) return;
     $("r-rma").textContent = r.rma;
@@ -271,6 +283,8 @@
       state.missing = null;
       setReturn(r);
       choose(null);
+      if (!isOpen(r)) return show("warn", "return_" + r.status, "return_is",
+                                  { rma: r.rma, status: t("s." + r.status) });
       return show("ok", "opened", "opened", { rma: r.rma });
     }
     if (found || res.status === 404) {
@@ -343,6 +357,19 @@
     $("scan").focus();
   }
 
+  async function repairStep() {
+    sound.unlock();
+    const r = state.ret;
+    const to = $("repair-step").dataset.to;
+    if (!r || !to) return;
+    const res = await ROUTES.repair(r.id, to);
+    if (!res.ok) return showError(res.status, res.body);
+    setReturn(returnFrom(res.body) || r);
+    choose(null);
+    show("ok", to, "repair_done", { rma: r.rma, status: t("s." + to) });
+    $("scan").focus();
+  }
+
   function nextReturn() {
     setReturn(null);
     state.missing = null;
@@ -407,6 +434,7 @@
     });
     $("dispose-save").addEventListener("click", saveDisposition);
     $("close-return").addEventListener("click", closeReturn);
+    $("repair-step").addEventListener("click", repairStep);
     $("next-return").addEventListener("click", nextReturn);
     $("unannounced-open").addEventListener("click", openUnannounced);
     $("unannounced-back").addEventListener("click", () => { state.missing = null; render(); $("scan").focus(); });

@@ -10,7 +10,8 @@ tee (over_return), a label that is no product (unknown_barcode) and the order's 
 is not in the return (not_in_return, shown in red), puts the mug in quarantine, grades the
 tees resellable and restocks them to their bin, and closes the return: the tee's on-hand
 is two up, and the refund of the one tee authorised reaches the storefront exactly once.
-The page also speaks Chinese (an unannounced parcel opened there), and a picker's badge
+A repair return goes through its own steps (in repair, repaired, shipped back) instead
+of closing. The page also speaks Chinese (an unannounced parcel opened there), and a picker's badge
 is refused.
 """
 from __future__ import annotations
@@ -147,10 +148,10 @@ def _lines(page) -> dict[str, tuple[int, int, str, str]]:
 
 
 
-def _authorise(server, lines) -> dict:
-    """A refund return of ORDER authorised through the API by its channel."""
+def _authorise(server, lines, kind: str = "refund") -> dict:
+    """A return of ORDER authorised through the API by its channel."""
     status, body = call(server, "POST", "/api/v1/returns",
-                        {"order": ORDER, "kind": "refund", "reason": "too small",
+                        {"order": ORDER, "kind": kind, "reason": "too small",
                          "lines": [{"sku": sku, "quantity": q, "reason": "size"}
                                    for sku, q in lines]}, server.api_token)
     assert status == 201 and body["status"] == "authorised", body
@@ -276,6 +277,35 @@ def test_a_return_is_received_restocked_and_refunded_once(returns_server, shippe
 
     page.click("#next-return")
     assert page.is_hidden("#return")
+    assert errors == []
+
+
+def test_a_repair_goes_through_its_own_steps(returns_server, shipped, browser_context_factory):
+    server = returns_server
+    ret = _authorise(server, [(MUG, 1)], kind="repair")
+    context = browser_context_factory(locale="en-GB", viewport={"width": 1280, "height": 900})
+    page, errors = _log_in_at_station(context, server)
+    scan(page, ret["rma"], expect="opened")
+    assert page.text_content("#r-kind") == "Repair"
+    scan(page, GTIN[MUG], expect="ok")
+    page.click("#grades button[data-grade=damaged]")
+    page.click("#dispositions button[data-disposition=repair]")
+    _tap(page, "#dispose-save", "disposed")
+    assert page.is_hidden("#close-return")           # a repair is not closed: it is sent back
+    for step, words, status in (("in_repair", "Send to repair", "In repair"),
+                                ("repaired", "Repaired", "Repaired"),
+                                ("shipped_back", "Shipped back to the customer", "Shipped back")):
+        assert page.text_content("#repair-step") == words
+        shown = _tap(page, "#repair-step", step)
+        assert shown["text"] == f"Return {ret['rma']}: {status}"
+        assert page.text_content("#r-status") == status
+    assert page.is_hidden("#repair-step") and page.is_visible("#next-return")
+    # its RMA scanned again: shown, and said to be over
+    shown = scan(page, ret["rma"], expect="return_shipped_back")
+    assert shown["kind"] == "warn" and shown["text"] == f"Return {ret['rma']} is Shipped back"
+    status, body = call(server, "GET", f"/api/v1/returns/{ret['id']}",
+                        token=server.supervisor_token)
+    assert body["status"] == "shipped_back" and body["lines"][0]["disposition"] == "repair"
     assert errors == []
 
 

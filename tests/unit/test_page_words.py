@@ -97,7 +97,7 @@ def test_the_pack_page_words_every_error_hold_and_instruction(words):
 # "x." + code families in its script (each family's members listed in RETURNS_FAMILIES)
 RETURNS_FAMILIES = {"k.": returns_domain.KINDS, "s.": returns_domain.STATUSES,
                     "g.": returns_domain.GRADES, "d.": returns_domain.DISPOSITIONS,
-                    "v.": returns_domain.VERDICTS}
+                    "v.": returns_domain.VERDICTS, "r.": returns_domain.REPAIR_STEPS}
 
 
 def test_every_word_the_returns_page_uses_exists_in_both_languages(words):
