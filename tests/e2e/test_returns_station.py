@@ -11,8 +11,8 @@ is not in the return (not_in_return, shown in red), puts the mug in quarantine, 
 tees resellable and restocks them to their bin, and closes the return: the tee's on-hand
 is two up, and the refund of the one tee authorised reaches the storefront exactly once.
 A repair return goes through its own steps (in repair, repaired, shipped back) instead
-of closing. The page also speaks Chinese (an unannounced parcel opened there), and a picker's badge
-is refused.
+of closing. The page also speaks Chinese (an unannounced parcel opened, scrapped and
+closed there), and a picker's badge is refused.
 """
 from __future__ import annotations
 
