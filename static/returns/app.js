@@ -345,29 +345,27 @@
     $("scan").focus();
   }
 
-  async function closeReturn() {
-    sound.unlock();
-    if (!isOpen(state.ret)) return;
-    const res = await ROUTES.close(state.ret.id);
-    if (!res.ok) return showError(res.status, res.body);
-    const r = returnFrom(res.body) || Object.assign({}, state.ret, { status: "closed" });
-    setReturn(r);
-    choose(null);
-    show("ok", "closed", "closed", { rma: r.rma });
-    $("scan").focus();
-  }
-
-  async function repairStep() {
+  /** A step of the whole return (close, a repair step): the server's answer shown, the
+   *  banner `code` with the words of `key`. */
+  async function returnStep(call, code, key, params) {
     sound.unlock();
     const r = state.ret;
-    const to = $("repair-step").dataset.to;
-    if (!r || !to) return;
-    const res = await ROUTES.repair(r.id, to);
+    if (!r) return;
+    const res = await call(r.id);
     if (!res.ok) return showError(res.status, res.body);
     setReturn(returnFrom(res.body) || r);
     choose(null);
-    show("ok", to, "repair_done", { rma: r.rma, status: t("s." + to) });
+    show("ok", code, key, Object.assign({ rma: r.rma }, params));
     $("scan").focus();
+  }
+
+  function closeReturn() {
+    if (isOpen(state.ret)) returnStep(ROUTES.close, "closed", "closed");
+  }
+
+  function repairStep() {
+    const to = $("repair-step").dataset.to;
+    if (to) returnStep((id) => ROUTES.repair(id, to), to, "repair_done", { status: t("s." + to) });
   }
 
   function nextReturn() {
