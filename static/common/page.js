@@ -1,6 +1,6 @@
-// What the handheld and the pack station pages share, as window.WP: their words (EN and
-// zh-CN over common/i18n.js), the badge login form, the verdict banner and its sounds, the
-// keyboard-wedge scan field, and scan ids. Plain script, loaded before each page's app.js;
+// What the handheld, pack station and returns station pages share, as window.WP: their
+// words (EN and zh-CN over common/i18n.js), the badge login form, the verdict banner and its
+// sounds, JSON calls with the staff token, the keyboard-wedge scan field, and scan ids. Plain script, loaded before each page's app.js;
 // each page keeps only its own logic.
 "use strict";
 
@@ -90,6 +90,43 @@ window.WP = (function () {
     box.hidden = false;
     clearTimeout(bannerTimer);
     if (kind === "ok") bannerTimer = setTimeout(() => { box.hidden = true; }, okMs);
+  }
+
+  /** The banner said in words that follow the language: `key` and `params` are kept on
+   *  it (data-key, data-params) so that sayAgain(t) words it anew after a switch. */
+  function say(kind, code, key, params, t, okMs) {
+    const box = $("verdict");
+    box.dataset.kind = kind;
+    box.dataset.key = key;
+    box.dataset.params = JSON.stringify(params || {});
+    showBanner(kind, code, t(key, params), okMs);
+  }
+
+  function sayAgain(t) {
+    const box = $("verdict");
+    if (!box.hidden && box.dataset.key) {
+      box.textContent = t(box.dataset.key, JSON.parse(box.dataset.params || "{}"));
+    }
+  }
+
+  // ---- the API -------------------------------------------------------------------------
+
+  class NetworkError extends Error {}
+
+  /** One JSON call with a bearer `token`: resolves {status, ok, body} (body null when not
+   *  JSON); throws NetworkError when no answer came. */
+  async function fetchJson(token, method, path, body) {
+    const headers = { Authorization: "Bearer " + token };
+    if (body !== undefined) headers["Content-Type"] = "application/json";
+    let resp;
+    try {
+      resp = await fetch(path, { method, headers, cache: "no-store",
+                                 body: body === undefined ? undefined : JSON.stringify(body) });
+    } catch (e) {
+      throw new NetworkError(String(e));
+    }
+    const data = await resp.json().catch(() => null);
+    return { status: resp.status, ok: resp.ok, body: data };
   }
 
   // ---- the badge login -----------------------------------------------------------------
@@ -229,6 +266,6 @@ window.WP = (function () {
   }
 
   addLoginForm();
-  return { $, words, sound, showBanner, logIn, loginRefused, showLoggedIn, showPending, stored,
-           normaliseScan, newId, wireScanField };
+  return { $, words, sound, showBanner, say, sayAgain, NetworkError, fetchJson, logIn,
+           loginRefused, showLoggedIn, showPending, stored, normaliseScan, newId, wireScanField };
 })();

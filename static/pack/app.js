@@ -58,8 +58,7 @@
     words.apply();
     $("carton-select").setAttribute("aria-label", t("carton"));
     $("carton-select").dataset.options = "";     // option labels are said again below
-    const v = $("verdict");   // the banner shown is said again in the new language
-    if (!v.hidden && v.dataset.key) v.textContent = t(v.dataset.key, JSON.parse(v.dataset.params || "{}"));
+    WP.sayAgain(t);          // the banner shown is said again in the new language
     renderStations();
     render();
   }
@@ -80,11 +79,7 @@
   /** The big banner: `kind` ok | error | warn | held, `code` the server's code, the text
    *  from `key` (said again when the language changes). */
   function showVerdict(kind, code, key, params) {
-    const box = $("verdict");
-    box.dataset.kind = kind;
-    box.dataset.key = key;
-    box.dataset.params = JSON.stringify(params || {});
-    WP.showBanner(kind, code, t(key, params), 3000);
+    WP.say(kind, code, key, params, t, 3000);
     signal(kind);
   }
 
@@ -121,25 +116,16 @@
 
   // ---- the API -------------------------------------------------------------------------
 
-  class NetworkError extends Error {}
+  const NetworkError = WP.NetworkError;
 
   /** One call with the staff token. Resolves {status, ok, body}; throws NetworkError when
    *  no answer came. A 401 ends the login (the token expired or was revoked). */
   async function api(method, path, body) {
-    const headers = { Authorization: "Bearer " + state.auth.token };
-    if (body !== undefined) headers["Content-Type"] = "application/json";
-    let resp;
-    try {
-      resp = await fetch(path, { method, headers, cache: "no-store",
-                                 body: body === undefined ? undefined : JSON.stringify(body) });
-    } catch (e) {
-      throw new NetworkError(String(e));
-    }
-    const data = await resp.json().catch(() => null);
-    if (resp.status === 401 && state.auth) {
+    const res = await WP.fetchJson(state.auth.token, method, path, body);
+    if (res.status === 401 && state.auth) {
       sessionRefused("session_expired");
     }
-    return { status: resp.status, ok: resp.ok, body: data };
+    return res;
   }
 
   function sessionFrom(body) {

@@ -56,8 +56,9 @@ def pack_server(tmp_path_factory, label_printer):
 
 
 @contextlib.contextmanager
-def serve_pack_station(data, label_printer):
-    """`wavepack serve --demo` in `data` with station pack-1 printing on `label_printer`."""
+def serve_pack_station(data, label_printer, **env):
+    """`wavepack serve --demo` in `data` with station pack-1 printing on `label_printer`
+    (and `env` in its environment, e.g. DATABASE_URL)."""
     overlay = data / "pack-station.yaml"
     overlay.write_text(
         f'printers:\n  label-1: {{url: "{label_printer.url}"}}\n'
@@ -67,7 +68,7 @@ def serve_pack_station(data, label_printer):
         # must show a label waiting for as long as the packer takes to load paper.
         "printing: {poll_seconds: 0.2, timeout_seconds: 2, max_attempts: 1000}\n",
         encoding="utf-8")
-    with _serve_demo(data, WAVEPACK_CONFIG=str(overlay)) as server:
+    with _serve_demo(data, WAVEPACK_CONFIG=str(overlay), **env) as server:
         yield server
 
 

@@ -38,3 +38,15 @@ def test_each_page_loads_the_shared_scripts_and_they_are_served(client, page):
 def test_nothing_outside_static_common_is_served_from_it(client, path):
     resp = client.get(path, follow_redirects=True)
     assert resp.status_code == 404, (path, resp.status_code, resp.request.path)
+
+
+def test_the_returns_station_page_is_served_with_the_shared_scripts(client):
+    assert client.get("/returns").status_code == 308
+    html = client.get("/returns/").get_data(as_text=True)
+    assert re.findall(r'<script src="\.\./common/([\w.]+)"', html) == ["i18n.js", "page.js"]
+    # its own words and script, and the pack station's look it builds on
+    for path in ("/returns/i18n.js", "/returns/app.js", "/returns/app.css", "/pack/app.css"):
+        resp = client.get(path)
+        assert resp.status_code == 200, path
+        assert resp.get_data() == (STATIC / path.lstrip("/")).read_bytes()
+    assert client.get("/returns/../pack/app.js").status_code == 404

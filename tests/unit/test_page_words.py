@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from server.domain import packcheck
+from server.domain import returns as returns_domain
 from server.domain.cartons import HANDLING_RULES
 from server.domain.verdicts import VERDICT_CODES
 
@@ -32,7 +33,7 @@ def words() -> dict:
     node = shutil.which("node")
     need(node is not None, "node (apt-get install nodejs)")
     files = [STATIC / "common" / "i18n.js", STATIC / "handheld" / "i18n.js",
-             STATIC / "pack" / "i18n.js"]
+             STATIC / "pack" / "i18n.js", STATIC / "returns" / "i18n.js"]
     script = ("const fs = require('fs'); global.window = {};"
               "for (const f of JSON.parse(process.argv[1])) eval(fs.readFileSync(f, 'utf8'));"
               "process.stdout.write(JSON.stringify(window));")
@@ -43,14 +44,16 @@ def words() -> dict:
     return {"handheld": {lang: {**common[lang], **got["WP_STRINGS"][lang]}
                          for lang in ("en", "zh-CN")},
             "pack": {lang: {**common[lang], **got["WP_PACK_STRINGS"][lang]}
-                     for lang in ("en", "zh-CN")}}
+                     for lang in ("en", "zh-CN")},
+            "returns": {lang: {**common[lang], **got["WP_RETURNS_STRINGS"][lang]}
+                        for lang in ("en", "zh-CN")}}
 
 
 def _codes(*files: str) -> set[str]:
     return {c for f in files for c in CODE.findall((SERVICES / f).read_text(encoding="utf-8"))}
 
 
-@pytest.mark.parametrize("page", ["handheld", "pack"])
+@pytest.mark.parametrize("page", ["handheld", "pack", "returns"])
 def test_both_languages_have_the_same_words(words, page):
     en, zh = words[page]["en"], words[page]["zh-CN"]
     assert sorted(set(en) ^ set(zh)) == []
@@ -88,3 +91,49 @@ def test_the_pack_page_words_every_error_hold_and_instruction(words):
     assert '"no_cartons"' in source and '"no_size"' in source   # no_carton_fits: its class's
     for code in ("no_cartons", "no_size", "no_carton_fits"):
         assert f"carton_error.{code}" in en, code
+
+
+# the keys static/returns/ looks up: data-i18n="…" in its HTML, t("…") / has("…") and the
+# "x." + code families in its script (each family's members listed in RETURNS_FAMILIES)
+RETURNS_FAMILIES = {"k.": returns_domain.KINDS, "s.": returns_domain.STATUSES,
+                    "g.": returns_domain.GRADES, "d.": returns_domain.DISPOSITIONS,
+                    "v.": returns_domain.VERDICTS, "r.": returns_domain.REPAIR_STEPS}
+
+
+def test_every_word_the_returns_page_uses_exists_in_both_languages(words):
+    html = (STATIC / "returns" / "index.html").read_text(encoding="utf-8")
+    script = (STATIC / "returns" / "app.js").read_text(encoding="utf-8")
+    used = set(re.findall(r'data-i18n="([\w.]+)"', html))
+    used |= set(re.findall(r'\bt\("([a-z_][\w.]*)"\s*[,)]', script))
+    used |= set(re.findall(r'\bshow\("\w+", "\w+", "([a-z_][\w.]*)"', script))   # kind, code, key
+    used |= set(re.findall(r'"(e\.[a-z_]+)"', script))
+    used |= {"title", "scan_placeholder", "forbidden", "session_expired", "bad_credentials",
+             "locked", "login_failed", "network_error", "logging_in", "log_in"}  # common/page.js
+    # "x." + code families; e.<code> (the server's errors) is checked against the services
+    families = {f + "." for f in re.findall(r'"([a-z])\." \+', script)} - {"e."}
+    assert families == set(RETURNS_FAMILIES), families
+    used |= {prefix + code for prefix, codes in RETURNS_FAMILIES.items() for code in codes}
+    assert {"over_return", "missing_parts", "quarantine"} <= {
+        c for codes in RETURNS_FAMILIES.values() for c in codes}
+    # the grade and disposition buttons carry the codes the families list
+    assert set(re.findall(r'data-grade="(\w+)"', html)) == set(RETURNS_FAMILIES["g."])
+    assert set(re.findall(r'data-disposition="(\w+)"', html)) == set(RETURNS_FAMILIES["d."])
+    assert len(used) > 60, sorted(used)
+    for lang in ("en", "zh-CN"):
+        table = words["returns"][lang]
+        assert sorted(k for k in used if k not in table) == [], lang
+
+
+def test_the_returns_page_words_every_error_the_station_can_meet(words):
+    en = words["returns"]["en"]
+    # codes of asking for a return and printing its label: the station never calls those
+    not_at_station = {"ambiguous_order", "unknown_order", "no_order"}
+    station = CODE.findall((SERVICES / "returns.py").read_text(encoding="utf-8"))
+    assert {"not_in_return", "not_disposed", "unknown_code"} & set(station) == {
+        "not_disposed", "unknown_code"}        # codes, not verdicts (those are v.<code>)
+    restock = {"bad_location", "unknown_warehouse", "unknown_sku", "out_of_range"}
+    assert restock <= _codes("stock.py")
+    errors = (set(station) - not_at_station) | restock | {
+        "bad_request", "bad_transition", "not_found", "forbidden", "conflict", "unprocessable",
+        "internal", "network"}
+    assert sorted(c for c in errors if f"e.{c}" not in en) == []
