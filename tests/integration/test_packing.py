@@ -7,6 +7,7 @@ import pytest
 
 from ..conftest import make_app
 from ..floor import PICK_CFG, PRODUCTS, UNSTOCKED, build_floor, sid, station_floor
+from ..exception_checks import raised
 
 GTIN = {sku: g for sku, g, _, _ in PRODUCTS}
 
@@ -213,6 +214,7 @@ def test_quality_checks_and_holds(floor):
     r = call(floor, "post", f"/api/v1/pack/sessions/{s['id']}/release", json={})
     assert r.status_code == 403                               # packers cannot release
     assert sql(floor, "SELECT type, state FROM wms_exception") == [("pack_check_failed", "open")]
+    raised(floor.app, "pack_check_failed", "order")
     r = call(floor, "post", f"/api/v1/pack/sessions/{s['id']}/release", "s1",
              json={"note": "replaced from stock"})
     assert r.status_code == 200 and r.get_json()["state"] == "open"
