@@ -238,3 +238,50 @@ def test_overdue_exceptions_escalate_once_per_period_and_tell_the_consoles(floor
     # one process runs a tick: the second claim of the same tick is refused
     assert scheduler.claim_tick(floor.app, "exception-escalate", 123456, 300)
     assert not scheduler.claim_tick(floor.app, "exception-escalate", 123456, 300)
+
+
+def test_the_weekly_report_counts_by_type_and_cause(floor):
+    from server import clock
+    for i in range(3):
+        floor.order(f"A-{i}", (("SOCK", 1),))
+    floor.wave()
+    hh = floor.socket("p1")
+    while True:
+        task = ack(hh, "task.next")["task"]
+        if task is None:
+            break
+        assert scan(hh, task["location"])["ok"]
+        assert ack(hh, "short", {"scan_id": sid(), "task": task["task_id"], "found": 0})["ok"]
+    from server.services import auth
+    from server.store.db import db
+    with floor.app.app_context(), db.connection_context():
+        floor.supervisor = auth.create_token(role="supervisor")
+    shorts = [e["id"] for e in listed(floor, "?type=short_pick")["exceptions"]]
+    assert len(shorts) == 3
+    clock.set_clock(lambda: T0 + dt.timedelta(hours=1))
+    post(floor, shorts[0], "resolve", {"resolution": "restocked"})
+    clock.set_clock(lambda: T0 + dt.timedelta(hours=3))
+    post(floor, shorts[1], "resolve", {"resolution": "restocked"})
+    clock.set_clock(lambda: T0 + dt.timedelta(hours=6))      # past the 4 h SLA
+    post(floor, shorts[2], "dismiss", {"note": "a test order"})
+    r = floor.api("get", "/api/v1/reports/exceptions?from=2026-12-07&to=2026-12-08")
+    assert r.status_code == 200, r.get_json()
+    rep = r.get_json()
+    short = next(t for t in rep["types"] if t["type"] == "short_pick")
+    assert (short["opened"], short["resolved"], short["dismissed"], short["open"],
+            short["overdue"]) == (3, 2, 1, 0, 1)
+    assert short["median_resolve_seconds"] == 3 * 3600
+    assert short["causes"] == [
+        {"resolution": "restocked", "count": 2, "overdue": 0, "median_resolve_seconds": 7200.0},
+        {"resolution": "dismissed", "count": 1, "overdue": 1,
+         "median_resolve_seconds": 21600.0}]
+    disc = next(t for t in rep["types"] if t["type"] == "stock_discrepancy")
+    assert (disc["opened"], disc["open"], disc["overdue"], disc["causes"]) == (3, 3, 0, [])
+    assert rep["total"] == {"opened": 6, "overdue": 1, "open": 3}
+    empty = floor.api("get", "/api/v1/reports/exceptions?from=2026-11-01&to=2026-11-08")
+    assert empty.get_json()["types"] == [] and empty.get_json()["total"]["opened"] == 0
+    for qs in ("?from=yesterday", "?from=2026-12-08&to=2026-12-07", "?from=2020-01-01",
+               "?to=2026-13-01"):
+        r = floor.api("get", "/api/v1/reports/exceptions" + qs)
+        assert r.status_code == 400 and r.get_json()["error"]["field"] in ("from", "to"), qs
+    assert floor.api("get", "/api/v1/reports/exceptions", floor.tokens["p1"]).status_code == 403
