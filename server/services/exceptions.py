@@ -170,30 +170,29 @@ def resolve_for_subject(kind: str, types: Iterable[str], actor: str, now: dt.dat
                         resolution: str = "recovered") -> list[int]:
     """Resolve the active exceptions of these types about one subject (by id or by ref):
     a printer that is ready again, an outbox message finally sent."""
-    types = list(types)
-    where, params = "subject_kind = ? AND type IN (%s) AND " % ", ".join("?" for _ in types) \
-        + _ACTIVE_SQL, [kind, *types]
-    if subject_id is not None:
-        where += " AND subject_id = ?"
-        params.append(subject_id)
-    if ref is not None:
-        where += " AND subject_ref = ?"
-        params.append(ref)
+    where, params = _about(kind, list(types), subject_id, ref)
     ids = [r[0] for r in execute("SELECT id FROM wms_exception WHERE " + where, params)]
     return _close(ids, actor, now, resolution)
 
 
 def active_exists(kind: str, type_: str, *, subject_id: int | None = None,
                   ref: str | None = None) -> bool:
-    where, params = "subject_kind = ? AND type = ? AND " + _ACTIVE_SQL, [kind, type_]
-    if subject_id is not None:
-        where += " AND subject_id = ?"
-        params.append(subject_id)
-    if ref is not None:
-        where += " AND subject_ref = ?"
-        params.append(ref)
+    where, params = _about(kind, [type_], subject_id, ref)
     return execute("SELECT 1 FROM wms_exception WHERE " + where + " LIMIT 1",
                    params).fetchone() is not None
+
+
+def _about(kind: str, types: list[str], subject_id: int | None,
+           ref: str | None) -> tuple[str, list]:
+    """WHERE clause and parameters: active exceptions of these types about one subject."""
+    where = "subject_kind = ? AND type IN (%s) AND " % ", ".join("?" for _ in types) \
+        + _ACTIVE_SQL
+    params: list = [kind, *types]
+    for column, value in (("subject_id", subject_id), ("subject_ref", ref)):
+        if value is not None:
+            where += f" AND {column} = ?"
+            params.append(value)
+    return where, params
 
 
 # ---- what people do --------------------------------------------------------------------------

@@ -11,7 +11,8 @@ import pytest
 
 from ..conftest import make_app
 from ..floor import PICK_CFG, build_floor, sid
-from .test_picking import BIN, GTIN, ack, scan
+from .test_counts import short_first_task
+from .test_picking import BIN, ack, scan
 
 T0 = dt.datetime(2026, 12, 7, 8, 0, tzinfo=dt.timezone.utc)
 
@@ -36,21 +37,10 @@ def listed(floor, qs: str = "", token=None) -> dict:
     return r.get_json()
 
 
-def short_first_task(floor, found: int = 0):
-    hh = floor.socket("p1")
-    task = ack(hh, "task.next")["task"]
-    assert scan(hh, task["location"])["ok"]
-    for _ in range(found):
-        assert scan(hh, GTIN[task["sku"]])["ok"]
-    sh = ack(hh, "short", {"scan_id": sid(), "task": task["task_id"], "found": found})
-    assert sh["ok"], sh
-    return task, sh
-
-
 def test_a_short_pick_raises_a_discrepancy_on_the_bin_and_a_short_pick_on_the_order(floor):
     a = floor.order("A-1", (("SOCK", 3),))
     floor.wave()
-    task, sh = short_first_task(floor, found=1)
+    short_first_task(floor, found_units=1)
     page = listed(floor)
     by_type = {e["type"]: e for e in page["exceptions"]}
     assert page["next_cursor"] is None
