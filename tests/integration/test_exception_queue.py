@@ -275,3 +275,22 @@ def test_the_weekly_report_counts_by_type_and_cause(floor):
         r = floor.api("get", "/api/v1/reports/exceptions" + qs)
         assert r.status_code == 400 and r.get_json()["error"]["field"] in ("from", "to"), qs
     assert floor.api("get", "/api/v1/reports/exceptions", floor.tokens["p1"]).status_code == 403
+
+
+def test_two_supervisors_closing_one_exception_at_once_one_wins_the_other_gets_409(floor):
+    from ..at_once import at_once
+    floor.order("A-1", (("SOCK", 3),))
+    floor.wave()
+    short_first_task(floor)
+    eid = listed(floor, "?type=short_pick")["exceptions"][0]["id"]
+    moves = [("resolve", {"resolution": "restocked"}), ("dismiss", {"note": "double"}),
+             ("resolve", {"resolution": "found"}), ("dismiss", {"note": "again"})]
+    got = at_once(4, lambda i: post(floor, eid, *moves[i]).status_code)
+    assert sorted(got) == [200, 409, 409, 409]
+    closes = [a for a in audit_of(floor, eid) if a[0] in ("exception.resolve",
+                                                           "exception.dismiss")]
+    assert len(closes) == 1
+    final = floor.api("get", f"/api/v1/exceptions/{eid}").get_json()
+    winner = moves[got.index(200)]
+    assert final["state"] == ("resolved" if winner[0] == "resolve" else "dismissed")
+    assert len(final["notes"]) == (1 if winner[0] == "dismiss" else 0)
