@@ -62,7 +62,8 @@ _COLUMNS = ("type", "order_id", "owner_role", "state", "message", "detail", "cre
 
 def _row(type_: str, message: str, *, order_id: int | None, detail: object, owner_role: str,
          at: dt.datetime, actor: str, count_task_id: int | None, severity: str | None,
-         subject: Subject | None, owner: str | None, slas: ExceptionsConfig) -> tuple:
+         subject: Subject | None, owner: str | None, slas: ExceptionsConfig,
+         refs: dict[int, str]) -> tuple:
     sla = slas.sla(type_)
     severity = severity or sla.severity
     if severity not in SEVERITIES:
@@ -75,8 +76,7 @@ def _row(type_: str, message: str, *, order_id: int | None, detail: object, owne
     if kind and kind not in SUBJECT_KINDS:
         raise ValueError(f"subject kind {kind!r}")
     if kind == "order" and not ref and sid is not None:
-        got = execute("SELECT ref FROM sales_order WHERE id = ?", (sid,)).fetchone()
-        ref = got[0] if got else ""
+        ref = refs.get(sid, "")
     due = at + sla.period
     text = json.dumps(detail, ensure_ascii=False, default=str) if detail is not None else ""
     role = owner if owner in ("picker", "packer", "supervisor", "admin") else owner_role
@@ -108,12 +108,16 @@ def open_many(items: Sequence[dict], *, now: dt.datetime, actor: str = "system",
         return []
     at = clock.naive_utc(now)
     slas = _slas(settings)
+    orders = {i.get("order_id") for i in items if i.get("subject") is None} - {None}
+    refs = dict(select_in("SELECT id, ref FROM sales_order WHERE id IN ({in})",
+                          sorted(orders))) if orders else {}
     rows = [_row(i["type_"], i.get("message", ""), order_id=i.get("order_id"),
                  detail=i.get("detail"), owner_role=i.get("owner_role") or "supervisor",
                  at=at, actor=actor, count_task_id=i.get("count_task_id"),
                  severity=i.get("severity"), subject=i.get("subject"), owner=i.get("owner"),
-                 slas=slas) for i in items]
-    ids = [r[0] for r in insert_returning("wms_exception", _COLUMNS, rows, ("id",))]
+                 slas=slas, refs=refs) for i in items]
+    # ids come in insertion order (one sequence); sorted, they pair with `rows`
+    ids = sorted(r[0] for r in insert_returning("wms_exception", _COLUMNS, rows, ("id",)))
     audit.write([audit.row(now, actor, "exception.open", "exception", eid, "", "open",
                            {"type": r[0], "order": r[1], "severity": r[8],
                             "subject": [r[9], r[10], r[11]], "owner": r[12]})
