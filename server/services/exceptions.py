@@ -159,6 +159,22 @@ def resolve_for_order(order_id: int, type_: str, actor: str, now: dt.datetime,
     return _close(ids, actor, now, resolution)
 
 
+# what stands between an order and its parcel: moot once the order is cancelled
+ORDER_FLOW_TYPES = ("invalid_order", "invalid_update", "risk_hold", "carrier_unmapped",
+                    "customs_data_missing", "short_pick", "carrier_changed_after_wave",
+                    "address_changed_after_pick", "lines_changed_after_wave",
+                    "lines_changed_after_pick")
+
+
+def resolve_for_cancelled_order(order_id: int, actor: str, now: dt.datetime) -> list[int]:
+    """A cancelled order's exceptions about getting it out close (`order_cancelled`)."""
+    ids = [r[0] for r in execute(
+        "SELECT id FROM wms_exception WHERE order_id = ? AND type IN (%s) AND "
+        % ", ".join("?" for _ in ORDER_FLOW_TYPES) + _ACTIVE_SQL,
+        (order_id, *ORDER_FLOW_TYPES)).fetchall()]
+    return _close(ids, actor, now, "order_cancelled")
+
+
 def resolve_for_count(count_task_id: int, actor: str, now: dt.datetime,
                       detail: object = None) -> list[int]:
     """Resolve the active exceptions a cycle count settles (stock discrepancies at its bin);

@@ -10,6 +10,7 @@ import datetime as dt
 import pytest
 
 from ..conftest import make_app
+from ..exception_checks import raised
 from ..floor import PICK_CFG, build_floor, sid
 from .test_counts import short_first_task
 from .test_picking import BIN, ack, scan
@@ -294,3 +295,23 @@ def test_two_supervisors_closing_one_exception_at_once_one_wins_the_other_gets_4
     winner = moves[got.index(200)]
     assert final["state"] == ("resolved" if winner[0] == "resolve" else "dismissed")
     assert len(final["notes"]) == (1 if winner[0] == "dismiss" else 0)
+
+
+def test_cancelling_an_order_closes_what_stood_between_it_and_its_parcel(floor):
+    from server.services import intake
+    from server.services.channels import ref as channel_ref
+    from server.settings import current
+    from server.store.db import db
+    from server.store.models import Channel
+    from ..factories import draft
+    with floor.app.app_context(), db.connection_context():
+        ch = channel_ref(Channel.get(Channel.name == "api"))
+        [res] = intake.import_orders(ch, [draft("BAD-1", [("NO-SUCH-SKU", 1)])], "test",
+                                     settings=current())
+    assert res.status == "invalid"
+    e = raised(floor.app, "invalid_order", "order", subject_id=res.order_id, ref="BAD-1")
+    r = floor.api("post", f"/api/v1/orders/{res.order_id}/cancel")
+    assert r.status_code == 200 and r.get_json()["status"] == "cancelled", r.get_json()
+    got = floor.api("get", f"/api/v1/exceptions/{e['id']}").get_json()
+    assert (got["state"], got["resolution"], got["resolved_by"]) == (
+        "resolved", "order_cancelled", "user:s1")
