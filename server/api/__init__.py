@@ -19,8 +19,9 @@ def register_blueprints(app: Flask) -> None:
     from .counts import bp as counts
     from .tracking import bp as tracking
     from .returns import bp as returns
+    from .exceptions import bp as exceptions
     for bp in (health, auth, orders, stock, counts, waves, pack, printing, outbox, returns,
-               webhooks, tracking, openapi, pages):
+               webhooks, tracking, exceptions, openapi, pages):
         app.register_blueprint(bp)
     from .limits import init_limiter
     init_limiter(app)

@@ -227,6 +227,23 @@ RETURN_REPAIR = {"type": "object", "additionalProperties": False, "required": ["
                  "properties": {"status": {"type": "string",
                                            "enum": ["in_repair", "repaired", "shipped_back"]}}}
 
+EXCEPTION_ASSIGN = {"type": "object", "additionalProperties": False, "required": ["owner"],
+                    "properties": {"owner": {**_s(120, 1), "description": "a role (picker, "
+                                             "packer, supervisor, admin) or user:<badge>"}}}
+
+EXCEPTION_RESOLVE = {"type": "object", "additionalProperties": False, "required": ["resolution"],
+                     "properties": {"resolution": {"type": "string", "pattern": "^[a-z0-9_]{1,64}$",
+                                                   "description": "the cause found, a code "
+                                                   "like restocked, address_fixed"},
+                                    "note": _s(4000)}}
+
+EXCEPTION_DISMISS = {"type": "object", "additionalProperties": False, "required": ["note"],
+                     "properties": {"note": {**_s(4000, 1), "description": "why it needs "
+                                             "nothing done"}}}
+
+EXCEPTION_NOTE = {"type": "object", "additionalProperties": False, "required": ["note"],
+                  "properties": {"note": _s(4000, 1)}}
+
 SCHEMAS = {
     "NativeOrder": NATIVE_ORDER, "OrderLineIn": ORDER_LINE, "Address": ADDRESS,
     "CancelRequest": CANCEL, "BadgeLogin": BADGE_LOGIN, "StockReceipt": STOCK_RECEIPT,
@@ -239,6 +256,8 @@ SCHEMAS = {
     "ReturnRequest": RETURN_REQUEST, "ReturnLineIn": RETURN_LINE,
     "ReturnUnannounced": RETURN_UNANNOUNCED, "ReturnScan": RETURN_SCAN,
     "ReturnDisposition": RETURN_DISPOSITION, "ReturnRepair": RETURN_REPAIR,
+    "ExceptionAssign": EXCEPTION_ASSIGN, "ExceptionResolve": EXCEPTION_RESOLVE,
+    "ExceptionDismiss": EXCEPTION_DISMISS, "ExceptionNote": EXCEPTION_NOTE,
 }
 
 

@@ -2,7 +2,7 @@
 plan and release automatic pick waves (when configured), flag orders at risk of missing
 their ship-by (services/notify.py), flag shipments gone quiet as delayed or lost (tracking
 sweep), poll karrio-connected carriers for tracking and close orders whose return window
-passed. One thread per process that runs
+passed, escalate overdue exceptions. One thread per process that runs
 them (`wavepack serve`, `wavepack worker`); each job runs in its own app context and
 connection, and a failing job is logged and tried again next tick.
 
@@ -75,6 +75,13 @@ def _ship_by_at_risk(app: Flask) -> None:
         log.info("orders at risk of missing their ship-by: %s", flagged)
 
 
+def _escalate_exceptions(app: Flask) -> None:
+    from ..services.exceptions import escalate_overdue
+    raised = escalate_overdue(settings=app.config["WAVEPACK"])
+    if raised:
+        log.info("overdue exceptions escalated: %s", raised)
+
+
 def start(app: Flask, stop: threading.Event | None = None) -> threading.Thread:
     """Start the scheduler thread (daemon); set `stop` to end it."""
     cfg = app.config["WAVEPACK"].jobs
@@ -95,6 +102,9 @@ def start(app: Flask, stop: threading.Event | None = None) -> threading.Thread:
     close_every = app.config["WAVEPACK"].returns.close_orders_every_minutes
     if close_every > 0:
         jobs.append(("close-orders", close_every * 60, _close_orders))
+    escalate_every = app.config["WAVEPACK"].exceptions.escalate_every_minutes
+    if escalate_every > 0:
+        jobs.append(("exception-escalate", escalate_every * 60, _escalate_exceptions))
     stop = stop or threading.Event()
     thread = threading.Thread(target=_loop, args=(app, jobs, stop), name="wavepack-jobs",
                               daemon=True)

@@ -155,6 +155,7 @@ def cancel(order_id: int, actor: str, *, channel_id: int | None = None, reason: 
             freed = release_order(order.id, actor, now)
             set_status(order, lifecycle.CANCELLED, actor, now,
                        {"reason": reason} if reason else "")
+            exceptions.resolve_for_cancelled_order(order.id, actor, now)
             # the freed stock goes to waiting orders: rows locked across products, where a
             # deadlock with a pick or an intake is possible; the whole cancel runs again
             reserve_backorders(freed, actor, now, settings=settings)

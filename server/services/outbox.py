@@ -233,28 +233,32 @@ def _deliver_one(outbox_id: int, attempts: int, policy: _Policy,
         order_id, what = message["body"]["order"]["wavepack_id"], \
             f"the customer was not sent {message['body']['event']}"
         flow = _notice_flow(channel_id, message)
+        subject = None                     # the order's (open_exception's default)
     elif rf.is_refund(kind):               # a return's refund (services/returns.py)
         refund = rf.RefundSnapshot.from_json(payload)
         order_id, what = refund.order_id, f"storefront was not told that return " \
             f"{refund.rma} was refunded"
+        subject = ("return", refund.return_id, refund.rma)
         shop = _storefront(channel_id)
         flow = lambda c: _REFUND_FLOWS[shop.kind](shop, refund, c, attempts > 1)  # noqa: E731
     else:
         snap = ful.ShipmentSnapshot.from_json(payload)
         order_id, what = snap.order_id, f"storefront was not told that shipment " \
             f"{snap.shipment_id} (tracking {snap.tracking}) shipped"
+        subject = ("shipment", snap.shipment_id, snap.tracking)
         shop = _storefront(channel_id)
         flow = lambda c: _FLOWS[shop.kind](shop, snap, c, attempts > 1)  # noqa: E731
     try:
         remote_id = flow(call)
     except (StorefrontError, DomainError) as err:
         permanent = isinstance(err, DomainError) or err.permanent
-        return _record_failure(outbox_id, order_id, what, attempts, call.last_status, str(err),
+        return _record_failure(outbox_id, order_id, what, subject, attempts, call.last_status,
+                               str(err),
                                permanent or attempts >= policy.max_attempts,
                                policy.wait_s(attempts), now)
     except Exception as err:  # a bug must not stop the worker: count it as a failed try
         log.exception("outbox message %s failed", outbox_id)
-        return _record_failure(outbox_id, order_id, what, attempts, call.last_status,
+        return _record_failure(outbox_id, order_id, what, subject, attempts, call.last_status,
                                f"{type(err).__name__}: {err}",
                                attempts >= policy.max_attempts, policy.wait_s(attempts), now)
     return _record_sent(outbox_id, attempts, call.last_status, remote_id, now)
@@ -279,18 +283,31 @@ def _record_sent(outbox_id: int, attempts: int, status: int | None, remote_id: s
                  now: dt.datetime | None) -> Outcome:
     now = now or clock.now()
     with write_tx():
-        execute("UPDATE outbox SET state = 'sent', sent_at = ?, updated_at = ?, remote_id = ?, "
-                "last_status = ?, last_error = '' WHERE id = ? AND state = 'sending' "
-                "AND attempts = ?", (clock.naive_utc(now), clock.naive_utc(now),
-                                     (remote_id or "")[:120] or None, status, outbox_id,
-                                     attempts))
+        sent = execute(
+            "UPDATE outbox SET state = 'sent', sent_at = ?, updated_at = ?, remote_id = ?, "
+            "last_status = ?, last_error = '' WHERE id = ? AND state = 'sending' "
+            "AND attempts = ?", (clock.naive_utc(now), clock.naive_utc(now),
+                                 (remote_id or "")[:120] or None, status, outbox_id,
+                                 attempts)).rowcount
+        if sent:     # sent at last (after a retry): its failure needs nobody any more
+            shipment, return_id, kind = execute(
+                "SELECT shipment_id, return_id, kind FROM outbox WHERE id = ?",
+                (outbox_id,)).fetchone()
+            # by the subject its failure named (_deliver_one); a customer notice's failure
+            # names only its order, which other messages share: a person closes that one
+            about = ("return", return_id) if rf.is_refund(kind) else \
+                (None, None) if kind.startswith(notice.PREFIX) else ("shipment", shipment)
+            if about[1] is not None:
+                exceptions.resolve_for_subject(about[0], ("outbox_failed",), "job:outbox", now,
+                                               subject_id=about[1], resolution="sent")
         audit.write([audit.row(now, "job:outbox", "outbox.sent", "outbox", outbox_id,
                                "sending", "sent", {"remote_id": remote_id,
                                                    "attempts": attempts})])
     return Outcome(outbox_id, "sent", attempts, status, "", remote_id)
 
 
-def _record_failure(outbox_id: int, order_id: int, what: str, attempts: int,
+def _record_failure(outbox_id: int, order_id: int, what: str,
+                    subject: tuple[str, int, str] | None, attempts: int,
                     status: int | None, error: str, give_up: bool, wait_s: float,
                     now: dt.datetime | None) -> Outcome:
     now = now or clock.now()
@@ -306,7 +323,7 @@ def _record_failure(outbox_id: int, order_id: int, what: str, attempts: int,
             exceptions.open_exception(
                 "outbox_failed", f"{what} after {attempts} tries: {error}",
                 order_id=order_id, detail={"outbox_id": outbox_id, "status": status},
-                now=now, actor="job:outbox")
+                now=now, actor="job:outbox", subject=subject)
     log.warning("outbox %s try %s: %s", outbox_id, attempts, error)
     return Outcome(outbox_id, state, attempts, status, error)
 

@@ -113,6 +113,7 @@ JSON_ROUTES = [
     "/api/v1/shipments/dispatch", "/api/v1/print-jobs/1/reprint",
     "/api/v1/counts", "/api/v1/counts:schedule", "/api/v1/orders/1/carrier",
     "/api/v1/pack/stations/1/labels", "/api/v1/tracking-events",
+    *(f"/api/v1/exceptions/1/{action}" for action in ("assign", "resolve", "dismiss", "notes")),
 ]
 LONE_SURROGATE = b'{"note": "a \\ud800 b", "badge": "B\\udfff", "reason": "\\ud83d"}'
 

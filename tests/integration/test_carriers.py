@@ -9,6 +9,7 @@ import pytest
 
 from ..conftest import make_app
 from ..floor import PICK_CFG, PRODUCTS, build_floor, sid
+from ..exception_checks import raised
 
 GTIN = {sku: g for sku, g, _, _ in PRODUCTS}
 
@@ -84,6 +85,7 @@ def test_unmapped_method_is_held_then_assigned_released_and_shipped_with_it(floo
     assert floor.order_json(ok)["carrier_service"]["id"] == "rm-tracked-48"
     assert sql(floor, "SELECT type, state FROM wms_exception WHERE order_id = ?", (held,)) == \
         [("carrier_unmapped", "open")]
+    raised(floor.app, "carrier_unmapped", "order", subject_id=held)
     # the wave planner leaves the held order
     w = wave(floor)
     assert wave_orders(floor, w["id"]) == {ok}
@@ -215,6 +217,7 @@ def test_customs_data_missing_holds_until_the_catalogue_has_it(floor):
     assert r.status_code == 200 and r.get_json()["status"] == "ready", r.get_json()
     assert sql(floor, "SELECT state FROM wms_exception WHERE order_id = ?", (oid,)) == \
         [("resolved",)]
+    raised(floor.app, "customs_data_missing", "order", subject_id=oid, state="resolved")
     wave(floor)
     floor.pick_all()
     done = pack(floor, "US-1", ["MUG", "MUG"])

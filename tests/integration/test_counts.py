@@ -10,6 +10,7 @@ import pytest
 
 from ..conftest import make_app
 from ..floor import PICK_CFG, SPARE_BIN, UNSTOCKED, build_floor, sid
+from ..exception_checks import raised
 from .test_picking import BIN, GTIN, ack, scan
 
 
@@ -167,6 +168,8 @@ def test_the_count_changes_on_hand_by_the_variance_and_only_then(floor):
     assert len(audit) == 1 and '"variance":-2' in audit[0][2]
     assert query(floor, "SELECT state FROM wms_exception WHERE type = 'stock_discrepancy'") \
         == [("resolved",)]
+    assert raised(floor.app, "stock_discrepancy", "bin", ref=BIN["SOCK"],
+                  state="resolved")["resolution"] == "counted"
     # the same count again: on-hand stays, variance 0 (a resent request changes nothing)
     again = post_count(floor, BIN["SOCK"], [("SOCK", 17)]).get_json()
     assert again["lines"][0]["variance"] == 0 and again["count_id"] != got["count_id"]
@@ -201,6 +204,7 @@ def test_a_count_below_what_is_still_to_pick_moves_the_shortfall(floor):
                                "shortfall": 5}
     assert got["backordered"] == 5 and got["reallocated"] == []
     assert floor.order_json(c)["status"] == "backordered"
+    raised(floor.app, "short_pick", "order", subject_id=b, ref="B-1")   # backordered by a count
     assert floor.order_json(c)["lines"][0]["backordered"] == 3
     assert floor.order_json(b)["lines"][0]["reserved"] == 2
     assert floor.order_json(a)["lines"][0]["reserved"] == 5     # the urgent one keeps all

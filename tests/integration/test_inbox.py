@@ -12,6 +12,7 @@ from server.store.models import Order, WebhookEvent, WmsException
 from server.settings import current
 
 from ..conftest import make_app
+from ..exception_checks import raised
 from .test_webhooks import SHOPIFY_ID, seed_shops, shopify_delivery, shopify_payload
 
 
@@ -123,6 +124,7 @@ def test_failing_apply_is_retried_then_raised_as_an_exception(db_url, monkeypatc
         failed = WebhookEvent.get(WebhookEvent.state == "failed")
         assert failed.attempts == 3
         assert WmsException.select().where(WmsException.type == "webhook_failed").count() == 1
+    raised(app, "webhook_failed", "order")
     clock.set_clock(None)
 
 

@@ -6,6 +6,7 @@ from server.store.models import Audit, Order, Stock, WmsException
 from server.settings import current
 
 from ..factories import draft, seed
+from ..exception_checks import raised
 
 
 def _import(app, drafts, **kw):
@@ -58,6 +59,7 @@ def test_invalid_order_stored_with_reasons_and_exception(app, dbconn):
     codes = {p["code"] for p in res.problems}
     assert codes == {"unknown_sku", "bad_quantity"}
     assert WmsException.select().where(WmsException.type == "invalid_order").count() == 1
+    raised(app, "invalid_order", "order", ref="I1")
     assert sum(s.reserved for s in Stock.select()) == 0
 
 

@@ -57,6 +57,9 @@ PATHS = (
     *(f"/api/v1/returns/{{return_id}}/{action}" for action in (
         "cancel", "label", "receive", "scan", "close", "repair")),
     "/api/v1/returns/{return_id}/lines/{line_id}/disposition",
+    "/api/v1/exceptions", "/api/v1/exceptions/{exception_id}", "/api/v1/reports/exceptions",
+    *(f"/api/v1/exceptions/{{exception_id}}/{action}" for action in (
+        "ack", "assign", "resolve", "dismiss", "notes")),
 )
 
 # Which tokens make sense for an operation; hypothesis draws one per example, so both a

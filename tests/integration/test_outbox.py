@@ -21,6 +21,7 @@ from server.settings import current
 
 from ..factories import draft, seed
 from ..fake_storefront import FakeStorefront
+from ..exception_checks import raised
 from .test_webhooks import ctx
 
 NOW = dt.datetime(2025, 6, 13, 12, 0, tzinfo=dt.UTC)
@@ -244,6 +245,7 @@ def test_failed_after_max_attempts_opens_an_exception_and_retry_by_hand_works(wh
     assert deliver(wh, later(10**6), max_attempts=3) == []    # failed is not retried alone
     assert count(wh, "SELECT COUNT(*) FROM wms_exception WHERE type = 'outbox_failed' AND "
                      "state = 'open'") == 1
+    raised(wh, "outbox_failed", "shipment", subject_id=sid)
     item = row(wh, sid)
     listed = client.get("/api/v1/outbox?state=failed", headers=staff(wh)).get_json()
     assert [i["id"] for i in listed["outbox"]] == [item["id"]]
@@ -255,6 +257,9 @@ def test_failed_after_max_attempts_opens_an_exception_and_retry_by_hand_works(wh
                      "entity_id = ?", str(item["id"])) == 1
     [done] = deliver(wh, later(10**6), max_attempts=3)
     assert done.state == "sent" and len(shop.fulfillments(ORDER_ID)) == 1
+    # sent at last: its exception closes by itself
+    assert raised(wh, "outbox_failed", "shipment", subject_id=sid,
+                  state="resolved")["resolution"] == "sent"
 
 
 def test_a_refusal_fails_at_once(wh, shop):

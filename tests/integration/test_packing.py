@@ -7,6 +7,7 @@ import pytest
 
 from ..conftest import make_app
 from ..floor import PICK_CFG, PRODUCTS, UNSTOCKED, build_floor, sid, station_floor
+from ..exception_checks import raised
 
 GTIN = {sku: g for sku, g, _, _ in PRODUCTS}
 
@@ -213,6 +214,7 @@ def test_quality_checks_and_holds(floor):
     r = call(floor, "post", f"/api/v1/pack/sessions/{s['id']}/release", json={})
     assert r.status_code == 403                               # packers cannot release
     assert sql(floor, "SELECT type, state FROM wms_exception") == [("pack_check_failed", "open")]
+    raised(floor.app, "pack_check_failed", "order")
     r = call(floor, "post", f"/api/v1/pack/sessions/{s['id']}/release", "s1",
              json={"note": "replaced from stock"})
     assert r.status_code == 200 and r.get_json()["state"] == "open"
@@ -234,8 +236,11 @@ def test_too_many_wrong_items_hold_the_order(floor):
         assert pscan(floor, s["id"], UNSTOCKED[1])["session"]["state"] == "open"
     v = pscan(floor, s["id"], UNSTOCKED[1])
     assert v["verdict"] == "not_in_order" and v["session"]["state"] == "held"
+    raised(floor.app, "pack_wrong_items", "order", ref="A-1")
     r = call(floor, "post", f"/api/v1/pack/sessions/{s['id']}/release", "s1", json={})
     assert r.get_json()["state"] == "open" and r.get_json()["wrong_scans"] == 0
+    assert raised(floor.app, "pack_wrong_items", "order", ref="A-1",
+                  state="resolved")["resolution"] == "released"
 
 
 def test_weight_outside_the_tolerance_holds(floor):
@@ -249,6 +254,7 @@ def test_weight_outside_the_tolerance_holds(floor):
     r = call(floor, "post", f"/api/v1/pack/sessions/{s['id']}/weight",
              json={"grams": expected * 2})
     assert r.get_json()["weight"]["ok"] is False and r.get_json()["state"] == "held"
+    raised(floor.app, "pack_weight", "order", ref="A-1")
     r = call(floor, "post", f"/api/v1/pack/sessions/{s['id']}/weight", json={"grams": 0})
     assert r.status_code == 422
 
@@ -264,6 +270,7 @@ def test_carton_choice_and_manual_hold_and_cancel(floor):
     assert r.status_code == 400 and r.get_json()["error"]["code"] == "unknown_carton"
     r = call(floor, "post", f"/api/v1/pack/sessions/{s['id']}/hold", json={"reason": "torn"})
     assert r.get_json()["state"] == "held"
+    raised(floor.app, "pack_hold", "order", ref="A-1")
     r = call(floor, "post", f"/api/v1/pack/sessions/{s['id']}/cancel")
     assert r.get_json()["state"] == "cancelled"
     r = call(floor, "post", f"/api/v1/pack/sessions/{s['id']}/scan",
@@ -403,6 +410,7 @@ def test_inserts_invoice_and_returns_slip(db_url, tmp_path):
             break
         time.sleep(0.2)
     assert failed == 5
+    raised(floor.app, "document_print_failed", "order")
 
 
 def test_an_order_cancelled_while_packing_is_not_shipped(floor):

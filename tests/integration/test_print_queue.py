@@ -16,6 +16,7 @@ from server.jobs import print_worker
 from server.services import print_queue
 from server.store.db import db, execute
 from server.store.models import WmsException
+from ..exception_checks import raised
 from tests.integration import test_printers
 
 # the private cupsd of test_printers.py (module-scoped: this module gets its own)
@@ -200,6 +201,7 @@ def test_a_job_found_sending_without_proof_is_failed_for_a_person_not_resent(app
     assert _send(app, printer).state == "idle" and printer.jobs == []
     exc = _in(app, WmsException.get, WmsException.type == "print_unconfirmed")
     assert exc.state == "open" and str(job_id) in exc.message
+    raised(app, "print_unconfirmed", "printer")
 
     new_id = _in(app, print_queue.reprint, job_id, "supervisor:bo")
     new = _job(app, new_id)
@@ -245,6 +247,7 @@ def test_after_max_attempts_the_job_fails_and_an_exception_is_opened(app, printe
     assert _send(app, printer, max_attempts=2).state == "idle"
     exc = _in(app, WmsException.get, WmsException.type == "print_failed")
     assert "dropped" in exc.message and printer.jobs == []
+    raised(app, "print_failed", "printer")
 
 
 def test_a_printer_out_of_paper_for_long_never_fails_the_label(app, printer):

@@ -16,6 +16,7 @@ from server.services import print_queue, printer_state
 from server.store.db import db, execute
 
 from ..conftest import make_app
+from ..exception_checks import raised
 from .test_print_queue import _in, _wait_until
 
 LABEL = "^XA^FO50,50^A0N,40,40^FDjob {job_id}^FS^XZ"
@@ -155,6 +156,14 @@ def test_an_idle_worker_shows_paper_out_within_seconds_and_then_ready(configured
         stop.set()
         thread.join(timeout=10)
     assert not thread.is_alive() and printer.jobs == []
+    # each outage raised one printer_fault exception on the printer, closed when it came back
+    faults = _in(app, lambda: [tuple(r) for r in db.execute_sql(
+        "SELECT state, resolution, message FROM wms_exception WHERE type = 'printer_fault' "
+        "AND subject_ref = 'label-1' ORDER BY id").fetchall()])
+    assert faults and "paper_out" in faults[0][2], faults
+    assert {(f[0], f[1]) for f in faults} == {("resolved", "recovered")}
+    assert len(faults) <= 3          # paper out (, head open), silent: never one per read
+    raised(app, "printer_fault", "printer", ref="label-1", state="resolved")
 
 
 def test_a_fixed_printer_ends_the_back_off_and_prints_each_job_once(configured, printer):

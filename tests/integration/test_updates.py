@@ -15,6 +15,7 @@ from server.store.models import Audit, Order, OrderLine, WmsException
 from server.settings import current
 
 from ..factories import UTC, draft, seed
+from ..exception_checks import raised
 from .test_webhooks import ctx
 
 T0 = dt.datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
@@ -113,6 +114,7 @@ def test_lines_changed_after_picking_is_an_exception(app):
     assert _apply(app, _v(draft("P1", [("WP-TEE-BLK-M", 4)]), 5, note="more")) == "exception"
     assert _lines(app, "P1") == [("WP-TEE-BLK-M", 1, 1, 0)]
     assert _exceptions(app) == ["lines_changed_after_pick"]
+    raised(app, "lines_changed_after_pick", "order", ref="P1")
     assert _order(app, "P1").note == "more"          # what does not touch the parcel applies
 
 
@@ -124,6 +126,7 @@ def test_paid_flip_settles_and_a_risk_hold_survives_payment(app):
     assert _order(app, "M1").status == "ready"
     _apply(app, _v(draft("M2", [("WP-TEE-BLK-M", 101)], paid=False), 0))  # over the limit
     assert _order(app, "M2").status == "awaiting_payment" and _order(app, "M2").hold_reason
+    raised(app, "risk_hold", "order", ref="M2")
     assert _apply(app, _v(draft("M2", [("WP-TEE-BLK-M", 101)], paid=True), 5)) == "updated"
     assert _order(app, "M2").status == "on_hold"
     # paid stays paid: a refund is after-sales work, not an unpaid order
@@ -137,6 +140,7 @@ def test_invalid_update_is_an_exception_and_keeps_the_order(app):
     assert _apply(app, _v(draft("V1", [("NO-SUCH-SKU", 1)]), 5)) == "exception"
     assert _lines(app, "V1") == [("WP-TEE-BLK-M", 1, 1, 0)]
     assert _exceptions(app) == ["invalid_update"]
+    raised(app, "invalid_update", "order", ref="V1")
     assert _apply(app, _v(draft("V1", [("NO-SUCH-SKU", 1)]), 5)) == "exception"
     assert _exceptions(app) == ["invalid_update"]       # the same problem once
 
@@ -168,12 +172,14 @@ def test_cancel_releases_and_after_pack_is_an_exception(app):
     assert _apply(app, _v(draft("C2", [("WP-TOTE-NAT", 1)]), 5, cancelled=True)) == "exception"
     assert _order(app, "C2").status == "packed" and _stock(app, "WP-TOTE-NAT") == 1
     assert _exceptions(app) == ["cancel_after_pack"]
+    raised(app, "cancel_after_pack", "order", ref="C2")
     # a cancelled order stays cancelled; paid news for it is for a person to look at
     assert _apply(app, _v(draft("C1", [("WP-TEE-BLK-M", 2)]), 9)) == "unchanged"
     with ctx(app):
         execute("UPDATE sales_order SET paid = ? WHERE external_id = 'C1'", (False,))
     assert _apply(app, _v(draft("C1", [("WP-TEE-BLK-M", 2)]), 10)) == "exception"
     assert _exceptions(app)[-1] == "paid_after_cancel"
+    raised(app, "paid_after_cancel", "order", ref="C1")
 
 
 def test_address_change_updates_keys_and_waved_lines_change_is_an_exception(app):
@@ -191,6 +197,7 @@ def test_address_change_updates_keys_and_waved_lines_change_is_an_exception(app)
     changed = _v(d, 9, ship_to=moved, lines=draft("A1", [("WP-TEE-BLK-M", 2)]).lines)
     assert _apply(app, changed) == "exception"
     assert _exceptions(app) == ["lines_changed_after_wave"]
+    raised(app, "lines_changed_after_wave", "order")
 
 
 def test_an_order_no_table_can_hold_is_refused_before_writing(app):
@@ -215,3 +222,4 @@ def test_a_new_shipping_method_chooses_the_carrier_again_until_waved(app):
     assert _apply(app, _v(d, 2, shipping_method=("royal mail",))) == "exception"
     assert _order(app, "M-1").shipping_method == '["carrier pigeon"]'
     assert "carrier_changed_after_wave" in _exceptions(app)
+    raised(app, "carrier_changed_after_wave", "order")

@@ -18,6 +18,7 @@ from server.settings import current
 
 from ..conftest import STOREFRONTS, make_app
 from ..factories import seed
+from ..exception_checks import raised
 
 SECRET = "wavepack-test-secret"
 SHOPIFY_ID = "1858075858435891816"
@@ -372,6 +373,7 @@ def test_address_change_after_picking_opens_exception_and_keeps_address(shop, cl
         detail = json.loads(exc.detail)
         assert detail == {"old": {"ship_address1": "14 Wharf Street"},
                           "new": {"ship_address1": "9 Dock Street"}}
+    raised(shop, "address_changed_after_pick", "order")
 
 
 def test_cancel_releases_stock(shop, client):
@@ -401,6 +403,7 @@ def test_cancel_after_pack_opens_exception(shop, client):
     assert reserved_total(shop) == 4
     with ctx(shop):
         assert WmsException.get().type == "cancel_after_pack"
+    raised(shop, "cancel_after_pack", "order")
 
 
 def test_woocommerce_pending_then_processing_then_deleted(shop, client):
@@ -459,6 +462,7 @@ def test_business_refusal_is_acknowledged_and_becomes_an_exception(shop, client,
     assert counts(shop) == (0, 1)
     with ctx(shop):
         assert WmsException.get().type == "webhook_rejected"
+    raised(shop, "webhook_rejected", "channel", ref="shop")
 
 
 
