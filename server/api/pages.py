@@ -1,4 +1,4 @@
-"""The browser apps in static/ (handheld and pack station pages; dashboard later), served by
+"""The browser apps in static/ (handheld, pack station and exception queue pages), served by
 the server itself so that `make run` needs nothing else; static/common/ holds the scripts
 both pages load (served at /common/)."""
 from __future__ import annotations
@@ -28,4 +28,5 @@ def _serve_folder(folder: str, index: bool) -> None:
 
 _serve_folder("handheld", index=True)   # the picker's page
 _serve_folder("pack", index=True)       # the packing station page
+_serve_folder("exceptions", index=True)  # the supervisors' exception queue page
 _serve_folder("common", index=False)    # the scripts both pages load

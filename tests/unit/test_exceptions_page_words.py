@@ -1,0 +1,96 @@
+"""The exception queue page (static/exceptions/) words everything it shows, in English and
+Chinese alike: every key its HTML and script use exists in both languages with the same
+{placeholders}, and every state, subject kind and exception type the server raises has
+its words. Read with Node (the files are browser scripts)."""
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from ..conftest import make_app, need
+
+ROOT = Path(__file__).resolve().parents[2]
+PAGE = ROOT / "static" / "exceptions"
+SERVER = ROOT / "server"
+# the types raised by a literal first argument, and the packing holds' types
+RAISED = re.compile(r'(?:open_exception|_open_once)\(\s*"([a-z_]+)"')
+STATES = ("open", "acknowledged", "resolved", "dismissed")
+KINDS = ("order", "shipment", "bin", "printer", "channel", "return")
+
+
+@pytest.fixture(scope="module")
+def words() -> dict:
+    node = shutil.which("node")
+    need(node is not None, "node (apt-get install nodejs)")
+    files = [ROOT / "static" / "common" / "i18n.js", PAGE / "i18n.js"]
+    script = ("const fs = require('fs'); global.window = {};"
+              "for (const f of JSON.parse(process.argv[1])) eval(fs.readFileSync(f, 'utf8'));"
+              "process.stdout.write(JSON.stringify(window));")
+    out = subprocess.run([node, "-e", script, json.dumps([str(f) for f in files])],
+                         check=True, capture_output=True, text=True, timeout=30).stdout
+    got = json.loads(out)
+    common = got["WP_COMMON_STRINGS"]
+    return {lang: {**common[lang], **got["WP_EXC_STRINGS"][lang]} for lang in ("en", "zh-CN")}
+
+
+def used_keys() -> set[str]:
+    """Every literal key: data-i18n in the HTML, t("…") in the page's script and the
+    keys common/page.js's login says (WP.logIn and loginRefused)."""
+    html = (PAGE / "index.html").read_text(encoding="utf-8")
+    app = (PAGE / "app.js").read_text(encoding="utf-8")
+    keys = set(re.findall(r'data-i18n="([\w.]+)"', html))
+    keys |= set(re.findall(r'\bt\("([\w.]+)"', app))
+    # keys handed to notify()/act() as arguments
+    keys |= set(re.findall(r'"((?:done|e)[_.][\w.]+)"', app))
+    common = (ROOT / "static" / "common" / "page.js").read_text(encoding="utf-8")
+    keys |= set(re.findall(r'\bt\("([\w.]+)"', common))
+    return keys
+
+
+def raised_types() -> set[str]:
+    types = set()
+    for f in SERVER.rglob("*.py"):
+        types |= set(RAISED.findall(f.read_text(encoding="utf-8")))
+    from server.services.packing.session import HOLD_EXCEPTIONS
+    return types | set(HOLD_EXCEPTIONS) | {"risk_hold", "invalid_order"}   # intake's bulk rows
+
+
+def test_both_languages_have_the_same_words(words):
+    en, zh = words["en"], words["zh-CN"]
+    assert sorted(set(en) ^ set(zh)) == []
+    for key in en:   # the same {placeholders}: a parameter the Chinese forgets is a lost number
+        assert set(re.findall(r"{(\w+)}", en[key])) == set(re.findall(r"{(\w+)}", zh[key])), key
+
+
+def test_every_key_the_page_uses_has_words_in_both_languages(words):
+    keys = used_keys()
+    assert {"title", "ack", "resolve", "done_resolve", "e.conflict", "forbidden",
+            "session_expired"} <= keys   # the scan found them: the test can fail
+    for lang in ("en", "zh-CN"):
+        assert sorted(k for k in keys if k not in words[lang]) == [], lang
+
+
+def test_every_state_kind_and_raised_type_has_words(words):
+    types = raised_types()
+    assert {"short_pick", "stock_discrepancy", "print_failed", "pack_weight"} <= types
+    en = words["en"]
+    assert sorted(s for s in STATES if f"state.{s}" not in en) == []
+    assert sorted(k for k in KINDS if f"kind.{k}" not in en) == []
+    assert sorted(ty for ty in types if f"type.{ty}" not in en) == []
+
+
+def test_the_page_is_served_at_exceptions(tmp_path):
+    client = make_app(f"sqlite:///{tmp_path}/wavepack.db").test_client()
+    assert client.get("/exceptions").status_code == 308
+    html = client.get("/exceptions/").get_data(as_text=True)
+    assert 'src="app.js"' in html and 'src="../common/page.js"' in html
+    for name in ("app.js", "i18n.js", "app.css"):
+        resp = client.get(f"/exceptions/{name}")
+        assert resp.status_code == 200, name
+        assert resp.get_data() == (PAGE / name).read_bytes()
+    assert client.get("/exceptions/../pack/app.js").status_code == 404
