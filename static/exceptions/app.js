@@ -15,8 +15,11 @@
     open: new Set(["ack", "assign", "resolve", "dismiss"]),
     acknowledged: new Set(["assign", "resolve", "dismiss"]),
   };
-  const RESOLUTIONS = ["fixed", "stock_corrected", "order_corrected", "reprinted",
-                       "customer_contacted", "no_action_needed"];
+  // resolution codes offered (the server takes any [a-z0-9_]{1,64}: the cause found)
+  const RESOLUTIONS = ["restocked", "stock_corrected", "counted", "address_fixed",
+                       "carrier_assigned", "order_corrected", "order_cancelled", "reprinted",
+                       "printer_fixed", "customer_contacted", "duplicate", "no_action_needed"];
+  const OWNER_ROLES = ["supervisor", "admin", "packer", "picker"];
 
   const $ = WP.$;
   const words = WP.words(window.WP_EXC_STRINGS, "wp.exceptions.lang");
@@ -477,6 +480,14 @@
   function showWork(on) {
     WP.showLoggedIn(on, on ? `${state.auth.badge} · ${state.auth.role}` : "");
     $("work-view").hidden = !on;
+    const owners = $("known-owners");
+    owners.textContent = "";
+    if (!on) return;
+    for (const owner of ["user:" + state.auth.badge, ...OWNER_ROLES]) {
+      const o = document.createElement("option");
+      o.value = owner;
+      owners.appendChild(o);
+    }
   }
 
   function login(ev) {
@@ -512,6 +523,10 @@
     $("lang").addEventListener("click", () => { words.toggle(); applyLanguage(); });
     $("filters").addEventListener("submit", applyFilters);
     $("f-clear").addEventListener("click", clearFilters);
+    $("f-mine").addEventListener("click", () => {
+      $("f-owner").value = "user:" + state.auth.badge;
+      applyFilters();
+    });
     $("more").addEventListener("click", loadMore);
     $("d-close").addEventListener("click", () => { state.selected = null; closePrompts(); renderList(); renderDetail(); });
     wireActions();
