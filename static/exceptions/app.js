@@ -46,7 +46,9 @@
     $("f-owner").placeholder = t("owner_placeholder");
     $("f-type").placeholder = t("type_placeholder");
     const n = $("notice");
-    if (!n.hidden && n.dataset.key) n.textContent = t(n.dataset.key, JSON.parse(n.dataset.params || "{}"));
+    for (const el of [n, $("live")]) {
+      if (el.dataset.key) el.textContent = t(el.dataset.key, JSON.parse(el.dataset.params || "{}"));
+    }
     renderList();
     renderDetail();
   }
@@ -165,8 +167,7 @@
       const res = await api("GET", query(state.filters, cursor));
       if (!state.auth || version !== state.version) return;
       if (!res.ok) {
-        $("live").dataset.state = "off";
-        $("live").textContent = t("live_off", { reason: res.status || t("network_error") });
+        showLive("off", "live_off", { reason: res.status || t("network_error") });
         if (fresh) refused(res.status, res.body);
         return;
       }
@@ -177,9 +178,7 @@
     state.rows = rows;
     state.cursor = cursor;
     state.pages = fresh ? 1 : state.pages;
-    $("live").dataset.state = "on";
-    $("live").dataset.at = String(Date.now());
-    $("live").textContent = t("refreshed", { time: new Date().toLocaleTimeString(words.lang) });
+    showLive("on", "refreshed", { time: new Date().toLocaleTimeString(words.lang) });
     if (state.selected) {
       const again = rows.find((r) => r.id === state.selected.id);
       if (again) state.selected = again;
@@ -187,6 +186,16 @@
     }
     renderList();
     renderDetail();
+  }
+
+  /** The header's word on the live refresh: updated at …, or why not. */
+  function showLive(on, key, params) {
+    const live = $("live");
+    live.dataset.state = on;
+    live.dataset.key = key;
+    live.dataset.params = JSON.stringify(params);
+    live.dataset.at = String(Date.now());
+    live.textContent = t(key, params);
   }
 
   async function loadMore() {

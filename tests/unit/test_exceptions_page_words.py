@@ -45,8 +45,12 @@ def used_keys() -> set[str]:
     app = (PAGE / "app.js").read_text(encoding="utf-8")
     keys = set(re.findall(r'data-i18n="([\w.]+)"', html))
     keys |= set(re.findall(r'\bt\("([\w.]+)"', app))
-    # keys handed to notify()/act() as arguments
-    keys |= set(re.findall(r'"((?:done|e)[_.][\w.]+)"', app))
+    # keys handed on as arguments: notify(kind, code, KEY), showLive(state, KEY),
+    # act(action, body, KEY), and the e.* refusals
+    keys |= set(re.findall(r'\bnotify\("\w+", "\w+", "([\w.]+)"', app))
+    keys |= set(re.findall(r'\bshowLive\("\w+", "([\w.]+)"', app))
+    keys |= set(re.findall(r'\bact\("\w+", [^;]*?, "([\w.]+)"', app))
+    keys |= set(re.findall(r'"(e\.[\w.]+)"', app))
     common = (ROOT / "static" / "common" / "page.js").read_text(encoding="utf-8")
     keys |= set(re.findall(r'\bt\("([\w.]+)"', common))
     return keys
@@ -69,8 +73,8 @@ def test_both_languages_have_the_same_words(words):
 
 def test_every_key_the_page_uses_has_words_in_both_languages(words):
     keys = used_keys()
-    assert {"title", "ack", "resolve", "done_resolve", "e.conflict", "forbidden",
-            "session_expired"} <= keys   # the scan found them: the test can fail
+    assert {"title", "ack", "resolve", "done_ack", "done_resolve", "done_note", "live_off",
+            "refreshed", "e.conflict", "forbidden", "session_expired"} <= keys   # the scan found them: the test can fail
     for lang in ("en", "zh-CN"):
         assert sorted(k for k in keys if k not in words[lang]) == [], lang
 
