@@ -263,8 +263,8 @@
       tr.classList.toggle("selected", !!(state.selected && state.selected.id === exc.id));
       cell(tr, "#" + exc.id, "id");
       cell(tr, word("type.", exc.type), "type");
-      cell(tr, word("severity.", exc.severity), "severity").dataset.severity = exc.severity || "";
-      cell(tr, word("state.", exc.state), "state").dataset.state = exc.state || "";
+      cell(tr, word("severity.", exc.severity), "c-severity").dataset.severity = exc.severity || "";
+      cell(tr, word("state.", exc.state), "c-state").dataset.state = exc.state || "";
       cell(tr, subjectText(exc.subject), "subject");
       cell(tr, ownerText(exc.owner), "owner");
       const dc = cell(tr, d.text, "due");
