@@ -41,6 +41,8 @@ def create_app(config: Config | Mapping[str, Any] | None = None, *,
     app = Flask(__name__, static_folder=None)
     app.url_map.converters["id"] = IdConverter
     app.config["WAVEPACK"] = cfg
+    from .services import exceptions as _exceptions
+    _exceptions.install(cfg.exceptions)   # SLAs for sources that raise without settings
     app.config["MAX_CONTENT_LENGTH"] = cfg.server.max_body_bytes
     app.config["SECRET_KEY"] = cfg.secret_key or "dev-only-not-secret"
     app.config["TESTING"] = cfg.testing

@@ -16,6 +16,7 @@ from typing import Any, Mapping
 
 import yaml
 
+from .config_exceptions import ExceptionsConfig, exceptions_config
 from .config_packing import SECTIONS as PACKING_SECTIONS, PackingSetup, packing_setup
 from .domain.allocation import Zone
 from .domain.layout import Layout
@@ -177,6 +178,7 @@ class Config:
     outbox: OutboxConfig = field(default_factory=OutboxConfig)
     documents: DocumentsConfig = field(default_factory=DocumentsConfig)
     setup: PackingSetup = field(default_factory=PackingSetup)    # stations, cartons, carriers…
+    exceptions: ExceptionsConfig = field(default_factory=ExceptionsConfig)   # SLA per type
     printers: Mapping[str, str] = field(default_factory=dict)     # printer name → URL
     layouts: Mapping[str, Layout] = field(default_factory=dict)   # warehouse code → layout
     secret_key: str = ""
@@ -291,10 +293,11 @@ def build_config(raw: Mapping[str, Any], secret_key: str = "") -> Config:
     printers = _printers(raw.get("printers") or {})
     setup = packing_setup(raw, printers)
     unknown = set(raw) - set(SECTIONS) - set(PACKING_SECTIONS) - {
-        "zones", "layouts", "printers", "testing", "secret_key"}
+        "zones", "layouts", "printers", "testing", "secret_key", "exceptions"}
     if unknown:
         raise ValueError(f"unknown config sections: {', '.join(sorted(unknown))}")
     return Config(**parts, zones=tuple(zones), layouts=layouts, printers=printers, setup=setup,
+                  exceptions=exceptions_config(raw.get("exceptions")),
                   secret_key=str(raw.get("secret_key") or secret_key),
                   testing=bool(raw.get("testing", False)))
 

@@ -17,8 +17,9 @@ def register_blueprints(app: Flask) -> None:
     from .outbox import bp as outbox
     from .printing import bp as printing
     from .counts import bp as counts
+    from .exceptions import bp as exceptions
     for bp in (health, auth, orders, stock, counts, waves, pack, printing, outbox, webhooks,
-               openapi, pages):
+               exceptions, openapi, pages):
         app.register_blueprint(bp)
     from .limits import init_limiter
     init_limiter(app)

@@ -646,8 +646,8 @@ def _version() -> str:
 
 def _blueprint_modules() -> list:
     """Blueprints that describe their own paths (openapi_paths, RESPONSE_SCHEMAS)."""
-    from . import counts, outbox, pack, printing
-    return [pack, printing, outbox, counts]
+    from . import counts, exceptions, outbox, pack, printing
+    return [pack, printing, outbox, counts, exceptions]
 
 
 @lru_cache(maxsize=1)
@@ -670,7 +670,7 @@ def build_spec() -> dict:
                                 "as the server log has it."},
         "tags": [{"name": t} for t in ("health", "auth", "orders", "stock", "waves",
                                        "packing", "shipments", "printing", "outbox",
-                                       "webhooks")],
+                                       "webhooks", "exceptions")],
         "security": [{"bearer": []}],
         "paths": {**_other_paths(), **_orders_paths(), **_wave_paths(), **_webhook_paths(),
                   **{path: item for module in modules

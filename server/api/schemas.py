@@ -166,6 +166,23 @@ PACK_LABEL = {"type": "object", "additionalProperties": False, "required": ["kin
                                       "description": "the tote's slot on the cart (kind "
                                                      "tote)"}}}
 
+EXCEPTION_ASSIGN = {"type": "object", "additionalProperties": False, "required": ["owner"],
+                    "properties": {"owner": {**_s(120, 1), "description": "a role (picker, "
+                                             "packer, supervisor, admin) or user:<badge>"}}}
+
+EXCEPTION_RESOLVE = {"type": "object", "additionalProperties": False, "required": ["resolution"],
+                     "properties": {"resolution": {"type": "string", "pattern": "^[a-z0-9_]{1,64}$",
+                                                   "description": "the cause found, a code "
+                                                   "like restocked, address_fixed"},
+                                    "note": _s(4000)}}
+
+EXCEPTION_DISMISS = {"type": "object", "additionalProperties": False, "required": ["note"],
+                     "properties": {"note": {**_s(4000, 1), "description": "why it needs "
+                                             "nothing done"}}}
+
+EXCEPTION_NOTE = {"type": "object", "additionalProperties": False, "required": ["note"],
+                  "properties": {"note": _s(4000, 1)}}
+
 SCHEMAS = {
     "NativeOrder": NATIVE_ORDER, "OrderLineIn": ORDER_LINE, "Address": ADDRESS,
     "CancelRequest": CANCEL, "BadgeLogin": BADGE_LOGIN, "StockReceipt": STOCK_RECEIPT,
@@ -175,6 +192,8 @@ SCHEMAS = {
     "PackRelease": PACK_RELEASE, "Dispatch": DISPATCH, "CarrierAssignment": CARRIER_ASSIGNMENT,
     "CountRequest": COUNT_REQUEST, "CountLine": COUNT_LINE, "CountSchedule": COUNT_SCHEDULE,
     "PackLabel": PACK_LABEL,
+    "ExceptionAssign": EXCEPTION_ASSIGN, "ExceptionResolve": EXCEPTION_RESOLVE,
+    "ExceptionDismiss": EXCEPTION_DISMISS, "ExceptionNote": EXCEPTION_NOTE,
 }
 
 

@@ -794,6 +794,7 @@ def _short(picker: Picker, task: _Task, reason: str, now: dt.datetime, cfg: Pick
                    f"{task.sku} at {task.location}: {missing} unit(s) not found; the bin is "
                    f"blocked until count {count_id} is done",
                    order_id=task.order_id, now=now, actor=picker.actor, count_task_id=count_id,
+                   subject=("bin", loc_id, task.location),
                    detail={"task": task.id, "location": task.location, "sku": task.sku,
                            "missing": missing, "reason": reason, "count": count_id})
     audit.write(trail)

@@ -240,6 +240,26 @@ class WmsException(Base):
     resolved_at = UtcDateTimeField(null=True)
     resolved_by = CharField(default="")
     count_task_id = BigIntegerField(null=True)   # the cycle count that settles it
+    severity = CharField(default="medium")
+    subject_kind = CharField(default="")
+    subject_id = BigIntegerField(null=True)
+    subject_ref = CharField(default="")
+    owner = CharField(default="supervisor")      # a role, or user:<badge>
+    due_at = UtcDateTimeField(null=True)
+    escalate_at = UtcDateTimeField(null=True)    # next escalation while overdue
+    escalations = IntegerField(default=0)
+    created_by = CharField(default="")
+    acknowledged_at = UtcDateTimeField(null=True)
+    acknowledged_by = CharField(default="")
+    resolution = CharField(default="")
+    updated_at = UtcDateTimeField(null=True)
+
+
+class WmsExceptionNote(Base):
+    exception = ForeignKeyField(WmsException)
+    author = CharField()
+    at = UtcDateTimeField()
+    note = TextField()
 
 
 class Alert(Base):
