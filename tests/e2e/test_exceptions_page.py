@@ -46,7 +46,7 @@ def short_next_task(handheld) -> dict:
     """The picker's next task reported short: nothing found in its bin."""
     task = handheld.call("task.next")["task"]
     assert task is not None
-    ack = handheld.call("short", {"scan_id": str(uuid.uuid4()), "task": task["id"],
+    ack = handheld.call("short", {"scan_id": str(uuid.uuid4()), "task": task["task_id"],
                                   "found": 0, "reason": "bin empty"})
     assert ack["ok"], (task, ack)
     return task
@@ -120,7 +120,7 @@ def test_a_supervisor_works_a_short_pick_from_open_to_resolved(floor, browser_co
     # a second short while the page is open appears without a reload
     handheld_task = short_next_task(handheld)
     second = [e for e in exceptions(server, type=TYPE, state="open") if e["id"] != exc["id"]]
-    assert len(second) == 1 and handheld_task["id"] != task["id"]
+    assert len(second) == 1 and handheld_task["task_id"] != task["task_id"]
     row(page, second[0]["id"]).wait_for()
 
     seq = notice(page)["seq"]

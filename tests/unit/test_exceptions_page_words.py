@@ -11,6 +11,10 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import yaml
+
+from server.config_exceptions import SEVERITIES
+from server.services.exceptions import STATES, SUBJECT_KINDS
 
 from ..conftest import make_app, need
 
@@ -19,8 +23,7 @@ PAGE = ROOT / "static" / "exceptions"
 SERVER = ROOT / "server"
 # the types raised by a literal first argument, and the packing holds' types
 RAISED = re.compile(r'(?:open_exception|_open_once)\(\s*"([a-z_]+)"')
-STATES = ("open", "acknowledged", "resolved", "dismissed")
-KINDS = ("order", "shipment", "bin", "printer", "channel", "return")
+CODE = re.compile(r'code="([a-z_]+)"')
 
 
 @pytest.fixture(scope="module")
@@ -79,13 +82,26 @@ def test_every_key_the_page_uses_has_words_in_both_languages(words):
         assert sorted(k for k in keys if k not in words[lang]) == [], lang
 
 
-def test_every_state_kind_and_raised_type_has_words(words):
+def test_every_state_severity_kind_and_type_has_words(words):
     types = raised_types()
     assert {"short_pick", "stock_discrepancy", "print_failed", "pack_weight"} <= types
+    with open(ROOT / "config.yaml", encoding="utf-8") as f:
+        configured = set(yaml.safe_load(f)["exceptions"]["types"])
+    assert "invalid_order" in configured
     en = words["en"]
     assert sorted(s for s in STATES if f"state.{s}" not in en) == []
-    assert sorted(k for k in KINDS if f"kind.{k}" not in en) == []
-    assert sorted(ty for ty in types if f"type.{ty}" not in en) == []
+    assert sorted(s for s in SEVERITIES if f"severity.{s}" not in en) == []
+    assert sorted(k for k in SUBJECT_KINDS if f"kind.{k}" not in en) == []
+    assert sorted(ty for ty in types | configured if f"type.{ty}" not in en) == []
+
+
+def test_every_refusal_of_the_exception_api_has_words(words):
+    codes = {c for f in ("services/exceptions.py", "api/exceptions.py")
+             for c in CODE.findall((SERVER / f).read_text(encoding="utf-8"))}
+    assert {"bad_transition", "no_exception", "bad_owner"} <= codes
+    codes |= {"bad_request", "forbidden", "unauthorized", "schema", "not_found", "internal",
+              "network", "conflict"}
+    assert sorted(c for c in codes if f"e.{c}" not in words["en"]) == []
 
 
 def test_the_page_is_served_at_exceptions(tmp_path):
