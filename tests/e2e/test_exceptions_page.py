@@ -1,5 +1,5 @@
 """The exception queue page (/exceptions/) in headless Chromium against a real
-`wavepack serve --demo`.
+`wavepack serve --demo`, on SQLite and on PostgreSQL.
 
 The exceptions are raised by the code path that detects them, never by inserting rows: a
 picker's handheld (Socket.IO, as tests/live.py's client) reports a bin short (a pick
@@ -13,11 +13,14 @@ passes (the browser's clock run forward); a picker's badge is refused the page.
 """
 from __future__ import annotations
 
+import re
 import uuid
 
 import pytest
 
+from ..conftest import PG_BASE, need, wavepack_serve
 from ..live import Handheld
+from .conftest import DemoServer
 from .pages import call, log_in, new_page, released_wave
 
 ORDERS = {"E2E-EXC-A": [("WP-TEE-BLK-M", 1), ("WP-MUG-350-SAGE", 1)]}
@@ -29,6 +32,35 @@ WAIT_MS = 15_000
 
 
 # ---- the floor: a released wave and a picker who finds bins short -------------------------
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def demo_server(request, tmp_path_factory):
+    """`wavepack serve --demo` on SQLite (its data dir) or in a PostgreSQL schema of its own."""
+    data = tmp_path_factory.mktemp("e2e-exceptions")
+    db_url, schema = None, None
+    if request.param == "postgresql":
+        import psycopg
+        try:
+            psycopg.connect(PG_BASE, connect_timeout=5).close()
+            up = True
+        except Exception:   # noqa: BLE001 (any failure means: not usable)
+            up = False
+        need(up, "PostgreSQL at 127.0.0.1:5432 (database test)")
+        schema = f"wp_e2e_exc_{uuid.uuid4().hex[:8]}"
+        db_url = f"{PG_BASE}?schema={schema}"
+    try:
+        with wavepack_serve(data / "data", "--demo", db_url=db_url) as served:
+            banner = served.banner
+            yield DemoServer(served.base, banner,
+                             re.search(r"demo-api channel: (wpc_\S+)", banner).group(1),
+                             re.search(r"supervisor: (wps_\S+)", banner).group(1),
+                             served.lines)
+    finally:
+        if schema:
+            import psycopg
+            with psycopg.connect(PG_BASE, autocommit=True) as conn:
+                conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
 
 @pytest.fixture(scope="module")
 def floor(demo_server):
