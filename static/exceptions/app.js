@@ -21,6 +21,12 @@
                        "printer_fixed", "customer_contacted", "duplicate", "no_action_needed"];
   const OWNER_ROLES = ["supervisor", "admin", "packer", "picker"];
 
+  // ?limit=N in the page's address: the page size asked of the server (default its own)
+  const PAGE_SIZE = (() => {
+    const n = Number(new URLSearchParams(location.search).get("limit"));
+    return Number.isInteger(n) && n >= 1 && n <= 200 ? n : null;
+  })();
+
   const $ = WP.$;
   const words = WP.words(window.WP_EXC_STRINGS, "wp.exceptions.lang");
   const { t, has } = words;
@@ -151,6 +157,7 @@
     const q = new URLSearchParams();
     for (const k of ["state", "type", "severity", "owner"]) if (filters[k]) q.set(k, filters[k]);
     if (filters.overdue) q.set("overdue", "true");
+    if (PAGE_SIZE) q.set("limit", String(PAGE_SIZE));
     if (cursor) q.set("cursor", cursor);
     const s = q.toString();
     return "/api/v1/exceptions" + (s ? "?" + s : "");
@@ -336,6 +343,8 @@
     const r = exc.resolution;
     $("d-resolution").textContent = r && typeof r === "object"
       ? [r.code || r.resolution, r.note].filter(Boolean).join(" — ") : (r || "");
+    renderHistory(exc);
+    renderFacts(exc.detail);
     const notes = Array.isArray(exc.notes) ? exc.notes : [];
     const ul = $("d-notes");
     if (ul.dataset.key !== JSON.stringify([exc.id, notes, words.lang])) {
@@ -363,6 +372,47 @@
       $("a-" + a).dataset.allowed = String(allowed.has(a));
     }
     tick();
+  }
+
+  /** Who raised, acknowledged and closed it, and when; its escalations. */
+  function renderHistory(exc) {
+    const ul = $("d-history");
+    ul.textContent = "";
+    const steps = [["h_raised", exc.created_by, exc.created_at],
+                   ["h_acknowledged", exc.acknowledged_by, exc.acknowledged_at]];
+    if (exc.state === "resolved" || exc.state === "dismissed") {
+      steps.push(["h_" + exc.state, exc.resolved_by, exc.resolved_at]);
+    }
+    for (const [key, who, at] of steps) {
+      if (!who && !at) continue;
+      const li = document.createElement("li");
+      li.dataset.step = key;
+      li.textContent = t(key, { who: who || "", at: when(at) });
+      ul.appendChild(li);
+    }
+    if (exc.escalations > 0) {
+      const li = document.createElement("li");
+      li.dataset.step = "h_escalated";
+      li.className = "escalated";
+      li.textContent = t("h_escalated", { n: exc.escalations });
+      ul.appendChild(li);
+    }
+  }
+
+  /** The exception's detail as its source recorded it (location, sku, missing, …). */
+  function renderFacts(detail) {
+    const dl = $("d-detail");
+    dl.textContent = "";
+    if (detail === null || detail === undefined || detail === "") return;
+    const pairs = typeof detail === "object" && !Array.isArray(detail)
+      ? Object.entries(detail) : [["", detail]];
+    for (const [k, v] of pairs) {
+      const dt = document.createElement("dt");
+      dt.textContent = k;
+      const dd = document.createElement("dd");
+      dd.textContent = v !== null && typeof v === "object" ? JSON.stringify(v) : String(v ?? "");
+      dl.append(dt, dd);
+    }
   }
 
   function select(exc) {

@@ -167,6 +167,11 @@ def test_a_supervisor_works_a_short_pick_from_open_to_resolved(floor, browser_co
     assert after_notice(page, seq)["code"] == "assign"
     page.wait_for_function("b => document.getElementById('d-owner').textContent.includes(b)",
                            arg=OWNER)
+    # the owner filter: "Mine" shows what is assigned to this badge, and only that
+    page.click("#f-mine")
+    page.wait_for_function("() => document.querySelectorAll('#list tbody tr').length === 1")
+    assert page.get_attribute("#list tbody tr", "data-id") == str(exc["id"])
+    assert page.input_value("#f-owner") == OWNER
 
     seq = notice(page)["seq"]
     page.fill("#note-text", "bin A-01 recounted: 3 units behind the shelf")
@@ -183,6 +188,11 @@ def test_a_supervisor_works_a_short_pick_from_open_to_resolved(floor, browser_co
     got = after_notice(page, seq)
     assert got["code"] == "resolve", got
     detail_state(page, "resolved")
+
+    steps = page.eval_on_selector_all("#d-history li", "lis => lis.map(li => li.dataset.step)")
+    assert steps == ["h_raised", "h_acknowledged", "h_resolved"], steps
+    assert "user:3001" in page.text_content('#d-history li[data-step="h_resolved"]')
+    assert task["location"] in page.text_content("#d-detail")
 
     (done,) = [e for e in exceptions(server, type=TYPE, state="resolved") if e["id"] == exc["id"]]
     assert done["owner"] == OWNER, done
@@ -207,6 +217,25 @@ def test_a_supervisor_works_a_short_pick_from_open_to_resolved(floor, browser_co
     assert page.text_content("#a-ack") == "确认"
     assert "被拒绝" in page.text_content("#notice")
     assert page.evaluate("document.documentElement.lang") == "zh-CN"
+    assert errors == []
+
+
+def test_the_queue_pages_by_cursor(floor, browser_context_factory):
+    server, _, _ = floor
+    raised = exceptions(server, type=TYPE)
+    assert len(raised) == 2, raised        # the two shorts of the test above
+    ctx = browser_context_factory(viewport={"width": 1280, "height": 900}, locale="en-GB")
+    page, errors = new_page(ctx, WAIT_MS)
+    page.goto(server.base + "/exceptions/?limit=1")     # one exception a page
+    log_in(page, SUPERVISOR_BADGE, SUPERVISOR_PIN)
+    page.fill("#f-type", TYPE)
+    page.click("#f-apply")
+    page.wait_for_selector(f'#list tbody tr[data-id="{raised[0]["id"]}"]')
+    assert page.locator("#list tbody tr").count() == 1
+    page.click("#more")
+    page.wait_for_selector(f'#list tbody tr[data-id="{raised[1]["id"]}"]')
+    assert page.locator("#list tbody tr").count() == 2
+    page.wait_for_selector("#more", state="hidden")      # the server said: no next page
     assert errors == []
 
 

@@ -54,6 +54,9 @@ def used_keys() -> set[str]:
     keys |= set(re.findall(r'\bshowLive\("\w+", "([\w.]+)"', app))
     keys |= set(re.findall(r'\bact\("\w+", [^;]*?, "([\w.]+)"', app))
     keys |= set(re.findall(r'"(e\.[\w.]+)"', app))
+    keys |= set(re.findall(r'"(h_\w+)"', app))
+    if '"h_" + exc.state' in app:        # the closing step, worded by the state it closed to
+        keys |= {"h_resolved", "h_dismissed"}
     common = (ROOT / "static" / "common" / "page.js").read_text(encoding="utf-8")
     keys |= set(re.findall(r'\bt\("([\w.]+)"', common))
     return keys
@@ -77,7 +80,8 @@ def test_both_languages_have_the_same_words(words):
 def test_every_key_the_page_uses_has_words_in_both_languages(words):
     keys = used_keys()
     assert {"title", "ack", "resolve", "done_ack", "done_resolve", "done_note", "live_off",
-            "refreshed", "e.conflict", "forbidden", "session_expired"} <= keys   # the scan found them: the test can fail
+            "refreshed", "e.conflict", "forbidden", "session_expired", "h_raised",
+            "h_dismissed", "h_escalated"} <= keys   # the scan found them: the test can fail
     for lang in ("en", "zh-CN"):
         assert sorted(k for k in keys if k not in words[lang]) == [], lang
 
