@@ -185,6 +185,26 @@ window.WP = (function () {
     };
   }
 
+  // ---- the API -------------------------------------------------------------------------
+
+  class NetworkError extends Error {}
+
+  /** One JSON call with a staff `token`: resolves {status, ok, body} (body null when the
+   *  answer is not JSON); throws NetworkError when no answer came. */
+  async function callApi(token, method, path, body) {
+    const headers = { Authorization: "Bearer " + token };
+    if (body !== undefined) headers["Content-Type"] = "application/json";
+    let resp;
+    try {
+      resp = await fetch(path, { method, headers, cache: "no-store",
+                                 body: body === undefined ? undefined : JSON.stringify(body) });
+    } catch (e) {
+      throw new NetworkError(String(e));
+    }
+    const data = await resp.json().catch(() => null);
+    return { status: resp.status, ok: resp.ok, body: data };
+  }
+
   // ---- the scan field ------------------------------------------------------------------
 
   /** A keyboard-wedge scan: its trailing CR/LF off, a typed <GS> as the GS1 separator. */
@@ -230,5 +250,5 @@ window.WP = (function () {
 
   addLoginForm();
   return { $, words, sound, showBanner, logIn, loginRefused, showLoggedIn, showPending, stored,
-           normaliseScan, newId, wireScanField };
+           NetworkError, callApi, normaliseScan, newId, wireScanField };
 })();

@@ -9,6 +9,10 @@
   const TICK_MS = 1000;          // the due times counting down
   const ROLES = ["supervisor", "admin"];
   const ACTIONS = ["ack", "assign", "resolve", "dismiss"];
+  const FILTER_OPTIONS = {   // the server's states and severities (GET /api/v1/exceptions)
+    "f-state": ["open", "acknowledged", "resolved", "dismissed"],
+    "f-severity": ["low", "medium", "high", "critical"],
+  };
   // the moves the life cycle allows from each state (the buttons of the others are dimmed,
   // not disabled: the server decides, and its refusal is shown)
   const ALLOWED = {
@@ -136,21 +140,18 @@
   /** One call with the login's token: {status, ok, body}; status 0 when no answer came.
    *  A 401 ends the login. */
   async function api(method, path, body) {
-    const headers = { Authorization: "Bearer " + state.auth.token };
-    if (body !== undefined) headers["Content-Type"] = "application/json";
-    let resp;
+    let res;
     try {
-      resp = await fetch(path, { method, headers, cache: "no-store",
-                                 body: body === undefined ? undefined : JSON.stringify(body) });
+      res = await WP.callApi(state.auth.token, method, path, body);
     } catch (e) {
+      if (!(e instanceof WP.NetworkError)) throw e;
       return { status: 0, ok: false, body: null };
     }
-    const data = await resp.json().catch(() => null);
-    if (resp.status === 401 && state.auth) {
+    if (res.status === 401 && state.auth) {
       logout();
       WP.loginRefused("session_expired", t("session_expired"));
     }
-    return { status: resp.status, ok: resp.ok, body: data };
+    return res;
   }
 
   function query(filters, cursor) {
@@ -576,7 +577,22 @@
     startPolling();
   }
 
+  /** The state and severity filters' options, each worded by its select's data-options
+   *  prefix (state.open, severity.high, …). */
+  function addFilterOptions() {
+    for (const [id, values] of Object.entries(FILTER_OPTIONS)) {
+      const select = $(id);
+      for (const value of values) {
+        const o = document.createElement("option");
+        o.value = value;
+        o.dataset.i18n = select.dataset.options + value;
+        select.appendChild(o);
+      }
+    }
+  }
+
   function wire() {
+    addFilterOptions();
     $("login-form").addEventListener("submit", login);
     $("logout").addEventListener("click", logout);
     $("lang").addEventListener("click", () => { words.toggle(); applyLanguage(); });

@@ -121,25 +121,16 @@
 
   // ---- the API -------------------------------------------------------------------------
 
-  class NetworkError extends Error {}
+  const NetworkError = WP.NetworkError;
 
   /** One call with the staff token. Resolves {status, ok, body}; throws NetworkError when
    *  no answer came. A 401 ends the login (the token expired or was revoked). */
   async function api(method, path, body) {
-    const headers = { Authorization: "Bearer " + state.auth.token };
-    if (body !== undefined) headers["Content-Type"] = "application/json";
-    let resp;
-    try {
-      resp = await fetch(path, { method, headers, cache: "no-store",
-                                 body: body === undefined ? undefined : JSON.stringify(body) });
-    } catch (e) {
-      throw new NetworkError(String(e));
-    }
-    const data = await resp.json().catch(() => null);
-    if (resp.status === 401 && state.auth) {
+    const res = await WP.callApi(state.auth.token, method, path, body);
+    if (res.status === 401 && state.auth) {
       sessionRefused("session_expired");
     }
-    return { status: resp.status, ok: resp.ok, body: data };
+    return res;
   }
 
   function sessionFrom(body) {

@@ -4,10 +4,7 @@ Chinese alike: every key its HTML and script use exists in both languages with t
 its words. Read with Node (the files are browser scripts)."""
 from __future__ import annotations
 
-import json
 import re
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -16,7 +13,8 @@ import yaml
 from server.config_exceptions import SEVERITIES
 from server.services.exceptions import STATES, SUBJECT_KINDS
 
-from ..conftest import make_app, need
+from ..conftest import make_app
+from .browser_scripts import window_after
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGE = ROOT / "static" / "exceptions"
@@ -28,15 +26,7 @@ CODE = re.compile(r'code="([a-z_]+)"')
 
 @pytest.fixture(scope="module")
 def words() -> dict:
-    node = shutil.which("node")
-    need(node is not None, "node (apt-get install nodejs)")
-    files = [ROOT / "static" / "common" / "i18n.js", PAGE / "i18n.js"]
-    script = ("const fs = require('fs'); global.window = {};"
-              "for (const f of JSON.parse(process.argv[1])) eval(fs.readFileSync(f, 'utf8'));"
-              "process.stdout.write(JSON.stringify(window));")
-    out = subprocess.run([node, "-e", script, json.dumps([str(f) for f in files])],
-                         check=True, capture_output=True, text=True, timeout=30).stdout
-    got = json.loads(out)
+    got = window_after(ROOT / "static" / "common" / "i18n.js", PAGE / "i18n.js")
     common = got["WP_COMMON_STRINGS"]
     return {lang: {**common[lang], **got["WP_EXC_STRINGS"][lang]} for lang in ("en", "zh-CN")}
 
@@ -84,6 +74,13 @@ def test_every_key_the_page_uses_has_words_in_both_languages(words):
             "h_dismissed", "h_escalated"} <= keys   # the scan found them: the test can fail
     for lang in ("en", "zh-CN"):
         assert sorted(k for k in keys if k not in words[lang]) == [], lang
+
+
+def test_the_filters_offer_the_servers_states_and_severities():
+    app = (PAGE / "app.js").read_text(encoding="utf-8")
+    options = dict(re.findall(r'"(f-\w+)": \[([^\]]*)\]', app))
+    assert re.findall(r'"(\w+)"', options["f-state"]) == list(STATES)
+    assert re.findall(r'"(\w+)"', options["f-severity"]) == list(SEVERITIES)
 
 
 def test_every_state_severity_kind_and_type_has_words(words):
