@@ -50,6 +50,9 @@ PATHS = (
     "/api/v1/print-jobs/{job_id}/preview.png", "/api/v1/print-jobs/{job_id}/reprint",
     "/api/v1/outbox", "/api/v1/outbox/{outbox_id}/retry",
     "/api/v1/counts", "/api/v1/counts:schedule", "/api/v1/counts/{count_id}/cancel",
+    "/api/v1/exceptions", "/api/v1/exceptions/{exception_id}", "/api/v1/reports/exceptions",
+    *(f"/api/v1/exceptions/{{exception_id}}/{action}" for action in (
+        "ack", "assign", "resolve", "dismiss", "notes")),
 )
 
 # Which tokens make sense for an operation; hypothesis draws one per example, so both a
