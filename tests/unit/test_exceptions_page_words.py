@@ -115,3 +115,9 @@ def test_the_page_is_served_at_exceptions(tmp_path):
         assert resp.status_code == 200, name
         assert resp.get_data() == (PAGE / name).read_bytes()
     assert client.get("/exceptions/../pack/app.js").status_code == 404
+    shared = re.findall(r'(?:src|href)="\.\./common/([\w.]+)"', html)
+    assert shared == ["page.css", "i18n.js", "page.js"], shared
+    for name in shared:
+        resp = client.get(f"/common/{name}")
+        assert resp.status_code == 200, name
+        assert resp.get_data() == (ROOT / "static" / "common" / name).read_bytes()
