@@ -81,8 +81,9 @@ def record_failure(event_id: int, err: Exception) -> None:
     now = clock.now()
     limit = current_app.config["WAVEPACK"].webhooks.max_attempts
     with store_db.write_tx():
-        row = execute("SELECT attempts, topic, event_key FROM webhook_event WHERE id = ?",
-                      (event_id,)).fetchone()
+        row = execute("SELECT w.attempts, w.topic, w.event_key, w.channel_id, c.name "
+                      "FROM webhook_event w JOIN channel c ON c.id = w.channel_id "
+                      "WHERE w.id = ?", (event_id,)).fetchone()
         if row is None:
             return
         attempts = row[0] + 1
@@ -102,7 +103,8 @@ def record_failure(event_id: int, err: Exception) -> None:
             exceptions.open_exception(
                 "webhook_failed", f"{row[1]} delivery {row[2]} failed {attempts} times: "
                 f"{error}"[:2000], order_id=order_id, detail={"event_id": event_id},
-                now=now, actor="job:inbox")
+                now=now, actor="job:inbox", settings=current_app.config["WAVEPACK"],
+                subject=None if order_id is not None else ("channel", row[3], row[4]))
 
 
 def start(app: Flask, stop: threading.Event | None = None) -> threading.Thread:

@@ -22,9 +22,9 @@ from ..domain import lifecycle
 from ..domain.carriers import UNMAPPED, CarrierService, Choice, ShippingRequest, choose_service
 from ..domain.customs import MISSING, CustomsItem, crosses_customs, missing_data
 from ..domain.money import from_minor
-from ..store.bulk import insert_many, select_in, update_many
+from ..store.bulk import select_in, update_many
 from ..store.db import executemany
-from . import audit
+from . import audit, exceptions
 
 HOLD_CODES = (UNMAPPED, MISSING)
 # an order in these states can still be held by the gate
@@ -157,11 +157,12 @@ def check_orders(order_ids: list[int], actor: str, now: dt.datetime | None = Non
             held[f.id] = (MISSING, problem, {"missing": sorted(set(missing_data(f.items)))})
     update_many("sales_order", "id", (("id", "bigint"), ("svc", "varchar"), ("src", "varchar")),
                 chosen, sets="carrier_service = {svc}, carrier_source = {src}")
-    _hold([(f, *held[f.id]) for f in facts if f.id in held], actor, now)
+    _hold([(f, *held[f.id]) for f in facts if f.id in held], actor, now, settings)
     return {oid: code for oid, (code, _, _) in held.items()}
 
 
-def _hold(rows: list[tuple[OrderFacts, str, str, dict]], actor: str, now: dt.datetime) -> None:
+def _hold(rows: list[tuple[OrderFacts, str, str, dict]], actor: str, now: dt.datetime,
+          settings: Config) -> None:
     if not rows:
         return
     at = clock.naive_utc(now)
@@ -170,13 +171,11 @@ def _hold(rows: list[tuple[OrderFacts, str, str, dict]], actor: str, now: dt.dat
                 [(lifecycle.ON_HOLD, code, message[:2000], at, f.id)
                  for f, code, message, _ in rows])
     open_now = {(r[0], r[1]) for r in select_in(
-        "SELECT order_id, type FROM wms_exception WHERE state = 'open' AND order_id IN ({in})",
-        sorted({f.id for f, *_ in rows}))}
-    insert_many("wms_exception", ("type", "order_id", "owner_role", "state", "message",
-                                  "detail", "created_at"),
-                [(code, f.id, "supervisor", "open", message[:2000],
-                  json.dumps(detail, ensure_ascii=False, default=str), at)
-                 for f, code, message, detail in rows if (f.id, code) not in open_now])
+        "SELECT order_id, type FROM wms_exception WHERE state IN ('open', 'acknowledged') "
+        "AND order_id IN ({in})", sorted({f.id for f, *_ in rows}))}
+    exceptions.open_many([dict(type_=code, order_id=f.id, message=message[:2000], detail=detail)
+                          for f, code, message, detail in rows if (f.id, code) not in open_now],
+                         now=now, actor=actor, settings=settings)
     audit.write([audit.row(now, actor, "order.status", "order", f.id, f.status,
                            lifecycle.ON_HOLD, {"hold": code, "reason": message})
                  for f, code, message, _ in rows])

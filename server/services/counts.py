@@ -180,7 +180,8 @@ def cancel_count(count_id: int, actor: str, *, settings: Config) -> dict:
         c = _Count(*row)
         if c.state != "open":
             raise Conflict(f"count {c.id} is {c.state}", code="count_closed")
-        if execute("SELECT 1 FROM wms_exception WHERE count_task_id = ? AND state = 'open'",
+        if execute("SELECT 1 FROM wms_exception WHERE count_task_id = ? AND "
+                   "state IN ('open', 'acknowledged')",
                    (c.id,)).fetchone():
             raise Conflict(f"count {c.id} settles a stock discrepancy at {c.location}: count "
                            "the bin (POST /api/v1/counts) instead", code="count_required")

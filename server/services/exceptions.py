@@ -78,8 +78,7 @@ def _row(type_: str, message: str, *, order_id: int | None, detail: object, owne
         got = execute("SELECT ref FROM sales_order WHERE id = ?", (sid,)).fetchone()
         ref = got[0] if got else ""
     due = at + sla.period
-    text = (detail if isinstance(detail, str) else
-            json.dumps(detail, ensure_ascii=False, default=str)) if detail is not None else ""
+    text = json.dumps(detail, ensure_ascii=False, default=str) if detail is not None else ""
     role = owner if owner in ("picker", "packer", "supervisor", "admin") else owner_role
     return (type_, order_id, role[:16], "open", message, text, at, count_task_id, severity,
             kind, sid, str(ref or "")[:200], owner[:120], due, due, actor[:120], at)

@@ -22,9 +22,9 @@ from ..domain.orders import OrderDraft, address_key, phone_key
 from ..domain.risk import ContactTally, assess, contact_keys, hour_before
 from ..domain.validation import Problem, normalise_draft, storage_problems, validate_order
 from ..store import db as store_db
-from ..store.bulk import insert_many, insert_returning, select_in
+from ..store.bulk import insert_returning, select_in
 from ..store.retry import retry_transaction
-from . import audit
+from . import audit, exceptions as exception_queue
 from .reservation import OrderNeed, reserve
 
 HOUR = dt.timedelta(hours=1)
@@ -273,7 +273,7 @@ def _import_chunk(channel: ChannelRef, drafts: Sequence[OrderDraft], offset: int
                        paid=d.paid, hold=bool(holds))
              for _, d, problems, holds in decided if not problems and not d.cancelled]
     outcome = reserve(needs, actor, now, settings=cfg)
-    _trail(channel, decided, ids, actor, now)
+    _trail(channel, decided, ids, actor, now, cfg)
     for i, d, problems, holds in decided:
         oid = ids[d.external_id]
         status = outcome.status.get(oid) or _initial_status(d, problems)
@@ -358,7 +358,8 @@ def _insert_lines(decided, ids: dict[str, int], products: dict[str, int]
     return out
 
 
-def _trail(channel: ChannelRef, decided, ids: dict[str, int], actor: str, now) -> None:
+def _trail(channel: ChannelRef, decided, ids: dict[str, int], actor: str, now,
+           settings: Config) -> None:
     trail, exceptions = [], []
     at = clock.naive_utc(now)
     for _, d, problems, holds in decided:
@@ -367,16 +368,15 @@ def _trail(channel: ChannelRef, decided, ids: dict[str, int], actor: str, now) -
                                _initial_status(d, problems),
                                {"ref": d.ref, "channel": channel.name}))
         if problems:
-            exceptions.append(("invalid_order", oid, "supervisor", "open",
-                               "; ".join(p.message for p in problems),
-                               json.dumps([p.to_dict() for p in problems], ensure_ascii=False),
-                               at))
+            exceptions.append(dict(type_="invalid_order", order_id=oid,
+                                   message="; ".join(p.message for p in problems),
+                                   detail=[p.to_dict() for p in problems],
+                                   subject=("order", oid, d.ref)))
         elif holds and not d.cancelled:
-            exceptions.append(("risk_hold", oid, "supervisor", "open", "; ".join(holds),
-                               json.dumps(holds, ensure_ascii=False), at))
+            exceptions.append(dict(type_="risk_hold", order_id=oid, message="; ".join(holds),
+                                   detail=holds, subject=("order", oid, d.ref)))
     audit.write(trail)
-    insert_many("wms_exception", ("type", "order_id", "owner_role", "state", "message", "detail",
-                                  "created_at"), exceptions)
+    exception_queue.open_many(exceptions, now=at, actor=actor, settings=settings)
 
 
 def _contact(d: OrderDraft) -> tuple[set[str], dt.datetime]:

@@ -246,11 +246,17 @@ def _record_sent(outbox_id: int, attempts: int, status: int | None, remote_id: s
                  now: dt.datetime | None) -> Outcome:
     now = now or clock.now()
     with write_tx():
-        execute("UPDATE outbox SET state = 'sent', sent_at = ?, updated_at = ?, remote_id = ?, "
-                "last_status = ?, last_error = '' WHERE id = ? AND state = 'sending' "
-                "AND attempts = ?", (clock.naive_utc(now), clock.naive_utc(now),
-                                     (remote_id or "")[:120] or None, status, outbox_id,
-                                     attempts))
+        sent = execute(
+            "UPDATE outbox SET state = 'sent', sent_at = ?, updated_at = ?, remote_id = ?, "
+            "last_status = ?, last_error = '' WHERE id = ? AND state = 'sending' "
+            "AND attempts = ?", (clock.naive_utc(now), clock.naive_utc(now),
+                                 (remote_id or "")[:120] or None, status, outbox_id,
+                                 attempts)).rowcount
+        if sent:     # sent at last (after a retry): its failure needs nobody any more
+            shipment = execute("SELECT shipment_id FROM outbox WHERE id = ?",
+                               (outbox_id,)).fetchone()[0]
+            exceptions.resolve_for_subject("shipment", ("outbox_failed",), "job:outbox", now,
+                                           subject_id=shipment, resolution="sent")
         audit.write([audit.row(now, "job:outbox", "outbox.sent", "outbox", outbox_id,
                                "sending", "sent", {"remote_id": remote_id,
                                                    "attempts": attempts})])
@@ -274,7 +280,8 @@ def _record_failure(outbox_id: int, snap: ful.ShipmentSnapshot, attempts: int,
                 "outbox_failed", f"storefront was not told that shipment {snap.shipment_id} "
                 f"(tracking {snap.tracking}) shipped after {attempts} tries: {error}",
                 order_id=snap.order_id, detail={"outbox_id": outbox_id, "status": status},
-                now=now, actor="job:outbox")
+                now=now, actor="job:outbox",
+                subject=("shipment", snap.shipment_id, snap.tracking))
     log.warning("outbox %s try %s: %s", outbox_id, attempts, error)
     return Outcome(outbox_id, state, attempts, status, error)
 

@@ -327,8 +327,8 @@ def _wait_for_printer(job_id: int, reason: str, faults: dict) -> SendOutcome:
 def _retry_later(job_id: int, reason: str, max_attempts: int) -> SendOutcome:
     now = clock.now()
     with write_tx():
-        row = execute("SELECT attempts, station, reference FROM print_job WHERE id = ?",
-                      (job_id,)).fetchone()
+        row = execute("SELECT attempts, station, reference, printer_url FROM print_job "
+                      "WHERE id = ?", (job_id,)).fetchone()
         attempts = row[0] + 1
         state = "failed" if attempts >= max_attempts else "queued"
         execute("UPDATE print_job SET state = ?, attempts = ?, last_error = ?, "
@@ -342,14 +342,14 @@ def _retry_later(job_id: int, reason: str, max_attempts: int) -> SendOutcome:
             exceptions.open_exception(
                 "print_failed", f"print job {job_id} ({row[2]}) at station {row[1]} failed "
                 f"{attempts} times: {reason}", detail={"job_id": job_id}, now=now,
-                actor="job:print")
+                actor="job:print", subject=_printer_subject(row[3]))
     return SendOutcome(job_id, state, reason)
 
 
 def _unconfirmed(job_id: int, reason: str) -> SendOutcome:
     now = clock.now()
     with write_tx():
-        row = execute("SELECT station, reference FROM print_job WHERE id = ?",
+        row = execute("SELECT station, reference, printer_url FROM print_job WHERE id = ?",
                       (job_id,)).fetchone()
         execute("UPDATE print_job SET state = 'failed', last_error = ?, updated_at = ?" +
                 _ERROR_CODE + "WHERE id = ? AND state = 'sending'",
@@ -358,8 +358,17 @@ def _unconfirmed(job_id: int, reason: str) -> SendOutcome:
                                job_id, "sending", "failed", reason)])
         exceptions.open_exception(
             "print_unconfirmed", f"print job {job_id} ({row[1]}) at station {row[0]}: "
-            f"{reason}", detail={"job_id": job_id}, now=now, actor="job:print")
+            f"{reason}", detail={"job_id": job_id}, now=now, actor="job:print",
+            subject=_printer_subject(row[2]))
     return SendOutcome(job_id, "failed", reason)
+
+
+def _printer_subject(printer_url: str) -> tuple[str, None, str]:
+    """The exception's subject: the printer, by the name its worker records it under (its
+    URL if none did)."""
+    got = execute("SELECT name FROM printer_status WHERE url = ? ORDER BY name LIMIT 1",
+                  (printer_url,)).fetchone()
+    return ("printer", None, got[0] if got else printer_url)
 
 
 def _mark_printed(job_id: int) -> SendOutcome:

@@ -22,6 +22,7 @@ from printers.status import PrinterError, PrinterFault, PrinterOffline, PrinterS
 
 from .. import clock
 from ..store.db import execute, write_tx
+from . import exceptions
 
 STATUS_EVERY_S = 5.0      # how often an idle worker asks its printer (print_worker)
 STALE_FACTOR = 3          # a state older than this many poll intervals is `unknown`
@@ -66,7 +67,25 @@ def record(name: str, url: str, status_or_error: PrinterStatus | BaseException, 
                 "VALUES (?, ?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET url = excluded.url, "
                 "state = excluded.state, detail = excluded.detail, "
                 "checked_at = excluded.checked_at", (name, url, state, text, checked))
+        _fault_exception(name, state, detail, at)
     return _as_dict((name, url, state, text, checked), STATUS_EVERY_S, at)
+
+
+PRINTER_FAULT = "printer_fault"
+
+
+def _fault_exception(name: str, state: str, detail: dict, now: dt.datetime) -> None:
+    """A printer that cannot print raises one printer_fault exception (until it is worked or
+    the printer is ready again); a printer that comes back ready closes it by itself."""
+    if state == "ready":
+        exceptions.resolve_for_subject("printer", (PRINTER_FAULT,), "job:print", now,
+                                       ref=name, resolution="recovered")
+    elif state != "unknown" and not exceptions.active_exists("printer", PRINTER_FAULT,
+                                                             ref=name):
+        exceptions.open_exception(PRINTER_FAULT, f"printer {name} cannot print: {state}"
+                                  + (f" ({detail['reason']})" if detail.get("reason") else ""),
+                                  detail={"state": state, **detail}, now=now,
+                                  actor="job:print", subject=("printer", None, name))
 
 
 def get(name: str, *, status_every_s: float = STATUS_EVERY_S,

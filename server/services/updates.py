@@ -169,7 +169,8 @@ def _open_once(type_: str, message: str, order_id: int, detail: object, actor: s
     text = json.dumps(detail, ensure_ascii=False, default=str)
     if not WmsException.select().where(
             (WmsException.order == order_id) & (WmsException.type == type_)
-            & (WmsException.state == "open") & (WmsException.detail == text)).exists():
+            & (WmsException.state.in_(exceptions.ACTIVE))
+            & (WmsException.detail == text)).exists():
         exceptions.open_exception(type_, message, order_id=order_id, detail=detail, now=now,
                                   actor=actor)
 

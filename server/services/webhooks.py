@@ -279,7 +279,8 @@ def _apply(channel: ChannelRef, event_key: str, topic: str, handle: Handler,
         exceptions.open_exception("webhook_rejected", f"{topic} from {channel.name}: "
                                   f"{err.message}", detail={"event": event_key,
                                                             "error": err.to_dict()},
-                                  now=now, actor=f"webhook:{channel.name}")
+                                  now=now, actor=f"webhook:{channel.name}",
+                                  subject=("channel", channel.id, channel.name))
         return f"rejected:{err.code}", None
 
 

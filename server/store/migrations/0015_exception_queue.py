@@ -44,6 +44,7 @@ CREATE INDEX wms_exception_owner ON wms_exception (owner, state, id);
 CREATE INDEX wms_exception_due ON wms_exception (state, due_at, id);
 CREATE INDEX wms_exception_escalate ON wms_exception (escalate_at);
 CREATE INDEX wms_exception_subject ON wms_exception (subject_kind, subject_id, state);
+CREATE INDEX wms_exception_subject_ref ON wms_exception (subject_kind, subject_ref, state);
 CREATE INDEX wms_exception_order ON wms_exception (order_id, type, state);
 CREATE INDEX wms_exception_count ON wms_exception (count_task_id, state)
 """
