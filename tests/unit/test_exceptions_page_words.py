@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[2]
 PAGE = ROOT / "static" / "exceptions"
 SERVER = ROOT / "server"
 # the types raised by a literal first argument, and the packing holds' types
-RAISED = re.compile(r'(?:open_exception|_open_once)\(\s*"([a-z_]+)"')
+RAISED = re.compile(r'(?:(?:open_exception|_open_once)\(\s*|\btype_=|"type_": )"([a-z_]+)"')
 CODE = re.compile(r'code="([a-z_]+)"')
 
 
@@ -57,7 +57,7 @@ def raised_types() -> set[str]:
     for f in SERVER.rglob("*.py"):
         types |= set(RAISED.findall(f.read_text(encoding="utf-8")))
     from server.services.packing.session import HOLD_EXCEPTIONS
-    return types | set(HOLD_EXCEPTIONS) | {"risk_hold", "invalid_order"}   # intake's bulk rows
+    return types | set(HOLD_EXCEPTIONS)
 
 
 def test_both_languages_have_the_same_words(words):
@@ -85,7 +85,8 @@ def test_the_filters_offer_the_servers_states_and_severities():
 
 def test_every_state_severity_kind_and_type_has_words(words):
     types = raised_types()
-    assert {"short_pick", "stock_discrepancy", "print_failed", "pack_weight"} <= types
+    assert {"short_pick", "stock_discrepancy", "print_failed", "pack_weight",
+            "invalid_order", "risk_hold"} <= types
     with open(ROOT / "config.yaml", encoding="utf-8") as f:
         configured = set(yaml.safe_load(f)["exceptions"]["types"])
     assert "invalid_order" in configured
