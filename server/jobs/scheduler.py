@@ -1,5 +1,5 @@
 """Scheduled jobs: expire unpaid orders, pull WooCommerce orders that a webhook missed,
-plan and release automatic pick waves (when configured). One thread per process that runs
+plan and release automatic pick waves (when configured), escalate overdue exceptions. One thread per process that runs
 them (`wavepack serve`, `wavepack worker`); each job runs in its own app context and
 connection, and a failing job is logged and tried again next tick.
 
@@ -44,6 +44,13 @@ def _auto_wave(app: Flask) -> None:
         log.info("automatic waves planned and released: %s", made)
 
 
+def _escalate_exceptions(app: Flask) -> None:
+    from ..services.exceptions import escalate_overdue
+    raised = escalate_overdue(settings=app.config["WAVEPACK"])
+    if raised:
+        log.info("overdue exceptions escalated: %s", raised)
+
+
 def start(app: Flask, stop: threading.Event | None = None) -> threading.Thread:
     """Start the scheduler thread (daemon); set `stop` to end it."""
     cfg = app.config["WAVEPACK"].jobs
@@ -53,6 +60,9 @@ def start(app: Flask, stop: threading.Event | None = None) -> threading.Thread:
     ]
     if cfg.auto_wave_every_minutes > 0:
         jobs.append(("auto-wave", cfg.auto_wave_every_minutes * 60, _auto_wave))
+    escalate_every = app.config["WAVEPACK"].exceptions.escalate_every_minutes
+    if escalate_every > 0:
+        jobs.append(("exception-escalate", escalate_every * 60, _escalate_exceptions))
     stop = stop or threading.Event()
     thread = threading.Thread(target=_loop, args=(app, jobs, stop), name="wavepack-jobs",
                               daemon=True)

@@ -6,7 +6,8 @@ of that role). Pickers and packers are refused at connect (`forbidden`).
 
 A console sits in one room: `warehouse:<code>` or `all`. The after-commit event hook
 (server/events.py) feeds it: `scan.recorded` goes to its warehouse's room and to `all`;
-`print_job.queued` and `outbox.queued` (which carry no warehouse) to every console. The
+`print_job.queued`, `outbox.queued` and `exception.escalated` (an overdue exception's
+severity went up; they carry no warehouse) to every console. The
 subscriber only puts the event on a queue; one sender per process emits them, so a scan's
 ack never waits for Redis, and a Redis that is down costs the handhelds nothing.
 
@@ -33,6 +34,7 @@ from .. import clock, events, logs
 from ..domain.errors import DomainError
 from ..domain.exactjson import refuse_lone_surrogates
 from ..services import auth, stock
+from ..services.exceptions import EXCEPTION_ESCALATED
 from ..services.outbox import OUTBOX_QUEUED
 from ..services.picking import SCAN_RECORDED
 from ..services.print_queue import PRINT_JOB_QUEUED
@@ -44,7 +46,7 @@ log = logging.getLogger(__name__)
 NAMESPACE = "/console"
 ROLES = ("supervisor", "admin")
 ALL = "all"
-PUSHED = (SCAN_RECORDED, PRINT_JOB_QUEUED, OUTBOX_QUEUED)
+PUSHED = (SCAN_RECORDED, PRINT_JOB_QUEUED, OUTBOX_QUEUED, EXCEPTION_ESCALATED)
 
 SESSION_RECHECK_S = 5.0     # how stale a revoked or expired console login may be seen
 QUEUE_MAX = 10_000          # events waiting for the sender; beyond it they are dropped

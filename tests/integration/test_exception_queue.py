@@ -181,3 +181,60 @@ def test_filters_cursor_and_bad_input(floor):
     assert query(floor, "SELECT id, state, owner, severity FROM wms_exception ORDER BY id") \
         == before
     assert query(floor, "SELECT count(*) FROM wms_exception_note") == [(0,)]
+
+
+def test_overdue_exceptions_escalate_once_per_period_and_tell_the_consoles(floor):
+    from server import clock
+    from server.jobs import scheduler
+    from .test_console import NS, _console, _received
+    floor.order("A-1", (("SOCK", 3),))
+    floor.wave()
+    short_first_task(floor)
+    short = listed(floor, "?type=short_pick")["exceptions"][0]      # high, 4 h
+    disc = listed(floor, "?type=stock_discrepancy")["exceptions"][0]  # medium, 24 h
+    console = _console(floor.app, floor.tokens["s1"])
+    assert console.is_connected(NS)
+    from server.services import auth
+    from server.store.db import db
+    with floor.app.app_context(), db.connection_context():
+        floor.supervisor = auth.create_token(role="supervisor")   # outlives the clock jumps
+
+    def run_at(hours: float) -> None:
+        clock.set_clock(lambda: T0 + dt.timedelta(hours=hours))
+        assert scheduler.run_job(floor.app, "exception-escalate",
+                                 scheduler._escalate_exceptions)
+
+    def state(eid: int) -> tuple:
+        e = floor.api("get", f"/api/v1/exceptions/{eid}").get_json()
+        assert "severity" in e, e
+        return e["severity"], e["escalations"], e["overdue"]
+
+    run_at(3.9)
+    assert state(short["id"]) == ("high", 0, False)
+    assert _received(console, "exception.escalated", within_s=0.3) == []
+    run_at(4.1)
+    assert state(short["id"]) == ("critical", 1, True)
+    assert state(disc["id"]) == ("medium", 0, False)
+    [event] = _received(console, "exception.escalated")
+    assert (event["exception_id"], event["type"], event["severity"], event["previous"],
+            event["owner"], event["subject"]["kind"]) == (short["id"], "short_pick", "critical",
+                                                         "high", "supervisor", "order")
+    assert [e["id"] for e in listed(floor, "?overdue=true")["exceptions"]] == [short["id"]]
+    run_at(4.5)            # the same overdue period: nothing more
+    assert state(short["id"]) == ("critical", 1, True)
+    assert _received(console, "exception.escalated", within_s=0.3) == []
+    run_at(8.2)            # the next period: once more, severity stays at the top
+    assert state(short["id"]) == ("critical", 2, True)
+    assert len(_received(console, "exception.escalated")) == 1
+    assert post(floor, disc["id"], "ack").status_code == 200
+    run_at(24.5)           # acknowledged is still overdue
+    assert state(disc["id"]) == ("high", 1, True)
+    assert post(floor, disc["id"], "resolve", {"resolution": "counted"}).status_code == 200
+    run_at(60)
+    assert state(disc["id"]) == ("high", 1, False)      # closed: never again
+    assert [a[1:] for a in audit_of(floor, short["id"]) if a[0] == "exception.escalate"] \
+        == [("high", "critical")] + [("critical", "critical")] * 3   # 8.2 h, 24.5 h, 60 h:
+    # several periods missed between two runs escalate once, not once for each
+    # one process runs a tick: the second claim of the same tick is refused
+    assert scheduler.claim_tick(floor.app, "exception-escalate", 123456, 300)
+    assert not scheduler.claim_tick(floor.app, "exception-escalate", 123456, 300)
