@@ -1,6 +1,6 @@
-"""The browser apps in static/ (handheld, pack station and returns station pages), served by
-the server itself so that `make run` needs nothing else; static/common/ holds the scripts
-both pages load (served at /common/)."""
+"""The browser apps in static/ (handheld, pack station, returns station and exception
+queue pages), served by the server itself so that `make run` needs nothing else;
+static/common/ holds the scripts the pages share (served at /common/)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -29,4 +29,5 @@ def _serve_folder(folder: str, index: bool) -> None:
 _serve_folder("handheld", index=True)   # the picker's page
 _serve_folder("pack", index=True)       # the packing station page
 _serve_folder("returns", index=True)    # the returns station page
+_serve_folder("exceptions", index=True)  # the supervisors' exception queue page
 _serve_folder("common", index=False)    # the scripts both pages load

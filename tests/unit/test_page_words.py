@@ -4,10 +4,7 @@ carton error and packing instruction the server sends to the handheld and pack p
 its words. Read with Node (the files are browser scripts)."""
 from __future__ import annotations
 
-import json
 import re
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -17,7 +14,7 @@ from server.domain import returns as returns_domain
 from server.domain.cartons import HANDLING_RULES
 from server.domain.verdicts import VERDICT_CODES
 
-from ..conftest import need
+from .browser_scripts import window_after
 
 ROOT = Path(__file__).resolve().parents[2]
 STATIC = ROOT / "static"
@@ -30,16 +27,8 @@ HOLD_CODES = {"wrong_items", "weight", "check_failed", "expired", "by_hand", "ot
 
 @pytest.fixture(scope="module")
 def words() -> dict:
-    node = shutil.which("node")
-    need(node is not None, "node (apt-get install nodejs)")
-    files = [STATIC / "common" / "i18n.js", STATIC / "handheld" / "i18n.js",
-             STATIC / "pack" / "i18n.js", STATIC / "returns" / "i18n.js"]
-    script = ("const fs = require('fs'); global.window = {};"
-              "for (const f of JSON.parse(process.argv[1])) eval(fs.readFileSync(f, 'utf8'));"
-              "process.stdout.write(JSON.stringify(window));")
-    out = subprocess.run([node, "-e", script, json.dumps([str(f) for f in files])],
-                         check=True, capture_output=True, text=True, timeout=30).stdout
-    got = json.loads(out)
+    got = window_after(STATIC / "common" / "i18n.js", STATIC / "handheld" / "i18n.js",
+                       STATIC / "pack" / "i18n.js", STATIC / "returns" / "i18n.js")
     common = got["WP_COMMON_STRINGS"]
     return {"handheld": {lang: {**common[lang], **got["WP_STRINGS"][lang]}
                          for lang in ("en", "zh-CN")},
