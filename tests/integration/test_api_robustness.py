@@ -114,6 +114,8 @@ JSON_ROUTES = [
     "/api/v1/counts", "/api/v1/counts:schedule", "/api/v1/orders/1/carrier",
     "/api/v1/pack/stations/1/labels", "/api/v1/tracking-events",
     *(f"/api/v1/exceptions/1/{action}" for action in ("assign", "resolve", "dismiss", "notes")),
+    "/api/v1/returns", "/api/v1/returns/unannounced", "/api/v1/returns/1/scan",
+    "/api/v1/returns/1/repair", "/api/v1/returns/1/lines/1/disposition",
 ]
 LONE_SURROGATE = b'{"note": "a \\ud800 b", "badge": "B\\udfff", "reason": "\\ud83d"}'
 
