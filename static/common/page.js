@@ -129,6 +129,23 @@ window.WP = (function () {
     return { status: resp.status, ok: resp.ok, body: data };
   }
 
+  /** The API of a page with a badge login: `api(method, path, body)` answers {status, ok,
+   *  body}, status 0 when no answer came; a 401 (the login expired or was revoked) calls
+   *  `expired()`. `auth()` gives the current login ({token}) or null. */
+  function loginApi(auth, expired) {
+    return async function api(method, path, body) {
+      let res;
+      try {
+        res = await fetchJson(auth().token, method, path, body);
+      } catch (e) {
+        if (!(e instanceof NetworkError)) throw e;
+        return { status: 0, ok: false, body: null };
+      }
+      if (res.status === 401 && auth()) expired();
+      return res;
+    };
+  }
+
   // ---- the badge login -----------------------------------------------------------------
 
   const LOGIN_FORM = `
@@ -266,6 +283,6 @@ window.WP = (function () {
   }
 
   addLoginForm();
-  return { $, words, sound, showBanner, say, sayAgain, NetworkError, fetchJson, logIn,
+  return { $, words, sound, showBanner, say, sayAgain, NetworkError, fetchJson, loginApi, logIn,
            loginRefused, showLoggedIn, showPending, stored, normaliseScan, newId, wireScanField };
 })();

@@ -139,20 +139,10 @@
 
   /** One call with the login's token: {status, ok, body}; status 0 when no answer came.
    *  A 401 ends the login. */
-  async function api(method, path, body) {
-    let res;
-    try {
-      res = await WP.fetchJson(state.auth.token, method, path, body);
-    } catch (e) {
-      if (!(e instanceof WP.NetworkError)) throw e;
-      return { status: 0, ok: false, body: null };
-    }
-    if (res.status === 401 && state.auth) {
-      logout();
-      WP.loginRefused("session_expired", t("session_expired"));
-    }
-    return res;
-  }
+  const api = WP.loginApi(() => state.auth, () => {
+    logout();
+    WP.loginRefused("session_expired", t("session_expired"));
+  });
 
   function query(filters, cursor) {
     const q = new URLSearchParams();

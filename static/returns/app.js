@@ -59,22 +59,12 @@
 
   // ---- the API -------------------------------------------------------------------------
 
-  /** One call with the staff token: {status, ok, body}; status 0 when no answer came. A
-   *  401 ends the login. */
-  async function api(method, path, body) {
-    let res;
-    try {
-      res = await WP.fetchJson(state.auth.token, method, path, body);
-    } catch (e) {
-      if (!(e instanceof WP.NetworkError)) throw e;
-      return { status: 0, ok: false, body: null };
-    }
-    if (res.status === 401 && state.auth) {
-      logout();
-      WP.loginRefused("session_expired", t("session_expired"));
-    }
-    return res;
-  }
+  /** One call with the login's token: {status, ok, body}; status 0 when no answer came.
+   *  A 401 ends the login. */
+  const api = WP.loginApi(() => state.auth, () => {
+    logout();
+    WP.loginRefused("session_expired", t("session_expired"));
+  });
 
   /** A read sent again while no answer comes back (a change is not: the item scan has no
    *  id the server could know it again by, so the packer sees the error and scans again). */
