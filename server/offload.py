@@ -124,6 +124,9 @@ def _worker_start(priority: int, warm: Callable[[], Any] | None, server_pid: int
             log.warning("worker warm-up failed: %s", err)
 
 
+_starting = threading.Lock()     # worker process starts and pool teardowns, one at a time
+
+
 class WorkerPool:
     """A ProcessPoolExecutor that starts on the first job and replaces itself when broken."""
 
@@ -170,18 +173,24 @@ class WorkerPool:
             self._executor = None
         log.warning("document worker pool replaced: %s", why)
         # a stuck worker is terminated (the executor has no public way to stop one)
-        for proc in list((getattr(broken, "_processes", None) or {}).values()):
-            if proc.is_alive():
-                proc.terminate()
-        broken.shutdown(wait=False, cancel_futures=True)
+        with _starting:
+            for proc in list((getattr(broken, "_processes", None) or {}).values()):
+                if proc.is_alive():
+                    proc.terminate()
+            broken.shutdown(wait=False, cancel_futures=True)
 
     def run(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """`fn(*args, **kwargs)` in a worker process; its exception is raised here."""
         for attempt in (1, 2):
             executor, started = self._current()
             try:
-                future = executor.submit(fn, *args, **kwargs)
-            except RuntimeError as err:      # broken, or shut down by a replacement meanwhile
+                # submit starts worker processes on demand: one start at a time across all
+                # pools, since a start racing another thread's (or a replaced pool's pipes
+                # closing) can hand the child a closed descriptor ("bad value(s) in
+                # fds_to_keep"); such a refusal replaces the executor like a broken one
+                with _starting:
+                    future = executor.submit(fn, *args, **kwargs)
+            except (RuntimeError, ValueError, OSError) as err:  # broken, or shut down meanwhile
                 self._replace(executor, f"it refused a job ({err})")
                 if attempt == 2:
                     raise PoolUnavailable("the document workers stopped twice in a row; "

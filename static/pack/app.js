@@ -184,8 +184,18 @@
     $("queue-empty").hidden = q.orders.length > 0;
     $("queue").hidden = q.orders.length === 0;
     const body = $("queue").tBodies[0];
-    const key = words.lang + "|" + JSON.stringify(q.orders);
-    if (body.dataset.key === key) return;      // a poll must not replace a row being clicked
+    // a poll must not replace a row being clicked (a row rebuilt between the press and the
+    // release loses the click): the rows are rebuilt only when what they are changes; the
+    // age, which every poll moves on, is rewritten in place
+    const key = words.lang + "|" + JSON.stringify(q.orders.map(({ age_s, ...rest }) => rest));
+    if (body.dataset.key === key) {
+      q.orders.forEach((o, i) => {
+        const cell = body.rows[i] && body.rows[i].querySelector("td.age");
+        const text = o.packing_at ? t("queue_packing_at", { station: o.packing_at }) : ageText(o.age_s);
+        if (cell && cell.textContent !== text) cell.textContent = text;
+      });
+      return;
+    }
     body.dataset.key = key;
     body.textContent = "";
     const now = Date.now();

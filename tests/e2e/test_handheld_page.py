@@ -124,12 +124,12 @@ class AckDropper:
         ws.send(msg)
 
 
-def _scan_losing_the_ack(page, context, dropper: AckDropper, text: str) -> None:
+def _scan_losing_the_ack(page, context, dropper: AckDropper, task: dict) -> None:
     """A scan whose ack is lost, then a reconnect: the page sends the same scan_id again
     and shows the server's first verdict; the server must not count it twice."""
     before = verdict(page)["seq"]
     dropper.armed = True
-    page.keyboard.type(text)
+    page.keyboard.type(GTIN[task["sku"]])
     page.keyboard.press("Enter")
     deadline = time.monotonic() + 10
     while not dropper.dropped and time.monotonic() < deadline:
@@ -142,6 +142,12 @@ def _scan_losing_the_ack(page, context, dropper: AckDropper, text: str) -> None:
     page.wait_for_selector("#pending[hidden]", state="attached", timeout=15_000)
     shown = verdict(page)
     assert shown["seq"] > before and shown["code"] == "ok", shown
+    # the verdict and the task are drawn from different messages after a reconnect: wait
+    # until the task shows the unit too, so the next step reads what the server holds
+    page.wait_for_function("""t => { const el = (id) => document.getElementById(id);
+        return !el('put').hidden || el('task').hidden
+            || el('task').dataset.taskId !== String(t.task_id)
+            || Number(el('t-picked').textContent) > t.picked; }""", arg=task)
 
 
 def test_picker_works_a_cart_through_a_lost_connection(demo_server, browser_context_factory):
@@ -193,7 +199,7 @@ def test_picker_works_a_cart_through_a_lost_connection(demo_server, browser_cont
             assert shown["text"] == "2 backordered, bin sent for count", shown
             short_done = True
         elif not lost_ack_done:
-            _scan_losing_the_ack(page, context, dropper, GTIN[task["sku"]])
+            _scan_losing_the_ack(page, context, dropper, task)
             units[task["sku"]] += 1
             lost_ack_done = True
         else:
