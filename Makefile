@@ -10,7 +10,7 @@ APT_PACKAGES := libzbar0 chromium cups cups-bsd fonts-noto-cjk poppler-utils ngi
 STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
 
-.PHONY: run serve-prod test bench lint setup apt clean
+.PHONY: run serve-prod test bench lint setup apt clean security-table audit
 
 setup: apt $(STAMP) $(NODE_STAMP)
 
@@ -64,6 +64,12 @@ test: setup
 
 bench: setup
 	@$(PY) -m tests.bench.run $(BENCH_ARGS)
+
+# docs/security.md's table of every route and socket event with the roles allowed, from
+# probing a seeded app as each kind of caller (tests/security/table.py); run it after
+# adding or changing a route or an event, and review the roles it writes
+security-table: setup
+	@$(PY) -m tests.security.table --write
 
 lint: setup
 	@$(VENV)/bin/ruff check server handheld printers tests --select F,E9,B --ignore B008,B905
