@@ -25,3 +25,5 @@ def register_blueprints(app: Flask) -> None:
         app.register_blueprint(bp)
     from .limits import init_limiter
     init_limiter(app)
+    from .headers import install as security_headers
+    security_headers(app)

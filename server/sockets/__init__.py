@@ -44,9 +44,8 @@ def init_sockets(app: Flask) -> SocketIO:
         queue["client_manager"] = message_queue(cfg.message_queue, cfg.message_queue_channel)
         app.extensions["wavepack.message_queue_warning"] = check_message_queue(
             cfg.message_queue)
-    # None = the server's own origin only: a page from another site cannot drive a handheld
     sio = SocketIO(app, async_mode=async_mode(cfg.async_mode), **queue,
-                   cors_allowed_origins=origins or None, json=app.json,
+                   cors_allowed_origins=origin_check(origins), json=app.json,
                    max_http_buffer_size=64 * 1024, ping_interval=10, ping_timeout=10,
                    # the handlers keep who is connected themselves; Flask-SocketIO's own
                    # per-socket copy of the Flask session would be saved on every event
@@ -59,6 +58,27 @@ def init_sockets(app: Flask) -> SocketIO:
         untracked_greenlets()
         settle_heap()
     return sio
+
+
+def origin_check(allowed: list[str]):
+    """Which browser origins may open a Socket.IO connection (every namespace: the check is
+    the Engine.IO handshake, before any namespace): the server's own, as the request
+    reached it (scheme from X-Forwarded-Proto only behind `server.proxy_hops`, where
+    ProxyFix set it; the Host header, which nginx passes on), and those listed in
+    `server.allowed_origins`. A page from any other site cannot drive a handheld or read
+    the console feed; clients that send no Origin (the Python handheld client, scripts)
+    are not browsers and are judged by their token alone. python-engineio's own default
+    (None) also believed X-Forwarded-Host and -Proto from anyone, and a list replaced the
+    server's own origin instead of adding to it."""
+    extra = frozenset(o.rstrip("/") for o in allowed)
+
+    def allowed_origin(origin: str | None, environ: dict) -> bool:
+        if not origin:      # asked for CORS headers of a request without Origin: none
+            return False
+        own = f"{environ.get('wsgi.url_scheme', 'http')}://{environ.get('HTTP_HOST', '')}"
+        return origin == own or origin.rstrip("/") in extra
+
+    return allowed_origin
 
 
 def redacted(url: str) -> str:
