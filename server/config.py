@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import os
+import re
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -271,13 +272,50 @@ def load_config(overrides: Mapping[str, Any] | None = None,
     """Read config.yaml, lay WAVEPACK_CONFIG, the environment and `overrides` over it."""
     env = os.environ if env is None else env
     raw: dict = yaml.safe_load(DEFAULT_FILE.read_text(encoding="utf-8")) or {}
+    refuse_secrets(raw, str(DEFAULT_FILE))
     extra = env.get("WAVEPACK_CONFIG")
     if extra:
-        raw = _merge(raw, yaml.safe_load(Path(extra).read_text(encoding="utf-8")) or {})
+        overlay = yaml.safe_load(Path(extra).read_text(encoding="utf-8")) or {}
+        refuse_secrets(overlay, extra)
+        raw = _merge(raw, overlay)
     raw = _env_overrides(raw, env)
     if overrides:
         raw = _merge(raw, overrides)
     return build_config(raw, secret_key=env.get("WAVEPACK_SECRET_KEY", ""))
+
+
+# a setting whose name says it holds a secret; `secret_env` and friends name a variable
+_SECRET_NAME = re.compile(r"(^|_)(password|passwd|secret|secret_key|api_key|apikey|api_secret|"
+                          r"token|private_key|access_key)$", re.I)
+_URL_PASSWORD = re.compile(r"^[a-z][a-z0-9+.\-]*://[^/@\s:]*:[^/@\s]+@", re.I)
+
+
+def refuse_secrets(raw: Any, where: str, path: str = "") -> None:
+    """Secrets come from the environment only (WAVEPACK_SECRET_KEY, DATABASE_URL, …, and the
+    variables that `secrets:` / `secret_env:` settings name): a config file holding one is
+    refused at start, naming the setting and where its value belongs. Config files are
+    read by whoever can read the checkout or the image; the environment of a service is
+    not (systemd EnvironmentFile with mode 0600, docs/deploy.md)."""
+    if isinstance(raw, Mapping):
+        for key, value in raw.items():
+            here = f"{path}.{key}" if path else str(key)
+            if str(key) == "secrets":       # setting → environment variable names
+                continue
+            if _SECRET_NAME.search(str(key)) and isinstance(value, str) and value:
+                hint = ("the environment variable WAVEPACK_SECRET_KEY" if here == "secret_key"
+                        else "an environment variable (see `secrets:` / `secret_env:`)")
+                raise ValueError(f"config {here} in {where} holds a secret: config files "
+                                 f"must not; put it in {hint} instead")
+            refuse_secrets(value, where, here)
+    elif isinstance(raw, list):
+        for i, value in enumerate(raw):
+            refuse_secrets(value, where, f"{path}[{i}]")
+    elif isinstance(raw, str) and _URL_PASSWORD.match(raw):
+        env = {"database.url": "DATABASE_URL", "server.message_queue": "SOCKETIO_MESSAGE_QUEUE",
+               "auth.rate_limit_storage": "WAVEPACK_AUTH_RATE_LIMIT_STORAGE"}.get(
+                   path, "an environment variable")
+        raise ValueError(f"config {path} in {where} is a URL with a password: config files "
+                         f"must hold no secret; set {env} in the environment instead")
 
 
 def build_config(raw: Mapping[str, Any], secret_key: str = "") -> Config:
