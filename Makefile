@@ -71,6 +71,12 @@ bench: setup
 security-table: setup
 	@$(PY) -m tests.security.table --write
 
+# known vulnerabilities in the Python and Node packages (pip-audit, npm audit); exceptions
+# with reason and expiry in tests/security/audit-ignore.yaml. With CI=true an audit service
+# that does not answer (after one retry) fails it too (tests/security/audit.py)
+audit: setup
+	@$(PY) -m tests.security.audit
+
 lint: setup
 	@$(VENV)/bin/ruff check server handheld printers tests --select F,E9,B --ignore B008,B905
 
