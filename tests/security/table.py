@@ -106,9 +106,11 @@ PARAMS = {
     "tracking_number": "SELECT MIN(tracking) FROM shipment",
     "return_id": "SELECT MIN(id) FROM return_request",
     "line_id": "SELECT MIN(id) FROM return_line",
-    "user_id": "SELECT MIN(id) FROM app_user",
-    "token_id": "SELECT MIN(id) FROM api_token",
-    "badge": "SELECT MIN(badge) FROM app_user",
+    # users and tokens: a spare picker's, never a caller's own (an admin route that
+    # disables or deletes its target must not take the probe's callers with it)
+    "user_id": "SELECT id FROM app_user WHERE badge = 'p2'",
+    "badge": "SELECT badge FROM app_user WHERE badge = 'p2'",
+    "token_id": "SELECT MAX(id) FROM api_token WHERE label = 'spare'",
     "sku": "SELECT MIN(sku) FROM product",
     "product_id": "SELECT MIN(id) FROM product",
     "location_id": "SELECT MIN(id) FROM location",
@@ -163,6 +165,8 @@ def seeded_app(db_url: str | None = None) -> Iterator[Seeded]:
                           "picker": floor.tokens["p1"], "packer": floor.tokens["k1"],
                           "supervisor": floor.tokens["s1"], "admin": floor.tokens["a1"]}
                 users = {role: auth.principal(tokens[role]).user_id for role in STAFF}
+                auth.create_token(role="picker", label="spare", hours=12,
+                                  user_id=auth.principal(floor.tokens["p2"]).user_id)
                 ids = {name: str(_sql_first(sql, 1)) for name, sql in PARAMS.items()}
             yield Seeded(app, tokens, users, {**ids, **FIXED})
         finally:
