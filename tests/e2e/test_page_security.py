@@ -25,7 +25,7 @@ def test_a_page_works_under_its_csp_and_blocks_inline_script(demo_server,
                                                              browser_context_factory,
                                                              page_name):
     badge, pin, ready = PAGES[page_name]
-    context = browser_context_factory(locale="en-GB")
+    context = browser_context_factory(locale="en-GB", bypass_csp=False)
     page, errors = new_page(context, 15_000)
     console = []
     page.on("console", lambda m: console.append(m.text)
@@ -45,6 +45,6 @@ def test_a_page_works_under_its_csp_and_blocks_inline_script(demo_server,
     # what an injected <script> would do: blocked, and reported
     page.evaluate("""() => { const s = document.createElement('script');
         s.textContent = 'window.__pwned = true'; document.body.appendChild(s); }""")
-    page.wait_for_function("window.__csp.length > 0")
+    page.wait_for_function("() => window.__csp.length > 0")
     assert page.evaluate("window.__pwned === undefined")
     assert page.evaluate("window.__csp")[0].startswith("script-src")
