@@ -271,7 +271,8 @@ class LiveFloor:
         with self.floor.app.app_context(), db.connection_context():
             return [tuple(r) for r in execute(sql, params).fetchall()]
 
-    def start(self) -> Live:
+    def start(self, **env_extra: str) -> Live:
+        """The server, with `env_extra` (e.g. WAVEPACK_SERVER_ALLOWED_ORIGINS) in its env."""
         assert self.live is None, "already started"
         port = free_port()
         env = {k: v for k, v in os.environ.items()
@@ -280,7 +281,7 @@ class LiveFloor:
                    WAVEPACK_SERVER_DATA_DIR=str(self.data_dir),
                    WAVEPACK_SERVER_HOST="127.0.0.1",
                    WAVEPACK_JOBS_ENABLED="false",          # no scheduler changing orders
-                   WAVEPACK_WEBHOOKS_PROCESS="inline")
+                   WAVEPACK_WEBHOOKS_PROCESS="inline", **env_extra)
         for key, value in self.picking.items():
             env[f"WAVEPACK_PICKING_{key.upper()}"] = str(value).lower() \
                 if isinstance(value, bool) else str(value)
