@@ -231,8 +231,8 @@ class Answer:
 
 
 def probe_http(s: Seeded) -> tuple[list[Row], list[str]]:
-    """Every route, every method, as every caller. Returns the rows and the problems seen
-    (a 5xx answer: the hard rule is no 500s, whatever the probe sends)."""
+    """Every route, every method, as every caller. Returns the rows and the problems seen:
+    a 5xx answer (the hard rule is no 500s, whatever the probe sends), a cookie set."""
     rows, problems = [], []
     client = s.app.test_client()
     for rule in sorted(s.app.url_map.iter_rules(), key=lambda r: (r.rule, r.endpoint)):
@@ -249,6 +249,10 @@ def probe_http(s: Seeded) -> tuple[list[Row], list[str]]:
                 if resp.status_code >= 500:
                     problems.append(f"{method} {path} as {caller}: {resp.status_code} "
                                     f"{resp.get_data(as_text=True)[:200]}")
+                if resp.headers.get("Set-Cookie"):
+                    problems.append(f"{method} {path} as {caller} sets a cookie: wavepack "
+                                    f"authenticates by bearer token only (docs/security.md, "
+                                    f"Cookies and CSRF)")
                 if resp.status_code not in (401, 403):
                     allowed.append(caller)
                 if method != "GET":

@@ -41,7 +41,7 @@ def test_routes_and_events_match_the_table_in_docs_security(probed):
                        + f"\nRun `{table.COMMAND}` and review the roles it writes.")
 
 
-def test_no_route_or_event_answers_a_server_error(probed):
+def test_no_route_or_event_answers_a_server_error_or_sets_a_cookie(probed):
     _, problems = probed
     assert not problems, "\n".join(problems)
 
