@@ -166,19 +166,17 @@ def shipped_orders(sc: Scope) -> list[kpi.ShippedOrder]:
 
 
 def stage_durations(sc: Scope) -> list[kpi.StageDuration]:
-    """Each stage's duration (to the minute) of the orders received in the range."""
+    """Each stage's duration (to the whole minute below) of the orders received in the
+    range."""
     where, params = _where(sc, "st.received_at")
     parts, args = [], []
     for name, a, b in kpi.STAGES:
         secs = _seconds(f"st.{b}_at", f"st.{a}_at")
-        parts.append(f"SELECT '{name}', c.name, CAST(floor({secs} / 60) AS BIGINT) * 60, "
+        parts.append(f"SELECT '{name}', c.name, CAST(round({secs}) AS BIGINT) / 60 * 60, "
                      "COUNT(*) FROM order_stage st JOIN sales_order o ON o.id = st.order_id "
                      f"JOIN channel c ON c.id = o.channel_id WHERE {where} "
                      f"AND st.{a}_at IS NOT NULL AND st.{b}_at >= st.{a}_at GROUP BY 1, 2, 3")
         args += params
-    if kind() == "sqlite":      # no floor() before SQLite 3.35's math functions
-        parts = [p.replace("CAST(floor(", "CAST((").replace("/ 60) AS BIGINT)",
-                                                            "/ 60) AS INTEGER)") for p in parts]
     rows = execute(" UNION ALL ".join(parts), args).fetchall()
     return [kpi.StageDuration(s, ch, float(secs), int(n)) for s, ch, secs, n in rows]
 
@@ -208,8 +206,10 @@ def people(sc: Scope, table: str) -> list[kpi.PersonWork]:
 def _units_by_sku(sc: Scope, column: str, join: str, extra: str = "") -> list:
     where, params = _where(sc, column)
     return execute(
-        "SELECT l.sku, MAX(l.name), o.currency, SUM(l.quantity), SUM(l.line_total_minor), "
-        f"COUNT(DISTINCT o.id) FROM order_line l JOIN sales_order o ON o.id = l.order_id {join} "
+        "SELECT l.sku, COALESCE(MAX(p.name), MAX(l.name)), o.currency, SUM(l.quantity), "
+        "SUM(l.line_total_minor), COUNT(DISTINCT o.id) FROM order_line l "
+        f"JOIN sales_order o ON o.id = l.order_id LEFT JOIN product p ON p.id = l.product_id "
+        f"{join} "
         f"WHERE {where}{extra} GROUP BY l.sku, o.currency", params).fetchall()
 
 
@@ -252,15 +252,14 @@ def sales(sc: Scope) -> list[analytics.Sale]:
     where, params = _where(sc, "o.placed_at")
     b = _bucket("o.placed_at")
     orders = execute(
-        f"SELECT {b}, c.name, o.currency, COUNT(*), SUM(COALESCE(o.total_minor, 0)) "
-        f"FROM sales_order o JOIN channel c ON c.id = o.channel_id WHERE {where} AND {_SOLD} "
-        "GROUP BY 1, 2, 3", params).fetchall()
-    units = {(bk, ch, cur): int(n) for bk, ch, cur, n in execute(
-        f"SELECT {b}, c.name, o.currency, SUM(l.quantity) FROM order_line l "
-        "JOIN sales_order o ON o.id = l.order_id JOIN channel c ON c.id = o.channel_id "
-        f"WHERE {where} AND {_SOLD} GROUP BY 1, 2, 3", params).fetchall()}
-    return [analytics.Sale(_at(bk), ch, cur, int(n), units.get((bk, ch, cur), 0), int(rev))
-            for bk, ch, cur, n, rev in orders]
+        f"SELECT {b}, c.name, o.currency, COUNT(*) FROM sales_order o JOIN channel c ON "
+        f"c.id = o.channel_id WHERE {where} AND {_SOLD} GROUP BY 1, 2, 3", params).fetchall()
+    lines = {(bk, ch, cur): (int(n), int(rev)) for bk, ch, cur, n, rev in execute(
+        f"SELECT {b}, c.name, o.currency, SUM(l.quantity), SUM(l.line_total_minor) "
+        "FROM order_line l JOIN sales_order o ON o.id = l.order_id JOIN channel c ON "
+        f"c.id = o.channel_id WHERE {where} AND {_SOLD} GROUP BY 1, 2, 3", params).fetchall()}
+    return [analytics.Sale(_at(bk), ch, cur, int(n), *lines.get((bk, ch, cur), (0, 0)))
+            for bk, ch, cur, n in orders]
 
 
 def product_sales(sc: Scope) -> list[analytics.ProductSale]:
