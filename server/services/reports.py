@@ -10,6 +10,7 @@ per quarter hour, so a range given as a time mid-quarter counts whole quarter ho
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass
 from typing import Callable
 from zoneinfo import ZoneInfo
@@ -100,11 +101,25 @@ def scope(settings: Config, *, start: str | None, end: str | None, warehouse: st
 
 # --- SQL helpers --------------------------------------------------------------------------
 
-def _bucket(column: str) -> str:
-    """The quarter hour of a naive-UTC timestamp column, as epoch / 900."""
+_ZONE_NAME = re.compile(r"^[A-Za-z0-9_+/-]{1,64}$")
+
+
+def _bucket(column: str, sc: Scope, unit: str = "hour") -> str:
+    """The time a row is counted at, grouped as finely as the report needs. PostgreSQL:
+    the local day or hour itself (AT TIME ZONE knows the zone's daylight saving), so a
+    90-day report reads 90 (or 2,160) groups; SQLite, which has no time zones: the UTC
+    quarter hour (every real offset is a multiple of it), turned local in Python.
+    `column`: a naive-UTC timestamp, or `bucket:<expr>` for a stored quarter hour."""
+    stored = column.startswith("bucket:")
+    expr = column[len("bucket:"):] if stored else column
     if kind() == "postgresql":
-        return f"CAST(floor(extract(epoch FROM {column}) / {BUCKET}) AS BIGINT)"
-    return f"CAST(strftime('%s', {column}) AS INTEGER) / {BUCKET}"
+        if not _ZONE_NAME.match(sc.tz):     # config-checked; never inlined unless plain
+            raise ValueError(f"time zone {sc.tz!r}")
+        utc = f"to_timestamp({expr} * {BUCKET})" if stored else f"({expr} AT TIME ZONE 'UTC')"
+        return f"date_trunc('{unit}', {utc} AT TIME ZONE '{sc.tz}')"
+    if stored:
+        return expr
+    return f"CAST(strftime('%s', {expr}) AS INTEGER) / {BUCKET}"
 
 
 def _seconds(later: str, earlier: str) -> str:
@@ -113,8 +128,13 @@ def _seconds(later: str, earlier: str) -> str:
     return f"((julianday({later}) - julianday({earlier})) * 86400.0)"
 
 
-def _at(bucket: int) -> dt.datetime:
-    return dt.datetime.fromtimestamp(int(bucket) * BUCKET, dt.timezone.utc)
+def _at(value, sc: Scope) -> dt.datetime:
+    """A grouped time from _bucket() as aware UTC: a quarter-hour number (SQLite) or a
+    local day or hour (PostgreSQL; a repeated autumn hour reads as its first, which is
+    the same local day and hour)."""
+    if isinstance(value, dt.datetime):
+        return value.replace(tzinfo=ZoneInfo(sc.tz)).astimezone(dt.timezone.utc)
+    return dt.datetime.fromtimestamp(int(value) * BUCKET, dt.timezone.utc)
 
 
 def _range(sc: Scope, column: str) -> tuple[str, list]:
@@ -148,20 +168,24 @@ _WRONG_RETURN = ("lower(replace(replace(COALESCE(NULLIF(l.reason, ''), r.reason)
 # --- fact rows ------------------------------------------------------------------------
 
 def shipped_orders(sc: Scope) -> list[kpi.ShippedOrder]:
-    """Orders first shipped in the range, grouped by what the two KPIs need."""
+    """Orders first shipped in the range, grouped by what the two KPIs need. The orders
+    with a wrong item (at packing, or returned as one) are few: found once each and
+    joined, not looked up order by order."""
     where, params = _where(sc, "st.shipped_at")
     rows = execute(
-        f"SELECT {_bucket('st.shipped_at')}, c.name, "
-        "CASE WHEN EXISTS (SELECT 1 FROM pack_session ps JOIN pack_scan x ON x.session_id = "
-        "ps.id WHERE ps.order_id = o.id AND x.verdict = 'wrong_item') THEN 1 ELSE 0 END, "
-        "CASE WHEN EXISTS (SELECT 1 FROM return_request r JOIN return_line l ON l.return_id = "
-        f"r.id WHERE r.order_id = o.id AND {_WRONG_RETURN}) THEN 1 ELSE 0 END, "
+        f"SELECT {_bucket('st.shipped_at', sc, 'day')}, c.name, "
+        "CASE WHEN wp.order_id IS NULL THEN 0 ELSE 1 END, "
+        "CASE WHEN wr.order_id IS NULL THEN 0 ELSE 1 END, "
         "CASE WHEN o.ship_by IS NULL THEN 0 ELSE 1 END, "
         "CASE WHEN o.ship_by IS NOT NULL AND st.shipped_at <= o.ship_by THEN 1 ELSE 0 END, "
         "COUNT(*) FROM order_stage st JOIN sales_order o ON o.id = st.order_id "
-        f"JOIN channel c ON c.id = o.channel_id WHERE {where} GROUP BY 1, 2, 3, 4, 5, 6",
-        ["%wrong item%", *params]).fetchall()
-    return [kpi.ShippedOrder(_at(b), ch, bool(pw), bool(rw), bool(pr), bool(ot), int(n))
+        "JOIN channel c ON c.id = o.channel_id "
+        "LEFT JOIN (SELECT DISTINCT ps.order_id FROM pack_scan x JOIN pack_session ps ON "
+        "ps.id = x.session_id WHERE x.verdict = 'wrong_item') wp ON wp.order_id = o.id "
+        "LEFT JOIN (SELECT DISTINCT r.order_id FROM return_request r JOIN return_line l ON "
+        f"l.return_id = r.id WHERE {_WRONG_RETURN}) wr ON wr.order_id = o.id "
+        f"WHERE {where} GROUP BY 1, 2, 3, 4, 5, 6", ["%wrong item%", *params]).fetchall()
+    return [kpi.ShippedOrder(_at(b, sc), ch, bool(pw), bool(rw), bool(pr), bool(ot), int(n))
             for b, ch, pw, rw, pr, ot, n in rows]
 
 
@@ -184,11 +208,12 @@ def stage_durations(sc: Scope) -> list[kpi.StageDuration]:
 def pick_stats(sc: Scope) -> list[kpi.PickStat]:
     f, q = _filters(sc, wh="p.warehouse_id", ch="p.channel_id")
     rows = execute(
-        "SELECT p.bucket, c.name, SUM(p.scans), SUM(p.errors), SUM(p.tasks), SUM(p.first), "
+        f"SELECT {_bucket('bucket:p.bucket', sc, 'day')}, c.name, SUM(p.scans), "
+        "SUM(p.errors), SUM(p.tasks), SUM(p.first), "
         "SUM(p.first_ok), SUM(p.shorts), SUM(p.units) FROM pick_stat p "
         "JOIN channel c ON c.id = p.channel_id WHERE p.bucket >= ? AND p.bucket < ?"
-        f"{f} GROUP BY p.bucket, c.name", _buckets(sc) + q).fetchall()
-    return [kpi.PickStat(_at(b), "", ch, *map(int, rest)) for b, ch, *rest in rows]
+        f"{f} GROUP BY 1, 2", _buckets(sc) + q).fetchall()
+    return [kpi.PickStat(_at(b, sc), "", ch, *map(int, rest)) for b, ch, *rest in rows]
 
 
 def people(sc: Scope, table: str) -> list[kpi.PersonWork]:
@@ -250,7 +275,7 @@ def printer_faults(settings: Config, sc: Scope) -> tuple[list[str], list[kpi.Fau
 
 def sales(sc: Scope) -> list[analytics.Sale]:
     where, params = _where(sc, "o.placed_at")
-    b = _bucket("o.placed_at")
+    b = _bucket("o.placed_at", sc, "day")
     orders = execute(
         f"SELECT {b}, c.name, o.currency, COUNT(*) FROM sales_order o JOIN channel c ON "
         f"c.id = o.channel_id WHERE {where} AND {_SOLD} GROUP BY 1, 2, 3", params).fetchall()
@@ -258,7 +283,7 @@ def sales(sc: Scope) -> list[analytics.Sale]:
         f"SELECT {b}, c.name, o.currency, SUM(l.quantity), SUM(l.line_total_minor) "
         "FROM order_line l JOIN sales_order o ON o.id = l.order_id JOIN channel c ON "
         f"c.id = o.channel_id WHERE {where} AND {_SOLD} GROUP BY 1, 2, 3", params).fetchall()}
-    return [analytics.Sale(_at(bk), ch, cur, int(n), *lines.get((bk, ch, cur), (0, 0)))
+    return [analytics.Sale(_at(bk, sc), ch, cur, int(n), *lines.get((bk, ch, cur), (0, 0)))
             for bk, ch, cur, n in orders]
 
 
@@ -304,13 +329,14 @@ def payments(sc: Scope) -> list[analytics.Payment]:
 
 def activity(sc: Scope) -> tuple[list[analytics.Activity], list[analytics.Activity]]:
     where, params = _where(sc, "o.placed_at")
-    orders = execute(f"SELECT {_bucket('o.placed_at')}, COUNT(*) FROM sales_order o "
+    orders = execute(f"SELECT {_bucket('o.placed_at', sc)}, COUNT(*) FROM sales_order o "
                      f"WHERE {where} GROUP BY 1", params).fetchall()
     f, q = _filters(sc, wh="p.warehouse_id", ch="p.channel_id")
-    scans = execute("SELECT p.bucket, SUM(p.scans) FROM pick_stat p WHERE p.bucket >= ? AND "
-                    f"p.bucket < ?{f} GROUP BY p.bucket", _buckets(sc) + q).fetchall()
-    return ([analytics.Activity(_at(b), int(n)) for b, n in orders],
-            [analytics.Activity(_at(b), int(n)) for b, n in scans])
+    scans = execute(f"SELECT {_bucket('bucket:p.bucket', sc)}, SUM(p.scans) FROM pick_stat p "
+                    f"WHERE p.bucket >= ? AND p.bucket < ?{f} GROUP BY 1",
+                    _buckets(sc) + q).fetchall()
+    return ([analytics.Activity(_at(b, sc), int(n)) for b, n in orders],
+            [analytics.Activity(_at(b, sc), int(n)) for b, n in scans])
 
 
 # --- the reports ---------------------------------------------------------------------

@@ -17,7 +17,8 @@ earlier scans, which its row lock orders.
 Triggers, not service code: every writer of these rows (the SQLite plan, the pipelined
 PostgreSQL path, bulk intake) is covered without touching it, in its own transaction.
 Existing rows are counted in by this migration (set at a time: backfill()). Indexes for
-the reports that read the base tables (orders by placed time, returns by creation) close it.
+the reports that read the base tables (orders by placed time, returns by creation, an
+order's pack sessions and their wrong items) close it.
 """
 from peewee import PostgresqlDatabase
 
@@ -47,7 +48,9 @@ CREATE TABLE pack_stat (
 CREATE INDEX sales_order_placed ON sales_order (placed_at);
 CREATE INDEX return_request_created ON return_request (created_at);
 CREATE INDEX scan_task_kind ON scan (task_id, kind, id);
-CREATE INDEX pack_scan_line ON pack_scan (session_id, order_line_id, id)
+CREATE INDEX pack_scan_line ON pack_scan (session_id, order_line_id, id);
+CREATE INDEX pack_session_order ON pack_session (order_id);
+CREATE INDEX pack_scan_wrong_item ON pack_scan (session_id) WHERE verdict = 'wrong_item'
 """
 
 # The trigger bodies: one inserted row (NEW) → its upsert. The same text in both dialects
