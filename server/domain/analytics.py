@@ -53,12 +53,14 @@ def sales_trend(rows: Iterable[Sale], tz: str) -> Report:
 
 @dataclass(frozen=True)
 class ProductSale:
+    """A SKU's sales in a currency: units, revenue, order lines (an order names a SKU on
+    one line, so: orders)."""
     sku: str
     name: str
     currency: str
     units: int
     revenue_minor: int
-    orders: int
+    lines: int
 
 
 def product_ranking(rows: Iterable[ProductSale], top: int = RANKING_TOP) -> Report:
@@ -68,7 +70,7 @@ def product_ranking(rows: Iterable[ProductSale], top: int = RANKING_TOP) -> Repo
     for r in rows:
         acc = units.setdefault(r.sku, [r.sku, r.name, 0, 0])
         acc[2] += r.units
-        acc[3] += r.orders
+        acc[3] += r.lines
     by_units = sorted(units.values(), key=lambda a: (-a[2], a[0]))[:top]
     by_revenue = sorted(([r.sku, r.name, r.currency, r.revenue_minor, r.units] for r in rows),
                         key=lambda a: (a[2], -a[3], a[0]))
@@ -79,7 +81,7 @@ def product_ranking(rows: Iterable[ProductSale], top: int = RANKING_TOP) -> Repo
         if per_currency[line[2]] <= top:
             kept.append(line)
     return Report({"products": len(units), "units": sum(a[2] for a in units.values())}, {
-        "by_units": Table(("sku", "name", "units", "orders"), by_units),
+        "by_units": Table(("sku", "name", "units", "order_lines"), by_units),
         "by_revenue": Table(("sku", "name", "currency", "revenue_minor", "units"), kept),
     })
 
