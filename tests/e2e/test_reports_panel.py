@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import re
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -23,15 +24,17 @@ CONSOLE = ROOT / "static" / "console"
 WAIT_MS = 15_000
 
 
+def _file(body: str, content_type: str):
+    return lambda route: route.fulfill(content_type=content_type, body=body)
+
+
 def _serve_console(page, base: str) -> None:
-    page.route(f"{base}/console/harness.html", lambda route: route.fulfill(
-        content_type="text/html",
-        body=HARNESS.read_text(encoding="utf-8").replace("PANEL.js", "reports.js")))
+    harness = HARNESS.read_text(encoding="utf-8").replace("PANEL.js", "reports.js")
+    page.route(re.compile(re.escape(f"{base}/console/harness.html") + r"(\?.*)?$"),
+               _file(harness, "text/html"))
     for path in ("panels/reports.js", "vendor/chart.umd.min.js"):
         page.route(f"{base}/console/{path}",
-                   lambda route, p=path: route.fulfill(
-                       content_type="text/javascript",
-                       body=(CONSOLE / p).read_text(encoding="utf-8")))
+                   _file((CONSOLE / path).read_text(encoding="utf-8"), "text/javascript"))
 
 
 def test_the_reports_panel_draws_the_numbers_and_exports_csv(demo_server, chromium):
@@ -46,10 +49,16 @@ def test_the_reports_panel_draws_the_numbers_and_exports_csv(demo_server, chromi
     context = chromium.new_context(accept_downloads=True)
     try:
         page, errors = new_page(context, WAIT_MS)
+        console: list[str] = []
+        page.on("console", lambda m: console.append(m.text) if m.type == "error" else None)
         page.add_init_script(f"window.HARNESS_TOKEN = {demo_server.supervisor_token!r};")
         _serve_console(page, demo_server.base)
         page.goto(f"{demo_server.base}/console/harness.html?panel=reports")
-        page.wait_for_selector("body[data-harness=shown]")
+        try:
+            page.wait_for_function("document.body.getAttribute('data-harness') === 'shown'")
+        except Exception:
+            raise AssertionError((errors, console,
+                                  page.evaluate("document.body.outerHTML")[:2000])) from None
         assert page.evaluate("window.HARNESS_TOASTS") == []
         cards = page.locator("[data-testid^=kpi-] .kpi-value")
         assert cards.count() == 8
@@ -82,6 +91,7 @@ def test_the_reports_panel_draws_the_numbers_and_exports_csv(demo_server, chromi
         rows = list(csv.reader(io.StringIO(text)))
         assert rows[0] == ["method", "orders", "share"]
         assert any(r[0] == "paypal" and int(r[1]) >= 2 for r in rows[1:]), rows
+        assert console == [] and errors == [], (console, errors)
         # a filter the server refuses is told, not swallowed
         page.get_by_test_id("reports-channel").fill("no-such-channel")
         page.get_by_test_id("reports-refresh").click()
