@@ -26,6 +26,8 @@ def _arg(name: str, max_len: int) -> str | None:
         return None
     if len(raw) > max_len:
         raise Unprocessable(f"{name} is longer than {max_len} characters", field=name)
+    if not raw.isprintable():
+        raise Unprocessable(f"{name} holds a control character", field=name)
     return raw
 
 

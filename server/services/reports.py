@@ -59,10 +59,10 @@ def _moment(raw: str, tz: str, field: str, *, end: bool) -> dt.datetime:
             t = dt.datetime.fromisoformat(raw)
             if t.tzinfo is None:
                 t = t.replace(tzinfo=ZoneInfo(tz))
+        return t.astimezone(dt.timezone.utc)
     except (ValueError, OverflowError):
         raise Unprocessable(f"{field} must be a date like 2026-12-01 or an ISO 8601 time",
                             field=field) from None
-    return t.astimezone(dt.timezone.utc)
 
 
 def scope(settings: Config, *, start: str | None, end: str | None, warehouse: str | None,
@@ -88,9 +88,16 @@ def scope(settings: Config, *, start: str | None, end: str | None, warehouse: st
     today = kpi.local_day(now, tz)
     stop = _moment(end, tz, "to", end=True) if end else _moment(
         (today + dt.timedelta(days=1)).isoformat(), tz, "to", end=False)
-    begin = _moment(start, tz, "from", end=False) if start else _moment(
-        (kpi.local_day(stop - dt.timedelta(seconds=1), tz)
-         - dt.timedelta(days=DEFAULT_DAYS - 1)).isoformat(), tz, "from", end=False)
+    if start:
+        begin = _moment(start, tz, "from", end=False)
+    else:
+        try:
+            first = kpi.local_day(stop - dt.timedelta(seconds=1), tz) \
+                - dt.timedelta(days=DEFAULT_DAYS - 1)
+        except OverflowError:
+            raise Unprocessable("to is too early for a report", field="to",
+                                code="bad_range") from None
+        begin = _moment(first.isoformat(), tz, "from", end=False)
     if begin >= stop:
         raise Unprocessable("from must be before to", field="from", code="bad_range")
     if stop - begin > dt.timedelta(days=MAX_DAYS):

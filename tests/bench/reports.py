@@ -81,9 +81,10 @@ def generate(db, kind: str, n_orders: int, n_scans: int) -> dict:
              [(i, 1, f"A-{i // 100:02d}-{i % 100:02d}-1", START) for i in range(1, n_sku + 1)])
     load.put("stock", ("id", "warehouse_id", "location_id", "product_id", "on_hand", "updated_at"),
              [(i, 1, i, i, rnd.randint(0, 400), now) for i in range(1, n_sku + 1)])
-    # a line gets ~2.65 scans (bin, 1.6 units, a wrong one now and then) and an order 2.5
-    # lines: the scans of a task are repeated (re-scans) on average `repeat` times
-    repeat = max(1.0, n_scans / (n_orders * 2.5 * 2.65))
+    # a line gets ~2.6 scans (bin, 1.6 units, a wrong one now and then) and an order ~2.17
+    # lines: the scans of a task are repeated (re-scans) on average `repeat` times, with a
+    # margin so that the table holds at least n_scans
+    repeat = max(1.0, 1.05 * n_scans / (n_orders * 2.17 * 2.6))
     orders, lines, audit, waves, carts, totes, tasks = [], [], [], [], [], [], []
     scans, sessions, pscans, rets, rlines = [], [], [], [], []
     line_id = task_id = scan_id = pscan_id = audit_id = 0
