@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-from peewee import (BigIntegerField, BooleanField, CharField, DateTimeField, ForeignKeyField,
-                    IntegerField, Model, TextField)
+from peewee import (BigIntegerField, BooleanField, CharField, CompositeKey, DateTimeField,
+                    ForeignKeyField, IntegerField, Model, TextField)
 
 from .db import db
 
@@ -318,3 +318,50 @@ class ReturnLine(Base):
     disposed = IntegerField(default=0)
     disposed_by = CharField(default="")
     disposed_at = UtcDateTimeField(null=True)
+
+
+class OrderStage(Base):
+    """An order's milestone times, kept by a trigger on audit (migration 0023)."""
+    order_id = BigIntegerField(primary_key=True)
+    received_at = UtcDateTimeField(null=True)
+    reserved_at = UtcDateTimeField(null=True)
+    waved_at = UtcDateTimeField(null=True)
+    picked_at = UtcDateTimeField(null=True)
+    packed_at = UtcDateTimeField(null=True)
+    shipped_at = UtcDateTimeField(null=True)
+    delivered_at = UtcDateTimeField(null=True)
+
+
+class PickStat(Base):
+    """Pick scan counters per quarter hour, picker, warehouse and channel (trigger on scan,
+    migration 0023)."""
+    bucket = BigIntegerField()
+    user_id = BigIntegerField()
+    warehouse_id = BigIntegerField()
+    channel_id = BigIntegerField()
+    scans = IntegerField(default=0)
+    errors = IntegerField(default=0)
+    tasks = IntegerField(default=0)
+    first = IntegerField(default=0)
+    first_ok = IntegerField(default=0)
+    shorts = IntegerField(default=0)
+    units = IntegerField(default=0)
+
+    class Meta:
+        primary_key = CompositeKey("bucket", "user_id", "warehouse_id", "channel_id")
+
+
+class PackStat(Base):
+    """Pack bench scan counters per quarter hour, packer, warehouse and channel (trigger on
+    pack_scan, migration 0023)."""
+    bucket = BigIntegerField()
+    user_id = BigIntegerField()
+    warehouse_id = BigIntegerField()
+    channel_id = BigIntegerField()
+    scans = IntegerField(default=0)
+    errors = IntegerField(default=0)
+    lines = IntegerField(default=0)
+    units = IntegerField(default=0)
+
+    class Meta:
+        primary_key = CompositeKey("bucket", "user_id", "warehouse_id", "channel_id")

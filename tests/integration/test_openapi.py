@@ -58,6 +58,7 @@ PATHS = (
         "cancel", "label", "receive", "scan", "close", "repair")),
     "/api/v1/returns/{return_id}/lines/{line_id}/disposition",
     "/api/v1/exceptions", "/api/v1/exceptions/{exception_id}", "/api/v1/reports/exceptions",
+    "/api/v1/reports/{name}",
     *(f"/api/v1/exceptions/{{exception_id}}/{action}" for action in (
         "ack", "assign", "resolve", "dismiss", "notes")),
 )
