@@ -15,6 +15,7 @@
 // the current state again; pushes are not replayed) and "disconnect", and "warehouse"
 // (the watched warehouse changed). Panel scripts load `defer`, after this one; the shell
 // starts once the document is parsed, so every panel has registered by then.
+// WPConsole.el(tag, attrs, ...children) builds an element (a helper for panels).
 "use strict";
 
 window.WPConsole = (function () {
@@ -148,16 +149,34 @@ window.WPConsole = (function () {
 
   /** Call a panel's hook, a panel that throws never stops the shell or the others. */
   function call(p, hook, ...args) {
-    const fn = hook.split(".").reduce((o, k) => (o ? o[k] : undefined), p);
+    const pushed = hook.startsWith("on.");       // "on.<event>": event names hold dots
+    const fn = pushed ? (p.on || {})[hook.slice(3)] : p[hook];
     if (typeof fn !== "function") return undefined;
     try {
-      const got = fn.apply(hook.startsWith("on.") ? p.on : p, args);
+      const got = fn.apply(pushed ? p.on : p, args);
       if (got && typeof got.catch === "function") got.catch((e) => console.error(p.name, hook, e));
       return got;
     } catch (e) {
       console.error(`console panel ${p.name}: ${hook} failed`, e);
       return undefined;
     }
+  }
+
+  // ---- a DOM helper the panels may use ----------------------------------------------------
+
+  /** el("td", {class, text, "data-testid", onclick…}, ...children): one element. An
+   *  attribute that is null, undefined or false is left out; on<event> adds a listener. */
+  function el(tag, attrs, ...kids) {
+    const e = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs || {})) {
+      if (v === undefined || v === null || v === false) continue;
+      if (k === "class") e.className = v;
+      else if (k === "text") e.textContent = v;
+      else if (k.startsWith("on") && typeof v === "function") e.addEventListener(k.slice(2), v);
+      else e.setAttribute(k, v === true ? "" : String(v));
+    }
+    for (const kid of kids.flat()) if (kid !== null && kid !== undefined && kid !== false) e.append(kid);
+    return e;
   }
 
   // ---- toasts ------------------------------------------------------------------------------
@@ -450,5 +469,5 @@ window.WPConsole = (function () {
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", boot);
   else setTimeout(boot, 0);
 
-  return { panel, panels: () => Object.keys(registered), show: showPanel };
+  return { panel, el, panels: () => Object.keys(registered), show: showPanel };
 })();
