@@ -223,6 +223,39 @@ def test_a_planned_wave_is_released_from_the_page(server, browser_context_factor
     assert errors == []
 
 
+def test_the_live_view_pauses_while_the_feed_is_down_and_reloads_when_back(
+        server, browser_context_factory):
+    """The page's WebSocket is cut (Playwright stands between page and server): the banner
+    says the live view is paused; socket.io reconnects by itself, the banner goes and the
+    floor loads its snapshot again (pushes missed meanwhile are not replayed)."""
+    context = browser_context_factory(viewport={"width": 1400, "height": 900})
+    sockets = []
+
+    def through(ws) -> None:
+        ws.connect_to_server()
+        sockets.append(ws)
+
+    context.route_web_socket(re.compile(r".*/socket\.io/.*"), through)
+    page, errors = new_page(context, WAIT_MS)
+    snapshots: list[str] = []
+    page.on("request", lambda r: snapshots.append(r.url) if "/api/v1/floor" in r.url else None)
+    page.goto(server.base + "/console/")
+    log_in(page, *SUPERVISOR)
+    wait_live(page)
+    page.wait_for_selector('[data-testid="floor-funnel"]')
+    before = len(snapshots)
+    sockets[-1].close()
+    banner = page.wait_for_selector('[data-testid="paused"]:not([hidden])')
+    assert "Live view paused" in banner.inner_text()
+    assert page.get_attribute('[data-testid="live"]', "data-state") == "off"
+    wait_live(page)                                   # back by itself
+    deadline = time.monotonic() + 10
+    while len(snapshots) <= before and time.monotonic() < deadline:
+        page.wait_for_timeout(100)
+    assert len(snapshots) > before, "the floor was not loaded again after the reconnect"
+    assert len(sockets) >= 2 and errors == []
+
+
 # ---- two server processes, one PostgreSQL database, Redis between them -----------------------
 
 @pytest.fixture(scope="module")

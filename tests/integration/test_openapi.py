@@ -60,6 +60,7 @@ PATHS = (
     "/api/v1/exceptions", "/api/v1/exceptions/{exception_id}", "/api/v1/reports/exceptions",
     *(f"/api/v1/exceptions/{{exception_id}}/{action}" for action in (
         "ack", "assign", "resolve", "dismiss", "notes")),
+    "/api/v1/floor", "/api/v1/about",
 )
 
 # Which tokens make sense for an operation; hypothesis draws one per example, so both a
