@@ -22,6 +22,7 @@ window.WPConsole = (function () {
   const ROLES = ["supervisor", "admin"];
   const RETRY_MS = 2000;              // a refused-for-now connect (database down) tried again
   const TOAST_MS = 6000;
+  const PAUSED_AFTER_MS = 3000;       // not connected this long after a login: the banner
   const NS = "/console";
 
   const $ = WP.$;
@@ -40,6 +41,9 @@ window.WPConsole = (function () {
     ctxs: {},                         // name → the panel's ctx
     retry: null,
     started: false,
+    wasLive: false,                   // connected once since the login
+    since: 0,                         // when the login started the feed
+    pausedTimer: null,
   };
 
   // ---- the registry ----------------------------------------------------------------------
@@ -269,14 +273,23 @@ window.WPConsole = (function () {
     }
   }
 
+  /** The header's live mark and the "live view paused" banner. The banner waits for a
+   *  first connect (PAUSED_AFTER_MS) so a login does not flash it; after that, any drop
+   *  shows it at once. */
   function setLive(on) {
     state.live = on;
+    if (on) state.wasLive = true;
     const live = $("live");
     live.dataset.state = on ? "on" : "off";
     live.dataset.at = String(Date.now());
     live.textContent = t(on ? "live_on" : "live_off");
-    $("paused").hidden = on || !state.auth;
+    const paused = !on && !!state.auth && (state.wasLive || Date.now() - state.since >= PAUSED_AFTER_MS);
+    $("paused").hidden = !paused;
     $("paused").textContent = t("paused");
+    clearTimeout(state.pausedTimer);
+    if (!on && state.auth && !paused) {
+      state.pausedTimer = setTimeout(() => setLive(state.live), PAUSED_AFTER_MS);
+    }
   }
 
   function connect() {
@@ -439,6 +452,8 @@ window.WPConsole = (function () {
   function start() {
     WP.showLoggedIn(true, `${state.auth.badge} · ${state.auth.role}`);
     $("work-view").hidden = false;
+    state.wasLive = false;
+    state.since = Date.now();
     setLive(false);
     renderWarehouses();
     connect();
