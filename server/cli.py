@@ -105,13 +105,18 @@ def serve(host: str | None, port: int | None, demo: bool, async_mode: str | None
     with app.app_context():
         setup.init_db(create=demo)
         if demo:
+            app.extensions["wavepack.demo"] = True    # GET /api/v1/about shows the logins
             logins = setup.ensure_demo(cfg)
             base = f"http://{host}:{port}"
             click.echo(f"wavepack serving on {base}")
             click.echo(f"  health   {base}/healthz")
             click.echo(f"  API docs {base}/docs  (spec {base}/openapi.json)")
+            click.echo(f"  home     {base}/")
+            click.echo(f"  console  {base}/console/  (supervisors)")
             click.echo(f"  handheld {base}/handheld/")
             click.echo(f"  packing  {base}/pack/")
+            click.echo(f"  returns  {base}/returns/")
+            click.echo(f"  exceptions {base}/exceptions/")
             for code, printer in demo_printers.items():
                 click.echo(f"  station pack-{code}: fake label printer {printer.url}")
             for line in logins:

@@ -21,8 +21,9 @@ def register_blueprints(app: Flask) -> None:
     from .returns import bp as returns
     from .exceptions import bp as exceptions
     from .reports import bp as reports
+    from .floor import bp as floor
     for bp in (health, auth, orders, stock, counts, waves, pack, printing, outbox, returns,
-               webhooks, tracking, exceptions, reports, openapi, pages):
+               webhooks, tracking, exceptions, reports, floor, openapi, pages):
         app.register_blueprint(bp)
     from .limits import init_limiter
     init_limiter(app)

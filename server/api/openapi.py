@@ -654,8 +654,8 @@ def _version() -> str:
 
 def _blueprint_modules() -> list:
     """Blueprints that describe their own paths (openapi_paths, RESPONSE_SCHEMAS)."""
-    from . import counts, exceptions, outbox, pack, printing, reports, returns, tracking
-    return [pack, printing, outbox, counts, tracking, returns, exceptions, reports]
+    from . import counts, exceptions, floor, outbox, pack, printing, reports, returns, tracking
+    return [pack, printing, outbox, counts, tracking, returns, exceptions, reports, floor]
 
 
 @lru_cache(maxsize=1)
@@ -678,7 +678,8 @@ def build_spec() -> dict:
                                 "as the server log has it."},
         "tags": [{"name": t} for t in ("health", "auth", "orders", "stock", "waves",
                                        "packing", "shipments", "printing", "outbox",
-                                       "returns", "webhooks", "exceptions", "reports")],
+                                       "returns", "webhooks", "exceptions", "reports",
+                                       "floor")],
         "security": [{"bearer": []}],
         "paths": {**_other_paths(), **_orders_paths(), **_wave_paths(), **_webhook_paths(),
                   **{path: item for module in modules

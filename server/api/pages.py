@@ -1,6 +1,7 @@
-"""The browser apps in static/ (handheld, pack station, returns station and exception
-queue pages), served by the server itself so that `make run` needs nothing else;
-static/common/ holds the scripts the pages share (served at /common/)."""
+"""The browser apps in static/ (handheld, pack station, returns station, exception queue
+and supervisor console pages, and the landing page at /), served by the server itself so
+that `make run` needs nothing else; static/common/ holds the scripts the pages share
+(served at /common/)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -30,4 +31,12 @@ _serve_folder("handheld", index=True)   # the picker's page
 _serve_folder("pack", index=True)       # the packing station page
 _serve_folder("returns", index=True)    # the returns station page
 _serve_folder("exceptions", index=True)  # the supervisors' exception queue page
+_serve_folder("console", index=True)    # the supervisors' console (its panels in panels/)
+_serve_folder("home", index=False)      # the landing page's script and style
 _serve_folder("common", index=False)    # the scripts both pages load
+
+
+@bp.get("/")
+def landing():
+    """The landing page: what this server is and where its pages are (static/home/)."""
+    return send_from_directory(STATIC / "home", "index.html", max_age=0)

@@ -641,6 +641,7 @@ class ScanPlan:
         """scan.recorded; call it inside the scan's write transaction, or after its COMMIT."""
         scan_recorded(self.scan.scan_id, "pick", self.picker, self.task, self.verdict.code,
                       self.verdict.count)
+        audit.announce(self.trail, self.task.warehouse)   # order/cart/wave moves: no query
 
 
 def run_alone(plan: ScanPlan) -> dict:

@@ -20,7 +20,7 @@ from collections.abc import Mapping
 
 from printers.status import PrinterError, PrinterFault, PrinterOffline, PrinterStatus
 
-from .. import clock
+from .. import clock, events
 from ..store.db import execute, write_tx
 from . import exceptions
 
@@ -29,6 +29,7 @@ STALE_FACTOR = 3          # a state older than this many poll intervals is `unkn
 _STATE_MAX = 24           # printer_status.state is VARCHAR(24)
 _DETAIL_MAX = 4000
 _FIELDS = "name, url, state, detail, checked_at"
+PRINTER_STATE = "printer.state"   # after the commit that changed a printer's state
 
 
 def describe(status_or_error: PrinterStatus | BaseException) -> tuple[str, dict]:
@@ -63,11 +64,16 @@ def record(name: str, url: str, status_or_error: PrinterStatus | BaseException, 
     at = now or clock.now()
     checked = clock.naive_utc(at)
     with write_tx():
+        before = execute("SELECT state FROM printer_status WHERE name = ?", (name,)).fetchone()
         execute("INSERT INTO printer_status (name, url, state, detail, checked_at) "
                 "VALUES (?, ?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET url = excluded.url, "
                 "state = excluded.state, detail = excluded.detail, "
                 "checked_at = excluded.checked_at", (name, url, state, text, checked))
         _fault_exception(name, state, detail, at)
+        if before is None or before[0] != state:     # a change, not every status read
+            events.publish(PRINTER_STATE, printer=name, url=url, state=state,
+                           previous=before[0] if before else None,
+                           faults=list(detail.get("faults") or []), at=at.isoformat())
     return _as_dict((name, url, state, text, checked), STATUS_EVERY_S, at)
 
 

@@ -7,7 +7,9 @@ of that role). Pickers and packers are refused at connect (`forbidden`).
 A console sits in one room: `warehouse:<code>` or `all`. The after-commit event hook
 (server/events.py) feeds it: `scan.recorded` goes to its warehouse's room and to `all`;
 `print_job.queued`, `outbox.queued` and `exception.escalated` (an overdue exception's
-severity went up; they carry no warehouse) to every console. The
+severity went up; they carry no warehouse) to every console; `order.status`,
+`wave.changed` and `exception.changed` (from the audit trail, services/audit.announce) and
+`printer.state` likewise, to their warehouse's room when they carry one. The
 subscriber only puts the event on a queue; one sender per process emits them, so a scan's
 ack never waits for Redis, and a Redis that is down costs the handhelds nothing.
 
@@ -34,10 +36,12 @@ from .. import clock, events, logs
 from ..domain.errors import DomainError
 from ..domain.exactjson import refuse_lone_surrogates
 from ..services import auth, stock
+from ..services.audit import EXCEPTION_CHANGED, ORDER_STATUS, WAVE_CHANGED
 from ..services.exceptions import EXCEPTION_ESCALATED
 from ..services.outbox import OUTBOX_QUEUED
 from ..services.picking import SCAN_RECORDED
 from ..services.print_queue import PRINT_JOB_QUEUED
+from ..services.printer_state import PRINTER_STATE
 from ..store import db as store_db
 from . import connect
 from .connect import refuse as _refuse
@@ -46,7 +50,8 @@ log = logging.getLogger(__name__)
 NAMESPACE = "/console"
 ROLES = ("supervisor", "admin")
 ALL = "all"
-PUSHED = (SCAN_RECORDED, PRINT_JOB_QUEUED, OUTBOX_QUEUED, EXCEPTION_ESCALATED)
+PUSHED = (SCAN_RECORDED, PRINT_JOB_QUEUED, OUTBOX_QUEUED, EXCEPTION_ESCALATED, ORDER_STATUS,
+          WAVE_CHANGED, EXCEPTION_CHANGED, PRINTER_STATE)
 
 SESSION_RECHECK_S = 5.0     # how stale a revoked or expired console login may be seen
 QUEUE_MAX = 10_000          # events waiting for the sender; beyond it they are dropped
@@ -216,8 +221,16 @@ def _whoami(*_args) -> dict:
         return {"ok": False, "error": {"code": "unauthenticated",
                                        "message": "connect again with a token",
                                        "field": None}}
+    try:                    # the warehouses a console may watch (its picker of them)
+        with store_db.db.connection_context():
+            warehouses = [{"code": c, "name": n} for c, n in store_db.execute(
+                "SELECT code, name FROM warehouse ORDER BY code").fetchall()]
+    except Exception as err:  # noqa: BLE001 (the answer stands without them)
+        log.warning("console whoami: warehouses not read: %s", err)
+        warehouses = []
     return {"ok": True, "user": {"badge": who.badge, "role": who.role},
-            "warehouse": who.warehouse, "room": room(who.warehouse), "events": list(PUSHED)}
+            "warehouse": who.warehouse, "room": room(who.warehouse), "events": list(PUSHED),
+            "warehouses": warehouses}
 
 
 def _watch(data: Any = None, *_rest) -> dict:

@@ -61,6 +61,7 @@ PATHS = (
     "/api/v1/reports/{name}",
     *(f"/api/v1/exceptions/{{exception_id}}/{action}" for action in (
         "ack", "assign", "resolve", "dismiss", "notes")),
+    "/api/v1/floor", "/api/v1/about",
 )
 
 # Which tokens make sense for an operation; hypothesis draws one per example, so both a
