@@ -18,6 +18,7 @@ import yaml
 
 from .config_notify import SECTIONS as NOTIFY_SECTIONS, NotifySetup, notify_setup
 from .config_exceptions import ExceptionsConfig, exceptions_config
+from .config_replenishment import ReplenishmentConfig, replenishment_config
 from .config_packing import SECTIONS as PACKING_SECTIONS, PackingSetup, packing_setup
 from .config_tracking import TrackingConfig, tracking_config
 from .config_returns import ReturnsSetup, returns_setup
@@ -186,6 +187,7 @@ class Config:
     returns: ReturnsSetup = field(default_factory=ReturnsSetup)  # return policy per channel
     notify: NotifySetup = field(default_factory=NotifySetup)     # ship-by promise, notifications
     exceptions: ExceptionsConfig = field(default_factory=ExceptionsConfig)   # SLA per type
+    replenishment: ReplenishmentConfig = field(default_factory=ReplenishmentConfig)
     printers: Mapping[str, str] = field(default_factory=dict)     # printer name → URL
     layouts: Mapping[str, Layout] = field(default_factory=dict)   # warehouse code → layout
     secret_key: str = ""
@@ -308,12 +310,13 @@ def build_config(raw: Mapping[str, Any], secret_key: str = "") -> Config:
     notify = notify_setup(raw)
     unknown = set(raw) - set(SECTIONS) - set(PACKING_SECTIONS) - set(NOTIFY_SECTIONS) - {
         "zones", "layouts", "printers", "testing", "secret_key", "tracking", "returns",
-        "exceptions"}
+        "exceptions", "replenishment"}
     if unknown:
         raise ValueError(f"unknown config sections: {', '.join(sorted(unknown))}")
     return Config(**parts, zones=tuple(zones), layouts=layouts, printers=printers, setup=setup,
                   tracking=tracking, returns=returns, notify=notify,
                   exceptions=exceptions_config(raw.get("exceptions")),
+                  replenishment=replenishment_config(raw.get("replenishment")),
                   secret_key=str(raw.get("secret_key") or secret_key),
                   testing=bool(raw.get("testing", False)))
 

@@ -7,7 +7,8 @@ of that role). Pickers and packers are refused at connect (`forbidden`).
 A console sits in one room: `warehouse:<code>` or `all`. The after-commit event hook
 (server/events.py) feeds it: `scan.recorded` goes to its warehouse's room and to `all`;
 `print_job.queued`, `outbox.queued` and `exception.escalated` (an overdue exception's
-severity went up; they carry no warehouse) to every console. The
+severity went up; they carry no warehouse) to every console; `replenishment.changed` (a
+replenishment task opened, moved, done or cancelled) to its warehouse's room and `all`. The
 subscriber only puts the event on a queue; one sender per process emits them, so a scan's
 ack never waits for Redis, and a Redis that is down costs the handhelds nothing.
 
@@ -38,6 +39,7 @@ from ..services.exceptions import EXCEPTION_ESCALATED
 from ..services.outbox import OUTBOX_QUEUED
 from ..services.picking import SCAN_RECORDED
 from ..services.print_queue import PRINT_JOB_QUEUED
+from ..services.replenishment import REPLENISHMENT_CHANGED
 from ..store import db as store_db
 from . import connect
 from .connect import refuse as _refuse
@@ -46,7 +48,8 @@ log = logging.getLogger(__name__)
 NAMESPACE = "/console"
 ROLES = ("supervisor", "admin")
 ALL = "all"
-PUSHED = (SCAN_RECORDED, PRINT_JOB_QUEUED, OUTBOX_QUEUED, EXCEPTION_ESCALATED)
+PUSHED = (SCAN_RECORDED, PRINT_JOB_QUEUED, OUTBOX_QUEUED, EXCEPTION_ESCALATED,
+          REPLENISHMENT_CHANGED)
 
 SESSION_RECHECK_S = 5.0     # how stale a revoked or expired console login may be seen
 QUEUE_MAX = 10_000          # events waiting for the sender; beyond it they are dropped
