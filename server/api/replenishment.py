@@ -27,8 +27,8 @@ def get_levels():
         below=_flag("below"), limit=int_arg("limit", 200, 1, replenishment.PAGE_MAX))})
 
 
-@bp.put("/levels")
-def put_levels():
+@bp.post("/levels")
+def post_levels():
     p = require_staff(*SUPERVISORS)
     body = json_body("ReplenishmentLevels")
     levels = [LevelIn(lv["warehouse"], lv["location"], lv["sku"], lv["min_qty"],
@@ -210,7 +210,7 @@ def openapi_paths() -> dict:
                                    _query("below", "only faces below their min",
                                           {"type": "boolean"}), limit],
                     "responses": _responses(_ok(200, "pick faces", faces), 400, 401, 403)},
-            "put": {"tags": tags, "operationId": "setPickFaceLevels",
+            "post": {"tags": tags, "operationId": "setPickFaceLevels",
                     "summary": "Set min / max of pick faces (per location and SKU)",
                     "description": "Makes the stock row (nothing on hand) where the SKU had "
                                    "none at the location. A face below its new min gets a "

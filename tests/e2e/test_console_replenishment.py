@@ -73,7 +73,7 @@ def test_the_replenishment_panel_live(demo_server, browser_context_factory):
         == ("WP-HOOD-GRY-M", "20", "80", "0")
 
     # a face with no reserve anywhere: a purchase suggestion, and its CSV
-    status, body = call(demo_server, "PUT", "/api/v1/replenishment/levels", {"levels": [
+    status, body = call(demo_server, "POST", "/api/v1/replenishment/levels", {"levels": [
         {"warehouse": "main", "location": "A-05-01-3", "sku": "WP-CAP-NVY", "min_qty": 130,
          "max_qty": 150}]}, demo_server.supervisor_token)
     assert status == 200, body

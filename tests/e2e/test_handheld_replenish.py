@@ -41,7 +41,7 @@ def _move(page, quantity: int, expect: str) -> dict:
 
 def test_a_replenishment_done_on_the_handheld_page(demo_server, browser_context_factory):
     assert _stock(demo_server) == {FACE: (120, 0), RESERVE: (200, 0)}
-    status, body = call(demo_server, "PUT", "/api/v1/replenishment/levels", {"levels": [
+    status, body = call(demo_server, "POST", "/api/v1/replenishment/levels", {"levels": [
         {"warehouse": "main", "location": FACE, "sku": SKU, "min_qty": 130, "max_qty": 150}]},
         demo_server.supervisor_token)
     assert status == 200 and body["levels"][0]["below_min"], body

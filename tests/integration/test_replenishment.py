@@ -45,7 +45,7 @@ def query(floor, statement: str, params: tuple = ()) -> list[tuple]:
 
 
 def levels(floor, *faces, token=None):
-    return floor.api("put", "/api/v1/replenishment/levels", token, json={"levels": [
+    return floor.api("post", "/api/v1/replenishment/levels", token, json={"levels": [
         {"warehouse": "main", "location": loc, "sku": sku, "min_qty": low, "max_qty": high}
         for loc, sku, low, high in faces]})
 
@@ -265,7 +265,7 @@ def test_levels_are_checked_and_only_supervisors_reach_the_routes(floor):
     assert bad.status_code == 422 and bad.get_json()["error"]["code"] == "bad_levels"
     unknown = levels(floor, (FACE, "NO-SUCH", 1, 5))
     assert unknown.status_code == 422 and unknown.get_json()["error"]["code"] == "unknown_sku"
-    r = floor.api("put", "/api/v1/replenishment/levels", json={"levels": [
+    r = floor.api("post", "/api/v1/replenishment/levels", json={"levels": [
         {"warehouse": "main", "location": FACE, "sku": "SOCK", "min_qty": -1}]})
     assert r.status_code == 422
     assert query(floor, "SELECT min_qty, max_qty FROM stock WHERE min_qty > 0 OR max_qty > 0") \

@@ -165,7 +165,7 @@
     const level = { warehouse: String(f.get("warehouse")).trim(),
                     location: String(f.get("location")).trim(), sku: String(f.get("sku")).trim(),
                     min_qty: Number(f.get("min")), max_qty: Number(f.get("max") || 0) };
-    const res = await ctx.api("PUT", "/api/v1/replenishment/levels", { levels: [level] });
+    const res = await ctx.api("POST", "/api/v1/replenishment/levels", { levels: [level] });
     if (!res.ok) { failed(ctx, res); return; }
     const face = res.body.levels[0];
     ctx.toast("ok", ctx.t("levels_saved", { sku: face.sku, location: face.location,
