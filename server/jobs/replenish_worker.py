@@ -31,6 +31,7 @@ _sweep = False
 running = 0            # workers running in this process (wakeups: no NOTIFY needed then)
 rounds = 0             # rounds done by this process's workers (tests wait on it)
 BATCH_PAUSE_S = 0.05   # gather the stock rows of a burst of commits into one check
+PENDING_MAX = 100_000  # more rows than this waiting: check every face instead (a sweep)
 
 
 def wake(stock_ids=None) -> None:
@@ -41,6 +42,9 @@ def wake(stock_ids=None) -> None:
             _sweep = True
         else:
             _pending.update(stock_ids)
+            if len(_pending) > PENDING_MAX:   # (a process whose worker never drains them)
+                _pending.clear()
+                _sweep = True
     _wake.set()
 
 

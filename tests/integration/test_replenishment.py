@@ -323,3 +323,21 @@ def test_the_worker_opens_the_task_after_the_commit_by_itself(floor):
         stop.set()
         thread.join(10)
     con.disconnect(namespace=CONSOLE)
+
+
+def test_config_levels_fill_only_faces_with_none_set(db_url):
+    """`replenishment.levels` at start: a face with no levels gets them, one a supervisor
+    set keeps its own, an unknown SKU is skipped."""
+    from server.services import replenishment
+    app = make_app(db_url, picking=PICK_CFG, replenishment={"levels": {
+        f"main/{FACE}/SOCK": {"min": 3, "max": 9}, f"main/{MUG_FACE}/MUG": {"min": 4},
+        "main/A-01-01-1/NO-SUCH": {"min": 1}}})
+    floor = build_floor(app)
+    levels(floor, (MUG_FACE, "MUG", 7, 11))
+    with app.app_context(), db.connection_context():
+        assert replenishment.apply_config_levels(app.config["WAVEPACK"]) == 1
+        assert replenishment.apply_config_levels(app.config["WAVEPACK"]) == 0   # set now
+    got = {(f["location"], f["sku"]): (f["min_qty"], f["max_qty"])
+           for f in floor.api("get", "/api/v1/replenishment/levels").get_json()["levels"]}
+    assert got == {(FACE, "SOCK"): (3, 9), (MUG_FACE, "MUG"): (7, 11)}
+    clock.set_clock(None)
