@@ -6,7 +6,7 @@ from __future__ import annotations
 import csv
 import io
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, jsonify
 
 from ..services import replenishment
 from ..services.replenishment import LevelIn
