@@ -40,7 +40,8 @@ def post_levels():
 def list_tasks():
     require_staff(*SUPERVISORS)
     return jsonify({"tasks": replenishment.list_tasks(
-        state=_choice("state", replenishment.STATES), warehouse=_choice("warehouse", max_len=32),
+        state=_choice("state", replenishment.STATES) or "open",
+        warehouse=_choice("warehouse", max_len=32),
         limit=int_arg("limit", 200, 1, replenishment.PAGE_MAX))})
 
 

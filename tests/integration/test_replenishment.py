@@ -253,6 +253,7 @@ def test_a_face_refilled_otherwise_closes_its_task_and_a_cancelled_one_stays_clo
     assert r.status_code == 200 and r.get_json()["state"] == "cancelled"
     assert raised(floor.app, "replenishment_needed", "bin", state="dismissed")
     assert floor.api("post", f"/api/v1/replenishment/tasks/{tid2}/cancel").status_code == 409
+    assert floor.api("get", "/api/v1/replenishment/tasks").get_json() == {"tasks": []}  # open
     assert floor.api("post", "/api/v1/replenishment/tasks/999999/cancel").status_code == 404
     time.sleep(0.01)
     assert replenish_worker.run_once(floor.app, sweep=True)["opened"] == []
