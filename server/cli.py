@@ -121,6 +121,12 @@ def serve(host: str | None, port: int | None, demo: bool, async_mode: str | None
                 click.echo(f"  station pack-{code}: fake label printer {printer.url}")
             for line in logins:
                 click.echo(f"  {line}")
+        if cfg.replenishment.levels:
+            from .services import replenishment
+            from .store.db import db
+            with db.connection_context():
+                n = replenishment.apply_config_levels(cfg)
+            click.echo(f" * replenishment: {n} pick face level(s) set from config")
     workers = None
     if no_workers:
         click.echo(" * workers: none here (--no-workers)")

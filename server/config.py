@@ -19,6 +19,7 @@ import yaml
 
 from .config_notify import SECTIONS as NOTIFY_SECTIONS, NotifySetup, notify_setup
 from .config_exceptions import ExceptionsConfig, exceptions_config
+from .config_replenishment import ReplenishmentConfig, replenishment_config
 from .config_packing import SECTIONS as PACKING_SECTIONS, PackingSetup, packing_setup
 from .config_tracking import TrackingConfig, tracking_config
 from .config_reports import ReportsConfig, reports_config
@@ -189,6 +190,7 @@ class Config:
     notify: NotifySetup = field(default_factory=NotifySetup)     # ship-by promise, notifications
     exceptions: ExceptionsConfig = field(default_factory=ExceptionsConfig)   # SLA per type
     reports: ReportsConfig = field(default_factory=ReportsConfig)   # local time per warehouse
+    replenishment: ReplenishmentConfig = field(default_factory=ReplenishmentConfig)
     printers: Mapping[str, str] = field(default_factory=dict)     # printer name → URL
     layouts: Mapping[str, Layout] = field(default_factory=dict)   # warehouse code → layout
     secret_key: str = ""
@@ -348,13 +350,14 @@ def build_config(raw: Mapping[str, Any], secret_key: str = "") -> Config:
     notify = notify_setup(raw)
     unknown = set(raw) - set(SECTIONS) - set(PACKING_SECTIONS) - set(NOTIFY_SECTIONS) - {
         "zones", "layouts", "printers", "testing", "secret_key", "tracking", "returns",
-        "exceptions", "reports"}
+        "exceptions", "reports", "replenishment"}
     if unknown:
         raise ValueError(f"unknown config sections: {', '.join(sorted(unknown))}")
     return Config(**parts, zones=tuple(zones), layouts=layouts, printers=printers, setup=setup,
                   tracking=tracking, returns=returns, notify=notify,
                   exceptions=exceptions_config(raw.get("exceptions")),
                   reports=reports_config(raw.get("reports")),
+                  replenishment=replenishment_config(raw.get("replenishment")),
                   secret_key=str(raw.get("secret_key") or secret_key),
                   testing=bool(raw.get("testing", False)))
 

@@ -33,6 +33,16 @@ WAREHOUSES = [  # code, name, zone, stock per SKU
     ("rtm", "Rotterdam fulfilment centre", "eu", 60),
 ]
 
+# Every product's bin above is its pick face: minimum a tenth of the stock, maximum (the
+# face's capacity) the stock itself. These SKUs also have reserve stock (no min, no max) in
+# aisle R, where a replenishment task takes it from (handheld page: Replenish).
+RESERVE = [  # location, sku, quantity (in each warehouse)
+    ("R-01-01-1", "WP-TEE-WHT-M", 200),
+    ("R-01-01-2", "WP-HOOD-GRY-M", 80),
+    ("R-01-02-1", "WP-HOOD-GRY-L", 80),
+    ("R-02-01-1", "WP-TOTE-NAT", 150),
+]
+
 USERS = [  # badge, role, pin, name
     ("1001", "picker", "1111", "Pat Picker"),
     ("2001", "packer", "2222", "Pam Packer"),

@@ -22,8 +22,9 @@ def register_blueprints(app: Flask) -> None:
     from .exceptions import bp as exceptions
     from .reports import bp as reports
     from .floor import bp as floor
+    from .replenishment import bp as replenishment
     for bp in (health, auth, orders, stock, counts, waves, pack, printing, outbox, returns,
-               webhooks, tracking, exceptions, reports, floor, openapi, pages):
+               webhooks, tracking, exceptions, reports, floor, replenishment, openapi, pages):
         app.register_blueprint(bp)
     from .limits import init_limiter
     init_limiter(app)

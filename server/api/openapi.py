@@ -654,8 +654,10 @@ def _version() -> str:
 
 def _blueprint_modules() -> list:
     """Blueprints that describe their own paths (openapi_paths, RESPONSE_SCHEMAS)."""
-    from . import counts, exceptions, floor, outbox, pack, printing, reports, returns, tracking
-    return [pack, printing, outbox, counts, tracking, returns, exceptions, reports, floor]
+    from . import (counts, exceptions, floor, outbox, pack, printing, replenishment, reports,
+                   returns, tracking)
+    return [pack, printing, outbox, counts, tracking, returns, exceptions, reports, floor,
+            replenishment]
 
 
 @lru_cache(maxsize=1)
@@ -679,7 +681,7 @@ def build_spec() -> dict:
         "tags": [{"name": t} for t in ("health", "auth", "orders", "stock", "waves",
                                        "packing", "shipments", "printing", "outbox",
                                        "returns", "webhooks", "exceptions", "reports",
-                                       "floor")],
+                                       "floor", "replenishment")],
         "security": [{"bearer": []}],
         "paths": {**_other_paths(), **_orders_paths(), **_wave_paths(), **_webhook_paths(),
                   **{path: item for module in modules

@@ -244,6 +244,24 @@ EXCEPTION_DISMISS = {"type": "object", "additionalProperties": False, "required"
 EXCEPTION_NOTE = {"type": "object", "additionalProperties": False, "required": ["note"],
                   "properties": {"note": _s(4000, 1)}}
 
+REPLENISHMENT_LEVEL = {
+    "type": "object", "additionalProperties": False,
+    "required": ["warehouse", "location", "sku", "min_qty"],
+    "properties": {
+        "warehouse": _s(32, 1), "location": {**_s(64, 1), "description": "AISLE-BAY-SHELF-SLOT"},
+        "sku": _s(64, 1),
+        "min_qty": {"type": "integer", "minimum": 0, "maximum": 2**31 - 1,
+                    "description": "below this many available (on hand - reserved) the face "
+                                   "is refilled; 0: not a pick face"},
+        "max_qty": {"type": "integer", "minimum": 0, "maximum": 2**31 - 1,
+                    "description": "the face's capacity: refills go up to it (0: not set, "
+                                   "refill back to the min)"}}}
+
+REPLENISHMENT_LEVELS = {"type": "object", "additionalProperties": False, "required": ["levels"],
+                        "properties": {"levels": {"type": "array", "minItems": 1,
+                                                  "maxItems": 500,
+                                                  "items": REPLENISHMENT_LEVEL}}}
+
 SCHEMAS = {
     "NativeOrder": NATIVE_ORDER, "OrderLineIn": ORDER_LINE, "Address": ADDRESS,
     "CancelRequest": CANCEL, "BadgeLogin": BADGE_LOGIN, "StockReceipt": STOCK_RECEIPT,
@@ -258,6 +276,7 @@ SCHEMAS = {
     "ReturnDisposition": RETURN_DISPOSITION, "ReturnRepair": RETURN_REPAIR,
     "ExceptionAssign": EXCEPTION_ASSIGN, "ExceptionResolve": EXCEPTION_RESOLVE,
     "ExceptionDismiss": EXCEPTION_DISMISS, "ExceptionNote": EXCEPTION_NOTE,
+    "ReplenishmentLevel": REPLENISHMENT_LEVEL, "ReplenishmentLevels": REPLENISHMENT_LEVELS,
 }
 
 

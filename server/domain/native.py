@@ -95,6 +95,7 @@ class StockCsvRow:
     sku: str
     quantity: int
     min_qty: int | None = None
+    max_qty: int | None = None        # a pick face's capacity (replenishment up to it)
 
 
 @dataclass
@@ -699,7 +700,8 @@ def parse_catalogue_csv(data: bytes) -> CsvRows:
 
 @_gc_paused()
 def parse_stock_csv(data: bytes) -> CsvRows:
-    """Stock rows (warehouse,location,sku,quantity + optional min_qty) as StockCsvRow.
+    """Stock rows (warehouse,location,sku,quantity + optional min_qty, max_qty: a pick face's
+    replenishment levels) as StockCsvRow.
 
     quantity is a whole number ≥ 0; location must parse (stored canonical). A row with a
     problem, or repeating an earlier (warehouse, location, sku), is left out with a CsvError.
@@ -722,6 +724,9 @@ def parse_stock_csv(data: bytes) -> CsvRows:
         location = _location(table.cell(cells, "location"), errs, required=True)
         quantity = _count(table.cell(cells, "quantity"), "quantity", errs, required=True)
         min_qty = _count(table.cell(cells, "min_qty"), "min_qty", errs, required=False)
+        max_qty = _count(table.cell(cells, "max_qty"), "max_qty", errs, required=False)
+        if max_qty and min_qty is not None and max_qty < min_qty:
+            errs.append(("max_qty", f"max_qty {max_qty} is below min_qty {min_qty}"))
         key = (warehouse, location, sku)
         if not errs and key in seen:
             errs.append(("sku", f"{sku!r} at {warehouse}/{location} already on line {seen[key]}"))
@@ -730,5 +735,5 @@ def parse_stock_csv(data: bytes) -> CsvRows:
             continue
         seen[key] = line
         rows.append(StockCsvRow(line=line, warehouse=warehouse, location=location, sku=sku,
-                                quantity=quantity, min_qty=min_qty))
+                                quantity=quantity, min_qty=min_qty, max_qty=max_qty))
     return CsvRows(rows=rows, errors=errors)

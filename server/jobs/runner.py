@@ -73,7 +73,7 @@ def start_workers(app: Flask, only: tuple[str, ...] = KINDS,
     jobs.enabled for the scheduled jobs and the outbox, webhooks.process async for the
     inbox), with the cross-process wake-up listener on PostgreSQL."""
     from ..store import db as store_db
-    from . import inbox, outbox_worker, print_worker, scheduler, wakeups
+    from . import inbox, outbox_worker, print_worker, replenish_worker, scheduler, wakeups
     from .leases import Leases
     cfg = app.config["WAVEPACK"]
     workers = Workers(stop or threading.Event())
@@ -110,6 +110,7 @@ def start_workers(app: Flask, only: tuple[str, ...] = KINDS,
     if "jobs" in only:
         if cfg.jobs.enabled:
             workers.threads.append(scheduler.start(app, workers.stop))
+            workers.threads.append(replenish_worker.start(app, workers.stop))
             workers.running.append("jobs")
         else:
             workers.skipped.append("jobs (jobs.enabled is false)")

@@ -19,6 +19,7 @@ from flask import Flask
 from .. import events
 from ..services.outbox import OUTBOX_QUEUED
 from ..services.print_queue import PRINT_JOB_QUEUED
+from ..services.reservation import STOCK_LEVELS
 from ..services.webhooks import WEBHOOK_RECEIVED
 from ..store import db as store_db
 
@@ -40,7 +41,13 @@ def _inbox(data: dict) -> None:
     inbox.wake()
 
 
-_LOCAL = {PRINT_JOB_QUEUED: _print, OUTBOX_QUEUED: _outbox, WEBHOOK_RECEIVED: _inbox}
+def _replenish(data: dict) -> None:
+    from . import replenish_worker
+    replenish_worker.wake(data.get("stock_ids"))     # none (a NOTIFY): every face
+
+
+_LOCAL = {PRINT_JOB_QUEUED: _print, OUTBOX_QUEUED: _outbox, WEBHOOK_RECEIVED: _inbox,
+          STOCK_LEVELS: _replenish}
 
 
 def wake_here(name: str, data: dict) -> None:
@@ -64,6 +71,10 @@ def _notify(event: events.Event) -> None:
     """Tell the other processes (PostgreSQL): one pg_notify on this thread's connection."""
     if not store_db.is_postgres():
         return
+    if event.name == STOCK_LEVELS:
+        from . import replenish_worker
+        if replenish_worker.running:   # this process checks them; the others sweep anyway
+            return
     payload = json.dumps({"event": event.name, **{k: v for k, v in event.data.items()
                                                   if k == "printer_url"}})
     if store_db.db.is_closed():
@@ -128,3 +139,4 @@ def _wake_all(app: Flask) -> None:
         _print({"printer_url": url})
     _outbox({})
     _inbox({})
+    _replenish({})

@@ -33,8 +33,8 @@ from ..store.db import execute, is_postgres
 from ..store.retry import retry_transaction
 from . import audit, once, picking
 from .exceptions import open_exception, resolve_for_count
-from .reservation import lock_stock, replenishment_alerts
-from .stock import _close_alert_if_refilled, reserve_backorders, warehouse_by_code
+from .reservation import lock_stock, stock_levels_changed
+from .stock import reserve_backorders, warehouse_by_code
 
 STATES = ("open", "done", "cancelled")
 MAX_SCHEDULE = 1000        # bins per schedule request
@@ -332,9 +332,7 @@ def _apply(wh_id: int, wh_code: str, loc_id: int, loc_code: str,
     resolved = resolve_for_count(count_id, actor, now,
                                  {"variance": {ln["sku"]: ln["variance"] for ln in out.lines}})
     stock_ids = [r[0] for r in rows]
-    for sid in stock_ids:
-        _close_alert_if_refilled(sid, now)
-    replenishment_alerts(stock_ids, actor, now)
+    stock_levels_changed(stock_ids)
     # the bin is free again and may hold more than thought: waiting orders get first call
     orders = reserve_backorders(product_ids, actor, now, settings=settings)
     return {"count_id": count_id, "warehouse": wh_code, "location": loc_code,

@@ -115,7 +115,8 @@ def import_stock_csv(data: bytes, actor: str, *, settings: Config) -> dict:
         try:
             with store_db.write_tx():
                 row = stock.change_stock(r.warehouse, r.location, r.sku, set_to=r.quantity,
-                                         min_qty=r.min_qty, actor=actor, now=now, reason="count")
+                                         min_qty=r.min_qty, max_qty=r.max_qty, actor=actor,
+                                         now=now, reason="count")
                 stock.reserve_backorders([row.product_id], actor, now, settings=settings)
             done += 1
         except DomainError as err:  # unknown warehouse or SKU, count below reserved …

@@ -38,7 +38,7 @@ from ..store.db import execute, is_postgres
 from ..store.guarded import Guarded
 from . import audit, once
 from .exceptions import open_exception
-from .reservation import OPEN_BIN, lock_stock, replenishment_alerts
+from .reservation import OPEN_BIN, lock_stock, stock_levels_changed
 
 MAX_RAW = 512
 MAX_TOTE = 64
@@ -880,7 +880,7 @@ def reassign_units(task: _Task, missing: int, actor: str, now: dt.datetime
             _order_status(task.order_id, status, lifecycle.BACKORDERED, who, now, trail)
     _close_cart_if_done(task.cart_id, task.wave_id, who, now, trail)
     audit.write(trail)
-    replenishment_alerts([task.stock_id] + [sid for _, sid, _ in moved], actor, now)
+    stock_levels_changed([task.stock_id] + [sid for _, sid, _ in moved])
     return new_tasks, backordered
 
 

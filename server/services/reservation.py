@@ -11,7 +11,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Iterable, Sequence
 
-from .. import clock
+from .. import clock, events
 from ..config import Config
 from ..domain import lifecycle
 from ..domain.allocation import LineNeed, StockPool, StockRow, warehouse_ranks
@@ -152,29 +152,20 @@ def _write(needs, allocations, available_before: dict[int, int], out: ReserveOut
     trail += [audit.row(now, actor, "order.status", "order", n.order_id, n.status,
                         out.status[n.order_id]) for n in needs if out.status[n.order_id] != n.status]
     audit.write(trail)
-    replenishment_alerts(per_stock.keys(), actor, now)
+    stock_levels_changed(per_stock.keys())
 
 
-def replenishment_alerts(stock_ids: Iterable[int], actor: str, now: dt.datetime) -> None:
-    """Open an alert for each location whose available stock fell below its minimum
-    (one open alert per location and product)."""
+STOCK_LEVELS = "stock.levels"   # after commit: stock rows whose available stock changed
+
+
+def stock_levels_changed(stock_ids: Iterable[int]) -> None:
+    """Say, after the commit, that these stock rows' available stock changed: the
+    replenishment worker (jobs/replenish_worker.py) checks their pick faces in a
+    transaction of its own. Free inside the caller's transaction (an event held until
+    commit), so the reservation and scan paths pay no query for it."""
     ids = sorted(set(stock_ids))
-    if not ids:
-        return
-    low = select_in(
-        "SELECT s.warehouse_id, s.location_id, s.product_id, s.on_hand - s.reserved, s.min_qty, "
-        "l.code, p.sku FROM stock s JOIN location l ON l.id = s.location_id "
-        "JOIN product p ON p.id = s.product_id "
-        "WHERE s.id IN ({in}) AND s.min_qty > 0 AND s.on_hand - s.reserved < s.min_qty "
-        "AND NOT EXISTS (SELECT 1 FROM alert a WHERE a.kind = 'replenishment' "
-        "AND a.state = 'open' AND a.location_id = s.location_id AND a.product_id = s.product_id)",
-        ids)
-    naive = now.astimezone(dt.timezone.utc).replace(tzinfo=None)
-    insert_many("alert", ("kind", "warehouse_id", "location_id", "product_id", "state", "message",
-                          "created_at"),
-                [("replenishment", w, loc, p, "open",
-                  f"{sku} at {code}: {avail} available, minimum {mn}", naive)
-                 for w, loc, p, avail, mn, code, sku in low])
+    if ids:
+        events.publish(STOCK_LEVELS, stock_ids=ids)
 
 
 def release_order(order_id: int, actor: str, now: dt.datetime | None = None) -> set[int]:
@@ -210,4 +201,5 @@ def release_order(order_id: int, actor: str, now: dt.datetime | None = None) -> 
                                {"order_line": lid, "order": order_id, "quantity": q}))
         running[sid] += q
     audit.write(trail)
+    stock_levels_changed(r[1] for r in rows)
     return {r[4] for r in rows}

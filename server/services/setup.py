@@ -60,9 +60,12 @@ def _create_demo(tokens_file: Path, settings: Config) -> None:
     now = clock.now()
     with store_db.write_tx():
         for code, _, _, qty in demo_data.WAREHOUSES:
-            for sku, _, _, _, _, loc in demo_data.PRODUCTS:
-                stock.change_stock(code, loc, sku, set_to=qty, min_qty=qty // 10, actor="demo",
-                                   now=now, reason="count")
+            for sku, _, _, _, _, loc in demo_data.PRODUCTS:     # the pick faces
+                stock.change_stock(code, loc, sku, set_to=qty, min_qty=qty // 10,
+                                   max_qty=qty, actor="demo", now=now, reason="count")
+            for loc, sku, reserve in demo_data.RESERVE:
+                stock.change_stock(code, loc, sku, set_to=reserve, actor="demo", now=now,
+                                   reason="count")
     for badge, role, pin, name in demo_data.USERS:
         auth.add_user(badge, role, pin, name)
     for name, kind, secret in demo_data.CHANNELS:

@@ -17,7 +17,7 @@ from ..store.db import execute
 from ..store.models import Location, Product, ProductGtin, Stock, Warehouse
 from ..store.retry import retry_transaction
 from . import audit
-from .reservation import OrderNeed, replenishment_alerts, reserve
+from .reservation import OrderNeed, reserve, stock_levels_changed
 
 
 @dataclass(frozen=True)
@@ -100,8 +100,9 @@ MAX_ON_HAND = 2**31 - 1   # the stock columns are INTEGER on both databases
 
 
 def change_stock(warehouse_code: str, location_code: str, sku: str, *, add: int = 0,
-                 set_to: int | None = None, min_qty: int | None = None, actor: str,
-                 now: dt.datetime, reason: str) -> Stock:
+                 set_to: int | None = None, min_qty: int | None = None,
+                 max_qty: int | None = None, actor: str, now: dt.datetime,
+                 reason: str) -> Stock:
     """Receive (`add`) or count (`set_to`) one location's stock. Inside a write transaction.
     A count below what is reserved there is refused."""
     wh = warehouse_by_code(warehouse_code)
@@ -120,23 +121,20 @@ def change_stock(warehouse_code: str, location_code: str, sku: str, *, add: int 
     updates = {"on_hand": after, "updated_at": now}
     if min_qty is not None:
         updates["min_qty"] = min_qty
+    if max_qty is not None:
+        updates["max_qty"] = max_qty
+    low = min_qty if min_qty is not None else row.min_qty
+    high = max_qty if max_qty is not None else row.max_qty
+    if high and high < low:
+        raise Unprocessable(f"{sku} at {loc.code}: max {high} is below min {low}",
+                            code="bad_levels", field="max_qty")
     Stock.update(**updates).where(Stock.id == row.id).execute()
     audit.write([audit.row(now, actor, f"stock.{reason}", "stock", row.id,
                            {"on_hand": before}, {"on_hand": after},
                            {"sku": sku, "location": loc.code, "warehouse": wh.code})])
-    if after > before:
-        _close_alert_if_refilled(row.id, now)
-    replenishment_alerts([row.id], actor, now)
+    stock_levels_changed([row.id])
     row.on_hand = after
     return row
-
-
-def _close_alert_if_refilled(stock_id: int, now: dt.datetime) -> None:
-    execute("UPDATE alert SET state = 'closed', closed_at = ? WHERE kind = 'replenishment' "
-            "AND state = 'open' AND EXISTS (SELECT 1 FROM stock s WHERE s.id = ? "
-            "AND s.location_id = alert.location_id AND s.product_id = alert.product_id "
-            "AND s.on_hand - s.reserved >= s.min_qty)",
-            (now.astimezone(dt.timezone.utc).replace(tzinfo=None), stock_id))
 
 
 def receive(lines: Iterable[tuple[str, str, str, int]], actor: str, reference: str = "", *,

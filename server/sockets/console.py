@@ -9,7 +9,9 @@ A console sits in one room: `warehouse:<code>` or `all`. The after-commit event 
 `print_job.queued`, `outbox.queued` and `exception.escalated` (an overdue exception's
 severity went up; they carry no warehouse) to every console; `order.status`,
 `wave.changed` and `exception.changed` (from the audit trail, services/audit.announce) and
-`printer.state` likewise, to their warehouse's room when they carry one. The
+`printer.state` likewise, to their warehouse's room when they carry one;
+`replenishment.changed` (a replenishment task opened, moved, done or cancelled) to its
+warehouse's room and `all`. The
 subscriber only puts the event on a queue; one sender per process emits them, so a scan's
 ack never waits for Redis, and a Redis that is down costs the handhelds nothing.
 
@@ -42,6 +44,7 @@ from ..services.outbox import OUTBOX_QUEUED
 from ..services.picking import SCAN_RECORDED
 from ..services.print_queue import PRINT_JOB_QUEUED
 from ..services.printer_state import PRINTER_STATE
+from ..services.replenishment import REPLENISHMENT_CHANGED
 from ..store import db as store_db
 from . import connect
 from .connect import refuse as _refuse
@@ -51,7 +54,7 @@ NAMESPACE = "/console"
 ROLES = ("supervisor", "admin")
 ALL = "all"
 PUSHED = (SCAN_RECORDED, PRINT_JOB_QUEUED, OUTBOX_QUEUED, EXCEPTION_ESCALATED, ORDER_STATUS,
-          WAVE_CHANGED, EXCEPTION_CHANGED, PRINTER_STATE)
+          WAVE_CHANGED, EXCEPTION_CHANGED, PRINTER_STATE, REPLENISHMENT_CHANGED)
 
 SESSION_RECHECK_S = 5.0     # how stale a revoked or expired console login may be seen
 QUEUE_MAX = 10_000          # events waiting for the sender; beyond it they are dropped

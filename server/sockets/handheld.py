@@ -32,7 +32,7 @@ from .. import clock, logs, settings
 from ..domain.errors import DomainError
 from ..domain.exactjson import refuse_lone_surrogates
 from ..config import Config
-from ..services import auth, counts, pick_put, picking
+from ..services import auth, counts, pick_put, picking, replenishment
 from ..services.scan_pg import GroupCommit
 from ..store import db as store_db
 from . import connect, metrics
@@ -224,6 +224,9 @@ def register(sio: SocketIO, app: Flask) -> None:
                       ("cart.summary", _with_settings(app, pick_put.cart_summary)),
                       # count mode: cycle counts of bins (services/counts.py)
                       ("count.next", counts.next_count),
-                      ("count.submit", _with_settings(app, counts.submit_count))):
+                      ("count.submit", _with_settings(app, counts.submit_count)),
+                      # replenish mode: refill pick faces from reserve (services/replenishment.py)
+                      ("replenish.next", replenishment.next_task),
+                      ("replenish.move", _with_settings(app, replenishment.move))):
         # on python-socketio's server itself: no Flask request context per event
         sio.server.on(event, _handler(sio, app, event, fn), namespace=NAMESPACE)

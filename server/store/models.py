@@ -74,6 +74,7 @@ class Stock(Base):
     on_hand = IntegerField(default=0)
     reserved = IntegerField(default=0)
     min_qty = IntegerField(default=0)
+    max_qty = IntegerField(default=0)          # a pick face's capacity (0024: 0 = not set)
     updated_at = UtcDateTimeField()
 
 
@@ -365,3 +366,43 @@ class PackStat(Base):
 
     class Meta:
         primary_key = CompositeKey("bucket", "user_id", "warehouse_id", "channel_id")
+
+
+class ReplenTask(Base):
+    """One refill of a pick face (migration 0024): at most one open per stock row."""
+    warehouse = ForeignKeyField(Warehouse)
+    location = ForeignKeyField(Location)
+    product = ForeignKeyField(Product)
+    stock = ForeignKeyField(Stock)
+    state = CharField(default="open")           # open | done | cancelled
+    min_qty = IntegerField()
+    max_qty = IntegerField()
+    available_at_open = IntegerField()
+    suggested = IntegerField()
+    moved = IntegerField(default=0)
+    exception = ForeignKeyField(WmsException, null=True)
+    assigned_to = ForeignKeyField(User, null=True, column_name="assigned_to")
+    assigned_at = UtcDateTimeField(null=True)
+    created_by = CharField()
+    created_at = UtcDateTimeField()
+    closed_by = CharField(default="")
+    closed_at = UtcDateTimeField(null=True)
+    close_reason = CharField(default="")
+    updated_at = UtcDateTimeField()
+
+    class Meta:
+        table_name = "replen_task"
+
+
+class ReplenMove(Base):
+    """A move done on a handheld for a replenishment task (migration 0024)."""
+    task = ForeignKeyField(ReplenTask)
+    from_stock = ForeignKeyField(Stock, column_name="from_stock_id")
+    to_stock = ForeignKeyField(Stock, column_name="to_stock_id")
+    quantity = IntegerField()
+    scan_id = CharField(unique=True)
+    moved_by = CharField()
+    moved_at = UtcDateTimeField()
+
+    class Meta:
+        table_name = "replen_move"

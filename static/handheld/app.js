@@ -29,7 +29,12 @@
     pending: 0,
     pendingTotes: 0,
     shortArmed: null,   // timer while the short button waits for its confirming tap
-    mode: "pick",       // "pick" | "count" (count mode: cycle counts of bins)
+    mode: "pick",       // "pick" | "count" (cycle counts of bins) | "replenish" (refill pick faces)
+    replen: null,       // the replenishment task shown in replenish mode
+    replenSource: null, // the source bin as scanned
+    replenTarget: null, // the pick face as scanned
+    replenBarcode: null,// a unit's barcode scanned between them (checked by the server)
+    replenSent: false,
     count: null,        // the count task shown in count mode
     countBin: null,     // the bin code as scanned at the count's start
     countLines: [],     // [{key: {sku}|{barcode}, label, quantity}] as counted
@@ -102,8 +107,13 @@
     WP.showPending(state.pending, t("pending", { n: state.pending }));
     if (!loggedIn) return;
     $("count").hidden = state.mode !== "count" || !state.count;
+    $("replen").hidden = state.mode !== "replenish" || !state.replen;
     $("count-mode").textContent = t(state.mode === "count" ? "count_exit" : "count_mode");
+    $("replen-mode").textContent = t(state.mode === "replenish" ? "count_exit" : "replen_mode");
+    $("count-mode").hidden = state.mode === "replenish";
+    $("replen-mode").hidden = state.mode === "count";
     if (state.mode === "count") { renderCount(); return; }
+    if (state.mode === "replenish") { renderReplen(); return; }
 
     const task = state.task;
     const putting = !!state.put;
@@ -314,6 +324,7 @@
 
   async function taskNext() {
     if (state.mode === "count") return countNext();
+    if (state.mode === "replenish") return replenNext();
     if (!state.socket || !state.socket.connected) return;
     try {
       const ack = await call("task.next");
@@ -426,9 +437,12 @@
 
   function showAck(rec, ack) {
     if (rec.event === "count.submit") countAnswered(ack);
+    if (rec.event === "replenish.move") replenAnswered(ack);
     if (!ack || ack.error) {
       const code = (ack && ack.error && ack.error.code) || "unknown";
-      const key = "e." + code;
+      // replenish mode has words of its own for the codes it shares with picking
+      const key = rec.event === "replenish.move" && words.has("re." + code) ? "re." + code
+        : "e." + code;
       const text = words.has(key) ? t(key, ack.error) : t("e.unknown", { code });
       showVerdict(WARN_CODES.has(code) ? "warn" : "error", code, text);
       taskNext();
@@ -467,6 +481,9 @@
     } else if (rec.event === "count.submit") {
       showCountAck(ack);
       return;
+    } else if (rec.event === "replenish.move") {
+      showReplenAck(ack);
+      return;
     } else if (rec.event === "tote.scan") {
       const slot = state.cart && state.cart.totes.find((b) => b.slot === ack.tote.slot);
       if (slot) slot.barcode = ack.tote.barcode;
@@ -481,6 +498,7 @@
     const text = WP.normaliseScan(raw);
     if (!text.trim() || !state.session) return;
     if (state.mode === "count") return countScan(text.trim());
+    if (state.mode === "replenish") return replenScan(text.trim());
     const scan_id = WP.newId();
     if (state.put) {          // the tote (or slot) label of the finished task: verified by the server
       await enqueue("tote.confirm", { scan_id, task: state.put.put.task_id, raw: text,
@@ -671,6 +689,150 @@
     countNext();
   }
 
+  // ---- replenish mode: refill a pick face from reserve (replenish.next / replenish.move) ---
+  // The page shows the face, the SKU and the reserve bin to take from with a quantity; scan
+  // the source bin (optionally a unit), scan the face, confirm the units, Move. The move goes
+  // through the outbox like a scan (its scan_id makes a resend safe); the server checks the
+  // bins, the product and the units, moves the stock and says what is left.
+
+  function replenReset() {
+    state.replenSource = state.replenTarget = state.replenBarcode = null;
+  }
+
+  async function replenNext() {
+    if (!state.socket || !state.socket.connected) return;
+    try {
+      const ack = await call("replenish.next");
+      if (!ack || !ack.ok || state.mode !== "replenish") return;
+      const same = state.replen && ack.task && state.replen.task_id === ack.task.task_id;
+      if (!same) replenReset();
+      setReplen(ack.task);
+    } catch { /* offline: asked again on the next connect */ }
+  }
+
+  function setReplen(task) {
+    const changed = !state.replen || !task || state.replen.task_id !== task.task_id
+      || state.replen.remaining !== task.remaining;
+    state.replen = task;
+    state.idle = task ? null : "replen_none";
+    if (task && changed) {
+      $("r-qty").value = String(task.suggested ? task.suggested.quantity : task.remaining);
+    }
+    render();
+  }
+
+  function toggleReplenMode() {
+    unlockAudio();
+    state.mode = state.mode === "replenish" ? "pick" : "replenish";
+    state.idle = null;
+    state.task = state.count = state.replen = null;
+    replenReset();
+    render();
+    taskNext();
+    $("scan").focus();
+  }
+
+  function isReplenProduct(text) {
+    const task = state.replen;
+    const digits = /^\d{8,14}$/.test(text) ? text.padStart(14, "0") : null;
+    return text === task.sku || (digits !== null && task.gtins.includes(digits));
+  }
+
+  function replenScan(text) {
+    const task = state.replen;
+    if (!task) { showVerdict("warn", "replen_none", t("replen_none")); return; }
+    if (!state.replenSource) {
+      // any bin: the server says whether it holds the SKU as reserve
+      if (isReplenProduct(text)) {
+        showVerdict("warn", "scan_source_first", t("replen_scan_source_first"));
+        return;
+      }
+      state.replenSource = text;
+      showVerdict("ok", "ok", t("replen_source_ok", { location: text.toUpperCase() }));
+    } else if (!state.replenTarget && isReplenProduct(text)) {
+      state.replenBarcode = text;
+      showVerdict("ok", "ok", t("replen_item_ok", { sku: task.sku }));
+    } else if (!state.replenTarget) {
+      if (text.toUpperCase() !== task.target.toUpperCase()) {
+        // the server would refuse it too (wrong_target); nothing to send yet
+        showVerdict("error", "wrong_target", t("re.wrong_target_at", { location: task.target }));
+        return;
+      }
+      state.replenTarget = text;
+      showVerdict("ok", "ok", t("replen_target_ok", { location: task.target }));
+      $("r-qty").focus();
+    } else {
+      showVerdict("warn", "replen_key_qty", t("replen_key_qty"));
+    }
+    render();
+  }
+
+  function renderReplen() {
+    const task = state.replen;
+    $("task").hidden = true;
+    $("idle").hidden = !!task;
+    $("idle-text").textContent = task ? "" : t("replen_none");
+    $("summary").hidden = true;
+    $("short").disabled = true;
+    const step = !task ? "" : !state.replenSource ? "replen_source"
+      : !state.replenTarget ? "replen_target" : "replen_qty";
+    $("needs").dataset.needs = step;
+    $("needs").textContent = !task ? ""
+      : step === "replen_source" ? t("replen_scan_source", {
+        location: task.suggested ? task.suggested.source : "?" })
+        : step === "replen_target" ? t("replen_scan_target", { location: task.target })
+          : t("replen_scan_qty");
+    if (!task) return;
+    $("replen").dataset.taskId = String(task.task_id);
+    $("r-target").textContent = task.target;
+    $("r-sku").textContent = task.sku;
+    $("r-name").textContent = task.name;
+    $("r-source").textContent = state.replenSource ? state.replenSource.toUpperCase()
+      : task.suggested ? t("replen_source_text", { location: task.suggested.source,
+        available: task.sources[0].available }) : "—";
+    $("r-available").textContent = String(task.available);
+    $("r-min").textContent = String(task.min_qty);
+    $("r-max").textContent = task.max_qty ? String(task.max_qty) : "—";
+    $("r-remaining").textContent = String(task.remaining);
+    $("r-submit").disabled = !state.replenSource || !state.replenTarget || state.replenSent;
+  }
+
+  async function submitReplen() {
+    unlockAudio();
+    const task = state.replen;
+    if (!task || !state.replenSource || !state.replenTarget || state.replenSent) return;
+    const quantity = Number($("r-qty").value);
+    const payload = { scan_id: WP.newId(), task: task.task_id, source: state.replenSource,
+                      target: state.replenTarget, quantity,
+                      scanned_at: new Date().toISOString() };
+    if (state.replenBarcode) payload.barcode = state.replenBarcode;
+    state.replenSent = true;
+    render();
+    await enqueue("replenish.move", payload);
+    $("scan").focus();
+  }
+
+  /** The answer to a move: done or partly done (the next step is shown), or refused (the
+   *  bin named in the refusal is scanned again; a quantity is keyed again). */
+  function replenAnswered(ack) {
+    state.replenSent = false;
+    const code = ack && ack.error && ack.error.code;
+    if (ack && ack.ok) replenReset();
+    else if (code === "wrong_target") state.replenTarget = null;
+    // a refused source or product: start again at the source (then the face again)
+    else if (!["bad_quantity", "over_quantity", "not_enough_at_source", "stock_changed"]
+      .includes(code)) replenReset();
+  }
+
+  function showReplenAck(ack) {
+    showVerdict("ok", ack.done ? "replen_done" : "replen_moved", t(
+      ack.done ? "replen_done" : "replen_moved",
+      { quantity: ack.moved, source: ack.source, target: ack.target,
+        remaining: ack.task ? ack.task.remaining : 0 }));
+    if (ack.task) setReplen(ack.task);
+    else replenNext();
+  }
+
   // ---- start ----------------------------------------------------------------------------
 
   async function start() {
@@ -700,6 +862,9 @@
     $("refresh").addEventListener("click", nextCart);
     $("count-mode").addEventListener("click", toggleCountMode);
     $("c-submit").addEventListener("click", submitCount);
+    $("replen-mode").addEventListener("click", toggleReplenMode);
+    $("r-submit").addEventListener("click", submitReplen);
+    $("r-qty").addEventListener("keydown", (e) => { if (e.key === "Enter") submitReplen(); });
     // the browser knows at once when the network goes; the socket's heartbeat would take
     // up to 45 s, and scans made meanwhile would wait on an ack that cannot come
     window.addEventListener("offline", () => {
@@ -711,7 +876,11 @@
     });
     // no work: look again now and then; a done cart waits for "Next cart" (its summary
     // stays in view while the picker takes it to the pack station)
-    setInterval(() => { if (state.idle === "no_work" && !state.task) taskNext(); }, IDLE_POLL_MS);
+    setInterval(() => {
+      if ((state.idle === "no_work" && !state.task) || (state.idle === "replen_none" && !state.replen)) {
+        taskNext();
+      }
+    }, IDLE_POLL_MS);
   }
 
   // the page shell from a cache when the network is gone (sw.js); needs a secure origin

@@ -6,7 +6,7 @@ import uuid
 from server import clock
 from server.services import auth, stock as stock_svc
 from server.store import db as store_db
-from server.store.models import Alert, Audit
+from server.store.models import Audit, ReplenTask, WmsException
 from server.settings import current
 
 from ..at_once import at_once
@@ -66,15 +66,23 @@ def test_replenishment_alert_opens_below_minimum_and_closes_on_refill(app, dbcon
         from server.services import channels, intake
         from ..factories import draft
         ch = channels.ref(channels.get_channel("api"))
+        from server.jobs import replenish_worker
+        replenish_worker._take()
         intake.import_orders(ch, [draft("R1", [("WP-TEE-BLK-M", 4)])], "test", settings=current())
-        assert Alert.select().count() == 0            # 6 available, minimum 5
+        replenish_worker.run_once(app)    # the worker's round after the commits' wake-ups
+        assert ReplenTask.select().count() == 0       # 6 available, minimum 5
         intake.import_orders(ch, [draft("R2", [("WP-TEE-BLK-M", 3)])], "test", settings=current())
+        replenish_worker.run_once(app)
         intake.import_orders(ch, [draft("R3", [("WP-TEE-BLK-M", 1)])], "test", settings=current())
-        alerts = list(Alert.select())
+        replenish_worker.run_once(app)
+        alerts = list(WmsException.select().where(WmsException.type == "replenishment_needed"))
         assert len(alerts) == 1 and alerts[0].state == "open"   # one alert, not one per order
         assert "WP-TEE-BLK-M" in alerts[0].message
+        assert ReplenTask.select().count() == 1
         stock_svc.receive([("main", "A-01-02-3", "WP-TEE-BLK-M", 20)], "test", settings=current())
-        assert Alert.get().state == "closed"
+        replenish_worker.run_once(app)
+        assert WmsException.get_by_id(alerts[0].id).state == "resolved"
+        assert ReplenTask.get().state == "cancelled"        # refilled by the receipt
 
 
 def test_every_state_change_and_stock_movement_is_audited(app):

@@ -33,6 +33,10 @@ from server.settings import current
 from ..factories import draft, seed
 
 PATHS = (
+    "/api/v1/replenishment/levels", "/api/v1/replenishment/tasks",
+    "/api/v1/replenishment/tasks/{task_id}", "/api/v1/replenishment/tasks/{task_id}/cancel",
+    "/api/v1/replenishment/alerts", "/api/v1/replenishment/purchase-suggestions",
+    "/api/v1/replenishment/purchase-suggestions.csv",
     "/healthz", "/api/v1/auth/badge", "/api/v1/orders", "/api/v1/orders/{order_id}",
     "/api/v1/orders/{order_id}/cancel", "/api/v1/orders/{order_id}/release",
     "/api/v1/orders/{order_id}/carrier",
@@ -77,7 +81,11 @@ TOKENS_FOR: dict[tuple[str, str], tuple[str, ...]] = {
 DEFAULT_TOKENS = ("channel", "supervisor")
 # The bench and the printers act for a badge-holding user: a packer's session token is
 # what reaches their code (a bare supervisor API token is refused with 403 badge_required).
-STAFF_PATHS = ("/api/v1/pack", "/api/v1/shipments", "/api/v1/print-jobs", "/api/v1/printers")
+STAFF_PATHS = (
+    "/api/v1/replenishment/levels", "/api/v1/replenishment/tasks",
+    "/api/v1/replenishment/tasks/{task_id}", "/api/v1/replenishment/tasks/{task_id}/cancel",
+    "/api/v1/replenishment/alerts", "/api/v1/replenishment/purchase-suggestions",
+    "/api/v1/replenishment/purchase-suggestions.csv","/api/v1/pack", "/api/v1/shipments", "/api/v1/print-jobs", "/api/v1/printers")
 STAFF_TOKENS = ("packer", "supervisor")
 MAX_EXAMPLES = 30
 
