@@ -20,6 +20,8 @@ def register_blueprints(app: Flask) -> None:
     from .tracking import bp as tracking
     from .returns import bp as returns
     from .exceptions import bp as exceptions
+    from .metrics import install as install_metrics
+    install_metrics(app)       # GET /metrics, and the webhook rejections it counts
     for bp in (health, auth, orders, stock, counts, waves, pack, printing, outbox, returns,
                webhooks, tracking, exceptions, openapi, pages):
         app.register_blueprint(bp)
