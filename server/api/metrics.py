@@ -151,3 +151,22 @@ def install(app: Flask) -> None:
     app.register_blueprint(bp)
     app.after_request(_count_webhook_rejection)
     telemetry.install()
+
+
+def openapi_paths() -> dict:
+    """This blueprint's path item, for server/api/openapi.py's document."""
+    errors = {str(s): {"$ref": f"#/components/responses/{name}"}
+              for s, name in ((400, "BadRequest"), (401, "Unauthorized"), (403, "Forbidden"))}
+    return {"/metrics": {"get": {
+        "tags": ["health"], "operationId": "metrics",
+        "summary": "Operations metrics in Prometheus's text format (a metrics token, a "
+                   "supervisor or an admin; or an address under metrics.allow_from)",
+        "description": "Every process of the deployment added up (PROMETHEUS_MULTIPROC_DIR): "
+                       "scans by verdict, the scan verdict latency histogram, labels printed "
+                       "and print failures by reason, webhook refusals by cause, console "
+                       "feed; read from the database at scrape time: queue depths and ages "
+                       "(inbox, outbox, print), open exceptions by type, printers by state, "
+                       "database up, build info. docs/deploy.md has the scrape config.",
+        "responses": {"200": {"description": "the metrics", "content": {"text/plain": {
+            "schema": {"type": "string"}}}}, **errors},
+    }}}

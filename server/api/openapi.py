@@ -654,8 +654,8 @@ def _version() -> str:
 
 def _blueprint_modules() -> list:
     """Blueprints that describe their own paths (openapi_paths, RESPONSE_SCHEMAS)."""
-    from . import counts, exceptions, outbox, pack, printing, returns, tracking
-    return [pack, printing, outbox, counts, tracking, returns, exceptions]
+    from . import counts, exceptions, metrics, outbox, pack, printing, returns, tracking
+    return [pack, printing, outbox, counts, tracking, returns, exceptions, metrics]
 
 
 @lru_cache(maxsize=1)

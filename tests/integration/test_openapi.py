@@ -33,7 +33,7 @@ from server.settings import current
 from ..factories import draft, seed
 
 PATHS = (
-    "/healthz", "/api/v1/auth/badge", "/api/v1/orders", "/api/v1/orders/{order_id}",
+    "/healthz", "/metrics", "/api/v1/auth/badge", "/api/v1/orders", "/api/v1/orders/{order_id}",
     "/api/v1/orders/{order_id}/cancel", "/api/v1/orders/{order_id}/release",
     "/api/v1/orders/{order_id}/carrier",
     "/api/v1/orders:import", "/api/v1/stock", "/api/v1/stock/receipts",
