@@ -16,7 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from printers.fake import FakePrinter
 from server import clock
 from server.services import auth, channels, exceptions, print_queue
-from server.store.db import db, write_tx
+from server.store.db import db, execute, write_tx
 
 from ..conftest import console_script, make_app, stop_process, wavepack_serve
 from ..floor import PICK_CFG, PRODUCTS, build_floor, sid
@@ -164,8 +164,8 @@ def test_the_scrape_is_refused_without_a_scrapers_credentials(floor, scraper):
     assert not console.is_connected(namespace="/console")
     # a revoked scraper is refused like an unknown one
     with floor.app.app_context(), db.connection_context(), write_tx():
-        db.execute_sql("UPDATE api_token SET revoked_at = ? WHERE kind = 'metrics'",
-                       (clock.naive_utc(clock.now()),))
+        execute("UPDATE api_token SET revoked_at = ? WHERE kind = 'metrics'",
+                (clock.naive_utc(clock.now()),))
     assert client.get("/metrics", headers={"Authorization": f"Bearer {scraper}"}
                       ).status_code == 401
 
