@@ -42,6 +42,7 @@ class Sampler:
     token: str
     depths: list[tuple[float, float]] = field(default_factory=list)   # (seconds in, depth)
     last: dict = field(default_factory=dict)
+    missed: int = 0
     done: threading.Event = field(default_factory=threading.Event)
 
     def start(self) -> None:
@@ -51,7 +52,12 @@ class Sampler:
 
     def _run(self) -> None:
         while not self.done.wait(SAMPLE_S):
-            got = scrape(self.base, self.token)
+            try:
+                got = scrape(self.base, self.token)
+            except Exception as err:  # noqa: BLE001 (a slow scrape is a missed sample)
+                self.missed += 1
+                log(f"    /metrics sample missed: {type(err).__name__}")
+                continue
             self.depths.append((time.perf_counter() - self.t0,
                                 got.get("wavepack_console_queue_depth", 0.0)))
             self.last = got
