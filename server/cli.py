@@ -84,6 +84,10 @@ def serve(host: str | None, port: int | None, demo: bool, async_mode: str | None
     wanted = async_mode or os.environ.get("WAVEPACK_SERVER_ASYNC_MODE") or "auto"
     if wanted in ("auto", "gevent") and running_mode("auto") != "gevent":
         _reexec_under_gevent(wanted)
+    from . import telemetry
+    # with its workers this process is the whole deployment: its metrics start afresh;
+    # --no-workers joins one (serve-prod's, systemd's) beside a `wavepack worker`
+    telemetry.prepare(fresh=not no_workers)
     if async_mode:
         os.environ["WAVEPACK_SERVER_ASYNC_MODE"] = async_mode
     demo_printers = _demo_printers() if demo else {}

@@ -100,14 +100,16 @@ def token_group() -> None:
 @click.option("--carrier", default=None,
               help="a carrier token (a carrier under carriers: in config): it may only post "
                    "tracking events for that carrier")
+@click.option("--metrics", is_flag=True,
+              help="a token for Prometheus: it may only read GET /metrics")
 @click.option("--label", default="")
 @click.option("--hours", type=float, default=None, help="expire after this many hours")
-def token_create(channel, role, carrier, label, hours) -> None:
+def token_create(channel, role, carrier, metrics, label, hours) -> None:
     """Create an API token; it is printed once, alone on the last line."""
     from .services import auth
     from .settings import of
-    if sum(map(bool, (channel, role, carrier))) != 1:
-        raise click.UsageError("give exactly one of --channel, --role or --carrier")
+    if sum(map(bool, (channel, role, carrier, metrics))) != 1:
+        raise click.UsageError("give exactly one of --channel, --role, --carrier or --metrics")
     app = get_app()
     if carrier and carrier not in of(app).setup.carriers:
         raise click.UsageError(f"no carrier {carrier!r} under carriers: in config (known: "
@@ -116,8 +118,9 @@ def token_create(channel, role, carrier, label, hours) -> None:
         from .store.db import db
         with db.connection_context():
             raw = auth.create_token(channel=channel, role=role, carrier=carrier, label=label,
-                                    hours=hours)
-    who = f"channel {channel}" if channel else f"carrier {carrier}" if carrier else role
+                                    hours=hours, metrics=metrics)
+    who = f"channel {channel}" if channel else f"carrier {carrier}" if carrier else \
+        "metrics" if metrics else role
     click.echo(f"token for {who} (shown once):")
     click.echo(raw)
 

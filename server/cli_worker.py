@@ -19,6 +19,8 @@ def worker(only: str | None) -> None:
     process, beside any number of others sharing the database (`serve --no-workers`)."""
     from .jobs import runner
     kinds = runner.parse_only(only)              # a bad --only: error, exit 1, nothing run
+    from . import telemetry
+    telemetry.prepare(fresh=False)               # joins the web processes' metrics
     stop = threading.Event()
 
     def on_signal(*_):

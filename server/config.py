@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import ipaddress
 import os
 import re
 from dataclasses import dataclass, field
@@ -163,6 +164,26 @@ class OutboxConfig:
 
 
 @dataclass(frozen=True)
+class MetricsConfig:
+    # GET /metrics answers a bearer token of kind `metrics` (`wavepack token create
+    # --metrics`) or of a supervisor or admin; and, without a token, the addresses listed
+    # here (comma-separated IPs or CIDR networks, e.g. "127.0.0.1, 10.0.5.0/24": the
+    # Prometheus host). Empty = a token always. Behind nginx the address is the client's
+    # (server.proxy_hops)
+    allow_from: str = ""
+
+    def __post_init__(self) -> None:
+        self.networks()         # a mistyped address stops the start, not the first scrape
+
+    def networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+        try:
+            return tuple(ipaddress.ip_network(part.strip(), strict=False)
+                         for part in str(self.allow_from).split(",") if part.strip())
+        except ValueError as err:
+            raise ValueError(f"config metrics.allow_from: {err}") from None
+
+
+@dataclass(frozen=True)
 class WooConfig:
     pull_overlap_minutes: float = 10
     pull_page_size: int = 100
@@ -184,6 +205,7 @@ class Config:
     packing: PackingConfig = field(default_factory=PackingConfig)
     outbox: OutboxConfig = field(default_factory=OutboxConfig)
     documents: DocumentsConfig = field(default_factory=DocumentsConfig)
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)      # GET /metrics access
     setup: PackingSetup = field(default_factory=PackingSetup)    # stations, cartons, carriers…
     tracking: TrackingConfig = field(default_factory=TrackingConfig)   # after dispatch
     returns: ReturnsSetup = field(default_factory=ReturnsSetup)  # return policy per channel
@@ -252,6 +274,7 @@ SECTIONS = {
     "packing": PackingConfig,
     "outbox": OutboxConfig,
     "documents": DocumentsConfig,
+    "metrics": MetricsConfig,
 }
 
 

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Mapping
 
+from . import telemetry
 from .config import ROOT, Config
 
 SITE = ROOT / "deploy" / "nginx" / "wavepack.conf"
@@ -139,6 +140,7 @@ class Supervisor:
     env: Mapping[str, str]
     say: Callable[[str], None] = print
     stopping: threading.Event = field(default_factory=threading.Event)
+    metrics_dir: str | None = None      # the children's PROMETHEUS_MULTIPROC_DIR
 
     def start(self, child: Child) -> None:
         child.proc = subprocess.Popen(child.argv, env=dict(self.env), stdout=subprocess.PIPE,
@@ -200,6 +202,8 @@ class Supervisor:
                     self.say(f"serve-prod: {child.name} did not stop; killed")
                     child.proc.kill()
                     child.proc.wait(timeout=10)
+                # killed, it could not mark itself: its live gauges stop counting
+                telemetry.mark_dead(child.proc.pid, self.metrics_dir)
 
 
 def wait_listening(host: str, port: int, proc: subprocess.Popen, timeout: float = 15.0) -> None:
@@ -238,6 +242,11 @@ def serve_prod(cfg: Config, *, processes: int, host: str, port: int,
     assert nginx is not None
     ports = backend_ports or [port + 1 + i for i in range(processes)]
     env = child_env(cfg, os.environ)
+    # the deployment's metrics directory (GET /metrics sums every process's files): made
+    # empty here, so counters start at zero with the deployment (server/telemetry.py)
+    metrics_dir = Path(env.get(telemetry.MULTIPROC_ENV) or run_dir / "metrics")
+    telemetry.reset_dir(metrics_dir)
+    env[telemetry.MULTIPROC_ENV] = str(metrics_dir)
     init = subprocess.run([wavepack, "init-db"], env=env, capture_output=True, text=True)
     if init.returncode != 0:
         said = (init.stderr or init.stdout).strip().removeprefix("error: ")
@@ -251,7 +260,7 @@ def serve_prod(cfg: Config, *, processes: int, host: str, port: int,
            for i, p in enumerate(ports)]
     worker = Child("worker", [wavepack, "worker"], ready="running")
     front = Child("nginx", [nginx, *args])
-    sup = Supervisor([front, *web, worker], env, say)
+    sup = Supervisor([front, *web, worker], env, say, metrics_dir=str(metrics_dir))
 
     def on_signal(*_):
         sup.stopping.set()

@@ -654,10 +654,10 @@ def _version() -> str:
 
 def _blueprint_modules() -> list:
     """Blueprints that describe their own paths (openapi_paths, RESPONSE_SCHEMAS)."""
-    from . import (counts, exceptions, floor, outbox, pack, printing, replenishment, reports,
-                   returns, tracking)
+    from . import (counts, exceptions, floor, metrics, outbox, pack, printing, replenishment,
+                   reports, returns, tracking)
     return [pack, printing, outbox, counts, tracking, returns, exceptions, reports, floor,
-            replenishment]
+            replenishment, metrics]
 
 
 @lru_cache(maxsize=1)

@@ -28,8 +28,8 @@ _DUMMY_HASH = _hasher.hash("not-a-pin")
 
 @dataclass(frozen=True)
 class Principal:
-    kind: str                  # channel | staff | carrier
-    role: str                  # channel, carrier, picker, packer, supervisor, admin
+    kind: str                  # channel | staff | carrier | metrics
+    role: str                  # channel, carrier, metrics, picker, packer, supervisor, admin
     token_id: int
     channel_id: int | None = None
     channel_name: str = ""
@@ -45,6 +45,8 @@ class Principal:
             return f"token:{self.token_id}(channel:{self.channel_name})"
         if self.kind == "carrier":
             return f"token:{self.token_id}(carrier:{self.carrier})"
+        if self.kind == "metrics":
+            return f"token:{self.token_id}(metrics)"
         return f"user:{self.badge}" if self.badge else f"token:{self.token_id}({self.role})"
 
     def is_staff(self, *roles: str) -> bool:
@@ -79,14 +81,19 @@ def add_user(badge: str, role: str, pin: str, name: str = "") -> int:
 
 def create_token(*, channel: str | None = None, role: str | None = None, label: str = "",
                  hours: float | None = None, user_id: int | None = None,
-                 actor: str = "cli", carrier: str | None = None) -> str:
-    """A new API token for a channel, a staff role or a carrier (which may only post
-    tracking events; the caller checks the carrier is configured); only its hash is kept."""
+                 actor: str = "cli", carrier: str | None = None,
+                 metrics: bool = False) -> str:
+    """A new API token for a channel, a staff role, a carrier (which may only post
+    tracking events; the caller checks the carrier is configured) or a metrics scraper
+    (which may only read GET /metrics); only its hash is kept."""
     now = clock.now()
-    if sum(map(bool, (channel, role, carrier))) != 1:
-        raise Unprocessable("give one of a channel, a staff role or a carrier", field="channel")
+    if sum(map(bool, (channel, role, carrier, metrics))) != 1:
+        raise Unprocessable("give one of a channel, a staff role, a carrier or metrics",
+                            field="channel")
     if carrier:
         return _create_carrier_token(carrier, label, hours, actor, now)
+    if metrics:
+        return _create_metrics_token(label, hours, actor, now)
     raw = _new_token("wpc" if channel else "wps")
     with store_db.write_tx():
         ch = None
@@ -116,6 +123,20 @@ def _create_carrier_token(carrier: str, label: str, hours: float | None, actor: 
                               expires_at=now + dt.timedelta(hours=hours) if hours else None)
         audit.write([audit.row(now, actor, "token.create", "token", tok.id, "",
                                f"carrier:{carrier}", {"label": label})])
+    return raw
+
+
+def _create_metrics_token(label: str, hours: float | None, actor: str,
+                          now: dt.datetime) -> str:
+    """A token for Prometheus: it reads GET /metrics and nothing else (no endpoint takes
+    its kind), so a leaked scrape config exposes counts, never orders or stock."""
+    raw = _new_token("wpm")
+    with store_db.write_tx():
+        tok = ApiToken.create(token_hash=token_hash(raw), kind="metrics", role="metrics",
+                              label=label, created_at=now,
+                              expires_at=now + dt.timedelta(hours=hours) if hours else None)
+        audit.write([audit.row(now, actor, "token.create", "token", tok.id, "", "metrics",
+                               {"label": label})])
     return raw
 
 

@@ -96,6 +96,10 @@ def _check_zpl(text: object) -> str:
 
 
 PRINT_JOB_QUEUED = "print_job.queued"   # after commit: {printer_url, job_id}
+PRINT_JOB_PRINTED = "print_job.printed"     # after commit: {job_id}
+# after commit, a try that did not print: {job_id, reason, fault} with reason
+# printer_not_ready (fault: the printer's first fault), cut_format, unconfirmed, max_attempts
+PRINT_JOB_TROUBLE = "print_job.trouble"
 
 
 def enqueue(station: str, printer_url: str, kind: str, reference: str,
@@ -321,6 +325,8 @@ def _wait_for_printer(job_id: int, reason: str, faults: dict) -> SendOutcome:
         execute("UPDATE print_job SET state = 'queued', last_error = ?, updated_at = ?" +
                 _ERROR_CODE + "WHERE id = ? AND state = 'sending'",
                 (reason[:_ERROR_MAX], _now(), *_coded("printer_not_ready", faults), job_id))
+        events.publish(PRINT_JOB_TROUBLE, job_id=job_id, reason="printer_not_ready",
+                       fault=(faults.get("faults") or [""])[0])
     return SendOutcome(job_id, "queued", reason)
 
 
@@ -336,7 +342,9 @@ def _retry_later(job_id: int, reason: str, max_attempts: int) -> SendOutcome:
                 "state = 'sending'", (state, attempts, reason[:_ERROR_MAX], _now(),
                                       *_coded("cut_format_resent", {"attempts": attempts}),
                                       job_id))
+        events.publish(PRINT_JOB_TROUBLE, job_id=job_id, reason="cut_format", fault="")
         if state == "failed":
+            events.publish(PRINT_JOB_TROUBLE, job_id=job_id, reason="max_attempts", fault="")
             audit.write([audit.row(now, "job:print", "print_job.fail", "print_job", job_id,
                                    "sending", "failed", {"attempts": attempts})])
             exceptions.open_exception(
@@ -356,6 +364,7 @@ def _unconfirmed(job_id: int, reason: str) -> SendOutcome:
                 (reason[:_ERROR_MAX], _now(), *_coded("unconfirmed", {"job": job_id}), job_id))
         audit.write([audit.row(now, "job:print", "print_job.unconfirmed", "print_job",
                                job_id, "sending", "failed", reason)])
+        events.publish(PRINT_JOB_TROUBLE, job_id=job_id, reason="unconfirmed", fault="")
         exceptions.open_exception(
             "print_unconfirmed", f"print job {job_id} ({row[1]}) at station {row[0]}: "
             f"{reason}", detail={"job_id": job_id}, now=now, actor="job:print",
@@ -382,6 +391,7 @@ def _mark_printed(job_id: int) -> SendOutcome:
             raise RuntimeError(f"print job {job_id} was no longer sending")
         audit.write([audit.row(now, "job:print", "print_job.printed", "print_job", job_id,
                                "sending", "printed")])
+        events.publish(PRINT_JOB_PRINTED, job_id=job_id)
     return SendOutcome(job_id, "printed")
 
 

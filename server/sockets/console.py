@@ -34,7 +34,7 @@ from typing import Any
 from flask import Flask, current_app, request
 from flask_socketio import ConnectionRefusedError, SocketIO, join_room, leave_room
 
-from .. import clock, events, logs
+from .. import clock, events, logs, telemetry
 from ..domain.errors import DomainError
 from ..domain.exactjson import refuse_lone_surrogates
 from ..services import auth, stock
@@ -85,6 +85,9 @@ class _Feed:
         self.shared = bool(app.config["WAVEPACK"].server.message_queue)
         self.running = False
         self.dropped = 0
+        # GET /metrics: events waiting for the sender, events emitted
+        self.depth = telemetry.metrics().console_queue
+        self.emitted = telemetry.metrics().console_events.labels("emitted")
 
     def push(self, event: events.Event) -> None:
         """The event hook's subscriber: queue it for the sender (never blocks)."""
@@ -92,8 +95,10 @@ class _Feed:
             return                  # nobody can hear it: no console here, no other process
         try:
             self.queued.put_nowait(event)
+            self.depth.set(self.queued.qsize())
         except queue.Full:
             self.dropped += 1
+            telemetry.metrics().console_events.labels("dropped").inc()
             if self.dropped % 1000 == 1:
                 log.warning("console feed: %d events dropped (the sender cannot keep up)",
                             self.dropped)
@@ -112,6 +117,7 @@ class _Feed:
             except queue.Empty:
                 event = None
             if event is not None:
+                self.depth.set(self.queued.qsize())
                 self.emit(event)
             if time.monotonic() - checked >= SESSION_RECHECK_S:
                 checked = time.monotonic()
@@ -123,6 +129,7 @@ class _Feed:
         to = [room(warehouse), ALL] if warehouse else None     # None: every console
         try:
             self.sio.emit(event.name, dict(event.data), namespace=NAMESPACE, to=to)
+            self.emitted.inc()
         except Exception:  # noqa: BLE001 (a lost push must not stop the feed)
             log.exception("console feed: could not emit %s", event.name)
 
@@ -144,7 +151,8 @@ class _Feed:
             log.warning("console feed: sessions not checked: %s", err)
             return
         for sid in ended:
-            self.consoles.pop(sid, None)
+            if self.consoles.pop(sid, None) is not None:
+                telemetry.metrics().console_connections.dec()
             self.sio.emit("session.ended", {"code": "session_expired",
                                             "message": "the session has ended (expired, "
                                             "revoked or user disabled); log in again"},
@@ -168,6 +176,7 @@ def _on_connect(auth_data: Any = None) -> bool:
         raise
     feed = _app_feed()
     feed.consoles[request.sid] = who
+    telemetry.metrics().console_connections.inc()
     join_room(room(who.warehouse), namespace=NAMESPACE)
     feed.start()                       # it also rechecks the sessions
     logs.socket_event("connect", NAMESPACE, {"ok": True}, time.perf_counter() - started,
@@ -202,6 +211,8 @@ def _app_feed() -> _Feed:
 
 def _on_disconnect(*_args) -> None:
     who = _app_feed().consoles.pop(request.sid, None)
+    if who is not None:
+        telemetry.metrics().console_connections.dec()
     logs.socket_event("disconnect", NAMESPACE, {"ok": True}, 0.0,
                       who.actor if who else None)
 

@@ -35,6 +35,7 @@ from ..config import Config
 from ..services import auth, counts, pick_put, picking, replenishment
 from ..services.scan_pg import GroupCommit
 from ..store import db as store_db
+from .. import telemetry
 from . import connect, metrics
 from .connect import refuse as _refuse
 
@@ -151,10 +152,21 @@ def _handler(sio: SocketIO, app: Flask, event: str,
             answer = _answer(sio, fn, sid, data)
         took = time.perf_counter() - started
         metrics.record(event, took, "error" not in answer)
+        _prometheus(event, took, answer)
         logs.socket_event(event, NAMESPACE, answer, took, _user(sid))
         return answer
     handle.__name__ = f"handheld_{fn.__name__}"
     return handle
+
+
+def _prometheus(event: str, took: float, answer: dict) -> None:
+    """GET /metrics: the scan's verdict latency, and error acks by event and code."""
+    m = telemetry.metrics()
+    error = answer.get("error")
+    if error is not None:
+        m.handheld_errors.labels(event, str(error.get("code") or "")).inc()
+    elif event == "scan":
+        m.scan_seconds.observe(took)
 
 
 def _answer(sio: SocketIO, fn: Callable[[picking.Picker, Any], dict], sid: str,

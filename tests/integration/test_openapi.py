@@ -37,7 +37,7 @@ PATHS = (
     "/api/v1/replenishment/tasks/{task_id}", "/api/v1/replenishment/tasks/{task_id}/cancel",
     "/api/v1/replenishment/alerts", "/api/v1/replenishment/purchase-suggestions",
     "/api/v1/replenishment/purchase-suggestions.csv",
-    "/healthz", "/api/v1/auth/badge", "/api/v1/orders", "/api/v1/orders/{order_id}",
+    "/healthz", "/metrics", "/api/v1/auth/badge", "/api/v1/orders", "/api/v1/orders/{order_id}",
     "/api/v1/orders/{order_id}/cancel", "/api/v1/orders/{order_id}/release",
     "/api/v1/orders/{order_id}/carrier",
     "/api/v1/orders:import", "/api/v1/stock", "/api/v1/stock/receipts",
