@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import os
 import random
 import socket
@@ -171,6 +172,9 @@ def pack_station(cfg: dict, index: int, token: str, refs: list[str], out: dict,
         at = start + (index / max(1, cfg["n_stations"])) * every + k * every
         if at >= deadline:
             return
+        if time.perf_counter() >= deadline:
+            errors["pack orders not started by the end (station held up)"] += 1
+            continue
         gevent.sleep(max(0.0, at - time.perf_counter()))
         try:
             t0 = time.perf_counter()
@@ -206,20 +210,27 @@ def pack_station(cfg: dict, index: int, token: str, refs: list[str], out: dict,
 
 # ---- storefront and carrier ----------------------------------------------------------------
 
-def paced(rate: float, start: float, deadline: float, senders: int, send) -> None:
+def paced(rate: float, start: float, deadline: float, senders: int, send) -> int:
     """Call send(n, sender) for n = 0, 1, … at `rate` a second from `senders` greenlets (each
-    sending one request at a time), until the deadline; a send that starts more than a
-    second after its slot counts as late (the driver, or the server, fell behind)."""
+    sending one request at a time) until the deadline; a send that starts more than a
+    second after its slot counts as late. Slots still unsent at the deadline are not sent
+    (the load stops with the clock): their number is returned, the rate not delivered."""
+    missed = [0]
+
     def sender(k: int) -> None:
         n = k
         while True:
             at = start + n / rate
             if at >= deadline:
                 return
+            if time.perf_counter() >= deadline:
+                missed[0] += len(range(n, math.ceil((deadline - start) * rate), senders))
+                return
             gevent.sleep(max(0.0, at - time.perf_counter()))
             send(n, k, time.perf_counter() - at > 1.0)
             n += senders
     gevent.joinall([gevent.spawn(sender, k) for k in range(senders)])
+    return missed[0]
 
 
 def storefront(cfg: dict, out: dict, start: float, deadline: float) -> None:
@@ -257,7 +268,9 @@ def storefront(cfg: dict, out: dict, start: float, deadline: float) -> None:
         if sf["resend_every"] and n % sf["resend_every"] == sf["resend_every"] - 1:
             post(body, headers, k, True)           # the shop did not hear our 200: again
 
-    paced(sf["rate"], start, deadline, sf["senders"], send)
+    missed = paced(sf["rate"], start, deadline, sf["senders"], send)
+    if missed:
+        errors["webhooks not sent by the end (senders held up by slow answers)"] += missed
 
 
 def _sign(body: bytes, secret: str) -> str:
@@ -316,7 +329,9 @@ def carrier(cfg: dict, out: dict, start: float, deadline: float) -> None:
         if c["resend_every"] and n % c["resend_every"] == c["resend_every"] - 1:
             post(events, k, True)
 
-    paced(c["rate"] / batch, start, deadline, c["senders"], send)
+    missed = paced(c["rate"] / batch, start, deadline, c["senders"], send)
+    if missed:
+        errors["tracking requests not sent by the end (senders held up)"] += missed
 
 
 # ---- the process ---------------------------------------------------------------------------

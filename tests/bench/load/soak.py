@@ -33,6 +33,7 @@ P99_MAX_MS = 10.0            # scan verdict, server side
 WEB_RSS_MAX_MB = 250.0       # per web process
 SAMPLE_S = 15.0
 DRAIN_MAX_S = 120.0          # the inbox and the print queue empty within this after the load
+DRIVER_GRACE_S = 120.0       # after the load's end (+ 120 s to connect) a driver is killed
 SCANS_PER_ORDER = 6          # a bench order is ~2.5 lines of ~2 units: its bins and its units
 
 
@@ -45,7 +46,7 @@ class Params:
     pack_every_s: float = 60.0
     consoles: int = 5
     webhooks_per_s: float = 50.0
-    webhook_senders: int = 8
+    webhook_senders: int = 16     # a storefront's deliveries overlap (slow answers)
     resend_every: int = 25          # every 25th webhook and tracking request sent again
     tracking_per_s: float = 20.0
     tracking_batch: int = 1
@@ -231,7 +232,7 @@ def _driver_configs(p: Params, seeded: seeding.Seeded, stack) -> list[dict]:
                                "first": 0, "resend_every": p.resend_every},
                 "carrier": {"token": seeded.carrier_token, "tracking": seeded.tracking,
                             "rate": p.tracking_per_s, "batch": p.tracking_batch,
-                            "senders": 4, "prefix": "soak",
+                            "senders": 8, "prefix": "soak",
                             "resend_every": p.resend_every}})
     return out
 
@@ -248,6 +249,14 @@ def _load(p: Params, res: Result, seeded, stack, url: str, workdir: Path) -> Non
                                 text=True)
         drivers.append((proc, err))
         stack.drivers[f"driver {i + 1}" + (" (others)" if "consoles" in cfg else "")] = proc.pid
+    def overdue() -> None:        # a driver that hangs must not hang the soak
+        log(f"  drivers still running {DRIVER_GRACE_S:g} s after the end: killed")
+        for proc, _ in drivers:
+            if proc.poll() is None:
+                proc.kill()
+    watchdog = threading.Timer(p.seconds + DRIVER_GRACE_S + 120, overdue)
+    watchdog.daemon = True
+    watchdog.start()
     try:
         t0 = time.perf_counter()
         for proc, _ in drivers:
@@ -289,6 +298,7 @@ def _load(p: Params, res: Result, seeded, stack, url: str, workdir: Path) -> Non
         floor.join()
         res.server = stacks.metrics(stack, seeded.supervisor)
     finally:
+        watchdog.cancel()
         for proc, err in drivers:
             if proc.poll() is None:
                 proc.kill()
