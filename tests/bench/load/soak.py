@@ -147,6 +147,7 @@ def run(p: Params, keep_logs: bool = False) -> Result:
             try:
                 _run_on(p, res, url, serve_url, role, workdir)
             finally:
+                _close(url)
                 _drop_role(role)
         failed = bool(res.errors or res.failed_checks)
     finally:
@@ -183,13 +184,17 @@ def _run_on(p: Params, res: Result, url: str, serve_url: str, role: str,
     printers = [WallPrinter().start() for _ in range(p.stations)]
     overlay = workdir / "soak.yaml"
     _overlay(overlay, printers)
+    _one(url, "SELECT 1")          # the soak's own connection, before the stack takes slots
     stack = None
     try:
         stack = stacks.start(serve_url, role, overlay, workdir, p.web_processes)
         log(f"  serve-prod up: {stack.url}, web processes on {stack.backends}")
         _load(p, res, seeded, stack, url, workdir)
-        _drain(res, url, stack)
-        _check(res, url, seeded, printers)
+        try:                 # what the load measured is reported even if a check breaks
+            _drain(res, url, stack)
+            _check(res, url, seeded, printers)
+        except Exception as err:  # noqa: BLE001
+            res.errors[f"soak check failed: {type(err).__name__}: {str(err)[:120]}"] = 1
     finally:
         if stack is not None:
             code = stack.stop()
@@ -345,12 +350,28 @@ def _collect(p: Params, res: Result, outs: list[dict], floor: CommitFloor) -> No
                  "driver_cpu": {f"driver {i + 1}": o["cpu_s"] for i, o in enumerate(outs)}})
 
 
+_conns: dict[str, object] = {}
+
+
 def _one(url: str, sql: str, args: tuple = ()):
+    """One figure from the run's schema, on one connection kept for the whole run (as
+    PG_BASE's user: when the stack holds every ordinary connection slot, a superuser still
+    gets one of the reserved ones and the soak still reports)."""
     import psycopg
-    base, schema = url.split("?")[0], url.split("schema=")[1]
-    with psycopg.connect(base) as conn:
+
+    from ..common import PG_BASE
+    schema = url.split("schema=")[1]
+    conn = _conns.get(schema)
+    if conn is None or conn.closed:
+        conn = _conns[schema] = psycopg.connect(PG_BASE, autocommit=True)
         conn.execute(f'SET search_path TO "{schema}"')
-        return conn.execute(sql, args).fetchone()[0]
+    return conn.execute(sql, args).fetchone()[0]
+
+
+def _close(url: str) -> None:
+    conn = _conns.pop(url.split("schema=")[1], None)
+    if conn is not None:
+        conn.close()
 
 
 def _drain(res: Result, url: str, stack) -> None:

@@ -26,6 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[3]
 TICK = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
+POOL_SIZE = 16            # PostgreSQL connections per process of the stack, at most
 
 
 def _stat(pid: int) -> tuple[int, float] | None:
@@ -188,7 +189,10 @@ def start(serve_url: str, role: str, overlay: Path, workdir: Path, processes: in
     env.update(DATABASE_URL=serve_url, SOCKETIO_MESSAGE_QUEUE="redis://127.0.0.1:6379/0",
                WAVEPACK_SERVER_MESSAGE_QUEUE_CHANNEL=f"wp-soak-{uuid.uuid4().hex}",
                WAVEPACK_AUTH_RATE_LIMIT_PREFIX=f"wp-soak-{uuid.uuid4().hex}",
-               WAVEPACK_CONFIG=str(overlay), WAVEPACK_SERVER_DATA_DIR=str(workdir / "data"))
+               WAVEPACK_CONFIG=str(overlay), WAVEPACK_SERVER_DATA_DIR=str(workdir / "data"),
+               # this machine's PostgreSQL (max_connections 100) is shared with everyone's
+               # test suites: 3 × the default 32 would take nearly all of it under load
+               WAVEPACK_DATABASE_POOL_SIZE=str(POOL_SIZE))
     exe = str(Path(sys.executable).with_name("wavepack"))
     proc = subprocess.Popen([exe, "serve-prod", "--host", "127.0.0.1", "--port", str(port),
                              "--backend-ports", ",".join(map(str, backends)),
