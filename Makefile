@@ -10,7 +10,7 @@ APT_PACKAGES := libzbar0 chromium cups cups-bsd fonts-noto-cjk poppler-utils ngi
 STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
 
-.PHONY: run serve-prod test bench lint setup apt clean security-table audit
+.PHONY: run serve-prod test bench soak lint setup apt clean security-table audit
 
 setup: apt $(STAMP) $(NODE_STAMP)
 
@@ -76,6 +76,14 @@ security-table: setup
 # that does not answer (after one retry) fails it too (tests/security/audit.py)
 audit: setup
 	@$(PY) -m tests.security.audit
+# W8's soak: a warehouse day against the production stack (wavepack serve-prod on
+# PostgreSQL and Redis) for SOAK_MINUTES (10) minutes, its report and the command
+# (tests/bench/load); then the fault runs when this tree has them (soak-faults).
+# SOAK_ARGS="--handhelds 100" to change the load.
+soak: setup
+	@rc=0; SOAK_MINUTES=$${SOAK_MINUTES:-10} $(PY) -m tests.bench.load $(SOAK_ARGS) || rc=$$?; \
+	if $(MAKE) -n soak-faults >/dev/null 2>&1; then $(MAKE) --no-print-directory soak-faults || rc=$$?; fi; \
+	exit $$rc
 
 lint: setup
 	@$(VENV)/bin/ruff check server handheld printers tests --select F,E9,B --ignore B008,B905

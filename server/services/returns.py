@@ -33,7 +33,7 @@ from ..domain.errors import BadRequest, BadTransition, Conflict, NotFound, Unpro
 from ..domain.orders import Address, LineDraft, OrderDraft
 from ..domain.refunds import RefundLine, RefundSnapshot
 from ..store import db as store_db
-from ..store.db import execute, is_postgres, write_tx
+from ..store.db import bump_number_range, execute, is_postgres, write_tx
 from . import audit, exceptions, outbox
 
 MAX_LINES = 200
@@ -191,14 +191,7 @@ def _line_facts(order_id: int, status: str) -> list[rd.OrderLineFacts]:
 
 
 def _next_rma() -> str:
-    row = execute("SELECT last_serial FROM number_range WHERE name = 'rma'"
-                  + (" FOR UPDATE" if is_postgres() else "")).fetchone()
-    serial = (row[0] if row else 0) + 1
-    if row is None:
-        execute("INSERT INTO number_range (name, last_serial) VALUES ('rma', ?)", (serial,))
-    else:
-        execute("UPDATE number_range SET last_serial = ? WHERE name = 'rma'", (serial,))
-    return rd.rma_number(serial)
+    return rd.rma_number(bump_number_range("rma", lambda last: ((last or 0) + 1,) * 2))
 
 
 def _product_ids(skus: Sequence[str]) -> dict[str, int]:

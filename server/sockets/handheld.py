@@ -119,7 +119,11 @@ def _session_live(sid: str) -> bool:
     if time.monotonic() - session.checked_at < SESSION_RECHECK_S \
             and session.generation == generation:
         return True
-    who = auth.principal(session.token)
+    # on a connection given back at once: the scan that follows waits for its group commit
+    # holding none (see _answer); one held through that wait is one the committers lack,
+    # and with a pool's worth of scans waiting they all wait out the pool timeout
+    with store_db.db.connection_context():
+        who = auth.principal(session.token)
     if who is None or who.user_id != session.user_id:
         return False
     session.expires_at, session.checked_at = who.expires_at, time.monotonic()

@@ -14,12 +14,14 @@ import sqlite3
 import sys
 import threading
 import weakref
-from typing import Iterator
+from typing import Callable, Iterator, TypeVar
 from urllib.parse import parse_qs, unquote, urlparse
 
 import psycopg
 from peewee import DatabaseProxy, PostgresqlDatabase
 from playhouse.pool import MaxConnectionsExceeded, PooledPostgresqlDatabase, PooledSqliteDatabase
+
+T = TypeVar("T")
 
 db = DatabaseProxy()
 _sqlite_writer = threading.Lock()
@@ -319,3 +321,25 @@ def executemany(statement: str, rows: list) -> int:
 
 def execute(statement: str, params: tuple | list = ()):
     return db.execute_sql(sql(statement), params)
+
+
+def bump_number_range(name: str, step: Callable[[int | None], tuple[T, int]]) -> T:
+    """The next value of number range `name` (tracking numbers, SSCCs, RMAs), inside the
+    caller's write transaction: `step(last_serial)` → (value, serial to store), with None
+    for a range not used yet. Two transactions opening the same new range at once both
+    get a number: the row is created with INSERT … ON CONFLICT DO NOTHING (which waits for
+    the other's insert to commit) and, if the other made it, read locked and bumped —
+    never "select, then insert", whose loser fails on the primary key."""
+    lock = " FOR UPDATE" if is_postgres() else ""
+    select = "SELECT last_serial FROM number_range WHERE name = ?" + lock
+    row = execute(select, (name,)).fetchone()
+    if row is None:
+        value, serial = step(None)
+        made = execute("INSERT INTO number_range (name, last_serial) VALUES (?, ?) "
+                       "ON CONFLICT (name) DO NOTHING", (name, serial)).rowcount
+        if made == 1:
+            return value
+        row = execute(select, (name,)).fetchone()     # made meanwhile, committed
+    value, serial = step(row[0])
+    execute("UPDATE number_range SET last_serial = ? WHERE name = ?", (serial, name))
+    return value

@@ -206,3 +206,44 @@ def test_a_unit_before_its_bin_gets_the_same_verdict_in_a_batch(floor):
                             "task_done": True, "confirm": True}
     verdicts = dict(_sql(floor, "SELECT verdict, COUNT(*) FROM scan GROUP BY verdict"))
     assert verdicts == {"scan_location_first": PICKERS, "ok": 2 * PICKERS}
+
+
+def test_scans_waiting_for_their_commit_hold_no_pooled_connection(floor, monkeypatch):
+    """A scan that rechecks its session (every SESSION_RECHECK_S; at one scan every 4 s,
+    nearly every scan) gives that connection back before it waits for its batch: with a
+    pool's worth of such scans waiting, the committers would find the pool empty and every
+    scan would wait out the pool timeout (seen in the soak, tests/bench/load)."""
+    from server.sockets import handheld
+    from server.store.db import db
+    pool = db.obj
+    monkeypatch.setattr(pool, "_max_connections", 3)       # fewer than the waiting scans
+    monkeypatch.setattr(pool, "_wait_timeout", 2)
+    monkeypatch.setattr(handheld, "SESSION_RECHECK_S", 0.0)
+    committer = floor.app.extensions["wavepack.group_commit"]
+    committer.max_workers = 1
+    with committer.cond:
+        committer.workers += 1                 # submit() queues without starting a committer
+    sockets = [floor.socket(b) for b in floor.tasks]
+    sids = {p.badge: sid_ for sid_, p in handheld._pickers.items()}
+    handler = floor.app.extensions["socketio"].server.handlers["/handheld"]["scan"]
+    answers: dict = {}
+
+    def scan(badge):
+        task = floor.tasks[badge]
+        answers[badge] = handler(sids[badge], {"scan_id": sid(), "raw": task["location"],
+                                               "task": task["task_id"]})
+    threads = [threading.Thread(target=scan, args=(b,)) for b in floor.tasks]
+    for t in threads:
+        t.start()
+    deadline = time.monotonic() + 10
+    while len(committer.queue) < PICKERS and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert len(committer.queue) == PICKERS, answers     # all waiting, none refused
+    assert len(pool._in_use) == 0                      # … and holding no connection
+    threading.Thread(target=committer._run, daemon=True).start()
+    for t in threads:
+        t.join(30)
+    assert {b: a.get("verdict") for b, a in answers.items()} == \
+        {b: "ok" for b in floor.tasks}, answers
+    for s in sockets:
+        s.disconnect(namespace="/handheld")

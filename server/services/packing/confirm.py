@@ -17,11 +17,11 @@ from ...domain import lifecycle, packcheck
 from ...domain.carriers import CarrierService
 from ...domain.errors import Conflict, Unprocessable
 from ...domain.tracking import TrackingRangeExhausted, next_tracking
-from ...store.db import execute, write_tx
+from ...store.db import bump_number_range, execute, write_tx
 from .. import audit, print_queue
 from . import documents, labels
 from ._common import (OrderLine, Packer, SessionRow, check_live, check_mine, load_session,
-                      naive, order_lines, pack_lines, pending_checks, row_lock)
+                      naive, order_lines, pack_lines, pending_checks)
 from .parcels import carton_plan, weight_check
 from .view import session_view
 
@@ -89,16 +89,8 @@ def _numbers(*ranges: tuple) -> list[str]:
     numbers = []
     with write_tx():
         for scheme, name in ranges:
-            row = execute("SELECT last_serial FROM number_range WHERE name = ?" + row_lock(),
-                          (name,)).fetchone()
-            number, serial = next_tracking(scheme, row[0] if row else None)
-            if row is None:
-                execute("INSERT INTO number_range (name, last_serial) VALUES (?, ?)",
-                        (name, serial))
-            else:
-                execute("UPDATE number_range SET last_serial = ? WHERE name = ?",
-                        (serial, name))
-            numbers.append(number)
+            numbers.append(bump_number_range(
+                name, lambda last, scheme=scheme: next_tracking(scheme, last)))
     return numbers
 
 
