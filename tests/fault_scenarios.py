@@ -216,3 +216,235 @@ def run_in_thread(fn, *args) -> threading.Thread:
     thread = threading.Thread(target=fn, args=args, daemon=True)
     thread.start()
     return thread
+
+
+# ---- 2. PostgreSQL away during traffic -----------------------------------------------------
+
+def expect_unavailable(resp: requests.Response, what: str) -> None:
+    """A 503 with the JSON error `database_unavailable` (never a 500, never HTML)."""
+    assert resp.status_code == 503, f"{what}: {resp.status_code} {resp.text[:300]}"
+    assert resp.headers.get("Content-Type", "").startswith("application/json"), what
+    assert resp.json()["error"]["code"] == "database_unavailable", (what, resp.text[:300])
+    assert resp.headers.get("Retry-After"), what
+
+
+def enqueue_label(app, printer_url: str, ref: str) -> int:
+    from server.services import print_queue
+    from server.store.db import db
+    with app.app_context(), db.connection_context():
+        return print_queue.enqueue("pack-1", printer_url, "label", ref,
+                                   "^XA^FO50,50^A0N,40,40^FD" + ref + " job {job_id}^FS^XZ", "fault-test")
+
+
+def job_states(app, ids: list[int]) -> dict[int, str]:
+    rows = query(app, "SELECT id, state FROM print_job WHERE id IN (%s)"
+                 % ",".join(str(int(i)) for i in ids)) if ids else []
+    return dict(rows)
+
+
+def postgres_away(cl: Cluster, app, floor: Floor, badges: list[str], printer, *,
+                  rounds: int, burst: int, outage_s: float, queue_dir: Path,
+                  say=print) -> dict:
+    """Each round: the handhelds stream scans, PostgreSQL is cut (every connection reset,
+    new ones refused) for `outage_s`, a label is queued meanwhile (by this process, which
+    reaches PostgreSQL directly); REST answers 503 `database_unavailable`, socket events
+    get that error ack, a new socket is refused with it; then the link comes back and
+    everything recovers without a restart: REST, the handhelds' queues, the worker's label."""
+    from .live import Handheld, Refused
+    pickers = handhelds(cl.front, floor, badges, queue_dir)
+    sup = floor.tokens["s1"]
+    probe = Handheld(cl.front, sup, "HH-probe")
+    sent: list[str] = []
+    labels: list[int] = []
+    rest_back, queues_back, label_back = [], [], []
+    answered: dict[int, int] = {}
+    try:
+        for n in range(rounds):
+            for picker in pickers:
+                sent += queue_burst(picker, burst // 2)
+            time.sleep(0.3)
+            cl.pg.cut()
+            cut_at = time.monotonic()
+            for picker in pickers:                      # scanned while the database is away
+                sent += queue_burst(picker, burst - burst // 2)
+            label = enqueue_label(app, printer.url, f"outage {n}")
+            labels.append(label)
+            got = probe.call("task.next", timeout=30)
+            assert got.get("error", {}).get("code") == "database_unavailable", got
+            for method, path, body in (("GET", "/api/v1/orders", None),
+                                       ("GET", f"/api/v1/print-jobs/{label}", None),
+                                       ("POST", "/api/v1/waves", {"warehouse": "main"})):
+                resp = http(method, cl.front + path, sup, json=body)
+                expect_unavailable(resp, f"{method} {path}")
+                answered[503] = answered.get(503, 0) + 1
+            resp = requests.post(cl.front + "/api/v1/auth/badge", timeout=30,
+                                 json={"badge": "p1", "pin": "1234"})
+            expect_unavailable(resp, "POST /api/v1/auth/badge")
+            health = requests.get(cl.front + "/healthz", timeout=30)
+            expect_unavailable(health, "GET /healthz")
+            try:
+                Handheld(cl.front, floor.tokens["p1"], "HH-late").close()
+                raise AssertionError("a socket connected while the database was away")
+            except Refused as refused:
+                assert refused.code == "database_unavailable", refused.data
+            time.sleep(max(0.0, outage_s - (time.monotonic() - cut_at)))
+            assert all(p.client.queue.pending_count() for p in pickers), \
+                "a handheld drained its queue with the database away"
+            cl.pg.restore()
+            back_at = time.monotonic()
+            until(lambda: http("GET", cl.front + "/api/v1/orders", sup).status_code == 200,
+                  60, "REST to answer again", 0.02)
+            rest_back.append(time.monotonic() - back_at)
+            for picker in pickers:
+                assert picker.client.wait_drained(120), f"{picker.badge}: queue not drained"
+            queues_back.append(time.monotonic() - back_at)
+            until(lambda: job_states(app, [label]).get(label) == "printed", 60,
+                  "the label queued during the outage to print")
+            label_back.append(time.monotonic() - back_at)
+            assert probe.call("task.next", timeout=30)["ok"]
+            say(f"round {n + 1}/{rounds}: PostgreSQL cut {outage_s:.1f} s; REST back in "
+                f"{rest_back[-1]:.2f} s, handheld queues drained in {queues_back[-1]:.2f} s, "
+                f"the label printed in {label_back[-1]:.2f} s")
+        figures = check_scans_once(app, pickers, sent)
+    finally:
+        probe.close()
+        close_all(pickers)
+    time.sleep(0.5)                                   # a second send would have come by now
+    on_printer = [job.decode() for job in printer.jobs]
+    for n in range(rounds):
+        assert sum(f"outage {n} job" in job for job in on_printer) == 1, on_printer
+    assert all(p.alive for p in cl.procs.values()), "a process died"
+    (queue_dir / "cluster.log").write_text(cl.output(), encoding="utf-8")
+    errors = [line for line in cl.output().splitlines()
+              if " 500 " in line or "Traceback" in line]
+    figures.update(rounds=rounds, outage_s=outage_s, rest_503s=answered.get(503, 0),
+                   rest_back_max_s=round(max(rest_back), 2),
+                   queues_back_max_s=round(max(queues_back), 2),
+                   label_back_max_s=round(max(label_back), 2), server_errors=len(errors))
+    assert not errors, errors[:10]
+    return figures
+
+
+# ---- 3. Redis away: the floor goes on, the consoles' live view says it is partial -----------
+
+class Console:
+    """A /console client straight to one web process, recording what is pushed to it."""
+
+    def __init__(self, url: str, token: str) -> None:
+        import socketio
+        self.got: list[tuple[float, str, dict]] = []
+        self.sio = socketio.Client(reconnection=False)
+        for name in ("scan.recorded", "print_job.queued", "feed.status"):
+            self.sio.on(name, lambda data, name=name: self.got.append(
+                (time.monotonic(), name, data)), namespace="/console")
+        self.sio.connect(url, namespaces=["/console"], transports=["websocket"],
+                         wait_timeout=10, auth={"token": token, "warehouse": "main"})
+
+    def seen(self, name: str, after: float = 0.0) -> list[dict]:
+        return [d for at, n, d in self.got if n == name and at >= after]
+
+    def whoami(self) -> dict:
+        return self.sio.call("whoami", {}, namespace="/console", timeout=15)
+
+    def close(self) -> None:
+        self.sio.disconnect()
+
+
+def redis_away(cl: Cluster, app, floor: Floor, badges: list[str], printer, *,
+               rounds: int, burst: int, outage_s: float, queue_dir: Path,
+               say=print) -> dict:
+    """Each round Redis is cut for `outage_s`: the handhelds' scans are acked as ever,
+    logins (rate limits fall back to memory) and REST writes answer, labels print once;
+    each process tells its consoles the live view is partial (feed.status, whoami, healthz)
+    and still pushes its own events to them; when Redis is back they are told so and
+    events cross processes again."""
+    sup = floor.tokens["s1"]
+    webs = sorted(n for n in cl.procs if n.startswith("web"))
+    consoles = {name: Console(cl.url(name), sup) for name in webs}
+    pickers = handhelds(cl.front, floor, badges, queue_dir)
+    sent: list[str] = []
+    told_down, told_back, crossing_back, scan_acks = [], [], [], []
+    labels: list[int] = []
+    try:
+        for name, console in consoles.items():
+            assert console.whoami()["feed"]["live"] == "all", name
+        for n in range(rounds):
+            cl.redis.cut()
+            cut_at = time.monotonic()
+            for name, console in consoles.items():
+                until(lambda c=console: any(d["message_queue"] == "down" for d in
+                                            c.seen("feed.status", cut_at)), 30,
+                      f"{name}'s consoles to be told Redis is down")
+            told_down.append(time.monotonic() - cut_at)
+            for name, console in consoles.items():
+                feed = console.whoami()["feed"]
+                assert (feed["message_queue"], feed["live"]) == ("down", "this_process"), feed
+                assert feed["message"], feed
+                health = requests.get(cl.url(name) + "/healthz", timeout=30)
+                assert health.status_code == 200 and \
+                    health.json()["message_queue"] == "down", health.text
+            # the floor goes on: scans acked, a login, a REST write, a label printed once
+            before = time.monotonic()
+            ids = [i for p in pickers for i in queue_burst(p, burst)]
+            sent += ids
+            for picker in pickers:
+                assert picker.client.wait_drained(60), f"{picker.badge}: queue not drained"
+            scan_acks.append(time.monotonic() - before)
+            login = requests.post(cl.front + "/api/v1/auth/badge", timeout=30,
+                                  json={"badge": "p1", "pin": "1234"})
+            assert login.status_code == 200, login.text
+            label = enqueue_label(app, printer.url, f"redis {n}")
+            labels.append(label)
+            until(lambda: job_states(app, [label]).get(label) == "printed", 30,
+                  "a label to print with Redis away")
+            reprint = http("POST", f"{cl.front}/api/v1/print-jobs/{label}/reprint", sup,
+                           json={"reason": "torn"})
+            assert reprint.status_code == 201, reprint.text
+            labels.append(reprint.json()["id"])
+            until(lambda: job_states(app, labels[-1:]).get(labels[-1]) == "printed", 30,
+                  "the reprint to print with Redis away")
+            # the process holding the handhelds still pushes its own scans to its consoles
+            holder = serving_handhelds(cl)
+            mine = {d["scan_id"] for d in consoles[holder].seen("scan.recorded", before)}
+            assert set(ids) <= mine, f"{len(set(ids) - mine)} scans not pushed on {holder}"
+            time.sleep(max(0.0, outage_s - (time.monotonic() - cut_at)))
+            cl.redis.restore()
+            back_at = time.monotonic()
+            for name, console in consoles.items():
+                until(lambda c=console: any(d["message_queue"] == "ok" for d in
+                                            c.seen("feed.status", back_at)), 30,
+                      f"{name}'s consoles to be told Redis is back")
+            told_back.append(time.monotonic() - back_at)
+            # events cross processes again: a scan reaches the consoles of every process
+            probe = [i for p in pickers[:1] for i in queue_burst(p, 1)]
+            sent += probe
+            until(lambda: all(probe[0] in {d["scan_id"] for d in c.seen("scan.recorded")}
+                              for c in consoles.values()), 60,
+                  "a scan to reach the consoles of every process again")
+            crossing_back.append(time.monotonic() - back_at)
+            say(f"round {n + 1}/{rounds}: Redis cut {outage_s:.1f} s; consoles told in "
+                f"{told_down[-1]:.2f} s; {len(ids)} scans acked in {scan_acks[-1]:.2f} s; "
+                f"consoles told it is back in {told_back[-1]:.2f} s; events cross "
+                f"processes again after {crossing_back[-1]:.2f} s")
+        for picker in pickers:
+            assert picker.client.wait_drained(60)
+        figures = check_scans_once(app, pickers, sent)
+    finally:
+        (queue_dir / "cluster.log").write_text(cl.output(), encoding="utf-8")
+        close_all(pickers)
+        for console in consoles.values():
+            console.close()
+    time.sleep(0.5)
+    # each label and its reprint (which shows the original's text, marked REPRINT) once
+    assert len(printer.jobs) == len(labels), (len(printer.jobs), labels)
+    assert set(job_states(app, labels).values()) == {"printed"}
+    (queue_dir / "cluster.log").write_text(cl.output(), encoding="utf-8")
+    errors = [line for line in cl.output().splitlines()
+              if " 500 " in line or "Traceback" in line]
+    assert not errors, errors[:10]
+    figures.update(rounds=rounds, outage_s=outage_s, labels=len(labels),
+                   told_down_max_s=round(max(told_down), 2),
+                   told_back_max_s=round(max(told_back), 2),
+                   crossing_back_max_s=round(max(crossing_back), 2),
+                   scans_during_outage_max_s=round(max(scan_acks), 2))
+    return figures

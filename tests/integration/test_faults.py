@@ -39,3 +39,41 @@ def test_kill_9_of_the_web_process_during_scan_bursts_loses_and_doubles_nothing(
     assert figures["rounds"] == rounds and figures["duplicates"] == 0
     assert figures["acked"] == figures["stored"] == figures["sent"] == 3 * (1 + rounds * burst)
     assert figures["counted"] == 3 * rounds * burst
+
+
+def test_postgresql_away_answers_503_holds_the_handhelds_and_recovers_without_a_restart(
+        tmp_path, pg_url):
+    from printers.fake import FakePrinter
+    nginx = need_nginx()
+    app = make_app(pg_url, picking=fs.BIG_TOTES)
+    rounds, burst = 2, 6
+    floor, badges = fs.scan_floor(app, pickers=2, units=rounds * burst)
+    with FakePrinter() as printer:
+        config = _picking_overlay(
+            f'printers:\n  label-1: {{url: "{printer.url}"}}\n'
+            "printing: {poll_seconds: 0.2, timeout_seconds: 2}\n")
+        with Cluster(tmp_path, pg_url, webs=2, worker=True, nginx=nginx, config=config) as cl:
+            figures = fs.postgres_away(cl, app, floor, badges, printer, rounds=rounds,
+                                       burst=burst, outage_s=3.0, queue_dir=tmp_path,
+                                       say=print)
+    assert figures["duplicates"] == 0 and figures["server_errors"] == 0
+    assert figures["acked"] == figures["stored"] == figures["sent"]
+    assert figures["counted"] == 2 * rounds * burst
+
+
+def test_redis_away_the_floor_goes_on_and_consoles_are_told_their_view_is_partial(
+        tmp_path, pg_url):
+    from printers.fake import FakePrinter
+    nginx = need_nginx()
+    app = make_app(pg_url, picking=fs.BIG_TOTES)
+    rounds, burst = 2, 4
+    floor, badges = fs.scan_floor(app, pickers=2, units=rounds * (burst + 1))
+    with FakePrinter() as printer:
+        config = _picking_overlay(
+            f'printers:\n  label-1: {{url: "{printer.url}"}}\n'
+            "printing: {poll_seconds: 0.2, timeout_seconds: 2}\n")
+        with Cluster(tmp_path, pg_url, webs=2, worker=True, nginx=nginx, config=config) as cl:
+            figures = fs.redis_away(cl, app, floor, badges, printer, rounds=rounds,
+                                    burst=burst, outage_s=3.0, queue_dir=tmp_path, say=print)
+    assert figures["duplicates"] == 0 and figures["acked"] == figures["sent"]
+    assert figures["labels"] == 2 * rounds
