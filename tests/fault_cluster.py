@@ -132,7 +132,7 @@ class Cluster:
             self._spawn(nginx)
             self.front = f"http://127.0.0.1:{port}"
             _until(lambda: _answers(self.front + "/healthz"), 30, "nginx to answer")
-        else:
+        elif names:
             self.front = self.url(names[0])
 
     def stop(self) -> None:

@@ -4,6 +4,7 @@
 Each returns its figures (a dict) and asserts what must hold; nothing here is timed as a
 pass/fail, the times are reported.
 """
+# ruff: noqa: B023 (every lambda here is called at once by until(), within its iteration)
 from __future__ import annotations
 
 import random
@@ -177,9 +178,9 @@ def kill_web_during_scans(cl: Cluster, app, floor: Floor, badges: list[str], *,
             before = len(acked_ids(pickers))
             for picker in pickers:
                 sent += queue_burst(picker, burst)
-            target = burst * len(pickers)
             # kill somewhere in the first half of the burst, at a random point
-            until(lambda: len(acked_ids(pickers)) - before >= rng.randint(1, target // 2),
+            at = rng.randint(1, burst * len(pickers) // 2)
+            until(lambda: len(acked_ids(pickers)) - before >= at,
                   60, "the burst to start being acked", 0.005)
             victim = serving_handhelds(cl)
             killed_at = time.monotonic()
@@ -448,3 +449,102 @@ def redis_away(cl: Cluster, app, floor: Floor, badges: list[str], printer, *,
                    crossing_back_max_s=round(max(crossing_back), 2),
                    scans_during_outage_max_s=round(max(scan_acks), 2))
     return figures
+
+
+# ---- 4. the worker killed mid-print and mid-outbox ------------------------------------------
+
+def storefront_channels(app, shop) -> None:
+    """A Shopify and a native channel on the fake storefront (test_outbox's `wh`)."""
+    from server.services import channels
+    from .factories import seed
+    from .integration.test_webhooks import ctx
+    seed(app)
+    with ctx(app):
+        channels.add_channel("shop", "shopify", secret="s", base_url=shop.base_url,
+                             api_secret=shop.token)
+        channels.add_channel("cb", "native", secret=shop.signing_secret,
+                             callback_url=shop.callback_url)
+
+
+def outbox_rows(app) -> list[tuple]:
+    return query(app, "SELECT id, state, attempts FROM outbox ORDER BY id")
+
+
+def printer_job_ids(printer) -> list[int]:
+    import re
+    return [int(m.group(1)) for j in printer.jobs for m in [re.search(rb"kill \d+ job (\d+)", j)]
+            if m]
+
+
+def worker_killed(cl: Cluster, app, printer, shop, *, rounds: int, labels: int,
+                  say=print) -> dict:
+    """Each round: labels queued and a storefront message (Shopify and native in turn)
+    queued; the worker is killed (kill -9) while a label is on its way to the printer, and
+    again while the storefront holds its answer to a delivery it has applied; started
+    again (as systemd would), it settles both. No label is printed twice; a label in
+    doubt is failed `unconfirmed` with an exception, never resent blindly; every storefront
+    update arrives exactly once (Shopify is asked first, the native receiver dedupes on
+    the delivery id the retry repeats)."""
+    from .integration.test_outbox import ORDER_ID, ship
+    printer.delay_s = 0.02                          # a label takes a few reads
+    ids: list[int] = []
+    shipments: dict[str, int] = {}
+    settle_print, settle_outbox, restarts = [], [], []
+    for n in range(rounds):
+        batch = [enqueue_label(app, printer.url, f"kill {n}") for _ in range(labels)]
+        ids += batch
+        until(lambda: len([i for i in printer_job_ids(printer) if i in batch]) >= labels // 3,
+              60, "a few labels of the round to print", 0.005)
+        cl.kill("worker")
+        killed_at = time.monotonic()
+        restarts.append(cl.restart("worker"))
+        until(lambda: not {s for s in job_states(app, batch).values()} & {"queued", "sending"},
+              90, "the round's labels to settle")
+        settle_print.append(time.monotonic() - killed_at)
+        # the outbox: killed while the storefront holds its answer to an applied delivery
+        channel = ("shop", "cb")[n % 2]
+        shop.mode, shop.slow_s = "slow", 30.0
+        before = len(shop.requests)
+        shipments[channel + str(n)] = ship(app, shop, channel, ORDER_ID + 1000 + n)
+        until(lambda: any(r["method"] != "GET" for r in shop.requests[before:]), 60,
+              "the worker to deliver to the storefront")
+        cl.kill("worker")
+        killed_at = time.monotonic()
+        shop.mode = "up"
+        shop._release.set()
+        restarts.append(cl.restart("worker"))
+        until(lambda: all(state == "sent" for _, state, _ in outbox_rows(app)), 90,
+              "the storefront message to be sent after the restart")
+        settle_outbox.append(time.monotonic() - killed_at)
+        say(f"round {n + 1}/{rounds}: worker killed mid-print (restarts take "
+            f"{restarts[-2]:.1f} s), labels settled in "
+            f"{settle_print[-1]:.2f} s; killed mid-outbox ({channel}), message sent in "
+            f"{settle_outbox[-1]:.2f} s")
+    time.sleep(1.0)                                 # a second send would have come by now
+    on_printer = printer_job_ids(printer)
+    assert len(on_printer) == len(set(on_printer)), "a label printed twice"
+    states = job_states(app, ids)
+    printed = [i for i, s in states.items() if s == "printed"]
+    failed = [i for i, s in states.items() if s == "failed"]
+    assert sorted(printed + failed) == sorted(ids), states       # none left behind
+    assert set(printed) <= set(on_printer)
+    reasons = query(app, "SELECT id, last_error_code FROM print_job WHERE state = 'failed'")
+    assert all(code == "unconfirmed" for _, code in reasons), reasons
+    flagged = query(app, "SELECT COUNT(*) FROM wms_exception WHERE type = 'print_unconfirmed'")
+    assert flagged[0][0] == len(failed), (flagged, failed)
+    # each shipment told exactly once: one Shopify fulfilment, one native delivery applied
+    for key in shipments:
+        if key.startswith("shop"):
+            made = shop.fulfillments(ORDER_ID + 1000 + int(key.removeprefix("shop")))
+            assert len(made) == 1, made
+    native = [k for k in shipments if k.startswith("cb")]
+    assert len(shop.deliveries) == len(native), shop.deliveries
+    rows = outbox_rows(app)
+    assert [state for _, state, _ in rows] == ["sent"] * len(shipments)
+    return {"rounds": rounds, "labels": len(ids), "printed": len(printed),
+            "failed_unconfirmed": len(failed), "printed_twice": 0,
+            "outbox_messages": len(shipments), "outbox_applied_twice": 0,
+            "outbox_resends": sum(a - 1 for _, _, a in rows),
+            "labels_settled_max_s": round(max(settle_print), 2),
+            "outbox_settled_max_s": round(max(settle_outbox), 2),
+            "worker_restart_max_s": round(max(restarts), 2)}

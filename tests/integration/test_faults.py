@@ -77,3 +77,21 @@ def test_redis_away_the_floor_goes_on_and_consoles_are_told_their_view_is_partia
                                     burst=burst, outage_s=3.0, queue_dir=tmp_path, say=print)
     assert figures["duplicates"] == 0 and figures["acked"] == figures["sent"]
     assert figures["labels"] == 2 * rounds
+
+
+def test_worker_killed_mid_print_and_mid_outbox_loses_nothing_and_sends_nothing_twice(
+        tmp_path, pg_url):
+    from printers.fake import FakePrinter
+    from ..fake_storefront import FakeStorefront
+    app = make_app(pg_url)
+    with FakePrinter() as printer, FakeStorefront() as shop:
+        fs.storefront_channels(app, shop)
+        config = (f'printers:\n  label-1: {{url: "{printer.url}"}}\n'
+                  "printing: {poll_seconds: 0.2, timeout_seconds: 2}\n"
+                  "jobs: {enabled: true, outbox_poll_seconds: 0.2, lease_seconds: 4}\n"
+                  "outbox: {timeout_seconds: 40, lease_seconds: 3}\n")
+        with Cluster(tmp_path, pg_url, webs=0, worker=True, config=config) as cl:
+            figures = fs.worker_killed(cl, app, printer, shop, rounds=2, labels=12,
+                                       say=print)
+    assert figures["printed_twice"] == 0 and figures["outbox_applied_twice"] == 0
+    assert figures["failed_unconfirmed"] <= 2
