@@ -23,6 +23,9 @@ from .fault_cluster import Cluster
 from .floor import PICK_CFG, PRODUCTS, Floor, build_floor, gtin14
 
 BIG_TOTES = {**PICK_CFG, "tote_volume_l": 100_000}    # one order per cart, however many units
+# orders of hundreds of units of one product are the run's, not a risk to hold
+RISK = {"max_order_value": "100000000", "max_sku_quantity": 100_000,
+        "max_orders_per_contact_per_hour": 1000, "max_discount_share": "0.5"}
 FAST_CLIENT = {"backoff": (0.1, 1.0), "ack_timeout": 10.0, "connect_timeout": 5.0}
 
 
@@ -51,10 +54,20 @@ def add_pickers(floor: Floor, n: int) -> list[str]:
     return badges
 
 
-def scan_floor(app, pickers: int, units: int) -> tuple[Floor, list[str]]:
-    """A floor with one released cart per picker, each one order of `units` of one product."""
-    floor = build_floor(app, stock=units * pickers)
+STATIONS = {"pack-1": {"warehouse": "main", "printer": "label-1"}}
+STATIONS_YAML = "stations:\n  pack-1: {warehouse: main, printer: label-1}\n"
+
+
+def scan_floor(app, pickers: int, units: int, packed: int = 0) -> tuple[Floor, list[str]]:
+    """A floor with one released cart per picker, each one order of `units` of one
+    product; before them `packed` one-unit orders PK-1… picked and waiting to be packed."""
+    floor = build_floor(app, stock=units * pickers + packed)
     badges = add_pickers(floor, pickers)
+    if packed:
+        for i in range(packed):
+            floor.order(f"PK-{i + 1}", [("TEE", 1)])
+        floor.wave(totes=4)
+        floor.pick_all()
     for i in range(pickers):
         sku = PRODUCTS[i % len(PRODUCTS)][0]
         floor.order(f"F-{i + 1}", [(sku, units)])
@@ -137,8 +150,10 @@ def check_scans_once(app, pickers: list[Picker], sent: list[str]) -> dict:
     bad = [(p.badge, d.ack) for p in pickers for _, d in p.acks
            if not (isinstance(d.ack, dict) and d.ack.get("ok"))]
     assert not bad, bad[:5]
-    counted = sum(r[1] for r in rows)
-    picked = query(app, "SELECT COALESCE(SUM(picked), 0) FROM order_line")[0][0]
+    ours = set(sent)                     # the handhelds' scans (not a pre-picked floor's)
+    counted = sum(r[1] for r in rows if r[0] in ours)
+    picked = query(app, "SELECT COALESCE(SUM(ol.picked), 0) FROM order_line ol JOIN "
+                   "sales_order o ON o.id = ol.order_id WHERE o.ref LIKE ?", ("F-%",))[0][0]
     units = sum(1 for p in pickers for _, d in p.acks if d.payload["raw"] != p.task["location"])
     assert counted == picked == units, (counted, picked, units)
     return {"sent": len(sent), "acked": len(acked), "stored": len(stored), "counted": counted,
@@ -351,9 +366,24 @@ class Console:
         self.sio.disconnect()
 
 
+def pack_order(front: str, token: str, ref: str) -> int:
+    """Pack one picked one-unit TEE order at pack-1 over REST; the label job's id."""
+    opened = http("POST", front + "/api/v1/pack/sessions", token,
+                  json={"station": "pack-1", "scan": ref})
+    assert opened.status_code == 201, opened.text
+    session = opened.json()["id"]
+    scanned = http("POST", f"{front}/api/v1/pack/sessions/{session}/scan", token,
+                   json={"scan_id": new_scan_id(), "raw": gtin14(
+                       next(g for s, g, _, _ in PRODUCTS if s == "TEE"))})
+    assert scanned.status_code == 200 and scanned.json()["verdict"] == "ok", scanned.text
+    done = http("POST", f"{front}/api/v1/pack/sessions/{session}/confirm", token)
+    assert done.status_code == 201, done.text
+    return done.json()["label_job"]["id"]
+
+
 def redis_away(cl: Cluster, app, floor: Floor, badges: list[str], printer, *,
                rounds: int, burst: int, outage_s: float, queue_dir: Path,
-               say=print) -> dict:
+               say=print, packing: bool = True) -> dict:
     """Each round Redis is cut for `outage_s`: the handhelds' scans are acked as ever,
     logins (rate limits fall back to memory) and REST writes answer, labels print once;
     each process tells its consoles the live view is partial (feed.status, whoami, healthz)
@@ -394,6 +424,10 @@ def redis_away(cl: Cluster, app, floor: Floor, badges: list[str], printer, *,
             login = requests.post(cl.front + "/api/v1/auth/badge", timeout=30,
                                   json={"badge": "p1", "pin": "1234"})
             assert login.status_code == 200, login.text
+            if packing:                    # a packer packs an order and its label prints
+                labels.append(pack_order(cl.front, floor.tokens["k1"], f"PK-{n + 1}"))
+                until(lambda: job_states(app, labels[-1:]).get(labels[-1]) == "printed", 30,
+                      "the packed order's label to print with Redis away")
             label = enqueue_label(app, printer.url, f"redis {n}")
             labels.append(label)
             until(lambda: job_states(app, [label]).get(label) == "printed", 30,
@@ -436,7 +470,8 @@ def redis_away(cl: Cluster, app, floor: Floor, badges: list[str], printer, *,
         for console in consoles.values():
             console.close()
     time.sleep(0.5)
-    # each label and its reprint (which shows the original's text, marked REPRINT) once
+    # each label, its reprint (which shows the original's text, marked REPRINT) and each
+    # packed order's label once
     assert len(printer.jobs) == len(labels), (len(printer.jobs), labels)
     assert set(job_states(app, labels).values()) == {"printed"}
     (queue_dir / "cluster.log").write_text(cl.output(), encoding="utf-8")

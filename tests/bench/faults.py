@@ -79,17 +79,19 @@ def _run(name: str, args, tmp: Path, nginx: str) -> dict:
                 with Cluster(tmp, url, webs=0, config=_overlay(printer, extra)) as cl:
                     return fs.worker_killed(cl, app, printer, shop, rounds=args.rounds,
                                             labels=args.labels, say=say)
-        app = make_app(url, picking=fs.BIG_TOTES)
+        app = make_app(url, picking=fs.BIG_TOTES, risk=fs.RISK)
         extra_units = args.rounds if name == "redis" else 0      # one probe scan a round
         floor, badges = fs.scan_floor(app, pickers=args.pickers,
-                                      units=args.rounds * args.burst + extra_units)
+                                      units=args.rounds * args.burst + extra_units,
+                                      packed=args.rounds if name == "redis" else 0)
         if name == "kill-web":
             with Cluster(tmp, url, webs=2, worker=False, nginx=nginx, config=_overlay()) as cl:
                 return fs.kill_web_during_scans(cl, app, floor, badges, rounds=args.rounds,
                                                 burst=args.burst, queue_dir=tmp, say=say)
         with FakePrinter() as printer:
+            extra = "jobs: {enabled: false}\n" + fs.STATIONS_YAML
             with Cluster(tmp, url, webs=2, worker=True, nginx=nginx,
-                         config=_overlay(printer)) as cl:
+                         config=_overlay(printer, extra)) as cl:
                 scenario = fs.postgres_away if name == "postgres" else fs.redis_away
                 return scenario(cl, app, floor, badges, printer, rounds=args.rounds,
                                 burst=args.burst, outage_s=args.outage, queue_dir=tmp,

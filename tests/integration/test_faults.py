@@ -29,7 +29,7 @@ def _picking_overlay(extra: str = "") -> str:
 def test_kill_9_of_the_web_process_during_scan_bursts_loses_and_doubles_nothing(
         tmp_path, pg_url):
     nginx = need_nginx()
-    app = make_app(pg_url, picking=fs.BIG_TOTES)
+    app = make_app(pg_url, picking=fs.BIG_TOTES, risk=fs.RISK)
     rounds, burst = 2, 15
     floor, badges = fs.scan_floor(app, pickers=3, units=rounds * burst)
     with Cluster(tmp_path, pg_url, webs=2, worker=False, nginx=nginx,
@@ -45,7 +45,7 @@ def test_postgresql_away_answers_503_holds_the_handhelds_and_recovers_without_a_
         tmp_path, pg_url):
     from printers.fake import FakePrinter
     nginx = need_nginx()
-    app = make_app(pg_url, picking=fs.BIG_TOTES)
+    app = make_app(pg_url, picking=fs.BIG_TOTES, risk=fs.RISK)
     rounds, burst = 2, 6
     floor, badges = fs.scan_floor(app, pickers=2, units=rounds * burst)
     with FakePrinter() as printer:
@@ -65,18 +65,18 @@ def test_redis_away_the_floor_goes_on_and_consoles_are_told_their_view_is_partia
         tmp_path, pg_url):
     from printers.fake import FakePrinter
     nginx = need_nginx()
-    app = make_app(pg_url, picking=fs.BIG_TOTES)
+    app = make_app(pg_url, picking=fs.BIG_TOTES, risk=fs.RISK)
     rounds, burst = 2, 4
-    floor, badges = fs.scan_floor(app, pickers=2, units=rounds * (burst + 1))
+    floor, badges = fs.scan_floor(app, pickers=2, units=rounds * (burst + 1), packed=rounds)
     with FakePrinter() as printer:
         config = _picking_overlay(
             f'printers:\n  label-1: {{url: "{printer.url}"}}\n'
-            "printing: {poll_seconds: 0.2, timeout_seconds: 2}\n")
+            "printing: {poll_seconds: 0.2, timeout_seconds: 2}\n" + fs.STATIONS_YAML)
         with Cluster(tmp_path, pg_url, webs=2, worker=True, nginx=nginx, config=config) as cl:
             figures = fs.redis_away(cl, app, floor, badges, printer, rounds=rounds,
                                     burst=burst, outage_s=3.0, queue_dir=tmp_path, say=print)
     assert figures["duplicates"] == 0 and figures["acked"] == figures["sent"]
-    assert figures["labels"] == 2 * rounds
+    assert figures["labels"] == 3 * rounds          # a label, its reprint, a packed order
 
 
 def test_worker_killed_mid_print_and_mid_outbox_loses_nothing_and_sends_nothing_twice(
