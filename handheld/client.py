@@ -19,7 +19,8 @@ A message leaves the queue only when its ack arrives (`mark_done` keeps the ack)
 The connection is re-made with exponential back-off (with jitter, so a warehouse of
 handhelds does not reconnect in lock-step after a server restart). A connect *refused*
 by the server (bad/expired token, wrong role) stops the sender: retrying the same token
-cannot succeed, and the scans stay queued for a later `send` with a fresh token.
+cannot succeed, and the scans stay queued for a later `send` with a fresh token. A
+refusal with `database_unavailable` is "not now": retried with the same back-off.
 
 `task_next()` and `whoami()` only read, so they are not queued: they need a connection.
 """
@@ -53,6 +54,9 @@ QUEUED_EVENTS = ("scan", "short", "tote.scan", "tote.confirm")
 # the reconnect is refused and the client stops, the message still queued).
 RETRY_ERROR_CODES = frozenset({"internal", "unauthenticated", "database_unavailable",
                                "session_expired"})
+# Connect refusals that mean "not now" rather than "never": the server is there but cannot
+# reach its database; the client connects again with back-off, its queue kept.
+RETRY_REFUSAL_CODES = frozenset({"database_unavailable"})
 DEFAULT_ACK_TIMEOUT_S = 10.0
 DEFAULT_BACKOFF_S = (0.5, 30.0)
 
@@ -277,7 +281,10 @@ class HandheldClient:
             if refusal is None and not failure:
                 raise ServerUnreachable("client closed while connecting")
             if refusal is not None:
-                self.fatal = ConnectRefused(*_refusal_code(refusal))
+                code, message = _refusal_code(refusal)
+                if code in RETRY_REFUSAL_CODES:
+                    raise ServerUnreachable(f"{self.url} refused for now: {code}: {message}")
+                self.fatal = ConnectRefused(code, message)
                 raise self.fatal
             if failure[0] is not None:
                 raise ServerUnreachable(f"cannot reach {self.url}: {failure[0]}")

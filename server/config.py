@@ -161,6 +161,10 @@ class OutboxConfig:
     backoff_base_seconds: float = 30.0   # the first retry after 15-30 s, then doubling …
     backoff_cap_seconds: float = 3600.0  # … up to this
     timeout_seconds: float = 15.0        # per HTTP request to the storefront
+    # a message `sending` this long is taken to be abandoned (its worker died) and sent
+    # again (the storefront asked first, or it deduplicates): longer than one delivery
+    # can take (a few requests of timeout_seconds each)
+    lease_seconds: float = 300.0
 
 
 @dataclass(frozen=True)

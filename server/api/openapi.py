@@ -223,7 +223,13 @@ HEALTH = {
                        "description": "where login rate limits are kept now: the configured "
                                       "storage, or 'memory (fallback)' while a configured "
                                       "Redis is unreachable; fallbacks counts the switches",
-                       "properties": {"storage": {"type": "string"}, "fallbacks": _INT}}},
+                       "properties": {"storage": {"type": "string"}, "fallbacks": _INT}},
+                   "message_queue": {
+                       "type": "string", "enum": ["ok", "down", "none"],
+                       "description": "the Socket.IO message queue (Redis) as this process "
+                                      "sees it: down leaves consoles a partial live view "
+                                      "(this process's events only) and nothing else; none: "
+                                      "no message queue configured"}},
 }
 
 LOGIN = {

@@ -118,8 +118,8 @@ def start(app: Flask, stop: threading.Event | None = None) -> threading.Thread:
             try:
                 with app.app_context(), store_db.db.connection_context():
                     drain(stop=stop)
-            except Exception:  # keep the worker alive; the next round tries again
-                log.exception("inbox worker round failed")
+            except Exception as err:  # keep the worker alive; the next round tries again
+                store_db.log_failure(log, "inbox worker round failed", err)
             _sleep(stop, _wake, 1.0)
 
     thread = threading.Thread(target=loop, name="wavepack-inbox", daemon=True)

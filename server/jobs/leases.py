@@ -27,7 +27,7 @@ import uuid
 from flask import Flask
 
 from ..store import db as store_db
-from ..store.db import execute, write_tx
+from ..store.db import execute, log_failure, write_tx
 
 log = logging.getLogger(__name__)
 
@@ -180,8 +180,8 @@ class _SqliteLease:
                 return False
             try:
                 return self._write(take=False)
-            except Exception:  # noqa: BLE001 (kept until valid_until, retried next time)
-                log.exception("renewing lease %s failed", self.name)
+            except Exception as err:  # noqa: BLE001 (kept until valid_until, retried next time)
+                log_failure(log, f"renewing lease {self.name} failed", err)
                 return self.held
 
     def release(self) -> None:

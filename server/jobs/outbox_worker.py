@@ -42,8 +42,8 @@ def start(app: Flask, stop_event: threading.Event, *, poll_s: float = 5.0,
             try:
                 with app.app_context(), store_db.db.connection_context():
                     run_round(stop=stop_event, **options)
-            except Exception:  # keep the worker alive; the next round tries again
-                log.exception("outbox worker round failed")
+            except Exception as err:  # keep the worker alive; the next round tries again
+                store_db.log_failure(log, "outbox worker round failed", err)
             _sleep(stop_event, outbox.wake_event, poll_s)
 
     thread = threading.Thread(target=loop, name="wavepack-outbox", daemon=True)

@@ -167,8 +167,8 @@ def start(app: Flask, printer_url: str, stop: threading.Event | None = None, *,
                                         timeout=timeout, stop=stop,
                                         on_status=recorder if watching else None,
                                         holding=holding)
-            except Exception:  # keep the worker alive; the next round tries again
-                log.exception("print worker round for %s failed", printer_url)
+            except Exception as err:  # keep the worker alive; the next round tries again
+                store_db.log_failure(log, f"print worker round for {printer_url} failed", err)
                 trouble = True
             if trouble:  # a new job does not mend the printer: a status poll or stop does
                 backoff = min(max(backoff * 2, poll_s), max_backoff_s)

@@ -97,7 +97,8 @@ def start_workers(app: Flask, only: tuple[str, ...] = KINDS,
                 max_attempts=cfg.outbox.max_attempts,
                 backoff_base_s=cfg.outbox.backoff_base_seconds,
                 backoff_cap_s=cfg.outbox.backoff_cap_seconds,
-                timeout_s=cfg.outbox.timeout_seconds))
+                timeout_s=cfg.outbox.timeout_seconds,
+                lease_s=cfg.outbox.lease_seconds))
             workers.running.append("outbox")
         else:
             workers.skipped.append("outbox (jobs.enabled is false)")

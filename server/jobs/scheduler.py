@@ -20,6 +20,7 @@ from typing import Callable
 from flask import Flask
 
 from .. import clock
+from ..store.db import log_failure
 from .leases import HOLDER
 
 log = logging.getLogger(__name__)
@@ -142,8 +143,8 @@ def claim_tick(app: Flask, job: str, tick: int, every: float) -> bool:
                 execute("DELETE FROM job_tick WHERE job = ? AND tick < ?",
                         (job, tick - max(1, int(KEEP_TICKS_S // every))))
             return won
-    except Exception:  # noqa: BLE001 (no database: nobody here runs it)
-        log.exception("job %s: could not claim tick %d", job, tick)
+    except Exception as err:  # noqa: BLE001 (no database: nobody here runs it)
+        log_failure(log, f"job {job}: could not claim tick {tick}", err)
         return False
 
 
@@ -153,6 +154,6 @@ def run_job(app: Flask, name: str, fn: Callable[[Flask], None]) -> bool:
         with app.app_context(), db.connection_context():
             fn(app)
         return True
-    except Exception:  # a job must not kill the scheduler; the next round tries again
-        log.exception("job %s failed", name)
+    except Exception as err:  # a job must not kill the scheduler; the next round tries again
+        log_failure(log, f"job {name} failed", err)
         return False

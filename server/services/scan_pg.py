@@ -218,7 +218,7 @@ class GroupCommit:
             try:
                 self._commit(batch)
             except BaseException as err:  # never leave a handheld without its ack
-                log.exception("scan batch failed")
+                store_db.log_failure(log, "scan batch failed", err)
                 for item in batch:
                     if not item.done.is_set():
                         item.resolve(error=err)

@@ -58,6 +58,8 @@ PUSHED = (SCAN_RECORDED, PRINT_JOB_QUEUED, OUTBOX_QUEUED, EXCEPTION_ESCALATED, O
 
 SESSION_RECHECK_S = 5.0     # how stale a revoked or expired console login may be seen
 QUEUE_MAX = 10_000          # events waiting for the sender; beyond it they are dropped
+MQ_CHECK_S = 2.0            # how often the sender asks the message queue's Redis
+FEED_STATUS = "feed.status"     # pushed to this process's consoles when the queue changes
 
 
 def room(warehouse: str | None) -> str:
@@ -82,12 +84,19 @@ class _Feed:
         self.sio, self.app = sio, app
         self.queued: queue.Queue = queue.Queue(maxsize=QUEUE_MAX)
         self.consoles: dict[str, _Console] = {}       # socket id → who (this process only)
-        self.shared = bool(app.config["WAVEPACK"].server.message_queue)
+        self.mq_url = app.config["WAVEPACK"].server.message_queue
+        self.shared = bool(self.mq_url)
         self.running = False
         self.dropped = 0
         # GET /metrics: events waiting for the sender, events emitted
         self.depth = telemetry.metrics().console_queue
         self.emitted = telemetry.metrics().console_events.labels("emitted")
+        # the message queue as last seen: "ok", "down", or "none" (one process, no queue)
+        self.mq = "none" if not self.shared else \
+            "down" if app.extensions.get("wavepack.message_queue_warning") else "ok"
+        self.mq_since = clock.now()
+        self.mq_checked = 0.0
+        self._redis = None
 
     def push(self, event: events.Event) -> None:
         """The event hook's subscriber: queue it for the sender (never blocks)."""
@@ -113,16 +122,62 @@ class _Feed:
         checked = time.monotonic()
         while _feed is self:
             try:
-                event = self.queued.get(timeout=SESSION_RECHECK_S)
+                event = self.queued.get(timeout=MQ_CHECK_S if self.shared else
+                                        SESSION_RECHECK_S)
             except queue.Empty:
                 event = None
             if event is not None:
                 self.depth.set(self.queued.qsize())
                 self.emit(event)
+            if self.shared and time.monotonic() - self.mq_checked >= MQ_CHECK_S:
+                self.check_message_queue()
             if time.monotonic() - checked >= SESSION_RECHECK_S:
                 checked = time.monotonic()
                 self.recheck_sessions()
         self.running = False
+
+    # -- the message queue's health: consoles are told when their live view is partial --
+    def status(self) -> dict:
+        """What consoles (whoami, feed.status) and /healthz are told about the live feed:
+        `message_queue` "ok" | "down" | "none"; `live` "all" (events of every process
+        reach this console) or "this_process" (Redis is down: only what this process
+        commits, until it is back; reload over REST for the rest)."""
+        down = self.mq == "down"
+        return {"message_queue": self.mq, "live": "this_process" if down else "all",
+                "since": self.mq_since.isoformat(),
+                "message": ("the message queue (Redis) cannot be reached: this view shows "
+                            "only what this server process records; scanning, packing and "
+                            "printing go on") if down else ""}
+
+    def check_message_queue(self) -> str:
+        """Ask Redis (a PING with a 1 s timeout); on a change, log it and push
+        `feed.status` to this process's consoles (not through Redis: it may be down)."""
+        import redis
+        self.mq_checked = time.monotonic()
+        try:
+            if self._redis is None:
+                self._redis = redis.Redis.from_url(self.mq_url, socket_connect_timeout=1.0,
+                                                   socket_timeout=1.0)
+            self._redis.ping()
+            # whole again only once this process's subscriber hears the queue
+            manager = self.sio.server.manager
+            now = "down" if getattr(manager, "subscribed", None) is False else "ok"
+        except Exception as err:  # noqa: BLE001 (any failure to answer means: down)
+            now = "down"
+            if self.mq != "down":
+                log.warning("console feed: message queue unreachable (%s): consoles see "
+                            "this process's events only", str(err).splitlines()[0] if
+                            str(err) else type(err).__name__)
+        if now != self.mq:
+            if now == "ok":
+                log.info("console feed: message queue back; consoles see every process")
+            self.mq, self.mq_since = now, clock.now()
+            try:
+                self.sio.server.emit(FEED_STATUS, self.status(), namespace=NAMESPACE,
+                                     ignore_queue=True)
+            except Exception:  # noqa: BLE001 (the next change says it again)
+                log.exception("console feed: could not push feed.status")
+        return now
 
     def emit(self, event: events.Event) -> None:
         warehouse = event.data.get("warehouse")
@@ -244,7 +299,7 @@ def _whoami(*_args) -> dict:
         warehouses = []
     return {"ok": True, "user": {"badge": who.badge, "role": who.role},
             "warehouse": who.warehouse, "room": room(who.warehouse), "events": list(PUSHED),
-            "warehouses": warehouses}
+            "warehouses": warehouses, "feed": _app_feed().status()}
 
 
 def _watch(data: Any = None, *_rest) -> dict:

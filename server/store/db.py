@@ -116,6 +116,18 @@ def is_unavailable(err: BaseException) -> bool:
     return False
 
 
+def log_failure(logger, what: str, err: BaseException) -> None:
+    """A loop's failed round in the log: one warning line when the database cannot be
+    reached (a known state, said once per round, with the cause), else the traceback. With
+    PostgreSQL away every worker loop and scan batch failed each round with a full
+    traceback (30 lines each, several a second), burying whatever else went wrong."""
+    if is_unavailable(err):
+        first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        logger.warning("%s: database unavailable (%s)", what, first)
+    else:
+        logger.exception(what)
+
+
 def error_chain(err: BaseException) -> Iterator[BaseException]:
     """`err` and every error it wraps: peewee puts the driver's error in args[0] (and in
     __context__), and code may raise its own from it (__cause__)."""

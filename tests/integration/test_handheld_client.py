@@ -62,6 +62,8 @@ def serve(argv: list[str]) -> None:
                         help="answer 503 with a JSON body to Socket.IO for these seconds")
     parser.add_argument("--fail-first", action="append", default=[],
                         help="RAW=CODE: answer the first delivery of RAW with error CODE")
+    parser.add_argument("--refuse-unavailable", type=int, default=0,
+                        help="refuse the first N connects with database_unavailable")
     args = parser.parse_args(argv)
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
 
@@ -71,12 +73,21 @@ def serve(argv: list[str]) -> None:
     sio = socketio.Server(async_mode="threading")
     devices: dict[str, str | None] = {}
     fail_first = dict(x.split("=", 1) for x in args.fail_first)
+    refusals = [args.refuse_unavailable]
 
     def connect(sid, environ, auth):
         if not isinstance(auth, dict) or auth.get("token") != args.token:
             # one dict argument, as server/sockets/handheld.py raises it
             raise socketio.exceptions.ConnectionRefusedError(
                 {"code": "unauthenticated", "message": "unknown token"})
+        if refusals[0] > 0:             # as server/sockets/connect.py refuses it
+            refusals[0] -= 1
+            with lock:
+                db.execute("INSERT INTO received (event, scan_id) VALUES ('refused', NULL)")
+            raise socketio.exceptions.ConnectionRefusedError(
+                "the database cannot be reached just now; connect again shortly",
+                {"code": "database_unavailable", "message": "the database cannot be "
+                 "reached just now; connect again shortly"})
         devices[sid] = auth.get("device")
         with lock:
             db.execute("INSERT INTO received (event, scan_id) VALUES ('connect', NULL)")
@@ -217,7 +228,7 @@ class Server:
     def received(self) -> list[str]:
         """The scan_id of every message the server received, in arrival order."""
         return [r[0] for r in self._rows(
-            "SELECT scan_id FROM received WHERE event != 'connect' ORDER BY n")]
+            "SELECT scan_id FROM received WHERE event NOT IN ('connect', 'refused') ORDER BY n")]
 
     def deliveries(self, scan_id: str) -> int:
         """How many times the client sent this scan_id."""
@@ -365,6 +376,20 @@ def test_database_unavailable_and_session_expired_acks_keep_the_scan(server, mak
     assert [d.ack["ok"] for d in acks] == [True] * 4
     assert server.deliveries(ids[1]) >= 2 and server.deliveries(ids[2]) >= 2
     assert server.connects() == 2        # `session_expired` made it connect again
+
+
+def test_a_connect_refused_as_database_unavailable_is_tried_again(server, make_client):
+    """`database_unavailable` at connect says "not now", not "never": the client keeps
+    its queue and connects again with back-off, where a bad token stops it."""
+    server.start("--refuse-unavailable", "3")
+    acks: list = []
+    client = make_client(server.url, acks=acks).start()
+    ids = [client.scan(f"U-{i}") for i in range(3)]
+    assert client.wait_drained(20), client.fatal
+    assert client.fatal is None
+    assert [s["scan_id"] for s in server.scans()] == ids
+    assert len(server._rows("SELECT n FROM received WHERE event = 'refused'")) == 3
+    assert server.connects() == 1
 
 
 def test_bad_token_is_refused_with_a_clear_error_and_scans_stay_queued(server, make_client,
