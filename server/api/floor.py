@@ -106,7 +106,7 @@ RESPONSE_SCHEMAS = {
                 "properties": {
                     "user_id": _int(), "badge": {"type": "string"},
                     "name": {"type": "string"}, "device": {"type": "string"},
-                    "location": {"type": "string"}, "cart_id": {"type": ["integer", "null"]},
+                    "location": {"type": "string"}, "cart_id": {"type": ["integer", "null"], **_INT64},
                     "last_verdict": {"type": "string"}, "last_scan_at": _TIME,
                     "scans": _COUNT, "units": _COUNT, "lines": _COUNT,
                     "lines_per_hour": {"type": "number"}, "units_per_hour": {"type": "number"},

@@ -147,5 +147,5 @@ def openapi_paths() -> dict:
             _query("table", "the table to export as CSV (default: the first)",
                    {"type": "string", "maxLength": 64}),
         ],
-        "responses": _responses(ok, 401, 403, 422),
+        "responses": _responses(ok, 400, 401, 403, 422),
     }}}

@@ -28,7 +28,7 @@ from ..webhooks import CHANNEL, FIXTURE, SECRET
 from . import seed as seeding
 from . import stack as stacks
 
-ROOT = Path(__file__).resolve().parents[3]
+ROOT = next(p for p in Path(__file__).resolve().parents if (p / "pyproject.toml").is_file())
 P99_MAX_MS = 10.0            # scan verdict, server side
 WEB_RSS_MAX_MB = 250.0       # per web process
 SAMPLE_S = 15.0
