@@ -20,8 +20,11 @@ def register_blueprints(app: Flask) -> None:
     from .tracking import bp as tracking
     from .returns import bp as returns
     from .exceptions import bp as exceptions
+    from .history import bp as history
+    from .bins import bp as bins
+    from .admin import bp as admin
     for bp in (health, auth, orders, stock, counts, waves, pack, printing, outbox, returns,
-               webhooks, tracking, exceptions, openapi, pages):
+               webhooks, tracking, exceptions, history, bins, admin, openapi, pages):
         app.register_blueprint(bp)
     from .limits import init_limiter
     init_limiter(app)

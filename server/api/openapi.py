@@ -654,8 +654,9 @@ def _version() -> str:
 
 def _blueprint_modules() -> list:
     """Blueprints that describe their own paths (openapi_paths, RESPONSE_SCHEMAS)."""
-    from . import counts, exceptions, outbox, pack, printing, returns, tracking
-    return [pack, printing, outbox, counts, tracking, returns, exceptions]
+    from . import (admin, bins, counts, exceptions, history, outbox, pack, printing, returns,
+                   tracking)
+    return [pack, printing, outbox, counts, tracking, returns, exceptions, history, bins, admin]
 
 
 @lru_cache(maxsize=1)
@@ -678,7 +679,7 @@ def build_spec() -> dict:
                                 "as the server log has it."},
         "tags": [{"name": t} for t in ("health", "auth", "orders", "stock", "waves",
                                        "packing", "shipments", "printing", "outbox",
-                                       "returns", "webhooks", "exceptions")],
+                                       "returns", "webhooks", "exceptions", "admin")],
         "security": [{"bearer": []}],
         "paths": {**_other_paths(), **_orders_paths(), **_wave_paths(), **_webhook_paths(),
                   **{path: item for module in modules
