@@ -193,7 +193,11 @@ def timeline(order_id: int) -> dict:
                         "entity": "order", "entity_id": str(oid), "before": None,
                         "after": status, "detail": {"channel": channel}, "source": "order",
                         "seq": 0})
-    entries.sort(key=lambda e: (e["at"] or "", e["source"] != "audit", e["seq"]))
+    # same instant: arrival first (intake writes its reservation's rows before its own),
+    # then audit rows in the order written, then the rows that are their own record
+    rank = {"order": 0, "audit": 1}
+    entries.sort(key=lambda e: (e["at"] or "", e["action"] != "order.received",
+                                rank.get(e["source"], 2), e["seq"]))
     for e in entries:
         del e["seq"]
     return {"order": {"id": oid, "ref": ref, "status": status, "channel": channel,
