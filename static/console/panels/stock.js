@@ -137,7 +137,8 @@
     }
     box.append(grid("stock-sku-table", ["col_warehouse", "col_location", "col_on_hand", "col_reserved",
                                         "col_available", "col_min", "col_state"],
-      s.locations.map((l) => h("tr", { "data-testid": "stock-sku-row", "data-location": l.location },
+      s.locations.map((l) => h("tr", { "data-testid": "stock-sku-row", "data-location": l.location,
+                                         "data-warehouse": l.warehouse },
         h("td", { text: l.warehouse }),
         h("td", {}, h("a", { href: "#", "data-testid": "stock-sku-bin", text: l.location,
                              onclick: (ev) => { ev.preventDefault(); state.warehouse = l.warehouse;
