@@ -165,3 +165,34 @@ def test_supervisors_and_floor_staff_are_refused(floor):
                                                      **({"json": body} if body else {}))
         assert r.status_code == 401
     assert users(floor) == before
+
+
+def test_the_cli_resets_pins_and_revokes_tokens_through_the_same_services(db_url, tmp_path):
+    """`wavepack user reset-pin` and `wavepack token revoke`: the functions behind the
+    console's buttons, from the command line (bad input: one line, non-zero exit)."""
+    import os
+    import subprocess
+
+    from ..conftest import console_script
+    from server.services import auth
+    from server.store.db import db
+    app = make_app(db_url)
+    with app.app_context(), db.connection_context():
+        auth.add_user("c1", "picker", "1111")
+        raw = auth.create_token(role="supervisor", label="cli test")
+        tid = next(t["id"] for t in auth.list_tokens() if t["label"] == "cli test")
+    env = {**os.environ, "DATABASE_URL": db_url, "WAVEPACK_SERVER_DATA_DIR": str(tmp_path)}
+
+    def cli(*args):
+        return subprocess.run([console_script("wavepack"), *args], env=env,
+                              capture_output=True, text=True, timeout=120)
+    bad = cli("user", "reset-pin", "c1", "--pin", "12")
+    assert bad.returncode != 0 and bad.stderr.startswith("error:") and "Traceback" not in bad.stderr
+    assert cli("user", "reset-pin", "c1", "--pin", "2222").returncode == 0
+    done = cli("token", "revoke", str(tid))
+    assert done.returncode == 0 and "revoked" in done.stdout
+    assert cli("token", "revoke", "999999").returncode != 0
+    client = app.test_client()
+    assert client.post("/api/v1/auth/badge", json={"badge": "c1", "pin": "2222"}).status_code == 200
+    assert client.get("/api/v1/exceptions",
+                      headers={"Authorization": f"Bearer {raw}"}).status_code == 401
