@@ -4,13 +4,13 @@ with 403). The same service functions as `wavepack user …` and `wavepack token
 user's sessions) are the CLI's."""
 from __future__ import annotations
 
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, jsonify
 
 from .. import settings
-from ..domain.errors import BadRequest, Conflict, Unprocessable
+from ..domain.errors import Conflict, Unprocessable
 from ..services import auth
 from ..store.db import execute
-from .common import json_body, require_staff
+from .common import flag_arg, json_body, require_staff
 
 bp = Blueprint("admin", __name__, url_prefix="/api/v1/admin")
 
@@ -58,19 +58,10 @@ def reset_pin(badge: str):
     return jsonify(_user(badge))
 
 
-def _flag(name: str) -> bool:
-    raw = (request.args.get(name) or "").lower()
-    if raw in ("", "false", "0"):
-        return False
-    if raw in ("true", "1"):
-        return True
-    raise BadRequest(f"{name} must be true or false", field=name)
-
-
 @bp.get("/tokens")
 def list_tokens():
     require_staff("admin")
-    return jsonify({"tokens": auth.list_tokens(include_revoked=_flag("include_revoked"))})
+    return jsonify({"tokens": auth.list_tokens(include_revoked=flag_arg("include_revoked"))})
 
 
 @bp.post("/tokens")

@@ -21,22 +21,13 @@ from ..domain.orders import phone_key
 from ..store import db as store_db
 from ..store.bulk import select_in
 from ..store.db import execute
+from .exceptions import parse_cursor  # noqa: F401  (the same keyset cursor)
 
 PAGE_MAX = 100
 MAX_QUERY = 200
 TIMELINE_MAX = 5000          # rows per source: a runaway order still answers
 _ORDER_FIELDS = ("id", "ref", "status", "channel", "placed_at", "customer", "email",
                  "country", "warehouse", "ship_by")
-
-
-def parse_cursor(raw: str | None) -> int | None:
-    """The keyset cursor: the last order id of the previous page (opaque to clients)."""
-    if raw is None or raw == "":
-        return None
-    if not raw.isascii() or not raw.isdigit() or len(raw) > 19 or int(raw) < 1:
-        raise BadRequest("cursor is not one this server gave", field="cursor",
-                         code="bad_cursor")
-    return int(raw)
 
 
 def _iso(value) -> str | None:

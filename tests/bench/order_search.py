@@ -126,12 +126,12 @@ def run(kind: str, n: int, repeats: int) -> list[Row]:
                  ("SKU, cursor mid-table", {"q": keys["sku"], "cursor": str(deep)}, None)]
         rows, all_lat = [], []
         for label, qs, naive_q in cases:
-            lat = _time(lambda: get("/api/v1/orders/search", **qs), repeats)
+            lat = _time(lambda qs=qs: get("/api/v1/orders/search", **qs), repeats)
             all_lat += lat
             ratio = ""
             if naive_q is not None:
                 with connected(app):
-                    base = _time(lambda: _naive(naive_q), max(3, repeats // 10))
+                    base = _time(lambda q=naive_q: _naive(q), max(3, repeats // 10))
                 ratio = f"{median(base) / median(lat):.0f}× faster than naive " \
                         f"({median(base) * 1000:.0f} ms)"
             rows.append(Row(f"search: {label}", kind, n=repeats, median=median(lat),

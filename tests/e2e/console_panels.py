@@ -4,7 +4,7 @@ and the panel files (static/console/panels/) are served by Playwright at
 /__console_harness__/ on the server's own origin, so every REST call the panel makes goes
 to the real server with the logged-in token.
 
-At merge time (the shell's static/console/ served at /console/) `open_panel` is the one
+At merge time (the shell's static/console/ served at /console/) `open_console` is the one
 function to switch: log in on /console/ with the badge and click the panel's tab."""
 from __future__ import annotations
 
@@ -38,14 +38,22 @@ def badge_login(server, badge: str, pin: str) -> dict:
     return body
 
 
-def open_panel(page, server, name: str, badge: str, pin: str, *, lang: str = "en"):
-    """Log in as `badge` and show panel `name`; returns the panel's section locator."""
+def open_console(page, server, badge: str, pin: str, *, tab: str = "", lang: str = "en"
+                 ) -> dict:
+    """The console (here: the harness) logged in as `badge`, asked to show `tab`; returns
+    the login. The tabs it shows are those of the badge's role."""
     login = badge_login(server, badge, pin)
     page.route(f"{server.base}{PREFIX}**", _serve)
     frag = urlencode({"token": login["token"], "role": login["role"], "badge": badge,
-                      "lang": lang, "tab": name})
+                      "lang": lang, "tab": tab})
     page.goto(f"{server.base}{PREFIX}index.html#{frag}")
     page.wait_for_selector("body[data-ready='1']")
+    return login
+
+
+def open_panel(page, server, name: str, badge: str, pin: str, *, lang: str = "en"):
+    """Log in as `badge` and show panel `name`; returns the panel's section locator."""
+    open_console(page, server, badge, pin, tab=name, lang=lang)
     section = page.locator(f"[data-testid='panel-{name}']")
     section.wait_for()
     return section

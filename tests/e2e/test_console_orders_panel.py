@@ -8,8 +8,8 @@ from __future__ import annotations
 import uuid
 
 from ..live import Handheld
-from .console_panels import badge_login, open_panel
-from .pages import new_page, released_wave
+from .console_panels import badge_login, open_console, open_panel
+from .pages import call, new_page, released_wave
 
 SUPERVISOR = ("3001", "3333")
 PICKER = ("1001", "1111")
@@ -68,18 +68,10 @@ def test_search_an_order_and_read_its_timeline(demo_server, browser_context_fact
 
 
 def test_a_picker_gets_no_orders_tab(demo_server, browser_context_factory):
-    from .console_panels import PREFIX, _serve
-    from urllib.parse import urlencode
     page, errors = new_page(browser_context_factory(), WAIT_MS)
-    login = badge_login(demo_server, *PICKER)
-    page.route(f"{demo_server.base}{PREFIX}**", _serve)
-    page.goto(f"{demo_server.base}{PREFIX}index.html#" + urlencode(
-        {"token": login["token"], "role": login["role"], "tab": "orders"}))
-    page.wait_for_selector("body[data-ready='1']")
-    assert page.get_by_test_id("tab-orders").count() == 0
-    assert page.get_by_test_id("tab-stock").count() == 0
-    assert page.get_by_test_id("tab-admin").count() == 0
+    login = open_console(page, demo_server, *PICKER, tab="orders")
+    for tab in ("orders", "stock", "admin"):
+        assert page.get_by_test_id(f"tab-{tab}").count() == 0
     # and the API behind it refuses the picker's token as well
-    from .pages import call
-    status, body = call(demo_server, "GET", "/api/v1/orders/search?q=x", token=login["token"])
+    status, _ = call(demo_server, "GET", "/api/v1/orders/search?q=x", token=login["token"])
     assert status == 403 and errors == []

@@ -12,9 +12,8 @@ once, and revokes it; a supervisor gets no Users & tokens tab."""
 from __future__ import annotations
 
 import uuid
-from urllib.parse import urlencode
 
-from .console_panels import PREFIX, _serve, badge_login, open_panel
+from .console_panels import badge_login, open_console, open_panel
 from .pages import call, new_page
 
 SUPERVISOR = ("3001", "3333")
@@ -164,11 +163,7 @@ def test_admin_users_and_tokens(demo_server, browser_context_factory):
 
 def test_a_supervisor_gets_no_admin_tab(demo_server, browser_context_factory):
     page, errors = new_page(browser_context_factory(), WAIT_MS)
-    login = badge_login(demo_server, *SUPERVISOR)
-    page.route(f"{demo_server.base}{PREFIX}**", _serve)
-    page.goto(f"{demo_server.base}{PREFIX}index.html#" + urlencode(
-        {"token": login["token"], "role": login["role"], "tab": "admin"}))
-    page.wait_for_selector("body[data-ready='1']")
+    login = open_console(page, demo_server, *SUPERVISOR, tab="admin")
     assert page.get_by_test_id("tab-admin").count() == 0
     assert page.get_by_test_id("tab-stock").count() == 1
     assert call(demo_server, "GET", "/api/v1/admin/users", token=login["token"])[0] == 403

@@ -7,10 +7,8 @@ from __future__ import annotations
 
 import pytest
 
-from ..floor import PICK_CFG, build_floor, sid
-from ..conftest import make_app
-from .test_picking import BIN, ack, scan
-from .test_picking import GTIN
+from ..floor import sid
+from .test_picking import BIN, GTIN, ack, scan
 
 
 @pytest.fixture

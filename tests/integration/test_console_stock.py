@@ -99,7 +99,7 @@ def test_adjust_by_delta_and_by_count_with_reason_audit_and_movements(floor):
 
 
 def test_movements_page_by_keyset(floor):
-    for n in range(5):
+    for _ in range(5):
         assert adjust(floor, delta=1, reason="found").status_code == 201
     seen, cursor = [], None
     while True:
