@@ -53,34 +53,48 @@ def _variants(q: str) -> list[str]:
 
 
 def _match_queries(q: str) -> list[tuple[str, str, tuple]]:
-    """(kind, SQL giving order ids with `{keyset}` to fill, params) for each kind of match
-    that `q` may be."""
+    """(kind, SQL giving order ids `id` with `{below}` to fill, params) for each kind of
+    match that `q` may be; one equality per variant, so that the index gives the rows in
+    keyset order (no sort of every match)."""
     pg = store_db.is_postgres()
-    refs = _variants(q)
-    marks = ", ".join("?" * len(refs))
-    out = [
-        ("ref", f"SELECT id FROM sales_order WHERE ref IN ({marks}) {{keyset}}", tuple(refs)),
-        ("tracking", "SELECT order_id AS id FROM shipment WHERE tracking IN (?, ?) "
-                     "{keyset_order}", (q, q.upper())),
-        ("return_tracking", "SELECT order_id AS id FROM return_request "
-                            "WHERE return_tracking IN (?, ?) AND order_id IS NOT NULL "
-                            "{keyset_order}", (q, q.upper())),
-        ("sku", "SELECT DISTINCT order_id AS id FROM order_line WHERE sku IN (?, ?) "
-                "{keyset_order}", (q, q.upper())),
-    ]
+    upper = list(dict.fromkeys((q, q.upper())))
+    out = [("ref", "SELECT id FROM sales_order WHERE ref = ? {below} ORDER BY id DESC", (v,))
+           for v in _variants(q)]
+    out += [("tracking", "SELECT order_id AS id FROM shipment WHERE tracking = ? "
+                         "{below_order} ORDER BY order_id DESC", (v,)) for v in upper]
+    out += [("return_tracking", "SELECT order_id AS id FROM return_request WHERE "
+                                "return_tracking = ? AND order_id IS NOT NULL {below_order} "
+                                "ORDER BY order_id DESC", (v,)) for v in upper]
+    out += [("sku", "SELECT order_id AS id FROM order_line WHERE sku = ? {below_order} "
+                    "ORDER BY order_id DESC", (v,)) for v in upper]
     if "@" in q:
-        out.append(("email", "SELECT id FROM sales_order WHERE lower(ship_email) = ? {keyset}",
-                    (q.lower() if pg else _ascii_lower(q),)))
+        out.append(("email", "SELECT id FROM sales_order WHERE lower(ship_email) = ? {below} "
+                             "ORDER BY id DESC", (q.lower() if pg else _ascii_lower(q),)))
     digits = phone_key(q)
     if len(digits) >= 6 and re.fullmatch(r"[+\d\s().\-/]+", q):
-        out.append(("phone", "SELECT id FROM sales_order WHERE phone_key = ? {keyset}",
-                    (digits,)))
+        out.append(("phone", "SELECT id FROM sales_order WHERE phone_key = ? {below} "
+                             "ORDER BY id DESC", (digits,)))
     if len(q) >= 2 and not q.isdigit():
         lo, hi = _prefix_range(q.lower() if pg else _ascii_lower(q))
         col = 'lower(ship_name) COLLATE "C"' if pg else "lower(ship_name)"
         out.append(("name", f"SELECT id FROM sales_order WHERE {col} >= ? AND {col} < ? "
-                            "{keyset}", (lo, hi)))
+                            "{below} ORDER BY id DESC", (lo, hi)))
     return out
+
+
+def _newest(statement: str, params: tuple, cursor: int | None, want: int) -> list[int]:
+    """Up to `want` distinct order ids below `cursor`, newest first (a SKU on two lines
+    of one order comes back twice: ask again below the last one seen)."""
+    found: list[int] = []
+    while len(found) < want:
+        below = cursor if not found else found[-1]
+        sql = (statement.replace("{below}", "AND id < ?" if below else "")
+               .replace("{below_order}", "AND order_id < ?" if below else "") + " LIMIT ?")
+        batch = [r[0] for r in execute(sql, params + ((below,) if below else ()) + (want,))]
+        found += dict.fromkeys(batch)      # all below the last one found: no repeats
+        if len(batch) < want:
+            break
+    return found[:want]
 
 
 def search(q: str, *, cursor: int | None = None, limit: int = 25) -> tuple[list[dict], str | None]:
@@ -93,13 +107,7 @@ def search(q: str, *, cursor: int | None = None, limit: int = 25) -> tuple[list[
         raise BadRequest(f"q is longer than {MAX_QUERY} characters", field="q")
     matched: dict[int, set[str]] = {}
     for kind, statement, params in _match_queries(q):
-        below = "AND id < ?" if cursor else ""
-        below_order = "AND order_id < ?" if cursor else ""
-        statement = statement.replace("{keyset}", f"{below} ORDER BY id DESC LIMIT ?")
-        statement = statement.replace("{keyset_order}",
-                                      f"{below_order} ORDER BY order_id DESC LIMIT ?")
-        args = params + ((cursor,) if cursor else ()) + (limit + 1,)
-        for (oid,) in execute(statement, args).fetchall():
+        for oid in _newest(statement, params, cursor, limit + 1):
             matched.setdefault(oid, set()).add(kind)
     ids = sorted(matched, reverse=True)[:limit + 1]
     more = len(ids) > limit
