@@ -81,7 +81,7 @@ def create_token():
                             hours=body.get("hours"), actor=p.actor)
     tid = execute("SELECT id FROM api_token WHERE token_hash = ?",
                   (auth.token_hash(raw),)).fetchone()[0]
-    tok = next(t for t in auth.list_tokens() if t["id"] == tid)
+    [tok] = auth.list_tokens(token_id=tid)
     return jsonify({**tok, "token": raw}), 201
 
 
@@ -91,7 +91,7 @@ def revoke_token(token_id: int):
     if token_id == p.token_id:
         raise Conflict("this is the token you are using: log out instead", code="self")
     revoked = auth.revoke_token(token_id, actor=p.actor)
-    tok = next(t for t in auth.list_tokens(include_revoked=True) if t["id"] == token_id)
+    [tok] = auth.list_tokens(include_revoked=True, token_id=token_id)
     return jsonify({**tok, "revoked_now": revoked})
 
 

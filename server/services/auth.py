@@ -113,18 +113,22 @@ def list_users() -> list[dict]:
             for uid, badge, name, role, active, created, sessions, last in rows]
 
 
-def list_tokens(*, include_revoked: bool = False) -> list[dict]:
-    """API tokens, newest first; never their secret (only its hash is kept anyway). Badge
-    login sessions are listed with their user."""
+def list_tokens(*, include_revoked: bool = False, token_id: int | None = None) -> list[dict]:
+    """API tokens, newest first (the last 1000; or the one with `token_id`); never their
+    secret (only its hash is kept anyway). Badge login sessions are listed with their user."""
     sql = ("SELECT t.id, t.kind, t.role, t.label, c.name, u.badge, t.carrier, t.created_at, "
            "t.expires_at, t.revoked_at FROM api_token t LEFT JOIN channel c ON c.id = "
-           "t.channel_id LEFT JOIN app_user u ON u.id = t.user_id")
+           "t.channel_id LEFT JOIN app_user u ON u.id = t.user_id WHERE 1 = 1")
+    params: tuple = ()
     if not include_revoked:
-        sql += " WHERE t.revoked_at IS NULL"
+        sql += " AND t.revoked_at IS NULL"
+    if token_id is not None:
+        sql += " AND t.id = ?"
+        params = (token_id,)
     now = clock.now()
     out = []
     for tid, kind, role, label, channel, badge, carrier, created, expires, revoked in execute(
-            sql + " ORDER BY t.id DESC LIMIT 1000").fetchall():
+            sql + " ORDER BY t.id DESC LIMIT 1000", params).fetchall():
         expires_at = clock.aware_utc(expires)
         out.append({"id": tid, "kind": kind, "role": role, "label": label,
                     "channel": channel, "badge": badge, "carrier": carrier or None,
