@@ -53,7 +53,7 @@ def _variants(q: str) -> list[str]:
 
 
 def _match_queries(q: str) -> list[tuple[str, str, tuple]]:
-    """(kind, SQL giving order ids `id` with `{below}` to fill, params) for each kind of
+    """(kind, SQL giving order ids `id` with `{below…}` to fill, params) for each kind of
     match that `q` may be; one equality per variant, so that the index gives the rows in
     keyset order (no sort of every match)."""
     pg = store_db.is_postgres()
@@ -72,13 +72,13 @@ def _match_queries(q: str) -> list[tuple[str, str, tuple]]:
                              "ORDER BY id DESC", (q.lower() if pg else _ascii_lower(q),)))
     digits = phone_key(q)
     if len(digits) >= 6 and re.fullmatch(r"[+\d\s().\-/]+", q):
-        out.append(("phone", "SELECT id FROM sales_order WHERE phone_key = ? {below} "
+        out.append(("phone", "SELECT id FROM sales_order WHERE phone_key = ? {below_plus} "
                              "ORDER BY id DESC", (digits,)))
     if len(q) >= 2 and not q.isdigit():
         lo, hi = _prefix_range(q.lower() if pg else _ascii_lower(q))
         col = 'lower(ship_name) COLLATE "C"' if pg else "lower(ship_name)"
         out.append(("name", f"SELECT id FROM sales_order WHERE {col} >= ? AND {col} < ? "
-                            "{below} ORDER BY id DESC", (lo, hi)))
+                            "{below_plus} ORDER BY id DESC", (lo, hi)))
     return out
 
 
@@ -88,7 +88,10 @@ def _newest(statement: str, params: tuple, cursor: int | None, want: int) -> lis
     found: list[int] = []
     while len(found) < want:
         below = cursor if not found else found[-1]
+        # `+id`: where the index does not hold the id after the key (name, phone), the
+        # keyset must not tempt the planner into walking the primary key instead
         sql = (statement.replace("{below}", "AND id < ?" if below else "")
+               .replace("{below_plus}", "AND +id < ?" if below else "")
                .replace("{below_order}", "AND order_id < ?" if below else "") + " LIMIT ?")
         batch = [r[0] for r in execute(sql, params + ((below,) if below else ()) + (want,))]
         found += dict.fromkeys(batch)      # all below the last one found: no repeats
