@@ -80,6 +80,19 @@ def user_enable(badge) -> None:
     click.echo(f"user {badge} enabled")
 
 
+@user_group.command(name="reset-pin")
+@click.argument("badge")
+@click.option("--pin", required=True, help="at least 4 digits")
+def user_reset_pin(badge, pin) -> None:
+    """Give the user with BADGE a new PIN (a lockout is lifted; sessions stay)."""
+    from .services import auth
+    with get_app().app_context():
+        from .store.db import db
+        with db.connection_context():
+            auth.reset_pin(badge, pin)
+    click.echo(f"user {badge}: PIN reset")
+
+
 def _set_active(badge: str, active: bool) -> None:
     from .services import auth
     with get_app().app_context():
@@ -123,6 +136,18 @@ def token_create(channel, role, carrier, metrics, label, hours) -> None:
         "metrics" if metrics else role
     click.echo(f"token for {who} (shown once):")
     click.echo(raw)
+
+
+@token_group.command(name="revoke")
+@click.argument("token_id", type=int)
+def token_revoke(token_id) -> None:
+    """Revoke the API token with TOKEN_ID (as `GET /api/v1/admin/tokens` lists them)."""
+    from .services import auth
+    with get_app().app_context():
+        from .store.db import db
+        with db.connection_context():
+            done = auth.revoke_token(token_id)
+    click.echo(f"token {token_id} revoked" if done else f"token {token_id} was revoked already")
 
 
 @main.group(name="warehouse")

@@ -23,10 +23,14 @@ def register_blueprints(app: Flask) -> None:
     from .reports import bp as reports
     from .floor import bp as floor
     from .replenishment import bp as replenishment
+    from .history import bp as history
+    from .bins import bp as bins
+    from .admin import bp as admin
     from .metrics import install as install_metrics
     install_metrics(app)       # GET /metrics, and the webhook rejections it counts
     for bp in (health, auth, orders, stock, counts, waves, pack, printing, outbox, returns,
-               webhooks, tracking, exceptions, reports, floor, replenishment, openapi, pages):
+               webhooks, tracking, exceptions, reports, floor, replenishment, history, bins,
+               admin, openapi, pages):
         app.register_blueprint(bp)
     from .limits import init_limiter
     init_limiter(app)

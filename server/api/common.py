@@ -106,3 +106,13 @@ def int_arg(name: str, default: int, lo: int, hi: int) -> int:
     if not lo <= value <= hi:
         raise BadRequest(f"{name} must be between {lo} and {hi}", field=name)
     return value
+
+
+def flag_arg(name: str) -> bool:
+    """A true/false query parameter (absent: false)."""
+    raw = (request.args.get(name) or "").lower()
+    if raw in ("", "false", "0"):
+        return False
+    if raw in ("true", "1"):
+        return True
+    raise BadRequest(f"{name} must be true or false", field=name)

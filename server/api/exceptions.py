@@ -10,7 +10,7 @@ from flask import Blueprint, jsonify, request
 from ..config_exceptions import SEVERITIES
 from ..domain.errors import BadRequest
 from ..services import exceptions
-from .common import int_arg, json_body, require_staff
+from .common import flag_arg, int_arg, json_body, require_staff
 
 _INT64 = {"minimum": -2**63, "maximum": 2**63 - 1}
 SUPERVISORS = ("supervisor", "admin")
@@ -30,22 +30,13 @@ def _choice(name: str, allowed: tuple[str, ...] | None = None, max_len: int = 12
     return raw
 
 
-def _flag(name: str) -> bool:
-    raw = (request.args.get(name) or "").lower()
-    if raw in ("", "false", "0"):
-        return False
-    if raw in ("true", "1"):
-        return True
-    raise BadRequest(f"{name} must be true or false", field=name)
-
-
 @bp.get("/exceptions")
 def list_exceptions():
     require_staff(*SUPERVISORS)
     page, cursor = exceptions.list_exceptions(
         state=_choice("state", exceptions.STATES), type_=_choice("type", max_len=64),
         severity=_choice("severity", SEVERITIES), owner=_choice("owner"),
-        overdue=_flag("overdue"), cursor=exceptions.parse_cursor(request.args.get("cursor")),
+        overdue=flag_arg("overdue"), cursor=exceptions.parse_cursor(request.args.get("cursor")),
         limit=int_arg("limit", 50, 1, exceptions.PAGE_MAX))
     return jsonify({"exceptions": page, "next_cursor": cursor})
 

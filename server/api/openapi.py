@@ -660,10 +660,10 @@ def _version() -> str:
 
 def _blueprint_modules() -> list:
     """Blueprints that describe their own paths (openapi_paths, RESPONSE_SCHEMAS)."""
-    from . import (counts, exceptions, floor, metrics, outbox, pack, printing, replenishment,
-                   reports, returns, tracking)
+    from . import (admin, bins, counts, exceptions, floor, history, metrics, outbox, pack,
+                   printing, replenishment, reports, returns, tracking)
     return [pack, printing, outbox, counts, tracking, returns, exceptions, reports, floor,
-            replenishment, metrics]
+            replenishment, metrics, history, bins, admin]
 
 
 @lru_cache(maxsize=1)
@@ -687,7 +687,7 @@ def build_spec() -> dict:
         "tags": [{"name": t} for t in ("health", "auth", "orders", "stock", "waves",
                                        "packing", "shipments", "printing", "outbox",
                                        "returns", "webhooks", "exceptions", "reports",
-                                       "floor", "replenishment")],
+                                       "floor", "replenishment", "admin")],
         "security": [{"bearer": []}],
         "paths": {**_other_paths(), **_orders_paths(), **_wave_paths(), **_webhook_paths(),
                   **{path: item for module in modules

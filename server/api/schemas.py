@@ -6,6 +6,8 @@ from functools import lru_cache
 
 from jsonschema import Draft202012Validator
 
+from ..domain.adjustments import REASONS as ADJUSTMENT_REASONS
+
 
 def _s(max_len: int, min_len: int = 0) -> dict:
     return {"type": "string", "maxLength": max_len, "minLength": min_len}
@@ -279,6 +281,47 @@ SCHEMAS = {
     "ReplenishmentLevel": REPLENISHMENT_LEVEL, "ReplenishmentLevels": REPLENISHMENT_LEVELS,
 }
 
+
+# --- the supervisors' console (issue 15 §1): stock adjustments, users and tokens ---------
+_PIN = {"type": "string", "pattern": "^[0-9]{4,64}$", "description": "at least 4 digits"}
+_ROLE = {"type": "string", "enum": ["picker", "packer", "supervisor", "admin"]}
+
+STOCK_ADJUSTMENT = {
+    "type": "object", "additionalProperties": False,
+    "required": ["client_key", "location", "sku", "reason"],
+    "description": "one bin's stock of one SKU set to what was counted, or moved by delta "
+                   "(exactly one of them); the same client_key again answers the first "
+                   "result and changes nothing",
+    "properties": {
+        "client_key": {"type": "string", "pattern": "^[A-Za-z0-9_.:-]{8,120}$",
+                       "description": "the client's key for this adjustment (a UUID)"},
+        "warehouse": _s(32, 1), "location": _s(32, 1), "sku": _s(64, 1),
+        "counted": {"type": "integer", "minimum": 0, "maximum": 2**31 - 1},
+        "delta": {"type": "integer", "minimum": -(2**31 - 1), "maximum": 2**31 - 1},
+        "reason": {"type": "string", "enum": list(ADJUSTMENT_REASONS)},
+        "note": _s(1000),
+    },
+}
+
+ADMIN_USER = {"type": "object", "additionalProperties": False,
+              "required": ["badge", "role", "pin"],
+              "properties": {"badge": {"type": "string", "pattern": "^[A-Za-z0-9_.-]{1,64}$"},
+                             "role": _ROLE, "pin": _PIN, "name": _s(200)}}
+
+ADMIN_PIN = {"type": "object", "additionalProperties": False, "required": ["pin"],
+             "properties": {"pin": _PIN}}
+
+ADMIN_TOKEN = {
+    "type": "object", "additionalProperties": False,
+    "description": "exactly one of role (a staff token), channel or carrier",
+    "properties": {"role": _ROLE, "channel": _s(64, 1), "carrier": _s(64, 1),
+                   "label": _s(200),
+                   "hours": {"type": "number", "exclusiveMinimum": 0, "maximum": 87600,
+                             "description": "expire after this many hours (none: never)"}},
+}
+
+SCHEMAS.update({"StockAdjustment": STOCK_ADJUSTMENT, "AdminUser": ADMIN_USER,
+                "AdminPin": ADMIN_PIN, "AdminToken": ADMIN_TOKEN})
 
 @lru_cache(maxsize=None)
 def validator(name: str) -> Draft202012Validator:

@@ -61,13 +61,19 @@ def _new_token(prefix: str) -> str:
     return f"{prefix}_{secrets.token_urlsafe(32)}"
 
 
-def add_user(badge: str, role: str, pin: str, name: str = "") -> int:
+def check_pin(pin: str) -> None:
+    """The PIN rule (the CLI, the console and every other way in): at least 4 digits."""
+    if not isinstance(pin, str) or len(pin) < 4 or not pin.isdigit() or len(pin) > 64:
+        raise Unprocessable("PIN must be at least 4 digits (digits only)", code="bad_pin",
+                            field="pin")
+
+
+def add_user(badge: str, role: str, pin: str, name: str = "", actor: str = "cli") -> int:
     if role not in ROLES:
         raise Unprocessable(f"role must be one of {', '.join(ROLES)}", field="role")
     if not badge.strip():
         raise Unprocessable("badge is empty", field="badge")
-    if len(pin) < 4 or not pin.isdigit():
-        raise Unprocessable("PIN must be at least 4 digits", field="pin")
+    check_pin(pin)
     now = clock.now()
     pin_hash = beside_the_loop(_hasher.hash, pin)     # before the write lock, not in it
     with store_db.write_tx():
@@ -75,8 +81,85 @@ def add_user(badge: str, role: str, pin: str, name: str = "") -> int:
             raise Unprocessable(f"badge {badge!r} already exists", code="duplicate", field="badge")
         user = User.create(badge=badge, role=role, pin_hash=pin_hash, name=name,
                            created_at=now)
-        audit.write([audit.row(now, "cli", "user.add", "user", user.id, "", role)])
+        audit.write([audit.row(now, actor, "user.add", "user", user.id, "", role)])
     return user.id
+
+
+def reset_pin(badge: str, pin: str, actor: str = "cli") -> None:
+    """A new PIN for a user (argon2id, as add_user). Their open sessions stay: a forgotten
+    PIN is not a stolen one (disable the user to end them). A lockout is lifted."""
+    check_pin(pin)
+    pin_hash = beside_the_loop(_hasher.hash, pin)     # before the write lock, not in it
+    now = clock.now()
+    with store_db.write_tx():
+        user = User.get_or_none(User.badge == badge)
+        if user is None:
+            raise NotFound(f"no user with badge {badge!r}", field="badge")
+        User.update(pin_hash=pin_hash, failed_logins=0, locked_until=None).where(
+            User.id == user.id).execute()
+        LoginGuard.delete().where(LoginGuard.badge == badge).execute()
+        audit.write([audit.row(now, actor, "user.reset_pin", "user", user.id)])
+
+
+def list_users() -> list[dict]:
+    """Every user with their open session count (badge order)."""
+    now = clock.naive_utc(clock.now())
+    rows = execute(
+        "SELECT u.id, u.badge, u.name, u.role, u.active, u.created_at, "
+        "(SELECT COUNT(*) FROM api_token t WHERE t.user_id = u.id AND t.revoked_at IS NULL "
+        "AND (t.expires_at IS NULL OR t.expires_at > ?)), "
+        "(SELECT MAX(t.created_at) FROM api_token t WHERE t.user_id = u.id) "
+        "FROM app_user u ORDER BY u.badge", (now,)).fetchall()
+    return [{"id": uid, "badge": badge, "name": name, "role": role, "active": bool(active),
+             "created_at": _iso(created), "sessions": sessions, "last_login_at": _iso(last)}
+            for uid, badge, name, role, active, created, sessions, last in rows]
+
+
+def list_tokens(*, include_revoked: bool = False, token_id: int | None = None) -> list[dict]:
+    """API tokens, newest first (the last 1000; or the one with `token_id`); never their
+    secret (only its hash is kept anyway). Badge login sessions are listed with their user."""
+    sql = ("SELECT t.id, t.kind, t.role, t.label, c.name, u.badge, t.carrier, t.created_at, "
+           "t.expires_at, t.revoked_at FROM api_token t LEFT JOIN channel c ON c.id = "
+           "t.channel_id LEFT JOIN app_user u ON u.id = t.user_id WHERE 1 = 1")
+    params: tuple = ()
+    if not include_revoked:
+        sql += " AND t.revoked_at IS NULL"
+    if token_id is not None:
+        sql += " AND t.id = ?"
+        params = (token_id,)
+    now = clock.now()
+    out = []
+    for tid, kind, role, label, channel, badge, carrier, created, expires, revoked in execute(
+            sql + " ORDER BY t.id DESC LIMIT 1000", params).fetchall():
+        expires_at = clock.aware_utc(expires)
+        out.append({"id": tid, "kind": kind, "role": role, "label": label,
+                    "channel": channel, "badge": badge, "carrier": carrier or None,
+                    "created_at": _iso(created), "expires_at": _iso(expires),
+                    "revoked_at": _iso(revoked),
+                    "active": revoked is None and (expires_at is None or expires_at > now)})
+    return out
+
+
+def revoke_token(token_id: int, actor: str = "cli") -> bool:
+    """Revoke one token (at once for REST; an open handheld socket at its next event).
+    False when it was revoked already."""
+    now = clock.now()
+    with store_db.write_tx():
+        tok = ApiToken.get_or_none(ApiToken.id == token_id)
+        if tok is None:
+            raise NotFound(f"no token {token_id}", field="token_id")
+        if tok.revoked_at is not None:
+            return False
+        ApiToken.update(revoked_at=clock.naive_utc(now)).where(ApiToken.id == tok.id).execute()
+        audit.write([audit.row(now, actor, "token.revoke", "token", tok.id, "", "revoked",
+                               {"label": tok.label})])
+    _sessions_generation[0] += 1
+    return True
+
+
+def _iso(value) -> str | None:
+    t = clock.aware_utc(value)
+    return t.isoformat() if t is not None else None
 
 
 def create_token(*, channel: str | None = None, role: str | None = None, label: str = "",

@@ -102,7 +102,7 @@ MAX_ON_HAND = 2**31 - 1   # the stock columns are INTEGER on both databases
 def change_stock(warehouse_code: str, location_code: str, sku: str, *, add: int = 0,
                  set_to: int | None = None, min_qty: int | None = None,
                  max_qty: int | None = None, actor: str, now: dt.datetime,
-                 reason: str) -> Stock:
+                 reason: str, detail: dict | None = None) -> Stock:
     """Receive (`add`) or count (`set_to`) one location's stock. Inside a write transaction.
     A count below what is reserved there is refused."""
     wh = warehouse_by_code(warehouse_code)
@@ -131,7 +131,8 @@ def change_stock(warehouse_code: str, location_code: str, sku: str, *, add: int 
     Stock.update(**updates).where(Stock.id == row.id).execute()
     audit.write([audit.row(now, actor, f"stock.{reason}", "stock", row.id,
                            {"on_hand": before}, {"on_hand": after},
-                           {"sku": sku, "location": loc.code, "warehouse": wh.code})])
+                           {"sku": sku, "location": loc.code, "warehouse": wh.code,
+                            **(detail or {})})])
     stock_levels_changed([row.id])
     row.on_hand = after
     return row

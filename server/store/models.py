@@ -321,6 +321,24 @@ class ReturnLine(Base):
     disposed_at = UtcDateTimeField(null=True)
 
 
+class StockAdjustment(Base):
+    """A supervisor's correction of one bin's stock with a reason (migration 0026,
+    services/adjustments.py); client_key UNIQUE makes a retry change nothing."""
+    client_key = CharField(unique=True)
+    request_hash = CharField()
+    warehouse = ForeignKeyField(Warehouse)
+    location = ForeignKeyField(Location)
+    product = ForeignKeyField(Product)
+    stock = ForeignKeyField(Stock)
+    before_qty = IntegerField()
+    after_qty = IntegerField()
+    reason = CharField()
+    note = TextField(default="")
+    orders_reserved = IntegerField(default=0)
+    created_by = CharField()
+    created_at = UtcDateTimeField()
+
+
 class OrderStage(Base):
     """An order's milestone times, kept by a trigger on audit (migration 0023)."""
     order_id = BigIntegerField(primary_key=True)

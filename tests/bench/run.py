@@ -3,7 +3,7 @@ in the same run, printed as one table followed by the command that produced it.
 
     python -m tests.bench.run [--quick]
         [--only intake|webhooks|routing|batching|decoding|scans|printing|packing|documents|
-                imports|tracking|exceptions|reports|floor|console_fanout]
+                imports|tracking|exceptions|reports|floor|console_fanout|order_search]
         [--orders N]
 
 Targets (from the issue): bulk intake with validation and reservation ≥ 2,000 orders/s on
@@ -118,6 +118,11 @@ def main(argv: list[str] | None = None) -> int:
         from . import console_fanout
         print()
         failed |= console_fanout.main(["--quick"] * args.quick + ["--no-pg"] * args.no_pg) != 0
+    if args.only in (None, "order_search"):
+        # W5 console: order search by each kind of key and an order's timeline, 100,000 orders
+        from . import order_search
+        print()
+        failed |= order_search.main(["--quick"] * args.quick + ["--no-pg"] * args.no_pg) != 0
     return 1 if failed else 0
 
 
@@ -140,7 +145,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--only", choices=("intake", "webhooks", "routing", "batching", "decoding",
                                       "scans", "printing", "packing", "documents",
                                       "imports", "tracking", "exceptions", "reports",
-                                      "floor", "console_fanout"))
+                                      "floor", "console_fanout", "order_search"))
     p.add_argument("--orders", type=int, default=10_000, help="orders in the bulk runs")
     p.add_argument("--chunk", type=int, default=500, help="orders per transaction (bulk)")
     p.add_argument("--naive", type=int, default=1_000,

@@ -66,6 +66,10 @@ PATHS = (
     *(f"/api/v1/exceptions/{{exception_id}}/{action}" for action in (
         "ack", "assign", "resolve", "dismiss", "notes")),
     "/api/v1/floor", "/api/v1/about",
+    "/api/v1/orders/search", "/api/v1/orders/{order_id}/timeline", "/api/v1/stock/bin",
+    "/api/v1/stock/bin/movements", "/api/v1/stock/adjustments", "/api/v1/admin/users",
+    *(f"/api/v1/admin/users/{{badge}}/{action}" for action in ("disable", "enable", "pin")),
+    "/api/v1/admin/tokens", "/api/v1/admin/tokens/{token_id}/revoke",
 )
 
 # Which tokens make sense for an operation; hypothesis draws one per example, so both a
@@ -77,7 +81,11 @@ TOKENS_FOR: dict[tuple[str, str], tuple[str, ...]] = {
     ("POST", "/api/v1/orders/{order_id}/release"): ("supervisor", "channel"),
     ("POST", "/api/v1/orders/{order_id}/carrier"): ("supervisor", "channel"),
     ("POST", "/api/v1/tracking-events"): ("carrier", "supervisor"),
+    ("POST", "/api/v1/stock/adjustments"): ("supervisor", "packer"),
 }
+# users and tokens: an admin's (and a supervisor's, refused with 403)
+ADMIN_PATHS = ("/api/v1/admin/",)
+ADMIN_TOKENS = ("admin", "supervisor")
 DEFAULT_TOKENS = ("channel", "supervisor")
 # The bench and the printers act for a badge-holding user: a packer's session token is
 # what reaches their code (a bare supervisor API token is refused with 403 badge_required).
@@ -116,7 +124,8 @@ def tokens(api_app: Flask) -> dict[str, str]:
                "supervisor": auth.create_token(role="supervisor"),
                "packer": auth.create_token(role="packer", label="login K1", hours=12,
                                            user_id=packer),
-               "carrier": auth.create_token(carrier="royal-mail")}
+               "carrier": auth.create_token(carrier="royal-mail"),
+               "admin": auth.create_token(role="admin")}
     client = api_app.test_client()
     bearer = {"Authorization": f"Bearer {raw['channel']}"}
     variants = [
@@ -181,7 +190,8 @@ def _fuzz(operation: Any, mode: GenerationMode, checks: list, tokens: dict[str, 
           ) -> str | None:
     """Run one operation's generated requests; the failure report, or None."""
     roles = TOKENS_FOR.get((operation.method.upper(), operation.path)) or (
-        STAFF_TOKENS if operation.path.startswith(STAFF_PATHS) else DEFAULT_TOKENS)
+        STAFF_TOKENS if operation.path.startswith(STAFF_PATHS) else
+        ADMIN_TOKENS if operation.path.startswith(ADMIN_PATHS) else DEFAULT_TOKENS)
 
     @settings(max_examples=MAX_EXAMPLES, deadline=None, database=None,
               suppress_health_check=list(HealthCheck))
