@@ -10,8 +10,8 @@ from flask import Blueprint, Response, jsonify
 
 from ..services import replenishment
 from ..services.replenishment import LevelIn
-from .common import int_arg, json_body, require_staff
-from .exceptions import _choice, _flag
+from .common import flag_arg, int_arg, json_body, require_staff
+from .exceptions import _choice
 
 _INT64 = {"minimum": -2**63, "maximum": 2**63 - 1}
 SUPERVISORS = ("supervisor", "admin")
@@ -24,7 +24,7 @@ def get_levels():
     require_staff(*SUPERVISORS)
     return jsonify({"levels": replenishment.list_levels(
         warehouse=_choice("warehouse", max_len=32), sku=_choice("sku", max_len=64),
-        below=_flag("below"), limit=int_arg("limit", 200, 1, replenishment.PAGE_MAX))})
+        below=flag_arg("below"), limit=int_arg("limit", 200, 1, replenishment.PAGE_MAX))})
 
 
 @bp.post("/levels")
@@ -61,7 +61,7 @@ def cancel_task(task_id: int):
 def list_alerts():
     require_staff(*SUPERVISORS)
     return jsonify({"alerts": replenishment.list_alerts(
-        active=not _flag("all"), warehouse=_choice("warehouse", max_len=32),
+        active=not flag_arg("all"), warehouse=_choice("warehouse", max_len=32),
         limit=int_arg("limit", 200, 1, replenishment.PAGE_MAX))})
 
 

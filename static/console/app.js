@@ -42,6 +42,7 @@ window.WPConsole = (function () {
     retry: null,
     started: false,
     wasLive: false,                   // connected once since the login
+    feed: null,                       // the message queue as the server last said (feed.status)
     since: 0,                         // when the login started the feed
     pausedTimer: null,
   };
@@ -176,6 +177,8 @@ window.WPConsole = (function () {
       if (v === undefined || v === null || v === false) continue;
       if (k === "class") e.className = v;
       else if (k === "text") e.textContent = v;
+      // through the CSSOM: the pages' CSP (style-src 'self') refuses style="" attributes
+      else if (k === "style") e.style.cssText = String(v);
       else if (k.startsWith("on") && typeof v === "function") e.addEventListener(k.slice(2), v);
       else e.setAttribute(k, v === true ? "" : String(v));
     }
@@ -286,10 +289,23 @@ window.WPConsole = (function () {
     const paused = !on && !!state.auth && (state.wasLive || Date.now() - state.since >= PAUSED_AFTER_MS);
     $("paused").hidden = !paused;
     $("paused").textContent = t("paused");
+    $("paused").dataset.kind = paused ? "paused" : "";
     clearTimeout(state.pausedTimer);
     if (!on && state.auth && !paused) {
       state.pausedTimer = setTimeout(() => setLive(state.live), PAUSED_AFTER_MS);
     }
+    if (on) showFeed();
+  }
+
+  /** Connected, but the server's message queue (Redis) is down: this process's own events
+   *  still arrive, other processes' do not (`feed.status`, docs/console-protocol.md). */
+  function showFeed() {
+    const partial = state.live && !!state.feed && state.feed.live === false;
+    const banner = $("paused");
+    if (!partial && banner.dataset.kind !== "partial") return;
+    banner.hidden = !partial;
+    banner.dataset.kind = partial ? "partial" : "";
+    banner.textContent = partial ? t("feed_partial") : "";
   }
 
   function connect() {
@@ -304,6 +320,8 @@ window.WPConsole = (function () {
         if (me && me.ok) {
           state.warehouses = me.warehouses || [];
           renderWarehouses();
+          state.feed = me.feed || null;
+          showFeed();
         }
       });
       dispatch("connect", {});
@@ -332,6 +350,11 @@ window.WPConsole = (function () {
         localStorage.removeItem("wp.console.warehouse");
       }
       if (data.code) retryLater();     // refused by the server: no automatic retry
+    });
+    socket.on("feed.status", (data) => {
+      if (state.socket !== socket) return;
+      state.feed = data || null;
+      showFeed();
     });
     socket.on("session.ended", () => {
       logout();

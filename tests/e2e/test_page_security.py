@@ -14,6 +14,7 @@ PAGES = {
     "pack": ("2001", "2222", "#station-view:not([hidden]), #work-view:not([hidden])"),
     "returns": ("2001", "2222", "#work-view:not([hidden])"),
     "exceptions": ("3001", "3333", "#work-view:not([hidden])"),
+    "console": ("3001", "3333", "#work-view:not([hidden]) #tabs button"),
 }
 WATCH = """() => { window.__csp = [];
   document.addEventListener('securitypolicyviolation',

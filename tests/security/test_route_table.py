@@ -18,9 +18,13 @@ PUBLIC = {
     ("GET", "/docs"): "the API documentation",
     ("GET", "/openapi.json"): "the OpenAPI spec",
     **{("GET", rule): "a page's static files (no data: the page logs in to call the API)"
-       for page in ("handheld", "pack", "returns", "exceptions")
+       for page in ("handheld", "pack", "returns", "exceptions", "console")
        for rule in (f"/{page}", f"/{page}/", f"/{page}/<path:name>")},
     ("GET", "/common/<path:name>"): "the scripts the pages share",
+    ("GET", "/"): "the landing page: what this server is, links to the pages",
+    ("GET", "/home/<path:name>"): "the landing page's static files",
+    ("GET", "/api/v1/about"): "name and version for the landing page; the demo logins only "
+                              "when the server runs the demo (`serve --demo`)",
 }
 CARRIER_ONLY = {("POST", "/api/v1/tracking-events")}
 

@@ -132,9 +132,10 @@ def _csp(resp) -> dict[str, str]:
             if d}
 
 
-@pytest.mark.parametrize("page", ["handheld", "pack", "returns", "exceptions"])
+@pytest.mark.parametrize("page", ["handheld", "pack", "returns", "exceptions", "console", ""])
 def test_pages_allow_only_their_own_scripts_and_no_framing(app, page):
-    resp = app.test_client().get(f"/{page}/", base_url="http://wms.local:8000")
+    """Every page, the console and the landing page ("/") among them."""
+    resp = app.test_client().get(f"/{page}/" if page else "/", base_url="http://wms.local:8000")
     assert resp.status_code == 200
     csp = _csp(resp)
     assert csp["script-src"] == "'self' 'wasm-unsafe-eval'"     # no inline script, no eval

@@ -79,6 +79,7 @@
     var e = document.createElement(tag);
     Object.keys(attrs || {}).forEach(function (k) {
       if (k === "class") e.className = attrs[k];
+      else if (k === "style") e.style.cssText = attrs[k];   // CSSOM: the CSP refuses style=""
       else e.setAttribute(k, attrs[k]);
     });
     if (text !== undefined && text !== null) e.textContent = String(text);
