@@ -106,7 +106,7 @@ _USER = {
     "properties": {"id": _ID, "badge": {"type": "string"}, "name": {"type": "string"},
                    "role": {"type": "string", "enum": list(auth.ROLES)},
                    "active": {"type": "boolean"}, "created_at": _TIME,
-                   "sessions": {"type": "integer", "minimum": 0,
+                   "sessions": {"type": "integer", "minimum": 0, "maximum": 2**31 - 1,
                                 "description": "open (unrevoked, unexpired) tokens"},
                    "last_login_at": _TIME},
 }

@@ -56,6 +56,7 @@ def post_adjustment():
 # --- OpenAPI ------------------------------------------------------------------------------
 
 _INT = {"type": "integer", "minimum": -2**31, "maximum": 2**31 - 1}
+_ID64 = {"type": "integer", "minimum": 1, "maximum": 2**63 - 1}
 _TIME = {"type": ["string", "null"], "format": "date-time"}
 _BIN_ITEM = {
     "type": "object",
@@ -74,7 +75,7 @@ RESPONSE_SCHEMAS = {
                         "description": "why no reservation may land here (count_pending)"},
             "count_pending": {"oneOf": [{"type": "null"}, {
                 "type": "object", "required": ["id", "reason", "created_at"],
-                "properties": {"id": {"type": "integer"}, "reason": {"type": "string"},
+                "properties": {"id": _ID64, "reason": {"type": "string"},
                                "created_at": _TIME}}]},
             "items": {"type": "array", "items": _BIN_ITEM},
         },
@@ -86,7 +87,7 @@ RESPONSE_SCHEMAS = {
             "movements": {"type": "array", "items": {
                 "type": "object",
                 "required": ["id", "at", "actor", "action", "sku", "before", "after", "detail"],
-                "properties": {"id": {"type": "integer"}, "at": _TIME,
+                "properties": {"id": _ID64, "at": _TIME,
                                "actor": {"type": "string"},
                                "action": {"type": "string",
                                           "examples": ["stock.reserve", "stock.adjust"]},
@@ -101,10 +102,10 @@ RESPONSE_SCHEMAS = {
                      "delta", "reason", "note", "orders_reserved", "created_by",
                      "created_at", "stock", "replayed"],
         "properties": {
-            "id": {"type": "integer"}, "client_key": {"type": "string"},
+            "id": _ID64, "client_key": {"type": "string"},
             "warehouse": {"type": "string"}, "location": {"type": "string"},
             "sku": {"type": "string"}, "before": _INT, "after": _INT,
-            "delta": {"type": "integer"},
+            "delta": {"type": "integer", "minimum": -2**32, "maximum": 2**32},
             "reason": {"type": "string", "enum": list(REASONS)}, "note": {"type": "string"},
             "orders_reserved": _INT, "created_by": {"type": "string"}, "created_at": _TIME,
             "stock": {"oneOf": [{"type": "null"}, _BIN_ITEM]},

@@ -116,7 +116,8 @@ JSON_ROUTES = [
     *(f"/api/v1/exceptions/1/{action}" for action in ("assign", "resolve", "dismiss", "notes")),
     "/api/v1/returns", "/api/v1/returns/unannounced", "/api/v1/returns/1/scan",
     "/api/v1/returns/1/repair", "/api/v1/returns/1/lines/1/disposition",
-    "/api/v1/replenishment/levels",
+    "/api/v1/replenishment/levels", "/api/v1/stock/adjustments", "/api/v1/admin/users",
+    "/api/v1/admin/users/1/pin", "/api/v1/admin/tokens",
 ]
 LONE_SURROGATE = b'{"note": "a \\ud800 b", "badge": "B\\udfff", "reason": "\\ud83d"}'
 
