@@ -64,6 +64,11 @@ def list_tokens():
     return jsonify({"tokens": auth.list_tokens(include_revoked=flag_arg("include_revoked"))})
 
 
+def _hours(value) -> float | None:
+    """The schema's hours (a JSON number, read exactly as a Decimal) as timedelta takes them."""
+    return None if value is None else float(value)
+
+
 @bp.post("/tokens")
 def create_token():
     p = require_staff("admin")
@@ -78,7 +83,7 @@ def create_token():
                             code="unknown_carrier", field="carrier")
     raw = auth.create_token(channel=body.get("channel"), role=body.get("role"),
                             carrier=carrier, label=body.get("label", ""),
-                            hours=body.get("hours"), actor=p.actor)
+                            hours=_hours(body.get("hours")), actor=p.actor)
     tid = execute("SELECT id FROM api_token WHERE token_hash = ?",
                   (auth.token_hash(raw),)).fetchone()[0]
     [tok] = auth.list_tokens(token_id=tid)

@@ -196,3 +196,16 @@ def test_the_cli_resets_pins_and_revokes_tokens_through_the_same_services(db_url
     assert client.post("/api/v1/auth/badge", json={"badge": "c1", "pin": "2222"}).status_code == 200
     assert client.get("/api/v1/exceptions",
                       headers={"Authorization": f"Bearer {raw}"}).status_code == 401
+
+
+
+def test_a_token_may_expire_after_a_fraction_of_an_hour(floor):
+    """hours is a JSON number (the schema's): 1.5 is an hour and a half, not a 500 (the
+    fractional value reached timedelta as a Decimal)."""
+    import datetime as dt
+    r = call(floor, "post", "/tokens", json={"role": "picker", "hours": 1.5})
+    assert r.status_code == 201, r.get_json()
+    made = r.get_json()
+    left = dt.datetime.fromisoformat(made["expires_at"]) - dt.datetime.fromisoformat(
+        made["created_at"])
+    assert left == dt.timedelta(hours=1, minutes=30), made
