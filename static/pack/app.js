@@ -36,6 +36,7 @@
     session: null,       // the session object as the server last sent it
     last: null,          // the station's last confirmed session, shown after a reload
     stationSeen: false,  // the station's first view arrived (the reload is picked up)
+    dismissed: null,     // the session whose card Next order put away (not shown again)
     docs: {},            // kind → blob: URL of the session's documents opened here
     version: 0,          // bumped on every session change made here (stale polls lose)
     job: null,           // the label job shown: {id, state, last_error, …}
@@ -985,7 +986,8 @@
       if (s && version === state.version && (first || !state.queue.length)
           && (!state.session || (state.session.id === s.id && isLive(state.session)))) {
         setSession(s);
-      } else if (!s && first && !state.session && body.last_confirmed) {
+      } else if (!s && first && !state.session && body.last_confirmed
+                 && body.last_confirmed.id !== state.dismissed) {
         setLast(body.last_confirmed);
       } else {
         render();
@@ -1437,6 +1439,10 @@
 
   function nextOrder() {
     if (isLive(state.session)) return;
+    // a late answer to the station's first poll (it carries the last confirmed session)
+    // must not bring back the parcel card the packer has just put away
+    const shown = shownSession();
+    if (shown) state.dismissed = shown.id;
     setPreview(null, null);
     state.last = null;
     setSession(null);
